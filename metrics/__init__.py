@@ -1,0 +1,1 @@
+"""Observability: metric recording, exposition, time series and charts."""

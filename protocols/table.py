@@ -1,0 +1,232 @@
+"""The immutable compiled route table and its matcher; the live table is swapped atomically as a whole."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from protocols.patterns import Segment, parse_pattern, parse_template
+
+# GET implies HEAD (RFC 9110 9.3.2), as Kong and nginx do.
+_IMPLIED_METHODS = {"GET": ("HEAD",)}
+
+
+@dataclass(frozen=True, slots=True)
+class BackendSpec:
+    """One upstream server of a route, as plain data."""
+
+    id: int
+    scheme: str
+    host: str
+    port: int
+    weight: int = 1
+    health_check_path: str | None = None
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    @property
+    def is_tls(self) -> bool:
+        return self.scheme in ("https", "wss", "ftps")
+
+
+@dataclass(frozen=True, slots=True)
+class RouteSpec:
+    """A route as plain data: what routes/snapshot.py hands the data plane, never an ORM object."""
+
+    id: int
+    name: str
+    external_path: str
+    methods: tuple[str, ...]
+    backends: tuple[BackendSpec, ...]
+    protocol: str = "http"
+    internal_path: str = ""
+    match_host: str = ""
+    load_balancing_strategy: str = "round_robin"
+    auth_required: bool = False
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    preserve_host: bool = False
+    priority: int = 0
+    order: int = 0
+    policies: dict[str, Any] = field(default_factory=dict)
+
+
+class CompiledRoute:
+    """A route ready for matching and forwarding: everything derivable is computed once, here."""
+
+    __slots__ = (
+        "spec", "id", "name", "methods", "allow", "segments", "template", "param_names", "is_static",
+        "host_exact", "host_suffix", "rank", "backends", "protocol",
+    )
+
+    def __init__(self, spec: RouteSpec) -> None:
+        self.spec = spec
+        self.id = spec.id
+        self.name = spec.name
+        self.protocol = spec.protocol
+        methods = {m.upper() for m in spec.methods}
+        for method in list(methods):
+            methods.update(_IMPLIED_METHODS.get(method, ()))
+        self.methods = frozenset(methods)
+        self.allow = ", ".join(sorted(self.methods))
+        self.segments: tuple[Segment, ...] = parse_pattern(spec.external_path)
+        self.param_names = tuple(s.text for s in self.segments if s.is_param)
+        self.template = parse_template(spec.internal_path, frozenset(self.param_names))
+        self.is_static = not self.param_names
+        host = spec.match_host.strip().lower()
+        self.host_suffix = host[1:] if host.startswith("*.") else ""
+        self.host_exact = "" if self.host_suffix else host
+        self.backends = spec.backends
+        self.rank = 0  # set by RouteTable: lower wins
+
+    def specificity(self) -> tuple[int, int, int, int, int, int]:
+        """Sort key: static first, then host-bound, more static segments, longer, higher priority, older."""
+        static_count = sum(1 for s in self.segments if not s.is_param)
+        return (
+            0 if self.is_static else 1,
+            0 if (self.host_exact or self.host_suffix) else 1,
+            -static_count,
+            -len(self.spec.external_path),
+            -self.spec.priority,
+            self.spec.order,
+        )
+
+    def accepts_host(self, host: str) -> bool:
+        if self.host_exact:
+            return host == self.host_exact
+        if self.host_suffix:
+            return host.endswith(self.host_suffix)
+        return True
+
+    def upstream_path(self, params: dict[str, str], request_path: str) -> str:
+        """The path sent upstream: the internal template with parameters filled in, or the request path."""
+        if not self.template:
+            return request_path
+        return "".join(params[text] if is_param else text for is_param, text in self.template)
+
+
+class _Node:
+    __slots__ = ("static", "param", "routes")
+
+    def __init__(self) -> None:
+        self.static: dict[str, _Node] = {}
+        self.param: _Node | None = None
+        self.routes: list[CompiledRoute] = []
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """The result of matching: a route with its parameters, or the methods allowed (405), or nothing (404)."""
+
+    route: CompiledRoute | None
+    params: dict[str, str]
+    allow: str | None = None
+
+
+NO_MATCH = Match(None, {})
+
+
+class RouteTable:
+    """An immutable set of compiled routes. Build a new one for every configuration change."""
+
+    def __init__(self, specs: list[RouteSpec] | tuple[RouteSpec, ...], version: int = 0) -> None:
+        self.version = version
+        self.built_at = time.time()
+        compiled = [CompiledRoute(spec) for spec in specs]
+        compiled.sort(key=CompiledRoute.specificity)
+        for rank, route in enumerate(compiled):
+            route.rank = rank
+        self.routes: tuple[CompiledRoute, ...] = tuple(compiled)
+        self.by_id = {route.id: route for route in compiled}
+        self._static: dict[str, list[CompiledRoute]] = {}
+        self._root = _Node()
+        for route in compiled:
+            if route.is_static:
+                key = "/" + "/".join(s.text for s in route.segments)
+                self._static.setdefault(key, []).append(route)
+            else:
+                node = self._root
+                for segment in route.segments:
+                    if segment.is_param:
+                        if node.param is None:
+                            node.param = _Node()
+                        node = node.param
+                    else:
+                        node = node.static.setdefault(segment.text, _Node())
+                node.routes.append(route)
+
+    def __len__(self) -> int:
+        return len(self.routes)
+
+    def match(self, method: str, host: str, path: str) -> Match:
+        """Find the route for a request. `host` is lower-case without port; `path` is the raw path."""
+        if len(path) > 1 and path.endswith("/"):
+            path = path[:-1]
+        best: CompiledRoute | None = None
+        best_params: dict[str, str] = {}
+        allowed: set[str] | None = None
+        for route in self._static.get(path, ()):
+            if not route.accepts_host(host):
+                continue
+            if method in route.methods:
+                return Match(route, {})
+            allowed = (allowed or set()) | route.methods
+        segments = path[1:].split("/") if path != "/" else []
+        found: list[tuple[_Node, tuple[str, ...]]] = []
+        _walk(self._root, segments, 0, len(segments), [], found)
+        for node, values in found:
+            for route in node.routes:
+                if best is not None and route.rank >= best.rank:
+                    break
+                if not route.accepts_host(host):
+                    continue
+                if method in route.methods:
+                    best = route
+                    best_params = dict(zip(route.param_names, values))
+                    break
+                allowed = (allowed or set()) | route.methods
+        if best is not None:
+            return Match(best, best_params)
+        if allowed:
+            return Match(None, {}, ", ".join(sorted(allowed)))
+        return NO_MATCH
+
+
+def _walk(node: _Node, segments: list[str], index: int, count: int, captured: list[str],
+          found: list[tuple[_Node, tuple[str, ...]]]) -> None:
+    if index == count:
+        if node.routes:
+            found.append((node, tuple(captured)))
+        return
+    segment = segments[index]
+    child = node.static.get(segment)
+    if child is not None:
+        _walk(child, segments, index + 1, count, captured, found)
+    if node.param is not None and segment:
+        captured.append(segment)
+        _walk(node.param, segments, index + 1, count, captured, found)
+        captured.pop()
+
+
+EMPTY_TABLE = RouteTable([], version=0)
+
+
+class LiveTable:
+    """The table this process serves from. Swapping is one reference assignment, so readers never lock."""
+
+    __slots__ = ("table", "loaded", "source_ok_at")
+
+    def __init__(self) -> None:
+        self.table: RouteTable = EMPTY_TABLE
+        self.loaded = False
+        self.source_ok_at = 0.0
+
+    def install(self, table: RouteTable) -> None:
+        self.table = table
+        self.loaded = True
+
+
+live = LiveTable()

@@ -1,0 +1,4 @@
+"""URLs of the management API (mounted under /api/)."""
+from __future__ import annotations
+
+urlpatterns: list = []

@@ -1,0 +1,145 @@
+"""Configuration stored in the database: routes, their backends, global policies and the audit trail."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Protocol(models.TextChoices):
+    HTTP = "http", "HTTP"
+    WEBSOCKET = "websocket", "WebSocket"
+    DNS = "dns", "DNS"
+    FTP = "ftp", "FTP"
+
+
+class Strategy(models.TextChoices):
+    ROUND_ROBIN = "round_robin", "Round robin"
+    WEIGHTED = "weighted", "Weighted round robin"
+    LEAST_CONNECTIONS = "least_connections", "Least connections"
+    RANDOM = "random", "Random"
+    IP_HASH = "ip_hash", "IP hash"
+
+
+class Route(models.Model):
+    """A public path pattern (and optional host) mapped to a pool of backends, with its policies.
+
+    Policy blocks (`retry`, transformations, `rate_limit`, `ai_policy`) keep the earlier gateway's JSON shape;
+    routes.validation checks them and the data plane compiles them.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    external_path = models.CharField(max_length=2048, help_text="Public path; {name} captures one segment.")
+    match_host = models.CharField(
+        max_length=255, blank=True, default="", help_text="Only match this Host (exact, or *.example.com)."
+    )
+    methods = models.JSONField(default=list, help_text="Allowed HTTP methods; GET also allows HEAD.")
+    protocol = models.CharField(max_length=16, choices=Protocol.choices, default=Protocol.HTTP)
+    internal_path = models.CharField(
+        max_length=2048, blank=True, default="",
+        help_text="Path sent upstream, with {name} filled in; empty forwards the request path unchanged.",
+    )
+    load_balancing_strategy = models.CharField(max_length=32, choices=Strategy.choices, default=Strategy.ROUND_ROBIN)
+    auth_required = models.BooleanField(default=False)
+    connect_timeout_ms = models.PositiveIntegerField(default=5000)
+    read_timeout_ms = models.PositiveIntegerField(default=30000)
+    preserve_host = models.BooleanField(default=False, help_text="Send the client's Host header upstream.")
+    enabled = models.BooleanField(default=True)
+    priority = models.IntegerField(default=0, help_text="Breaks ties between equally specific patterns.")
+    retry = models.JSONField(null=True, blank=True)
+    request_transformation = models.JSONField(null=True, blank=True)
+    response_transformation = models.JSONField(null=True, blank=True)
+    rate_limit = models.JSONField(null=True, blank=True)
+    ai_policy = models.JSONField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        indexes = [models.Index(fields=["enabled", "external_path"], name="route_enabled_path")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Backend(models.Model):
+    """One upstream server of a route: where requests go, how much of them, and how to check it."""
+
+    route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="backends")
+    scheme = models.CharField(max_length=8, default="http")
+    host = models.CharField(max_length=255)
+    port = models.PositiveIntegerField()
+    weight = models.PositiveIntegerField(default=1)
+    health_check_path = models.CharField(max_length=2048, blank=True, null=True)
+    enabled = models.BooleanField(default=True)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["route_id", "position", "id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(port__gte=1, port__lte=65535), name="backend_port_range",
+                violation_error_message="The port must be between 1 and 65535.",
+            ),
+        ]
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{self.scheme}://{host}:{self.port}"
+
+    def __str__(self) -> str:
+        return self.url
+
+
+class GatewaySettings(models.Model):
+    """Gateway-wide policy blocks imported from or exported to the earlier gateway's config (one row)."""
+
+    jwt = models.JSONField(null=True, blank=True)
+    rate_limit = models.JSONField(null=True, blank=True)
+    ai = models.JSONField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "gateway settings"
+        verbose_name_plural = "gateway settings"
+
+    def __str__(self) -> str:
+        return "Gateway settings"
+
+
+class ConfigState(models.Model):
+    """The configuration's version: bumped by every change, polled by every gateway process (one row)."""
+
+    version = models.PositiveBigIntegerField(default=0)
+    changed_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"version {self.version}"
+
+
+class AuditEntry(models.Model):
+    """Who changed what configuration and when, with the fields that changed."""
+
+    class Action(models.TextChoices):
+        CREATE = "create", "Created"
+        UPDATE = "update", "Updated"
+        DELETE = "delete", "Deleted"
+        IMPORT = "import", "Imported"
+        RELOAD = "reload", "Reloaded"
+
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    actor_name = models.CharField(max_length=150, help_text="Kept when the user is deleted.")
+    source = models.CharField(max_length=16, help_text="admin, api, import or command.")
+    action = models.CharField(max_length=16, choices=Action.choices)
+    object_type = models.CharField(max_length=32)
+    object_id = models.CharField(max_length=64, blank=True, default="")
+    object_repr = models.CharField(max_length=200, blank=True, default="")
+    changes = models.JSONField(default=dict, help_text="Field name to [before, after]; secrets redacted.")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name_plural = "audit entries"
+
+    def __str__(self) -> str:
+        return f"{self.actor_name} {self.action} {self.object_type} {self.object_repr}"

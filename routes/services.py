@@ -1,0 +1,370 @@
+"""Every configuration write: validated, atomic, audited, and announced to the gateways by a version bump.
+
+The admin, the API and the management commands all call these functions; none of them saves a model directly.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from routes.models import AuditEntry, Backend, ConfigState, GatewaySettings, Route
+from routes.validation import (
+    Errors,
+    normalize_route,
+    split_backend_host,
+    unknown_keys,
+    validate_route,
+)
+
+REDACTED = "<redacted>"
+# Keys whose values are secrets wherever they appear in a policy block.
+SECRET_KEYS = frozenset({"secret", "api_key", "password", "private_key", "client_secret", "token"})
+SETTINGS_BLOCKS = ("jwt", "rate_limit", "ai")
+TOP_LEVEL_KEYS = frozenset({"version", "routers", *SETTINGS_BLOCKS})
+
+Actor = AbstractBaseUser | AnonymousUser | None
+
+
+class ConfigError(Exception):
+    """A change that would make the configuration invalid; `errors` maps field paths to messages."""
+
+    def __init__(self, errors: Errors) -> None:
+        super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
+        self.errors = errors
+
+
+@dataclass
+class ImportReport:
+    """What an import did, and the keys it did not understand (by path)."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unknown_keys: list[str] = field(default_factory=list)
+
+
+# --- Reading ---------------------------------------------------------------------------------------------
+
+def route_document(route: Route) -> dict[str, Any]:
+    """The route as the API and export show it (the earlier gateway's router shape plus Rusta's fields)."""
+    return {
+        "id": route.pk,
+        "name": route.name,
+        "enabled": route.enabled,
+        "priority": route.priority,
+        "protocol": route.protocol,
+        "external_path": route.external_path,
+        "internal_path": route.internal_path,
+        "match_host": route.match_host,
+        "methods": list(route.methods),
+        "backends": [
+            {
+                "host": f"{b.scheme}://{b.host}",
+                "port": b.port,
+                "weight": b.weight,
+                "health_check_path": b.health_check_path,
+                "enabled": b.enabled,
+            }
+            for b in route.backends.all()
+        ],
+        "load_balancing_strategy": route.load_balancing_strategy,
+        "auth_required": route.auth_required,
+        "connect_timeout_ms": route.connect_timeout_ms,
+        "read_timeout_ms": route.read_timeout_ms,
+        "preserve_host": route.preserve_host,
+        "retry": route.retry,
+        "request_transformation": route.request_transformation,
+        "response_transformation": route.response_transformation,
+        "rate_limit": route.rate_limit,
+        "ai_policy": route.ai_policy,
+    }
+
+
+def all_route_documents() -> list[dict[str, Any]]:
+    return [route_document(r) for r in Route.objects.prefetch_related("backends").order_by("id")]
+
+
+def gateway_settings() -> GatewaySettings:
+    settings_row, _ = GatewaySettings.objects.get_or_create(pk=1)
+    return settings_row
+
+
+def config_version() -> ConfigState:
+    state, _ = ConfigState.objects.get_or_create(pk=1)
+    return state
+
+
+def redact(value: Any) -> Any:
+    """A copy with every secret value replaced by a marker, at any depth."""
+    if isinstance(value, dict):
+        return {k: (REDACTED if k in SECRET_KEYS and v not in (None, "") else redact(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [redact(v) for v in value]
+    return value
+
+
+def export_config(*, include_secrets: bool = False) -> dict[str, Any]:
+    """The whole configuration in the earlier gateway's file format, loadable by `import_config`."""
+    row = gateway_settings()
+    data: dict[str, Any] = {"version": 1}
+    for block in SETTINGS_BLOCKS:
+        value = getattr(row, block)
+        if value is not None:
+            data[block] = value if include_secrets else redact(value)
+    routers = []
+    for doc in all_route_documents():
+        doc.pop("id")
+        routers.append(doc if include_secrets else redact(doc))
+    data["routers"] = routers
+    return data
+
+
+# --- Writing ---------------------------------------------------------------------------------------------
+
+def _actor_name(actor: Actor) -> str:
+    if actor is None or not getattr(actor, "is_authenticated", False):
+        return "system"
+    return actor.get_username()  # type: ignore[union-attr]
+
+
+def _audit(actor: Actor, source: str, action: str, object_type: str, obj_id: Any, obj_repr: str,
+           changes: dict[str, Any]) -> None:
+    AuditEntry.objects.create(
+        actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
+        actor_name=_actor_name(actor),
+        source=source,
+        action=action,
+        object_type=object_type,
+        object_id="" if obj_id is None else str(obj_id),
+        object_repr=obj_repr[:200],
+        changes=redact(changes),
+    )
+
+
+def _bump_version() -> None:
+    ConfigState.objects.get_or_create(pk=1)
+    ConfigState.objects.filter(pk=1).update(version=F("version") + 1, changed_at=timezone.now())
+
+
+def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list[Any]]:
+    keys = set(before or {}) | set(after or {})
+    keys.discard("id")
+    changes = {}
+    for key in sorted(keys):
+        old = (before or {}).get(key)
+        new = (after or {}).get(key)
+        if old != new:
+            changes[key] = [old, new]
+    return changes
+
+
+def _enabled_documents(exclude_ids: Iterable[int] = ()) -> list[dict[str, Any]]:
+    excluded = set(exclude_ids)
+    return [
+        {"id": r.pk, "name": r.name, "enabled": True, "external_path": r.external_path,
+         "match_host": r.match_host, "methods": r.methods}
+        for r in Route.objects.filter(enabled=True).only("id", "name", "external_path", "match_host", "methods")
+        if r.pk not in excluded
+    ]
+
+
+def unique_name(doc: dict[str, Any], taken: set[str]) -> str:
+    """A readable name for a route that came without one (the earlier gateway had none)."""
+    base = re.sub(r"[^A-Za-z0-9]+", "-", str(doc.get("external_path") or "route")).strip("-").lower() or "root"
+    protocol = doc.get("protocol") or "http"
+    if protocol != "http":
+        base = f"{protocol}-{base}"
+    base = base[:90]
+    name, counter = base, 2
+    while name in taken:
+        name = f"{base}-{counter}"
+        counter += 1
+    return name
+
+
+def prepare_route(data: dict[str, Any], *, route: Route | None = None, partial: bool = False,
+                  others: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Normalize and validate without saving; raises ConfigError. Used by `save_route` and the dry run."""
+    if partial and route is not None:
+        merged = route_document(route)
+        merged.update(data)
+        data = merged
+    doc = normalize_route(data)
+    if route is not None:
+        doc["id"] = route.pk
+    if not doc.get("name"):
+        taken = set(Route.objects.values_list("name", flat=True))
+        doc["name"] = unique_name(doc, taken)
+    if others is None:
+        others = _enabled_documents()
+    errors = validate_route(doc, others)
+    name_clash = Route.objects.filter(name=doc.get("name"))
+    if route is not None:
+        name_clash = name_clash.exclude(pk=route.pk)
+    if isinstance(doc.get("name"), str) and name_clash.exists():
+        errors.setdefault("name", []).append(f"A route named '{doc['name']}' already exists.")
+    if errors:
+        raise ConfigError(errors)
+    return doc
+
+
+def _write_route(route: Route, doc: dict[str, Any]) -> None:
+    for attr in ("name", "enabled", "priority", "protocol", "external_path", "internal_path", "match_host",
+                 "methods", "load_balancing_strategy", "auth_required", "connect_timeout_ms", "read_timeout_ms",
+                 "preserve_host", "retry", "request_transformation", "response_transformation", "rate_limit",
+                 "ai_policy"):
+        setattr(route, attr, doc[attr])
+    route.save()
+    route.backends.all().delete()
+    Backend.objects.bulk_create(
+        Backend(
+            route=route,
+            scheme=split_backend_host(b["host"].strip(), doc["protocol"])[0],
+            host=split_backend_host(b["host"].strip(), doc["protocol"])[1].strip("[]"),
+            port=b["port"],
+            weight=b["weight"],
+            health_check_path=b["health_check_path"],
+            enabled=b["enabled"],
+            position=index,
+        )
+        for index, b in enumerate(doc["backends"])
+    )
+
+
+def save_route(data: dict[str, Any], *, actor: Actor, source: str, route: Route | None = None,
+               partial: bool = False) -> Route:
+    """Create (route=None) or update a route from a document; raises ConfigError and saves nothing if invalid."""
+    with transaction.atomic():
+        if route is not None:
+            route = Route.objects.select_for_update().get(pk=route.pk)
+        before = route_document(route) if route is not None else None
+        doc = prepare_route(data, route=route, partial=partial)
+        target = route or Route()
+        _write_route(target, doc)
+        after = route_document(target)
+        _audit(actor, source, AuditEntry.Action.UPDATE if route else AuditEntry.Action.CREATE,
+               "route", target.pk, target.name, _diff(before, after))
+        _bump_version()
+    return target
+
+
+def delete_route(route: Route, *, actor: Actor, source: str) -> None:
+    with transaction.atomic():
+        before = route_document(route)
+        pk, name = route.pk, route.name
+        route.delete()
+        _audit(actor, source, AuditEntry.Action.DELETE, "route", pk, name, _diff(before, None))
+        _bump_version()
+
+
+def set_enabled(routes: Iterable[Route], enabled: bool, *, actor: Actor, source: str) -> int:
+    """Enable or disable routes; enabling one that would clash with an enabled route raises ConfigError."""
+    changed = 0
+    with transaction.atomic():
+        for route in routes:
+            if route.enabled == enabled:
+                continue
+            save_route({"enabled": enabled}, actor=actor, source=source, route=route, partial=True)
+            changed += 1
+    return changed
+
+
+def request_reload(*, actor: Actor, source: str) -> int:
+    """Ask every gateway process to rebuild its table now; returns the new version."""
+    with transaction.atomic():
+        _bump_version()
+        state = config_version()
+        _audit(actor, source, AuditEntry.Action.RELOAD, "config", state.version, "configuration", {})
+    return state.version
+
+
+def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False) -> ImportReport:
+    """Load a configuration file of the earlier gateway (or Rusta's export) in one transaction.
+
+    Routes are matched by name (generated from the path when absent); with `replace`, routes not in the file
+    are deleted. Any invalid route raises ConfigError naming each error by path, and nothing changes.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError({"": ["The configuration must be a JSON object with a 'routers' list."]})
+    routers = data.get("routers", [])
+    if not isinstance(routers, list):
+        raise ConfigError({"routers": ["Must be a list of router objects."]})
+    report = ImportReport()
+    report.unknown_keys = [key for key in data if key not in TOP_LEVEL_KEYS and not key.startswith("_")]
+    errors: Errors = {}
+    for block in SETTINGS_BLOCKS:
+        if data.get(block) is not None and not isinstance(data[block], dict):
+            errors[block] = ["Must be an object."]
+    with transaction.atomic():
+        existing = {r.name: r for r in Route.objects.select_for_update().prefetch_related("backends")}
+        taken_in_file: set[str] = set()
+        planned: list[tuple[Route | None, dict[str, Any]]] = []
+        for index, raw in enumerate(routers):
+            prefix = f"routers[{index}]"
+            if not isinstance(raw, dict):
+                errors[prefix] = ["Must be an object."]
+                continue
+            report.unknown_keys += [k for k in unknown_keys(raw, prefix) if not k.rsplit(".", 1)[-1].startswith("_")]
+            doc = normalize_route(raw)
+            if not doc.get("name"):
+                doc["name"] = unique_name(doc, taken_in_file)
+            if doc["name"] in taken_in_file:
+                errors.setdefault(f"{prefix}.name", []).append(f"The name '{doc['name']}' is used twice in the file.")
+            taken_in_file.add(doc["name"])
+            planned.append((existing.get(doc["name"]), doc))
+        kept_ids = {r.pk for name, r in existing.items() if name in taken_in_file}
+        gone_ids = {r.pk for name, r in existing.items() if name not in taken_in_file} if replace else set()
+        others = _enabled_documents(exclude_ids=kept_ids | gone_ids)
+        for index, (route, doc) in enumerate(planned):
+            if route is not None:
+                doc["id"] = route.pk
+            for key, messages in validate_route(doc, others).items():
+                errors.setdefault(f"routers[{index}].{key}", []).extend(messages)
+            if doc.get("enabled"):
+                others.append(doc)
+        if errors:
+            raise ConfigError(errors)
+        for route, doc in planned:
+            before = route_document(route) if route is not None else None
+            target = route or Route()
+            _write_route(target, doc)
+            after = route_document(target)
+            if before is None:
+                report.created.append(target.name)
+            elif _diff(before, after):
+                report.updated.append(target.name)
+            else:
+                continue
+            _audit(actor, source, AuditEntry.Action.IMPORT, "route", target.pk, target.name, _diff(before, after))
+        for name, route in existing.items():
+            if route.pk in gone_ids:
+                before = route_document(route)
+                route.delete()
+                report.deleted.append(name)
+                _audit(actor, source, AuditEntry.Action.DELETE, "route", before["id"], name, _diff(before, None))
+        row = gateway_settings()
+        for block in SETTINGS_BLOCKS:
+            if block in data:
+                new = _keep_redacted_secrets(data[block], getattr(row, block))
+                if new != getattr(row, block):
+                    _audit(actor, source, AuditEntry.Action.IMPORT, "settings", 1, block,
+                           {block: [getattr(row, block), new]})
+                    setattr(row, block, new)
+        row.save()
+        _bump_version()
+    return report
+
+
+def _keep_redacted_secrets(new: Any, old: Any) -> Any:
+    """An exported file carries `<redacted>` for secrets; importing it keeps the secret already stored."""
+    if isinstance(new, dict):
+        old_dict = old if isinstance(old, dict) else {}
+        return {k: (old_dict.get(k) if v == REDACTED else _keep_redacted_secrets(v, old_dict.get(k)))
+                for k, v in new.items()}
+    return new

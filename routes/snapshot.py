@@ -1,0 +1,69 @@
+"""The one bridge from ORM rows to the data plane: builds an immutable RouteTable from the database."""
+from __future__ import annotations
+
+import logging
+
+from django.db.models import Prefetch
+
+from protocols.patterns import PatternError
+from protocols.table import BackendSpec, RouteSpec, RouteTable
+from routes.models import Backend, ConfigState, Route
+
+log = logging.getLogger(__name__)
+
+
+def current_version() -> int:
+    """The configuration version, in one indexed query; 0 before the first change."""
+    version = ConfigState.objects.filter(pk=1).values_list("version", flat=True).first()
+    return version or 0
+
+
+def route_spec(route: Route) -> RouteSpec:
+    """A route row (with its enabled backends prefetched) as plain data."""
+    return RouteSpec(
+        id=route.pk,
+        name=route.name,
+        external_path=route.external_path,
+        methods=tuple(route.methods),
+        backends=tuple(
+            BackendSpec(
+                id=b.pk, scheme=b.scheme, host=b.host, port=b.port, weight=b.weight,
+                health_check_path=b.health_check_path,
+            )
+            for b in route.backends.all()
+        ),
+        protocol=route.protocol,
+        internal_path=route.internal_path,
+        match_host=route.match_host,
+        load_balancing_strategy=route.load_balancing_strategy,
+        auth_required=route.auth_required,
+        connect_timeout=route.connect_timeout_ms / 1000,
+        read_timeout=route.read_timeout_ms / 1000,
+        preserve_host=route.preserve_host,
+        priority=route.priority,
+        order=route.pk,
+        policies={
+            "retry": route.retry,
+            "request_transformation": route.request_transformation,
+            "response_transformation": route.response_transformation,
+            "rate_limit": route.rate_limit,
+            "ai_policy": route.ai_policy,
+        },
+    )
+
+
+def build_table(version: int | None = None) -> RouteTable:
+    """Compile every enabled route. A row that cannot compile is left out and logged, never fatal."""
+    if version is None:
+        version = current_version()
+    enabled_backends = Prefetch("backends", queryset=Backend.objects.filter(enabled=True).order_by("position", "id"))
+    specs = []
+    for route in Route.objects.filter(enabled=True).prefetch_related(enabled_backends).order_by("id"):
+        spec = route_spec(route)
+        try:
+            RouteTable([spec])
+        except PatternError as exc:
+            log.error("route %s (%s) left out of the table: %s", route.pk, route.name, exc)
+            continue
+        specs.append(spec)
+    return RouteTable(specs, version=version)

@@ -1,0 +1,256 @@
+"""The one validation of a route document, used alike by the admin, the API and the import.
+
+A route document is the JSON shape of the earlier gateway's router object plus `id`, `name`, `enabled`,
+`priority` and Rusta's own fields. `normalize_route` turns what a user sent (including the legacy `host`/`port`
+form) into the canonical document; `validate_route` returns field-level errors, empty when it may be saved.
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import Any, Iterable
+
+from protocols.patterns import PatternError, canonical_pattern, parse_pattern, parse_template
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+PROTOCOLS = ("http", "websocket", "dns", "ftp")
+STRATEGIES = ("round_robin", "weighted", "least_connections", "random", "ip_hash")
+SCHEMES_BY_PROTOCOL = {
+    "http": ("http", "https"),
+    "websocket": ("ws", "wss", "http", "https"),
+    "ftp": ("ftp", "ftps"),
+    "dns": ("dns",),
+}
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ftps": 21, "dns": 53}
+POLICY_FIELDS = ("retry", "request_transformation", "response_transformation", "rate_limit", "ai_policy")
+ROUTE_FIELDS = (
+    "id", "name", "enabled", "priority", "protocol", "external_path", "internal_path", "match_host", "methods",
+    "backends", "load_balancing_strategy", "auth_required", "connect_timeout_ms", "read_timeout_ms",
+    "preserve_host", *POLICY_FIELDS,
+)
+LEGACY_FIELDS = ("host", "port", "_comment")
+BACKEND_FIELDS = ("host", "port", "weight", "health_check_path", "enabled")
+HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
+MATCH_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
+RETRY_INT_FIELDS = {"max_retries": (0, 10), "initial_backoff_ms": (0, 60_000), "max_backoff_ms": (0, 600_000)}
+
+Errors = dict[str, list[str]]
+
+
+def _add(errors: Errors, field: str, message: str) -> None:
+    errors.setdefault(field, []).append(message)
+
+
+def split_backend_host(host: str, protocol: str) -> tuple[str, str]:
+    """`http://example.com` -> ("http", "example.com"); a bare host takes the protocol's first scheme."""
+    if "://" in host:
+        scheme, _, rest = host.partition("://")
+        return scheme.lower(), rest.rstrip("/")
+    return SCHEMES_BY_PROTOCOL.get(protocol, ("http",))[0], host.rstrip("/")
+
+
+def normalize_route(data: dict[str, Any]) -> dict[str, Any]:
+    """The canonical document for what the user sent; unknown keys are dropped (see `unknown_keys`)."""
+    doc = {key: data[key] for key in ROUTE_FIELDS if key in data}
+    if "backends" not in doc and "host" in data:
+        # The earlier gateway's single-backend form: {"host": "http://x", "port": 3000}.
+        doc["backends"] = [{"host": data["host"], "port": data.get("port"), "weight": 1}]
+    doc.setdefault("protocol", "http")
+    doc.setdefault("enabled", True)
+    doc.setdefault("priority", 0)
+    doc.setdefault("internal_path", "")
+    doc.setdefault("match_host", "")
+    doc.setdefault("load_balancing_strategy", "round_robin")
+    doc.setdefault("auth_required", False)
+    doc.setdefault("connect_timeout_ms", 5000)
+    doc.setdefault("read_timeout_ms", 30000)
+    doc.setdefault("preserve_host", False)
+    for field in POLICY_FIELDS:
+        doc.setdefault(field, None)
+    if isinstance(doc.get("methods"), list):
+        methods: list[Any] = []
+        for method in doc["methods"]:
+            method = method.upper() if isinstance(method, str) else method
+            if method not in methods:
+                methods.append(method)
+        doc["methods"] = methods
+    if doc.get("internal_path") is None:
+        doc["internal_path"] = ""
+    if isinstance(doc.get("backends"), list):
+        doc["backends"] = [
+            _normalize_backend(b, doc["protocol"]) if isinstance(b, dict) else b for b in doc["backends"]
+        ]
+    return doc
+
+
+def _normalize_backend(backend: dict[str, Any], protocol: Any) -> dict[str, Any]:
+    out = {key: backend[key] for key in BACKEND_FIELDS if key in backend}
+    out.setdefault("weight", 1)
+    out.setdefault("health_check_path", None)
+    out.setdefault("enabled", True)
+    if out.get("health_check_path") == "":
+        out["health_check_path"] = None
+    if out.get("port") is None and isinstance(out.get("host"), str):
+        scheme, _ = split_backend_host(out["host"].strip(), protocol if isinstance(protocol, str) else "http")
+        if scheme in DEFAULT_PORTS:
+            out["port"] = DEFAULT_PORTS[scheme]
+    return out
+
+
+def unknown_keys(data: dict[str, Any], prefix: str) -> list[str]:
+    """Paths of keys Rusta does not know in one router object, for the import report."""
+    found = [f"{prefix}.{key}" for key in data if key not in ROUTE_FIELDS and key not in LEGACY_FIELDS]
+    for index, backend in enumerate(data.get("backends") or []):
+        if isinstance(backend, dict):
+            found += [f"{prefix}.backends[{index}].{key}" for key in backend if key not in BACKEND_FIELDS]
+    return found
+
+
+def validate_route(doc: dict[str, Any], others: Iterable[dict[str, Any]] = ()) -> Errors:
+    """Field-level errors of a canonical route document; `others` are the enabled routes it must not clash with."""
+    errors: Errors = {}
+    name = doc.get("name")
+    if not isinstance(name, str) or not NAME.match(name):
+        _add(errors, "name", "Use 1 to 100 letters, digits, spaces or '_.:-', starting with a letter or digit.")
+    protocol = doc.get("protocol")
+    if protocol not in PROTOCOLS:
+        _add(errors, "protocol", f"Must be one of: {', '.join(PROTOCOLS)}.")
+    segments = None
+    try:
+        segments = parse_pattern(doc.get("external_path"))  # type: ignore[arg-type]
+    except PatternError as exc:
+        _add(errors, "external_path", str(exc))
+    internal = doc.get("internal_path")
+    if not isinstance(internal, str):
+        _add(errors, "internal_path", "Must be a string (empty forwards the request path unchanged).")
+    elif segments is not None:
+        try:
+            parse_template(internal, frozenset(s.text for s in segments if s.is_param))
+        except PatternError as exc:
+            _add(errors, "internal_path", str(exc))
+    _validate_methods(doc.get("methods"), errors)
+    match_host = doc.get("match_host")
+    if not isinstance(match_host, str) or (match_host and not MATCH_HOST.match(match_host)):
+        _add(errors, "match_host", "Must be empty, a host name, or a wildcard like *.example.com (no port).")
+    if doc.get("load_balancing_strategy") not in STRATEGIES:
+        _add(errors, "load_balancing_strategy", f"Must be one of: {', '.join(STRATEGIES)}.")
+    for field in ("auth_required", "enabled", "preserve_host"):
+        if not isinstance(doc.get(field), bool):
+            _add(errors, field, "Must be true or false.")
+    _validate_int(doc, "priority", -1_000_000, 1_000_000, errors)
+    _validate_int(doc, "connect_timeout_ms", 1, 600_000, errors)
+    _validate_int(doc, "read_timeout_ms", 1, 3_600_000, errors)
+    if protocol in PROTOCOLS:
+        _validate_backends(doc.get("backends"), protocol, errors)
+    _validate_retry(doc.get("retry"), errors)
+    for field in ("request_transformation", "response_transformation", "rate_limit", "ai_policy"):
+        if doc.get(field) is not None and not isinstance(doc.get(field), dict):
+            _add(errors, field, "Must be an object or null.")
+    if segments is not None and doc.get("enabled") and not errors.get("methods"):
+        _validate_unique(doc, canonical_pattern(segments), others, errors)
+    return errors
+
+
+def _validate_int(doc: dict[str, Any], field: str, low: int, high: int, errors: Errors) -> None:
+    value = doc.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        _add(errors, field, f"Must be a whole number from {low} to {high}.")
+
+
+def _validate_methods(methods: Any, errors: Errors) -> None:
+    if not isinstance(methods, list) or not methods:
+        _add(errors, "methods", "List at least one HTTP method, like [\"GET\"].")
+        return
+    bad = [m for m in methods if m not in HTTP_METHODS]
+    if bad:
+        _add(errors, "methods", f"Not HTTP methods: {', '.join(map(str, bad))}. Use {', '.join(HTTP_METHODS)}.")
+
+
+def _validate_backends(backends: Any, protocol: str, errors: Errors) -> None:
+    if not isinstance(backends, list) or not backends:
+        _add(errors, "backends", "List at least one backend, like [{\"host\": \"http://10.0.0.5\", \"port\": 8080}].")
+        return
+    allowed = SCHEMES_BY_PROTOCOL[protocol]
+    for index, backend in enumerate(backends):
+        prefix = f"backends[{index}]"
+        if not isinstance(backend, dict):
+            _add(errors, prefix, "Must be an object with host and port.")
+            continue
+        host = backend.get("host")
+        if not isinstance(host, str) or not host.strip():
+            _add(errors, f"{prefix}.host", "The host is required, like \"http://10.0.0.5\".")
+        else:
+            scheme, hostname = split_backend_host(host.strip(), protocol)
+            if scheme not in allowed:
+                _add(errors, f"{prefix}.host",
+                     f"A {protocol} route needs a backend scheme of {' or '.join(allowed)}, not '{scheme}'.")
+            if not _valid_hostname(hostname):
+                _add(errors, f"{prefix}.host", f"'{hostname}' is not a host name or IP address (no path or port here).")
+        port = backend.get("port")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            _add(errors, f"{prefix}.port", "Must be a whole number from 1 to 65535.")
+        weight = backend.get("weight")
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 1000:
+            _add(errors, f"{prefix}.weight", "Must be a whole number from 1 to 1000.")
+        check = backend.get("health_check_path")
+        if check is not None and (not isinstance(check, str) or not check.startswith("/")):
+            _add(errors, f"{prefix}.health_check_path", "Must be null or a path starting with '/'.")
+        if not isinstance(backend.get("enabled"), bool):
+            _add(errors, f"{prefix}.enabled", "Must be true or false.")
+
+
+def _valid_hostname(hostname: str) -> bool:
+    candidate = hostname[1:-1] if hostname.startswith("[") and hostname.endswith("]") else hostname
+    try:
+        ipaddress.ip_address(candidate)
+        return True
+    except ValueError:
+        return bool(HOSTNAME.match(hostname))
+
+
+def _validate_retry(retry: Any, errors: Errors) -> None:
+    if retry is None:
+        return
+    if not isinstance(retry, dict):
+        _add(errors, "retry", "Must be an object or null.")
+        return
+    for field, (low, high) in RETRY_INT_FIELDS.items():
+        value = retry.get(field)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
+            _add(errors, f"retry.{field}", f"Must be a whole number from {low} to {high}.")
+    multiplier = retry.get("backoff_multiplier")
+    if multiplier is not None and (isinstance(multiplier, bool) or not isinstance(multiplier, (int, float))
+                                   or not 1 <= multiplier <= 10):
+        _add(errors, "retry.backoff_multiplier", "Must be a number from 1 to 10.")
+    codes = retry.get("retry_on_status_codes")
+    if codes is not None and (not isinstance(codes, list)
+                              or any(isinstance(c, bool) or not isinstance(c, int) or not 100 <= c <= 599 for c in codes)):
+        _add(errors, "retry.retry_on_status_codes", "Must be a list of HTTP status codes (100 to 599).")
+    flag = retry.get("retry_on_connection_error")
+    if flag is not None and not isinstance(flag, bool):
+        _add(errors, "retry.retry_on_connection_error", "Must be true or false.")
+
+
+def _validate_unique(doc: dict[str, Any], pattern: str, others: Iterable[dict[str, Any]], errors: Errors) -> None:
+    mine = set(doc["methods"])
+    if "GET" in mine:
+        mine.add("HEAD")
+    host = (doc.get("match_host") or "").lower()
+    for other in others:
+        if other.get("id") is not None and other.get("id") == doc.get("id"):
+            continue
+        if not other.get("enabled") or (other.get("match_host") or "").lower() != host:
+            continue
+        try:
+            other_pattern = canonical_pattern(parse_pattern(other.get("external_path")))  # type: ignore[arg-type]
+        except PatternError:
+            continue
+        theirs = set(other.get("methods") or [])
+        if "GET" in theirs:
+            theirs.add("HEAD")
+        overlap = mine & theirs
+        if other_pattern == pattern and overlap:
+            _add(errors, "external_path",
+                 f"Route '{other.get('name')}' already serves {', '.join(sorted(overlap))} {other.get('external_path')}"
+                 + (f" on host {host}" if host else "") + ".")

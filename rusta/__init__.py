@@ -1,0 +1,1 @@
+"""Rusta: an API gateway on Django. This package holds the wiring only."""
