@@ -1,0 +1,62 @@
+"""The two ASGI applications: the proxy listener (data plane) and the admin listener (Django, API, metrics).
+
+Proxy traffic is routed to the gateway's own ASGI callable at the ProtocolTypeRouter level, so it never passes
+through Django's request handler, middleware or the per-message thread hop of Channels consumers.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Awaitable, Callable
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rusta.settings")
+django.setup()
+
+from channels.routing import ProtocolTypeRouter  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+from protocols import health  # noqa: E402
+from protocols.http.proxy import ProxyApp, ProxyOptions  # noqa: E402
+from protocols.table import live  # noqa: E402
+
+ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+class HealthFirst:
+    """Answers /health, /ready and /live before the wrapped app sees the request (no query, no middleware)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] == "http" and scope["path"] in health.HEALTH_PATHS:
+            await health.health_app(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+def proxy_options() -> ProxyOptions:
+    """ProxyApp's options, read from settings once per process."""
+    return ProxyOptions.from_settings(
+        trusted_proxies=settings.RUSTA_TRUSTED_PROXIES,
+        access_log=settings.RUSTA_ACCESS_LOG,
+        pool_size=settings.RUSTA_UPSTREAM_POOL_SIZE,
+        state=live,
+    )
+
+
+def build_proxy_application(proxy: ProxyApp | None = None) -> ProtocolTypeRouter:
+    return ProtocolTypeRouter({"http": proxy or ProxyApp(proxy_options())})
+
+
+def build_admin_application() -> ProtocolTypeRouter:
+    django_app = ASGIStaticFilesHandler(get_asgi_application())
+    return ProtocolTypeRouter({"http": HealthFirst(django_app)})
+
+
+health.READY_STALE_AFTER = settings.RUSTA_READY_STALE_AFTER
+admin_application = build_admin_application()
+application = admin_application
