@@ -5,8 +5,9 @@ The admin, the API and the management commands all call these functions; none of
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any, TypeAlias
 
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
@@ -14,21 +15,21 @@ from django.db.models import F
 from django.utils import timezone
 
 from routes.models import AuditEntry, Backend, ConfigState, GatewaySettings, Route
+from routes.secrets import missing_secret_errors, redact, restore_secrets
 from routes.validation import (
+    POLICY_FIELDS,
     Errors,
+    block_unknown_keys,
     normalize_route,
     split_backend_host,
     unknown_keys,
     validate_route,
 )
 
-REDACTED = "<redacted>"
-# Keys whose values are secrets wherever they appear in a policy block.
-SECRET_KEYS = frozenset({"secret", "api_key", "password", "private_key", "client_secret", "token"})
 SETTINGS_BLOCKS = ("jwt", "rate_limit", "ai")
 TOP_LEVEL_KEYS = frozenset({"version", "routers", *SETTINGS_BLOCKS})
 
-Actor = AbstractBaseUser | AnonymousUser | None
+Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
 
 
 class ConfigError(Exception):
@@ -48,6 +49,9 @@ class ImportReport:
     deleted: list[str] = field(default_factory=list)
     unknown_keys: list[str] = field(default_factory=list)
 
+    def as_dict(self) -> dict[str, list[str]]:
+        return asdict(self)
+
 
 # --- Reading ---------------------------------------------------------------------------------------------
 
@@ -65,7 +69,8 @@ def route_document(route: Route) -> dict[str, Any]:
         "methods": list(route.methods),
         "backends": [
             {
-                "host": f"{b.scheme}://{b.host}",
+                # IPv6 literals are stored bare and shown bracketed, as in a URL.
+                "host": f"{b.scheme}://[{b.host}]" if ":" in b.host else f"{b.scheme}://{b.host}",
                 "port": b.port,
                 "weight": b.weight,
                 "health_check_path": b.health_check_path,
@@ -90,23 +95,15 @@ def all_route_documents() -> list[dict[str, Any]]:
     return [route_document(r) for r in Route.objects.prefetch_related("backends").order_by("id")]
 
 
+# Reads never create the single rows: a GET must not write (and may run against a read-only replica).
 def gateway_settings() -> GatewaySettings:
-    settings_row, _ = GatewaySettings.objects.get_or_create(pk=1)
-    return settings_row
+    """The gateway-wide blocks; an unsaved empty row before the first import."""
+    return GatewaySettings.objects.filter(pk=1).first() or GatewaySettings(pk=1)
 
 
 def config_version() -> ConfigState:
-    state, _ = ConfigState.objects.get_or_create(pk=1)
-    return state
-
-
-def redact(value: Any) -> Any:
-    """A copy with every secret value replaced by a marker, at any depth."""
-    if isinstance(value, dict):
-        return {k: (REDACTED if k in SECRET_KEYS and v not in (None, "") else redact(v)) for k, v in value.items()}
-    if isinstance(value, list):
-        return [redact(v) for v in value]
-    return value
+    """The configuration version; an unsaved version 0 before the first change."""
+    return ConfigState.objects.filter(pk=1).first() or ConfigState(pk=1, version=0)
 
 
 def export_config(*, include_secrets: bool = False) -> dict[str, Any]:
@@ -188,9 +185,21 @@ def unique_name(doc: dict[str, Any], taken: set[str]) -> str:
     return name
 
 
-def prepare_route(data: dict[str, Any], *, route: Route | None = None, partial: bool = False,
+def _restore_route_secrets(doc: dict[str, Any], stored: Route | None, prefix: str = "") -> Errors:
+    missing: list[str] = []
+    for block in POLICY_FIELDS:
+        doc[block] = restore_secrets(doc.get(block), getattr(stored, block) if stored else None, block, missing)
+    return missing_secret_errors(missing, prefix)
+
+
+def prepare_route(data: Any, *, route: Route | None = None, partial: bool = False,
                   others: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    """Normalize and validate without saving; raises ConfigError. Used by `save_route` and the dry run."""
+    """Normalize and validate without saving; raises ConfigError. Used by `save_route` and the dry run.
+
+    `route` is the stored route being changed (its secrets fill `<redacted>` markers), None for a new one.
+    """
+    if not isinstance(data, dict):
+        raise ConfigError({"": ["A route must be a JSON object like {\"external_path\": \"/x\", ...}."]})
     if partial and route is not None:
         merged = route_document(route)
         merged.update(data)
@@ -198,12 +207,18 @@ def prepare_route(data: dict[str, Any], *, route: Route | None = None, partial: 
     doc = normalize_route(data)
     if route is not None:
         doc["id"] = route.pk
+    else:
+        # An `id` copied from another route's document must not make the clash check skip that route.
+        doc.pop("id", None)
     if not doc.get("name"):
         taken = set(Route.objects.values_list("name", flat=True))
         doc["name"] = unique_name(doc, taken)
+    secret_errors = _restore_route_secrets(doc, route)
     if others is None:
         others = _enabled_documents()
     errors = validate_route(doc, others)
+    for key, messages in secret_errors.items():
+        errors.setdefault(key, []).extend(messages)
     name_clash = Route.objects.filter(name=doc.get("name"))
     if route is not None:
         name_clash = name_clash.exclude(pk=route.pk)
@@ -287,8 +302,9 @@ def request_reload(*, actor: Actor, source: str) -> int:
 def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False) -> ImportReport:
     """Load a configuration file of the earlier gateway (or Rusta's export) in one transaction.
 
-    Routes are matched by name (generated from the path when absent); with `replace`, routes not in the file
-    are deleted. Any invalid route raises ConfigError naming each error by path, and nothing changes.
+    Routes are matched by name (generated from the path when absent); with `replace`, routes and settings
+    blocks not in the file are deleted. Any invalid route raises ConfigError naming each error by path, and
+    nothing changes.
     """
     if not isinstance(data, dict):
         raise ConfigError({"": ["The configuration must be a JSON object with a 'routers' list."]})
@@ -296,11 +312,12 @@ def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False
     if not isinstance(routers, list):
         raise ConfigError({"routers": ["Must be a list of router objects."]})
     report = ImportReport()
-    report.unknown_keys = [key for key in data if key not in TOP_LEVEL_KEYS and not key.startswith("_")]
+    report.unknown_keys = [key for key in data if key not in TOP_LEVEL_KEYS and not str(key).startswith("_")]
     errors: Errors = {}
     for block in SETTINGS_BLOCKS:
         if data.get(block) is not None and not isinstance(data[block], dict):
             errors[block] = ["Must be an object."]
+        report.unknown_keys += block_unknown_keys(block, data.get(block), block)
     with transaction.atomic():
         existing = {r.name: r for r in Route.objects.select_for_update().prefetch_related("backends")}
         taken_in_file: set[str] = set()
@@ -310,24 +327,41 @@ def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False
             if not isinstance(raw, dict):
                 errors[prefix] = ["Must be an object."]
                 continue
-            report.unknown_keys += [k for k in unknown_keys(raw, prefix) if not k.rsplit(".", 1)[-1].startswith("_")]
+            report.unknown_keys += unknown_keys(raw, prefix)
             doc = normalize_route(raw)
+            doc.pop("id", None)  # routes are matched by name; ids differ between installations
             if not doc.get("name"):
                 doc["name"] = unique_name(doc, taken_in_file)
-            if doc["name"] in taken_in_file:
-                errors.setdefault(f"{prefix}.name", []).append(f"The name '{doc['name']}' is used twice in the file.")
-            taken_in_file.add(doc["name"])
-            planned.append((existing.get(doc["name"]), doc))
+            name = doc["name"] if isinstance(doc["name"], str) else None
+            if name is not None and name in taken_in_file:
+                errors.setdefault(f"{prefix}.name", []).append(f"The name '{name}' is used twice in the file.")
+            if name is not None:
+                taken_in_file.add(name)
+            route = existing.get(name) if name is not None else None
+            for key, messages in _restore_route_secrets(doc, route, f"{prefix}.").items():
+                errors.setdefault(key, []).extend(messages)
+            planned.append((route, doc))
         kept_ids = {r.pk for name, r in existing.items() if name in taken_in_file}
         gone_ids = {r.pk for name, r in existing.items() if name not in taken_in_file} if replace else set()
         others = _enabled_documents(exclude_ids=kept_ids | gone_ids)
         for index, (route, doc) in enumerate(planned):
             if route is not None:
                 doc["id"] = route.pk
-            for key, messages in validate_route(doc, others).items():
+            route_errors = validate_route(doc, others)
+            for key, messages in route_errors.items():
                 errors.setdefault(f"routers[{index}].{key}", []).extend(messages)
-            if doc.get("enabled"):
+            # Only valid routes take part in later clash checks; an invalid one is already reported.
+            if doc.get("enabled") and not route_errors:
                 others.append(doc)
+        row = gateway_settings()
+        new_blocks: dict[str, Any] = {}
+        for block in SETTINGS_BLOCKS:
+            if block in data and block not in errors:
+                missing: list[str] = []
+                new_blocks[block] = restore_secrets(data[block], getattr(row, block), block, missing)
+                errors.update(missing_secret_errors(missing))
+            elif replace and block not in data:
+                new_blocks[block] = None  # the database equals the file: a block it lacks is cleared
         if errors:
             raise ConfigError(errors)
         for route, doc in planned:
@@ -348,23 +382,16 @@ def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False
                 route.delete()
                 report.deleted.append(name)
                 _audit(actor, source, AuditEntry.Action.DELETE, "route", before["id"], name, _diff(before, None))
-        row = gateway_settings()
-        for block in SETTINGS_BLOCKS:
-            if block in data:
-                new = _keep_redacted_secrets(data[block], getattr(row, block))
-                if new != getattr(row, block):
-                    _audit(actor, source, AuditEntry.Action.IMPORT, "settings", 1, block,
-                           {block: [getattr(row, block), new]})
-                    setattr(row, block, new)
-        row.save()
-        _bump_version()
+        settings_changed = False
+        for block, new in new_blocks.items():
+            if new != getattr(row, block):
+                _audit(actor, source, AuditEntry.Action.IMPORT, "settings", 1, block,
+                       {block: [getattr(row, block), new]})
+                setattr(row, block, new)
+                settings_changed = True
+        # A file that changes nothing must not make every gateway process rebuild its table.
+        if settings_changed:
+            row.save()
+        if settings_changed or report.created or report.updated or report.deleted:
+            _bump_version()
     return report
-
-
-def _keep_redacted_secrets(new: Any, old: Any) -> Any:
-    """An exported file carries `<redacted>` for secrets; importing it keeps the secret already stored."""
-    if isinstance(new, dict):
-        old_dict = old if isinstance(old, dict) else {}
-        return {k: (old_dict.get(k) if v == REDACTED else _keep_redacted_secrets(v, old_dict.get(k)))
-                for k, v in new.items()}
-    return new

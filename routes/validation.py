@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
-from protocols.patterns import PatternError, canonical_pattern, parse_pattern, parse_template
+from protocols.patterns import MAX_PATH_LENGTH, PatternError, canonical_pattern, parse_pattern, parse_template
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 PROTOCOLS = ("http", "websocket", "dns", "ftp")
@@ -30,10 +31,23 @@ ROUTE_FIELDS = (
 )
 LEGACY_FIELDS = ("host", "port", "_comment")
 BACKEND_FIELDS = ("host", "port", "weight", "health_check_path", "enabled")
-HOSTNAME = re.compile(r"^(?=.{1,253}$)([A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?)*\.?$")
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
+HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*\.?$")
 MATCH_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
 RETRY_INT_FIELDS = {"max_retries": (0, 10), "initial_backoff_ms": (0, 60_000), "max_backoff_ms": (0, 600_000)}
+# Keys the earlier gateway defined inside each block. Other keys are stored as sent but reported by the import,
+# because a typo there (`max_retry`) would otherwise silently do nothing. `rate_limit` blocks are left out: their
+# shape differed between the earlier gateway's versions.
+KNOWN_BLOCK_KEYS: dict[str, frozenset[str]] = {
+    "retry": frozenset({*RETRY_INT_FIELDS, "backoff_multiplier", "retry_on_status_codes", "retry_on_connection_error"}),
+    "request_transformation": frozenset({"headers", "path", "query_params"}),
+    "response_transformation": frozenset({"headers", "status_code_mappings"}),
+    "ai_policy": frozenset({"enabled", "strategy", "provider", "fallback_backend_index", "fallback_providers",
+                            "streaming"}),
+    "jwt": frozenset({"secret", "issuer", "audience", "required_claims"}),
+    "ai": frozenset({"provider", "model", "api_key"}),
+}
 
 Errors = dict[str, list[str]]
 
@@ -75,8 +89,9 @@ def normalize_route(data: dict[str, Any]) -> dict[str, Any]:
             if method not in methods:
                 methods.append(method)
         doc["methods"] = methods
-    if doc.get("internal_path") is None:
-        doc["internal_path"] = ""
+    for text_field in ("internal_path", "match_host"):
+        if doc.get(text_field) is None:
+            doc[text_field] = ""
     if isinstance(doc.get("backends"), list):
         doc["backends"] = [
             _normalize_backend(b, doc["protocol"]) if isinstance(b, dict) else b for b in doc["backends"]
@@ -98,12 +113,29 @@ def _normalize_backend(backend: dict[str, Any], protocol: Any) -> dict[str, Any]
     return out
 
 
-def unknown_keys(data: dict[str, Any], prefix: str) -> list[str]:
-    """Paths of keys Rusta does not know in one router object, for the import report."""
-    found = [f"{prefix}.{key}" for key in data if key not in ROUTE_FIELDS and key not in LEGACY_FIELDS]
-    for index, backend in enumerate(data.get("backends") or []):
+def _join(prefix: str, key: str) -> str:
+    return f"{prefix}.{key}" if prefix else key
+
+
+def block_unknown_keys(block: str, value: Any, prefix: str) -> list[str]:
+    """Paths of keys not known inside one policy or settings block (`_comment`-style keys are notes, not keys)."""
+    known = KNOWN_BLOCK_KEYS.get(block)
+    if known is None or not isinstance(value, dict):
+        return []
+    return [_join(prefix, key) for key in value if key not in known and not str(key).startswith("_")]
+
+
+def unknown_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    """Paths of keys Rusta does not know in one router object (e.g. `routers[2].ai_policy.foo`)."""
+    found = [_join(prefix, key) for key in data
+             if key not in ROUTE_FIELDS and key not in LEGACY_FIELDS and not str(key).startswith("_")]
+    backends = data.get("backends")
+    for index, backend in enumerate(backends if isinstance(backends, list) else []):
         if isinstance(backend, dict):
-            found += [f"{prefix}.backends[{index}].{key}" for key in backend if key not in BACKEND_FIELDS]
+            found += [_join(prefix, f"backends[{index}].{key}") for key in backend
+                      if key not in BACKEND_FIELDS and not str(key).startswith("_")]
+    for block in POLICY_FIELDS:
+        found += block_unknown_keys(block, data.get(block), _join(prefix, block))
     return found
 
 
@@ -124,6 +156,8 @@ def validate_route(doc: dict[str, Any], others: Iterable[dict[str, Any]] = ()) -
     internal = doc.get("internal_path")
     if not isinstance(internal, str):
         _add(errors, "internal_path", "Must be a string (empty forwards the request path unchanged).")
+    elif len(internal) > MAX_PATH_LENGTH:
+        _add(errors, "internal_path", f"Must be at most {MAX_PATH_LENGTH} characters.")
     elif segments is not None:
         try:
             parse_template(internal, frozenset(s.text for s in segments if s.is_param))
@@ -147,6 +181,8 @@ def validate_route(doc: dict[str, Any], others: Iterable[dict[str, Any]] = ()) -
     for field in ("request_transformation", "response_transformation", "rate_limit", "ai_policy"):
         if doc.get(field) is not None and not isinstance(doc.get(field), dict):
             _add(errors, field, "Must be an object or null.")
+    if isinstance(doc.get("ai_policy"), dict):
+        _validate_ai_policy(doc["ai_policy"], doc.get("backends"), errors)
     if segments is not None and doc.get("enabled") and not errors.get("methods"):
         _validate_unique(doc, canonical_pattern(segments), others, errors)
     return errors
@@ -194,8 +230,10 @@ def _validate_backends(backends: Any, protocol: str, errors: Errors) -> None:
         if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 1000:
             _add(errors, f"{prefix}.weight", "Must be a whole number from 1 to 1000.")
         check = backend.get("health_check_path")
-        if check is not None and (not isinstance(check, str) or not check.startswith("/")):
-            _add(errors, f"{prefix}.health_check_path", "Must be null or a path starting with '/'.")
+        if check is not None and (not isinstance(check, str) or not check.startswith("/")
+                                  or len(check) > MAX_PATH_LENGTH):
+            _add(errors, f"{prefix}.health_check_path",
+                 f"Must be null or a path starting with '/' (at most {MAX_PATH_LENGTH} characters).")
         if not isinstance(backend.get("enabled"), bool):
             _add(errors, f"{prefix}.enabled", "Must be true or false.")
 
@@ -224,12 +262,30 @@ def _validate_retry(retry: Any, errors: Errors) -> None:
                                    or not 1 <= multiplier <= 10):
         _add(errors, "retry.backoff_multiplier", "Must be a number from 1 to 10.")
     codes = retry.get("retry_on_status_codes")
-    if codes is not None and (not isinstance(codes, list)
-                              or any(isinstance(c, bool) or not isinstance(c, int) or not 100 <= c <= 599 for c in codes)):
+    if codes is not None and (
+        not isinstance(codes, list)
+        or any(isinstance(c, bool) or not isinstance(c, int) or not 100 <= c <= 599 for c in codes)
+    ):
         _add(errors, "retry.retry_on_status_codes", "Must be a list of HTTP status codes (100 to 599).")
     flag = retry.get("retry_on_connection_error")
     if flag is not None and not isinstance(flag, bool):
         _add(errors, "retry.retry_on_connection_error", "Must be true or false.")
+
+
+def _validate_ai_policy(policy: dict[str, Any], backends: Any, errors: Errors) -> None:
+    if "enabled" in policy and not isinstance(policy["enabled"], bool):
+        _add(errors, "ai_policy.enabled", "Must be true or false.")
+    provider = policy.get("provider")
+    if provider is not None and not isinstance(provider, str):
+        _add(errors, "ai_policy.provider", "Must be a provider name like \"openai\", or null.")
+    index = policy.get("fallback_backend_index")
+    if index is None:
+        return
+    count = len(backends) if isinstance(backends, list) else 0
+    # The fallback names a backend by position, so it has to point inside the list.
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < max(count, 1):
+        _add(errors, "ai_policy.fallback_backend_index",
+             f"Must be null or the position of a backend (0 to {max(count - 1, 0)}).")
 
 
 def _validate_unique(doc: dict[str, Any], pattern: str, others: Iterable[dict[str, Any]], errors: Errors) -> None:

@@ -1,0 +1,215 @@
+"""The Django admin of the configuration: routes with their backends, the audit trail and the gateway settings.
+
+Every write goes through routes.services: the admin never saves or deletes a route, a backend or an audit entry
+itself, so an admin change is validated, audited and announced to the gateways like an API call.
+"""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db import transaction
+from django.db.models import QuerySet
+from django.forms import Form
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from routes import services
+from routes.forms import BackendInlineForm, BackendInlineFormSet, RouteAdminForm
+from routes.models import AuditEntry, Backend, GatewaySettings, Route
+from routes.secrets import redact
+
+
+def _pretty(value: Any) -> SafeString:
+    if value is None:
+        return format_html("<span>{}</span>", "—")
+    return format_html("<pre style='margin:0;white-space:pre-wrap'>{}</pre>",
+                       json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True))
+
+
+class BackendInline(admin.TabularInline):
+    """The route's backends, edited with the route and saved with it in one service call."""
+
+    model = Backend
+    form = BackendInlineForm
+    formset = BackendInlineFormSet
+    fields = ("host", "port", "weight", "health_check_path", "enabled")
+    extra = 1
+    min_num = 0
+
+    # Backends are part of the route document: whoever may change routes may change their backends.
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("routes.view_route") or request.user.has_perm("routes.change_route")
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("routes.change_route" if obj else "routes.add_route")
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("routes.change_route" if obj else "routes.add_route")
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return request.user.has_perm("routes.change_route" if obj else "routes.add_route")
+
+
+@admin.register(Route)
+class RouteAdmin(admin.ModelAdmin):
+    """Routes, their backends and policies; saving assembles one route document for services.save_route."""
+
+    form = RouteAdminForm
+    inlines = [BackendInline]
+    list_display = ("name", "external_path", "methods_list", "protocol", "backend_list", "enabled")
+    list_filter = ("protocol", "enabled", "load_balancing_strategy", "auth_required")
+    search_fields = ("name", "external_path", "backends__host")
+    actions = ["enable_routes", "disable_routes"]
+    fieldsets = (
+        (None, {"fields": ("name", "enabled", "protocol", "external_path", "methods", "match_host",
+                           "internal_path", "priority")}),
+        ("Upstream", {"fields": ("load_balancing_strategy", "connect_timeout_ms", "read_timeout_ms",
+                                 "preserve_host", "auth_required")}),
+        ("Policies (JSON, as in the earlier gateway's config)", {
+            "classes": ("collapse",),
+            "fields": ("retry", "request_transformation", "response_transformation", "rate_limit", "ai_policy"),
+        }),
+    )
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Route]:
+        return super().get_queryset(request).prefetch_related("backends")
+
+    @admin.display(description="methods")
+    def methods_list(self, route: Route) -> str:
+        return ", ".join(route.methods)
+
+    @admin.display(description="backends")
+    def backend_list(self, route: Route) -> str:
+        return ", ".join(backend.url for backend in route.backends.all())
+
+    # --- Saving: one service call with the document the formset checked ------------------------------------
+
+    def save_model(self, request: HttpRequest, obj: Route, form: Form, change: bool) -> None:
+        doc = getattr(form, "route_document", None)
+        if doc is not None:
+            saved = services.save_route(doc, actor=request.user, source="admin", route=obj if change else None)
+        else:
+            # No backend rows were shown (cannot happen with the inline's permissions): keep the stored ones.
+            saved = services.save_route(form.document(), actor=request.user, source="admin", route=obj,
+                                        partial=True)
+        obj.pk = saved.pk
+        obj.name = saved.name
+
+    def save_related(self, request: HttpRequest, form: Form, formsets: Any, change: bool) -> None:
+        """The backends were saved with the route by services.save_route."""
+
+    def construct_change_message(self, request: HttpRequest, form: Form, formsets: Any,
+                                 add: bool = False) -> list[dict[str, Any]]:
+        # The unsaved formsets have no new/changed objects to list; the audit entry holds the full diff.
+        message = super().construct_change_message(request, form, [], add)
+        if not add and any(formset.has_changed() for formset in formsets):
+            if message and "changed" in message[0]:
+                message[0]["changed"]["fields"].append("backends")
+            else:
+                message.append({"changed": {"fields": ["backends"]}})
+        return message
+
+    def delete_model(self, request: HttpRequest, obj: Route) -> None:
+        services.delete_route(obj, actor=request.user, source="admin")
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
+        """The bulk "Delete selected" action: each route deleted and audited by the service, all or none."""
+        with transaction.atomic():
+            for route in queryset.prefetch_related("backends"):
+                services.delete_route(route, actor=request.user, source="admin")
+
+    # --- Bulk enable / disable ------------------------------------------------------------------------------
+
+    @admin.action(description="Enable selected routes", permissions=["change"])
+    def enable_routes(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
+        self._set_enabled(request, queryset, True)
+
+    @admin.action(description="Disable selected routes", permissions=["change"])
+    def disable_routes(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
+        self._set_enabled(request, queryset, False)
+
+    def _set_enabled(self, request: HttpRequest, queryset: QuerySet[Route], enabled: bool) -> None:
+        # One route at a time, so a route that would clash does not keep the others from being enabled.
+        changed = 0
+        verb = "enabled" if enabled else "disabled"
+        for route in queryset.order_by("name"):
+            try:
+                changed += services.set_enabled([route], enabled, actor=request.user, source="admin")
+            except services.ConfigError as exc:
+                reasons = " ".join(message for found in exc.errors.values() for message in found)
+                self.message_user(request, f"“{route.name}” was not {verb}: {reasons}", messages.ERROR)
+        if changed:
+            self.message_user(request, f"{changed} route(s) {verb}.", messages.SUCCESS)
+        else:
+            self.message_user(request, f"No route was {verb}.", messages.WARNING)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Visible to staff, changed only through the service layer (import, API)."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin):
+    """Who changed what and when; nobody edits or deletes the trail from the admin."""
+
+    list_display = ("created_at", "actor_name", "source", "action", "object_type", "object_repr", "changed_fields")
+    list_filter = ("action", "source", "object_type")
+    search_fields = ("actor_name", "object_repr", "object_id")
+    date_hierarchy = "created_at"
+    fields = ("created_at", "actor_name", "source", "action", "object_type", "object_id", "object_repr",
+              "changes_table")
+    readonly_fields = fields
+
+    @admin.display(description="changed")
+    def changed_fields(self, entry: AuditEntry) -> str:
+        return ", ".join(entry.changes) if isinstance(entry.changes, dict) else ""
+
+    @admin.display(description="changes")
+    def changes_table(self, entry: AuditEntry) -> SafeString:
+        changes = entry.changes if isinstance(entry.changes, dict) else {}
+        if not changes:
+            return format_html("<span>{}</span>", "No field changed.")
+        rows = format_html_join(
+            "", "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
+            ((field, _pretty(pair[0] if isinstance(pair, list) and pair else None),
+              _pretty(pair[1] if isinstance(pair, list) and len(pair) > 1 else pair))
+             for field, pair in changes.items()),
+        )
+        return format_html("<table><thead><tr><th>field</th><th>before</th><th>after</th></tr></thead>"
+                           "<tbody>{}</tbody></table>", rows)
+
+
+@admin.register(GatewaySettings)
+class GatewaySettingsAdmin(ReadOnlyAdmin):
+    """The gateway-wide blocks of the earlier gateway's file (jwt, rate_limit, ai), secrets redacted.
+
+    Read-only: they change with `importconfig` or POST /api/config/import/, which audit the change.
+    """
+
+    list_display = ("__str__", "updated_at")
+    fields = ("jwt_block", "rate_limit_block", "ai_block", "updated_at")
+    readonly_fields = fields
+
+    @admin.display(description="jwt")
+    def jwt_block(self, row: GatewaySettings) -> SafeString:
+        return _pretty(redact(row.jwt))
+
+    @admin.display(description="rate limit")
+    def rate_limit_block(self, row: GatewaySettings) -> SafeString:
+        return _pretty(redact(row.rate_limit))
+
+    @admin.display(description="ai")
+    def ai_block(self, row: GatewaySettings) -> SafeString:
+        return _pretty(redact(row.ai))

@@ -1,0 +1,197 @@
+"""The management API's documents: the route document (the earlier gateway's router object) and config shapes.
+
+Field declarations describe the shape for the OpenAPI schema; validation itself is routes.validation's, reached
+through routes.services, so the API, the admin and the import can never disagree about what is valid.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+from routes import services
+from routes.models import Route
+from routes.secrets import redact
+from routes.validation import HTTP_METHODS, PROTOCOLS, STRATEGIES
+
+
+class BackendSerializer(serializers.Serializer):
+    """One upstream server of a route."""
+
+    host = serializers.CharField(
+        help_text="Scheme and host, like `http://10.0.0.5`, `wss://chat.internal` or `[::1]` in brackets; a bare "
+                  "host takes the protocol's scheme (a DNS route's `8.8.8.8` means `dns://8.8.8.8`). No port or path.")
+    port = serializers.IntegerField(
+        min_value=1, max_value=65535, required=False,
+        help_text="Defaults to the scheme's port (80, 443, 21 or 53).")
+    weight = serializers.IntegerField(min_value=1, max_value=1000, required=False, default=1,
+                                      help_text="Share of requests under the `weighted` strategy.")
+    health_check_path = serializers.CharField(required=False, allow_null=True, default=None,
+                                              help_text="Path probed by health checks, or null for none.")
+    enabled = serializers.BooleanField(required=False, default=True,
+                                       help_text="A disabled backend stays configured but gets no traffic.")
+
+
+class RetryPolicySerializer(serializers.Serializer):
+    """When and how often a failed upstream call is retried."""
+
+    max_retries = serializers.IntegerField(min_value=0, max_value=10, required=False)
+    initial_backoff_ms = serializers.IntegerField(min_value=0, max_value=60_000, required=False)
+    max_backoff_ms = serializers.IntegerField(min_value=0, max_value=600_000, required=False)
+    backoff_multiplier = serializers.FloatField(min_value=1, max_value=10, required=False)
+    retry_on_status_codes = serializers.ListField(
+        child=serializers.IntegerField(min_value=100, max_value=599), required=False)
+    retry_on_connection_error = serializers.BooleanField(required=False)
+
+
+class AiPolicySerializer(serializers.Serializer):
+    """AI-assisted backend selection, as the earlier gateway configured it."""
+
+    enabled = serializers.BooleanField(required=False)
+    strategy = serializers.JSONField(
+        required=False,
+        help_text="`\"content_analysis\"`, `{\"content_analysis\": {\"model\": \"gpt-4o\"}}`, "
+                  "`\"latency_prediction\"` or `\"anomaly_detection\"`.")
+    provider = serializers.CharField(required=False, allow_null=True)
+    fallback_backend_index = serializers.IntegerField(
+        required=False, allow_null=True, min_value=0,
+        help_text="Position of the backend used when the AI cannot decide.")
+    fallback_providers = serializers.ListField(child=serializers.DictField(), required=False)
+    streaming = serializers.BooleanField(required=False, allow_null=True)
+
+
+def _policy_block(help_text: str) -> serializers.DictField:
+    return serializers.DictField(required=False, allow_null=True, help_text=help_text)
+
+
+class RouterSerializer(serializers.Serializer):
+    """A route document: the earlier gateway's router object plus Rusta's own fields."""
+
+    name = serializers.CharField(
+        required=False, max_length=100,
+        help_text="Unique name; generated from the protocol and path when left out (as in the earlier gateway).")
+    enabled = serializers.BooleanField(required=False, default=True)
+    priority = serializers.IntegerField(
+        required=False, default=0, help_text="Breaks ties between equally specific patterns; higher wins.")
+    protocol = serializers.ChoiceField(choices=PROTOCOLS, required=False, default="http")
+    external_path = serializers.CharField(
+        help_text="Public path; `{name}` captures one whole segment, like `/users/{id}`.")
+    internal_path = serializers.CharField(
+        required=False, allow_blank=True, default="",
+        help_text="Path sent upstream with `{name}` filled in; empty forwards the request path unchanged.")
+    match_host = serializers.CharField(
+        required=False, allow_blank=True, default="",
+        help_text="Only match this Host (exact, or `*.example.com`); empty matches any host.")
+    methods = serializers.ListField(
+        child=serializers.ChoiceField(choices=HTTP_METHODS),
+        help_text="Allowed methods; GET also allows HEAD. Lower case is accepted.")
+    backends = BackendSerializer(many=True, required=False)
+    load_balancing_strategy = serializers.ChoiceField(choices=STRATEGIES, required=False, default="round_robin")
+    auth_required = serializers.BooleanField(required=False, default=False,
+                                             help_text="Require a valid JWT (see the `jwt` settings block).")
+    connect_timeout_ms = serializers.IntegerField(required=False, default=5000, min_value=1, max_value=600_000)
+    read_timeout_ms = serializers.IntegerField(required=False, default=30000, min_value=1, max_value=3_600_000)
+    preserve_host = serializers.BooleanField(required=False, default=False,
+                                             help_text="Send the client's Host header upstream.")
+    retry = RetryPolicySerializer(required=False, allow_null=True)
+    request_transformation = _policy_block("`headers`, `path` and `query_params` rewrites applied upstream.")
+    response_transformation = _policy_block("`headers` rewrites and `status_code_mappings` applied downstream.")
+    rate_limit = _policy_block("This route's own rate limit, replacing the gateway-wide one.")
+    ai_policy = AiPolicySerializer(required=False, allow_null=True)
+    host = serializers.CharField(
+        write_only=True, required=False,
+        help_text="Legacy single-backend form of the earlier gateway; used only when `backends` is absent.")
+    port = serializers.IntegerField(write_only=True, required=False, help_text="Port of the legacy `host`.")
+
+
+class RouteSerializer(RouterSerializer):
+    """A stored route. Writes go through routes.services; secrets read back as `<redacted>`.
+
+    Sending `<redacted>` back (a document read from this API) keeps the stored secret. Unknown keys, such as the
+    earlier gateway's `_comment`, are ignored.
+    """
+
+    id = serializers.IntegerField(read_only=True)
+
+    def to_internal_value(self, data: Any) -> Any:
+        # The raw document goes to the service layer, which normalizes (legacy host/port) and validates it.
+        if not isinstance(data, dict):
+            raise services.ConfigError({"": ["Send one route as a JSON object."]})
+        return dict(data)
+
+    def to_representation(self, instance: Route | dict[str, Any]) -> dict[str, Any]:
+        doc = services.route_document(instance) if isinstance(instance, Route) else instance
+        return redact(doc)
+
+    def create(self, validated_data: dict[str, Any]) -> Route:
+        return services.save_route(validated_data, actor=self.context["request"].user, source="api")
+
+    def update(self, instance: Route, validated_data: dict[str, Any]) -> Route:
+        return services.save_route(validated_data, actor=self.context["request"].user, source="api",
+                                   route=instance, partial=self.partial)
+
+
+class ErrorsSerializer(serializers.Serializer):
+    """Field-level errors: a path like `backends[0].port` (or `routers[2].methods`) to its messages."""
+
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
+class RouteValidationSerializer(serializers.Serializer):
+    """The dry run's answer: the normalized document, or the errors that would refuse it."""
+
+    valid = serializers.BooleanField()
+    route = RouteSerializer(required=False, help_text="The document as it would be saved (when valid).")
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    unknown_keys = serializers.ListField(child=serializers.CharField(), required=False,
+                                         help_text="Keys that would be ignored or are not used by Rusta.")
+
+
+class ConfigFileSerializer(serializers.Serializer):
+    """The whole configuration in the earlier gateway's file format."""
+
+    version = serializers.IntegerField(required=False, help_text="File format version; always 1.")
+    jwt = _policy_block("`secret`, `issuer`, `audience`, `required_claims` for routes with `auth_required`.")
+    rate_limit = _policy_block("The gateway-wide rate limit.")
+    ai = _policy_block("`provider`, `model`, `api_key` used by routes with an `ai_policy`.")
+    routers = RouterSerializer(many=True)
+
+
+class DatabaseStateSerializer(serializers.Serializer):
+    version = serializers.IntegerField(help_text="Bumped by every change.")
+    changed_at = serializers.DateTimeField(allow_null=True)
+
+
+class LiveTableSerializer(serializers.Serializer):
+    loaded = serializers.BooleanField(help_text="False until this process built its first route table.")
+    version = serializers.IntegerField(help_text="Configuration version the table was built from.")
+    built_at = serializers.DateTimeField(allow_null=True)
+    routes = serializers.IntegerField(help_text="Enabled routes in the table.")
+
+
+class ConfigStatusSerializer(serializers.Serializer):
+    """The stored configuration's version next to the one this process is serving."""
+
+    database = DatabaseStateSerializer()
+    live = LiveTableSerializer()
+    in_sync = serializers.BooleanField(help_text="True when this process serves the stored version.")
+
+
+class ConfigSerializer(ConfigFileSerializer):
+    """The whole configuration (secrets redacted) with its status."""
+
+    status = ConfigStatusSerializer()
+
+
+class ImportReportSerializer(serializers.Serializer):
+    """What an import changed (route names), and the keys by path that Rusta does not use."""
+
+    created = serializers.ListField(child=serializers.CharField())
+    updated = serializers.ListField(child=serializers.CharField())
+    deleted = serializers.ListField(child=serializers.CharField())
+    unknown_keys = serializers.ListField(child=serializers.CharField())
+    version = serializers.IntegerField(help_text="The configuration version after the import.")
+
+
+class ReloadSerializer(serializers.Serializer):
+    version = serializers.IntegerField(help_text="The new configuration version every gateway will load.")

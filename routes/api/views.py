@@ -1,0 +1,175 @@
+"""Thin ViewSets of the management API: each action is one call into routes.services."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.db import transaction
+from django.http import JsonResponse
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status, viewsets
+from rest_framework.decorators import action
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from protocols.table import LiveTable, live
+from routes import services
+from routes.api.permissions import IsStaffPermission
+from routes.api.serializers import (
+    ConfigFileSerializer,
+    ConfigSerializer,
+    ConfigStatusSerializer,
+    ErrorsSerializer,
+    ImportReportSerializer,
+    ReloadSerializer,
+    RouteSerializer,
+    RouteValidationSerializer,
+)
+from routes.models import Route
+from routes.secrets import redact
+from routes.validation import unknown_keys
+
+ROUTE_KEY = OpenApiParameter(
+    "id", OpenApiTypes.STR, OpenApiParameter.PATH,
+    description="The route's numeric id, or its name (like Kong's `/routes/{id or name}`).",
+)
+INVALID = OpenApiResponse(ErrorsSerializer, description="Invalid document; nothing was changed.")
+TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
+FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
+
+
+@extend_schema_view(
+    list=extend_schema(summary="List routes"),
+    create=extend_schema(summary="Create a route", request=RouteSerializer,
+                         responses={201: RouteSerializer, 400: INVALID}),
+    retrieve=extend_schema(summary="Show a route", parameters=[ROUTE_KEY]),
+    update=extend_schema(summary="Replace a route", parameters=[ROUTE_KEY], request=RouteSerializer,
+                         responses={200: RouteSerializer, 400: INVALID}),
+    partial_update=extend_schema(summary="Change some fields of a route", parameters=[ROUTE_KEY],
+                                 request=RouteSerializer, responses={200: RouteSerializer, 400: INVALID}),
+    destroy=extend_schema(summary="Delete a route", parameters=[ROUTE_KEY]),
+)
+class RouteViewSet(viewsets.ModelViewSet):
+    """Routes: a public path (and optional host) mapped to a pool of backends, with its policies."""
+
+    queryset = Route.objects.prefetch_related("backends").order_by("id")
+    serializer_class = RouteSerializer
+    permission_classes = [IsStaffPermission]
+    parser_classes = [JSONParser]
+    lookup_url_kwarg = "id"
+    # Names may contain dots ("api.v1"), so the default "[^/.]+" would cut them.
+    lookup_value_regex = "[^/]+"
+
+    def get_object(self) -> Route:
+        key = self.kwargs["id"]
+        # Digits are an id (bounded, so a huge number is a 404, not a database overflow); anything else a name.
+        is_id = key.isascii() and key.isdigit() and len(key) <= 18
+        lookup = {"pk": int(key)} if is_id else {"name": key}
+        route = get_object_or_404(self.get_queryset(), **lookup)
+        self.check_object_permissions(self.request, route)
+        return route
+
+    def perform_destroy(self, instance: Route) -> None:
+        services.delete_route(instance, actor=self.request.user, source="api")
+
+    @extend_schema(
+        summary="Check a route without saving it",
+        request=RouteSerializer,
+        responses={200: RouteValidationSerializer, 400: RouteValidationSerializer},
+    )
+    @action(detail=False, methods=["post"])
+    def validate(self, request: Request) -> Response:
+        """Dry run: answers the document as it would be saved, or its errors. Nothing is saved.
+
+        A document carrying the `id` of a stored route is checked as a change of that route.
+        """
+        data = request.data
+        stored = None
+        route_id = data.get("id") if isinstance(data, dict) else None
+        if isinstance(route_id, int) and not isinstance(route_id, bool) and 0 < route_id < 2**63:
+            stored = Route.objects.filter(pk=route_id).first()
+        ignored = unknown_keys(data) if isinstance(data, dict) else []
+        try:
+            doc = services.prepare_route(data, route=stored)
+        except services.ConfigError as exc:
+            return Response({"valid": False, "errors": exc.errors, "unknown_keys": ignored},
+                            status=status.HTTP_400_BAD_REQUEST)
+        return Response({"valid": True, "route": redact(doc), "unknown_keys": ignored})
+
+
+def live_status(state: LiveTable = live) -> dict[str, Any]:
+    """This process's route table next to the stored configuration version."""
+    db_state = services.config_version()
+    built_at = datetime.fromtimestamp(state.table.built_at, tz=UTC) if state.loaded else None
+    return {
+        "database": {"version": db_state.version, "changed_at": db_state.changed_at},
+        "live": {"loaded": state.loaded, "version": state.table.version, "built_at": built_at,
+                 "routes": len(state.table)},
+        "in_sync": state.loaded and state.table.version == db_state.version,
+    }
+
+
+def _flag(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name, "").strip().lower()
+    if raw in TRUE_WORDS:
+        return True
+    if raw in FALSE_WORDS:
+        return False
+    raise services.ConfigError({name: ["Use true or false."]})
+
+
+class ConfigViewSet(viewsets.ViewSet):
+    """The configuration as a whole: status, reload, export and import in the earlier gateway's format."""
+
+    permission_classes = [IsStaffPermission]
+    parser_classes = [JSONParser]
+
+    @extend_schema(summary="The whole configuration (secrets redacted) and its status",
+                   responses=ConfigSerializer)
+    def list(self, request: Request) -> Response:
+        data = services.export_config()
+        data["status"] = ConfigStatusSerializer(live_status()).data
+        return Response(data)
+
+    @extend_schema(summary="Stored version and this process's live route table", responses=ConfigStatusSerializer)
+    @action(detail=False, methods=["get"])
+    def status(self, request: Request) -> Response:
+        return Response(ConfigStatusSerializer(live_status()).data)
+
+    @extend_schema(summary="Make every gateway process rebuild its route table", request=None,
+                   responses=ReloadSerializer)
+    @action(detail=False, methods=["post"])
+    def reload(self, request: Request) -> Response:
+        version = services.request_reload(actor=request.user, source="api")
+        return Response({"version": version})
+
+    @extend_schema(summary="Download the configuration file (secrets redacted)", responses=ConfigFileSerializer)
+    @action(detail=False, methods=["get"])
+    def export(self, request: Request) -> JsonResponse:
+        data = services.export_config()
+        version = services.config_version().version
+        # A plain JSON file whatever the Accept header, so a browser saves it instead of rendering the HTML API.
+        return JsonResponse(data, json_dumps_params={"indent": 2}, headers={
+            "Content-Disposition": f'attachment; filename="rusta-config-v{version}.json"',
+        })
+
+    @extend_schema(
+        summary="Load a configuration file of the earlier gateway (or an export)",
+        parameters=[OpenApiParameter(
+            "replace", OpenApiTypes.BOOL, OpenApiParameter.QUERY, default=False,
+            description="Delete routes that are not in the file, so the database equals the file.")],
+        request=ConfigFileSerializer,
+        responses={200: ImportReportSerializer, 400: INVALID},
+    )
+    @action(detail=False, methods=["post"], url_path="import", url_name="import")
+    def import_config(self, request: Request) -> Response:
+        """Routes are matched by name; an invalid file changes nothing and answers every error by path."""
+        replace = _flag(request, "replace")
+        with transaction.atomic():
+            report = services.import_config(request.data, actor=request.user, source="api", replace=replace)
+            version = services.config_version().version
+        return Response({**report.as_dict(), "version": version})
+

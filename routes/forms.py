@@ -1,0 +1,168 @@
+"""Admin forms for routes: the route form and its backend rows are validated together by routes.services.
+
+Django validates the route form first, then the inline formsets, which are built on the same (unsaved) route
+instance. The backend formset's `clean()` therefore sees the finished route form through that instance, assembles
+one route document from both, and runs `services.prepare_route` on it; each error goes back to the field or
+backend row it names. The document is kept on the form so that the admin saves exactly what was checked.
+"""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
+
+from routes import services
+from routes.models import Backend, Route
+from routes.secrets import redact
+from routes.validation import HTTP_METHODS, POLICY_FIELDS, Errors
+
+# Attribute of the route instance that links the backend formset back to the route form.
+FORM_LINK = "_rusta_route_form"
+BACKEND_ERROR = re.compile(r"^backends\[(\d+)\](?:\.(\w+))?$")
+ROUTE_FIELDS = (
+    "name", "enabled", "priority", "protocol", "external_path", "internal_path", "match_host", "methods",
+    "load_balancing_strategy", "auth_required", "connect_timeout_ms", "read_timeout_ms", "preserve_host",
+    *POLICY_FIELDS,
+)
+
+
+class PrettyJSONField(forms.JSONField):
+    """A JSON textarea that shows its value indented; empty means null."""
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        if value is None:
+            return ""
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def _json_field(help_text: str) -> PrettyJSONField:
+    return PrettyJSONField(required=False, help_text=help_text,
+                           widget=forms.Textarea(attrs={"rows": 6, "cols": 80, "class": "vLargeTextField"}))
+
+
+class RouteAdminForm(forms.ModelForm):
+    """The route's own fields; policies are JSON in the earlier gateway's shape, secrets shown redacted."""
+
+    methods = forms.MultipleChoiceField(
+        choices=[(m, m) for m in HTTP_METHODS], widget=forms.CheckboxSelectMultiple,
+        help_text="GET also allows HEAD.",
+    )
+    retry = _json_field('Like {"max_retries": 3, "initial_backoff_ms": 100, "retry_on_status_codes": [502, 503]}.')
+    request_transformation = _json_field('Like {"headers": [{"action": "set", "name": "X-Env", "value": "prod"}]}.')
+    response_transformation = _json_field('Like {"status_code_mappings": [{"from": 404, "to": 200}]}.')
+    rate_limit = _json_field("This route's own rate limit; empty uses the gateway-wide one.")
+    ai_policy = _json_field('Like {"enabled": true, "strategy": "content_analysis", "provider": "openai"}. '
+                            "Secrets shown as <redacted> are kept when saved unchanged.")
+
+    class Meta:
+        model = Route
+        fields = ROUTE_FIELDS
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        setattr(self.instance, FORM_LINK, self)
+        for field in POLICY_FIELDS:
+            self.initial[field] = redact(self.initial.get(field))
+        # As in the earlier gateway's file, a route may come without a name; one is made from its path.
+        self.fields["name"].required = False
+        self.fields["name"].help_text = "Unique; left empty, one is made from the protocol and path."
+        self.route_document: dict[str, Any] | None = None
+
+    def validate_unique(self) -> None:
+        """The service layer reports name clashes (with the same wording as the API), not the model form."""
+
+    def document(self) -> dict[str, Any]:
+        """The route document of the cleaned fields, without backends."""
+        data = {field: self.cleaned_data.get(field) for field in ROUTE_FIELDS}
+        data["internal_path"] = data["internal_path"] or ""
+        data["match_host"] = data["match_host"] or ""
+        return data
+
+
+class BackendInlineForm(forms.ModelForm):
+    """One backend row; the host is shown with its scheme, as in the route document (`http://10.0.0.5`)."""
+
+    host = forms.CharField(
+        max_length=300, help_text="Like http://10.0.0.5 or wss://chat; a bare host takes the protocol's scheme.")
+
+    class Meta:
+        model = Backend
+        fields = ("host", "port", "weight", "health_check_path", "enabled")
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.instance.pk is not None:
+            host = self.instance.host
+            self.initial["host"] = f"{self.instance.scheme}://" + (f"[{host}]" if ":" in host else host)
+        self.fields["weight"].required = False
+        self.fields["port"].required = False
+        self.fields["port"].help_text = "Empty takes the scheme's port."
+
+    def document(self) -> dict[str, Any]:
+        data = self.cleaned_data
+        return {
+            "host": data.get("host"),
+            "port": data.get("port"),
+            "weight": 1 if data.get("weight") is None else data["weight"],
+            "health_check_path": data.get("health_check_path") or None,
+            "enabled": bool(data.get("enabled")),
+        }
+
+
+class BackendInlineFormSet(BaseInlineFormSet):
+    """The backend rows; validating them validates the whole route through the service layer."""
+
+    def clean(self) -> None:
+        super().clean()
+        route_form: RouteAdminForm | None = getattr(self.instance, FORM_LINK, None)
+        if route_form is None:
+            return
+        rows = [form for form in self.forms if self._counts(form)]
+        # Field-level problems (a port that is not a number) are shown first; the rules come after.
+        if route_form.errors or any(form.errors for form in rows):
+            return
+        doc = route_form.document()
+        doc["backends"] = [form.document() for form in rows]
+        stored = Route.objects.filter(pk=self.instance.pk).first() if self.instance.pk else None
+        try:
+            services.prepare_route(doc, route=stored)
+        except services.ConfigError as exc:
+            self._report(exc.errors, route_form, rows)
+            raise ValidationError("The route was not saved: correct the errors above.") from None
+        route_form.route_document = doc
+
+    def _counts(self, form: forms.Form) -> bool:
+        """Rows marked for deletion and blank extra rows are not backends."""
+        if self.can_delete and self._should_delete_form(form):
+            return False
+        return form.instance.pk is not None or form.has_changed()
+
+    def _report(self, errors: Errors, route_form: RouteAdminForm, rows: list[forms.Form]) -> None:
+        backend_messages: list[str] = []
+        for key, messages in errors.items():
+            match = BACKEND_ERROR.match(key)
+            if match and int(match.group(1)) < len(rows):
+                row = rows[int(match.group(1))]
+                field = match.group(2) if match.group(2) in row.fields else None
+                for message in messages:
+                    row.add_error(field, message)
+            elif key == "backends":
+                backend_messages.extend(messages)
+            else:
+                top = key.split(".", 1)[0].split("[", 1)[0]
+                field = top if top in route_form.fields else None
+                # A nested key (retry.max_retries) names the part of the JSON field that is wrong.
+                if field is None:
+                    prefix = f"{key}: " if key else ""
+                else:
+                    prefix = f"{key[len(top) + 1:]}: " if key != top else ""
+                for message in messages:
+                    route_form.add_error(field, prefix + message)
+        if backend_messages:
+            raise ValidationError(backend_messages)

@@ -1,0 +1,39 @@
+"""`manage.py ensureadmin`: create the superuser named by DJANGO_SUPERUSER_USERNAME once, for unattended setups."""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+
+from rusta.env import envstr
+
+
+class Command(BaseCommand):
+    help = ("Create a superuser from DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD (or "
+            "DJANGO_SUPERUSER_PASSWORD_FILE), and DJANGO_SUPERUSER_EMAIL, unless that user exists. Safe to run "
+            "at every start.")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        username = envstr("DJANGO_SUPERUSER_USERNAME").strip()
+        password = envstr("DJANGO_SUPERUSER_PASSWORD")
+        email = envstr("DJANGO_SUPERUSER_EMAIL").strip()
+        if not username and not password:
+            self.stdout.write("DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD are not set; no user created.")
+            return
+        if not username or not password:
+            missing = "DJANGO_SUPERUSER_PASSWORD" if username else "DJANGO_SUPERUSER_USERNAME"
+            raise CommandError(f"{missing} is not set; set both, or neither to skip.")
+        user_model = get_user_model()
+        if user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).exists():
+            # Idempotent on purpose: a restart must not reset a password changed in the admin since.
+            self.stdout.write(f"User '{username}' already exists; nothing changed.")
+            return
+        try:
+            validate_password(password, user_model(**{user_model.USERNAME_FIELD: username}))
+        except ValidationError as exc:
+            self.stderr.write(self.style.WARNING(f"Weak password for '{username}': {' '.join(exc.messages)}"))
+        user_model._default_manager.create_superuser(username=username, email=email, password=password)
+        self.stdout.write(self.style.SUCCESS(f"Superuser '{username}' created."))

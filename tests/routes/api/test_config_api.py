@@ -1,0 +1,137 @@
+"""/api/config/: the whole configuration, its status, reload, export and import."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from protocols.table import live
+from routes import services
+from routes.models import AuditEntry, ConfigState, GatewaySettings, Route
+from routes.secrets import REDACTED
+from routes.snapshot import build_table
+from tests.routes.conftest import compat_files, load_compat, needs_compat
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def live_table():
+    """This process's live table, put back as it was after the test."""
+    saved = (live.table, live.loaded)
+    yield live
+    live.table, live.loaded = saved
+
+
+@pytest.fixture
+def stored(route_doc):
+    services.import_config({"jwt": {"secret": "jwt-secret", "issuer": "me"}, "routers": [route_doc()]},
+                           actor=None, source="import")
+
+
+def test_the_configuration_is_the_export_with_secrets_redacted_plus_status(api, stored):
+    body = api.get("/api/config/").json()
+    assert body["jwt"] == {"secret": REDACTED, "issuer": "me"}
+    assert [r["name"] for r in body["routers"]] == ["users"]
+    assert body["status"]["database"]["version"] == services.config_version().version
+    assert "jwt-secret" not in json.dumps(body)
+
+
+def test_the_status_shows_the_stored_and_the_live_version(api, stored, live_table):
+    live_table.install(build_table())
+    body = api.get("/api/config/status/").json()
+    assert body["database"]["version"] == body["live"]["version"] == services.config_version().version
+    assert body["live"]["routes"] == 1
+    assert body["live"]["built_at"] is not None
+    assert body["in_sync"] is True
+
+
+def test_the_status_shows_a_live_table_behind_the_database(api, stored, live_table, route_doc):
+    live_table.install(build_table())
+    api.post("/api/routes/", route_doc(name="more", external_path="/more"), format="json")
+    body = api.get("/api/config/status/").json()
+    assert body["live"]["version"] == body["database"]["version"] - 1
+    assert body["in_sync"] is False
+
+
+def test_reload_bumps_the_version_and_answers_it(api, stored):
+    before = services.config_version().version
+    response = api.post("/api/config/reload/")
+    assert response.status_code == 200
+    assert response.json() == {"version": before + 1}
+    assert AuditEntry.objects.filter(action="reload", actor_name="alice").exists()
+
+
+def test_the_export_downloads_a_redacted_json_file(api, stored):
+    response = api.get("/api/config/export/")
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response["Content-Disposition"].startswith("attachment; filename=")
+    body = json.loads(response.content)
+    assert body == services.export_config()
+    assert body["jwt"]["secret"] == REDACTED
+
+
+def test_an_exported_file_imports_back_to_the_same_configuration(api, stored):
+    exported = json.loads(api.get("/api/config/export/").content)
+    response = api.post("/api/config/import/?replace=true", exported, format="json")
+    assert response.status_code == 200, response.json()
+    assert json.loads(api.get("/api/config/export/").content) == exported
+    assert services.gateway_settings().jwt["secret"] == "jwt-secret"
+
+
+def test_an_import_answers_what_it_changed_and_the_unknown_keys(api, stored, route_doc):
+    data = {"routers": [route_doc(read_timeout_ms=10), route_doc(name="new", external_path="/new", foo=1)]}
+    body = api.post("/api/config/import/", data, format="json").json()
+    assert (body["created"], body["updated"], body["deleted"]) == (["new"], ["users"], [])
+    assert body["unknown_keys"] == ["routers[1].foo"]
+    assert body["version"] == services.config_version().version
+
+
+def test_an_import_with_replace_makes_the_database_equal_the_file(api, stored, route_doc):
+    body = api.post("/api/config/import/?replace=true",
+                    {"routers": [route_doc(name="only", external_path="/only")]}, format="json").json()
+    assert body["deleted"] == ["users"]
+    assert list(Route.objects.values_list("name", flat=True)) == ["only"]
+
+
+def test_an_import_without_replace_keeps_other_routes(api, stored, route_doc):
+    api.post("/api/config/import/", {"routers": [route_doc(name="only", external_path="/only")]}, format="json")
+    assert Route.objects.count() == 2
+
+
+def test_an_invalid_import_answers_errors_by_path_and_changes_nothing(api, stored, route_doc):
+    before = services.export_config()
+    data = {"routers": [route_doc(name="x", external_path="/x"), {"external_path": "/y", "methods": ["GET"]}]}
+    response = api.post("/api/config/import/?replace=true", data, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == ["routers[1].backends"]
+    assert services.export_config() == before
+
+
+def test_a_replace_flag_that_is_not_a_boolean_is_refused(api, stored):
+    response = api.post("/api/config/import/?replace=maybe", {"routers": []}, format="json")
+    assert response.status_code == 400
+    assert "replace" in response.json()["errors"]
+    assert Route.objects.count() == 1
+
+
+def test_a_malformed_import_body_is_a_bad_request(api, stored):
+    response = api.post("/api/config/import/", "{nope", content_type="application/json")
+    assert response.status_code == 400
+    assert Route.objects.count() == 1
+
+
+@needs_compat
+@pytest.mark.parametrize("path", compat_files(), ids=lambda p: p.name)
+def test_every_example_of_the_earlier_gateway_imports(api, path):
+    data = load_compat(path.name)
+    response = api.post("/api/config/import/?replace=true", data, format="json")
+    assert response.status_code == 200, response.json()
+    assert Route.objects.count() == len(data["routers"])
+
+
+def test_reading_an_empty_configuration_writes_nothing(api):
+    body = api.get("/api/config/").json()
+    assert (body["routers"], body["status"]["database"]) == ([], {"version": 0, "changed_at": None})
+    assert not ConfigState.objects.exists() and not GatewaySettings.objects.exists()

@@ -1,0 +1,90 @@
+"""Every URL under /api/ is for staff users only; the URL resolver is walked so new endpoints are covered."""
+from __future__ import annotations
+
+import base64
+
+import pytest
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from tests.routes.conftest import PASSWORD
+
+pytestmark = pytest.mark.django_db
+METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def api_urls() -> list[str]:
+    """A concrete URL for every pattern mounted under /api/, sample values filled into its parameters."""
+    found: list[str] = []
+
+    def walk(patterns: list, prefix: str, namespace: str | None) -> None:
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                inner = entry.namespace and (f"{namespace}:{entry.namespace}" if namespace else entry.namespace)
+                walk(entry.url_patterns, prefix + str(entry.pattern), inner or namespace)
+            elif isinstance(entry, URLPattern) and prefix.startswith("api/"):
+                assert entry.name, f"give the URL pattern {prefix}{entry.pattern} a name"
+                name = f"{namespace}:{entry.name}" if namespace else entry.name
+                found.append(reverse(name, kwargs={key: "1" for key in entry.pattern.regex.groupindex}))
+
+    walk(get_resolver().url_patterns, "", None)
+    return sorted(set(found))
+
+
+API_URLS = api_urls()
+
+
+def test_the_walk_finds_the_known_endpoints():
+    assert {"/api/schema/", "/api/routes/", "/api/routes/1/", "/api/config/import/"} <= set(API_URLS)
+
+
+@pytest.mark.parametrize("url", API_URLS)
+@pytest.mark.parametrize("method", METHODS)
+def test_anonymous_callers_are_refused(url, method):
+    response = getattr(APIClient(), method)(url)
+    assert response.status_code in (401, 403), response.content
+
+
+@pytest.mark.parametrize("url", API_URLS)
+@pytest.mark.parametrize("method", METHODS)
+def test_users_who_are_not_staff_are_refused(plain_user, url, method):
+    client = APIClient()
+    client.force_authenticate(plain_user)
+    assert getattr(client, method)(url).status_code == 403
+
+
+@pytest.mark.parametrize("url", API_URLS)
+@pytest.mark.parametrize("method", METHODS)
+def test_staff_users_are_let_in(api, url, method):
+    # Past the permission check a call may still be a 404 or a 405, but never a 401 or 403.
+    assert getattr(api, method)(url, format="json").status_code not in (401, 403)
+
+
+def test_staff_can_use_http_basic(staff_user):
+    credentials = base64.b64encode(f"alice:{PASSWORD}".encode()).decode()
+    response = APIClient().get("/api/routes/", HTTP_AUTHORIZATION=f"Basic {credentials}")
+    assert response.status_code == 200
+
+
+def test_staff_can_use_a_token(staff_user):
+    token = Token.objects.create(user=staff_user)
+    response = APIClient().get("/api/routes/", HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert response.status_code == 200
+
+
+def test_staff_can_use_the_admin_session(client, staff_user):
+    client.login(username="alice", password=PASSWORD)
+    assert client.get("/api/config/status/").status_code == 200
+
+
+def test_a_session_write_needs_the_csrf_token(staff_user):
+    client = APIClient(enforce_csrf_checks=True)
+    client.login(username="alice", password=PASSWORD)
+    assert client.post("/api/config/reload/").status_code == 403
+
+
+def test_wrong_basic_credentials_are_refused(staff_user):
+    credentials = base64.b64encode(b"alice:wrong").decode()
+    response = APIClient().get("/api/routes/", HTTP_AUTHORIZATION=f"Basic {credentials}")
+    assert response.status_code in (401, 403)

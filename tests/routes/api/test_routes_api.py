@@ -1,0 +1,167 @@
+"""/api/routes/: list, create, read, replace, change, delete and dry-run route documents."""
+from __future__ import annotations
+
+import pytest
+
+from routes import services
+from routes.models import AuditEntry, Route
+from routes.secrets import REDACTED
+from tests.routes.conftest import compat_files, load_compat, needs_compat
+
+pytestmark = pytest.mark.django_db
+
+# The earlier gateway's legacy router, copied from its config.json as is.
+LEGACY_ROUTER = {
+    "_comment": "Legacy single backend configuration (backward compatible)",
+    "host": "http://httpbin.org",
+    "port": 80,
+    "external_path": "/api/legacy/get",
+    "internal_path": "/get",
+    "methods": ["GET"],
+    "auth_required": False,
+}
+
+
+def test_a_legacy_router_with_a_comment_posts_as_is(api):
+    response = api.post("/api/routes/", LEGACY_ROUTER, format="json")
+    assert response.status_code == 201, response.json()
+    body = response.json()
+    assert body["name"] == "api-legacy-get"
+    assert body["backends"] == [
+        {"host": "http://httpbin.org", "port": 80, "weight": 1, "health_check_path": None, "enabled": True}
+    ]
+    assert Route.objects.get().external_path == "/api/legacy/get"
+
+
+@needs_compat
+@pytest.mark.parametrize("path", compat_files(), ids=lambda p: p.name)
+def test_every_router_of_the_earlier_gateways_examples_posts_as_is(api, path):
+    for router in load_compat(path.name)["routers"]:
+        response = api.post("/api/routes/", router, format="json")
+        assert response.status_code == 201, (router, response.json())
+
+
+def test_creating_a_route_answers_its_document(api, route_doc):
+    response = api.post("/api/routes/", route_doc(), format="json")
+    assert response.status_code == 201
+    body = response.json()
+    assert body["id"] == Route.objects.get().pk
+    assert [b["host"] for b in body["backends"]] == ["http://10.0.0.5", "http://10.0.0.6"]
+    assert body["load_balancing_strategy"] == "round_robin"
+
+
+def test_an_invalid_route_answers_errors_by_field_and_saves_nothing(api, route_doc):
+    doc = route_doc(external_path="/users/{id", backends=[{"host": "http://ok", "port": 0}])
+    response = api.post("/api/routes/", doc, format="json")
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert set(errors) == {"external_path", "backends[0].port"}
+    assert errors["backends[0].port"] == ["Must be a whole number from 1 to 65535."]
+    assert not Route.objects.exists()
+
+
+def test_malformed_json_is_a_bad_request(api):
+    response = api.post("/api/routes/", '{"external_path": ', content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_a_json_list_instead_of_a_route_is_a_bad_request(api):
+    response = api.post("/api/routes/", [1, 2], format="json")
+    assert response.status_code == 400
+    assert "JSON object" in response.json()["errors"][""][0]
+
+
+def test_a_clashing_route_is_refused_with_the_route_it_clashes_with(api, route_doc):
+    api.post("/api/routes/", route_doc(), format="json")
+    response = api.post("/api/routes/", route_doc(name="again", external_path="/users/{uid}"), format="json")
+    assert response.status_code == 400
+    assert "'users'" in response.json()["errors"]["external_path"][0]
+
+
+def test_the_list_is_paginated_in_creation_order(api, route_doc):
+    for name in ("b", "a"):
+        api.post("/api/routes/", route_doc(name=name, external_path=f"/{name}"), format="json")
+    body = api.get("/api/routes/").json()
+    assert body["count"] == 2
+    assert [r["name"] for r in body["results"]] == ["b", "a"]
+
+
+def test_a_route_can_be_read_by_id_or_by_name(api, route_doc):
+    route_id = api.post("/api/routes/", route_doc(name="api.v1", external_path="/v1"), format="json").json()["id"]
+    assert api.get(f"/api/routes/{route_id}/").json()["name"] == "api.v1"
+    assert api.get("/api/routes/api.v1/").json()["id"] == route_id
+
+
+def test_an_unknown_route_is_not_found(api):
+    assert api.get("/api/routes/404/").status_code == 404
+    assert api.get("/api/routes/nothing/").status_code == 404
+    assert api.get("/api/routes/99999999999999999999999999/").status_code == 404
+
+
+def test_put_replaces_the_whole_document(api, route_doc):
+    route_id = api.post("/api/routes/", route_doc(priority=9), format="json").json()["id"]
+    response = api.put(f"/api/routes/{route_id}/", route_doc(methods=["GET"]), format="json")
+    assert response.status_code == 200, response.json()
+    assert (response.json()["priority"], response.json()["methods"]) == (0, ["GET"])
+
+
+def test_patch_changes_only_the_fields_sent(api, route_doc):
+    route_id = api.post("/api/routes/", route_doc(), format="json").json()["id"]
+    response = api.patch(f"/api/routes/{route_id}/", {"enabled": False}, format="json")
+    assert response.status_code == 200
+    assert response.json()["enabled"] is False
+    assert len(response.json()["backends"]) == 2
+
+
+def test_an_invalid_patch_changes_nothing(api, route_doc):
+    route_id = api.post("/api/routes/", route_doc(), format="json").json()["id"]
+    response = api.patch(f"/api/routes/{route_id}/", {"methods": []}, format="json")
+    assert response.status_code == 400
+    assert "methods" in response.json()["errors"]
+    assert Route.objects.get().methods == ["GET", "PUT"]
+
+
+def test_delete_removes_the_route_and_audits_who_did_it(api, route_doc):
+    route_id = api.post("/api/routes/", route_doc(), format="json").json()["id"]
+    assert api.delete(f"/api/routes/{route_id}/").status_code == 204
+    assert not Route.objects.exists()
+    entry = AuditEntry.objects.get(action="delete")
+    assert (entry.actor_name, entry.source) == ("alice", "api")
+
+
+def test_secrets_read_back_redacted_and_survive_a_put_of_what_was_read(api, route_doc):
+    doc = route_doc(ai_policy={"enabled": True, "strategy": "content_analysis", "api_key": "sk-live"})
+    body = api.post("/api/routes/", doc, format="json").json()
+    assert body["ai_policy"]["api_key"] == REDACTED
+    body["priority"] = 4
+    assert api.put(f"/api/routes/{body['id']}/", body, format="json").status_code == 200
+    assert Route.objects.get().ai_policy["api_key"] == "sk-live"
+
+
+def test_the_dry_run_answers_the_normalized_document_and_saves_nothing(api):
+    response = api.post("/api/routes/validate/", LEGACY_ROUTER, format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["valid"] is True
+    assert body["route"]["backends"][0]["host"] == "http://httpbin.org"
+    assert body["route"]["methods"] == ["GET"]
+    assert not Route.objects.exists()
+    assert services.config_version().version == 0
+
+
+def test_the_dry_run_answers_errors_for_an_invalid_document(api, route_doc):
+    response = api.post("/api/routes/validate/", route_doc(protocol="smtp"), format="json")
+    assert response.status_code == 400
+    assert response.json()["valid"] is False
+    assert "protocol" in response.json()["errors"]
+
+
+def test_the_dry_run_lists_keys_it_would_ignore(api, route_doc):
+    response = api.post("/api/routes/validate/", route_doc(strip_path=True), format="json")
+    assert response.json()["unknown_keys"] == ["strip_path"]
+
+
+def test_the_dry_run_of_a_stored_route_does_not_clash_with_itself(api, route_doc):
+    body = api.post("/api/routes/", route_doc(), format="json").json()
+    body["read_timeout_ms"] = 100
+    assert api.post("/api/routes/validate/", body, format="json").json()["valid"] is True

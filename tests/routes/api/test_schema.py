@@ -1,0 +1,56 @@
+"""/api/schema/: the OpenAPI document generates cleanly and describes the route document."""
+from __future__ import annotations
+
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from drf_spectacular.drainage import reset_generator_stats
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def schema(api) -> dict:
+    response = api.get("/api/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def test_the_schema_generates_valid_and_without_warnings():
+    reset_generator_stats()
+    # Raises when drf-spectacular warns or the document is not valid OpenAPI.
+    call_command("spectacular", "--validate", "--fail-on-warn", stdout=StringIO())
+
+
+def test_the_schema_lists_every_management_endpoint(schema):
+    assert set(schema["paths"]) == {
+        "/api/routes/", "/api/routes/{id}/", "/api/routes/validate/", "/api/config/", "/api/config/status/",
+        "/api/config/reload/", "/api/config/export/", "/api/config/import/",
+    }
+
+
+def test_the_route_document_is_described_field_by_field(schema):
+    route = schema["components"]["schemas"]["Route"]
+    props = route["properties"]
+    assert {"external_path", "internal_path", "methods", "backends", "load_balancing_strategy", "auth_required",
+            "retry", "request_transformation", "response_transformation", "protocol", "id", "name", "enabled",
+            "priority", "match_host", "connect_timeout_ms", "read_timeout_ms", "preserve_host", "rate_limit",
+            "ai_policy"} <= set(props)
+    assert set(route["required"]) >= {"external_path", "methods"}
+    assert props["id"]["readOnly"] is True
+    assert props["host"]["writeOnly"] is True and props["port"]["writeOnly"] is True
+    assert props["backends"]["items"]["$ref"] == "#/components/schemas/Backend"
+    backend = schema["components"]["schemas"]["Backend"]["properties"]
+    assert {"host", "port", "weight", "health_check_path"} <= set(backend)
+
+
+def test_a_route_is_addressed_by_id_or_name(schema):
+    parameter = schema["paths"]["/api/routes/{id}/"]["get"]["parameters"][0]
+    assert (parameter["name"], parameter["schema"]["type"]) == ("id", "string")
+
+
+def test_the_import_documents_its_replace_flag_and_error_answer(schema):
+    operation = schema["paths"]["/api/config/import/"]["post"]
+    assert [p["name"] for p in operation["parameters"]] == ["replace"]
+    assert operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/Errors")

@@ -1,0 +1,126 @@
+"""`manage.py importconfig`: the earlier gateway's files load; a bad file changes nothing and exits non-zero."""
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+from io import StringIO
+
+import pytest
+from django.conf import settings
+from django.core.management import CommandError, call_command
+
+from routes import services
+from routes.models import Route
+from tests.routes.conftest import compat_files, load_compat, needs_compat
+
+pytestmark = pytest.mark.django_db
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    """The exit code `manage.py importconfig` would have (a CommandError's returncode), stdout and stderr."""
+    out, err = StringIO(), StringIO()
+    try:
+        call_command("importconfig", *args, stdout=out, stderr=err)
+    except CommandError as exc:
+        err.write(f"CommandError: {exc}\n")
+        return exc.returncode, out.getvalue(), err.getvalue()
+    return 0, out.getvalue(), err.getvalue()
+
+
+def snapshot() -> tuple:
+    return services.export_config(include_secrets=True), services.config_version().version
+
+
+def write(tmp_path, data, name="config.json"):
+    path = tmp_path / name
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+@needs_compat
+@pytest.mark.parametrize("path", compat_files(), ids=lambda p: p.name)
+def test_each_example_of_the_earlier_gateway_imports(path):
+    code, out, _ = run(str(path))
+    assert code == 0
+    routers = load_compat(path.name)["routers"]
+    assert Route.objects.count() == len(routers)
+    assert f"Imported: {len(routers)} created, 0 updated, 0 deleted" in out
+
+
+@needs_compat
+def test_the_examples_keep_dns_ip_hosts_websocket_and_ai_blocks():
+    for name in ("kairos_config_multi_protocol.json", "kairos_config_ai_test.json"):
+        assert run(str(next(p for p in compat_files() if p.name == name)))[0] == 0
+    dns = Route.objects.get(protocol="dns")
+    assert [b.url for b in dns.backends.all()] == ["dns://8.8.8.8:53", "dns://1.1.1.1:53"]
+    assert Route.objects.get(protocol="websocket").backends.get().url == "ws://websocket-backend:8080"
+    assert Route.objects.get(name="api-v1-smart-router").ai_policy["provider"] == "openai"
+    assert services.gateway_settings().ai == {"provider": "openai", "model": "gpt-4o"}
+
+
+def test_it_prints_what_it_created_updated_and_deleted(tmp_path, route_doc):
+    services.save_route(route_doc(name="old", external_path="/old"), actor=None, source="api")
+    services.save_route(route_doc(), actor=None, source="api")
+    code, out, _ = run(str(write(tmp_path, {"routers": [route_doc(read_timeout_ms=9),
+                                                        route_doc(name="new", external_path="/new")]})), "--replace")
+    assert code == 0
+    assert "created: new" in out and "updated: users" in out and "deleted: old" in out
+
+
+def test_unknown_keys_are_reported_by_path(tmp_path, route_doc):
+    routers = [route_doc(name=f"r{i}", external_path=f"/r{i}") for i in range(3)]
+    routers[2]["ai_policy"] = {"enabled": True, "strategy": "content_analysis", "foo": 1}
+    code, _, err = run(str(write(tmp_path, {"routers": routers, "server": {"port": 80}})))
+    assert code == 0
+    assert "routers[2].ai_policy.foo" in err and "server" in err
+
+
+def test_a_bad_file_prints_every_error_by_path_and_changes_nothing(tmp_path, route_doc):
+    services.save_route(route_doc(), actor=None, source="api")
+    before = snapshot()
+    bad = {"routers": [route_doc(name="fine", external_path="/fine"),
+                       route_doc(name="bad", external_path="nope", backends=[{"host": "http://x", "port": 0}])]}
+    code, _, err = run(str(write(tmp_path, bad)), "--replace")
+    assert code == 1
+    assert "routers[1].external_path:" in err and "routers[1].backends[0].port:" in err
+    assert snapshot() == before
+
+
+def test_a_file_that_is_not_json_is_named(tmp_path):
+    code, _, err = run(str(write(tmp_path, "routers:\n  - /x\n", name="config.yaml")))
+    assert code == 1
+    assert "config.yaml is not valid JSON: Expecting value at line 1, column 1" in err
+    assert not Route.objects.exists()
+
+
+def test_nan_is_refused_as_json_does(tmp_path):
+    code, _, err = run(str(write(tmp_path, '{"routers": [], "rate_limit": {"burst": NaN}}')))
+    assert code == 1
+    assert "NaN is not a JSON number" in err
+
+
+def test_a_file_that_is_not_json_exits_1_without_a_traceback_from_manage_py(tmp_path):
+    path = write(tmp_path, "<html>not a config</html>", name="page.html")
+    # The embedded database in a scratch folder: the file is refused before any database is touched anyway.
+    env = {key: value for key, value in os.environ.items() if key != "DATABASE_URL"}
+    env["RUSTA_VAR_DIR"] = str(tmp_path / "var")
+    done = subprocess.run([sys.executable, "manage.py", "importconfig", str(path)], cwd=settings.BASE_DIR,
+                          env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "page.html is not valid JSON" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_a_missing_file_exits_non_zero(tmp_path):
+    code, _, err = run(str(tmp_path / "absent.json"))
+    assert code == 1
+    assert "Cannot read" in err
+
+
+def test_a_dash_reads_standard_input(monkeypatch, route_doc):
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"routers": [route_doc()]})))
+    call_command("importconfig", "-", stdout=StringIO())
+    assert Route.objects.get().name == "users"

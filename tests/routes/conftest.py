@@ -1,0 +1,78 @@
+"""Fixtures of the control-plane tests: users, API clients, route documents and the earlier gateway's files."""
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from rest_framework.test import APIClient
+
+PASSWORD = "a-long-test-password-1"
+
+
+def compat_dir() -> Path:
+    """The earlier gateway's example configs, shared beside the repository (not part of it)."""
+    return Path(settings.BASE_DIR).parent / "shared" / "compat"
+
+
+def compat_files() -> list[Path]:
+    folder = compat_dir()
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+needs_compat = pytest.mark.skipif(
+    not compat_files(), reason=f"the earlier gateway's example configs are not at {compat_dir()} (shared/compat)"
+)
+
+
+def load_compat(name: str) -> dict[str, Any]:
+    return json.loads((compat_dir() / name).read_text())
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The default hasher is slow on purpose; these tests create a user each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def staff_user(db):
+    return get_user_model().objects.create_user("alice", "alice@example.com", PASSWORD, is_staff=True,
+                                                is_superuser=True)
+
+
+@pytest.fixture
+def plain_user(db):
+    return get_user_model().objects.create_user("bob", "bob@example.com", PASSWORD)
+
+
+@pytest.fixture
+def api(staff_user) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(staff_user)
+    return client
+
+
+@pytest.fixture
+def route_doc() -> Callable[..., dict[str, Any]]:
+    """A valid route document; keyword arguments replace its fields."""
+
+    def make(**fields: Any) -> dict[str, Any]:
+        doc: dict[str, Any] = {
+            "name": "users",
+            "external_path": "/users/{id}",
+            "internal_path": "/v1/users/{id}",
+            "methods": ["GET", "PUT"],
+            "backends": [{"host": "http://10.0.0.5", "port": 8080, "weight": 2},
+                         {"host": "http://10.0.0.6", "port": 8080}],
+        }
+        if "external_path" in fields:
+            doc["internal_path"] = ""  # the default template uses {id}
+        doc.update(fields)
+        return doc
+
+    return make

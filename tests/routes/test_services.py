@@ -1,0 +1,199 @@
+"""routes.services: every write is validated, audited with who and what, and bumps the configuration version."""
+from __future__ import annotations
+
+import pytest
+
+from routes import services
+from routes.models import AuditEntry, Route
+from routes.secrets import REDACTED
+
+pytestmark = pytest.mark.django_db
+
+
+def version() -> int:
+    return services.config_version().version
+
+
+def test_creating_a_route_records_who_created_it_and_what(staff_user, route_doc):
+    route = services.save_route(route_doc(), actor=staff_user, source="api")
+    entry = AuditEntry.objects.get()
+    assert (entry.actor, entry.actor_name, entry.source, entry.action) == (staff_user, "alice", "api", "create")
+    assert (entry.object_type, entry.object_id, entry.object_repr) == ("route", str(route.pk), "users")
+    assert entry.changes["external_path"] == [None, "/users/{id}"]
+
+
+def test_creating_a_route_stores_its_backends_in_order(route_doc):
+    route = services.save_route(route_doc(), actor=None, source="command")
+    assert [(b.scheme, b.host, b.port, b.weight) for b in route.backends.all()] == [
+        ("http", "10.0.0.5", 8080, 2), ("http", "10.0.0.6", 8080, 1),
+    ]
+
+
+def test_every_change_bumps_the_version(staff_user, route_doc):
+    start = version()
+    route = services.save_route(route_doc(), actor=staff_user, source="api")
+    assert version() == start + 1
+    services.save_route({"priority": 5}, actor=staff_user, source="api", route=route, partial=True)
+    assert version() == start + 2
+    services.delete_route(route, actor=staff_user, source="api")
+    assert version() == start + 3
+    assert services.request_reload(actor=staff_user, source="api") == start + 4
+
+
+def test_an_update_audits_only_the_fields_that_changed(staff_user, route_doc):
+    route = services.save_route(route_doc(), actor=staff_user, source="api")
+    services.save_route({"read_timeout_ms": 1000}, actor=staff_user, source="admin", route=route, partial=True)
+    entry = AuditEntry.objects.filter(action="update").get()
+    assert entry.changes == {"read_timeout_ms": [30000, 1000]}
+    assert entry.source == "admin"
+
+
+def test_an_invalid_change_saves_nothing(staff_user, route_doc):
+    route = services.save_route(route_doc(), actor=staff_user, source="api")
+    before = (version(), AuditEntry.objects.count(), services.route_document(route))
+    with pytest.raises(services.ConfigError) as caught:
+        services.save_route({"external_path": "no-slash", "backends": []}, actor=staff_user, source="api",
+                            route=route, partial=True)
+    assert set(caught.value.errors) == {"external_path", "backends"}
+    route.refresh_from_db()
+    assert (version(), AuditEntry.objects.count(), services.route_document(route)) == before
+
+
+def test_a_route_without_a_name_gets_one_from_its_path(route_doc):
+    doc = route_doc()
+    del doc["name"]
+    assert services.save_route(doc, actor=None, source="api").name == "users-id"
+
+
+def test_two_routes_cannot_share_a_name(route_doc):
+    services.save_route(route_doc(), actor=None, source="api")
+    with pytest.raises(services.ConfigError) as caught:
+        services.save_route(route_doc(external_path="/other"), actor=None, source="api")
+    assert "already exists" in caught.value.errors["name"][0]
+
+
+def test_an_id_copied_into_a_new_route_does_not_hide_a_clash(route_doc):
+    first = services.save_route(route_doc(), actor=None, source="api")
+    with pytest.raises(services.ConfigError) as caught:
+        services.save_route(route_doc(name="copy", id=first.pk), actor=None, source="api")
+    assert "users" in caught.value.errors["external_path"][0]
+    assert Route.objects.count() == 1
+
+
+def test_deleting_a_route_keeps_its_document_in_the_audit(staff_user, route_doc):
+    route = services.save_route(route_doc(), actor=staff_user, source="api")
+    services.delete_route(route, actor=staff_user, source="admin")
+    entry = AuditEntry.objects.get(action="delete")
+    assert entry.changes["external_path"] == ["/users/{id}", None]
+    assert not Route.objects.exists()
+
+
+def test_enabling_a_route_that_would_clash_changes_nothing(route_doc):
+    services.save_route(route_doc(), actor=None, source="api")
+    twin = services.save_route(route_doc(name="twin", enabled=False), actor=None, source="api")
+    with pytest.raises(services.ConfigError):
+        services.set_enabled([twin], True, actor=None, source="admin")
+    twin.refresh_from_db()
+    assert twin.enabled is False
+
+
+def test_disabling_routes_reports_how_many_changed(route_doc):
+    one = services.save_route(route_doc(), actor=None, source="api")
+    two = services.save_route(route_doc(name="two", external_path="/two", enabled=False), actor=None, source="api")
+    assert services.set_enabled([one, two], False, actor=None, source="admin") == 1
+    assert not Route.objects.filter(enabled=True).exists()
+
+
+def test_secrets_are_redacted_in_the_audit(route_doc):
+    services.save_route(route_doc(ai_policy={"enabled": True, "api_key": "sk-123"}), actor=None, source="api")
+    assert AuditEntry.objects.get().changes["ai_policy"] == [None, {"enabled": True, "api_key": REDACTED}]
+
+
+def test_sending_a_redacted_secret_back_keeps_the_stored_one(route_doc):
+    route = services.save_route(route_doc(ai_policy={"enabled": True, "api_key": "sk-123"}), actor=None,
+                                source="api")
+    shown = services.redact(services.route_document(route))
+    shown["priority"] = 3
+    route = services.save_route(shown, actor=None, source="api", route=route)
+    assert route.ai_policy["api_key"] == "sk-123"
+
+
+def test_a_redacted_secret_with_nothing_stored_is_an_error(route_doc):
+    with pytest.raises(services.ConfigError) as caught:
+        services.save_route(route_doc(ai_policy={"api_key": REDACTED}), actor=None, source="api")
+    assert list(caught.value.errors) == ["ai_policy.api_key"]
+
+
+def test_an_ipv6_backend_is_shown_in_brackets_and_survives_a_round_trip(route_doc):
+    route = services.save_route(route_doc(backends=[{"host": "http://[::1]", "port": 8080}]), actor=None,
+                                source="api")
+    assert services.route_document(route)["backends"][0]["host"] == "http://[::1]"
+    exported = services.export_config()
+    services.import_config(exported, actor=None, source="import", replace=True)
+    assert services.export_config() == exported
+
+
+def test_an_import_matches_routes_by_name(route_doc):
+    services.save_route(route_doc(), actor=None, source="api")
+    report = services.import_config({"routers": [route_doc(read_timeout_ms=5), route_doc(name="new",
+                                                                                          external_path="/new")]},
+                                    actor=None, source="import")
+    assert (report.created, report.updated, report.deleted) == (["new"], ["users"], [])
+    assert Route.objects.get(name="users").read_timeout_ms == 5
+
+
+def test_an_import_with_replace_deletes_routes_missing_from_the_file(route_doc):
+    services.save_route(route_doc(), actor=None, source="api")
+    report = services.import_config({"routers": [route_doc(name="only", external_path="/only")]}, actor=None,
+                                    source="import", replace=True)
+    assert report.deleted == ["users"]
+    assert list(Route.objects.values_list("name", flat=True)) == ["only"]
+
+
+def test_an_invalid_import_changes_nothing(route_doc):
+    services.save_route(route_doc(), actor=None, source="api")
+    before = (services.export_config(), version(), AuditEntry.objects.count())
+    bad = {"jwt": {"secret": "s"}, "routers": [route_doc(name="fine", external_path="/fine"),
+                                               route_doc(name="bad", methods=["NOPE"])]}
+    with pytest.raises(services.ConfigError) as caught:
+        services.import_config(bad, actor=None, source="import", replace=True)
+    assert list(caught.value.errors) == ["routers[1].methods"]
+    assert (services.export_config(), version(), AuditEntry.objects.count()) == before
+
+
+def test_an_import_that_changes_nothing_keeps_the_version(route_doc):
+    services.import_config({"routers": [route_doc()]}, actor=None, source="import")
+    start = version()
+    report = services.import_config({"routers": [route_doc()]}, actor=None, source="import")
+    assert (report.created, report.updated, version()) == ([], [], start)
+
+
+def test_an_import_reports_unknown_keys_by_path(route_doc):
+    data = {"cors": {}, "jwt": {"secret": "s", "leeway": 5},
+            "routers": [route_doc(), route_doc(name="b", external_path="/b", ai_policy={"foo": 1})]}
+    report = services.import_config(data, actor=None, source="import")
+    assert report.unknown_keys == ["cors", "jwt.leeway", "routers[1].ai_policy.foo"]
+
+
+def test_an_exported_file_with_redacted_secrets_keeps_the_stored_ones(route_doc):
+    services.import_config({"jwt": {"secret": "jwt-secret"}, "routers": [route_doc()]}, actor=None,
+                           source="import")
+    exported = services.export_config()
+    assert exported["jwt"]["secret"] == REDACTED
+    services.import_config(exported, actor=None, source="import", replace=True)
+    assert services.gateway_settings().jwt == {"secret": "jwt-secret"}
+
+
+def test_an_import_with_replace_clears_settings_blocks_the_file_lacks(route_doc):
+    services.import_config({"jwt": {"secret": "s"}, "ai": {"provider": "openai"}, "routers": []}, actor=None,
+                           source="import")
+    services.import_config({"ai": {"provider": "anthropic"}, "routers": []}, actor=None, source="import",
+                           replace=True)
+    row = services.gateway_settings()
+    assert (row.jwt, row.ai) == (None, {"provider": "anthropic"})
+
+
+def test_an_import_without_replace_keeps_settings_blocks_the_file_lacks(route_doc):
+    services.import_config({"jwt": {"secret": "s"}, "routers": []}, actor=None, source="import")
+    services.import_config({"routers": [route_doc()]}, actor=None, source="import")
+    assert services.gateway_settings().jwt == {"secret": "s"}
