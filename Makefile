@@ -21,7 +21,7 @@ migrate: venv
 
 # The gateway on the embedded default: SQLite in var/, no other server needed.
 run: migrate
-	$(PY) manage.py ensureadmin
+	$(PY) manage.py ensureadmin --first-run
 	$(PY) manage.py runproxy
 
 # The whole suite: embedded (SQLite) first, then PostgreSQL + Redis when they answer (always in CI).

@@ -1,8 +1,11 @@
 """`manage.py ensureadmin`: create the superuser named by DJANGO_SUPERUSER_USERNAME once, for unattended setups."""
 from __future__ import annotations
 
+import secrets
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -16,11 +19,21 @@ class Command(BaseCommand):
             "DJANGO_SUPERUSER_PASSWORD_FILE), and DJANGO_SUPERUSER_EMAIL, unless that user exists. Safe to run "
             "at every start.")
 
+    def add_arguments(self, parser: Any) -> None:
+        parser.add_argument(
+            "--first-run", action="store_true",
+            help="With the variables unset and no superuser at all, create 'admin' with a generated password, "
+                 "kept in the var/ folder, and print how to log in (what `make run` does).",
+        )
+
     def handle(self, *args: Any, **options: Any) -> None:
         username = envstr("DJANGO_SUPERUSER_USERNAME").strip()
         password = envstr("DJANGO_SUPERUSER_PASSWORD")
         email = envstr("DJANGO_SUPERUSER_EMAIL").strip()
         if not username and not password:
+            if options["first_run"]:
+                self._first_run()
+                return
             self.stdout.write("DJANGO_SUPERUSER_USERNAME and DJANGO_SUPERUSER_PASSWORD are not set; no user created.")
             return
         if not username or not password:
@@ -37,3 +50,24 @@ class Command(BaseCommand):
             self.stderr.write(self.style.WARNING(f"Weak password for '{username}': {' '.join(exc.messages)}"))
         user_model._default_manager.create_superuser(username=username, email=email, password=password)
         self.stdout.write(self.style.SUCCESS(f"Superuser '{username}' created."))
+
+    def _first_run(self) -> None:
+        """A newcomer's first `make run`: one admin account whose password they can read back from var/."""
+        user_model = get_user_model()
+        password_file = Path(settings.VAR_DIR) / "admin-password"
+        admin_url = "http://127.0.0.1:8001/admin/"
+        if user_model._default_manager.filter(is_superuser=True).exists():
+            if password_file.exists():
+                self.stdout.write(f"Admin: log in at {admin_url} as 'admin' with the password in {password_file}")
+            else:
+                self.stdout.write(f"Admin: log in at {admin_url} with your superuser account.")
+            return
+        password = secrets.token_urlsafe(12)
+        user_model._default_manager.create_superuser(username="admin", email="", password=password)
+        password_file.parent.mkdir(parents=True, exist_ok=True)
+        password_file.write_text(password + "\n")
+        password_file.chmod(0o600)
+        self.stdout.write(self.style.SUCCESS(
+            f"Created superuser 'admin' with password {password} (kept in {password_file}).\n"
+            f"Log in at {admin_url}"
+        ))

@@ -62,3 +62,23 @@ def test_a_username_without_a_password_is_an_error(monkeypatch):
     with pytest.raises(CommandError, match="DJANGO_SUPERUSER_PASSWORD"):
         call_command("ensureadmin", stdout=StringIO())
     assert not get_user_model().objects.exists()
+
+
+def test_first_run_creates_an_admin_whose_password_logs_in(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    out = StringIO()
+    call_command("ensureadmin", "--first-run", stdout=out, stderr=StringIO())
+    password = (tmp_path / "admin-password").read_text().strip()
+    assert password in out.getvalue()
+    assert "http://127.0.0.1:8001/admin/" in out.getvalue()
+    assert get_user_model().objects.get(username="admin").check_password(password)
+    assert (tmp_path / "admin-password").stat().st_mode & 0o077 == 0
+
+
+def test_first_run_leaves_an_existing_superuser_alone(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    get_user_model().objects.create_superuser(username="ops", password="x-long-password-1")
+    out = StringIO()
+    call_command("ensureadmin", "--first-run", stdout=out, stderr=StringIO())
+    assert not (tmp_path / "admin-password").exists()
+    assert list(get_user_model().objects.values_list("username", flat=True)) == ["ops"]
