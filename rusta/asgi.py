@@ -19,7 +19,7 @@ from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: 
 from django.core.asgi import get_asgi_application  # noqa: E402
 
 from protocols import health  # noqa: E402
-from protocols.http.proxy import ProxyApp, ProxyOptions  # noqa: E402
+from protocols.http import ProxyApp, ProxyOptions, parse_networks  # noqa: E402
 from protocols.table import live  # noqa: E402
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -40,8 +40,8 @@ class HealthFirst:
 
 def proxy_options() -> ProxyOptions:
     """ProxyApp's options, read from settings once per process."""
-    return ProxyOptions.from_settings(
-        trusted_proxies=settings.RUSTA_TRUSTED_PROXIES,
+    return ProxyOptions(
+        trusted_proxies=parse_networks(settings.RUSTA_TRUSTED_PROXIES),
         access_log=settings.RUSTA_ACCESS_LOG,
         pool_size=settings.RUSTA_UPSTREAM_POOL_SIZE,
         state=live,

@@ -43,7 +43,7 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn_server(app: Any, *, proxy: bool, grace: float) -> Any:
+def _uvicorn_server(app: Any, *, grace: float) -> Any:
     import uvicorn
 
     class QuietServer(uvicorn.Server):
@@ -57,13 +57,13 @@ def _uvicorn_server(app: Any, *, proxy: bool, grace: float) -> Any:
         app,
         loop="none",
         http="httptools",
-        ws="websockets",
+        ws="websockets-sansio",
         lifespan="off",
         access_log=False,
         log_config=None,
         proxy_headers=False,  # X-Forwarded-For is the proxy's business, decided by trusted proxies
         server_header=False,
-        date_header=not proxy,  # upstream responses carry their own Date
+        date_header=True,  # the proxy replaces the backend's Date, as nginx does
         timeout_keep_alive=60,
         timeout_graceful_shutdown=grace,
     )
@@ -88,8 +88,8 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     watcher.start()
     proxy_app = asgi.ProxyApp(asgi.proxy_options())
     servers = [
-        _uvicorn_server(asgi.build_proxy_application(proxy_app), proxy=True, grace=options.grace),
-        _uvicorn_server(asgi.admin_application, proxy=False, grace=options.grace),
+        _uvicorn_server(asgi.build_proxy_application(proxy_app), grace=options.grace),
+        _uvicorn_server(asgi.admin_application, grace=options.grace),
     ]
 
     def stop(*_: Any) -> None:

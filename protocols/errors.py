@@ -1,0 +1,139 @@
+"""Rusta's documented gateway errors: every failure the proxy answers for becomes one of these, in one place."""
+from __future__ import annotations
+
+import json
+
+Headers = list[tuple[bytes, bytes]]
+
+_JSON_HEADERS: Headers = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+
+
+class GatewayError(Exception):
+    """An answer the gateway gives in place of the backend's: an HTTP status, a stable `type`, a human message.
+
+    `type` is part of the public contract (clients switch on it); `message` names the cause and, for upstream
+    failures, the backend as host:port, never credentials.
+    """
+
+    def __init__(self, status: int, type: str, message: str, headers: Headers | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.type = type
+        self.message = message
+        self.headers: Headers = headers or []
+
+    def body(self, request_id: str) -> bytes:
+        return json.dumps({"error": self.message, "type": self.type, "request_id": request_id}).encode()
+
+    def response(self, request_id: str) -> tuple[int, Headers, bytes]:
+        """Status, headers and body of the JSON answer; the caller adds X-Request-ID."""
+        payload = self.body(request_id)
+        headers = [*_JSON_HEADERS, (b"content-length", str(len(payload)).encode()), *self.headers]
+        return self.status, headers, payload
+
+
+class NoRoute(GatewayError):
+    """404: no route matches the method, host and path."""
+
+    def __init__(self, method: str, path: str) -> None:
+        super().__init__(404, "route_not_found", f"No route matches {method} {path}.")
+
+
+class MethodNotAllowed(GatewayError):
+    """405: a route matches the path but not the method; `Allow` lists the methods that would match."""
+
+    def __init__(self, method: str, path: str, allow: str) -> None:
+        super().__init__(
+            405, "method_not_allowed", f"{method} is not allowed on {path}; allowed: {allow}.",
+            [(b"allow", allow.encode())],
+        )
+        self.allow = allow
+
+
+class NoHealthyBackend(GatewayError):
+    """503: the route has no backend that can take the request right now."""
+
+    def __init__(self, route_name: str, retry_after: int = 5) -> None:
+        super().__init__(
+            503, "no_backend", f"Route '{route_name}' has no available backend.",
+            [(b"retry-after", str(retry_after).encode())],
+        )
+
+
+class UpstreamRefused(GatewayError):
+    """502: the backend could not be connected to (refused, unreachable, unknown host, TLS handshake failed)."""
+
+    def __init__(self, backend: str, reason: str = "connection refused") -> None:
+        super().__init__(502, "upstream_connect_refused", f"Could not connect to backend {backend}: {reason}.")
+
+
+class UpstreamReset(GatewayError):
+    """502: the backend closed or reset the connection before the response was complete."""
+
+    def __init__(self, backend: str, detail: str = "before sending a response") -> None:
+        super().__init__(502, "upstream_reset", f"Backend {backend} closed the connection {detail}.")
+
+
+class UpstreamInvalidResponse(GatewayError):
+    """502: the backend answered with something that is not valid HTTP/1.1."""
+
+    def __init__(self, backend: str, reason: str) -> None:
+        super().__init__(
+            502, "upstream_invalid_response", f"Backend {backend} sent an invalid HTTP response: {reason}."
+        )
+
+
+class UpstreamConnectTimeout(GatewayError):
+    """504: connecting to the backend took longer than the route's connect timeout."""
+
+    def __init__(self, backend: str, timeout: float) -> None:
+        super().__init__(
+            504, "upstream_connect_timeout", f"Connecting to backend {backend} timed out after {timeout:g} s."
+        )
+
+
+class UpstreamTimeout(GatewayError):
+    """504: the backend did not send the response head, or the next piece of body, within the read timeout."""
+
+    def __init__(self, backend: str, timeout: float, waiting_for: str = "the response") -> None:
+        super().__init__(
+            504, "upstream_timeout", f"Backend {backend} did not send {waiting_for} within {timeout:g} s."
+        )
+
+
+class UpgradeRequired(GatewayError):
+    """426: a WebSocket route was hit by a plain HTTP request (RFC 9110 15.5.22 requires the Upgrade field)."""
+
+    def __init__(self, route_name: str) -> None:
+        super().__init__(
+            426, "upgrade_required", f"Route '{route_name}' is a WebSocket route; send a WebSocket upgrade request.",
+            [(b"upgrade", b"websocket"), (b"connection", b"upgrade")],
+        )
+
+
+class ProtocolNotSupported(GatewayError):
+    """501: the route's protocol (dns, ftp) is not served on the HTTP listener yet."""
+
+    def __init__(self, route_name: str, protocol: str) -> None:
+        super().__init__(
+            501, "protocol_not_supported",
+            f"Route '{route_name}' uses protocol '{protocol}', which the HTTP listener does not serve.",
+        )
+
+
+class InternalGatewayError(GatewayError):
+    """502: an unexpected failure inside the gateway; the traceback is logged. Rusta never answers 500."""
+
+    def __init__(self, message: str = "The gateway failed to handle the request.") -> None:
+        super().__init__(502, "gateway_error", message)
+
+
+class ClientDisconnected(Exception):
+    """The client went away before the exchange finished; there is nobody left to answer."""
+
+
+def protocol_error(route_name: str, protocol: str) -> GatewayError:
+    """The error for a request that reached a route whose protocol is not plain HTTP."""
+    if protocol == "websocket":
+        return UpgradeRequired(route_name)
+    return ProtocolNotSupported(route_name, protocol)

@@ -1,0 +1,66 @@
+"""Tests of bench/report.py: ratios to nginx and the PASS/FAIL/SKIP verdicts."""
+from __future__ import annotations
+
+from typing import Any
+
+from bench.report import add_ratios, combine_rounds, targets
+
+
+def _run(kind: str, rps: float, *, primary: bool = False, p99: float = 10.0, errors: int = 0,
+         rss: float = 60.0) -> dict[str, Any]:
+    return {
+        "name": kind, "label": kind, "kind": kind, "primary": primary, "status": "ok",
+        "requests_per_s": rps, "p99_ms": p99, "errors": errors,
+        "processes": [{"pid": 1, "role": "main", "vmrss_mib": 200.0, "vmhwm_mib": 200.0},
+                      {"pid": 2, "role": "worker", "vmrss_mib": rss, "vmhwm_mib": rss + 5}],
+    }
+
+
+MATCHING_OK = {"ok": True, "matches_per_s": 250_000}
+
+
+def _verdicts(results: list[dict[str, Any]], matching: dict[str, Any] | None = MATCHING_OK) -> dict[str, Any]:
+    add_ratios(results)
+    return {c["target"]: c["pass"] for c in targets(results, matching)}
+
+
+def test_ratios_are_relative_to_nginx_in_the_same_run() -> None:
+    results = [_run("nginx", 30_000.0), _run("rusta", 7_500.0, primary=True)]
+    add_ratios(results)
+    assert results[1]["vs_nginx"] == 0.25
+
+
+def test_a_fast_small_clean_rusta_passes_every_target() -> None:
+    verdicts = _verdicts([_run("nginx", 30_000.0), _run("rusta", 7_500.0, primary=True)])
+    assert all(v is True for v in verdicts.values())
+
+
+def test_the_rss_target_looks_at_workers_not_the_supervisor() -> None:
+    verdicts = _verdicts([_run("nginx", 30_000.0), _run("rusta", 7_500.0, primary=True, rss=130.0)])
+    assert verdicts["Rusta worker VmRSS (MiB)"] is False
+
+
+def test_a_rusta_that_answers_errors_fails_even_when_fast() -> None:
+    verdicts = _verdicts([_run("nginx", 30_000.0), _run("rusta", 29_000.0, primary=True, errors=5)])
+    assert verdicts["Rusta non-2xx responses and socket errors"] is False
+
+
+def test_targets_are_skipped_when_rusta_did_not_run() -> None:
+    skipped = {"name": "rusta", "kind": "rusta", "primary": True, "status": "skipped", "reason": "no runproxy"}
+    verdicts = _verdicts([_run("nginx", 30_000.0), skipped], matching=None)
+    assert set(verdicts.values()) == {None}
+
+
+def test_rounds_combine_to_the_median_figure_and_the_summed_errors() -> None:
+    rounds = [_run("rusta", rps, p99=p99, errors=e) | {"requests": 10, "non_2xx": e, "cpu_us_per_request": 50.0}
+              for rps, p99, e in ((7_000.0, 30.0, 0), (9_000.0, 9.0, 1), (8_000.0, 12.0, 0))]
+    combined = combine_rounds(rounds)
+    assert combined["requests_per_s"] == 8_000.0
+    assert combined["p99_ms"] == 12.0
+    assert combined["errors"] == 1
+    assert len(combined["rounds"]) == 3
+
+
+def test_one_failed_round_fails_the_scenario() -> None:
+    failed = {"status": "failed", "reason": "runproxy exited"}
+    assert combine_rounds([_run("rusta", 8_000.0), failed])["status"] == "failed"

@@ -1,0 +1,103 @@
+"""The newcomer's path in a real browser: log into the admin, add a route, see a request go through it."""
+from __future__ import annotations
+
+import base64
+import json
+import shutil
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from tests.support.gateway import http, start_gateway
+from tests.support.upstream import UpstreamServer
+
+CHROMIUM = shutil.which("chromium")
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"),
+]
+CHROMIUM_ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]
+
+
+@pytest.fixture
+def fast_password_hashing():
+    """Overrides the package's fast hasher: the gateway process must verify this password with the real one."""
+
+
+@pytest.fixture
+def operator():
+    # Created before the browser starts: Playwright's sync API runs an event loop in this thread.
+    return get_user_model().objects.create_superuser(username="ops", password="an-operator-password-9")
+
+
+@pytest.fixture
+def browser_page(operator):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page()
+        page.set_default_timeout(15_000)
+        yield page
+        browser.close()
+
+
+def log_in(page, admin_url: str) -> None:
+    page.goto(f"{admin_url}/admin/login/")
+    page.fill("#id_username", "ops")
+    page.fill("#id_password", "an-operator-password-9")
+    page.click("input[type=submit]")
+    page.wait_for_selector("#user-tools")  # only shown once logged in
+
+
+def test_a_route_added_in_the_admin_serves_traffic(tmp_path, browser_page):
+    with UpstreamServer() as upstream:
+        gateway = start_gateway(tmp_path)
+        try:
+            page = browser_page
+            log_in(page, gateway.admin_url)
+            page.goto(f"{gateway.admin_url}/admin/routes/route/add/")
+            page.fill("#id_name", "hello")
+            page.fill("#id_external_path", "/hello/{who}")
+            page.fill("#id_internal_path", "/greet/{who}")
+            page.check("input[name=methods][value=GET]")
+            page.fill("input[name=backends-0-host]", "http://127.0.0.1")
+            page.fill("input[name=backends-0-port]", str(upstream.port))
+            page.click("input[name=_save]")
+            page.wait_for_selector(".messagelist .success")
+            assert "hello" in page.inner_text("#result_list")
+
+            status, _, body = http("GET", gateway.url + "/hello/world")
+            for _ in range(40):
+                if status == 200:
+                    break
+                page.wait_for_timeout(50)
+                status, _, body = http("GET", gateway.url + "/hello/world")
+            assert status == 200
+            assert json.loads(body)["path"] == "/greet/world"
+        finally:
+            assert gateway.stop() == 0
+
+
+def test_a_bad_pattern_in_the_admin_shows_an_error_and_saves_nothing(tmp_path, browser_page):
+    gateway = start_gateway(tmp_path)
+    try:
+        page = browser_page
+        log_in(page, gateway.admin_url)
+        page.goto(f"{gateway.admin_url}/admin/routes/route/add/")
+        page.fill("#id_name", "broken")
+        page.fill("#id_external_path", "/users/{id")
+        page.check("input[name=methods][value=GET]")
+        page.fill("input[name=backends-0-host]", "http://127.0.0.1")
+        page.fill("input[name=backends-0-port]", "9000")
+        page.click("input[name=_save]")
+        error = page.inner_text(".field-external_path .errorlist")
+        assert "parameter" in error or "brace" in error
+        credentials = base64.b64encode(b"ops:an-operator-password-9").decode()
+        _, _, body = http("GET", gateway.admin_url + "/api/routes/", headers={"Authorization": f"Basic {credentials}"})
+        assert json.loads(body)["count"] == 0
+    finally:
+        assert gateway.stop() == 0
