@@ -48,6 +48,7 @@ class RouteSpec:
     auth_required: bool = False
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
+    total_timeout: float = 0.0  # 0: no limit on the whole exchange
     preserve_host: bool = False
     priority: int = 0
     order: int = 0
@@ -215,18 +216,28 @@ EMPTY_TABLE = RouteTable([], version=0)
 
 
 class LiveTable:
-    """The table this process serves from. Swapping is one reference assignment, so readers never lock."""
+    """The table this process serves from. Swapping is one reference assignment, so readers never lock.
 
-    __slots__ = ("table", "loaded", "source_ok_at")
+    `health` is the active health overlay: backend id -> healthy, as the control plane last published it
+    (probe results with operator overrides applied). A backend missing from it counts as healthy.
+    """
+
+    __slots__ = ("table", "loaded", "source_ok_at", "health", "health_version")
 
     def __init__(self) -> None:
         self.table: RouteTable = EMPTY_TABLE
         self.loaded = False
         self.source_ok_at = 0.0
+        self.health: dict[int, bool] = {}
+        self.health_version = -1
 
     def install(self, table: RouteTable) -> None:
         self.table = table
         self.loaded = True
+
+    def install_health(self, health: dict[int, bool], version: int) -> None:
+        self.health = health
+        self.health_version = version
 
 
 live = LiveTable()
