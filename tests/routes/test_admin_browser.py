@@ -53,20 +53,25 @@ def log_in(page, admin_url: str) -> None:
     page.wait_for_selector("#user-tools")  # only shown once logged in
 
 
+def submit_route(page, admin_url: str, name: str, external_path: str, port: int, internal_path: str = "") -> None:
+    """Fill the admin's add-route form with one GET method and one backend, and save it."""
+    page.goto(f"{admin_url}/admin/routes/route/add/")
+    page.fill("#id_name", name)
+    page.fill("#id_external_path", external_path)
+    page.fill("#id_internal_path", internal_path)
+    page.check("input[name=methods][value=GET]")
+    page.fill("input[name=backends-0-host]", "http://127.0.0.1")
+    page.fill("input[name=backends-0-port]", str(port))
+    page.click("input[name=_save]")
+
+
 def test_a_route_added_in_the_admin_serves_traffic(tmp_path, browser_page):
     with UpstreamServer() as upstream:
         gateway = start_gateway(tmp_path)
         try:
             page = browser_page
             log_in(page, gateway.admin_url)
-            page.goto(f"{gateway.admin_url}/admin/routes/route/add/")
-            page.fill("#id_name", "hello")
-            page.fill("#id_external_path", "/hello/{who}")
-            page.fill("#id_internal_path", "/greet/{who}")
-            page.check("input[name=methods][value=GET]")
-            page.fill("input[name=backends-0-host]", "http://127.0.0.1")
-            page.fill("input[name=backends-0-port]", str(upstream.port))
-            page.click("input[name=_save]")
+            submit_route(page, gateway.admin_url, "hello", "/hello/{who}", upstream.port, "/greet/{who}")
             page.wait_for_selector(".messagelist .success")
             assert "hello" in page.inner_text("#result_list")
 
@@ -87,13 +92,7 @@ def test_a_bad_pattern_in_the_admin_shows_an_error_and_saves_nothing(tmp_path, b
     try:
         page = browser_page
         log_in(page, gateway.admin_url)
-        page.goto(f"{gateway.admin_url}/admin/routes/route/add/")
-        page.fill("#id_name", "broken")
-        page.fill("#id_external_path", "/users/{id")
-        page.check("input[name=methods][value=GET]")
-        page.fill("input[name=backends-0-host]", "http://127.0.0.1")
-        page.fill("input[name=backends-0-port]", "9000")
-        page.click("input[name=_save]")
+        submit_route(page, gateway.admin_url, "broken", "/users/{id", 9000)
         error = page.inner_text(".field-external_path .errorlist")
         assert "parameter" in error or "brace" in error
         credentials = base64.b64encode(b"ops:an-operator-password-9").decode()
