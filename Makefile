@@ -29,7 +29,7 @@ test: venv
 	bash .ci/test-suites
 
 bench: venv
-	bash bench/run.sh
+	bash bench/run.sh $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .bench .pytest_cache

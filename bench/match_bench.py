@@ -9,6 +9,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 if __package__ in (None, ""):
     # Run as `python bench/match_bench.py`: make the project importable without installing it.
@@ -121,7 +122,7 @@ def measure(table: RouteTable, probes: list[Probe], seconds: float) -> tuple[int
     return count, now - started
 
 
-def run(seconds: float = 2.0, warmup: float = 0.3, slices: int = 5) -> dict[str, object]:
+def run(seconds: float = 2.0, warmup: float = 0.3, slices: int = 5) -> dict[str, Any]:
     """Build the table and stream, check correctness, measure; the result as plain data.
 
     The budget is cut into slices and the median slice is reported: on a shared machine one slice
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(result))
     elif not result["ok"]:
         print(f"route matching: WRONG ANSWERS ({result['mismatches']}), not measured", file=sys.stderr)
-        for line in result["errors"]:  # type: ignore[union-attr]
+        for line in result["errors"]:
             print(f"  {line}", file=sys.stderr)
     else:
         verdict = "PASS" if result["pass"] else "FAIL"
