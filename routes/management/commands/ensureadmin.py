@@ -11,7 +11,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from rusta.env import envstr
+from rusta.env import envint, envstr
 
 
 class Command(BaseCommand):
@@ -55,7 +55,7 @@ class Command(BaseCommand):
         """A newcomer's first `make run`: one admin account whose password they can read back from var/."""
         user_model = get_user_model()
         password_file = Path(settings.VAR_DIR) / "admin-password"
-        admin_url = "http://127.0.0.1:8001/admin/"
+        admin_url = f"http://127.0.0.1:{envint('RUSTA_ADMIN_PORT', 8001)}/admin/"
         if user_model._default_manager.filter(is_superuser=True).exists():
             if password_file.exists():
                 self.stdout.write(f"Admin: log in at {admin_url} as 'admin' with the password in {password_file}")
