@@ -1,0 +1,72 @@
+"""A rate-limit decision, its response headers, and the 429 the proxy answers when it says no."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from protocols.errors import GatewayError
+from protocols.limits.policy import ceil_seconds
+
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What one hit got.
+
+    `reset_s`: seconds until the quota is whole again (`remaining` back at `limit`): the end of a fixed
+    window, the moment the newest counted request leaves a sliding window, a full bucket.
+    `retry_after_s`: when rejected, seconds until one request would be admitted (0 when allowed).
+    `degraded`: the shared store could not be reached; this came from the local fallback (fail-open) or is
+    the fail-closed rejection.
+    """
+
+    allowed: bool
+    limit: int
+    remaining: int
+    reset_s: float
+    retry_after_s: float = 0.0
+    degraded: bool = False
+
+    def headers(self) -> Headers:
+        """RateLimit-Limit, -Remaining, -Reset (on every limited response), plus Retry-After on a 429."""
+        headers = [
+            (b"ratelimit-limit", b"%d" % self.limit),
+            (b"ratelimit-remaining", b"%d" % self.remaining),
+            (b"ratelimit-reset", b"%d" % ceil_seconds(self.reset_s)),
+        ]
+        if not self.allowed:
+            headers.append((b"retry-after", b"%d" % max(1, ceil_seconds(self.retry_after_s))))
+        return headers
+
+    def error(self, route_name: str) -> RateLimited:
+        """The 429 to answer with (ProxyApp's `except GatewayError` sends it)."""
+        return RateLimited(route_name, self)
+
+
+class RateLimited(GatewayError):
+    """429: the client spent its quota on this route; Retry-After says when to come back."""
+
+    def __init__(self, route_name: str, decision: Decision) -> None:
+        super().__init__(
+            429, "rate_limited",
+            f"Too many requests to route '{route_name}'; retry in {max(1, ceil_seconds(decision.retry_after_s))} s.",
+            decision.headers(),
+        )
+        self.decision = decision
+
+
+def strictest(decisions: Iterable[Decision]) -> Decision | None:
+    """The decision whose headers a response should carry when several policies apply (global + route):
+    a rejection if any (the longest wait), else the one with the fewest requests remaining."""
+    chosen: Decision | None = None
+    for decision in decisions:
+        if chosen is None:
+            chosen = decision
+        elif decision.allowed != chosen.allowed:
+            chosen = chosen if not chosen.allowed else decision
+        elif not decision.allowed:
+            chosen = decision if decision.retry_after_s > chosen.retry_after_s else chosen
+        elif decision.remaining < chosen.remaining:
+            chosen = decision
+    return chosen
