@@ -1,1 +1,1 @@
-"""Observability: metric recording, exposition, time series and charts."""
+"""Observability: metric recording, exposition, time series, charts, and the active backend health checks."""

@@ -16,6 +16,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from metrics.admin import health_link
 from routes import services
 from routes.forms import BackendInlineForm, BackendInlineFormSet, RouteAdminForm
 from routes.models import AuditEntry, Backend, GatewaySettings, Route
@@ -35,9 +36,19 @@ class BackendInline(admin.TabularInline):
     model = Backend
     form = BackendInlineForm
     formset = BackendInlineFormSet
-    fields = ("host", "port", "weight", "health_check_path", "enabled")
+    fields = ("host", "port", "weight", "health_check_path", "enabled", "health_state")
+    readonly_fields = ("health_state",)
     extra = 1
     min_num = 0
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Backend]:
+        return super().get_queryset(request).select_related("health")
+
+    # Not named `health`: that is the reverse relation to BackendHealth, which the admin would show instead.
+    @admin.display(description="health")
+    def health_state(self, backend: Backend) -> SafeString | str:
+        """The backend's current state, linking to its probes, state changes and override."""
+        return health_link(backend) if backend.pk else "—"
 
     # Backends are part of the route document: whoever may change routes may change their backends.
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -67,10 +78,14 @@ class RouteAdmin(admin.ModelAdmin):
         (None, {"fields": ("name", "enabled", "protocol", "external_path", "methods", "match_host",
                            "internal_path", "priority")}),
         ("Upstream", {"fields": ("load_balancing_strategy", "connect_timeout_ms", "read_timeout_ms",
-                                 "preserve_host", "auth_required")}),
+                                 "total_timeout_ms", "preserve_host", "auth_required")}),
+        ("Resilience (JSON)", {
+            "classes": ("collapse",),
+            "fields": ("retry", "health_check", "circuit_breaker"),
+        }),
         ("Policies (JSON, as in the earlier gateway's config)", {
             "classes": ("collapse",),
-            "fields": ("retry", "request_transformation", "response_transformation", "rate_limit", "ai_policy"),
+            "fields": ("request_transformation", "response_transformation", "rate_limit", "ai_policy"),
         }),
     )
 

@@ -25,8 +25,8 @@ FORM_LINK = "_rusta_route_form"
 BACKEND_ERROR = re.compile(r"^backends\[(\d+)\](?:\.(\w+))?$")
 ROUTE_FIELDS = (
     "name", "enabled", "priority", "protocol", "external_path", "internal_path", "match_host", "methods",
-    "load_balancing_strategy", "auth_required", "connect_timeout_ms", "read_timeout_ms", "preserve_host",
-    *POLICY_FIELDS,
+    "load_balancing_strategy", "auth_required", "connect_timeout_ms", "read_timeout_ms", "total_timeout_ms",
+    "preserve_host", *POLICY_FIELDS,
 )
 
 
@@ -53,7 +53,17 @@ class RouteAdminForm(forms.ModelForm):
         choices=[(m, m) for m in HTTP_METHODS], widget=forms.CheckboxSelectMultiple,
         help_text="GET also allows HEAD.",
     )
-    retry = _json_field('Like {"max_retries": 3, "initial_backoff_ms": 100, "retry_on_status_codes": [502, 503]}.')
+    retry = _json_field('Like {"max_retries": 3, "initial_backoff_ms": 100, "retry_on_status_codes": [502, 503]}. '
+                        'Also "retry_non_idempotent" (false), and the budget: "budget_ratio" (0.2), '
+                        '"budget_window_s" (10), "budget_min_per_s" (1).')
+    health_check = _json_field(
+        'Probes of each backend\'s health check path, like {"interval_s": 5, "timeout_ms": 2000, '
+        '"healthy_threshold": 2, "unhealthy_threshold": 3, "healthy_statuses": [200]}. Empty uses these '
+        "defaults (any 2xx or 3xx is healthy); backends without a health check path are not probed.")
+    circuit_breaker = _json_field(
+        'Per backend, like {"enabled": true, "failure_threshold": 5, "failure_ratio": null, "window_s": 10, '
+        '"min_requests": 20, "open_s": 10, "half_open_requests": 1, "success_threshold": 2, '
+        '"failure_statuses": [502, 503, 504]}. Empty uses these defaults.')
     request_transformation = _json_field('Like {"headers": [{"action": "set", "name": "X-Env", "value": "prod"}]}.')
     response_transformation = _json_field('Like {"status_code_mappings": [{"from": 404, "to": 200}]}.')
     rate_limit = _json_field("This route's own rate limit; empty uses the gateway-wide one.")
@@ -72,6 +82,8 @@ class RouteAdminForm(forms.ModelForm):
         # As in the earlier gateway's file, a route may come without a name; one is made from its path.
         self.fields["name"].required = False
         self.fields["name"].help_text = "Unique; left empty, one is made from the protocol and path."
+        self.fields["total_timeout_ms"].required = False
+        self.fields["total_timeout_ms"].help_text = "Limit on the whole exchange, retries included; empty or 0: none."
         self.route_document: dict[str, Any] | None = None
 
     def validate_unique(self) -> None:
@@ -82,6 +94,7 @@ class RouteAdminForm(forms.ModelForm):
         data = {field: self.cleaned_data.get(field) for field in ROUTE_FIELDS}
         data["internal_path"] = data["internal_path"] or ""
         data["match_host"] = data["match_host"] or ""
+        data["total_timeout_ms"] = data["total_timeout_ms"] or 0
         return data
 
 

@@ -4,22 +4,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from django.db import close_old_connections, connection
 from django.db.utils import DatabaseError
 
 from protocols.table import LiveTable, live
-from routes.snapshot import build_table, current_version
+from routes.snapshot import build_table, current_versions, health_map
 
 log = logging.getLogger(__name__)
 
 
 class TableWatcher:
-    """Polls the configuration version and installs a freshly built table when it changes.
+    """Polls the configuration and health versions; installs a freshly built table, or a freshly loaded health
+    overlay, when its version changes.
 
-    One cheap query per interval per process; the request path only ever reads `live.table`. A failed build
-    keeps the working table, and a database outage only makes /ready report it.
+    One cheap query per interval per process (plus one per change); the request path only ever reads
+    `live.table` and `live.health`. A failed build keeps the working table, and a database outage only makes
+    /ready report it.
     """
 
     def __init__(self, state: LiveTable = live, interval: float = 0.5,
@@ -33,20 +35,25 @@ class TableWatcher:
     def check_once(self) -> bool:
         """One poll; returns True when a new table was installed."""
         close_old_connections()
+        installed = False
         try:
-            version = current_version()
+            version, health_version = current_versions()
             self.state.source_ok_at = self.clock()
-            if self.state.loaded and version == self.state.table.version:
-                return False
-            table = build_table(version)
+            if not self.state.loaded or version != self.state.table.version:
+                table = build_table(version)
+                self.state.install(table)
+                installed = True
+                log.info("route table version %s installed (%s routes)", table.version, len(table))
+            if health_version != self.state.health_version:
+                health = health_map()
+                self.state.install_health(health, health_version)
+                log.info("health version %s installed (%s backends down)", health_version,
+                         sum(1 for healthy in health.values() if not healthy))
         except DatabaseError as exc:
-            log.warning("configuration database unavailable, keeping table version %s: %s",
-                        self.state.table.version, exc)
+            log.warning("configuration database unavailable, keeping table version %s and health version %s: %s",
+                        self.state.table.version, self.state.health_version, exc)
             connection.close()
-            return False
-        self.state.install(table)
-        log.info("route table version %s installed (%s routes)", table.version, len(table))
-        return True
+        return installed
 
     def start(self) -> None:
         self.check_once()

@@ -18,13 +18,15 @@ class Strategy(models.TextChoices):
     LEAST_CONNECTIONS = "least_connections", "Least connections"
     RANDOM = "random", "Random"
     IP_HASH = "ip_hash", "IP hash"
+    LATENCY_AWARE = "latency_aware", "Latency aware (peak EWMA)"
 
 
 class Route(models.Model):
     """A public path pattern (and optional host) mapped to a pool of backends, with its policies.
 
     Policy blocks (`retry`, transformations, `rate_limit`, `ai_policy`) keep the earlier gateway's JSON shape;
-    routes.validation checks them and the data plane compiles them.
+    `health_check` and `circuit_breaker` are Rusta's own. routes.validation checks them and the data plane
+    compiles them.
     """
 
     name = models.CharField(max_length=100, unique=True)
@@ -42,10 +44,14 @@ class Route(models.Model):
     auth_required = models.BooleanField(default=False)
     connect_timeout_ms = models.PositiveIntegerField(default=5000)
     read_timeout_ms = models.PositiveIntegerField(default=30000)
+    total_timeout_ms = models.PositiveIntegerField(
+        default=0, help_text="Limit on the whole upstream exchange, retries included; 0 means none.")
     preserve_host = models.BooleanField(default=False, help_text="Send the client's Host header upstream.")
     enabled = models.BooleanField(default=True)
     priority = models.IntegerField(default=0, help_text="Breaks ties between equally specific patterns.")
     retry = models.JSONField(null=True, blank=True)
+    health_check = models.JSONField(null=True, blank=True)
+    circuit_breaker = models.JSONField(null=True, blank=True)
     request_transformation = models.JSONField(null=True, blank=True)
     response_transformation = models.JSONField(null=True, blank=True)
     rate_limit = models.JSONField(null=True, blank=True)
@@ -108,9 +114,14 @@ class GatewaySettings(models.Model):
 
 
 class ConfigState(models.Model):
-    """The configuration's version: bumped by every change, polled by every gateway process (one row)."""
+    """The configuration's version: bumped by every change, polled by every gateway process (one row).
+
+    `health_version` is bumped whenever a backend's effective health changes (a probe crossing a threshold, an
+    operator override), so the same one-row poll tells a gateway process to reload its health overlay.
+    """
 
     version = models.PositiveBigIntegerField(default=0)
+    health_version = models.PositiveBigIntegerField(default=0)
     changed_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -126,6 +137,7 @@ class AuditEntry(models.Model):
         DELETE = "delete", "Deleted"
         IMPORT = "import", "Imported"
         RELOAD = "reload", "Reloaded"
+        OVERRIDE = "override", "Health override"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -82,8 +82,11 @@ def route_document(route: Route) -> dict[str, Any]:
         "auth_required": route.auth_required,
         "connect_timeout_ms": route.connect_timeout_ms,
         "read_timeout_ms": route.read_timeout_ms,
+        "total_timeout_ms": route.total_timeout_ms,
         "preserve_host": route.preserve_host,
         "retry": route.retry,
+        "health_check": route.health_check,
+        "circuit_breaker": route.circuit_breaker,
         "request_transformation": route.request_transformation,
         "response_transformation": route.response_transformation,
         "rate_limit": route.rate_limit,
@@ -124,17 +127,18 @@ def export_config(*, include_secrets: bool = False) -> dict[str, Any]:
 
 # --- Writing ---------------------------------------------------------------------------------------------
 
-def _actor_name(actor: Actor) -> str:
+def actor_name(actor: Actor) -> str:
     if actor is None or not getattr(actor, "is_authenticated", False):
         return "system"
     return actor.get_username()  # type: ignore[union-attr]
 
 
-def _audit(actor: Actor, source: str, action: str, object_type: str, obj_id: Any, obj_repr: str,
-           changes: dict[str, Any]) -> None:
+def record_audit(actor: Actor, source: str, action: str, object_type: str, obj_id: Any, obj_repr: str,
+                 changes: dict[str, Any]) -> None:
+    """One audit row; call it inside the transaction of the change it describes."""
     AuditEntry.objects.create(
         actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
-        actor_name=_actor_name(actor),
+        actor_name=actor_name(actor),
         source=source,
         action=action,
         object_type=object_type,
@@ -147,6 +151,12 @@ def _audit(actor: Actor, source: str, action: str, object_type: str, obj_id: Any
 def _bump_version() -> None:
     ConfigState.objects.get_or_create(pk=1)
     ConfigState.objects.filter(pk=1).update(version=F("version") + 1, changed_at=timezone.now())
+
+
+def bump_health_version() -> None:
+    """Tell every gateway process to reload its backend health overlay (the route table stays)."""
+    ConfigState.objects.get_or_create(pk=1)
+    ConfigState.objects.filter(pk=1).update(health_version=F("health_version") + 1)
 
 
 def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list[Any]]:
@@ -229,27 +239,46 @@ def prepare_route(data: Any, *, route: Route | None = None, partial: bool = Fals
     return doc
 
 
+ROUTE_ATTRS = (
+    "name", "enabled", "priority", "protocol", "external_path", "internal_path", "match_host", "methods",
+    "load_balancing_strategy", "auth_required", "connect_timeout_ms", "read_timeout_ms", "total_timeout_ms",
+    "preserve_host", *POLICY_FIELDS,
+)
+BACKEND_ATTRS = ("scheme", "host", "port", "weight", "health_check_path", "enabled", "position")
+
+
 def _write_route(route: Route, doc: dict[str, Any]) -> None:
-    for attr in ("name", "enabled", "priority", "protocol", "external_path", "internal_path", "match_host",
-                 "methods", "load_balancing_strategy", "auth_required", "connect_timeout_ms", "read_timeout_ms",
-                 "preserve_host", "retry", "request_transformation", "response_transformation", "rate_limit",
-                 "ai_policy"):
+    for attr in ROUTE_ATTRS:
         setattr(route, attr, doc[attr])
     route.save()
-    route.backends.all().delete()
-    Backend.objects.bulk_create(
-        Backend(
-            route=route,
-            scheme=split_backend_host(b["host"].strip(), doc["protocol"])[0],
-            host=split_backend_host(b["host"].strip(), doc["protocol"])[1].strip("[]"),
-            port=b["port"],
-            weight=b["weight"],
-            health_check_path=b["health_check_path"],
-            enabled=b["enabled"],
-            position=index,
-        )
-        for index, b in enumerate(doc["backends"])
-    )
+    _write_backends(route, doc)
+
+
+def _write_backends(route: Route, doc: dict[str, Any]) -> None:
+    """Make the route's backend rows equal the document's list, in place.
+
+    A stored backend with the same scheme, host and port is updated rather than replaced, so it keeps its id,
+    and with it its health history and the data plane's breaker and balancer state, across route edits. Only
+    backends that appeared are created and only those that went away are deleted.
+    """
+    stored: dict[tuple[str, str, int], list[Backend]] = {}
+    for backend in Backend.objects.filter(route=route).order_by("position", "id"):
+        stored.setdefault((backend.scheme, backend.host.lower(), backend.port), []).append(backend)
+    for index, entry in enumerate(doc["backends"]):
+        scheme, host = split_backend_host(entry["host"].strip(), doc["protocol"])
+        values = {"scheme": scheme, "host": host.strip("[]"), "port": entry["port"], "weight": entry["weight"],
+                  "health_check_path": entry["health_check_path"], "enabled": entry["enabled"], "position": index}
+        same = stored.get((scheme, values["host"].lower(), entry["port"]))
+        backend = same.pop(0) if same else Backend(route=route)
+        if backend.pk is None or any(getattr(backend, attr) != values[attr] for attr in BACKEND_ATTRS):
+            for attr, value in values.items():
+                setattr(backend, attr, value)
+            backend.save()
+    gone = [backend.pk for rows in stored.values() for backend in rows]
+    if gone:
+        Backend.objects.filter(pk__in=gone).delete()
+    # A route read with prefetch_related("backends") would otherwise keep showing the rows it had before.
+    getattr(route, "_prefetched_objects_cache", {}).pop("backends", None)
 
 
 def save_route(data: dict[str, Any], *, actor: Actor, source: str, route: Route | None = None,
@@ -263,8 +292,8 @@ def save_route(data: dict[str, Any], *, actor: Actor, source: str, route: Route 
         target = route or Route()
         _write_route(target, doc)
         after = route_document(target)
-        _audit(actor, source, AuditEntry.Action.UPDATE if route else AuditEntry.Action.CREATE,
-               "route", target.pk, target.name, _diff(before, after))
+        record_audit(actor, source, AuditEntry.Action.UPDATE if route else AuditEntry.Action.CREATE,
+                     "route", target.pk, target.name, _diff(before, after))
         _bump_version()
     return target
 
@@ -274,7 +303,7 @@ def delete_route(route: Route, *, actor: Actor, source: str) -> None:
         before = route_document(route)
         pk, name = route.pk, route.name
         route.delete()
-        _audit(actor, source, AuditEntry.Action.DELETE, "route", pk, name, _diff(before, None))
+        record_audit(actor, source, AuditEntry.Action.DELETE, "route", pk, name, _diff(before, None))
         _bump_version()
 
 
@@ -295,7 +324,7 @@ def request_reload(*, actor: Actor, source: str) -> int:
     with transaction.atomic():
         _bump_version()
         state = config_version()
-        _audit(actor, source, AuditEntry.Action.RELOAD, "config", state.version, "configuration", {})
+        record_audit(actor, source, AuditEntry.Action.RELOAD, "config", state.version, "configuration", {})
     return state.version
 
 
@@ -375,18 +404,18 @@ def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False
                 report.updated.append(target.name)
             else:
                 continue
-            _audit(actor, source, AuditEntry.Action.IMPORT, "route", target.pk, target.name, _diff(before, after))
+            record_audit(actor, source, AuditEntry.Action.IMPORT, "route", target.pk, target.name, _diff(before, after))
         for name, route in existing.items():
             if route.pk in gone_ids:
                 before = route_document(route)
                 route.delete()
                 report.deleted.append(name)
-                _audit(actor, source, AuditEntry.Action.DELETE, "route", before["id"], name, _diff(before, None))
+                record_audit(actor, source, AuditEntry.Action.DELETE, "route", before["id"], name, _diff(before, None))
         settings_changed = False
         for block, new in new_blocks.items():
             if new != getattr(row, block):
-                _audit(actor, source, AuditEntry.Action.IMPORT, "settings", 1, block,
-                       {block: [getattr(row, block), new]})
+                record_audit(actor, source, AuditEntry.Action.IMPORT, "settings", 1, block,
+                             {block: [getattr(row, block), new]})
                 setattr(row, block, new)
                 settings_changed = True
         # A file that changes nothing must not make every gateway process rebuild its table.

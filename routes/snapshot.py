@@ -1,10 +1,11 @@
-"""The one bridge from ORM rows to the data plane: builds an immutable RouteTable from the database."""
+"""The one bridge from ORM rows to the data plane: the immutable RouteTable and the backend health overlay."""
 from __future__ import annotations
 
 import logging
 
 from django.db.models import Prefetch
 
+from metrics.models import BackendHealth
 from protocols.patterns import PatternError
 from protocols.table import BackendSpec, RouteSpec, RouteTable
 from routes.models import Backend, ConfigState, Route
@@ -16,6 +17,20 @@ def current_version() -> int:
     """The configuration version, in one indexed query; 0 before the first change."""
     version = ConfigState.objects.filter(pk=1).values_list("version", flat=True).first()
     return version or 0
+
+
+def current_versions() -> tuple[int, int]:
+    """The configuration and health versions, in one query; (0, 0) before the first change."""
+    row = ConfigState.objects.filter(pk=1).values_list("version", "health_version").first()
+    return (row[0], row[1]) if row else (0, 0)
+
+
+def health_map() -> dict[int, bool]:
+    """Backend id -> effective health (overrides applied), in one query. Backends never checked are absent."""
+    return {
+        backend_id: BackendHealth.effective_of(state, override)
+        for backend_id, state, override in BackendHealth.objects.values_list("backend_id", "state", "override")
+    }
 
 
 def route_spec(route: Route) -> RouteSpec:
@@ -39,11 +54,14 @@ def route_spec(route: Route) -> RouteSpec:
         auth_required=route.auth_required,
         connect_timeout=route.connect_timeout_ms / 1000,
         read_timeout=route.read_timeout_ms / 1000,
+        total_timeout=route.total_timeout_ms / 1000,
         preserve_host=route.preserve_host,
         priority=route.priority,
         order=route.pk,
         policies={
             "retry": route.retry,
+            "health_check": route.health_check,
+            "circuit_breaker": route.circuit_breaker,
             "request_transformation": route.request_transformation,
             "response_transformation": route.response_transformation,
             "rate_limit": route.rate_limit,

@@ -12,10 +12,12 @@ from collections.abc import Iterable
 from typing import Any
 
 from protocols.patterns import MAX_PATH_LENGTH, PatternError, canonical_pattern, parse_pattern, parse_template
+from routes.policies import RULES as RESILIENCE_RULES
+from routes.policies import validate_block
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 PROTOCOLS = ("http", "websocket", "dns", "ftp")
-STRATEGIES = ("round_robin", "weighted", "least_connections", "random", "ip_hash")
+STRATEGIES = ("round_robin", "weighted", "least_connections", "random", "ip_hash", "latency_aware")
 SCHEMES_BY_PROTOCOL = {
     "http": ("http", "https"),
     "websocket": ("ws", "wss", "http", "https"),
@@ -23,11 +25,12 @@ SCHEMES_BY_PROTOCOL = {
     "dns": ("dns",),
 }
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ftps": 21, "dns": 53}
-POLICY_FIELDS = ("retry", "request_transformation", "response_transformation", "rate_limit", "ai_policy")
+POLICY_FIELDS = ("retry", "health_check", "circuit_breaker", "request_transformation", "response_transformation",
+                 "rate_limit", "ai_policy")
 ROUTE_FIELDS = (
     "id", "name", "enabled", "priority", "protocol", "external_path", "internal_path", "match_host", "methods",
     "backends", "load_balancing_strategy", "auth_required", "connect_timeout_ms", "read_timeout_ms",
-    "preserve_host", *POLICY_FIELDS,
+    "total_timeout_ms", "preserve_host", *POLICY_FIELDS,
 )
 LEGACY_FIELDS = ("host", "port", "_comment")
 BACKEND_FIELDS = ("host", "port", "weight", "health_check_path", "enabled")
@@ -35,12 +38,11 @@ _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*\.?$")
 MATCH_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
-RETRY_INT_FIELDS = {"max_retries": (0, 10), "initial_backoff_ms": (0, 60_000), "max_backoff_ms": (0, 600_000)}
 # Keys the earlier gateway defined inside each block. Other keys are stored as sent but reported by the import,
 # because a typo there (`max_retry`) would otherwise silently do nothing. `rate_limit` blocks are left out: their
 # shape differed between the earlier gateway's versions.
 KNOWN_BLOCK_KEYS: dict[str, frozenset[str]] = {
-    "retry": frozenset({*RETRY_INT_FIELDS, "backoff_multiplier", "retry_on_status_codes", "retry_on_connection_error"}),
+    **{block: frozenset(rules) for block, rules in RESILIENCE_RULES.items()},
     "request_transformation": frozenset({"headers", "path", "query_params"}),
     "response_transformation": frozenset({"headers", "status_code_mappings"}),
     "ai_policy": frozenset({"enabled", "strategy", "provider", "fallback_backend_index", "fallback_providers",
@@ -79,6 +81,7 @@ def normalize_route(data: dict[str, Any]) -> dict[str, Any]:
     doc.setdefault("auth_required", False)
     doc.setdefault("connect_timeout_ms", 5000)
     doc.setdefault("read_timeout_ms", 30000)
+    doc.setdefault("total_timeout_ms", 0)
     doc.setdefault("preserve_host", False)
     for field in POLICY_FIELDS:
         doc.setdefault(field, None)
@@ -175,9 +178,11 @@ def validate_route(doc: dict[str, Any], others: Iterable[dict[str, Any]] = ()) -
     _validate_int(doc, "priority", -1_000_000, 1_000_000, errors)
     _validate_int(doc, "connect_timeout_ms", 1, 600_000, errors)
     _validate_int(doc, "read_timeout_ms", 1, 3_600_000, errors)
+    _validate_int(doc, "total_timeout_ms", 0, 3_600_000, errors)
     if protocol in PROTOCOLS:
         _validate_backends(doc.get("backends"), protocol, errors)
-    _validate_retry(doc.get("retry"), errors)
+    for block in RESILIENCE_RULES:
+        validate_block(block, doc.get(block), errors)
     for field in ("request_transformation", "response_transformation", "rate_limit", "ai_policy"):
         if doc.get(field) is not None and not isinstance(doc.get(field), dict):
             _add(errors, field, "Must be an object or null.")
@@ -245,31 +250,6 @@ def _valid_hostname(hostname: str) -> bool:
         return True
     except ValueError:
         return bool(HOSTNAME.match(hostname))
-
-
-def _validate_retry(retry: Any, errors: Errors) -> None:
-    if retry is None:
-        return
-    if not isinstance(retry, dict):
-        _add(errors, "retry", "Must be an object or null.")
-        return
-    for field, (low, high) in RETRY_INT_FIELDS.items():
-        value = retry.get(field)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high):
-            _add(errors, f"retry.{field}", f"Must be a whole number from {low} to {high}.")
-    multiplier = retry.get("backoff_multiplier")
-    if multiplier is not None and (isinstance(multiplier, bool) or not isinstance(multiplier, (int, float))
-                                   or not 1 <= multiplier <= 10):
-        _add(errors, "retry.backoff_multiplier", "Must be a number from 1 to 10.")
-    codes = retry.get("retry_on_status_codes")
-    if codes is not None and (
-        not isinstance(codes, list)
-        or any(isinstance(c, bool) or not isinstance(c, int) or not 100 <= c <= 599 for c in codes)
-    ):
-        _add(errors, "retry.retry_on_status_codes", "Must be a list of HTTP status codes (100 to 599).")
-    flag = retry.get("retry_on_connection_error")
-    if flag is not None and not isinstance(flag, bool):
-        _add(errors, "retry.retry_on_connection_error", "Must be true or false.")
 
 
 def _validate_ai_policy(policy: dict[str, Any], backends: Any, errors: Errors) -> None:

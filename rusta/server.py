@@ -3,6 +3,10 @@
 Each worker runs the proxy and admin listeners on one uvloop event loop (uvicorn servers given the pre-bound
 sockets) and a table watcher thread. SIGTERM stops accepting, lets requests in flight finish within the grace
 period, and exits 0; a worker that dies unexpectedly is replaced.
+
+With `background` on (the default on the embedded broker), the supervisor also runs the background work: one
+Celery worker with an embedded beat (health checks), started as a child in its own process group, restarted if
+it dies, and stopped with the workers.
 """
 from __future__ import annotations
 
@@ -29,6 +33,8 @@ class ServerOptions:
     workers: int = 1
     grace: float = 20.0
     reload_interval: float = 0.5
+    background: bool = False
+    background_log_level: str = "WARNING"
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -111,12 +117,31 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     os._exit(0)
 
 
+def background_command(options: ServerOptions) -> list[str]:
+    """The Celery worker with an embedded beat that runs the background work of one gateway."""
+    from django.conf import settings
+
+    return [
+        sys.executable, "-m", "celery", "-A", "rusta", "worker", "--beat",
+        "--pool", "solo", "--concurrency", "1", "--loglevel", options.background_log_level,
+        "--schedule-filename", str(settings.CELERY_BEAT_SCHEDULE_FILENAME),
+        # One worker per gateway: no peers to synchronise with at start-up or to gossip with.
+        "--without-mingle", "--without-gossip", "--without-heartbeat",
+        "--hostname", f"rusta-gateway-{os.getpid()}@%h",
+    ]
+
+
 class Supervisor:
     """Forks the workers, replaces any that die, and passes SIGTERM on for a graceful stop."""
+
+    # More background restarts than this within a minute and the gateway keeps serving without them.
+    MAX_BACKGROUND_RESTARTS = 5
 
     def __init__(self, options: ServerOptions) -> None:
         self.options = options
         self.children: dict[int, int] = {}  # pid -> worker index
+        self.background_pid: int | None = None
+        self.background_restarts: list[float] = []
         self.stopping = False
 
     def run(self) -> int:
@@ -134,13 +159,18 @@ class Supervisor:
         signal.signal(signal.SIGINT, self._on_stop)
         for index in range(self.options.workers):
             self._spawn(index, proxy_sock, admin_sock)
+        if self.options.background:
+            self._spawn_background([proxy_sock.fileno(), admin_sock.fileno()])
         restarts: list[float] = []
-        while self.children:
+        while self.children or self.background_pid is not None:
             try:
                 pid, status = os.wait()
             except ChildProcessError:
                 break
             except InterruptedError:
+                continue
+            if pid == self.background_pid:
+                self._background_exited(status, [proxy_sock.fileno(), admin_sock.fileno()])
                 continue
             index = self.children.pop(pid, None)
             if index is None or self.stopping:
@@ -167,6 +197,37 @@ class Supervisor:
             os._exit(1)
         self.children[pid] = index
 
+    def _spawn_background(self, inherited_fds: list[int]) -> None:
+        """Start the Celery worker (and its beat) in a process group of its own, so that stopping it reaches
+        the beat process too, and without the listening sockets, which only the gateway workers may hold."""
+        from django.conf import settings
+
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), env.get("PYTHONPATH", "")]))
+        command = background_command(self.options)
+        actions = [(os.POSIX_SPAWN_DUP2, 2, 1)]  # its banner and logs go to stderr: stdout is the access log
+        actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in inherited_fds]
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.background_pid = os.posix_spawn(command[0], command, env, file_actions=actions, setpgroup=0,
+                                             setsigdef=(signal.SIGPIPE,))
+        log.info("background worker started: Celery worker with beat (pid %s)", self.background_pid)
+
+    def _background_exited(self, status: int, inherited_fds: list[int]) -> None:
+        pid, self.background_pid = self.background_pid, None
+        assert pid is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)  # its beat process, if the worker died without stopping it
+        if self.stopping:
+            return
+        now = time.monotonic()
+        self.background_restarts = [t for t in self.background_restarts if now - t < 60] + [now]
+        if len(self.background_restarts) > self.MAX_BACKGROUND_RESTARTS:
+            log.critical("the background worker keeps dying; serving on without health checks")
+            return
+        log.error("background worker (pid %s) exited with status %s; starting a new one", pid, status)
+        self._spawn_background(inherited_fds)
+
     def _on_stop(self, *_: Any) -> None:
         if self.stopping:
             return
@@ -175,6 +236,10 @@ class Supervisor:
         for pid in list(self.children):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
+        if self.background_pid is not None:
+            # The worker stops its beat itself (a warm shutdown); the group is killed once the worker has gone.
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(self.background_pid, signal.SIGTERM)
         signal.signal(signal.SIGALRM, self._on_deadline)
         signal.alarm(int(self.options.grace) + 5)
 
@@ -183,3 +248,7 @@ class Supervisor:
             log.error("worker pid %s did not stop in time; killing it", pid)
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+        if self.background_pid is not None:
+            log.error("background worker pid %s did not stop in time; killing it", self.background_pid)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.background_pid, signal.SIGKILL)

@@ -103,19 +103,35 @@ else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Celery: Redis when configured, otherwise a broker on the local disk (no server needed) ----------------
-CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
-CELERY_BROKER_TRANSPORT_OPTIONS = (
-    {}
-    if REDIS_URL or envstr("CELERY_BROKER_URL")
-    else {
-        "data_folder_in": str(VAR_DIR / "celery" / "queue"),
-        "data_folder_out": str(VAR_DIR / "celery" / "queue"),
-        "processed_folder": str(VAR_DIR / "celery" / "processed"),
+CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_URL or "filesystem://localhost/")
+# True when background work goes through the folders below; `runproxy` then runs a worker itself by default.
+RUSTA_EMBEDDED_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
+if RUSTA_EMBEDDED_BROKER:
+    _CELERY_DIR = VAR_DIR / "celery"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_CELERY_DIR / "queue"),
+        "data_folder_out": str(_CELERY_DIR / "queue"),
+        "processed_folder": str(_CELERY_DIR / "processed"),
+        "control_folder": str(_CELERY_DIR / "control"),  # kombu's default is a "control" folder in the cwd
         "store_processed": False,
+        "polling_interval": 0.1,  # a listdir ten times a second; the default 1 s would delay each task by up to 1 s
     }
-)
+    # kombu does not create them, and a worker without them fails on its first poll.
+    for _folder in ("queue", "processed", "control"):
+        (_CELERY_DIR / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE = {
+    "run-health-checks": {
+        "task": "metrics.run_health_checks",
+        "schedule": 1.0,  # each run probes only the backends whose route's interval has passed
+        # A tick still queued after 5 s (a worker busy with slow probes, or stopped) is dropped, not piled up.
+        "options": {"expires": 5},
+    },
+}
+# The log level of the Celery worker `runproxy` starts; INFO would log two lines per health-check tick.
+RUSTA_BACKGROUND_LOG_LEVEL = envstr("RUSTA_BACKGROUND_LOG_LEVEL", "WARNING")
 
 # --- Auth and the management API -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [
@@ -171,3 +187,5 @@ RUSTA_UPSTREAM_POOL_SIZE = envint("RUSTA_UPSTREAM_POOL_SIZE", 256)
 RUSTA_ACCESS_LOG = envbool("RUSTA_ACCESS_LOG", True)
 # The database stops counting as reachable for /ready after this long without a successful check (seconds).
 RUSTA_READY_STALE_AFTER = envfloat("RUSTA_READY_STALE_AFTER", 10.0)
+# Health probes and health state changes kept per backend (older ones are deleted as new ones arrive).
+RUSTA_HEALTH_HISTORY = envint("RUSTA_HEALTH_HISTORY", 100)

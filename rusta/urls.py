@@ -8,5 +8,6 @@ from django.urls import include, path
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("api/", include("routes.api.urls")),
+    path("api/", include("metrics.api.urls")),
     path("", include("django_prometheus.urls")),
 ]

@@ -11,6 +11,7 @@ from rest_framework import serializers
 
 from routes import services
 from routes.models import Route
+from routes.policies import CIRCUIT_BREAKER_DEFAULTS, HEALTH_CHECK_DEFAULTS, RETRY_BUDGET_DEFAULTS
 from routes.secrets import redact
 from routes.validation import HTTP_METHODS, PROTOCOLS, STRATEGIES
 
@@ -33,15 +34,78 @@ class BackendSerializer(serializers.Serializer):
 
 
 class RetryPolicySerializer(serializers.Serializer):
-    """When and how often a failed upstream call is retried."""
+    """When and how often a failed upstream call is retried (exponential backoff with jitter, within a budget)."""
 
     max_retries = serializers.IntegerField(min_value=0, max_value=10, required=False)
     initial_backoff_ms = serializers.IntegerField(min_value=0, max_value=60_000, required=False)
-    max_backoff_ms = serializers.IntegerField(min_value=0, max_value=600_000, required=False)
+    max_backoff_ms = serializers.IntegerField(min_value=0, max_value=600_000, required=False,
+                                              help_text="Also caps an upstream's `Retry-After`.")
     backoff_multiplier = serializers.FloatField(min_value=1, max_value=10, required=False)
     retry_on_status_codes = serializers.ListField(
         child=serializers.IntegerField(min_value=100, max_value=599), required=False)
     retry_on_connection_error = serializers.BooleanField(required=False)
+    retry_non_idempotent = serializers.BooleanField(
+        required=False, default=RETRY_BUDGET_DEFAULTS["retry_non_idempotent"],
+        help_text="Also retry POST and PATCH; only idempotent methods are retried by default.")
+    budget_ratio = serializers.FloatField(
+        required=False, min_value=0, max_value=1, default=RETRY_BUDGET_DEFAULTS["budget_ratio"],
+        help_text="Retries may add at most this share of extra upstream requests over the window.")
+    budget_window_s = serializers.IntegerField(
+        required=False, min_value=1, max_value=600, default=RETRY_BUDGET_DEFAULTS["budget_window_s"],
+        help_text="The rolling window of the retry budget, in seconds.")
+    budget_min_per_s = serializers.FloatField(
+        required=False, min_value=0, max_value=1000, default=RETRY_BUDGET_DEFAULTS["budget_min_per_s"],
+        help_text="Retries per second always allowed, so that a quiet route can still retry.")
+
+
+class HealthCheckSerializer(serializers.Serializer):
+    """Active health checks of the route's backends that have a `health_check_path`; null uses the defaults."""
+
+    interval_s = serializers.IntegerField(min_value=1, max_value=3600, required=False,
+                                          default=HEALTH_CHECK_DEFAULTS["interval_s"],
+                                          help_text="Seconds between two probes of a backend.")
+    timeout_ms = serializers.IntegerField(min_value=50, max_value=60_000, required=False,
+                                          default=HEALTH_CHECK_DEFAULTS["timeout_ms"],
+                                          help_text="A probe without an answer by then fails with `timeout`.")
+    healthy_threshold = serializers.IntegerField(
+        min_value=1, max_value=100, required=False, default=HEALTH_CHECK_DEFAULTS["healthy_threshold"],
+        help_text="Consecutive successful probes that bring an unhealthy backend back.")
+    unhealthy_threshold = serializers.IntegerField(
+        min_value=1, max_value=100, required=False, default=HEALTH_CHECK_DEFAULTS["unhealthy_threshold"],
+        help_text="Consecutive failed probes that take a backend out of rotation.")
+    healthy_statuses = serializers.ListField(
+        child=serializers.IntegerField(min_value=100, max_value=599), required=False, allow_null=True,
+        min_length=1, default=None, help_text="Statuses that count as healthy; null means any 2xx or 3xx.")
+
+
+class CircuitBreakerSerializer(serializers.Serializer):
+    """Per-backend circuit breaker: closed, open (fail fast) after failures, half-open trials, closed again."""
+
+    enabled = serializers.BooleanField(required=False, default=CIRCUIT_BREAKER_DEFAULTS["enabled"])
+    failure_threshold = serializers.IntegerField(
+        min_value=1, max_value=1000, required=False, default=CIRCUIT_BREAKER_DEFAULTS["failure_threshold"],
+        help_text="Consecutive failures that open the breaker.")
+    failure_ratio = serializers.FloatField(
+        min_value=0, max_value=1, required=False, allow_null=True, default=CIRCUIT_BREAKER_DEFAULTS["failure_ratio"],
+        help_text="Also open when this share of requests failed within `window_s` (once `min_requests` were "
+                  "made); null: consecutive failures only.")
+    window_s = serializers.IntegerField(min_value=1, max_value=3600, required=False,
+                                        default=CIRCUIT_BREAKER_DEFAULTS["window_s"])
+    min_requests = serializers.IntegerField(min_value=1, max_value=100_000, required=False,
+                                            default=CIRCUIT_BREAKER_DEFAULTS["min_requests"])
+    open_s = serializers.IntegerField(min_value=1, max_value=3600, required=False,
+                                      default=CIRCUIT_BREAKER_DEFAULTS["open_s"],
+                                      help_text="Seconds an open breaker fails fast before it lets trials through.")
+    half_open_requests = serializers.IntegerField(
+        min_value=1, max_value=1000, required=False, default=CIRCUIT_BREAKER_DEFAULTS["half_open_requests"],
+        help_text="Trial requests let through at once while half-open.")
+    success_threshold = serializers.IntegerField(
+        min_value=1, max_value=1000, required=False, default=CIRCUIT_BREAKER_DEFAULTS["success_threshold"],
+        help_text="Successful trials that close the breaker again.")
+    failure_statuses = serializers.ListField(
+        child=serializers.IntegerField(min_value=500, max_value=599), required=False,
+        default=CIRCUIT_BREAKER_DEFAULTS["failure_statuses"],
+        help_text="Upstream statuses that count as failures, besides connection errors and timeouts.")
 
 
 class AiPolicySerializer(serializers.Serializer):
@@ -91,9 +155,15 @@ class RouterSerializer(serializers.Serializer):
                                              help_text="Require a valid JWT (see the `jwt` settings block).")
     connect_timeout_ms = serializers.IntegerField(required=False, default=5000, min_value=1, max_value=600_000)
     read_timeout_ms = serializers.IntegerField(required=False, default=30000, min_value=1, max_value=3_600_000)
+    total_timeout_ms = serializers.IntegerField(
+        required=False, default=0, min_value=0, max_value=3_600_000,
+        help_text="Limit on the whole upstream exchange, retries included (a timeout answers 504); 0: none.")
     preserve_host = serializers.BooleanField(required=False, default=False,
                                              help_text="Send the client's Host header upstream.")
     retry = RetryPolicySerializer(required=False, allow_null=True)
+    health_check = HealthCheckSerializer(required=False, allow_null=True)
+    circuit_breaker = CircuitBreakerSerializer(required=False, allow_null=True,
+                                               help_text="Null uses the defaults shown for each key.")
     request_transformation = _policy_block("`headers`, `path` and `query_params` rewrites applied upstream.")
     response_transformation = _policy_block("`headers` rewrites and `status_code_mappings` applied downstream.")
     rate_limit = _policy_block("This route's own rate limit, replacing the gateway-wide one.")
@@ -160,6 +230,7 @@ class ConfigFileSerializer(serializers.Serializer):
 class DatabaseStateSerializer(serializers.Serializer):
     version = serializers.IntegerField(help_text="Bumped by every change.")
     changed_at = serializers.DateTimeField(allow_null=True)
+    health_version = serializers.IntegerField(help_text="Bumped whenever a backend's effective health changes.")
 
 
 class LiveTableSerializer(serializers.Serializer):
@@ -167,6 +238,11 @@ class LiveTableSerializer(serializers.Serializer):
     version = serializers.IntegerField(help_text="Configuration version the table was built from.")
     built_at = serializers.DateTimeField(allow_null=True)
     routes = serializers.IntegerField(help_text="Enabled routes in the table.")
+    health_version = serializers.IntegerField(
+        help_text="Health version of the overlay this process uses; -1 before it loaded one.")
+    down_backends = serializers.ListField(
+        child=serializers.IntegerField(),
+        help_text="Ids of the backends this process takes out of rotation (health checks and overrides).")
 
 
 class ConfigStatusSerializer(serializers.Serializer):
@@ -175,6 +251,7 @@ class ConfigStatusSerializer(serializers.Serializer):
     database = DatabaseStateSerializer()
     live = LiveTableSerializer()
     in_sync = serializers.BooleanField(help_text="True when this process serves the stored version.")
+    health_in_sync = serializers.BooleanField(help_text="True when this process uses the stored health version.")
 
 
 class ConfigSerializer(ConfigFileSerializer):

@@ -105,10 +105,13 @@ def live_status(state: LiveTable = live) -> dict[str, Any]:
     db_state = services.config_version()
     built_at = datetime.fromtimestamp(state.table.built_at, tz=UTC) if state.loaded else None
     return {
-        "database": {"version": db_state.version, "changed_at": db_state.changed_at},
+        "database": {"version": db_state.version, "changed_at": db_state.changed_at,
+                     "health_version": db_state.health_version},
         "live": {"loaded": state.loaded, "version": state.table.version, "built_at": built_at,
-                 "routes": len(state.table)},
+                 "routes": len(state.table), "health_version": state.health_version,
+                 "down_backends": sorted(backend for backend, healthy in state.health.items() if not healthy)},
         "in_sync": state.loaded and state.table.version == db_state.version,
+        "health_in_sync": state.health_version == db_state.health_version,
     }
 
 

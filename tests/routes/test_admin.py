@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from metrics.models import BackendHealth
 from routes import services
 from routes.models import AuditEntry, Route
 from routes.secrets import REDACTED
@@ -214,3 +215,55 @@ def test_gateway_settings_are_shown_with_secrets_redacted(admin_client, route_do
     url = reverse("admin:routes_gatewaysettings_change", args=[services.gateway_settings().pk])
     page = admin_client.get(url).content.decode()
     assert "jwt-secret-value" not in page and "issuer" in page
+
+
+# --- Resilience fields and backend health on the route page ----------------------------------------------------
+
+def test_the_resilience_blocks_and_total_timeout_are_saved_from_the_form(admin_client):
+    response = admin_client.post(ADD_URL, route_form(
+        TWO_BACKENDS, total_timeout_ms="2500", load_balancing_strategy="latency_aware",
+        health_check='{"interval_s": 1, "unhealthy_threshold": 2}', circuit_breaker='{"open_s": 5}'))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    route = Route.objects.get()
+    assert (route.health_check, route.circuit_breaker, route.total_timeout_ms, route.load_balancing_strategy) == (
+        {"interval_s": 1, "unhealthy_threshold": 2}, {"open_s": 5}, 2500, "latency_aware")
+
+
+def test_an_empty_total_timeout_means_none(admin_client):
+    assert admin_client.post(ADD_URL, route_form(TWO_BACKENDS)).status_code == 302
+    assert Route.objects.get().total_timeout_ms == 0
+
+
+def test_a_health_check_error_names_the_key_on_its_field(admin_client):
+    response = admin_client.post(ADD_URL, route_form(TWO_BACKENDS, health_check='{"interval_s": 0}',
+                                                     circuit_breaker='{"failure_statuses": [404]}'))
+    errors = response.context["adminform"].form.errors
+    assert errors["health_check"][0] == "interval_s: Must be a whole number from 1 to 3600."
+    assert errors["circuit_breaker"][0].startswith("failure_statuses: ")
+    assert not Route.objects.exists()
+
+
+def test_the_form_shows_examples_of_the_resilience_blocks(admin_client):
+    page = admin_client.get(ADD_URL).content.decode()
+    assert "healthy_threshold" in page and "half_open_requests" in page and "budget_ratio" in page
+
+
+def test_each_backend_row_shows_its_health_and_links_to_its_page(admin_client, route_doc):
+    route = services.save_route(route_doc(), actor=None, source="api")
+    down, fresh = route.backends.all()
+    BackendHealth.objects.create(backend=down, state="unhealthy", reason="status 503")
+    page = admin_client.get(reverse("admin:routes_route_change", args=[route.pk])).content.decode()
+    assert "unhealthy" in page and "status 503" in page
+    assert reverse("admin:metrics_backendhealth_change", args=[down.pk]) in page
+    assert reverse("admin:metrics_backendhealth_change", args=[fresh.pk]) in page
+    assert "not probed" in page
+
+
+def test_saving_the_route_form_keeps_the_backend_ids(admin_client):
+    admin_client.post(ADD_URL, route_form(TWO_BACKENDS))
+    route = Route.objects.get()
+    ids = list(route.backends.values_list("id", flat=True))
+    rows = [{**backend, "id": str(pk), "route": str(route.pk)} for backend, pk in zip(TWO_BACKENDS, ids, strict=True)]
+    url = reverse("admin:routes_route_change", args=[route.pk])
+    assert admin_client.post(url, route_form(rows, initial=2, read_timeout_ms="1000")).status_code == 302
+    assert list(route.backends.values_list("id", flat=True)) == ids

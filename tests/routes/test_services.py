@@ -3,8 +3,9 @@ from __future__ import annotations
 
 import pytest
 
+from metrics.models import BackendHealth, HealthState
 from routes import services
-from routes.models import AuditEntry, Route
+from routes.models import AuditEntry, Backend, Route
 from routes.secrets import REDACTED
 
 pytestmark = pytest.mark.django_db
@@ -197,3 +198,82 @@ def test_an_import_without_replace_keeps_settings_blocks_the_file_lacks(route_do
     services.import_config({"jwt": {"secret": "s"}, "routers": []}, actor=None, source="import")
     services.import_config({"routers": [route_doc()]}, actor=None, source="import")
     assert services.gateway_settings().jwt == {"secret": "s"}
+
+
+# --- Backends are updated in place, so their ids (and health history) survive a route edit --------------------
+
+def backend_ids(route: Route) -> dict[str, int]:
+    return {b.url: b.pk for b in Backend.objects.filter(route=route)}
+
+
+def test_editing_a_route_keeps_the_ids_of_backends_it_still_has(route_doc):
+    route = services.save_route(route_doc(), actor=None, source="api")
+    before = backend_ids(route)
+    services.save_route({"priority": 4, "backends": [{"host": "http://10.0.0.6", "port": 8080, "weight": 9},
+                                                     {"host": "http://10.0.0.5", "port": 8080}]},
+                        actor=None, source="api", route=route, partial=True)
+    assert backend_ids(route) == before
+    assert [(b.url, b.weight, b.position) for b in route.backends.all()] == [
+        ("http://10.0.0.6:8080", 9, 0), ("http://10.0.0.5:8080", 1, 1),
+    ]
+
+
+def test_only_added_backends_are_created_and_only_removed_ones_deleted(route_doc):
+    route = services.save_route(route_doc(), actor=None, source="api")
+    before = backend_ids(route)
+    kept = before["http://10.0.0.5:8080"]
+    services.save_route({"backends": [{"host": "http://10.0.0.5", "port": 8080},
+                                      {"host": "http://10.0.0.7", "port": 8080}]},
+                        actor=None, source="api", route=route, partial=True)
+    after = backend_ids(route)
+    assert set(after) == {"http://10.0.0.5:8080", "http://10.0.0.7:8080"}
+    assert after["http://10.0.0.5:8080"] == kept
+    assert after["http://10.0.0.7:8080"] not in before.values()
+
+
+def test_a_backend_on_another_port_is_a_new_backend(route_doc):
+    route = services.save_route(route_doc(backends=[{"host": "http://10.0.0.5", "port": 8080}]), actor=None,
+                                source="api")
+    old = backend_ids(route)["http://10.0.0.5:8080"]
+    services.save_route({"backends": [{"host": "http://10.0.0.5", "port": 8081}]}, actor=None, source="api",
+                        route=route, partial=True)
+    assert list(backend_ids(route).values()) != [old]
+    assert not Backend.objects.filter(pk=old).exists()
+
+
+def test_a_backends_health_history_survives_a_route_edit(route_doc):
+    route = services.save_route(route_doc(), actor=None, source="api")
+    backend = route.backends.get(port=8080, host="10.0.0.5")
+    BackendHealth.objects.create(backend=backend, state=HealthState.UNHEALTHY, reason="status 503")
+    services.save_route({"read_timeout_ms": 1000, "backends": [{"host": "http://10.0.0.5", "port": 8080}]},
+                        actor=None, source="api", route=route, partial=True)
+    assert BackendHealth.objects.get(pk=backend.pk).reason == "status 503"
+
+
+def test_an_import_of_changed_backends_is_audited_with_them(route_doc):
+    services.import_config({"routers": [route_doc()]}, actor=None, source="import")
+    report = services.import_config({"routers": [route_doc(backends=[{"host": "http://10.0.0.9", "port": 80}])]},
+                                    actor=None, source="import")
+    assert report.updated == ["users"]
+    entry = AuditEntry.objects.filter(action="import").order_by("-id").first()
+    assert entry.changes["backends"][1] == [
+        {"host": "http://10.0.0.9", "port": 80, "weight": 1, "health_check_path": None, "enabled": True},
+    ]
+
+
+def test_the_resilience_fields_are_stored_shown_and_audited(route_doc):
+    route = services.save_route(route_doc(health_check={"interval_s": 1}, circuit_breaker={"open_s": 3},
+                                          total_timeout_ms=1500), actor=None, source="api")
+    doc = services.route_document(route)
+    assert (doc["health_check"], doc["circuit_breaker"], doc["total_timeout_ms"]) == (
+        {"interval_s": 1}, {"open_s": 3}, 1500)
+    services.save_route({"circuit_breaker": None}, actor=None, source="api", route=route, partial=True)
+    assert AuditEntry.objects.filter(action="update").get().changes == {"circuit_breaker": [{"open_s": 3}, None]}
+
+
+def test_the_health_version_is_bumped_on_its_own(route_doc):
+    services.save_route(route_doc(), actor=None, source="api")
+    state = services.config_version()
+    services.bump_health_version()
+    after = services.config_version()
+    assert (after.version, after.health_version) == (state.version, state.health_version + 1)

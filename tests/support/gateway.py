@@ -111,7 +111,9 @@ class Gateway:
 
 
 def start_gateway(tmp_path: Path, *, workers: int = 1, grace: float = 10, extra_env: dict[str, str] | None = None,
-                  wait: bool = True) -> Gateway:
+                  wait: bool = True, background: bool | None = False) -> Gateway:
+    """A `runproxy` on free ports. `background`: False adds --no-background (most tests need no Celery worker),
+    True adds --with-background, None leaves runproxy's own default."""
     port, admin_port = free_port(), free_port()
     env = dict(os.environ)
     env.update({
@@ -124,9 +126,10 @@ def start_gateway(tmp_path: Path, *, workers: int = 1, grace: float = 10, extra_
     env.update(extra_env or {})
     log_path = tmp_path / f"runproxy-{port}.log"
     stdout_path = tmp_path / f"runproxy-{port}.out"
+    flags = {False: ["--no-background"], True: ["--with-background"], None: []}[background]
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runproxy", "--port", str(port), "--admin-port", str(admin_port),
-         "--workers", str(workers), "--grace", str(grace)],
+         "--workers", str(workers), "--grace", str(grace), *flags],
         cwd=ROOT, env=env, stdout=stdout_path.open("wb"), stderr=log_path.open("wb"),
     )
     gateway = Gateway(process, port, admin_port, log_path, stdout_path, env)

@@ -17,7 +17,8 @@ log = logging.getLogger("rusta.server")
 
 
 class Command(BaseCommand):
-    help = "Run the gateway: the proxy listener, the admin listener (admin, /api/, /metrics) and their workers."
+    help = ("Run the gateway: the proxy listener, the admin listener (admin, /api/, /metrics), their workers and, "
+            "on the embedded broker, a Celery worker with beat for the background work.")
     requires_system_checks = []  # checks run below, once, with a clear message
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -30,6 +31,15 @@ class Command(BaseCommand):
                             help="Worker processes sharing both ports (default 1, or RUSTA_WORKERS).")
         parser.add_argument("--grace", type=float, default=settings.RUSTA_SHUTDOWN_GRACE,
                             help="Seconds SIGTERM waits for requests in flight (default 20).")
+        background = parser.add_mutually_exclusive_group()
+        background.add_argument(
+            "--no-background", dest="background", action="store_false", default=None,
+            help="Do not start the Celery worker with beat (health checks) that runproxy starts by default on "
+                 "the embedded broker (no REDIS_URL).")
+        background.add_argument(
+            "--with-background", dest="background", action="store_true",
+            help="Start a Celery worker with beat even though a broker is configured (REDIS_URL), where the "
+                 "operator normally runs `celery worker` and `celery beat` separately.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["workers"] < 1:
@@ -47,6 +57,8 @@ class Command(BaseCommand):
             workers=options["workers"],
             grace=options["grace"],
             reload_interval=settings.RUSTA_RELOAD_INTERVAL,
+            background=settings.RUSTA_EMBEDDED_BROKER if options["background"] is None else options["background"],
+            background_log_level=settings.RUSTA_BACKGROUND_LOG_LEVEL,
         )
         try:
             code = Supervisor(server_options).run()

@@ -18,9 +18,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def live_table():
     """This process's live table, put back as it was after the test."""
-    saved = (live.table, live.loaded)
+    saved = (live.table, live.loaded, live.health, live.health_version)
     yield live
-    live.table, live.loaded = saved
+    live.table, live.loaded, live.health, live.health_version = saved
 
 
 @pytest.fixture
@@ -133,5 +133,36 @@ def test_every_example_of_the_earlier_gateway_imports(api, path):
 
 def test_reading_an_empty_configuration_writes_nothing(api):
     body = api.get("/api/config/").json()
-    assert (body["routers"], body["status"]["database"]) == ([], {"version": 0, "changed_at": None})
+    assert body["routers"] == []
+    assert body["status"]["database"] == {"version": 0, "changed_at": None, "health_version": 0}
     assert not ConfigState.objects.exists() and not GatewaySettings.objects.exists()
+
+
+def test_the_status_shows_the_health_version_and_the_backends_this_process_takes_out(api, stored, live_table):
+    backend = Route.objects.get().backends.first()
+    services.bump_health_version()
+    live_table.install_health({backend.pk: False}, services.config_version().health_version)
+    body = api.get("/api/config/status/").json()
+    assert body["database"]["health_version"] == body["live"]["health_version"] == 1
+    assert body["live"]["down_backends"] == [backend.pk]
+    assert body["health_in_sync"] is True
+
+
+def test_the_status_shows_a_health_overlay_behind_the_database(api, stored, live_table):
+    live_table.install_health({}, 0)
+    services.bump_health_version()
+    body = api.get("/api/config/status/").json()
+    assert (body["live"]["health_version"], body["database"]["health_version"]) == (0, 1)
+    assert body["health_in_sync"] is False
+
+
+def test_the_resilience_blocks_survive_an_export_and_import(api, route_doc):
+    services.save_route(route_doc(health_check={"interval_s": 1}, circuit_breaker={"open_s": 2},
+                                  total_timeout_ms=900), actor=None, source="api")
+    exported = api.get("/api/config/export/").json()
+    assert exported["routers"][0]["health_check"] == {"interval_s": 1}
+    Route.objects.all().delete()
+    assert api.post("/api/config/import/", exported, format="json").status_code == 200
+    route = Route.objects.get()
+    assert (route.health_check, route.circuit_breaker, route.total_timeout_ms) == (
+        {"interval_s": 1}, {"open_s": 2}, 900)

@@ -165,3 +165,47 @@ def test_the_dry_run_of_a_stored_route_does_not_clash_with_itself(api, route_doc
     body = api.post("/api/routes/", route_doc(), format="json").json()
     body["read_timeout_ms"] = 100
     assert api.post("/api/routes/validate/", body, format="json").json()["valid"] is True
+
+
+RESILIENCE = {
+    "load_balancing_strategy": "latency_aware",
+    "total_timeout_ms": 3000,
+    "retry": {"max_retries": 2, "retry_non_idempotent": True, "budget_ratio": 0.1, "budget_window_s": 30,
+              "budget_min_per_s": 2},
+    "health_check": {"interval_s": 2, "timeout_ms": 500, "healthy_threshold": 1, "unhealthy_threshold": 2,
+                     "healthy_statuses": [200]},
+    "circuit_breaker": {"enabled": True, "failure_threshold": 3, "failure_ratio": 0.5, "window_s": 20,
+                        "min_requests": 10, "open_s": 5, "half_open_requests": 1, "success_threshold": 2,
+                        "failure_statuses": [502, 503]},
+}
+
+
+def test_the_resilience_fields_are_stored_and_read_back_as_sent(api, route_doc):
+    response = api.post("/api/routes/", route_doc(**RESILIENCE), format="json")
+    assert response.status_code == 201, response.json()
+    body = api.get(f"/api/routes/{response.json()['id']}/").json()
+    assert {key: body[key] for key in RESILIENCE} == RESILIENCE
+
+
+def test_a_route_without_them_reads_back_with_their_defaults(api, route_doc):
+    body = api.post("/api/routes/", route_doc(), format="json").json()
+    assert (body["health_check"], body["circuit_breaker"], body["total_timeout_ms"]) == (None, None, 0)
+
+
+def test_invalid_resilience_blocks_answer_every_error_by_path(api, route_doc):
+    response = api.post("/api/routes/", route_doc(health_check={"interval_s": 0, "timeout_ms": 10},
+                                                  circuit_breaker={"failure_ratio": 2},
+                                                  retry={"budget_window_s": 0}, total_timeout_ms=-5), format="json")
+    assert response.status_code == 400
+    assert set(response.json()["errors"]) == {
+        "health_check.interval_s", "health_check.timeout_ms", "circuit_breaker.failure_ratio",
+        "retry.budget_window_s", "total_timeout_ms",
+    }
+    assert not Route.objects.exists()
+
+
+def test_patching_a_route_keeps_its_backend_ids(api, route_doc):
+    created = api.post("/api/routes/", route_doc(), format="json").json()
+    ids = list(Route.objects.get().backends.values_list("id", flat=True))
+    api.patch(f"/api/routes/{created['id']}/", {"health_check": {"interval_s": 1}}, format="json")
+    assert list(Route.objects.get().backends.values_list("id", flat=True)) == ids

@@ -26,7 +26,7 @@ def test_the_schema_generates_valid_and_without_warnings():
 def test_the_schema_lists_every_management_endpoint(schema):
     assert set(schema["paths"]) == {
         "/api/routes/", "/api/routes/{id}/", "/api/routes/validate/", "/api/config/", "/api/config/status/",
-        "/api/config/reload/", "/api/config/export/", "/api/config/import/",
+        "/api/config/reload/", "/api/config/export/", "/api/config/import/", "/api/backends/{id}/health/",
     }
 
 
@@ -36,7 +36,7 @@ def test_the_route_document_is_described_field_by_field(schema):
     assert {"external_path", "internal_path", "methods", "backends", "load_balancing_strategy", "auth_required",
             "retry", "request_transformation", "response_transformation", "protocol", "id", "name", "enabled",
             "priority", "match_host", "connect_timeout_ms", "read_timeout_ms", "preserve_host", "rate_limit",
-            "ai_policy"} <= set(props)
+            "ai_policy", "health_check", "circuit_breaker", "total_timeout_ms"} <= set(props)
     assert set(route["required"]) >= {"external_path", "methods"}
     assert props["id"]["readOnly"] is True
     assert props["host"]["writeOnly"] is True and props["port"]["writeOnly"] is True
@@ -53,4 +53,25 @@ def test_a_route_is_addressed_by_id_or_name(schema):
 def test_the_import_documents_its_replace_flag_and_error_answer(schema):
     operation = schema["paths"]["/api/config/import/"]["post"]
     assert [p["name"] for p in operation["parameters"]] == ["replace"]
+    assert operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/Errors")
+
+
+def test_the_resilience_blocks_are_described_key_by_key_with_their_defaults(schema):
+    schemas = schema["components"]["schemas"]
+    health = schemas["HealthCheck"]["properties"]
+    assert {"interval_s", "timeout_ms", "healthy_threshold", "unhealthy_threshold", "healthy_statuses"} == set(health)
+    assert (health["interval_s"]["default"], health["timeout_ms"]["default"]) == (5, 2000)
+    breaker = schemas["CircuitBreaker"]["properties"]
+    assert breaker["failure_statuses"]["default"] == [502, 503, 504]
+    assert {"enabled", "failure_threshold", "failure_ratio", "window_s", "min_requests", "open_s",
+            "half_open_requests", "success_threshold"} <= set(breaker)
+    retry = schemas["RetryPolicy"]["properties"]
+    assert {"retry_non_idempotent", "budget_ratio", "budget_window_s", "budget_min_per_s"} <= set(retry)
+    assert "latency_aware" in schemas["LoadBalancingStrategyEnum"]["enum"]
+
+
+def test_the_backend_health_endpoint_documents_the_override(schema):
+    operation = schema["paths"]["/api/backends/{id}/health/"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert set(schema["components"]["schemas"][body]["properties"]) == {"override"}
     assert operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/Errors")

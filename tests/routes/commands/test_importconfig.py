@@ -124,3 +124,21 @@ def test_a_dash_reads_standard_input(monkeypatch, route_doc):
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps({"routers": [route_doc()]})))
     call_command("importconfig", "-", stdout=StringIO())
     assert Route.objects.get().name == "users"
+
+
+def test_errors_in_the_resilience_blocks_are_printed_by_path(tmp_path, route_doc):
+    bad = {"routers": [route_doc(health_check={"unhealthy_threshold": 0}, circuit_breaker={"open_s": 0},
+                                 retry={"budget_ratio": 2}, health_checks={"typo": 1})]}
+    code, _, err = run(str(write(tmp_path, bad)))
+    assert code == 1
+    for path in ("routers[0].health_check.unhealthy_threshold:", "routers[0].circuit_breaker.open_s:",
+                 "routers[0].retry.budget_ratio:"):
+        assert path in err
+    assert not Route.objects.exists()
+
+
+def test_unknown_keys_inside_the_resilience_blocks_are_reported_by_path(tmp_path, route_doc):
+    data = {"routers": [route_doc(health_check={"intervall_s": 5}, circuit_breaker={"open_for": 3})]}
+    code, _, err = run(str(write(tmp_path, data)))
+    assert code == 0
+    assert "routers[0].health_check.intervall_s" in err and "routers[0].circuit_breaker.open_for" in err

@@ -1,0 +1,153 @@
+"""The admin of backend health: each backend's state (coloured), its last probes and state changes with their
+reasons, and the operator's override (force up, force down, clear), applied through metrics.services.
+
+A backend that was never probed has no row yet; its page still opens (an unsaved, unknown state) so that it can
+be forced down before its first probe.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+
+from metrics import services
+from metrics.models import BackendHealth, HealthEvent, HealthProbe, HealthState, Override
+from routes.models import Backend
+
+COLOURS = {HealthState.HEALTHY: "#2e7d32", HealthState.UNHEALTHY: "#c62828", HealthState.UNKNOWN: "#757575"}
+SHOWN = 20  # probes and changes listed on a backend's page
+
+
+def health_badge(health: BackendHealth | None) -> SafeString:
+    """The coloured state of a backend, with its override and reason, as the route page and lists show it."""
+    state = health.state if health is not None else HealthState.UNKNOWN
+    badge = format_html("<strong style='color:#fff;background:{};padding:1px 6px;border-radius:3px'>{}</strong>",
+                        COLOURS[HealthState(state)], state)
+    if health is None:
+        return format_html("{} <span>{}</span>", badge, "not probed")
+    extra = []
+    if health.override != Override.NONE:
+        extra.append(format_html("<strong>{}</strong>", Override(health.override).label.lower()))
+    if health.reason:
+        extra.append(format_html("<span>{}</span>", health.reason))
+    return format_html("{} {}", badge, format_html_join(" · ", "{}", ((part,) for part in extra)))
+
+
+def health_link(backend: Backend) -> SafeString:
+    """A backend's health badge linking to its health page (probes, changes, override)."""
+    try:
+        health: BackendHealth | None = backend.health
+    except BackendHealth.DoesNotExist:
+        health = None
+    url = reverse("admin:metrics_backendhealth_change", args=[backend.pk])
+    return format_html("<a href='{}'>{}</a>", url, health_badge(health))
+
+
+@admin.register(BackendHealth)
+class BackendHealthAdmin(admin.ModelAdmin):
+    """Read-only health state of each backend; the only change is the override, through metrics.services."""
+
+    change_form_template = "admin/metrics/backendhealth/change_form.html"
+    list_display = ("backend_url", "route_name", "state_badge", "override", "last_probe_at", "last_change_at")
+    list_filter = ("state", "override")
+    list_select_related = ("backend__route",)
+    search_fields = ("backend__host", "backend__route__name", "reason")
+    actions = ["force_up", "force_down", "clear_override"]
+    fields = ("backend_url", "route_name", "state_badge", "effective_health", "consecutive_successes",
+              "consecutive_failures", "last_probe_at", "last_change_at", "override", "override_by", "override_at",
+              "probes_table", "changes_table")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        found = super().get_object(request, object_id, from_field)
+        if found is not None or not object_id.isdigit():
+            return found
+        backend = Backend.objects.select_related("route").filter(pk=int(object_id)).first()
+        return BackendHealth(backend=backend) if backend is not None else None
+
+    # --- Columns --------------------------------------------------------------------------------------------
+
+    @admin.display(description="backend", ordering="backend__host")
+    def backend_url(self, health: BackendHealth) -> str:
+        return health.backend.url
+
+    @admin.display(description="route", ordering="backend__route__name")
+    def route_name(self, health: BackendHealth) -> SafeString:
+        route = health.backend.route
+        return format_html("<a href='{}'>{}</a>", reverse("admin:routes_route_change", args=[route.pk]), route.name)
+
+    @admin.display(description="state", ordering="state")
+    def state_badge(self, health: BackendHealth) -> SafeString:
+        return health_badge(None if health._state.adding else health)
+
+    @admin.display(description="gets traffic", boolean=True)
+    def effective_health(self, health: BackendHealth) -> bool:
+        return health.effective
+
+    @admin.display(description=f"last {SHOWN} probes")
+    def probes_table(self, health: BackendHealth) -> SafeString:
+        probes = HealthProbe.objects.filter(backend_id=health.pk).order_by("-id")[:SHOWN]
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", (
+            (p.at.isoformat(timespec="milliseconds"), "ok" if p.ok else "failed", p.text,
+             "" if p.latency_ms is None else f"{p.latency_ms:.1f} ms", p.detail)
+            for p in probes))
+        return _table(("time", "result", "reason", "latency", "detail"), rows, "No probe yet.")
+
+    @admin.display(description=f"last {SHOWN} state changes")
+    def changes_table(self, health: BackendHealth) -> SafeString:
+        events = HealthEvent.objects.filter(backend_id=health.pk).order_by("-id")[:SHOWN]
+        rows = format_html_join("", "<tr><td>{}</td><td>{}</td><td>{} → {}</td><td>{}</td></tr>", (
+            (e.at.isoformat(timespec="milliseconds"), e.get_source_display(), e.from_state, e.to_state, e.reason)
+            for e in events))
+        return _table(("time", "source", "change", "reason"), rows, "No change yet.")
+
+    # --- The override: buttons on the page and bulk actions ---------------------------------------------------
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        if request.method == "POST":
+            obj = self.get_object(request, object_id)
+            choice = request.POST.get("_override")
+            if obj is not None and choice in Override.values and self.has_change_permission(request, obj):
+                self._override(request, [obj.backend], choice)
+            # Nothing else on this page is editable; whatever else was posted is ignored.
+            return HttpResponseRedirect(request.path)
+        context = {**(extra_context or {}), "show_save": False, "show_save_and_continue": False,
+                   "show_save_and_add_another": False, "show_delete": False}
+        return super().change_view(request, object_id, form_url, context)
+
+    @admin.action(description="Force selected backends up", permissions=["change"])
+    def force_up(self, request: HttpRequest, queryset: QuerySet[BackendHealth]) -> None:
+        self._override(request, [h.backend for h in queryset.select_related("backend")], Override.UP)
+
+    @admin.action(description="Force selected backends down", permissions=["change"])
+    def force_down(self, request: HttpRequest, queryset: QuerySet[BackendHealth]) -> None:
+        self._override(request, [h.backend for h in queryset.select_related("backend")], Override.DOWN)
+
+    @admin.action(description="Clear the override of selected backends", permissions=["change"])
+    def clear_override(self, request: HttpRequest, queryset: QuerySet[BackendHealth]) -> None:
+        self._override(request, [h.backend for h in queryset.select_related("backend")], Override.NONE)
+
+    def _override(self, request: HttpRequest, backends: list[Backend], override: str) -> None:
+        for backend in backends:
+            services.set_health_override(backend, override, actor=request.user, source="admin")
+        label = {Override.UP: "forced up", Override.DOWN: "forced down", Override.NONE: "cleared of overrides"}
+        self.message_user(request, f"{len(backends)} backend(s) {label[Override(override)]}.", messages.SUCCESS)
+
+
+def _table(headers: tuple[str, ...], rows: SafeString, empty: str) -> SafeString:
+    if not rows:
+        return format_html("<span>{}</span>", empty)
+    head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, rows)

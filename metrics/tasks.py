@@ -1,0 +1,16 @@
+"""Celery tasks of the metrics app: each one is a single call into a plain function a command can also run."""
+from __future__ import annotations
+
+from celery import shared_task
+from django.utils.dateparse import parse_datetime
+
+from metrics import health
+
+
+@shared_task(name="metrics.run_health_checks", ignore_result=True)
+def run_health_checks(now: str | None = None) -> int:
+    """Probe the backends that are due (beat sends this every second); returns how many were probed.
+
+    `now` is an ISO datetime for a replayed run; without it the current time is used.
+    """
+    return len(health.probe_due_backends(now=parse_datetime(now) if now else None).outcomes)

@@ -1,0 +1,54 @@
+"""routes.snapshot: what the data plane gets from the database: route specs with their policies, and health."""
+from __future__ import annotations
+
+import pytest
+
+from metrics.models import BackendHealth, HealthState, Override
+from routes import services
+from routes.snapshot import build_table, current_versions, health_map
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_resilience_policies_and_total_timeout_reach_the_route_spec(route_doc):
+    services.save_route(route_doc(retry={"max_retries": 2}, health_check={"interval_s": 1},
+                                  circuit_breaker={"failure_threshold": 3}, total_timeout_ms=2500,
+                                  load_balancing_strategy="latency_aware"), actor=None, source="api")
+    spec = build_table().routes[0].spec
+    assert spec.policies["retry"] == {"max_retries": 2}
+    assert spec.policies["health_check"] == {"interval_s": 1}
+    assert spec.policies["circuit_breaker"] == {"failure_threshold": 3}
+    assert (spec.total_timeout, spec.load_balancing_strategy) == (2.5, "latency_aware")
+
+
+def test_unset_policies_reach_the_data_plane_as_none_and_no_total_timeout(route_doc):
+    services.save_route(route_doc(), actor=None, source="api")
+    spec = build_table().routes[0].spec
+    assert (spec.policies["health_check"], spec.policies["circuit_breaker"], spec.total_timeout) == (None, None, 0)
+
+
+def test_both_versions_come_from_one_row():
+    assert current_versions() == (0, 0)
+    services.request_reload(actor=None, source="test")
+    services.bump_health_version()
+    services.bump_health_version()
+    assert current_versions() == (1, 2)
+
+
+@pytest.mark.parametrize(("state", "override", "healthy"), [
+    (HealthState.HEALTHY, Override.NONE, True),
+    (HealthState.UNKNOWN, Override.NONE, True),
+    (HealthState.UNHEALTHY, Override.NONE, False),
+    (HealthState.UNHEALTHY, Override.UP, True),
+    (HealthState.HEALTHY, Override.DOWN, False),
+])
+def test_the_health_map_applies_overrides_over_the_probes(route_doc, state, override, healthy):
+    route = services.save_route(route_doc(), actor=None, source="api")
+    backend = route.backends.first()
+    BackendHealth.objects.create(backend=backend, state=state, override=override)
+    assert health_map() == {backend.pk: healthy}
+
+
+def test_backends_never_checked_are_absent_from_the_health_map(route_doc):
+    services.save_route(route_doc(), actor=None, source="api")
+    assert health_map() == {}
