@@ -163,8 +163,9 @@ class Bench:
         port = free_port(self.args.rusta_port, in_use)
         admin_port = free_port(self.args.rusta_admin_port, in_use)
         log_path = self.run_dir / f"{scenario.name}.log"
+        # --no-background: the Celery worker would share the proxy's pinned core; the bench measures the proxy.
         argv = [sys.executable, "manage.py", "runproxy", "--host", "127.0.0.1", "--port", str(port),
-                "--admin-port", str(admin_port), "--workers", "1"]
+                "--admin-port", str(admin_port), "--workers", "1", "--no-background"]
         with self.log_file(scenario.name) as log:
             # With the access log on, its lines (stdout) go to /dev/null: we measure producing them, not a disk.
             proc = self.procs.start(argv, cpu=self.proxy_cpu, env=env, cwd=ROOT,
