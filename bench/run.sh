@@ -13,6 +13,7 @@ need_apt=()
 command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
+command -v dnsperf >/dev/null 2>&1 || need_apt+=(dnsperf)
 if ((${#need_apt[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "bench: missing ${need_apt[*]}; install them (apt-get install -y ${need_apt[*]}) or run as root" >&2
@@ -56,4 +57,12 @@ harness_pid=$!
 status=0
 wait "$harness_pid" || status=$?
 harness_pid=""
+
+# The DNS forwarder against dnsperf, the upstream alone as its reference (skipped with --only).
+if [[ " $* " != *" --only "* ]]; then
+    "$VENV/bin/python" -m bench.dns_bench --seconds 10 &
+    harness_pid=$!
+    wait "$harness_pid" || status=$?
+    harness_pid=""
+fi
 exit "$status"
