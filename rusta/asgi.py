@@ -6,7 +6,8 @@ through Django's request handler, middleware or the per-message thread hop of Ch
 from __future__ import annotations
 
 import os
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import django
 
@@ -21,6 +22,7 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 from protocols import health  # noqa: E402
 from protocols.http import ProxyApp, ProxyOptions, parse_networks  # noqa: E402
 from protocols.table import live  # noqa: E402
+from protocols.websocket import WebSocketOptions, WebSocketProxy  # noqa: E402
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -48,13 +50,34 @@ def proxy_options() -> ProxyOptions:
     )
 
 
-def build_proxy_application(proxy: ProxyApp | None = None) -> ProtocolTypeRouter:
-    return ProtocolTypeRouter({"http": proxy or ProxyApp(proxy_options())})
+def websocket_options(proxy: ProxyApp) -> WebSocketOptions:
+    """WebSocketProxy's options: the HTTP proxy's table, trusted proxies, TLS trust and balancing (so both share
+    breakers and in-flight counts)."""
+    return WebSocketOptions(
+        trusted_proxies=proxy.options.trusted_proxies,
+        state=proxy.state,
+        balancing=proxy.balancing,
+        ssl_context=proxy.options.ssl_context,
+    )
+
+
+def build_proxy_application(proxy: ProxyApp | None = None,
+                            websocket: WebSocketProxy | None = None) -> ProtocolTypeRouter:
+    """The proxy listener: "http" scopes to ProxyApp, "websocket" scopes to WebSocketProxy (call its aclose()
+    at shutdown, before the server's own, so tunnels close with 1001)."""
+    from metrics.wiring import RecordingProxy  # TEMPORARY until ProxyApp calls the recorder itself
+
+    proxy = proxy or ProxyApp(proxy_options())
+    return ProtocolTypeRouter({"http": RecordingProxy(proxy, proxy.state),
+                               "websocket": websocket or WebSocketProxy(websocket_options(proxy))})
 
 
 def build_admin_application() -> ProtocolTypeRouter:
+    """The admin listener: Django (admin, API, /metrics) over HTTP, the live-metrics WebSocket for the dashboard."""
+    from metrics.routing import admin_websocket_application
+
     django_app = ASGIStaticFilesHandler(get_asgi_application())
-    return ProtocolTypeRouter({"http": HealthFirst(django_app)})
+    return ProtocolTypeRouter({"http": HealthFirst(django_app), "websocket": admin_websocket_application()})
 
 
 health.READY_STALE_AFTER = settings.RUSTA_READY_STALE_AFTER

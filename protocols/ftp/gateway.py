@@ -1,0 +1,210 @@
+"""The FTP gateway: an HTTP API under each `ftp` route's path, served by logging in to one of the route's
+FTP/FTPS backends per request (see protocols/ftp/operations.py for the endpoints).
+
+A route's external path is a prefix here: the route `/ftp` serves `/ftp/list`, `/ftp/download/...` and so on,
+which the exact-match route table cannot express, so `FtpGateway.match` looks the FTP routes up by prefix.
+"""
+from __future__ import annotations
+
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from protocols.balancing import Balancing
+from protocols.errors import ClientDisconnected, GatewayError, MethodNotAllowed
+from protocols.ftp.client import FtpClient
+from protocols.ftp.config import ftp_settings, login_credentials
+from protocols.ftp.errors import (
+    FtpAuthRequired,
+    FtpBadRequest,
+    FtpLoginFailed,
+    FtpReplyError,
+    FtpUnknownOperation,
+    FtpUpstreamError,
+    connection_error,
+)
+from protocols.ftp.operations import OPERATIONS, Operation
+from protocols.ftp.paths import PathRejected, route_root
+from protocols.ftp.request import FtpOutcome, FtpRequest, Receive, Send
+from protocols.leases import lease_backend
+from protocols.table import CompiledRoute, LiveTable, RouteTable, live
+
+log = logging.getLogger(__name__)
+
+LEGACY_MAX_BYTES = 16 << 20  # file size limit of the earlier gateway's base64 JSON forms
+
+
+@dataclass(frozen=True, slots=True)
+class FtpOptions:
+    """What FtpGateway needs from configuration. Pass the HTTP proxy's `balancing` to share breakers."""
+
+    state: LiveTable = field(default=live)
+    balancing: Balancing | None = None
+    ssl_context: ssl.SSLContext | None = None  # for ftps backends; None means the system's default trust
+    legacy_max_bytes: int = LEGACY_MAX_BYTES
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass(frozen=True, slots=True)
+class FtpMatch:
+    """An FTP route found by prefix: `subpath` is what follows the route's path ("/list", "/download/a.txt")."""
+
+    route: CompiledRoute
+    params: dict[str, str]
+    subpath: str
+
+
+class FtpGateway:
+    """Serves requests to `ftp` routes. It never touches Django or the ORM, like the rest of the data plane."""
+
+    def __init__(self, options: FtpOptions | None = None) -> None:
+        options = options or FtpOptions()
+        self.options = options
+        self.state = options.state
+        self.balancing = options.balancing or Balancing(options.clock)
+        self._ftp_routes: tuple[RouteTable, tuple[CompiledRoute, ...]] | None = None
+
+    def match(self, table: RouteTable, host: str, path: str) -> FtpMatch | None:
+        """The FTP route whose path is the longest prefix of `path` (normalised, as for RouteTable.match),
+        static routes before parameterised ones of the same length; None when no FTP route covers it."""
+        cached = self._ftp_routes
+        if cached is None or cached[0] is not table:
+            cached = self._ftp_routes = (table, tuple(r for r in table.routes if r.protocol == "ftp"))
+        routes = cached[1]
+        if not routes:
+            return None
+        if len(path) > 1 and path.endswith("/"):
+            path = path[:-1]
+        segments = path[1:].split("/") if path not in ("", "/") else []
+        best: FtpMatch | None = None
+        for route in routes:  # in rank order: the first of a given length wins
+            length = len(route.segments)
+            if length > len(segments) or (best is not None and length <= len(best.route.segments)):
+                continue
+            if not route.accepts_host(host):
+                continue
+            params: dict[str, str] = {}
+            for segment, value in zip(route.segments, segments, strict=False):
+                if segment.is_param:
+                    if not value:
+                        break
+                    params[segment.text] = value
+                elif segment.text != value:
+                    break
+            else:
+                best = FtpMatch(route, params, "/" + "/".join(segments[length:]))
+        return best
+
+    async def handle(self, route: CompiledRoute, params: dict[str, str], path: str, scope: dict[str, Any],
+                     receive: Receive, send: Send, request_id: bytes) -> FtpOutcome:
+        """Serve one HTTP request (`scope` "http") for the FTP route `route`; `path` is FtpMatch.subpath.
+
+        Raises a GatewayError only before the response head (the caller answers it as JSON, with X-Request-ID);
+        after the head, a failure ends the body early and is in the outcome's `error`. Raises
+        ClientDisconnected when the client leaves mid-way."""
+        outcome = FtpOutcome()
+        request, operation = self._request(route, params, path, scope, receive, send, request_id, outcome)
+        await operation.prepare(request)
+        settings = ftp_settings(route.name, route.spec.policies)
+        user, password = login_credentials(settings, route.name, scope["headers"], request.offered)
+        client = scope.get("client")
+        lease = lease_backend(self.balancing, self.state, route, client[0] if client else "")
+        backend = lease.backend
+        host = f"[{backend.host}]" if ":" in backend.host else backend.host
+        request.label = outcome.backend = f"{host}:{backend.port}"
+        spec = route.spec
+        ftp: FtpClient | None = None
+        failed: bool | None = False
+        try:
+            try:
+                ftp = await FtpClient.connect(
+                    backend.host, backend.port, tls=self._tls(backend.scheme), connect_timeout=spec.connect_timeout,
+                    read_timeout=spec.read_timeout)
+            except (OSError, TimeoutError) as exc:
+                failed = True
+                raise self._converted(exc, request.label, route, connecting=True) from None
+            reply = await ftp.login(user, password)
+            if reply.code not in (230, 202):
+                if settings.passthrough:
+                    raise FtpAuthRequired(route.name, f"The FTP server refused your credentials ({reply.code}).")
+                raise FtpLoginFailed(request.label, reply.code, reply.text)
+            await operation.run(ftp, request)
+        except ClientDisconnected:
+            failed = None
+            raise
+        except FtpReplyError as exc:  # a reply the operation did not expect (greeting, AUTH TLS, TYPE, ...)
+            failed = exc.command == "greeting"
+            self._fail(outcome, FtpUpstreamError(request.label, exc.command, exc.code, exc.text))
+        except GatewayError as exc:
+            self._fail(outcome, exc)
+        except Exception as exc:
+            converted = connection_error(exc, request.label, spec.connect_timeout, spec.read_timeout, False)
+            if converted is None:
+                failed = None
+                raise
+            failed = True
+            self._fail(outcome, converted)
+        finally:
+            lease.done(failed)
+            if ftp is not None:
+                if failed is False and outcome.started:
+                    await ftp.quit()
+                else:
+                    ftp.abort()
+        return outcome
+
+    def _request(self, route: CompiledRoute, params: dict[str, str], path: str, scope: dict[str, Any],
+                 receive: Receive, send: Send, request_id: bytes, outcome: FtpOutcome) -> tuple[FtpRequest, Operation]:
+        """The operation and its request, with every check that needs no I/O done (400, 404, 405)."""
+        name, _, tail = path.lstrip("/").partition("/")
+        operation = OPERATIONS.get(name)
+        if operation is None:
+            raise FtpUnknownOperation(name)
+        method = scope["method"]
+        if method not in route.methods:
+            raise MethodNotAllowed(method, path, route.allow)
+        if method not in operation.methods:
+            allowed = operation.methods & route.methods
+            raise MethodNotAllowed(method, path, ", ".join(sorted(allowed)) or route.allow)
+        try:
+            query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True,
+                                   encoding="utf-8", errors="strict"))
+        except UnicodeDecodeError:
+            raise FtpBadRequest("The query string is not valid UTF-8.") from None
+        settings = ftp_settings(route.name, route.spec.policies)
+        try:
+            root = route_root(settings.root, route.upstream_path(params, "") if route.template else "", params)
+        except PathRejected as exc:
+            raise FtpBadRequest(str(exc)) from None
+        request = FtpRequest(method, query, unquote(tail), root, scope, receive, send, request_id, outcome,
+                             self.options.legacy_max_bytes)
+        request.legacy = "username" in query or query.get("format") == "json"
+        if "username" in query:
+            request.offered = (query["username"], query.get("password", ""))
+        return request, operation
+
+    def _tls(self, scheme: str) -> ssl.SSLContext | None:
+        if scheme != "ftps":
+            return None
+        return self.options.ssl_context or ssl.create_default_context()
+
+    @staticmethod
+    def _converted(exc: BaseException, label: str, route: CompiledRoute, connecting: bool) -> GatewayError:
+        spec = route.spec
+        converted = connection_error(exc, label, spec.connect_timeout, spec.read_timeout, connecting)
+        if converted is None:
+            raise exc
+        return converted
+
+    @staticmethod
+    def _fail(outcome: FtpOutcome, error: GatewayError) -> None:
+        """Before the head: raise it for the caller to answer. After: only record it (the body ends early)."""
+        outcome.error = error.type
+        if not outcome.started:
+            outcome.status = error.status
+            raise error
+        log.warning("FTP transfer failed after the response head: %s", error.message)

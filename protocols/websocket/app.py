@@ -1,0 +1,286 @@
+"""The ASGI application for "websocket" scopes on the proxy listener: match, authorize, pick a backend, open the
+backend side, accept, relay; plus the registry that closes tunnels whose route was deleted, and shutdown."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.client import ClientConnection
+
+from protocols.balancing import Balancing
+from protocols.errors import GatewayError, InternalGatewayError, NoRoute
+from protocols.http.headers import (
+    Network,
+    RequestHead,
+    RequestIds,
+    TrustedPeers,
+    host_key,
+    normalize_path,
+    raw_path,
+    scan_request_headers,
+)
+from protocols.leases import lease_backend
+from protocols.table import CompiledRoute, LiveTable, live
+from protocols.websocket.handshake import (
+    UpgradeRejected,
+    UpstreamConnect,
+    answer_fields,
+    authorize_handshake,
+    client_ip,
+    handshake_error,
+    upstream_request,
+)
+from protocols.websocket.metrics import RouteCounters, WebSocketMetrics
+from protocols.websocket.policy import websocket_policy
+from protocols.websocket.relay import GOING_AWAY, UPSTREAM_MAX_QUEUE, Tunnel
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+log = logging.getLogger(__name__)
+
+_HTTP_RESPONSE = "websocket.http.response"
+_JSON_HEADERS = [(b"content-type", b"application/json"), (b"cache-control", b"no-store")]
+POLICY_VIOLATION = 1008
+
+
+@dataclass(frozen=True, slots=True)
+class WebSocketOptions:
+    """What WebSocketProxy needs from configuration, built once at start-up.
+
+    Pass the HTTP proxy's `balancing` so both share breakers and in-flight counts; None gives this app its own.
+    """
+
+    trusted_proxies: tuple[Network, ...] = ()
+    state: LiveTable = field(default=live)
+    balancing: Balancing | None = None
+    ssl_context: ssl.SSLContext | None = None  # for wss backends; None means the system's default trust
+    route_check_interval: float = 0.5  # how often open tunnels look for their route in a new table
+    close_timeout: float = 2.0  # how long the backend gets to answer our close frame
+    ping_interval: float | None = 20.0  # keepalive pings to the backend (uvicorn pings the client)
+    ping_timeout: float | None = 20.0
+    clock: Callable[[], float] = time.monotonic
+
+
+@dataclass(slots=True)
+class _Opened:
+    route: CompiledRoute
+    upstream: ClientConnection
+    counters: RouteCounters
+    table: object
+
+
+class _Refused(Exception):
+    """The handshake is answered with this HTTP response instead of a tunnel."""
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        super().__init__(status)
+        self.status = status
+        self.headers = headers
+        self.body = body
+
+
+class WebSocketProxy:
+    """ASGI 3 application for "websocket" scopes (route it with ProtocolTypeRouter's "websocket" key).
+
+    ASGI rules it relies on: the first event is `websocket.connect`, and until `websocket.accept` the app may
+    answer with `websocket.http.response.*` when the server lists that extension (uvicorn does), so a refused
+    handshake is a real HTTP status with Rusta's JSON error body. Like ProxyApp it never touches Django or the
+    ORM. Call `await app.aclose()` at shutdown: every open tunnel closes with 1001 on both sides.
+    """
+
+    def __init__(self, options: WebSocketOptions | None = None, metrics: WebSocketMetrics | None = None) -> None:
+        options = options or WebSocketOptions()
+        self.options = options
+        self.state = options.state
+        self.balancing = options.balancing or Balancing(options.clock)
+        self.trusted = TrustedPeers(options.trusted_proxies)
+        self.request_ids = RequestIds()
+        self.metrics = metrics or WebSocketMetrics()
+        self.tunnels: set[Tunnel] = set()
+        self._watcher: asyncio.Task[None] | None = None
+        self._drained: asyncio.Event | None = None
+        self._closing = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "websocket":
+            raise ValueError(f"WebSocketProxy serves 'websocket' scopes, not {scope['type']!r}")
+        if (await receive())["type"] != "websocket.connect":
+            return  # the client left before the handshake reached us
+        request_id = b""
+        try:
+            head = scan_request_headers(scope["headers"])
+            request_id = self.request_ids.take(head.request_id)
+            opened = await self._open(scope, head, request_id)
+        except _Refused as refusal:
+            await self._refuse(scope, send, refusal.status, refusal.headers, refusal.body, request_id)
+            return
+        except GatewayError as exc:
+            await self._refuse(scope, send, exc.status, exc.headers, exc.body(_text(request_id)), request_id)
+            return
+        except Exception:  # the last resort: a 502 answer, never a hang or a 500
+            request_id = request_id or self.request_ids.take(b"")
+            log.exception("unexpected failure opening WebSocket %s (request %s)", scope.get("path"),
+                          _text(request_id))
+            error = InternalGatewayError()
+            await self._refuse(scope, send, error.status, error.headers, error.body(_text(request_id)), request_id)
+            return
+        await self._serve(opened, receive, send, request_id)
+
+    async def _open(self, scope: Scope, head: RequestHead, request_id: bytes) -> _Opened:
+        """Everything up to an open backend connection; raises GatewayError or _Refused instead."""
+        if self._closing:
+            raise GatewayError(503, "shutting_down", "The gateway is shutting down.", [(b"retry-after", b"1")])
+        table = self.state.table
+        clean_path = normalize_path(raw_path(scope))
+        match = table.match("GET", host_key(head.host), clean_path)
+        route = match.route
+        if route is None or route.protocol != "websocket":
+            raise NoRoute("GET", clean_path)
+        counters = self.metrics.route(route.id, route.name)
+        denied = await authorize_handshake(route, scope)
+        if denied is not None:
+            counters.rejected += 1
+            raise _Refused(denied[0], [*_JSON_HEADERS], denied[1])
+        try:
+            upstream = await self._connect(route, match.params, clean_path, scope, head, request_id)
+        except GatewayError:
+            counters.rejected += 1
+            raise
+        return _Opened(route, upstream, counters, table)
+
+    async def _connect(self, route: CompiledRoute, params: dict[str, str], clean_path: str, scope: Scope,
+                       head: RequestHead, request_id: bytes) -> ClientConnection:
+        spec = route.spec
+        lease = lease_backend(self.balancing, self.state, route, client_ip(scope, head, self.trusted))
+        request = upstream_request(route, lease.backend, params, clean_path, scope, head, request_id, self.trusted)
+        policy = websocket_policy(route.name, spec.policies)
+        options = self.options
+        extra: dict[str, Any] = dict(request.connect_kwargs)
+        if request.uri.startswith("wss:") and options.ssl_context is not None:
+            extra["ssl"] = options.ssl_context
+        try:
+            upstream = await UpstreamConnect(
+                request.uri, additional_headers=request.headers,
+                subprotocols=request.subprotocols,  # type: ignore[arg-type]  # Subprotocol is a NewType of str
+                compression=None, open_timeout=spec.connect_timeout, ping_interval=options.ping_interval,
+                ping_timeout=options.ping_timeout, close_timeout=options.close_timeout,
+                max_size=policy.max_message_bytes, max_queue=UPSTREAM_MAX_QUEUE, user_agent_header=None,
+                proxy=None, **extra,
+            )
+        except asyncio.CancelledError:
+            lease.done(None)
+            raise
+        except Exception as exc:
+            error = handshake_error(exc, request.label, spec.connect_timeout)
+            if error is None:
+                lease.done(None)
+                raise
+            # A 4xx refusal is the backend working as intended; it must not open its breaker.
+            lease.done(not (isinstance(error, UpgradeRejected) and error.status < 500))
+            raise error from None
+        lease.done(False)
+        return upstream
+
+    async def _serve(self, opened: _Opened, receive: Receive, send: Send, request_id: bytes) -> None:
+        upstream, counters, route = opened.upstream, opened.counters, opened.route
+        try:
+            await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol,
+                        "headers": answer_fields(upstream.response.headers if upstream.response else None,
+                                                 request_id)})
+        except OSError:  # the client left while we were connecting
+            await upstream.close(GOING_AWAY, "client connection lost")
+            return
+        policy = websocket_policy(route.name, route.spec.policies)
+        tunnel = Tunnel(route.id, receive, send, upstream, policy, counters, self.options.clock)
+        tunnel.table = opened.table
+        counters.open += 1
+        counters.opened += 1
+        self._register(tunnel)
+        try:
+            ending = await tunnel.run()
+            log.debug("tunnel %s on route %s ended: %s", _text(request_id), route.name, ending.cause)
+        finally:
+            counters.open -= 1
+            counters.closed += 1
+            self._unregister(tunnel)
+            if upstream.transport is not None and not upstream.transport.is_closing():
+                upstream.transport.abort()  # cancelled mid-close: never leave the backend socket behind
+
+    async def _refuse(self, scope: Scope, send: Send, status: int, headers: list[tuple[bytes, bytes]],
+                      body: bytes, request_id: bytes) -> None:
+        try:
+            if _HTTP_RESPONSE in (scope.get("extensions") or {}):
+                fields = [*_JSON_HEADERS, *(h for h in headers if h[0] not in (b"content-type", b"cache-control"))]
+                fields.append((b"content-length", b"%d" % len(body)))
+                fields.append((b"x-request-id", request_id))
+                await send({"type": "websocket.http.response.start", "status": status, "headers": fields})
+                await send({"type": "websocket.http.response.body", "body": body})
+            else:
+                # Without the extension a refusal before accept is all ASGI can say (servers answer it with 403).
+                await send({"type": "websocket.close", "code": POLICY_VIOLATION})
+        except OSError:
+            pass  # the client left first
+
+    # The registry of open tunnels: route removal and shutdown.
+
+    def _register(self, tunnel: Tunnel) -> None:
+        self.tunnels.add(tunnel)
+        if self._drained is not None:
+            self._drained.clear()
+        if self._watcher is None or self._watcher.done():
+            self._watcher = asyncio.ensure_future(self._watch())
+
+    def _unregister(self, tunnel: Tunnel) -> None:
+        self.tunnels.discard(tunnel)
+        if not self.tunnels and self._drained is not None:
+            self._drained.set()
+
+    async def _watch(self) -> None:
+        """Runs while tunnels are open: a table swap that removed a tunnel's route closes that tunnel."""
+        while self.tunnels:
+            await asyncio.sleep(self.options.route_check_interval)
+            self.check_routes()
+
+    def check_routes(self) -> int:
+        """Close (1001, "route removed") every tunnel whose route is not in the live table any more, or is no
+        longer a WebSocket route. Edits of a route that stays keep its tunnels open. Returns how many closed."""
+        table = self.state.table
+        closed = 0
+        for tunnel in list(self.tunnels):
+            if tunnel.table is table:
+                continue
+            route = table.by_id.get(tunnel.route_id)
+            if route is None or route.protocol != "websocket":
+                tunnel.shut(GOING_AWAY, "route removed", "route_removed")
+                closed += 1
+            else:
+                tunnel.table = table
+        return closed
+
+    async def aclose(self, timeout: float = 5.0) -> None:
+        """Shutdown: refuse new handshakes (503) and close every tunnel with 1001 on both sides, waiting at most
+        `timeout` seconds for them to finish."""
+        self._closing = True
+        for tunnel in list(self.tunnels):
+            tunnel.shut(GOING_AWAY, "gateway shutting down", "shutdown")
+        if self.tunnels:
+            self._drained = asyncio.Event()
+            try:
+                await asyncio.wait_for(self._drained.wait(), timeout)
+            except TimeoutError:
+                log.warning("%d WebSocket tunnels did not close within %g s", len(self.tunnels), timeout)
+        if self._watcher is not None:
+            self._watcher.cancel()
+
+
+def _text(value: bytes) -> str:
+    return value.decode("latin-1")
+
