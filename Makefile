@@ -5,8 +5,12 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/rusta
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
+# The dashboard's chart library, from the npm registry into var/ (never committed); Django serves its dist/.
+UPLOT_VERSION := 1.6.32
+VENDOR := var/static-vendor
+VENDOR_STAMP := $(VENDOR)/.uplot-$(UPLOT_VERSION)
 
-.PHONY: run test test-embedded test-scaled bench venv migrate clean
+.PHONY: run test test-embedded test-scaled bench venv vendor migrate clean
 
 venv: $(STAMP)
 
@@ -16,7 +20,15 @@ $(STAMP): requirements.txt requirements-test.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
 	touch $(STAMP)
 
-migrate: venv
+vendor: $(VENDOR_STAMP)
+
+$(VENDOR_STAMP):
+	@command -v npm >/dev/null || { echo "npm is missing: the dashboard will say its charts cannot be drawn"; exit 0; }
+	mkdir -p $(VENDOR)
+	npm install --prefix $(VENDOR) --no-audit --no-fund --no-save --loglevel=error uplot@$(UPLOT_VERSION)
+	touch $@
+
+migrate: venv vendor
 	$(PY) manage.py migrate --noinput
 
 # The gateway on the embedded default: SQLite in var/, no other server needed.
@@ -25,7 +37,7 @@ run: migrate
 	$(PY) manage.py runproxy
 
 # The whole suite: embedded (SQLite) first, then PostgreSQL + Redis when they answer (always in CI).
-test: venv
+test: venv vendor
 	bash .ci/test-suites
 
 bench: venv

@@ -16,7 +16,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from metrics import services
-from metrics.models import BackendHealth, HealthEvent, HealthProbe, HealthState, Override
+from metrics.models import BackendHealth, FillState, HealthEvent, HealthProbe, HealthState, Override, RetentionPolicy
 from routes.models import Backend
 
 COLOURS = {HealthState.HEALTHY: "#2e7d32", HealthState.UNHEALTHY: "#c62828", HealthState.UNKNOWN: "#757575"}
@@ -151,3 +151,35 @@ def _table(headers: tuple[str, ...], rows: SafeString, empty: str) -> SafeString
         return format_html("<span>{}</span>", empty)
     head = format_html_join("", "<th>{}</th>", ((h,) for h in headers))
     return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, rows)
+
+
+@admin.register(RetentionPolicy)
+class RetentionPolicyAdmin(admin.ModelAdmin):
+    """How long each resolution of the traffic history is kept; one row per resolution, only `keep_days` edits.
+
+    The change list links to the metrics dashboard."""
+
+    list_display = ("resolution_label", "keep_days", "filled_until")
+    list_editable = ("keep_days",)
+    fields = ("resolution", "keep_days")
+    readonly_fields = ("resolution",)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="resolution", ordering="id")
+    def resolution_label(self, policy: RetentionPolicy) -> str:
+        return policy.get_resolution_display()
+
+    @admin.display(description="rolled up until")
+    def filled_until(self, policy: RetentionPolicy) -> str:
+        state = FillState.objects.filter(resolution=policy.resolution).first()
+        return state.filled_until.isoformat(timespec="seconds") if state else "–"
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        context = {**(extra_context or {}), "subtitle": format_html(
+            "Open the <a href='{}'>metrics dashboard</a>.", reverse("metrics-dashboard:overview"))}
+        return super().changelist_view(request, context)

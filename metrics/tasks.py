@@ -4,7 +4,7 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
-from metrics import health
+from metrics import health, timeseries
 
 
 @shared_task(name="metrics.run_health_checks", ignore_result=True)
@@ -14,3 +14,15 @@ def run_health_checks(now: str | None = None) -> int:
     `now` is an ISO datetime for a replayed run; without it the current time is used.
     """
     return len(health.probe_due_backends(now=parse_datetime(now) if now else None).outcomes)
+
+
+@shared_task(name="metrics.rollup", ignore_result=True)
+def rollup(now: str | None = None) -> int:
+    """Ingest closed buckets from Redis (when configured), then fill every rollup; returns buckets filled."""
+    return sum(run.buckets for run in timeseries.ingest_and_rollup(now=parse_datetime(now) if now else None))
+
+
+@shared_task(name="metrics.apply_retention", ignore_result=True)
+def apply_retention(now: str | None = None) -> int:
+    """Delete the points past their resolution's retention; returns how many."""
+    return sum(timeseries.apply_retention(now=parse_datetime(now) if now else None).values())

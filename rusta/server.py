@@ -87,11 +87,14 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
 
+    from metrics.worker import WorkerMetrics
     from protocols.table import live
     from rusta import asgi
 
     watcher = TableWatcher(live, interval=options.reload_interval)
     watcher.start()
+    worker_metrics = WorkerMetrics()
+    worker_metrics.start(loop)
     proxy_app = asgi.ProxyApp(asgi.proxy_options())
     servers = [
         _uvicorn_server(asgi.build_proxy_application(proxy_app), grace=options.grace),
@@ -108,6 +111,7 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     async def serve() -> None:
         await asyncio.gather(servers[0].serve([proxy_sock]), servers[1].serve([admin_sock]))
         await proxy_app.aclose()
+        await worker_metrics.stop()
 
     try:
         loop.run_until_complete(serve())
@@ -155,6 +159,9 @@ class Supervisor:
         log.info("admin listening on http://%s:%s/admin/ (API under /api/, metrics at /metrics)",
                  self.options.admin_host, admin_port)
         connections.close_all()  # children must not share the parent's database connections
+        from metrics.worker import reset_shared_folder
+
+        reset_shared_folder()  # this gateway's counters start from zero, as Prometheus expects of a restart
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         for index in range(self.options.workers):

@@ -129,6 +129,9 @@ CELERY_BEAT_SCHEDULE = {
         # A tick still queued after 5 s (a worker busy with slow probes, or stopped) is dropped, not piled up.
         "options": {"expires": 5},
     },
+    # Ingest closed 10-second buckets from Redis and fill the 1 min / 5 min / 1 h / 1 d series (idempotent).
+    "rollup-metrics": {"task": "metrics.rollup", "schedule": 10.0, "options": {"expires": 10}},
+    "apply-metrics-retention": {"task": "metrics.apply_retention", "schedule": 600.0, "options": {"expires": 300}},
 }
 # The log level of the Celery worker `runproxy` starts; INFO would log two lines per health-check tick.
 RUSTA_BACKGROUND_LOG_LEVEL = envstr("RUSTA_BACKGROUND_LOG_LEVEL", "WARNING")
@@ -189,3 +192,13 @@ RUSTA_ACCESS_LOG = envbool("RUSTA_ACCESS_LOG", True)
 RUSTA_READY_STALE_AFTER = envfloat("RUSTA_READY_STALE_AFTER", 10.0)
 # Health probes and health state changes kept per backend (older ones are deleted as new ones arrive).
 RUSTA_HEALTH_HISTORY = envint("RUSTA_HEALTH_HISTORY", 100)
+
+# --- Metrics ---------------------------------------------------------------------------------------------
+# Each gateway process writes its 10-second traffic points (Redis when configured, else the database).
+RUSTA_METRICS_HISTORY = envbool("RUSTA_METRICS_HISTORY", True)
+# Seconds between those writes (off the request path).
+RUSTA_METRICS_FLUSH_INTERVAL = envfloat("RUSTA_METRICS_FLUSH_INTERVAL", 2.0)
+# The dashboard's chart library, installed from the npm registry by `make vendor` (never committed).
+RUSTA_STATIC_VENDOR_DIR = Path(envstr("RUSTA_STATIC_VENDOR_DIR", str(BASE_DIR / "var" / "static-vendor")))
+UPLOT_DIST = RUSTA_STATIC_VENDOR_DIR / "node_modules" / "uplot" / "dist"
+STATICFILES_DIRS = [("vendor/uplot", UPLOT_DIST)] if UPLOT_DIST.is_dir() else []

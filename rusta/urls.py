@@ -4,10 +4,12 @@ from __future__ import annotations
 from django.contrib import admin
 from django.urls import include, path
 
+from metrics.views import prometheus_metrics
 
 urlpatterns = [
+    path("admin/metrics/dashboard/", include("metrics.dashboard.urls")),
     path("admin/", admin.site.urls),
     path("api/", include("routes.api.urls")),
     path("api/", include("metrics.api.urls")),
-    path("", include("django_prometheus.urls")),
+    path("metrics", prometheus_metrics, name="prometheus-django-metrics"),
 ]

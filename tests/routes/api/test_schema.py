@@ -27,6 +27,7 @@ def test_the_schema_lists_every_management_endpoint(schema):
     assert set(schema["paths"]) == {
         "/api/routes/", "/api/routes/{id}/", "/api/routes/validate/", "/api/config/", "/api/config/status/",
         "/api/config/reload/", "/api/config/export/", "/api/config/import/", "/api/backends/{id}/health/",
+        "/api/metrics/", "/api/metrics/history/",
     }
 
 

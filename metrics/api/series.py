@@ -1,0 +1,98 @@
+"""The traffic history API: `GET /api/metrics/` lists the series, `GET /api/metrics/history/` reads one."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from metrics import queries
+from metrics.models import RESOLUTION_SECONDS
+from routes.api.permissions import IsStaffPermission
+from routes.api.serializers import ErrorsSerializer
+
+
+@extend_schema_field(OpenApiTypes.STR)
+class FlexibleDateTimeField(serializers.Field):
+    """An ISO 8601 datetime (UTC when it has no offset) or a Unix time in seconds."""
+
+    default_error_messages = {"invalid": "Not a date: use ISO 8601 (2026-11-26T12:00:00Z) or Unix seconds."}
+
+    def to_internal_value(self, data: Any) -> datetime:
+        text = str(data).strip()
+        try:
+            return datetime.fromtimestamp(float(text), UTC)
+        except (ValueError, OverflowError, OSError):
+            pass
+        try:
+            parsed = parse_datetime(text.replace(" ", "T"))
+        except ValueError:
+            parsed = None
+        if parsed is None:
+            self.fail("invalid")
+        assert parsed is not None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    def to_representation(self, value: datetime) -> str:
+        return value.isoformat()
+
+
+class HistoryParamsSerializer(serializers.Serializer):
+    """The query string of the history API."""
+
+    name = serializers.ChoiceField(choices=queries.NAMES, help_text="requests, latency, errors or bytes.")
+    interval = serializers.ChoiceField(choices=list(RESOLUTION_SECONDS), default="1m",
+                                       help_text="10s, 1m, 5m, 1h or 1d.")
+    route = serializers.CharField(required=False, help_text="Only this route's traffic.")
+    backend = serializers.CharField(required=False, help_text="Only this backend's (host:port) traffic.")
+    start = FlexibleDateTimeField(required=False, help_text="Default: 120 intervals before `end`.")
+    end = FlexibleDateTimeField(required=False, help_text="Default: the end of the current interval.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        interval = attrs["interval"]
+        default_start, default_end = queries.default_range(interval, timezone.now())
+        end = attrs.get("end") or default_end
+        start = attrs.get("start") or (default_start if "end" not in attrs else end - (default_end - default_start))
+        if start >= end:
+            raise serializers.ValidationError({"start": ["start must be before end."]})
+        query = queries.HistoryQuery(attrs["name"], interval, start, end, attrs.get("route"), attrs.get("backend"))
+        if query.point_count > queries.MAX_POINTS:
+            raise serializers.ValidationError({"interval": [
+                f"{query.point_count} points of {interval} between start and end; at most {queries.MAX_POINTS}: "
+                "choose a longer interval or a shorter range."]})
+        attrs["query"] = query
+        return attrs
+
+
+class MetricsViewSet(viewsets.ViewSet):
+    """The stored traffic history: raw 10-second points and their rollups."""
+
+    permission_classes = [IsStaffPermission]
+
+    @extend_schema(summary="The stored series: names, routes, backends, resolutions and their retention",
+                   responses={200: OpenApiResponse(description="The catalogue of series.")})
+    def list(self, request: Request) -> Response:
+        return Response(queries.series_catalog())
+
+    @extend_schema(summary="Points of one series over a time range",
+                   parameters=[HistoryParamsSerializer],
+                   responses={200: OpenApiResponse(description="The points, oldest first."),
+                              400: OpenApiResponse(ErrorsSerializer, description="A bad parameter, named.")})
+    @action(detail=False, methods=["get"])
+    def history(self, request: Request) -> Response:
+        """Each point: `t` (bucket start), `count`, and by name: `sum`, `min`, `max`, `avg`, `p50`, `p95`, `p99`
+        (latency, seconds); `errors_4xx`, `errors_5xx`, `ratio` (errors); `bytes_in`, `bytes_out` (bytes)."""
+        params = HistoryParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        query: queries.HistoryQuery = params.validated_data["query"]
+        return Response({
+            "name": query.name, "interval": query.interval, "route": query.route, "backend": query.backend,
+            "start": query.start, "end": query.end, "points": queries.history(query),
+        })

@@ -1,0 +1,113 @@
+"""Prometheus text exposition (format 0.0.4) of the gateway's combined figures, after django-prometheus's own.
+
+Metric families (all workers of the gateway combined, see metrics.procfiles):
+
+    rusta_requests_total{route,method,status_class}      counter
+    rusta_request_duration_seconds{route}                histogram (client-facing time)
+    rusta_upstream_duration_seconds{backend}             histogram (until the backend's response head)
+    rusta_upstream_errors_total{backend,kind}            counter: refused, reset, timeout, invalid
+    rusta_connections_active / rusta_connections_peak    gauges (peak: the sum of each worker's peak)
+    rusta_circuit_breaker_state{route,backend}           gauge: 0 closed, 1 half-open, 2 open
+    rusta_circuit_breaker_opens_total{route,backend}     counter (moves to open, sampled every second)
+    rusta_rate_limited_total{route}                      counter
+    rusta_cache_requests_total{route,result}             counter: hit, miss
+    rusta_bytes_total{route,direction}                   counter: in, out
+    rusta_build_info{version}                            gauge, always 1
+    rusta_metrics_workers                                gauge: workers whose figures are included
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from metrics.procfiles import Combined
+from metrics.recorder import BUCKETS, LATENCY_BOUNDS
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_LE = tuple(repr(bound) for bound in LATENCY_BOUNDS) + ("+Inf",)
+
+
+def escape(value: str) -> str:
+    """A label value as the text format wants it: backslash, double quote and line feed escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _labels(**labels: str) -> str:
+    return "{" + ",".join(f'{name}="{escape(value)}"' for name, value in labels.items()) + "}"
+
+
+def _number(value: float) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return repr(float(value))
+
+
+def _family(name: str, kind: str, help_text: str) -> list[str]:
+    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
+
+
+def render(combined: Combined, version: str) -> str:
+    """The gateway's families as exposition text (ends with a newline)."""
+    totals = combined.totals
+    lines: list[str] = []
+
+    lines += _family("rusta_requests_total", "counter", "Requests answered by the proxy.")
+    for (route, method, status_class), value in sorted(totals.requests.items()):
+        lines.append(f"rusta_requests_total{_labels(route=route, method=method, status_class=status_class)} "
+                     f"{value}")
+
+    lines += _histogram("rusta_request_duration_seconds", "Time from the request's arrival to the end of the "
+                        "answer, as the client sees it.", "route", totals.request_seconds.items())
+    lines += _histogram("rusta_upstream_duration_seconds", "Time from sending a request upstream to the "
+                        "backend's response head.", "backend", totals.upstream_seconds.items())
+
+    lines += _family("rusta_upstream_errors_total", "counter",
+                     "Failed upstream attempts by backend and kind (refused, reset, timeout, invalid).")
+    for (backend, kind), value in sorted(totals.upstream_errors.items()):
+        lines.append(f"rusta_upstream_errors_total{_labels(backend=backend, kind=kind)} {value}")
+
+    lines += _family("rusta_connections_active", "gauge", "Requests and tunnels in progress.")
+    lines.append(f"rusta_connections_active {totals.connections_active}")
+    lines += _family("rusta_connections_peak", "gauge",
+                     "The most requests and tunnels in progress at once, summed over each worker's own peak.")
+    lines.append(f"rusta_connections_peak {totals.connections_peak}")
+
+    lines += _family("rusta_circuit_breaker_state", "gauge",
+                     "Circuit breaker state per route and backend: 0 closed, 1 half-open, 2 open.")
+    for (route, backend), value in sorted(combined.breakers.items()):
+        lines.append(f"rusta_circuit_breaker_state{_labels(route=route, backend=backend)} {value}")
+
+    lines += _family("rusta_circuit_breaker_opens_total", "counter",
+                     "Times a circuit breaker was seen moving to open (sampled every second).")
+    for (route, backend), value in sorted(totals.breaker_opens.items()):
+        lines.append(f"rusta_circuit_breaker_opens_total{_labels(route=route, backend=backend)} {value}")
+
+    lines += _family("rusta_rate_limited_total", "counter", "Requests rejected by a rate limit.")
+    for route, value in sorted(totals.rate_limited.items()):
+        lines.append(f"rusta_rate_limited_total{_labels(route=route)} {value}")
+
+    lines += _family("rusta_cache_requests_total", "counter", "Response cache lookups by result (hit, miss).")
+    for (route, result), value in sorted(totals.cache.items()):
+        lines.append(f"rusta_cache_requests_total{_labels(route=route, result=result)} {value}")
+
+    lines += _family("rusta_bytes_total", "counter", "Body bytes received from clients (in) and sent to them "
+                     "(out).")
+    for (route, direction), value in sorted(totals.bytes.items()):
+        lines.append(f"rusta_bytes_total{_labels(route=route, direction=direction)} {value}")
+
+    lines += _family("rusta_build_info", "gauge", "Always 1; the version label says which Rusta runs.")
+    lines.append(f"rusta_build_info{_labels(version=version)} 1")
+    lines += _family("rusta_metrics_workers", "gauge", "Gateway worker processes whose figures are included.")
+    lines.append(f"rusta_metrics_workers {combined.workers}")
+    return "\n".join(lines) + "\n"
+
+
+def _histogram(name: str, help_text: str, label: str, rows: Iterable[tuple[str, list[float]]]) -> list[str]:
+    lines = _family(name, "histogram", help_text)
+    for value, histogram in sorted(rows):
+        cumulative = 0
+        for index in range(BUCKETS):
+            cumulative += int(histogram[index])
+            lines.append(f"{name}_bucket{_labels(**{label: value, 'le': _LE[index]})} {cumulative}")
+        lines.append(f"{name}_sum{_labels(**{label: value})} {_number(histogram[BUCKETS])}")
+        lines.append(f"{name}_count{_labels(**{label: value})} {cumulative}")
+    return lines

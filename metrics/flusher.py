@@ -1,0 +1,132 @@
+"""Drains a worker's recorder off the request path: totals for /metrics every second, history every few seconds.
+
+On the worker's event loop, once a second (aligned to wall-clock seconds, so a window never straddles two
+10-second buckets), `tick` closes the recorder's window, which costs microseconds. Everything that does I/O
+happens on the flusher's own thread: writing this process's totals file (metrics.procfiles) and writing the
+history buffer to its store (metrics.history) every `history_every` seconds. A store that fails (database
+locked, Redis away) is logged and written again on the next round; the request path never waits for it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from django.db import close_old_connections
+from django.db.utils import DatabaseError
+from redis.exceptions import RedisError
+
+from metrics import procfiles
+from metrics.history import HistoryBuffer, Store
+from metrics.recorder import Recorder, Totals, WindowKey
+
+log = logging.getLogger(__name__)
+
+
+def breaker_rows() -> list[dict[str, Any]]:
+    """This process's breakers as plain rows (protocols.breakers' snapshot)."""
+    from protocols import breakers
+
+    rows = [asdict(row) for row in breakers.snapshot()]
+    for row in rows:
+        # "http://10.0.0.5:8080" -> "10.0.0.5:8080": the label the proxy reports requests and errors under.
+        row["backend"] = row["backend"].split("://", 1)[-1]
+    return rows
+
+
+class WorkerFlusher:
+    """See the module docstring. `start(loop)` once the loop exists; `stop()` when the worker ends."""
+
+    def __init__(self, recorder: Recorder, folder: Path, store: Store | None, *, interval: float = 1.0,
+                 history_every: float = 2.0, clock: Callable[[], float] = time.time,
+                 breakers: Callable[[], list[dict[str, Any]]] = breaker_rows,
+                 on_tick: Callable[[], None] | None = None) -> None:
+        self.recorder = recorder
+        self.folder = folder
+        self.store = store
+        self.interval = interval
+        self.history_every = history_every
+        self.clock = clock
+        self.breakers = breakers
+        self.on_tick = on_tick
+        self.history = HistoryBuffer()
+        self._queue: queue.Queue[tuple[Totals, list[dict[str, Any]], dict[WindowKey, list[Any]], float] | None] = (
+            queue.Queue())
+        self._thread = threading.Thread(target=self._work, name="rusta-metrics-flusher", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._window_started = clock()
+        self._last_history = 0.0
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._window_started = self.clock()
+        self._thread.start()
+        self._schedule()
+
+    def _schedule(self) -> None:
+        assert self._loop is not None
+        now = self.clock()
+        delay = self.interval - (now % self.interval) + 0.001
+        self._timer = self._loop.call_later(delay, self.tick)
+
+    def tick(self) -> None:
+        """Close the window and hand it, with a copy of the totals, to the flusher's thread (on the loop)."""
+        now = self.clock()
+        started, self._window_started = self._window_started, now
+        window = self.recorder.take_window()
+        breakers = self.breakers()
+        self.recorder.breakers_seen(breakers)
+        self._queue.put((self.recorder.snapshot(), breakers, window, started))
+        if self.on_tick is not None:
+            self.on_tick()
+        if self._loop is not None and self._timer is not None:
+            self._schedule()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Last tick, last writes, and this process's file folded into the dead workers' counters."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self.tick()
+        self._queue.put(None)
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        try:
+            procfiles.remove(self.folder)
+        except OSError as exc:
+            log.warning("could not remove this worker's metrics file: %s", exc)
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                self._write_history(force=True)
+                return
+            totals, breakers, window, started = item
+            try:
+                procfiles.write(self.folder, totals, breakers, self.clock())
+            except OSError as exc:
+                log.warning("could not write this worker's metrics file: %s", exc)
+            if window:
+                self.history.add(window, started)
+            self._write_history(force=False)
+
+    def _write_history(self, *, force: bool) -> None:
+        now = self.clock()
+        if self.store is None or (not force and now - self._last_history < self.history_every):
+            return
+        self._last_history = now
+        close_old_connections()
+        try:
+            self.history.flush(self.store, now)
+        except (DatabaseError, RedisError, OSError) as exc:
+            log.warning("could not write the traffic history (will retry): %s", exc)
+        finally:
+            close_old_connections()

@@ -1,0 +1,160 @@
+"""Figures of all the worker processes of a gateway combined: one file per live worker in a shared folder.
+
+`runproxy` forks workers that share the ports, so a scrape lands on any one of them. Each worker writes its
+cumulative totals (and its breakers' states) to `<folder>/<pid>.json` about once a second; `combined()` adds up
+the files of the workers still alive. A dead worker's counters are folded into `dead.json` (under a file lock)
+before its file goes, so counters never go backwards when a worker is replaced; its gauges are dropped. The
+supervisor empties the folder when it starts: a new gateway starts from zero, as Prometheus expects.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from metrics.recorder import Totals
+
+DEAD_FILE = "dead.json"
+LOCK_FILE = ".lock"
+# Breaker states as rusta_circuit_breaker_state reports them; the worst over the workers wins.
+BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+
+
+@dataclass
+class Combined:
+    """The sum of every worker's totals, the worst breaker state per (route, backend), and who took part."""
+
+    totals: Totals = field(default_factory=Totals)
+    breakers: dict[tuple[str, str], int] = field(default_factory=dict)
+    workers: int = 0
+    written_at: float = 0.0  # the newest file's time
+
+
+def folder_for(var_dir: Path | str) -> Path:
+    return Path(var_dir) / "metrics-proc"
+
+
+def reset(folder: Path) -> None:
+    """Empty the folder (a gateway starting): figures of an earlier run must not be added to this one's."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for entry in folder.iterdir():
+        if entry.suffix == ".json":
+            entry.unlink(missing_ok=True)
+
+
+def write(folder: Path, totals: Totals, breakers: list[dict[str, Any]], now: float,
+          pid: int | None = None) -> None:
+    """Replace this worker's file atomically (readers see the old figures or the new, never half a file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    document = {"pid": pid or os.getpid(), "at": now, "totals": totals.as_json(), "breakers": breakers}
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    try:
+        with os.fdopen(handle, "w") as stream:
+            json.dump(document, stream, separators=(",", ":"))
+        os.replace(temporary, folder / f"{pid or os.getpid()}.json")
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+def remove(folder: Path, pid: int | None = None) -> None:
+    """A worker stopping cleanly: fold its counters into dead.json and remove its file."""
+    path = folder / f"{pid or os.getpid()}.json"
+    with _locked(folder):
+        document = _read(path)
+        if document is not None:
+            _bury(folder, document)
+        path.unlink(missing_ok=True)
+
+
+def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
+    """Every live worker's figures added up, plus the counters of workers that died (see the docstring).
+
+    `extra` is added as if it were one more worker (a process that records but writes no file, as in tests).
+    """
+    result = Combined()
+    if extra is not None:
+        result.totals.add(extra)
+    if not folder.is_dir():
+        return result
+    dead: list[Path] = []
+    for path in sorted(folder.glob("*.json")):
+        if path.name == DEAD_FILE:
+            continue
+        if not path.stem.isdigit():
+            continue
+        if not _alive(int(path.stem)):
+            dead.append(path)
+            continue
+        document = _read(path)
+        if document is None:
+            continue
+        result.workers += 1
+        result.written_at = max(result.written_at, float(document.get("at", 0.0)))
+        result.totals.add(Totals.from_json(document["totals"]))
+        for row in document.get("breakers", []):
+            key = (row["route"], row["backend"])
+            value = BREAKER_VALUES.get(row["state"], 0)
+            result.breakers[key] = max(result.breakers.get(key, 0), value)
+    if dead:
+        with _locked(folder):
+            for path in dead:
+                document = _read(path)
+                if document is not None:
+                    _bury(folder, document)
+                path.unlink(missing_ok=True)
+    buried = _read(folder / DEAD_FILE)
+    if buried is not None:
+        result.totals.add(Totals.from_json(buried["totals"]), gauges=False)
+    return result
+
+
+def _bury(folder: Path, document: dict[str, Any]) -> None:
+    """Add a finished worker's counters to dead.json (the caller holds the lock)."""
+    path = folder / DEAD_FILE
+    buried = _read(path)
+    totals = Totals.from_json(buried["totals"]) if buried else Totals()
+    totals.add(Totals.from_json(document["totals"]), gauges=False)
+    handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
+    with os.fdopen(handle, "w") as stream:
+        json.dump({"totals": totals.as_json()}, stream, separators=(",", ":"))
+    os.replace(temporary, path)
+
+
+def _read(path: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(path.read_text())  # type: ignore[no-any-return]
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return None  # cannot happen with os.replace, but a hand-edited folder must not break /metrics
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / LOCK_FILE, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

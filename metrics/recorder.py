@@ -1,0 +1,248 @@
+"""The gateway's in-memory metrics recorder: plain dict and list increments on the hot path, no I/O, no locks.
+
+A worker process has one `Recorder` (`recorder` below), used from its event loop only. The proxy reports each
+finished request with `record_request`, each failed upstream attempt with `upstream_error`, and brackets every
+request (or tunnel) with `connection_opened` / `connection_closed`. Everything a request touches lands in one
+list ("cell") of the current window, keyed by (route, method, status, backend, error): one dict lookup, a few
+additions and one or two `bisect` calls on precomputed bucket bounds.
+
+Once a second the worker's flusher (metrics.flusher), also on the event loop, calls `take_window()`: the window
+is folded into the cumulative totals that /metrics exposes, and handed over to the history writer, which turns
+it into 10-second points off the event loop. Tests drive the recorder by hand.
+"""
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from typing import Any
+
+# Latency bucket upper bounds in seconds, shared by the Prometheus histograms and the stored history (so that
+# quantiles can be read back from either). The last bucket (+Inf) is implicit.
+LATENCY_BOUNDS: tuple[float, ...] = (
+    0.0005, 0.001, 0.0025, 0.005, 0.0075, 0.01, 0.015, 0.025, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 0.75,
+    1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+)
+BUCKETS = len(LATENCY_BOUNDS) + 1
+
+# Where each figure lives in a window cell (a flat list: cheaper to update than an object).
+COUNT, DURATION_SUM, UPSTREAM_SUM, UPSTREAM_COUNT, DURATION_MIN, DURATION_MAX, BYTES_IN, BYTES_OUT = range(8)
+DURATION_BUCKETS = 8
+UPSTREAM_BUCKETS = DURATION_BUCKETS + BUCKETS
+CELL_SIZE = UPSTREAM_BUCKETS + BUCKETS
+_EMPTY_CELL: list[Any] = [0, 0.0, 0.0, 0, float("inf"), 0.0, 0, 0] + [0] * (2 * BUCKETS)
+
+# Gateway error types (protocols.errors) as the kind label of rusta_upstream_errors_total.
+UPSTREAM_ERROR_KINDS = {
+    "upstream_connect_refused": "refused",
+    "upstream_reset": "reset",
+    "upstream_connect_timeout": "timeout",
+    "upstream_timeout": "timeout",
+    "upstream_invalid_response": "invalid",
+}
+KINDS = frozenset({"refused", "reset", "timeout", "invalid"})
+STATUS_CLASSES = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+
+WindowKey = tuple[str, str, int, str, str]  # route, method, status, backend, error type ("" when none)
+
+
+def status_class(status: int) -> str:
+    """`2xx`, `4xx`...; `0xx` for a request that got no status (the client left first)."""
+    index = status // 100
+    return STATUS_CLASSES[index] if 0 <= index < len(STATUS_CLASSES) else "0xx"
+
+
+def new_histogram() -> list[float]:
+    """Non-cumulative bucket counts followed by the sum of observations."""
+    return [0] * BUCKETS + [0.0]
+
+
+@dataclass
+class Totals:
+    """Cumulative figures since the process started, as /metrics shows them (all plain, picklable data)."""
+
+    requests: dict[tuple[str, str, str], int] = field(default_factory=dict)  # route, method, status class
+    request_seconds: dict[str, list[float]] = field(default_factory=dict)  # route -> histogram
+    upstream_seconds: dict[str, list[float]] = field(default_factory=dict)  # backend -> histogram
+    bytes: dict[tuple[str, str], int] = field(default_factory=dict)  # route, "in" | "out"
+    upstream_errors: dict[tuple[str, str], int] = field(default_factory=dict)  # backend, kind
+    rate_limited: dict[str, int] = field(default_factory=dict)  # route
+    cache: dict[tuple[str, str], int] = field(default_factory=dict)  # route, "hit" | "miss"
+    breaker_opens: dict[tuple[str, str], int] = field(default_factory=dict)  # route, backend (seen by the flusher)
+    connections_active: int = 0
+    connections_peak: int = 0
+
+    def as_json(self) -> dict[str, Any]:
+        """A JSON-friendly copy (tuple keys joined with a unit separator)."""
+        return {
+            "requests": _join(self.requests), "request_seconds": dict(self.request_seconds),
+            "upstream_seconds": dict(self.upstream_seconds), "bytes": _join(self.bytes),
+            "upstream_errors": _join(self.upstream_errors), "rate_limited": dict(self.rate_limited),
+            "cache": _join(self.cache), "breaker_opens": _join(self.breaker_opens),
+            "connections_active": self.connections_active,
+            "connections_peak": self.connections_peak,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Totals:
+        return cls(
+            requests=_split(data.get("requests", {})), request_seconds=dict(data.get("request_seconds", {})),
+            upstream_seconds=dict(data.get("upstream_seconds", {})), bytes=_split(data.get("bytes", {})),
+            upstream_errors=_split(data.get("upstream_errors", {})), rate_limited=dict(data.get("rate_limited", {})),
+            cache=_split(data.get("cache", {})), breaker_opens=_split(data.get("breaker_opens", {})),
+            connections_active=int(data.get("connections_active", 0)),
+            connections_peak=int(data.get("connections_peak", 0)),
+        )
+
+    def add(self, other: Totals, *, gauges: bool = True) -> None:
+        """Add `other`'s figures into these (gauges too, unless told not to: a dead process has none)."""
+        pairs: tuple[tuple[dict[Any, int], dict[Any, int]], ...] = (
+            (self.requests, other.requests), (self.bytes, other.bytes), (self.upstream_errors, other.upstream_errors),
+            (self.rate_limited, other.rate_limited), (self.cache, other.cache),
+            (self.breaker_opens, other.breaker_opens))
+        for mine, theirs in pairs:
+            for key, value in theirs.items():
+                mine[key] = mine.get(key, 0) + value
+        for mine_h, theirs_h in ((self.request_seconds, other.request_seconds),
+                                 (self.upstream_seconds, other.upstream_seconds)):
+            for key, histogram in theirs_h.items():
+                target = mine_h.get(key)
+                if target is None:
+                    mine_h[key] = list(histogram)
+                else:
+                    for index, observed in enumerate(histogram):
+                        target[index] += observed
+        if gauges:
+            self.connections_active += other.connections_active
+            self.connections_peak += other.connections_peak
+
+
+class Recorder:
+    """Counts what the proxy did; see the module docstring for who calls what, and when."""
+
+    def __init__(self) -> None:
+        self.window: dict[WindowKey, list[Any]] = {}
+        self.totals = Totals()
+        self.active = 0
+        self.peak = 0
+        self._breaker_states: dict[tuple[str, str], str] = {}
+
+    # --- The hot path -------------------------------------------------------------------------------------
+
+    def record_request(self, route: str | None, method: str, status: int, duration_s: float,
+                       upstream_s: float | None, bytes_in: int, bytes_out: int, backend: str | None,
+                       error_kind: str | None) -> None:
+        """One finished request: `route` and `backend` None (or "") when none was reached, `upstream_s` the time
+        until the backend's response head (None when no backend answered), `error_kind` the gateway error type
+        (`upstream_timeout`...) when the gateway answered or cut the response short."""
+        key = (route or "", method, status, backend or "", error_kind or "")
+        cell = self.window.get(key)
+        if cell is None:
+            cell = self.window[key] = _EMPTY_CELL.copy()
+        cell[0] += 1
+        cell[1] += duration_s
+        if duration_s < cell[4]:
+            cell[4] = duration_s
+        if duration_s > cell[5]:
+            cell[5] = duration_s
+        cell[6] += bytes_in
+        cell[7] += bytes_out
+        cell[8 + bisect_left(LATENCY_BOUNDS, duration_s)] += 1
+        if upstream_s is not None:
+            cell[2] += upstream_s
+            cell[3] += 1
+            cell[UPSTREAM_BUCKETS + bisect_left(LATENCY_BOUNDS, upstream_s)] += 1
+
+    def upstream_error(self, backend: str, kind: str) -> None:
+        """One failed upstream attempt (retries count each): `kind` is refused, reset, timeout or invalid, or a
+        gateway error type that maps to one (`upstream_connect_refused`...)."""
+        kind = UPSTREAM_ERROR_KINDS.get(kind, kind)
+        key = (backend, kind)
+        errors = self.totals.upstream_errors
+        errors[key] = errors.get(key, 0) + 1
+
+    def connection_opened(self) -> None:
+        self.active += 1
+        if self.active > self.peak:
+            self.peak = self.active
+
+    def connection_closed(self) -> None:
+        self.active -= 1
+
+    def breakers_seen(self, rows: list[dict[str, Any]]) -> None:
+        """The flusher's view of the breakers (once a second): count each move into the open state."""
+        opens = self.totals.breaker_opens
+        seen = self._breaker_states
+        for row in rows:
+            key = (row["route"], row["backend"])
+            if row["state"] == "open" and seen.get(key) != "open":
+                opens[key] = opens.get(key, 0) + 1
+            seen[key] = row["state"]
+
+    def rate_limited(self, route: str) -> None:
+        counts = self.totals.rate_limited
+        counts[route] = counts.get(route, 0) + 1
+
+    def cache_result(self, route: str, hit: bool) -> None:
+        key = (route, "hit" if hit else "miss")
+        counts = self.totals.cache
+        counts[key] = counts.get(key, 0) + 1
+
+    # --- Off the hot path: the flusher, on the same event loop --------------------------------------------
+
+    def take_window(self) -> dict[WindowKey, list[Any]]:
+        """Close the current window: fold it into the totals and return it (a new one starts empty)."""
+        window, self.window = self.window, {}
+        totals = self.totals
+        requests, request_seconds, upstream_seconds, byte_counts = (
+            totals.requests, totals.request_seconds, totals.upstream_seconds, totals.bytes)
+        for (route, method, status, backend, _error), cell in window.items():
+            key = (route, method, status_class(status))
+            requests[key] = requests.get(key, 0) + cell[COUNT]
+            histogram = request_seconds.get(route)
+            if histogram is None:
+                histogram = request_seconds[route] = new_histogram()
+            _fold(histogram, cell, DURATION_BUCKETS, cell[DURATION_SUM])
+            if cell[UPSTREAM_COUNT] and backend:
+                histogram = upstream_seconds.get(backend)
+                if histogram is None:
+                    histogram = upstream_seconds[backend] = new_histogram()
+                _fold(histogram, cell, UPSTREAM_BUCKETS, cell[UPSTREAM_SUM])
+            for direction, index in (("in", BYTES_IN), ("out", BYTES_OUT)):
+                byte_key = (route, direction)
+                byte_counts[byte_key] = byte_counts.get(byte_key, 0) + cell[index]
+        totals.connections_active = self.active
+        totals.connections_peak = self.peak
+        return window
+
+    def snapshot(self) -> Totals:
+        """A copy of the cumulative totals (call right after `take_window` for up-to-date figures)."""
+        totals = self.totals
+        return Totals(
+            requests=dict(totals.requests),
+            request_seconds={key: list(value) for key, value in totals.request_seconds.items()},
+            upstream_seconds={key: list(value) for key, value in totals.upstream_seconds.items()},
+            bytes=dict(totals.bytes), upstream_errors=dict(totals.upstream_errors),
+            rate_limited=dict(totals.rate_limited), cache=dict(totals.cache),
+            breaker_opens=dict(totals.breaker_opens), connections_active=self.active, connections_peak=self.peak,
+        )
+
+
+def _fold(histogram: list[float], cell: list[Any], offset: int, total: float) -> None:
+    for index in range(BUCKETS):
+        histogram[index] += cell[offset + index]
+    histogram[BUCKETS] += total
+
+
+_SEP = "\x1f"
+
+
+def _join(counts: dict[Any, int]) -> dict[str, int]:
+    return {_SEP.join(key): value for key, value in counts.items()}
+
+
+def _split(counts: dict[str, int]) -> dict[Any, int]:
+    return {tuple(key.split(_SEP)): value for key, value in counts.items()}
+
+
+recorder = Recorder()
+"""The process's recorder: ProxyApp and the WebSocket proxy report into it, the worker's flusher drains it."""
