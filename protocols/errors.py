@@ -51,30 +51,48 @@ class MethodNotAllowed(GatewayError):
 
 
 class NoHealthyBackend(GatewayError):
-    """503: the route has no backend that can take the request right now."""
+    """503: the route has no backend that can take the request right now; `Retry-After` says when to come back.
 
-    def __init__(self, route_name: str, retry_after: int = 5) -> None:
-        super().__init__(
-            503, "no_backend", f"Route '{route_name}' has no available backend.",
-            [(b"retry-after", str(retry_after).encode())],
-        )
+    The message names the cause: no backend configured, or how many are marked down by the active health checks
+    and how many are behind an open circuit breaker.
+    """
+
+    def __init__(self, route_name: str, retry_after: int = 5, *, backends: int = 0, unhealthy: int = 0,
+                 open_breakers: int = 0) -> None:
+        if not backends:
+            message = f"Route '{route_name}' has no backend."
+        elif backends == 1:
+            cause = "is unhealthy" if unhealthy else "has its circuit breaker open"
+            message = f"The only backend of route '{route_name}' {cause}."
+        else:
+            message = (
+                f"All {backends} backends of route '{route_name}' are unhealthy or their circuit breakers are open "
+                f"({unhealthy} unhealthy, {open_breakers} with an open breaker)."
+            )
+        super().__init__(503, "no_backend", message, [(b"retry-after", str(retry_after).encode())])
+        self.retry_after = retry_after
 
 
-class UpstreamRefused(GatewayError):
+class UpstreamError(GatewayError):
+    """A backend failed the exchange: it counts against the backend's circuit breaker, and before the response
+    head it may be retried (the route's `retry_on_connection_error`)."""
+
+
+class UpstreamRefused(UpstreamError):
     """502: the backend could not be connected to (refused, unreachable, unknown host, TLS handshake failed)."""
 
     def __init__(self, backend: str, reason: str = "connection refused") -> None:
         super().__init__(502, "upstream_connect_refused", f"Could not connect to backend {backend}: {reason}.")
 
 
-class UpstreamReset(GatewayError):
+class UpstreamReset(UpstreamError):
     """502: the backend closed or reset the connection before the response was complete."""
 
     def __init__(self, backend: str, detail: str = "before sending a response") -> None:
         super().__init__(502, "upstream_reset", f"Backend {backend} closed the connection {detail}.")
 
 
-class UpstreamInvalidResponse(GatewayError):
+class UpstreamInvalidResponse(UpstreamError):
     """502: the backend answered with something that is not valid HTTP/1.1."""
 
     def __init__(self, backend: str, reason: str) -> None:
@@ -83,7 +101,7 @@ class UpstreamInvalidResponse(GatewayError):
         )
 
 
-class UpstreamConnectTimeout(GatewayError):
+class UpstreamConnectTimeout(UpstreamError):
     """504: connecting to the backend took longer than the route's connect timeout."""
 
     def __init__(self, backend: str, timeout: float) -> None:
@@ -92,12 +110,23 @@ class UpstreamConnectTimeout(GatewayError):
         )
 
 
-class UpstreamTimeout(GatewayError):
+class UpstreamTimeout(UpstreamError):
     """504: the backend did not send the response head, or the next piece of body, within the read timeout."""
 
     def __init__(self, backend: str, timeout: float, waiting_for: str = "the response") -> None:
         super().__init__(
             504, "upstream_timeout", f"Backend {backend} did not send {waiting_for} within {timeout:g} s."
+        )
+
+
+class UpstreamTotalTimeout(UpstreamTimeout):
+    """504: the whole exchange (every attempt, the waits between them and the body) outlasted the route's
+    total timeout; the backend is cut off, mid-body if need be."""
+
+    def __init__(self, backend: str, timeout: float) -> None:
+        GatewayError.__init__(
+            self, 504, "upstream_timeout",
+            f"Backend {backend} did not complete the exchange within the route's total timeout of {timeout:g} s.",
         )
 
 

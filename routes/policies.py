@@ -73,7 +73,7 @@ CIRCUIT_BREAKER_DEFAULTS: dict[str, Any] = {
     "half_open_requests": 1, "success_threshold": 2, "failure_statuses": [502, 503, 504],
 }
 RETRY_BUDGET_DEFAULTS: dict[str, Any] = {
-    "retry_non_idempotent": False, "budget_ratio": 0.2, "budget_window_s": 10, "budget_min_per_s": 1,
+    "retry_non_idempotent": False, "budget_ratio": 0.2, "budget_window_s": 10, "budget_min_per_s": 3,
 }
 
 

@@ -142,6 +142,21 @@ class TrustedPeers:
         return known
 
 
+def client_address(peer: str, forwarded_for: bytes, trusted: TrustedPeers) -> str:
+    """The client as far as we can trust the chain: the rightmost X-Forwarded-For entry that is not one of our
+    trusted proxies (each trusted hop vouches only for the address it received from). Call it only when `peer`
+    itself is trusted."""
+    address = peer
+    for entry in reversed(forwarded_for.split(b",")):
+        candidate = entry.strip().decode("latin-1")
+        if not candidate:
+            continue
+        address = candidate
+        if candidate not in trusted:
+            break
+    return address
+
+
 _host_keys: dict[bytes, str] = {}
 
 

@@ -38,6 +38,15 @@ def route(name: str, path: str, port: int, *, methods: tuple[str, ...] = ("GET",
     return RouteSpec(id=route_id, name=name, external_path=path, methods=methods, backends=(backend,), **extra)
 
 
+def pool_route(name: str, path: str, ports: Iterable[int], *, methods: tuple[str, ...] = ("GET", "POST", "PUT"),
+               **extra: Any) -> RouteSpec:
+    """A route to several backends on 127.0.0.1, one per port (backend ids follow the route's)."""
+    route_id = next(_ids)
+    backends = tuple(BackendSpec(id=route_id * 100 + i, scheme="http", host="127.0.0.1", port=port)
+                     for i, port in enumerate(ports))
+    return RouteSpec(id=route_id, name=name, external_path=path, methods=methods, backends=backends, **extra)
+
+
 @dataclass
 class Reply:
     """A response as the client saw it."""
@@ -90,7 +99,7 @@ class ProxyServer:
     """`with ProxyServer(routes) as proxy:` serves those routes on `proxy.port` from a background thread."""
 
     def __init__(self, routes: list[RouteSpec], access_log: AccessLog | None = None, **options: Any) -> None:
-        state = LiveTable()
+        state = self.state = LiveTable()  # tests publish health verdicts through state.install_health
         state.install(RouteTable(routes, version=1))
         options.setdefault("access_log", access_log is not None)
         self.app = ProxyApp(ProxyOptions(state=state, **options), access_log=access_log)

@@ -16,6 +16,15 @@ Paths (anything else echoes the request as JSON):
   /garbage            answers with bytes that are not HTTP
   /surplus            answers, then sends a second response nobody asked for
   /drop-next          answers, then drops the next request on the same connection unanswered (stale keep-alive)
+  /status/NNN?retry_after=S   adds Retry-After: S
+
+Switches for every request, settable from the test thread at any time:
+  delay_ms = N        answer N milliseconds late (a slow backend)
+  hang = True         read requests, never answer (a hung backend)
+  fail(status, headers, times=None)   answer with that status (every request, or the next `times`); recover()
+  kill() / revive()   die now (stop listening, drop every connection) / come back on the same port
+
+Echo answers carry the backend's port in the JSON ("port"), so a test can tell who answered.
 """
 from __future__ import annotations
 
@@ -86,6 +95,8 @@ class UpstreamServer:
     stream_stalled: threading.Event = field(default_factory=threading.Event)
     upload_gate: threading.Event = field(default_factory=threading.Event)
     ssl_context: ssl.SSLContext | None = None  # serve HTTPS with this context
+    delay_ms: int = 0
+    hang: bool = False
 
     def __post_init__(self) -> None:
         self._changed = threading.Condition()
@@ -95,6 +106,9 @@ class UpstreamServer:
         self._thread = threading.Thread(target=self._run, name="test-upstream", daemon=True)
         self._writers: set[asyncio.StreamWriter] = set()
         self._handlers: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+        self._failure: tuple[int, list[tuple[str, str]]] | None = None
+        self._failures_left: int | None = None
 
     def __enter__(self) -> UpstreamServer:
         self._thread.start()
@@ -112,6 +126,52 @@ class UpstreamServer:
         with self._changed:
             return self._changed.wait_for(lambda: condition(self), timeout)
 
+    def count(self, method: str | None = None) -> int:
+        """Requests received so far (of one method, when given)."""
+        return sum(1 for request in list(self.requests) if method is None or request.method == method)
+
+    def fail(self, status: int, headers: list[tuple[str, str]] | None = None, times: int | None = None) -> None:
+        """Answer requests with `status` (and `headers`): all of them, or only the next `times`."""
+        self._failures_left = times
+        self._failure = (status, list(headers or []))
+
+    def recover(self) -> None:
+        """Stop failing, hanging and delaying: answer normally again."""
+        self._failure = None
+        self.hang = False
+        self.delay_ms = 0
+
+    def kill(self) -> None:
+        """Die now: stop listening (connections are refused) and drop every open connection."""
+        self._on_loop(self._kill())
+
+    def revive(self) -> None:
+        """Come back on the same port."""
+        self._on_loop(self._listen())
+
+    def _on_loop(self, coroutine: Any) -> None:
+        assert self._loop is not None
+        asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(10)
+
+    async def _kill(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+
+    async def _listen(self) -> None:
+        self._server = await asyncio.start_server(self._connection, self.host, self.port, ssl=self.ssl_context)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    def _take_failure(self) -> tuple[int, list[tuple[str, str]]] | None:
+        failure = self._failure
+        if failure is not None and self._failures_left is not None:
+            self._failures_left -= 1
+            if self._failures_left <= 0:
+                self._failure = None
+        return failure
+
     def _changed_now(self) -> None:
         with self._changed:
             self._changed.notify_all()
@@ -122,15 +182,12 @@ class UpstreamServer:
     async def _serve(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._stop = asyncio.Event()
-        server = await asyncio.start_server(self._connection, self.host, self.port, ssl=self.ssl_context)
-        self.port = server.sockets[0].getsockname()[1]
+        await self._listen()
         self._ready.set()
-        async with server:
-            await self._stop.wait()
-            for writer in list(self._writers):
-                writer.transport.abort()
-            # Let every handler see its connection end, so none is cancelled mid-read at loop shutdown.
-            await asyncio.gather(*self._handlers, return_exceptions=True)
+        await self._stop.wait()
+        await self._kill()
+        # Let every handler see its connection end, so none is cancelled mid-read at loop shutdown.
+        await asyncio.gather(*self._handlers, return_exceptions=True)
 
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
@@ -171,11 +228,19 @@ class UpstreamServer:
                       writer: asyncio.StreamWriter) -> bool:
         path, _, query = request.target.partition("?")
         params = {key: values[-1] for key, values in parse_qs(query).items()}
+        if self.hang:
+            await reader.read()  # until the proxy gives up and closes
+            return False
         if path == "/upload":
             gate = self.upload_gate if params.get("stall") == "1" else None
             length, digest = await _consume_body(request, reader, gate)
             return await _answer(writer, 200, json.dumps({"length": length, "sha256": digest}).encode())
         body_length, _ = await _consume_body(request, reader)
+        if self.delay_ms:
+            await asyncio.sleep(self.delay_ms / 1000)
+        failure = self._take_failure()
+        if failure is not None:
+            return await _answer(writer, failure[0], b"failing on purpose", failure[1])
         if path == "/slow":
             await asyncio.sleep(int(params.get("ms", "1000")) / 1000)
         if path == "/hang":
@@ -212,7 +277,8 @@ class UpstreamServer:
                      ("Proxy-Authenticate", "Basic"), ("X-Request-ID", "from-backend"), ("X-Kept", "yes")]
             return await _answer(writer, 200, b"hop", extra)
         if path.startswith("/status/"):
-            return await _answer(writer, int(path.rsplit("/", 1)[1]), b"")
+            extra = [("Retry-After", params["retry_after"])] if "retry_after" in params else []
+            return await _answer(writer, int(path.rsplit("/", 1)[1]), b"", extra)
         if path == "/eof-body":
             writer.write(b"HTTP/1.1 200 OK\r\nconnection: close\r\n\r\nuntil the end")
             await writer.drain()
@@ -221,7 +287,7 @@ class UpstreamServer:
             return await self._stream(writer, int(params.get("bytes", "0")), params.get("chunked") == "1")
         echo = {
             "method": request.method, "path": path, "query": query, "headers": request.headers,
-            "body_length": body_length, "connection": request.connection,
+            "body_length": body_length, "connection": request.connection, "port": self.port,
         }
         return await _answer(writer, 200, json.dumps(echo).encode(), [("Content-Type", "application/json")],
                              head_only=request.method == "HEAD")

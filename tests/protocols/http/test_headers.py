@@ -6,6 +6,7 @@ import pytest
 from protocols.http.headers import (
     RequestIds,
     TrustedPeers,
+    client_address,
     host_key,
     normalize_path,
     parse_networks,
@@ -82,3 +83,14 @@ def test_it_notices_a_request_body():
     assert scan_request_headers([(b"content-length", b"5")]).has_body
     assert scan_request_headers([(b"transfer-encoding", b"chunked")]).has_body
     assert not scan_request_headers([(b"content-length", b"0")]).has_body
+
+
+def test_the_client_behind_trusted_proxies_is_the_rightmost_untrusted_forwarded_address():
+    trusted = TrustedPeers(parse_networks(["10.0.0.0/8"]))
+    assert client_address("10.0.0.1", b"6.6.6.6, 203.0.113.9, 10.0.0.7", trusted) == "203.0.113.9"
+
+
+def test_a_chain_of_trusted_proxies_only_yields_its_first_address():
+    trusted = TrustedPeers(parse_networks(["10.0.0.0/8"]))
+    assert client_address("10.0.0.1", b"10.0.0.3, 10.0.0.2", trusted) == "10.0.0.3"
+

@@ -8,7 +8,7 @@ import pytest
 
 from protocols import balancing
 from protocols.table import RouteSpec
-from tests.support.proxy import ProxyServer, route
+from tests.support.proxy import ProxyServer, pool_route, route
 from tests.support.upstream import BlackholeListener, UpstreamServer, refused_port
 
 
@@ -119,7 +119,8 @@ def test_it_answers_502_not_500_when_something_unexpected_breaks(upstream, monke
             raise RuntimeError("boom")
 
     monkeypatch.setitem(balancing.STRATEGIES, "exploding", Exploding)
-    with only_route(route("bad", "/bad", upstream.port, load_balancing_strategy="exploding")) as proxy:
+    # Two backends: a route with one has nothing to balance, so its balancer is never asked.
+    with only_route(pool_route("bad", "/bad", [upstream.port] * 2, load_balancing_strategy="exploding")) as proxy:
         reply = proxy.call("GET", "/bad")
     assert reply.status == 502
     assert reply.json()["type"] == "gateway_error"

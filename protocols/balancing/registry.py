@@ -1,0 +1,186 @@
+"""Per-route runtime (balancer, policies, backend states) for the live table, and the pick/release cycle."""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any
+
+from protocols.balancing.base import Balancer, LeastConnections, Random, RoundRobin, SmoothWeighted
+from protocols.balancing.hashing import IpHash
+from protocols.balancing.latency import LatencyAware
+from protocols.balancing.state import BackendBoard, BackendState, Clock
+from protocols.breakers import CLOSED
+from protocols.errors import NoHealthyBackend
+from protocols.policies import ALL_METHODS, breaker_policy, retry_policy
+from protocols.table import CompiledRoute, RouteTable
+
+# Strategy name (RouteSpec.load_balancing_strategy) -> balancer class; an unknown name gets round robin.
+STRATEGIES: dict[str, Callable[[tuple[BackendState, ...], Clock], Balancer]] = {
+    "round_robin": RoundRobin,
+    "weighted": SmoothWeighted,
+    "least_connections": LeastConnections,
+    "random": Random,
+    "ip_hash": IpHash,
+    "latency_aware": LatencyAware,
+}
+# Retry-After when nothing is usable and no breaker says when it will be: backends marked down by the active
+# health checks, whose next verdict comes at the route's probe interval at the earliest (this is its default).
+UNHEALTHY_RETRY_AFTER = 5
+_NO_HEALTH: Mapping[int, bool] = {}
+
+
+# One attempt on one backend: (state, trial ticket of its breaker, clock reading when it started). A tuple,
+# because it is made for every request. Hand it back to `RouteRuntime.release` exactly once.
+Lease = tuple[BackendState, int, float]
+
+
+class RouteRuntime:
+    """Everything the proxy needs about one route beyond its spec: balancer, backend states, parsed policies."""
+
+    __slots__ = ("name", "states", "balancer", "retry", "breaker", "budget", "board", "probe_interval",
+                 "retryable", "_observes")
+
+    def __init__(self, route: CompiledRoute, board: BackendBoard) -> None:
+        spec = route.spec
+        self.name = route.name
+        self.board = board
+        self.retry = retry_policy(route.name, spec.policies)
+        self.breaker = breaker_policy(route.name, spec.policies)
+        self.states = tuple(board.state(route.id, route.name, backend, self.breaker) for backend in route.backends)
+        factory = STRATEGIES.get(spec.load_balancing_strategy, RoundRobin)
+        self.balancer = factory(self.states, board.clock)
+        self._observes = self.balancer.observes
+        self.budget = board.budget(route.id, self.retry)
+        self.probe_interval = probe_interval(spec.policies)
+        # The methods whose requests may be retried at all under this route's policy.
+        self.retryable = frozenset(method for method in ALL_METHODS if self.retry.allows(method))
+
+    def pick(self, client: str, health: Mapping[int, bool] = _NO_HEALTH,
+             tried: Collection[BackendState] = ()) -> Lease:
+        """A backend for the next attempt; NoHealthyBackend when none may take it.
+
+        Skips backends the active health checks marked down (`health`: backend id -> healthy) and backends whose
+        breaker is open; `tried` (the backends this request already failed on) are avoided while others remain.
+        """
+        board = self.board
+        now = board.clock()
+        if not tried:
+            # A client request (retries are not): what the retry budget is a share of. Inlined RollingCounts.add.
+            budget = self.budget
+            if now >= budget.bucket_end:
+                budget.advance(now)
+            budget.current += 1
+        usable: Sequence[BackendState] = self.states
+        if board.not_closed or health or tried:
+            usable = self._usable(health, tried, now)
+            if not usable:
+                raise self._unavailable(health, now)
+            state = usable[0] if len(usable) == 1 else self.balancer.pick(usable, client)
+            trial = state.breaker.acquire()
+        else:
+            count = len(usable)
+            if count == 1:
+                state = usable[0]  # one backend: nothing to balance
+            elif count:
+                state = self.balancer.pick(usable, client)
+            else:
+                raise self._unavailable(health, now)
+            trial = 0  # every breaker is closed: no trials
+        state.in_flight += 1
+        state.started_sum += now
+        return state, trial, now
+
+    def release(self, lease: Lease, failed: bool | None, at: float) -> None:
+        """The attempt ended: failed, succeeded, or None when the outcome says nothing about the backend
+        (the client left). `at` is the clock reading when the response head (or the failure) came."""
+        state, trial, started = lease
+        state.in_flight -= 1
+        if state.in_flight:
+            state.started_sum -= started
+        else:
+            state.started_sum = 0.0  # no rounding error survives an idle moment
+        breaker = state.breaker
+        if failed is False and breaker.state is CLOSED and not breaker.failures and breaker.window is None:
+            pass  # the common case: a success changes nothing on a closed breaker without a failure streak
+        else:
+            breaker.record(failed, trial, at)
+        if self._observes and failed is not None:
+            self.balancer.observe(state, at, at - started, failed)
+
+    def has_usable(self, health: Mapping[int, bool], tried: Collection[BackendState] = ()) -> bool:
+        """Whether `pick` would find a backend now."""
+        return bool(self._usable(health, tried, self.board.clock()))
+
+    def _usable(self, health: Mapping[int, bool], tried: Collection[BackendState], now: float) -> list[BackendState]:
+        usable = [state for state in self.states
+                  if (not health or health.get(state.spec.id, True)) and state.breaker.available(now)]
+        if tried and len(usable) > 1:
+            untried = [state for state in usable if state not in tried]
+            if untried:
+                return untried
+        return usable
+
+    def _unavailable(self, health: Mapping[int, bool], now: float) -> NoHealthyBackend:
+        states = self.states
+        if not states:
+            return NoHealthyBackend(self.name)
+        unhealthy = [state for state in states if health and not health.get(state.spec.id, True)]
+        waits = [state.breaker.retry_in(now) for state in states
+                 if state not in unhealthy and state.breaker.state is not CLOSED]
+        retry_after = max(1, math.ceil(min(waits))) if waits else self.probe_interval
+        return NoHealthyBackend(self.name, retry_after, backends=len(states), unhealthy=len(unhealthy),
+                                open_breakers=len(waits))
+
+
+def probe_interval(policies: Mapping[str, Any] | None) -> int:
+    """Seconds between the route's active health probes (`health_check.interval_s`), as Retry-After."""
+    block = (policies or {}).get("health_check")
+    interval = block.get("interval_s") if isinstance(block, dict) else None
+    if isinstance(interval, int | float) and not isinstance(interval, bool) and interval > 0:
+        return max(1, math.ceil(interval))
+    return UNHEALTHY_RETRY_AFTER
+
+
+class BalancerRegistry:
+    """The route runtimes of one RouteTable, by route id, built on a route's first request."""
+
+    __slots__ = ("table", "board", "_by_route")
+
+    def __init__(self, table: RouteTable, board: BackendBoard) -> None:
+        self.table = table
+        self.board = board
+        self._by_route: dict[int, RouteRuntime] = {}
+
+    def runtime(self, route: CompiledRoute) -> RouteRuntime:
+        runtime = self._by_route.get(route.id)
+        if runtime is None:
+            runtime = self._by_route[route.id] = RouteRuntime(route, self.board)
+        return runtime
+
+
+class Balancing:
+    """Hands out the registry for whichever table is live; a new table gets new balancers (fresh turns), while
+    breakers and statistics live on in the board for every (route, backend URL) the new table still has."""
+
+    __slots__ = ("board", "_registry")
+
+    def __init__(self, clock: Clock = time.monotonic) -> None:
+        self.board = BackendBoard(clock)
+        self._registry: BalancerRegistry | None = None
+
+    def registry(self, table: RouteTable) -> BalancerRegistry:
+        registry = self._registry
+        if registry is None or registry.table is not table:
+            self.board.retain(table)
+            registry = self._registry = BalancerRegistry(table, self.board)
+        return registry
+
+    def runtime(self, table: RouteTable, route: CompiledRoute) -> RouteRuntime:
+        """The route's runtime for this table: two attribute tests and a dict lookup once it exists."""
+        registry = self._registry
+        if registry is not None and registry.table is table:
+            runtime = registry._by_route.get(route.id)
+            if runtime is not None:
+                return runtime
+        return self.registry(table).runtime(route)

@@ -1,0 +1,232 @@
+"""One request's trip upstream: attempts on balanced backends, retries within policy and budget, the streamed answer.
+
+The ASGI rule this relies on: until `http.response.start` is sent, the exchange can still be redone on another
+backend; after it, an upstream failure can only cut the response short. So every retry decision is taken
+before the first byte goes to the client.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from protocols.balancing import BackendState, RouteRuntime
+from protocols.errors import ClientDisconnected, NoHealthyBackend, UpstreamError
+from protocols.http.headers import VIA
+from protocols.retries import backoff, retry_after
+from protocols.table import LiveTable, RouteSpec
+from protocols.upstream import UpstreamClient, UpstreamResponse
+
+Message = dict[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+
+class Exchange:
+    """What one request did, for error handling and the access-log line."""
+
+    __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
+                 "body_read")
+
+    def __init__(self, request_id: bytes) -> None:
+        self.request_id = request_id
+        self.route: str | None = None
+        self.backend: str | None = None
+        self.status = 0
+        self.answered = False  # the response head went to the client: errors can only cut the response short
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.error: str | None = None
+        self.body_read = True  # the request body has been read to the end (or there is none)
+
+
+class Attempt:
+    """What every attempt of one request sends, and how many retries it may take."""
+
+    __slots__ = ("runtime", "spec", "method", "target", "headers", "set_host", "body", "content_length", "client",
+                 "retries", "deadline")
+
+    def __init__(self, runtime: RouteRuntime, spec: RouteSpec, method: bytes, target: bytes, headers: Headers,
+                 set_host: bool, body: bytes | AsyncIterator[bytes], content_length: int | None, client: str,
+                 retries: int) -> None:
+        self.runtime = runtime
+        self.spec = spec
+        self.method = method
+        self.target = target
+        self.headers = headers  # headers[0] is Host, set per backend when `set_host`
+        self.set_host = set_host
+        self.body = body
+        self.content_length = content_length
+        self.client = client  # the address ip_hash hashes
+        self.retries = retries  # 0 when the method or the body rules retries out
+        self.deadline: asyncio.Timeout | None = None  # the route's total timeout, when it has one
+
+
+async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, receive: Receive, send: Send,
+                  exchange: Exchange) -> None:
+    """Send the request to a backend and stream its answer back, trying again (other backends first, after a
+    jittered backoff, within the retry budget) while nothing has reached the client and the route allows."""
+    runtime = attempt.runtime
+    retry = runtime.retry
+    spec = attempt.spec
+    clock = runtime.board.clock
+    tried: list[BackendState] = []
+    last_error: UpstreamError | None = None
+    while True:
+        health = state.health  # swapped as a whole by the control plane: read it afresh for every pick
+        try:
+            lease = runtime.pick(attempt.client, health, tried)
+        except NoHealthyBackend:
+            if last_error is None:
+                raise
+            raise last_error from None  # what the client would have had without the retry
+        backend = lease[0]
+        pool = client.pool(backend.spec)
+        exchange.backend = pool.label
+        headers = attempt.headers
+        if attempt.set_host:
+            headers[0] = (b"host", pool.host_header)
+        try:
+            response = await client.request(
+                pool, attempt.method, attempt.target, headers, attempt.body, attempt.content_length,
+                connect_timeout=spec.connect_timeout, read_timeout=spec.read_timeout,
+            )
+        except UpstreamError as exc:
+            runtime.release(lease, True, clock())
+            tried.append(backend)
+            if retry.on_connection_error and may_retry(attempt, health, tried):
+                last_error = exc
+                await _pause(backoff(retry, len(tried)))
+                continue
+            raise
+        except BaseException as exc:
+            runtime.release(lease, _outcome(exc, attempt.deadline), clock())
+            raise
+        headed = clock()
+        failed = response.status in runtime.breaker.failure_statuses
+        if response.status in retry.on_status and attempt.retries > len(tried):
+            wait = retry_after(response.headers)
+            # A Retry-After beyond our longest backoff means "not now": the client gets the answer as is.
+            if (wait is None or wait <= retry.max_backoff) and may_retry(attempt, health, [*tried, backend]):
+                _discard(response)
+                runtime.release(lease, failed, headed)
+                tried.append(backend)
+                last_error = None
+                await _pause(max(backoff(retry, len(tried)), wait or 0.0))
+                continue
+        try:
+            await respond(response, receive, send, exchange)
+        except BaseException as exc:
+            runtime.release(lease, _outcome(exc, attempt.deadline), clock())
+            raise
+        runtime.release(lease, failed, headed)
+        return
+
+
+def may_retry(attempt: Attempt, health: dict[int, bool], tried: list[BackendState]) -> bool:
+    """Whether one more attempt is allowed after `tried`: retries left, a backend to try, and budget left."""
+    if len(tried) > attempt.retries:
+        return False
+    runtime = attempt.runtime
+    if not runtime.has_usable(health, tried):
+        return False
+    return runtime.budget.withdraw(runtime.board.clock())
+
+
+async def respond(response: UpstreamResponse, receive: Receive, send: Send, exchange: Exchange) -> None:
+    """Relay the backend's response to the client, streaming the body with backpressure."""
+    status = exchange.status = response.status
+    headers = response.headers
+    headers.append((b"x-request-id", exchange.request_id))
+    headers.append((b"via", VIA))
+    if response.complete:
+        # The common case: the whole response arrived with its head. The connection is back in the pool
+        # before the client is even answered.
+        payload = response.body()
+        exchange.answered = True
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+        exchange.bytes_out = len(payload)
+        return
+    exchange.answered = True
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    # uvicorn's send() goes quiet once the client has gone, so only receive() can tell: watch it while
+    # streaming and cut the backend off the moment the client leaves.
+    watcher = asyncio.get_running_loop().create_task(_client_gone(receive)) if exchange.body_read else None
+    if watcher is not None:
+        watcher.add_done_callback(lambda task: _cut_off(task, response))
+    try:
+        async for chunk in response:
+            await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            exchange.bytes_out += len(chunk)
+    finally:
+        if watcher is not None:
+            watcher.cancel()
+        response.close()
+    await send({"type": "http.response.body", "body": b""})
+
+
+async def buffered_body(receive: Receive, first: bytes, exchange: Exchange) -> bytes:
+    """The whole (small) request body, read before the first attempt so that a retry can send it again."""
+    parts = [first]
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected("the client went away during the upload")
+        chunk = message.get("body", b"")
+        exchange.bytes_in += len(chunk)
+        parts.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(parts)
+
+
+async def streamed_body(receive: Receive, first: bytes, exchange: Exchange) -> AsyncIterator[bytes]:
+    """The request body as it arrives from the server, which stops reading the socket until we ask again."""
+    if first:
+        yield first
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientDisconnected("the client went away during the upload")
+        chunk = message.get("body", b"")
+        exchange.bytes_in += len(chunk)
+        if chunk:
+            yield chunk
+        if not message.get("more_body", False):
+            exchange.body_read = True
+            return
+
+
+def _outcome(exc: BaseException, deadline: asyncio.Timeout | None) -> bool | None:
+    """What an exception ending an attempt says about the backend: failed (True) or nothing (None)."""
+    if isinstance(exc, UpstreamError):
+        return True
+    if isinstance(exc, asyncio.CancelledError) and deadline is not None and deadline.expired():
+        return True  # the route's total timeout ran out on this backend
+    return None
+
+
+def _discard(response: UpstreamResponse) -> None:
+    """Drop a response that is retried instead of forwarded (its connection is kept when it can be)."""
+    if response.complete:
+        response.body()
+    else:
+        response.close()
+
+
+async def _pause(seconds: float) -> None:
+    if seconds > 0:
+        await asyncio.sleep(seconds)
+
+
+def _cut_off(watcher: asyncio.Task[ClientDisconnected], response: UpstreamResponse) -> None:
+    if not watcher.cancelled():
+        response.cancel(watcher.exception() or watcher.result())
+
+
+async def _client_gone(receive: Receive) -> ClientDisconnected:
+    """Returns once the ASGI server reports the client's disconnection."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    return ClientDisconnected("the client went away during the download")
