@@ -8,6 +8,7 @@ import platform
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -27,7 +28,7 @@ from bench.procs import (
     wait_until_ok,
     worker_memory,
 )
-from bench.scenarios import SCENARIOS, Context, Scenario
+from bench.scenarios import SCENARIOS, SLOW_DELAY_MS, Context, Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_TEMPLATES = Path(__file__).resolve().parent / "nginx"
@@ -55,7 +56,10 @@ class Bench:
         self.procs = procs
         self.run_dir = run_dir
         self.proxy_cpu, self.load_cpu = pick_cpus()
-        self.upstream_port = free_port(args.upstream_port, set())
+        taken: set[int] = set()
+        self.upstream_port = free_port(args.upstream_port, taken)
+        self.slow_ports = (free_port(args.upstream_port + 10, taken), free_port(args.upstream_port + 11, taken),
+                           free_port(args.upstream_port + 12, taken))
         self.template_db: Path | None = None
 
     # --- helpers ------------------------------------------------------------------------------------------
@@ -114,6 +118,33 @@ class Bench:
             "cpu_us_per_request": round(cpu * 1e6 / result.requests, 1) if cost_of and result.requests else None,
         }
 
+    def start_redis(self) -> tuple[Any, int]:
+        """A private redis-server (nothing kept on disk) on a free port, on the load CPU like the upstream."""
+        redis_server = shutil.which("redis-server")
+        if redis_server is None:
+            raise BenchError("redis-server is not installed (apt-get install redis-server)")
+        port = free_port(self.args.upstream_port + 20, {self.upstream_port, *self.slow_ports})
+        with self.log_file("redis") as log:
+            proc = self.procs.start([redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                     "--appendonly", "no", "--dir", str(self.run_dir), "--daemonize", "no"],
+                                    cpu=self.load_cpu, stdout=log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 10
+        while not redis_ping(port):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                self.procs.stop(proc, grace=1.0)
+                raise BenchError(f"redis-server did not start on port {port}; see {self.run_dir / 'redis.log'}")
+            time.sleep(0.05)
+        return proc, port
+
+    def start_slow_upstreams(self) -> Any:
+        """bench/slow_upstreams.py on the three slow-scenario ports (the last one slow), on the load CPU."""
+        argv = [sys.executable, "-m", "bench.slow_upstreams", "--slow", "1", "--delay-ms", str(SLOW_DELAY_MS),
+                *map(str, self.slow_ports)]
+        with self.log_file("slow-upstreams") as log:
+            proc = self.procs.start(argv, cpu=self.load_cpu, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+        wait_until_ok(proc, [(port, "/") for port in self.slow_ports[:-1]], timeout=10)
+        return proc
+
     # --- Rusta --------------------------------------------------------------------------------------------
     def rusta_env(self, db: Path, var_dir: Path, access_log: bool) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED and not k.startswith(_SCRUBBED_PREFIXES)}
@@ -155,11 +186,22 @@ class Bench:
             shutil.copyfile(source, db.parent / source.name.replace(template.name, db.name))
         env = self.rusta_env(db, self.run_dir / f"{scenario.name}-var", scenario.access_log)
         env.update(scenario.env)
+        redis = None
+        if scenario.redis:
+            redis, redis_port = self.start_redis()
+            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+        try:
+            return self._run_rusta(scenario, env)
+        finally:
+            if redis is not None:
+                self.procs.stop(redis, grace=5.0)
+
+    def _run_rusta(self, scenario: Scenario, env: dict[str, str]) -> dict[str, Any]:
         routes = self.run_dir / f"{scenario.name}.routes.json"
         routes.write_text(json.dumps(scenario.routes, indent=2))
         self.manage(["importconfig", str(routes)], env, scenario.name)
 
-        in_use = {self.upstream_port}
+        in_use = {self.upstream_port, *self.slow_ports}
         port = free_port(self.args.rusta_port, in_use)
         admin_port = free_port(self.args.rusta_admin_port, in_use)
         log_path = self.run_dir / f"{scenario.name}.log"
@@ -177,7 +219,7 @@ class Bench:
             except BenchError as exc:
                 raise BenchError(f"runproxy {exc}; see {log_path}") from None
             ready_s = time.monotonic() - started
-            status = http_status(port, scenario.path)
+            status = http_status(port, scenario.path, headers=scenario.headers)
             if status != 200:
                 raise BenchError(f"GET {scenario.path} through Rusta answered {status}, not 200; see {log_path}")
             measured = self.measure(scenario, port, cost_of=proc.pid)
@@ -223,7 +265,10 @@ class Bench:
     def run(self, scenarios: list[Scenario]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         upstream = self.start_nginx("upstream.conf.template", self.load_cpu, "/", PORT=self.upstream_port)
         results = []
+        slow = None
         try:
+            if any(s.upstream == "slow" for s in scenarios):
+                slow = self.start_slow_upstreams()
             matching = None
             if not self.args.skip_match:
                 print("route matching micro-benchmark...", flush=True)
@@ -251,7 +296,18 @@ class Bench:
                 results.append({**base, **report.combine_rounds(rounds[scenario.name])})
         finally:
             self.procs.stop(upstream, grace=5.0)
+            if slow is not None:
+                self.procs.stop(slow, grace=5.0)
         return results, matching
+
+
+def redis_ping(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as sock:
+            sock.sendall(b"PING\r\n")
+            return sock.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
 
 
 def machine_facts() -> dict[str, Any]:
@@ -307,7 +363,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
         for s in (make(Context(upstream_port=args.upstream_port)) for make in SCENARIOS):
-            print(f"{s.name:<20} {s.label}")
+            print(f"{s.name:<22} {s.label}")
         return 0
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(signum, _raise_on_signal)
@@ -322,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
 
     procs = Processes()
     bench = Bench(args, procs, run_dir)
-    ctx = Context(upstream_port=bench.upstream_port)
+    ctx = Context(upstream_port=bench.upstream_port, slow_ports=bench.slow_ports)
     scenarios = [make(ctx) for make in SCENARIOS]
     if args.only:
         wanted = {name.strip() for name in args.only.split(",") if name.strip()}
@@ -349,11 +405,12 @@ def main(argv: list[str] | None = None) -> int:
 
     report.add_ratios(results)
     checks = report.targets(results, matching)
+    comparisons = report.comparisons(results)
     settings = {"seconds": args.seconds, "warmup": args.warmup, "connections": args.connections, "wrk_threads": 1,
                 "rounds": args.rounds, "proxy_cpu": bench.proxy_cpu, "load_cpu": bench.load_cpu,
                 "upstream_port": bench.upstream_port, "loadavg_before": round(load_before, 2),
                 "loadavg_after": round(os.getloadavg()[0], 2)}
-    report.print_report(results, checks, matching, settings)
+    report.print_report(results, checks, matching, settings, comparisons)
     duration = time.monotonic() - started
     report.write_json(args.output, {
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started_at)),
@@ -363,6 +420,7 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": results,
         "route_matching": matching,
         "targets": checks,
+        "comparisons": comparisons,
     })
     print(f"\n{len(results)} runs in {duration:.0f} s; results in {args.output}; logs in {run_dir}")
     # The bench itself keeps about 2 cores busy, so a 1-minute load above ~2.5 means someone else was too.

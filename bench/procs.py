@@ -95,11 +95,12 @@ def free_port(preferred: int, taken: set[int]) -> int:
             return port
 
 
-def http_status(port: int, path: str, timeout: float = 1.0) -> int | None:
-    """The status of GET http://127.0.0.1:port/path, or None when nothing answers."""
+def http_status(port: int, path: str, timeout: float = 1.0, headers: Sequence[str] = ()) -> int | None:
+    """The status of GET http://127.0.0.1:port/path, or None when nothing answers; `headers` as wrk's -H
+    takes them ("Name: value")."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path)
+        conn.request("GET", path, headers=dict(header.split(": ", 1) for header in headers))
         response = conn.getresponse()
         response.read()
         return response.status

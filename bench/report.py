@@ -83,6 +83,42 @@ def targets(results: list[dict[str, Any]], matching: dict[str, Any] | None) -> l
     return checks
 
 
+def comparisons(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """Figures that compare two runs of the same bench: what recording costs (the primary run against the run
+    with a recorder that does nothing), JWT + rate limit against the plain route, and p99 with one slow
+    backend of three under round robin and under latency_aware. None where a run is missing."""
+    ok = {r["name"]: r for r in results if r["status"] == "ok"}
+
+    def ratio(name: str, base: str) -> float | None:
+        if name in ok and base in ok and ok[base]["requests_per_s"]:
+            return round(ok[name]["requests_per_s"] / ok[base]["requests_per_s"], 3)
+        return None
+
+    recorded = ratio("rusta", "rusta_no_recording")
+    cpu_delta = None
+    if "rusta" in ok and "rusta_no_recording" in ok:
+        with_cpu, without_cpu = ok["rusta"]["cpu_us_per_request"], ok["rusta_no_recording"]["cpu_us_per_request"]
+        if with_cpu is not None and without_cpu is not None:
+            cpu_delta = round(with_cpu - without_cpu, 1)
+    slow_runs = ("slow_round_robin", "slow_latency_aware")
+    slow = {name: ok[name]["p99_ms"] if name in ok else None for name in slow_runs}
+    return {
+        "recording_ratio": recorded,  # req/s with recording / without
+        "recording_overhead_pct": None if recorded is None else round((1 - recorded) * 100, 1),
+        "recording_cpu_us_per_request": cpu_delta,
+        "jwt_ratelimit_ratio": ratio("rusta_jwt_ratelimit", "rusta"),
+        "jwt_local_limit_ratio": ratio("rusta_jwt_local_limit", "rusta"),
+        "slow_backend_p99_ms": slow,
+        # p99 alone can hide the difference: latency_aware still sends the slow backend a few per cent.
+        "slow_backend_p50_p90_ms": {name: [ok[name]["p50_ms"], ok[name].get("p90_ms")] if name in ok else None
+                                    for name in slow_runs},
+        "slow_backend_requests_per_s": {name: ok[name]["requests_per_s"] if name in ok else None
+                                        for name in slow_runs},
+        "slow_backend_p99_ratio": (round(slow["slow_latency_aware"] / slow["slow_round_robin"], 3)
+                                   if slow["slow_round_robin"] and slow["slow_latency_aware"] else None),
+    }
+
+
 def _cell(value: Any, spec: str) -> str:
     """`value` formatted by `spec` (such as ">9.3f"), or a dash as wide."""
     if value is None:
@@ -92,7 +128,7 @@ def _cell(value: Any, spec: str) -> str:
 
 
 def print_report(results: list[dict[str, Any]], checks: list[dict[str, Any]], matching: dict[str, Any] | None,
-                 settings: dict[str, Any]) -> None:
+                 settings: dict[str, Any], compared: dict[str, Any] | None = None) -> None:
     print()
     rounds = f"; median of {settings['rounds']} interleaved rounds" if settings["rounds"] > 1 else ""
     print(f"wrk -t1 -c{settings['connections']} -d{settings['seconds']:g}s --latency, keep-alive, "
@@ -125,10 +161,39 @@ def print_report(results: list[dict[str, Any]], checks: list[dict[str, Any]], ma
                   f"-{matching['fastest_slice_per_s']:,}/s)")
         else:
             print(f"\nroute matching: not measured: {matching.get('reason') or matching.get('errors')}")
+    if compared is not None:
+        print_comparisons(compared)
     print("\ntargets")
     for c in checks:
         verdict = {True: "PASS", False: "FAIL", None: "SKIP"}[c["pass"]]
         print(f"  {verdict}  {c['target']:<44} {c['shown']:>10}  (target {c['limit']})")
+
+
+def print_comparisons(compared: dict[str, Any]) -> None:
+    lines = []
+    if compared["recording_ratio"] is not None:
+        cpu = compared["recording_cpu_us_per_request"]
+        lines.append(f"  metrics recording: req/s with / without = {compared['recording_ratio']:.3f} "
+                     f"({compared['recording_overhead_pct']:+.1f}% overhead"
+                     f"{'' if cpu is None else f', {cpu:+.1f} CPU us per request'})")
+    if compared["jwt_ratelimit_ratio"] is not None:
+        lines.append(f"  JWT + Redis rate limit: req/s vs the plain route = {compared['jwt_ratelimit_ratio']:.3f}")
+    if compared["jwt_local_limit_ratio"] is not None:
+        lines.append(f"  JWT + local rate limit: req/s vs the plain route = {compared['jwt_local_limit_ratio']:.3f}")
+    slow = compared["slow_backend_p99_ms"]
+    if any(value is not None for value in slow.values()):
+        shown = ", ".join(f"{name.removeprefix('slow_')} {_cell(value, '.2f')} ms" for name, value in slow.items())
+        ratio = compared["slow_backend_p99_ratio"]
+        lines.append(f"  one slow backend of three, p99: {shown}"
+                     f"{'' if ratio is None else f' (latency_aware / round_robin = {ratio:.3f})'}")
+        for name, pair in compared["slow_backend_p50_p90_ms"].items():
+            if pair is not None:
+                rate = compared["slow_backend_requests_per_s"][name]
+                label = name.removeprefix("slow_")
+                lines.append(f"    {label:<14} p50 {pair[0]:.2f} ms, p90 {_cell(pair[1], '.2f')} ms, {rate:,.0f} req/s")
+    if lines:
+        print("\ncomparisons (same run)")
+        print("\n".join(lines))
 
 
 def write_json(path: Path, document: dict[str, Any]) -> None:

@@ -14,6 +14,7 @@ command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v dnsperf >/dev/null 2>&1 || need_apt+=(dnsperf)
+command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)  # the JWT + Redis rate-limit scenario
 if ((${#need_apt[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "bench: missing ${need_apt[*]}; install them (apt-get install -y ${need_apt[*]}) or run as root" >&2
@@ -22,9 +23,13 @@ if ((${#need_apt[@]})); then
     echo "bench: installing ${need_apt[*]}"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
-    # The Debian package starts a system nginx on port 80; the bench runs its own instances and needs no other.
+    # The Debian packages start a system nginx (port 80) and redis-server (6379); the bench runs its own
+    # instances and needs no other.
     if [[ " ${need_apt[*]} " == *" nginx "* ]] && command -v systemctl >/dev/null 2>&1; then
         systemctl disable --now nginx >/dev/null 2>&1 || true
+    fi
+    if [[ " ${need_apt[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now redis-server >/dev/null 2>&1 || true
     fi
 fi
 

@@ -7,18 +7,28 @@ clean stop, table and JSON) is the harness's job.
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+import jwt
+
 Kind = Literal["direct", "nginx", "rusta"]
+Upstream = Literal["nginx", "slow"]
+# The slow-backend scenarios: three upstreams, the last answering SLOW_DELAY_MS late (about 10x the others,
+# which answer in well under 2 ms under the bench's load).
+SLOW_DELAY_MS = 20
+JWT_SECRET = "bench-only-secret-of-more-than-thirty-two-bytes"
 
 
 @dataclass(frozen=True, slots=True)
 class Context:
-    """What scenario functions may build on: where the shared upstream listens."""
+    """What scenario functions may build on: where the shared upstream listens, and the three ports of the
+    slow-backend helper (bench/slow_upstreams.py; the last one is slow)."""
 
     upstream_port: int
+    slow_ports: tuple[int, int, int] = (0, 0, 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +37,8 @@ class Scenario:
 
     kind: "direct" hits the upstream itself, "nginx" the reference proxy, "rusta" `manage.py runproxy`
     loaded with `routes` (importconfig's JSON document). `primary` marks the run the targets are checked on.
+    `redis`: the harness starts a private redis-server and gives Rusta its REDIS_URL. `upstream`: "slow" needs
+    the slow-backend helper running (the harness starts it once when any scenario does).
     """
 
     name: str
@@ -38,6 +50,8 @@ class Scenario:
     access_log: bool = False
     headers: tuple[str, ...] = ()
     primary: bool = False
+    redis: bool = False
+    upstream: Upstream = "nginx"
 
 
 def bench_route(upstream_port: int, *, name: str = "bench", external_path: str = "/bench",
@@ -76,9 +90,64 @@ def rusta_access_log(ctx: Context) -> Scenario:
                     access_log=True)
 
 
+def rusta_without_recording(ctx: Context) -> Scenario:
+    """The primary run with the metrics recorder swapped for one that does nothing: what recording costs."""
+    return Scenario("rusta_no_recording", "Rusta without recording", "rusta",
+                    routes=bench_route(ctx.upstream_port), env={"RUSTA_METRICS_RECORD": "false"})
+
+
+def _jwt_limited_route(ctx: Context, store: str) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The bench route with JWT and a rate limit high enough never to reject, and wrk's Authorization header.
+    A token bucket: constant memory per key (a sliding log this high would keep a timestamp per request)."""
+    document = bench_route(ctx.upstream_port, auth_required=True,
+                           rate_limit={"algorithm": "token_bucket", "limit": 10_000_000, "window_s": 60,
+                                       "store": store})
+    document["jwt"] = {"secret": JWT_SECRET}
+    token = jwt.encode({"sub": "bench", "exp": int(time.time()) + 86400}, JWT_SECRET, algorithm="HS256")
+    return document, (f"Authorization: Bearer {token}",)
+
+
+def rusta_jwt_rate_limit(ctx: Context) -> Scenario:
+    """JWT verification and a Redis-shared rate limit (high enough never to reject) on the route."""
+    document, headers = _jwt_limited_route(ctx, "redis")
+    return Scenario("rusta_jwt_ratelimit", "Rusta, JWT + Redis rate limit", "rusta", routes=document,
+                    headers=headers, redis=True)
+
+
+def rusta_jwt_local_rate_limit(ctx: Context) -> Scenario:
+    """The same with the rate limit counted in the process: what the Redis round trip adds."""
+    document, headers = _jwt_limited_route(ctx, "local")
+    return Scenario("rusta_jwt_local_limit", "Rusta, JWT + local rate limit", "rusta", routes=document,
+                    headers=headers)
+
+
+def _slow_route(ctx: Context, strategy: str) -> dict[str, Any]:
+    document = bench_route(ctx.upstream_port, load_balancing_strategy=strategy)
+    document["routers"][0]["backends"] = [{"host": "http://127.0.0.1", "port": port, "weight": 1}
+                                          for port in ctx.slow_ports]
+    return document
+
+
+def rusta_slow_round_robin(ctx: Context) -> Scenario:
+    """Three backends, one answering SLOW_DELAY_MS late, round robin: a third of the requests wait for it."""
+    return Scenario("slow_round_robin", "1 slow of 3, round_robin", "rusta", routes=_slow_route(ctx, "round_robin"),
+                    upstream="slow")
+
+
+def rusta_slow_latency_aware(ctx: Context) -> Scenario:
+    """The same three backends, latency_aware: the slow one should get few requests."""
+    return Scenario("slow_latency_aware", "1 slow of 3, latency_aware", "rusta",
+                    routes=_slow_route(ctx, "latency_aware"), upstream="slow")
+
+
 SCENARIOS: tuple[Callable[[Context], Scenario], ...] = (
     upstream_direct,
     nginx_proxy,
     rusta_one_route,
     rusta_access_log,
+    rusta_without_recording,
+    rusta_jwt_rate_limit,
+    rusta_jwt_local_rate_limit,
+    rusta_slow_round_robin,
+    rusta_slow_latency_aware,
 )

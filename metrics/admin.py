@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.urls import reverse
@@ -118,8 +119,10 @@ class BackendHealthAdmin(admin.ModelAdmin):
                     extra_context: dict[str, Any] | None = None) -> HttpResponse:
         if request.method == "POST":
             obj = self.get_object(request, object_id)
+            if not self.has_change_permission(request, obj):
+                raise PermissionDenied  # a viewer: the override is a configuration change
             choice = request.POST.get("_override")
-            if obj is not None and choice in Override.values and self.has_change_permission(request, obj):
+            if obj is not None and choice in Override.values:
                 self._override(request, [obj.backend], choice)
             # Nothing else on this page is editable; whatever else was posted is ignored.
             return HttpResponseRedirect(request.path)
@@ -169,6 +172,10 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def save_model(self, request: HttpRequest, obj: RetentionPolicy, form: Any, change: bool) -> None:
+        """Through metrics.services, so the change is audited like every configuration change."""
+        services.set_retention(obj, obj.keep_days, actor=request.user, source="admin")
 
     @admin.display(description="resolution", ordering="id")
     def resolution_label(self, policy: RetentionPolicy) -> str:

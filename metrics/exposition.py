@@ -12,6 +12,10 @@ Metric families (all workers of the gateway combined, see metrics.procfiles):
     rusta_rate_limited_total{route}                      counter
     rusta_cache_requests_total{route,result}             counter: hit, miss
     rusta_bytes_total{route,direction}                   counter: in, out
+    rusta_websocket_connections_open{route}              gauge: WebSocket tunnels open now
+    rusta_websocket_connections_total{route}             counter: tunnels opened
+    rusta_websocket_messages_total{route,direction}      counter: in (from clients), out (to clients)
+    rusta_websocket_bytes_total{route,direction}         counter: message payload bytes, in and out
     rusta_build_info{version}                            gauge, always 1
     rusta_metrics_workers                                gauge: workers whose figures are included
 """
@@ -94,11 +98,35 @@ def render(combined: Combined, version: str) -> str:
     for (route, direction), value in sorted(totals.bytes.items()):
         lines.append(f"rusta_bytes_total{_labels(route=route, direction=direction)} {value}")
 
+    lines += _websocket(totals.websocket)
+
     lines += _family("rusta_build_info", "gauge", "Always 1; the version label says which Rusta runs.")
     lines.append(f"rusta_build_info{_labels(version=version)} 1")
     lines += _family("rusta_metrics_workers", "gauge", "Gateway worker processes whose figures are included.")
     lines.append(f"rusta_metrics_workers {combined.workers}")
     return "\n".join(lines) + "\n"
+
+
+_WS_DIRECTIONS = (("in", "from_client"), ("out", "to_client"))
+
+
+def _websocket(counters: dict[tuple[str, str], int]) -> list[str]:
+    """The WebSocket proxy's families, per route (counters from protocols.websocket.metrics)."""
+    routes = sorted({route for route, _ in counters})
+    lines = _family("rusta_websocket_connections_open", "gauge", "WebSocket tunnels open now.")
+    lines += [f"rusta_websocket_connections_open{_labels(route=route)} {counters.get((route, 'open'), 0)}"
+              for route in routes]
+    lines += _family("rusta_websocket_connections_total", "counter", "WebSocket tunnels opened.")
+    lines += [f"rusta_websocket_connections_total{_labels(route=route)} {counters.get((route, 'opened'), 0)}"
+              for route in routes]
+    for name, what in (("messages", "WebSocket messages relayed"), ("bytes", "WebSocket message payload bytes")):
+        family = f"rusta_websocket_{name}_total"
+        lines += _family(family, "counter", f"{what}: in from clients, out to clients.")
+        for route in routes:
+            for direction, side in _WS_DIRECTIONS:
+                value = counters.get((route, f"{name}_{side}"), 0)
+                lines.append(f"{family}{_labels(route=route, direction=direction)} {value}")
+    return lines
 
 
 def _histogram(name: str, help_text: str, label: str, rows: Iterable[tuple[str, list[float]]]) -> list[str]:

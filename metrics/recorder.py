@@ -8,11 +8,14 @@ additions and one or two `bisect` calls on precomputed bucket bounds.
 
 Once a second the worker's flusher (metrics.flusher), also on the event loop, calls `take_window()`: the window
 is folded into the cumulative totals that /metrics exposes, and handed over to the history writer, which turns
-it into 10-second points off the event loop. Tests drive the recorder by hand.
+it into 10-second points off the event loop. Tests drive the recorder by hand. `NullRecorder` records nothing
+(RUSTA_METRICS_RECORD=false); the worker points `websocket_source` at the WebSocket proxy's counters, which
+`snapshot` copies into the totals.
 """
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +44,9 @@ UPSTREAM_ERROR_KINDS = {
 }
 KINDS = frozenset({"refused", "reset", "timeout", "invalid"})
 STATUS_CLASSES = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
+# The WebSocket proxy's counters (protocols.websocket.metrics) that /metrics shows; "open" is a gauge.
+WEBSOCKET_COUNTERS = ("open", "opened", "messages_from_client", "messages_to_client", "bytes_from_client",
+                      "bytes_to_client")
 
 WindowKey = tuple[str, str, int, str, str]  # route, method, status, backend, error type ("" when none)
 
@@ -68,6 +74,7 @@ class Totals:
     rate_limited: dict[str, int] = field(default_factory=dict)  # route
     cache: dict[tuple[str, str], int] = field(default_factory=dict)  # route, "hit" | "miss"
     breaker_opens: dict[tuple[str, str], int] = field(default_factory=dict)  # route, backend (seen by the flusher)
+    websocket: dict[tuple[str, str], int] = field(default_factory=dict)  # route, one of WEBSOCKET_COUNTERS
     connections_active: int = 0
     connections_peak: int = 0
 
@@ -78,6 +85,7 @@ class Totals:
             "upstream_seconds": dict(self.upstream_seconds), "bytes": _join(self.bytes),
             "upstream_errors": _join(self.upstream_errors), "rate_limited": dict(self.rate_limited),
             "cache": _join(self.cache), "breaker_opens": _join(self.breaker_opens),
+            "websocket": _join(self.websocket),
             "connections_active": self.connections_active,
             "connections_peak": self.connections_peak,
         }
@@ -89,6 +97,7 @@ class Totals:
             upstream_seconds=dict(data.get("upstream_seconds", {})), bytes=_split(data.get("bytes", {})),
             upstream_errors=_split(data.get("upstream_errors", {})), rate_limited=dict(data.get("rate_limited", {})),
             cache=_split(data.get("cache", {})), breaker_opens=_split(data.get("breaker_opens", {})),
+            websocket=_split(data.get("websocket", {})),
             connections_active=int(data.get("connections_active", 0)),
             connections_peak=int(data.get("connections_peak", 0)),
         )
@@ -111,6 +120,10 @@ class Totals:
                 else:
                     for index, observed in enumerate(histogram):
                         target[index] += observed
+        mine_ws = self.websocket
+        for key, value in other.websocket.items():
+            if gauges or key[1] != "open":
+                mine_ws[key] = mine_ws.get(key, 0) + value
         if gauges:
             self.connections_active += other.connections_active
             self.connections_peak += other.connections_peak
@@ -125,6 +138,7 @@ class Recorder:
         self.active = 0
         self.peak = 0
         self._breaker_states: dict[tuple[str, str], str] = {}
+        self.websocket_source: Callable[[], list[dict[str, Any]]] | None = None
 
     # --- The hot path -------------------------------------------------------------------------------------
 
@@ -223,8 +237,23 @@ class Recorder:
             upstream_seconds={key: list(value) for key, value in totals.upstream_seconds.items()},
             bytes=dict(totals.bytes), upstream_errors=dict(totals.upstream_errors),
             rate_limited=dict(totals.rate_limited), cache=dict(totals.cache),
-            breaker_opens=dict(totals.breaker_opens), connections_active=self.active, connections_peak=self.peak,
+            breaker_opens=dict(totals.breaker_opens), websocket=self.websocket_counters(),
+            connections_active=self.active, connections_peak=self.peak,
         )
+
+    def websocket_counters(self) -> dict[tuple[str, str], int]:
+        """The WebSocket proxy's counters by (route, counter), read from `websocket_source` (set by the worker to
+        `WebSocketProxy.metrics.snapshot`; routes renamed into one name are added up)."""
+        source = self.websocket_source
+        counters: dict[tuple[str, str], int] = {}
+        if source is None:
+            return counters
+        for row in source():
+            route = row["route"]
+            for name in WEBSOCKET_COUNTERS:
+                key = (route, name)
+                counters[key] = counters.get(key, 0) + int(row.get(name, 0))
+        return counters
 
 
 def _fold(histogram: list[float], cell: list[Any], offset: int, total: float) -> None:
@@ -242,6 +271,31 @@ def _join(counts: dict[Any, int]) -> dict[str, int]:
 
 def _split(counts: dict[str, int]) -> dict[Any, int]:
     return {tuple(key.split(_SEP)): value for key, value in counts.items()}
+
+
+class NullRecorder(Recorder):
+    """A recorder that records nothing: what `RUSTA_METRICS_RECORD=false` puts on the hot path (the bench
+    measures recording's cost against it). /metrics then shows no request figures for this process."""
+
+    def record_request(self, route: str | None, method: str, status: int, duration_s: float,
+                       upstream_s: float | None, bytes_in: int, bytes_out: int, backend: str | None,
+                       error_kind: str | None) -> None:
+        return None
+
+    def upstream_error(self, backend: str, kind: str) -> None:
+        return None
+
+    def connection_opened(self) -> None:
+        return None
+
+    def connection_closed(self) -> None:
+        return None
+
+    def rate_limited(self, route: str) -> None:
+        return None
+
+    def cache_result(self, route: str, hit: bool) -> None:
+        return None
 
 
 recorder = Recorder()

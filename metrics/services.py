@@ -1,10 +1,11 @@
-"""Operator writes to backend health: forcing a backend up or down, or clearing that, audited and published."""
+"""Operator writes of the metrics app, audited: backend health overrides (published to the gateways) and how long
+the traffic history is kept."""
 from __future__ import annotations
 
 from django.db import transaction
 from django.utils import timezone
 
-from metrics.models import BackendHealth, HealthEvent, Override
+from metrics.models import BackendHealth, HealthEvent, Override, RetentionPolicy
 from routes.models import AuditEntry, Backend
 from routes.services import Actor, ConfigError, actor_name, bump_health_version, record_audit
 
@@ -46,3 +47,18 @@ def set_health_override(backend: Backend, override: str, *, actor: Actor, source
             bump_health_version()
     return health
 
+
+
+def set_retention(policy: RetentionPolicy, keep_days: int | None, *, actor: Actor, source: str) -> RetentionPolicy:
+    """Keep one resolution of the traffic history for `keep_days` days (None: forever), from the next retention
+    run. The admin's form has checked the value against the model's constraint."""
+    with transaction.atomic():
+        policy = RetentionPolicy.objects.select_for_update().get(pk=policy.pk)
+        before = policy.keep_days
+        if before == keep_days:
+            return policy
+        policy.keep_days = keep_days
+        policy.save(update_fields=["keep_days"])
+        record_audit(actor, source, AuditEntry.Action.UPDATE, "retention", policy.pk,
+                     policy.get_resolution_display(), {"keep_days": [before, keep_days]})
+    return policy

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from protocols.patterns import Segment, parse_pattern, parse_template
@@ -131,10 +133,16 @@ NO_MATCH = Match(None, {})
 
 
 class RouteTable:
-    """An immutable set of compiled routes. Build a new one for every configuration change."""
+    """An immutable set of compiled routes. Build a new one for every configuration change.
 
-    def __init__(self, specs: list[RouteSpec] | tuple[RouteSpec, ...], version: int = 0) -> None:
+    `settings` holds the gateway-wide policy blocks by name (`jwt`, `rate_limit`...: GatewaySettings' JSON
+    fields), which apply to every route that has no block of its own; treat it as read-only.
+    """
+
+    def __init__(self, specs: list[RouteSpec] | tuple[RouteSpec, ...], version: int = 0,
+                 settings: Mapping[str, Any] | None = None) -> None:
         self.version = version
+        self.settings: Mapping[str, Any] = MappingProxyType(dict(settings or {}))
         self.built_at = time.time()
         compiled = [CompiledRoute(spec) for spec in specs]
         compiled.sort(key=CompiledRoute.specificity)

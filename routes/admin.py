@@ -13,14 +13,16 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import Form
 from django.http import HttpRequest
+from django.urls import URLPattern
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from metrics.admin import health_link
-from routes import services
+from routes import admin_extras, services
 from routes.forms import BackendInlineForm, BackendInlineFormSet, RouteAdminForm
 from routes.models import AuditEntry, Backend, GatewaySettings, Route
 from routes.secrets import redact
+from routes.validation import POLICY_FIELDS
 
 
 def _pretty(value: Any) -> SafeString:
@@ -73,7 +75,7 @@ class RouteAdmin(admin.ModelAdmin):
     list_display = ("name", "external_path", "methods_list", "protocol", "backend_list", "enabled")
     list_filter = ("protocol", "enabled", "load_balancing_strategy", "auth_required")
     search_fields = ("name", "external_path", "backends__host")
-    actions = ["enable_routes", "disable_routes"]
+    actions = ["enable_routes", "disable_routes", "purge_cache"]
     fieldsets = (
         (None, {"fields": ("name", "enabled", "protocol", "external_path", "methods", "match_host",
                            "internal_path", "priority")}),
@@ -83,14 +85,37 @@ class RouteAdmin(admin.ModelAdmin):
             "classes": ("collapse",),
             "fields": ("retry", "health_check", "circuit_breaker"),
         }),
+        ("Transformations (JSON)", {
+            "description": "Checked on save, each message naming the rule it is about. The “Try it” link at the "
+                           "top of the page shows what a sample request and response become.",
+            "fields": ("request_transformation", "response_transformation"),
+        }),
+        ("Caching and compression (JSON)", {
+            "classes": ("collapse",),
+            "fields": ("cache", "compression"),
+        }),
         ("Policies (JSON, as in the earlier gateway's config)", {
             "classes": ("collapse",),
-            "fields": ("request_transformation", "response_transformation", "rate_limit", "ai_policy"),
+            "fields": ("rate_limit", "ai_policy"),
+        }),
+        ("Request guards (JSON; empty: the gateway-wide settings)", {
+            "classes": ("collapse",),
+            "fields": ("cors", "limits", "ip_rules", "security_headers"),
         }),
     )
+    change_form_template = "admin/routes/route/change_form.html"
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Route]:
         return super().get_queryset(request).prefetch_related("backends")
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Route | None:
+        route = super().get_object(request, object_id, from_field)
+        if route is not None and not self.has_change_permission(request, route):
+            # A viewer's read-only page shows the stored values as they are: redact them on this copy (a
+            # viewer can never save it).
+            for block in POLICY_FIELDS:
+                setattr(route, block, redact(getattr(route, block)))
+        return route
 
     @admin.display(description="methods")
     def methods_list(self, route: Route) -> str:
@@ -162,6 +187,18 @@ class RouteAdmin(admin.ModelAdmin):
             self.message_user(request, f"No route was {verb}.", messages.WARNING)
 
 
+    # --- Cache purges and the "try it" panel (routes.admin_extras) -----------------------------------------
+
+    @admin.action(description="Purge cached responses of selected routes", permissions=["change"])
+    def purge_cache(self, request: HttpRequest, queryset: QuerySet[Route]) -> None:
+        names = admin_extras.purge_routes(request, queryset)
+        self.message_user(request, f"Cached responses of {len(names)} route(s) will be dropped by every gateway "
+                                   f"within a second: {', '.join(names)}.", messages.SUCCESS)
+
+    def get_urls(self) -> list[URLPattern]:
+        return admin_extras.route_urls(self) + super().get_urls()
+
+
 class ReadOnlyAdmin(admin.ModelAdmin):
     """Visible to staff, changed only through the service layer (import, API)."""
 
@@ -208,13 +245,15 @@ class AuditEntryAdmin(ReadOnlyAdmin):
 
 @admin.register(GatewaySettings)
 class GatewaySettingsAdmin(ReadOnlyAdmin):
-    """The gateway-wide blocks of the earlier gateway's file (jwt, rate_limit, ai), secrets redacted.
+    """The gateway-wide blocks of the earlier gateway's file (jwt, rate_limit, ai) and the request guards used by
+    routes without their own (cors, limits, ip_rules, security_headers), secrets redacted.
 
     Read-only: they change with `importconfig` or POST /api/config/import/, which audit the change.
     """
 
     list_display = ("__str__", "updated_at")
-    fields = ("jwt_block", "rate_limit_block", "ai_block", "updated_at")
+    fields = ("jwt_block", "rate_limit_block", "ai_block", "cors_block", "limits_block", "ip_rules_block",
+              "security_headers_block", "updated_at")
     readonly_fields = fields
 
     @admin.display(description="jwt")
@@ -228,3 +267,19 @@ class GatewaySettingsAdmin(ReadOnlyAdmin):
     @admin.display(description="ai")
     def ai_block(self, row: GatewaySettings) -> SafeString:
         return _pretty(redact(row.ai))
+
+    @admin.display(description="cors")
+    def cors_block(self, row: GatewaySettings) -> SafeString:
+        return _pretty(row.cors)
+
+    @admin.display(description="limits")
+    def limits_block(self, row: GatewaySettings) -> SafeString:
+        return _pretty(row.limits)
+
+    @admin.display(description="ip rules")
+    def ip_rules_block(self, row: GatewaySettings) -> SafeString:
+        return _pretty(row.ip_rules)
+
+    @admin.display(description="security headers")
+    def security_headers_block(self, row: GatewaySettings) -> SafeString:
+        return _pretty(row.security_headers)

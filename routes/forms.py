@@ -64,11 +64,40 @@ class RouteAdminForm(forms.ModelForm):
         'Per backend, like {"enabled": true, "failure_threshold": 5, "failure_ratio": null, "window_s": 10, '
         '"min_requests": 20, "open_s": 10, "half_open_requests": 1, "success_threshold": 2, '
         '"failure_statuses": [502, 503, 504]}. Empty uses these defaults.')
-    request_transformation = _json_field('Like {"headers": [{"action": "set", "name": "X-Env", "value": "prod"}]}.')
-    response_transformation = _json_field('Like {"status_code_mappings": [{"from": 404, "to": 200}]}.')
+    request_transformation = _json_field(
+        'Like {"headers": [{"action": "set", "name": "X-Env", "value": "prod"}], "path": {"pattern": '
+        '"^/api/v1/(.+)$", "replacement": "/$1"}, "query_params": {"remove": ["debug"]}, "body": {"remove": '
+        '["password"]}}. Actions: add (only if absent), set, remove, replace (pattern + replacement), rename '
+        '(to). Try it with the link at the top of the page.')
+    response_transformation = _json_field(
+        'Like {"headers": {"remove": ["X-Powered-By"]}, "status_code_mappings": [{"from": 404, "to": 200, '
+        '"condition": {"methods": ["GET"], "path": "^/health$"}}], "body": {"rename": {"user_name": "username"}}}.')
+    cache = _json_field(
+        'Response cache, like {"ttl_s": 60, "vary_headers": ["Accept-Language"], "stale_if_error_s": 300}. '
+        'Also "store_set_cookie" (false), "max_body_bytes" (1048576), "methods" (["GET", "HEAD"]), "statuses", '
+        '"coalesce" (true). Empty: answers are not cached.')
+    compression = _json_field(
+        'Like {"enabled": true} for the defaults: br, zstd or gzip for text/*, JSON, JavaScript, XML and SVG of '
+        'at least "min_bytes" (1024). Also "algorithms", "content_types", "gzip_level", "brotli_quality", '
+        '"zstd_level". Empty: no compression.')
     rate_limit = _json_field("This route's own rate limit; empty uses the gateway-wide one.")
     ai_policy = _json_field('Like {"enabled": true, "strategy": "content_analysis", "provider": "openai"}. '
                             "Secrets shown as <redacted> are kept when saved unchanged.")
+    cors = _json_field(
+        'Like {"origins": ["https://app.example.com", "https://*.example.com"], "credentials": true}. Also '
+        '"methods" (GET, HEAD, PUT, PATCH, POST, DELETE), "headers" (empty: what the preflight asks for), '
+        '"exposed_headers", "max_age" (600). Preflights are answered by the gateway. Empty: the gateway-wide '
+        'policy; {"enabled": false}: none here.')
+    limits = _json_field(
+        'Like {"max_body_bytes": 10485760} (413 past it; none by default), and the defaults "max_header_bytes": '
+        '32768, "max_header_count": 100 (431) and "max_url_length": 8192 (414); 0 switches one off.')
+    ip_rules = _json_field(
+        'Like {"allow": ["10.0.0.0/8", "2001:db8::/32"], "deny": ["10.0.0.13"]}: deny wins; with an allow list, '
+        "every other address gets 403. Checked against the client address behind trusted proxies.")
+    security_headers = _json_field(
+        'On by default: {"content_type_options": true, "frame_options": "DENY", "referrer_policy": '
+        '"no-referrer", "hsts_max_age": 31536000 (https only), "content_security_policy": null, "override": '
+        'false}. A backend\'s own value wins unless "override" is true; false switches a header off.')
 
     class Meta:
         model = Route
@@ -79,12 +108,14 @@ class RouteAdminForm(forms.ModelForm):
         setattr(self.instance, FORM_LINK, self)
         for field in POLICY_FIELDS:
             self.initial[field] = redact(self.initial.get(field))
+        self.route_document: dict[str, Any] | None = None
+        if "name" not in self.fields:
+            return  # a viewer's read-only page: the admin shows the values without form fields
         # As in the earlier gateway's file, a route may come without a name; one is made from its path.
         self.fields["name"].required = False
         self.fields["name"].help_text = "Unique; left empty, one is made from the protocol and path."
         self.fields["total_timeout_ms"].required = False
         self.fields["total_timeout_ms"].help_text = "Limit on the whole exchange, retries included; empty or 0: none."
-        self.route_document: dict[str, Any] | None = None
 
     def validate_unique(self) -> None:
         """The service layer reports name clashes (with the same wording as the API), not the model form."""
@@ -113,6 +144,8 @@ class BackendInlineForm(forms.ModelForm):
         if self.instance.pk is not None:
             host = self.instance.host
             self.initial["host"] = f"{self.instance.scheme}://" + (f"[{host}]" if ":" in host else host)
+        if "weight" not in self.fields:
+            return  # read-only for a viewer
         self.fields["weight"].required = False
         self.fields["port"].required = False
         self.fields["port"].help_text = "Empty takes the scheme's port."

@@ -56,6 +56,13 @@ class Route(models.Model):
     response_transformation = models.JSONField(null=True, blank=True)
     rate_limit = models.JSONField(null=True, blank=True)
     ai_policy = models.JSONField(null=True, blank=True)
+    cache = models.JSONField(null=True, blank=True, help_text="Response cache; null: answers are not cached.")
+    compression = models.JSONField(null=True, blank=True, help_text="Response compression; null: none.")
+    cors = models.JSONField(null=True, blank=True, help_text="CORS policy; null: the gateway-wide one, if any.")
+    limits = models.JSONField(null=True, blank=True, help_text="Request size limits; null: the gateway-wide ones.")
+    ip_rules = models.JSONField(null=True, blank=True, help_text="IP allow/deny lists; null: the gateway-wide ones.")
+    security_headers = models.JSONField(null=True, blank=True,
+                                        help_text="Security response headers; null: the gateway-wide ones.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -98,11 +105,20 @@ class Backend(models.Model):
 
 
 class GatewaySettings(models.Model):
-    """Gateway-wide policy blocks imported from or exported to the earlier gateway's config (one row)."""
+    """Gateway-wide policy blocks imported from or exported to the earlier gateway's config (one row).
+
+    `jwt`, `rate_limit` and `ai` are the earlier gateway's; `cors`, `limits`, `ip_rules` and `security_headers`
+    are Rusta's request guards, used by every route without its own block of that name.
+    """
 
     jwt = models.JSONField(null=True, blank=True)
     rate_limit = models.JSONField(null=True, blank=True)
     ai = models.JSONField(null=True, blank=True)
+    # Request guards for every route that has no block of the same name (protocols.guards).
+    cors = models.JSONField(null=True, blank=True)
+    limits = models.JSONField(null=True, blank=True)
+    ip_rules = models.JSONField(null=True, blank=True)
+    security_headers = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -118,10 +134,13 @@ class ConfigState(models.Model):
 
     `health_version` is bumped whenever a backend's effective health changes (a probe crossing a threshold, an
     operator override), so the same one-row poll tells a gateway process to reload its health overlay.
+    `cache_purge_id` likewise tells it that cache purges were requested (routes.cache_purges).
     """
 
     version = models.PositiveBigIntegerField(default=0)
     health_version = models.PositiveBigIntegerField(default=0)
+    cache_purge_id = models.PositiveBigIntegerField(
+        default=0, help_text="Id of the latest CachePurge: gateway processes apply the ones they have not seen.")
     changed_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -138,6 +157,7 @@ class AuditEntry(models.Model):
         IMPORT = "import", "Imported"
         RELOAD = "reload", "Reloaded"
         OVERRIDE = "override", "Health override"
+        PURGE = "purge", "Cache purge"
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
@@ -155,3 +175,24 @@ class AuditEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor_name} {self.action} {self.object_type} {self.object_repr}"
+
+
+class CachePurge(models.Model):
+    """A request to drop cached responses: all of them, one route's, or one URL key's (optionally of one route).
+
+    Every gateway process applies each purge once to its own cache (or to the shared Redis store), when its table
+    watcher sees `ConfigState.cache_purge_id` move; rows older than a day are deleted as new ones come.
+    """
+
+    route = models.CharField(max_length=100, blank=True, default="", help_text="Route name; empty: every route.")
+    key = models.CharField(max_length=4200, blank=True, default="",
+                           help_text="URL key like 'GET example.com/items?a=1'; empty: every URL.")
+    requested_by = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        what = self.key or "all URLs"
+        return f"purge {what} of {self.route or 'every route'}"

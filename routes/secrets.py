@@ -1,19 +1,59 @@
-"""Secrets inside configuration blocks: redacted wherever configuration is shown, restored when sent back."""
+"""Secrets inside configuration blocks: redacted wherever configuration is shown, restored when sent back.
+
+What counts as a secret, at any depth of a policy or settings block:
+- the value of a key named in SECRET_KEYS (`secret`, `password`, `api_key`, `token`, `client_secret`, ...);
+- the value of a header that carries credentials (SENSITIVE_HEADERS), as a mapping key
+  (`{"set": {"Authorization": "Bearer ..."}}`) or as a rule (`{"name": "X-Api-Key", "value": "..."}`);
+- the password inside a URL (`redis://:pw@host:6379/0` shows as `redis://:<redacted>@host:6379/0`).
+Public material is not secret: `public_key(s)`, `jwks_url` (unless it has a password), `issuer`.
+"""
 from __future__ import annotations
 
+import re
 from typing import Any
 
 REDACTED = "<redacted>"
-# Keys whose values are secrets wherever they appear in a policy or settings block.
-SECRET_KEYS = frozenset({"secret", "api_key", "password", "private_key", "client_secret", "token"})
+SECRET_KEYS = frozenset({
+    "secret", "api_key", "apikey", "password", "passphrase", "private_key", "client_secret", "client_key",
+    "token", "access_token", "refresh_token", "api_token", "auth_token", "bearer_token", "secret_key",
+    "secret_access_key", "hmac_secret", "signing_key", "redis_password",
+})
+# Request headers whose values are credentials, as transformations set them for the upstream.
+SENSITIVE_HEADERS = frozenset({
+    "authorization", "proxy-authorization", "cookie", "x-api-key", "api-key", "apikey", "x-auth-token",
+    "x-access-token", "x-goog-api-key", "ocp-apim-subscription-key",
+})
+_URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^/@:]*:)([^/@]+)(@)")
+
+
+def _is_secret_key(key: Any) -> bool:
+    return isinstance(key, str) and (key.lower() in SECRET_KEYS or key.lower() in SENSITIVE_HEADERS)
+
+
+def _holds_header_secret(container: dict[Any, Any]) -> bool:
+    """A header rule like {"name": "Authorization", "value": "..."}: its `value` is a secret."""
+    name = container.get("name")
+    return isinstance(name, str) and name.strip().lower() in SENSITIVE_HEADERS
+
+
+def _is_secret_field(key: Any, container: dict[Any, Any]) -> bool:
+    return _is_secret_key(key) or (key == "value" and _holds_header_secret(container))
+
+
+def redact_url(text: str) -> str:
+    """The URL with its password (if any) replaced by the marker."""
+    return _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text, count=1)
 
 
 def redact(value: Any) -> Any:
     """A copy with every secret value replaced by a marker, at any depth."""
     if isinstance(value, dict):
-        return {k: (REDACTED if k in SECRET_KEYS and v not in (None, "") else redact(v)) for k, v in value.items()}
+        return {k: (REDACTED if _is_secret_field(k, value) and v not in (None, "") else redact(v))
+                for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
+    if isinstance(value, str) and "@" in value:
+        return redact_url(value)
     return value
 
 
@@ -28,7 +68,7 @@ def restore_secrets(new: Any, old: Any, path: str, missing: list[str]) -> Any:
         out = {}
         for key, value in new.items():
             here = f"{path}.{key}" if path else str(key)
-            if key in SECRET_KEYS and value == REDACTED:
+            if value == REDACTED and _is_secret_field(key, new):
                 if old_dict.get(key) in (None, "", REDACTED):
                     missing.append(here)
                 out[key] = old_dict.get(key)
@@ -39,6 +79,10 @@ def restore_secrets(new: Any, old: Any, path: str, missing: list[str]) -> Any:
         old_list = old if isinstance(old, list) else []
         return [restore_secrets(value, old_list[i] if i < len(old_list) else None, f"{path}[{i}]", missing)
                 for i, value in enumerate(new)]
+    if isinstance(new, str) and REDACTED in new and _URL_PASSWORD.match(new):
+        if isinstance(old, str) and redact_url(old) == new and old != new:
+            return old
+        missing.append(path)
     return new
 
 

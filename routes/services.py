@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from routes.guard_blocks import GUARD_FIELDS, validate_settings_blocks
 from routes.models import AuditEntry, Backend, ConfigState, GatewaySettings, Route
 from routes.secrets import missing_secret_errors, redact, restore_secrets
 from routes.validation import (
@@ -26,7 +27,7 @@ from routes.validation import (
     validate_route,
 )
 
-SETTINGS_BLOCKS = ("jwt", "rate_limit", "ai")
+SETTINGS_BLOCKS = ("jwt", "rate_limit", "ai", *GUARD_FIELDS)
 TOP_LEVEL_KEYS = frozenset({"version", "routers", *SETTINGS_BLOCKS})
 
 Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
@@ -91,6 +92,12 @@ def route_document(route: Route) -> dict[str, Any]:
         "response_transformation": route.response_transformation,
         "rate_limit": route.rate_limit,
         "ai_policy": route.ai_policy,
+        "cache": route.cache,
+        "compression": route.compression,
+        "cors": route.cors,
+        "limits": route.limits,
+        "ip_rules": route.ip_rules,
+        "security_headers": route.security_headers,
     }
 
 
@@ -347,6 +354,7 @@ def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False
         if data.get(block) is not None and not isinstance(data[block], dict):
             errors[block] = ["Must be an object."]
         report.unknown_keys += block_unknown_keys(block, data.get(block), block)
+    validate_settings_blocks(data, errors)
     with transaction.atomic():
         existing = {r.name: r for r in Route.objects.select_for_update().prefetch_related("backends")}
         taken_in_file: set[str] = set()

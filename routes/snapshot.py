@@ -2,13 +2,15 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
+from django.db import models
 from django.db.models import Prefetch
 
 from metrics.models import BackendHealth
 from protocols.patterns import PatternError
 from protocols.table import BackendSpec, RouteSpec, RouteTable
-from routes.models import Backend, ConfigState, Route
+from routes.models import Backend, ConfigState, GatewaySettings, Route
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +68,30 @@ def route_spec(route: Route) -> RouteSpec:
             "response_transformation": route.response_transformation,
             "rate_limit": route.rate_limit,
             "ai_policy": route.ai_policy,
+            "cache": route.cache,
+            "compression": route.compression,
+            "cors": route.cors,
+            "limits": route.limits,
+            "ip_rules": route.ip_rules,
+            "security_headers": route.security_headers,
         },
     )
 
 
+def gateway_blocks() -> dict[str, Any]:
+    """The gateway-wide policy blocks (every JSON field of GatewaySettings: jwt, rate_limit...) that are set,
+    in one query; the data plane applies them to routes without a block of their own."""
+    row = GatewaySettings.objects.filter(pk=1).first()
+    if row is None:
+        return {}
+    blocks = {f.name: getattr(row, f.name) for f in GatewaySettings._meta.concrete_fields
+              if isinstance(f, models.JSONField)}
+    return {name: value for name, value in blocks.items() if value is not None}
+
+
 def build_table(version: int | None = None) -> RouteTable:
-    """Compile every enabled route. A row that cannot compile is left out and logged, never fatal."""
+    """Compile every enabled route, with the gateway-wide blocks. A row that cannot compile is left out and
+    logged, never fatal."""
     if version is None:
         version = current_version()
     enabled_backends = Prefetch("backends", queryset=Backend.objects.filter(enabled=True).order_by("position", "id"))
@@ -84,4 +104,4 @@ def build_table(version: int | None = None) -> RouteTable:
             log.error("route %s (%s) left out of the table: %s", route.pk, route.name, exc)
             continue
         specs.append(spec)
-    return RouteTable(specs, version=version)
+    return RouteTable(specs, version=version, settings=gateway_blocks())

@@ -12,6 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from protocols.patterns import MAX_PATH_LENGTH, PatternError, canonical_pattern, parse_pattern, parse_template
+from routes import network_safety, transformations
+from routes.guard_blocks import GUARD_FIELDS, validate_guards
 from routes.policies import RULES as RESILIENCE_RULES
 from routes.policies import validate_block
 
@@ -26,7 +28,7 @@ SCHEMES_BY_PROTOCOL = {
 }
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ftps": 21, "dns": 53}
 POLICY_FIELDS = ("retry", "health_check", "circuit_breaker", "request_transformation", "response_transformation",
-                 "rate_limit", "ai_policy")
+                 "rate_limit", "ai_policy", "cache", "compression", *GUARD_FIELDS)
 ROUTE_FIELDS = (
     "id", "name", "enabled", "priority", "protocol", "external_path", "internal_path", "match_host", "methods",
     "backends", "load_balancing_strategy", "auth_required", "connect_timeout_ms", "read_timeout_ms",
@@ -43,8 +45,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
 # shape differed between the earlier gateway's versions.
 KNOWN_BLOCK_KEYS: dict[str, frozenset[str]] = {
     **{block: frozenset(rules) for block, rules in RESILIENCE_RULES.items()},
-    "request_transformation": frozenset({"headers", "path", "query_params"}),
-    "response_transformation": frozenset({"headers", "status_code_mappings"}),
+    **transformations.KNOWN_KEYS,  # request/response_transformation, cache, compression
     "ai_policy": frozenset({"enabled", "strategy", "provider", "fallback_backend_index", "fallback_providers",
                             "streaming"}),
     "jwt": frozenset({"secret", "issuer", "audience", "required_claims"}),
@@ -183,7 +184,12 @@ def validate_route(doc: dict[str, Any], others: Iterable[dict[str, Any]] = ()) -
         _validate_backends(doc.get("backends"), protocol, errors)
     for block in RESILIENCE_RULES:
         validate_block(block, doc.get(block), errors)
-    for field in ("request_transformation", "response_transformation", "rate_limit", "ai_policy"):
+    transformations.validate_request_transformation(doc.get("request_transformation"), errors)
+    transformations.validate_response_transformation(doc.get("response_transformation"), errors)
+    transformations.validate_cache(doc.get("cache"), errors)
+    transformations.validate_compression(doc.get("compression"), errors)
+    validate_guards(doc, errors)
+    for field in ("rate_limit", "ai_policy"):
         if doc.get(field) is not None and not isinstance(doc.get(field), dict):
             _add(errors, field, "Must be an object or null.")
     if isinstance(doc.get("ai_policy"), dict):
@@ -228,6 +234,8 @@ def _validate_backends(backends: Any, protocol: str, errors: Errors) -> None:
                      f"A {protocol} route needs a backend scheme of {' or '.join(allowed)}, not '{scheme}'.")
             if not _valid_hostname(hostname):
                 _add(errors, f"{prefix}.host", f"'{hostname}' is not a host name or IP address (no path or port here).")
+            elif problem := network_safety.host_error(hostname):
+                _add(errors, f"{prefix}.host", problem)
         port = backend.get("port")
         if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
             _add(errors, f"{prefix}.port", "Must be a whole number from 1 to 65535.")

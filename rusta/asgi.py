@@ -19,6 +19,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
+from metrics.recorder import NullRecorder, recorder  # noqa: E402
 from protocols import health  # noqa: E402
 from protocols.http import ProxyApp, ProxyOptions, parse_networks  # noqa: E402
 from protocols.table import live  # noqa: E402
@@ -47,17 +48,20 @@ def proxy_options() -> ProxyOptions:
         access_log=settings.RUSTA_ACCESS_LOG,
         pool_size=settings.RUSTA_UPSTREAM_POOL_SIZE,
         state=live,
+        recorder=recorder if settings.RUSTA_METRICS_RECORD else NullRecorder(),
+        redis_url=settings.REDIS_URL,
     )
 
 
 def websocket_options(proxy: ProxyApp) -> WebSocketOptions:
-    """WebSocketProxy's options: the HTTP proxy's table, trusted proxies, TLS trust and balancing (so both share
-    breakers and in-flight counts)."""
+    """WebSocketProxy's options: the HTTP proxy's table, trusted proxies, TLS trust, balancing (so both share
+    breakers and in-flight counts) and admission (so both share JWT policies and rate-limit counters)."""
     return WebSocketOptions(
         trusted_proxies=proxy.options.trusted_proxies,
         state=proxy.state,
         balancing=proxy.balancing,
         ssl_context=proxy.options.ssl_context,
+        access=proxy.access,
     )
 
 
@@ -65,11 +69,8 @@ def build_proxy_application(proxy: ProxyApp | None = None,
                             websocket: WebSocketProxy | None = None) -> ProtocolTypeRouter:
     """The proxy listener: "http" scopes to ProxyApp, "websocket" scopes to WebSocketProxy (call its aclose()
     at shutdown, before the server's own, so tunnels close with 1001)."""
-    from metrics.wiring import RecordingProxy  # TEMPORARY until ProxyApp calls the recorder itself
-
     proxy = proxy or ProxyApp(proxy_options())
-    return ProtocolTypeRouter({"http": RecordingProxy(proxy, proxy.state),
-                               "websocket": websocket or WebSocketProxy(websocket_options(proxy))})
+    return ProtocolTypeRouter({"http": proxy, "websocket": websocket or WebSocketProxy(websocket_options(proxy))})
 
 
 def build_admin_application() -> ProtocolTypeRouter:

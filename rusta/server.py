@@ -1,8 +1,9 @@
 """The gateway process model: one supervisor binds both ports and forks N workers that share them.
 
 Each worker runs the proxy and admin listeners on one uvloop event loop (uvicorn servers given the pre-bound
-sockets) and a table watcher thread. SIGTERM stops accepting, lets requests in flight finish within the grace
-period, and exits 0; a worker that dies unexpectedly is replaced.
+sockets), the DNS forwarder when `dns_port` is set (UDP and TCP sockets bound by the supervisor too), and a
+table watcher thread. SIGTERM stops accepting, closes WebSocket tunnels with 1001, lets requests in flight
+finish within the grace period, and exits 0; a worker that dies unexpectedly is replaced.
 
 With `background` on (the default on the embedded broker), the supervisor also runs the background work: one
 Celery worker with an embedded beat (health checks), started as a child in its own process group, restarted if
@@ -18,8 +19,9 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any
 
 log = logging.getLogger("rusta.server")
 
@@ -35,6 +37,7 @@ class ServerOptions:
     reload_interval: float = 0.5
     background: bool = False
     background_log_level: str = "WARNING"
+    dns_port: int | None = None  # None: no DNS listeners (DNS over HTTPS on the proxy port still works)
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -49,15 +52,25 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn_server(app: Any, *, grace: float) -> Any:
+def _uvicorn_server(app: Any, *, grace: float, before_shutdown: Callable[[], Awaitable[None]] | None = None) -> Any:
     import uvicorn
 
     class QuietServer(uvicorn.Server):
-        """A uvicorn server whose signals the worker handles, so two servers can share one loop."""
+        """A uvicorn server whose signals the worker handles, so two servers can share one loop.
+
+        `before_shutdown` runs when the server starts shutting down, before uvicorn closes its connections:
+        the proxy listener closes its WebSocket tunnels there with 1001 (uvicorn's own close would be 1012)."""
 
         @contextlib.contextmanager
         def capture_signals(self) -> Iterator[None]:
             yield
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            if before_shutdown is not None:
+                for server in self.servers:
+                    server.close()  # stop accepting first, as uvicorn's own shutdown does (twice is harmless)
+                await before_shutdown()
+            await super().shutdown(sockets)
 
     config = uvicorn.Config(
         app,
@@ -76,7 +89,8 @@ def _uvicorn_server(app: Any, *, grace: float) -> Any:
     return QuietServer(config)
 
 
-def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: socket.socket) -> None:
+def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: socket.socket,
+               dns_socks: tuple[socket.socket, socket.socket] | None = None) -> None:
     """The body of one worker process: never returns normally, exits 0 after a graceful stop."""
     import uvloop
 
@@ -87,6 +101,7 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
 
+    from metrics.recorder import recorder
     from metrics.worker import WorkerMetrics
     from protocols.table import live
     from rusta import asgi
@@ -96,8 +111,11 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     worker_metrics = WorkerMetrics()
     worker_metrics.start(loop)
     proxy_app = asgi.ProxyApp(asgi.proxy_options())
+    ws_app = asgi.WebSocketProxy(asgi.websocket_options(proxy_app))
+    recorder.websocket_source = ws_app.metrics.snapshot  # its counters go out with this worker's figures
     servers = [
-        _uvicorn_server(asgi.build_proxy_application(proxy_app), grace=options.grace),
+        _uvicorn_server(asgi.build_proxy_application(proxy_app, ws_app), grace=options.grace,
+                        before_shutdown=ws_app.aclose),
         _uvicorn_server(asgi.admin_application, grace=options.grace),
     ]
 
@@ -109,8 +127,10 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     loop.add_signal_handler(signal.SIGINT, stop)
 
     async def serve() -> None:
+        if dns_socks is not None:
+            await proxy_app.dns.start_sockets(*dns_socks)
         await asyncio.gather(servers[0].serve([proxy_sock]), servers[1].serve([admin_sock]))
-        await proxy_app.aclose()
+        await proxy_app.aclose()  # the DNS listeners too
         await worker_metrics.stop()
 
     try:
@@ -151,13 +171,23 @@ class Supervisor:
     def run(self) -> int:
         from django.db import connections
 
+        from protocols.dns import bind_dns_sockets
+
         proxy_sock = bind(self.options.host, self.options.port)
         admin_sock = bind(self.options.admin_host, self.options.admin_port)
+        dns_socks = None
+        if self.options.dns_port is not None:
+            dns_socks = bind_dns_sockets(self.options.host, self.options.dns_port)
         proxy_port = proxy_sock.getsockname()[1]
         admin_port = admin_sock.getsockname()[1]
         log.info("proxy listening on http://%s:%s", self.options.host, proxy_port)
         log.info("admin listening on http://%s:%s/admin/ (API under /api/, metrics at /metrics)",
                  self.options.admin_host, admin_port)
+        if dns_socks is not None:
+            log.info("DNS forwarder listening on %s:%s (UDP and TCP)", self.options.host,
+                     dns_socks[0].getsockname()[1])
+        sockets = (proxy_sock, admin_sock, dns_socks)
+        inherited = [proxy_sock.fileno(), admin_sock.fileno(), *(s.fileno() for s in dns_socks or ())]
         connections.close_all()  # children must not share the parent's database connections
         from metrics.worker import reset_shared_folder
 
@@ -165,9 +195,9 @@ class Supervisor:
         signal.signal(signal.SIGTERM, self._on_stop)
         signal.signal(signal.SIGINT, self._on_stop)
         for index in range(self.options.workers):
-            self._spawn(index, proxy_sock, admin_sock)
+            self._spawn(index, *sockets)
         if self.options.background:
-            self._spawn_background([proxy_sock.fileno(), admin_sock.fileno()])
+            self._spawn_background(inherited)
         restarts: list[float] = []
         while self.children or self.background_pid is not None:
             try:
@@ -177,7 +207,7 @@ class Supervisor:
             except InterruptedError:
                 continue
             if pid == self.background_pid:
-                self._background_exited(status, [proxy_sock.fileno(), admin_sock.fileno()])
+                self._background_exited(status, inherited)
                 continue
             index = self.children.pop(pid, None)
             if index is None or self.stopping:
@@ -188,17 +218,18 @@ class Supervisor:
                 log.critical("workers keep dying; giving up")
                 self._on_stop()
                 return 1
-            self._spawn(index, proxy_sock, admin_sock)
+            self._spawn(index, *sockets)
         log.info("all workers stopped")
         return 0
 
-    def _spawn(self, index: int, proxy_sock: socket.socket, admin_sock: socket.socket) -> None:
+    def _spawn(self, index: int, proxy_sock: socket.socket, admin_sock: socket.socket,
+               dns_socks: tuple[socket.socket, socket.socket] | None) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
             try:
-                run_worker(self.options, proxy_sock, admin_sock)
+                run_worker(self.options, proxy_sock, admin_sock, dns_socks)
             except BaseException:  # the worker must never fall back into the supervisor's loop
                 log.exception("worker %s crashed", index)
             os._exit(1)

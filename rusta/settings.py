@@ -142,6 +142,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "/admin/login/"
+# ModelBackend plus the roles: staff users in no Rusta group get the viewer's permissions (routes.roles).
+AUTHENTICATION_BACKENDS = ["routes.roles.RoleBackend"]
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
@@ -192,12 +194,22 @@ RUSTA_ACCESS_LOG = envbool("RUSTA_ACCESS_LOG", True)
 RUSTA_READY_STALE_AFTER = envfloat("RUSTA_READY_STALE_AFTER", 10.0)
 # Health probes and health state changes kept per backend (older ones are deleted as new ones arrive).
 RUSTA_HEALTH_HISTORY = envint("RUSTA_HEALTH_HISTORY", 100)
+# Backends (and JWKS URLs) at link-local or cloud metadata addresses (169.254.0.0/16, fe80::/10,
+# metadata.google.internal, ...) are refused unless this is true: they would let a configuration change read the
+# host's cloud credentials through the gateway.
+RUSTA_ALLOW_LINK_LOCAL_BACKENDS = envbool("RUSTA_ALLOW_LINK_LOCAL_BACKENDS", False)
 
 # --- Metrics ---------------------------------------------------------------------------------------------
+# Count every proxied request for /metrics and the history; false swaps in a recorder that does nothing (the
+# bench compares the two to show what recording costs).
+RUSTA_METRICS_RECORD = envbool("RUSTA_METRICS_RECORD", True)
 # Each gateway process writes its 10-second traffic points (Redis when configured, else the database).
 RUSTA_METRICS_HISTORY = envbool("RUSTA_METRICS_HISTORY", True)
 # Seconds between those writes (off the request path).
 RUSTA_METRICS_FLUSH_INTERVAL = envfloat("RUSTA_METRICS_FLUSH_INTERVAL", 2.0)
+# /metrics on the admin listener is open, as Kong's Status API is, so Prometheus scrapes it without setup; with a
+# token set (or RUSTA_METRICS_TOKEN_FILE), it needs `Authorization: Bearer <token>` (or Basic, token as password).
+RUSTA_METRICS_TOKEN = envstr("RUSTA_METRICS_TOKEN")
 # The dashboard's chart library, installed from the npm registry by `make vendor` (never committed).
 RUSTA_STATIC_VENDOR_DIR = Path(envstr("RUSTA_STATIC_VENDOR_DIR", str(BASE_DIR / "var" / "static-vendor")))
 UPLOT_DIST = RUSTA_STATIC_VENDOR_DIR / "node_modules" / "uplot" / "dist"

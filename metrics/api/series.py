@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from metrics import queries
 from metrics.models import RESOLUTION_SECONDS
-from routes.api.permissions import IsStaffPermission
+from routes.api.permissions import RolePermission
 from routes.api.serializers import ErrorsSerializer
 
 
@@ -74,7 +74,7 @@ class HistoryParamsSerializer(serializers.Serializer):
 class MetricsViewSet(viewsets.ViewSet):
     """The stored traffic history: raw 10-second points and their rollups."""
 
-    permission_classes = [IsStaffPermission]
+    permission_classes = [RolePermission]
 
     @extend_schema(summary="The stored series: names, routes, backends, resolutions and their retention",
                    responses={200: OpenApiResponse(description="The catalogue of series.")})

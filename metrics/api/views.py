@@ -15,7 +15,7 @@ from rest_framework.response import Response
 from metrics import services
 from metrics.api.serializers import BackendHealthSerializer, HealthOverrideSerializer
 from metrics.models import BackendHealth, HealthEvent, HealthProbe, Override
-from routes.api.permissions import IsStaffPermission
+from routes.api.permissions import RolePermission
 from routes.api.serializers import ErrorsSerializer
 from routes.models import Backend
 
@@ -50,7 +50,8 @@ class BackendHealthViewSet(viewsets.GenericViewSet):
     """Backends' health: what the probes concluded and the operator's override."""
 
     queryset = Backend.objects.select_related("route")
-    permission_classes = [IsStaffPermission]
+    permission_classes = [RolePermission]
+    write_permission = "metrics.change_backendhealth"  # the override
     parser_classes = [JSONParser]
     serializer_class = BackendHealthSerializer
     lookup_url_kwarg = "id"

@@ -13,11 +13,11 @@ from typing import Protocol
 try:
     import brotli
 except ImportError:  # pragma: no cover - brotli is in requirements.txt; kept optional for slim installs
-    brotli = None
+    brotli = None  # type: ignore[assignment]
 try:
     import zstandard
 except ImportError:  # pragma: no cover - zstandard is optional
-    zstandard = None
+    zstandard = None  # type: ignore[assignment]
 
 AVAILABLE: frozenset[str] = frozenset(
     {"gzip"} | ({"br"} if brotli is not None else set()) | ({"zstd"} if zstandard is not None else set())
@@ -73,16 +73,17 @@ class ZstdEncoder:
     """zstd (RFC 8878), level 3 by default."""
 
     coding = b"zstd"
-    __slots__ = ("_zstd",)
+    __slots__ = ("_zstd", "_block")
 
     def __init__(self, level: int = 3) -> None:
         assert zstandard is not None
         self._zstd = zstandard.ZstdCompressor(level=level).compressobj()
+        self._block = zstandard.COMPRESSOBJ_FLUSH_BLOCK
 
     def compress(self, chunk: bytes) -> bytes:
         if not chunk:
             return b""
-        return self._zstd.compress(chunk) + self._zstd.flush(zstandard.COMPRESSOBJ_FLUSH_BLOCK)
+        return self._zstd.compress(chunk) + self._zstd.flush(self._block)
 
     def flush(self) -> bytes:
         return self._zstd.flush()

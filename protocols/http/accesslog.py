@@ -8,7 +8,8 @@ from json.encoder import encode_basestring_ascii as _quote  # type: ignore[attr-
 from typing import TextIO
 
 # A request stores a tuple; formatting happens at flush time, once per batch.
-Entry = tuple[float, str, str, str, "str | None", "str | None", int, float, int, int, str, "str | None"]
+Entry = tuple[float, str, str, str, "str | None", "str | None", int, float, int, int, str, "str | None",
+              "str | None"]
 
 FLUSH_INTERVAL = 0.05
 MAX_PENDING = 2048
@@ -18,8 +19,9 @@ class AccessLog:
     """Collects access-log entries and writes them every FLUSH_INTERVAL seconds (or MAX_PENDING entries).
 
     Keys: time (ISO 8601 UTC, request start), request_id, method, path (without query: queries carry tokens),
-    route, backend, status, duration_ms, bytes_in, bytes_out, client, and `error` (the gateway error type) only
-    on lines where the gateway answered or cut the response short. Call `flush()` at shutdown.
+    route, backend, status, duration_ms, bytes_in, bytes_out, client, `error` (the gateway error type) only
+    on lines where the gateway answered or cut the response short, and `trace_id` (the W3C trace id sent
+    upstream, protocols.tracing) on lines of requests that reached a route. Call `flush()` at shutdown.
     """
 
     def __init__(self, stream: TextIO | None = None, interval: float = FLUSH_INTERVAL,
@@ -34,10 +36,10 @@ class AccessLog:
 
     def record(self, started: float, request_id: str, method: str, path: str, route: str | None,
                backend: str | None, status: int, duration: float, bytes_in: int, bytes_out: int, client: str,
-               error: str | None = None) -> None:
+               error: str | None = None, trace_id: str | None = None) -> None:
         pending = self._pending
         pending.append((started, request_id, method, path, route, backend, status, duration, bytes_in, bytes_out,
-                        client, error))
+                        client, error, trace_id))
         if len(pending) >= self.max_pending:
             self.flush()
         elif self._timer is None:
@@ -62,9 +64,8 @@ class AccessLog:
         stream.flush()
 
     def _format(self, entry: Entry) -> str:
-        started, request_id, method, path, route, backend, status, duration, bytes_in, bytes_out, client, error = (
-            entry
-        )
+        (started, request_id, method, path, route, backend, status, duration, bytes_in, bytes_out, client, error,
+         trace_id) = entry
         line = (
             f'{{"time":"{self._timestamp(started)}","request_id":{_quote(request_id)},"method":{_quote(method)},'
             f'"path":{_quote(path)},"route":{"null" if route is None else _quote(route)},'
@@ -74,6 +75,8 @@ class AccessLog:
         )
         if error is not None:
             line += f',"error":{_quote(error)}'
+        if trace_id is not None:
+            line += f',"trace_id":"{trace_id}"'  # 32 lower-case hex digits: nothing to escape
         return line + "}\n"
 
     def _timestamp(self, started: float) -> str:

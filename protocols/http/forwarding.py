@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from metrics.recorder import Recorder, recorder
 from protocols.balancing import BackendState, RouteRuntime
 from protocols.errors import ClientDisconnected, NoHealthyBackend, UpstreamError
 from protocols.http.headers import VIA
 from protocols.retries import backoff, retry_after
 from protocols.table import LiveTable, RouteSpec
 from protocols.upstream import UpstreamClient, UpstreamResponse
+
+if TYPE_CHECKING:
+    from protocols.http.access import RouteAccess
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -24,10 +28,10 @@ Headers = list[tuple[bytes, bytes]]
 
 
 class Exchange:
-    """What one request did, for error handling and the access-log line."""
+    """What one request did, for error handling, the access-log line and the metrics recorder."""
 
     __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
-                 "body_read")
+                 "body_read", "upstream_s", "trace_id", "response_headers")
 
     def __init__(self, request_id: bytes) -> None:
         self.request_id = request_id
@@ -39,17 +43,20 @@ class Exchange:
         self.bytes_out = 0
         self.error: str | None = None
         self.body_read = True  # the request body has been read to the end (or there is none)
+        self.upstream_s: float | None = None  # until the backend's response head, when one came
+        self.trace_id: str | None = None  # protocols.tracing's, once the request reached a route
+        self.response_headers: Headers | None = None  # added to the answer (RateLimit-* of a limited route)
 
 
 class Attempt:
     """What every attempt of one request sends, and how many retries it may take."""
 
     __slots__ = ("runtime", "spec", "method", "target", "headers", "set_host", "body", "content_length", "client",
-                 "retries", "deadline")
+                 "retries", "deadline", "access")
 
     def __init__(self, runtime: RouteRuntime, spec: RouteSpec, method: bytes, target: bytes, headers: Headers,
                  set_host: bool, body: bytes | AsyncIterator[bytes], content_length: int | None, client: str,
-                 retries: int) -> None:
+                 retries: int, access: RouteAccess | None = None) -> None:
         self.runtime = runtime
         self.spec = spec
         self.method = method
@@ -61,12 +68,16 @@ class Attempt:
         self.client = client  # the address ip_hash hashes
         self.retries = retries  # 0 when the method or the body rules retries out
         self.deadline: asyncio.Timeout | None = None  # the route's total timeout, when it has one
+        self.access = access  # the route's JWT and rate limit, None when it has neither
 
 
 async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, receive: Receive, send: Send,
-                  exchange: Exchange) -> None:
+                  exchange: Exchange, metrics: Recorder = recorder) -> None:
     """Send the request to a backend and stream its answer back, trying again (other backends first, after a
-    jittered backoff, within the retry budget) while nothing has reached the client and the route allows."""
+    jittered backoff, within the retry budget) while nothing has reached the client and the route allows.
+
+    Every failed attempt is reported to `metrics` (`upstream_error`); `exchange.upstream_s` is the last
+    attempt's time until the response head."""
     runtime = attempt.runtime
     retry = runtime.retry
     spec = attempt.spec
@@ -87,12 +98,14 @@ async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, re
         headers = attempt.headers
         if attempt.set_host:
             headers[0] = (b"host", pool.host_header)
+        sent = clock()
         try:
             response = await client.request(
                 pool, attempt.method, attempt.target, headers, attempt.body, attempt.content_length,
                 connect_timeout=spec.connect_timeout, read_timeout=spec.read_timeout,
             )
         except UpstreamError as exc:
+            metrics.upstream_error(pool.label, exc.type)
             runtime.release(lease, True, clock())
             tried.append(backend)
             if retry.on_connection_error and may_retry(attempt, health, tried):
@@ -104,6 +117,7 @@ async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, re
             runtime.release(lease, _outcome(exc, attempt.deadline), clock())
             raise
         headed = clock()
+        exchange.upstream_s = headed - sent
         failed = response.status in runtime.breaker.failure_statuses
         if response.status in retry.on_status and attempt.retries > len(tried):
             wait = retry_after(response.headers)
@@ -118,6 +132,8 @@ async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, re
         try:
             await respond(response, receive, send, exchange)
         except BaseException as exc:
+            if isinstance(exc, UpstreamError):
+                metrics.upstream_error(pool.label, exc.type)
             runtime.release(lease, _outcome(exc, attempt.deadline), clock())
             raise
         runtime.release(lease, failed, headed)
@@ -140,6 +156,8 @@ async def respond(response: UpstreamResponse, receive: Receive, send: Send, exch
     headers = response.headers
     headers.append((b"x-request-id", exchange.request_id))
     headers.append((b"via", VIA))
+    if exchange.response_headers is not None:
+        headers += exchange.response_headers
     if response.complete:
         # The common case: the whole response arrived with its head. The connection is back in the pool
         # before the client is even answered.

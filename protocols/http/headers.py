@@ -14,11 +14,14 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 VIA = b"1.1 rusta"
 # Fields the proxy reads or replaces itself; everything else is forwarded untouched, in order. Expect is ours
-# to answer (uvicorn sends 100 Continue when the body is first read), never the backend's.
+# to answer (uvicorn sends 100 Continue when the body is first read), never the backend's. Traceparent is
+# replaced by the gateway's own span (protocols.tracing).
 _HANDLED = HOP_BY_HOP | {
     b"host", b"content-length", b"expect", b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto",
-    b"x-forwarded-host", b"via",
+    b"x-forwarded-host", b"via", b"traceparent",
 }
+# RequestHead.traceparent when the client sent the field more than once: invalid, so a new trace starts.
+_REPEATED = b"repeated"
 _PLAIN_CONNECTION_OPTIONS = frozenset({b"keep-alive", b"close", b""})
 _VISIBLE_ASCII = bytes(range(0x21, 0x7F))
 _MAX_REQUEST_ID = 200
@@ -30,7 +33,7 @@ class RequestHead:
     """What the proxy needs from the client's header fields, gathered in one pass."""
 
     __slots__ = ("forward", "host", "request_id", "content_length", "chunked", "forwarded_for",
-                 "forwarded_proto", "forwarded_host", "via")
+                 "forwarded_proto", "forwarded_host", "via", "traceparent")
 
     def __init__(self) -> None:
         self.forward: Headers = []
@@ -42,6 +45,7 @@ class RequestHead:
         self.forwarded_proto = b""
         self.forwarded_host = b""
         self.via = b""
+        self.traceparent: bytes | None = None  # the client's, for protocols.tracing.traceparent_from
 
     @property
     def has_body(self) -> bool:
@@ -85,6 +89,8 @@ def scan_request_headers(raw: Iterable[tuple[bytes, bytes]]) -> RequestHead:
             head.forwarded_host = value
         elif name == b"via":
             head.via = _joined(head.via, value)
+        elif name == b"traceparent":
+            head.traceparent = value if head.traceparent is None else _REPEATED
     if connection:
         named = {option.strip().lower() for option in connection.split(b",")} - _PLAIN_CONNECTION_OPTIONS
         if named:

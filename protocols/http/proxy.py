@@ -10,7 +10,9 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from metrics.recorder import Recorder, recorder
 from protocols.balancing import Balancing
+from protocols.dns import DOH_PATHS, DnsForwarder, doh_app
 from protocols.errors import (
     ClientDisconnected,
     GatewayError,
@@ -20,7 +22,9 @@ from protocols.errors import (
     UpstreamTotalTimeout,
     protocol_error,
 )
+from protocols.ftp import FtpGateway, FtpOptions
 from protocols.health import HEALTH_PATHS, health_status
+from protocols.http.access import AccessControl, RouteAccess
 from protocols.http.accesslog import AccessLog
 from protocols.http.forwarding import Attempt, Exchange, buffered_body, forward, streamed_body
 from protocols.http.headers import (
@@ -36,7 +40,8 @@ from protocols.http.headers import (
     scan_request_headers,
 )
 from protocols.policies import MAX_REPLAY_BODY
-from protocols.table import LiveTable, live
+from protocols.table import LiveTable, RouteTable, live
+from protocols.tracing import traceparent_from
 from protocols.upstream import DEFAULT_IDLE_TIMEOUT, HOP_BY_HOP, UpstreamClient
 
 Scope = dict[str, Any]
@@ -51,6 +56,20 @@ _REPLACED_RESPONSE_HEADERS = frozenset({b"x-request-id", b"date", b"server"})
 _SCHEMES = {"http": b"http", "https": b"https"}
 # The client's view of the exchange (499, as nginx logs it) when it left before an answer could be sent.
 CLIENT_CLOSED = 499
+# Paths answered before route matching: health always, DNS over HTTPS when the table has dns routes.
+_SPECIAL_PATHS = HEALTH_PATHS | DOH_PATHS
+
+
+class _TableTraits:
+    """What the listener needs to know about a table beyond matching, computed once per table."""
+
+    __slots__ = ("table", "ftp", "dns")
+
+    def __init__(self, table: RouteTable | None) -> None:
+        self.table = table
+        routes = table.routes if table is not None else ()
+        self.ftp = any(route.protocol == "ftp" for route in routes)
+        self.dns = any(route.protocol == "dns" for route in routes)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +81,20 @@ class ProxyOptions:
     pool_size: int = 256
     state: LiveTable = field(default=live)
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
-    ssl_context: ssl.SSLContext | None = None  # for https backends; None means the system's default trust
+    ssl_context: ssl.SSLContext | None = None  # for https (and ftps) backends; None: the system's default trust
     clock: Callable[[], float] = time.monotonic  # breakers, budgets and latency statistics read this one
+    recorder: Recorder = field(default=recorder)  # metrics.recorder's; a NullRecorder turns recording off
+    redis_url: str = ""  # shared rate-limit counters (routes whose rate_limit says store: redis)
 
 
 class ProxyApp:
-    """ASGI 3 application for the proxy listener ("http" scopes only; the lead routes the rest elsewhere).
+    """ASGI 3 application for the proxy listener ("http" scopes only; rusta.asgi routes the rest elsewhere).
 
     It never imports Django and never touches the ORM: it reads `options.state.table`, which the table watcher
-    replaces as a whole. Call `await app.aclose()` at shutdown to close pooled connections and flush the log.
+    replaces as a whole. Besides plain HTTP routes it serves `ftp` routes (protocols.ftp, by path prefix) and,
+    when the table has `dns` routes, DNS over HTTPS (protocols.dns.doh) on its paths. Every request is
+    reported to the metrics recorder. Call `await app.aclose()` at shutdown to close pooled connections, the
+    DNS listeners and the rate-limit store, and to flush the log.
     """
 
     def __init__(self, options: ProxyOptions | None = None, access_log: AccessLog | None = None) -> None:
@@ -87,48 +111,109 @@ class ProxyApp:
         self.trusted = TrustedPeers(options.trusted_proxies)
         self.request_ids = RequestIds()
         self.access_log = (access_log or AccessLog()) if options.access_log else None
+        self.recorder = options.recorder
+        self.access = AccessControl(options.redis_url, options.recorder)
+        self.ftp = FtpGateway(FtpOptions(state=options.state, balancing=self.balancing,
+                                         ssl_context=options.ssl_context))
+        self.dns = DnsForwarder(options.state)  # DoH here; its UDP/TCP listeners when the server starts them
+        self._traits = _TableTraits(None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             raise ValueError(f"ProxyApp serves 'http' scopes, not {scope['type']!r}")
-        if scope["path"] in HEALTH_PATHS:
-            await self._health(scope, send)
-            return
+        if scope["path"] in _SPECIAL_PATHS:  # one set lookup on the hot path for both kinds
+            if scope["path"] in HEALTH_PATHS:
+                await self._health(scope, send)
+                return
+            if self._table_traits().dns:
+                await doh_app(scope, receive, send, self.dns)
+                return
         started = time.time()
         clock = time.perf_counter()
         exchange = Exchange(b"")
         path = scope["path"]
+        metrics = self.recorder
+        metrics.connection_opened()
         try:
-            head = scan_request_headers(scope["headers"])
-            exchange.request_id = self.request_ids.take(head.request_id)
-            path = raw_path(scope)
-            attempt = self._prepare(scope, head, path, exchange)
-            if head.has_body:
-                await _read_body(attempt, receive, head, exchange)
-            if attempt.spec.total_timeout <= 0:
-                # Awaited from here rather than from a helper: one coroutine frame fewer on every resume.
-                await forward(self.client, self.state, attempt, receive, send, exchange)
-            else:
-                await self._forward_within_total(attempt, receive, send, exchange)
-        except GatewayError as exc:
-            await self._fail(send, exchange, exc)
-        except ClientDisconnected:
-            exchange.error = "client_disconnected"
-            if not exchange.answered:
-                exchange.status = CLIENT_CLOSED
-        except Exception:  # the last resort: Rusta answers 502, never 500
-            if not exchange.request_id:
-                exchange.request_id = self.request_ids.take(b"")
-            log.exception("unexpected failure proxying %s %s (request %s)", scope["method"], path,
-                          exchange.request_id.decode("latin-1"))
-            await self._fail(send, exchange, InternalGatewayError())
-        if self.access_log is not None:
-            client = scope.get("client")
-            self.access_log.record(
-                started, exchange.request_id.decode("latin-1"), scope["method"], path, exchange.route,
-                exchange.backend, exchange.status, time.perf_counter() - clock, exchange.bytes_in,
-                exchange.bytes_out, client[0] if client else "", exchange.error,
-            )
+            try:
+                head = scan_request_headers(scope["headers"])
+                exchange.request_id = self.request_ids.take(head.request_id)
+                path = raw_path(scope)
+                traits = self._traits
+                if traits.table is not self.state.table:
+                    traits = self._table_traits()
+                if traits.ftp and await self._ftp_exchange(scope, receive, send, head, path, exchange):
+                    pass
+                else:
+                    attempt = self._prepare(scope, head, path, exchange)
+                    if attempt.access is not None:
+                        await self._admit(attempt, attempt.access, scope, exchange)
+                    if head.has_body:
+                        await _read_body(attempt, receive, head, exchange)
+                    if attempt.spec.total_timeout <= 0:
+                        # Awaited from here rather than from a helper: one coroutine frame fewer on every resume.
+                        await forward(self.client, self.state, attempt, receive, send, exchange, metrics)
+                    else:
+                        await self._forward_within_total(attempt, receive, send, exchange)
+            except GatewayError as exc:
+                await self._fail(send, exchange, exc)
+            except ClientDisconnected:
+                exchange.error = "client_disconnected"
+                if not exchange.answered:
+                    exchange.status = CLIENT_CLOSED
+            except Exception:  # the last resort: Rusta answers 502, never 500
+                if not exchange.request_id:
+                    exchange.request_id = self.request_ids.take(b"")
+                log.exception("unexpected failure proxying %s %s (request %s)", scope["method"], path,
+                              exchange.request_id.decode("latin-1"))
+                await self._fail(send, exchange, InternalGatewayError())
+            duration = time.perf_counter() - clock
+            metrics.record_request(exchange.route, scope["method"], exchange.status, duration, exchange.upstream_s,
+                                   exchange.bytes_in, exchange.bytes_out, exchange.backend, exchange.error)
+            if self.access_log is not None:
+                client = scope.get("client")
+                self.access_log.record(
+                    started, exchange.request_id.decode("latin-1"), scope["method"], path, exchange.route,
+                    exchange.backend, exchange.status, duration, exchange.bytes_in, exchange.bytes_out,
+                    client[0] if client else "", exchange.error, exchange.trace_id,
+                )
+        finally:
+            metrics.connection_closed()
+
+    def _table_traits(self) -> _TableTraits:
+        traits = self._traits
+        table = self.state.table
+        if traits.table is not table:
+            traits = self._traits = _TableTraits(table)
+        return traits
+
+    async def _ftp_exchange(self, scope: Scope, receive: Receive, send: Send, head: RequestHead, path: str,
+                            exchange: Exchange) -> bool:
+        """Serve the request through the FTP gateway when an ftp route covers its path (by prefix) and no more
+        exact http or websocket route matches it; False when it is not an FTP request. FtpGateway.handle raises
+        a GatewayError only before the response head, ClientDisconnected if the client leaves."""
+        table, host, clean = self.state.table, host_key(head.host), normalize_path(path)
+        found = self.ftp.match(table, host, clean)
+        if found is None:
+            return False
+        exact = table.match(scope["method"], host, clean).route
+        if exact is not None and exact.protocol != "ftp":
+            return False
+        exchange.route = found.route.name
+        out = await self.ftp.handle(found.route, found.params, found.subpath, scope, receive, send,
+                                    exchange.request_id)
+        exchange.status, exchange.answered, exchange.backend = out.status, out.started, out.backend or None
+        exchange.bytes_in, exchange.bytes_out, exchange.error = out.bytes_in, out.bytes_out, out.error or None
+        return True
+
+    async def _admit(self, attempt: Attempt, access: RouteAccess, scope: Scope, exchange: Exchange) -> None:
+        """The route's JWT and rate limit, before the body is read and a backend picked: the principal's claim
+        headers replace any the client sent, and a limited route's answer gets its RateLimit-* fields."""
+        principal, decision = await access.admit(scope["headers"], attempt.client)
+        if principal is not None:
+            attempt.headers = access.upstream_headers(attempt.headers, principal)
+        if decision is not None:
+            exchange.response_headers = decision.headers()
 
     def _prepare(self, scope: Scope, head: RequestHead, path: str, exchange: Exchange) -> Attempt:
         """Match the route and build what every attempt sends (all but the body); raises the gateway error
@@ -171,6 +256,9 @@ class ProxyApp:
             headers.append((b"x-forwarded-host", forwarded_host))
         headers.append((b"via", head.via + b", " + VIA if head.via else VIA))
         headers.append((b"x-request-id", exchange.request_id))
+        # The gateway is one span of the trace: the client's trace id (or a new one) with our own parent id.
+        traceparent, exchange.trace_id = traceparent_from(head.traceparent)
+        headers.append((b"traceparent", traceparent))
 
         target = route.upstream_path(match.params, clean_path).encode("latin-1")
         query = scope.get("query_string")
@@ -178,7 +266,8 @@ class ProxyApp:
             target += b"?" + query
         return Attempt(runtime, spec, _METHODS.get(method) or method.encode(), target, headers,
                        not (spec.preserve_host and head.host), b"", head.content_length, client_ip,
-                       runtime.retry.max_retries if method in runtime.retryable else 0)
+                       runtime.retry.max_retries if method in runtime.retryable else 0,
+                       self.access.for_route(table, route))
 
     async def _forward_within_total(self, attempt: Attempt, receive: Receive, send: Send,
                                     exchange: Exchange) -> None:
@@ -187,11 +276,13 @@ class ProxyApp:
         deadline = attempt.deadline = asyncio.timeout(total)
         try:
             async with deadline:
-                await forward(self.client, self.state, attempt, receive, send, exchange)
+                await forward(self.client, self.state, attempt, receive, send, exchange, self.recorder)
         except TimeoutError:
             if not deadline.expired():
                 raise
-            raise UpstreamTotalTimeout(exchange.backend or attempt.runtime.name, total) from None
+            backend = exchange.backend or attempt.runtime.name
+            self.recorder.upstream_error(backend, "timeout")
+            raise UpstreamTotalTimeout(backend, total) from None
 
     async def _health(self, scope: Scope, send: Send) -> None:
         """protocols.health's answer, for this app's table (health_app always reads the process-wide one)."""
@@ -212,14 +303,19 @@ class ProxyApp:
         request_id = exchange.request_id
         status, headers, payload = exc.response(request_id.decode("latin-1"))
         headers.append((b"x-request-id", request_id))
+        if exchange.response_headers is not None:
+            headers += exchange.response_headers
         exchange.status = status
         exchange.answered = True
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
     async def aclose(self) -> None:
-        """Shutdown: close idle upstream connections and write pending access-log lines."""
+        """Shutdown: stop the DNS listeners, close idle upstream and rate-limit store connections, and write
+        pending access-log lines."""
+        await self.dns.close()
         await self.client.aclose()
+        await self.access.aclose()
         if self.access_log is not None:
             self.access_log.flush()
 

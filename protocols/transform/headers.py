@@ -26,8 +26,12 @@ FRAMING = frozenset({
     "upgrade", "proxy-authenticate", "proxy-authorization", "x-request-id",
 })
 # Set by the proxy after the request rules ran (rules see the client's fields only), or chosen per backend.
-REQUEST_OWNED = FRAMING | {"host", "expect", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "via"}
+REQUEST_OWNED = FRAMING | {"host", "expect", "x-forwarded-for", "x-forwarded-proto", "x-forwarded-host", "via",
+                           "traceparent"}
 RESPONSE_OWNED = FRAMING | {"date", "server", "via"}
+# The earlier gateway's own example removes Server: the backend's Server and Date are dropped by the proxy anyway
+# (the listener sends its own), so a `remove` of them is accepted and does nothing more.
+REMOVABLE = frozenset({"date", "server"})
 
 
 def compile_headers(value: Any, path: str, issues: Issues, owned: frozenset[str]) -> tuple[HeaderOp, ...]:
@@ -46,7 +50,7 @@ def _name(entry: Entry, key: str, issues: Issues, owned: frozenset[str]) -> byte
     if not isinstance(name, str) or not TOKEN.match(name):
         issues.add(where, "Must be a header name (letters, digits and !#$%&'*+-.^_`|~, at most 256).")
         return None
-    if name.lower() in owned:
+    if name.lower() in owned and not (entry.action == "remove" and name.lower() in REMOVABLE):
         issues.add(where, f"{name} is managed by the gateway and cannot be changed by a rule.")
         return None
     return name.lower().encode("ascii")

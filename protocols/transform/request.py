@@ -46,12 +46,14 @@ def block_of(value: Any, issues: Issues) -> dict[str, Any]:
     return value
 
 
-def body_applies(headers_: Headers, limit: int) -> bool:
+def body_applies(headers_: Headers, limit: int, length: int | None = None) -> bool:
     """Whether a body with these fields is one the JSON rules edit: JSON, not encoded, not over the cap (a body
-    of unknown length is read up to the cap, and sent untouched if it turns out longer)."""
+    of unknown length is read up to the cap, and sent untouched if it turns out longer). `length` is the
+    Content-Length when the caller took it out of `headers_`."""
     if not body.is_json(headers_):
         return False
-    length = body.content_length(headers_)
+    if length is None:
+        length = body.content_length(headers_)
     return length is None or length <= limit
 
 
@@ -113,9 +115,10 @@ class RequestTransform:
     def wants_body(self) -> bool:
         return bool(self.body_ops)
 
-    def body_applies(self, fields: Headers) -> bool:
-        """Whether the request body with these fields should be read (up to `max_body_bytes`) for `apply_json`."""
-        return bool(self.body_ops) and body_applies(fields, self.max_body_bytes)
+    def body_applies(self, fields: Headers, length: int | None = None) -> bool:
+        """Whether the request body with these fields should be read (up to `max_body_bytes`) for `apply_json`;
+        `length`: the Content-Length, when `fields` no longer hold it (RequestHead.forward does not)."""
+        return bool(self.body_ops) and body_applies(fields, self.max_body_bytes, length)
 
     def apply_json(self, data: bytes) -> bytes:
         """The edited body; the same bytes when it is not JSON, over the cap, or no rule changed anything."""

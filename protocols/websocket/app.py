@@ -14,6 +14,7 @@ from websockets.asyncio.client import ClientConnection
 
 from protocols.balancing import Balancing
 from protocols.errors import GatewayError, InternalGatewayError, NoRoute
+from protocols.http.access import AccessControl
 from protocols.http.headers import (
     Network,
     RequestHead,
@@ -27,6 +28,7 @@ from protocols.http.headers import (
 from protocols.leases import lease_backend
 from protocols.table import CompiledRoute, LiveTable, live
 from protocols.websocket.handshake import (
+    Admission,
     UpgradeRejected,
     UpstreamConnect,
     answer_fields,
@@ -67,6 +69,7 @@ class WebSocketOptions:
     ping_interval: float | None = 20.0  # keepalive pings to the backend (uvicorn pings the client)
     ping_timeout: float | None = 20.0
     clock: Callable[[], float] = time.monotonic
+    access: AccessControl | None = None  # the HTTP proxy's, so handshakes get the same JWT and rate limits
 
 
 @dataclass(slots=True)
@@ -75,16 +78,7 @@ class _Opened:
     upstream: ClientConnection
     counters: RouteCounters
     table: object
-
-
-class _Refused(Exception):
-    """The handshake is answered with this HTTP response instead of a tunnel."""
-
-    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
-        super().__init__(status)
-        self.status = status
-        self.headers = headers
-        self.body = body
+    answer_fields: list[tuple[bytes, bytes]]
 
 
 class WebSocketProxy:
@@ -119,9 +113,6 @@ class WebSocketProxy:
             head = scan_request_headers(scope["headers"])
             request_id = self.request_ids.take(head.request_id)
             opened = await self._open(scope, head, request_id)
-        except _Refused as refusal:
-            await self._refuse(scope, send, refusal.status, refusal.headers, refusal.body, request_id)
-            return
         except GatewayError as exc:
             await self._refuse(scope, send, exc.status, exc.headers, exc.body(_text(request_id)), request_id)
             return
@@ -135,7 +126,7 @@ class WebSocketProxy:
         await self._serve(opened, receive, send, request_id)
 
     async def _open(self, scope: Scope, head: RequestHead, request_id: bytes) -> _Opened:
-        """Everything up to an open backend connection; raises GatewayError or _Refused instead."""
+        """Everything up to an open backend connection; raises the GatewayError that refuses it instead."""
         if self._closing:
             raise GatewayError(503, "shutting_down", "The gateway is shutting down.", [(b"retry-after", b"1")])
         table = self.state.table
@@ -145,22 +136,30 @@ class WebSocketProxy:
         if route is None or route.protocol != "websocket":
             raise NoRoute("GET", clean_path)
         counters = self.metrics.route(route.id, route.name)
-        denied = await authorize_handshake(route, scope)
-        if denied is not None:
-            counters.rejected += 1
-            raise _Refused(denied[0], [*_JSON_HEADERS], denied[1])
+        client = client_ip(scope, head, self.trusted)
+        access = self.options.access
         try:
-            upstream = await self._connect(route, match.params, clean_path, scope, head, request_id)
+            admission = await authorize_handshake(
+                route, scope, access.for_route(table, route) if access is not None else None, client)
         except GatewayError:
             counters.rejected += 1
             raise
-        return _Opened(route, upstream, counters, table)
+        try:
+            upstream = await self._connect(route, match.params, clean_path, scope, head, request_id, client,
+                                           admission)
+        except GatewayError:
+            counters.rejected += 1
+            raise
+        return _Opened(route, upstream, counters, table, admission.answer_fields if admission is not None else [])
 
     async def _connect(self, route: CompiledRoute, params: dict[str, str], clean_path: str, scope: Scope,
-                       head: RequestHead, request_id: bytes) -> ClientConnection:
+                       head: RequestHead, request_id: bytes, client: str,
+                       admission: Admission | None) -> ClientConnection:
         spec = route.spec
-        lease = lease_backend(self.balancing, self.state, route, client_ip(scope, head, self.trusted))
+        lease = lease_backend(self.balancing, self.state, route, client)
         request = upstream_request(route, lease.backend, params, clean_path, scope, head, request_id, self.trusted)
+        if admission is not None:
+            request.headers = admission.upstream_fields(request.headers)
         policy = websocket_policy(route.name, spec.policies)
         options = self.options
         extra: dict[str, Any] = dict(request.connect_kwargs)
@@ -192,9 +191,9 @@ class WebSocketProxy:
     async def _serve(self, opened: _Opened, receive: Receive, send: Send, request_id: bytes) -> None:
         upstream, counters, route = opened.upstream, opened.counters, opened.route
         try:
+            fields = answer_fields(upstream.response.headers if upstream.response else None, request_id)
             await send({"type": "websocket.accept", "subprotocol": upstream.subprotocol,
-                        "headers": answer_fields(upstream.response.headers if upstream.response else None,
-                                                 request_id)})
+                        "headers": fields + opened.answer_fields})
         except OSError:  # the client left while we were connecting
             await upstream.close(GOING_AWAY, "client connection lost")
             return

@@ -18,6 +18,7 @@ from websockets.exceptions import (
 )
 from websockets.uri import parse_uri
 
+from protocols.auth import Principal
 from protocols.errors import (
     GatewayError,
     UpstreamConnectTimeout,
@@ -25,8 +26,10 @@ from protocols.errors import (
     UpstreamRefused,
     UpstreamReset,
 )
+from protocols.http.access import RouteAccess
 from protocols.http.headers import VIA, RequestHead, TrustedPeers, client_address
 from protocols.table import BackendSpec, CompiledRoute
+from protocols.tracing import traceparent_from
 from protocols.upstream import HOP_BY_HOP
 
 Headers = list[tuple[bytes, bytes]]
@@ -114,6 +117,7 @@ def upstream_request(route: CompiledRoute, backend: BackendSpec, params: dict[st
     for name, value in forwarded_fields(scope, head, trusted):
         headers.append((name.decode("latin-1"), value.decode("latin-1")))
     headers.append(("x-request-id", request_id.decode("latin-1")))
+    headers.append(("traceparent", traceparent_from(head.traceparent)[0].decode("ascii")))
     subprotocols = list(scope.get("subprotocols") or ()) or None
     return UpstreamRequest(f"{scheme}://{authority}{target}", headers, subprotocols, backend, label, kwargs)
 
@@ -160,11 +164,35 @@ def answer_fields(response_headers: Any, request_id: bytes) -> Headers:
     return fields
 
 
-async def authorize_handshake(route: CompiledRoute, scope: dict[str, Any]) -> tuple[int, bytes] | None:
-    """The hook for JWT, rate limits, CORS origin checks and IP rules at the handshake: None lets the upgrade
-    through; (status, JSON body) refuses it with that HTTP answer. It allows everything for now: the checks are
-    wired here later, so that they run before a backend is picked or contacted."""
-    return None
+async def authorize_handshake(route: CompiledRoute, scope: dict[str, Any], access: RouteAccess | None = None,
+                              client: str = "") -> Admission | None:
+    """The route's JWT and rate limit at the handshake, before a backend is picked or contacted (the same
+    RouteAccess the HTTP proxy applies; `client` is the address rate limits key on). Raises the GatewayError
+    that refuses the upgrade (401/403 with WWW-Authenticate, 429 with Retry-After, 503); returns what the
+    backend and the client get on the way (claim headers, RateLimit-* fields), or None when the route has no
+    such policy."""
+    if access is None:
+        return None
+    principal, decision = await access.admit(scope["headers"], client)
+    return Admission(access, principal, decision.headers() if decision is not None else [])
+
+
+@dataclass(slots=True)
+class Admission:
+    """An admitted handshake: the principal whose claim headers go to the backend, and the fields for the 101."""
+
+    access: RouteAccess
+    principal: Principal | None
+    answer_fields: Headers
+
+    def upstream_fields(self, fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """The backend's handshake fields without the client's copies of the claim headers, plus the principal's."""
+        jwt = self.access.jwt
+        if jwt is None or self.principal is None or not jwt.forwarded_names:
+            return fields
+        names = {name.decode("latin-1") for name in jwt.forwarded_names}
+        kept = [item for item in fields if item[0].lower() not in names]
+        return kept + [(name.decode("latin-1"), value.decode("latin-1")) for name, value in self.principal.headers]
 
 
 def handshake_error(exc: BaseException, label: str, timeout: float) -> GatewayError | None:

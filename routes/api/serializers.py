@@ -10,6 +10,7 @@ from typing import Any
 from rest_framework import serializers
 
 from routes import services
+from routes.api.guard_serializers import CorsSerializer, IpRulesSerializer, LimitsSerializer, SecurityHeadersSerializer
 from routes.models import Route
 from routes.policies import CIRCUIT_BREAKER_DEFAULTS, HEALTH_CHECK_DEFAULTS, RETRY_BUDGET_DEFAULTS
 from routes.secrets import redact
@@ -124,6 +125,45 @@ class AiPolicySerializer(serializers.Serializer):
     streaming = serializers.BooleanField(required=False, allow_null=True)
 
 
+class CachePolicySerializer(serializers.Serializer):
+    """The route's response cache (see protocols.cache); null: answers are not cached."""
+
+    enabled = serializers.BooleanField(required=False, default=True)
+    ttl_s = serializers.FloatField(required=False, min_value=0, default=60,
+                                   help_text="Freshness when the upstream sends no max-age, s-maxage or Expires.")
+    vary_headers = serializers.ListField(child=serializers.CharField(), required=False, default=list,
+                                         help_text="Request fields that are part of every key.")
+    store_set_cookie = serializers.BooleanField(required=False, default=False,
+                                                help_text="Store answers that carry Set-Cookie.")
+    stale_if_error_s = serializers.FloatField(
+        required=False, min_value=0, default=0,
+        help_text="How long after expiry the last good copy answers for a failing upstream (X-Cache: STALE).")
+    max_body_bytes = serializers.IntegerField(required=False, min_value=1, default=1 << 20)
+    methods = serializers.ListField(child=serializers.CharField(), required=False, default=["GET", "HEAD"],
+                                    help_text="GET and/or HEAD: the methods answered from the cache.")
+    statuses = serializers.ListField(child=serializers.IntegerField(min_value=200, max_value=599), required=False,
+                                     help_text="Default: 200, 203, 204, 300, 301, 404, 405, 410, 414, 501.")
+    coalesce = serializers.BooleanField(required=False, default=True,
+                                        help_text="Concurrent misses for one key make one upstream request.")
+    coalesce_wait_s = serializers.FloatField(required=False, min_value=0.01, default=10)
+
+
+class CompressionPolicySerializer(serializers.Serializer):
+    """The route's response compression (see protocols.compression); null: none."""
+
+    enabled = serializers.BooleanField(required=False, default=True)
+    algorithms = serializers.ListField(child=serializers.ChoiceField(choices=["br", "zstd", "gzip"]),
+                                       required=False, default=["br", "zstd", "gzip"],
+                                       help_text="Preference among codings the client accepts equally.")
+    content_types = serializers.ListField(
+        child=serializers.CharField(), required=False,
+        help_text="Media types to compress; `text/*` and `application/*+json` patterns allowed.")
+    min_bytes = serializers.IntegerField(required=False, min_value=0, default=1024)
+    gzip_level = serializers.IntegerField(required=False, min_value=1, max_value=9, default=6)
+    brotli_quality = serializers.IntegerField(required=False, min_value=0, max_value=11, default=4)
+    zstd_level = serializers.IntegerField(required=False, min_value=1, max_value=19, default=3)
+
+
 def _policy_block(help_text: str) -> serializers.DictField:
     return serializers.DictField(required=False, allow_null=True, help_text=help_text)
 
@@ -164,10 +204,21 @@ class RouterSerializer(serializers.Serializer):
     health_check = HealthCheckSerializer(required=False, allow_null=True)
     circuit_breaker = CircuitBreakerSerializer(required=False, allow_null=True,
                                                help_text="Null uses the defaults shown for each key.")
-    request_transformation = _policy_block("`headers`, `path` and `query_params` rewrites applied upstream.")
-    response_transformation = _policy_block("`headers` rewrites and `status_code_mappings` applied downstream.")
+    request_transformation = _policy_block(
+        "`headers`, `path` and `query_params` rules (the earlier gateway's), plus `body` JSON field rules and "
+        "`max_body_bytes`, applied on the way upstream.")
+    response_transformation = _policy_block(
+        "`headers` rules and `status_code_mappings` with real `condition`s, plus `body` JSON field rules, applied "
+        "on the way back.")
     rate_limit = _policy_block("This route's own rate limit, replacing the gateway-wide one.")
     ai_policy = AiPolicySerializer(required=False, allow_null=True)
+    cache = CachePolicySerializer(required=False, allow_null=True)
+    compression = CompressionPolicySerializer(required=False, allow_null=True)
+    cors = CorsSerializer(required=False, allow_null=True, help_text="Null: the gateway-wide CORS policy, if any.")
+    limits = LimitsSerializer(required=False, allow_null=True, help_text="Null: the gateway-wide limits.")
+    ip_rules = IpRulesSerializer(required=False, allow_null=True, help_text="Null: the gateway-wide lists.")
+    security_headers = SecurityHeadersSerializer(required=False, allow_null=True,
+                                                 help_text="Null: the gateway-wide settings (on by default).")
     host = serializers.CharField(
         write_only=True, required=False,
         help_text="Legacy single-backend form of the earlier gateway; used only when `backends` is absent.")
@@ -224,6 +275,12 @@ class ConfigFileSerializer(serializers.Serializer):
     jwt = _policy_block("`secret`, `issuer`, `audience`, `required_claims` for routes with `auth_required`.")
     rate_limit = _policy_block("The gateway-wide rate limit.")
     ai = _policy_block("`provider`, `model`, `api_key` used by routes with an `ai_policy`.")
+    cors = CorsSerializer(required=False, allow_null=True, help_text="For routes without their own `cors`.")
+    limits = LimitsSerializer(required=False, allow_null=True, help_text="For routes without their own `limits`.")
+    ip_rules = IpRulesSerializer(required=False, allow_null=True,
+                                 help_text="For routes without their own `ip_rules`.")
+    security_headers = SecurityHeadersSerializer(required=False, allow_null=True,
+                                                 help_text="For routes without their own `security_headers`.")
     routers = RouterSerializer(many=True)
 
 

@@ -11,13 +11,14 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from protocols.table import LiveTable, live
 from routes import services
-from routes.api.permissions import IsStaffPermission
+from routes.api.permissions import IsSuperuser, RolePermission
 from routes.api.serializers import (
     ConfigFileSerializer,
     ConfigSerializer,
@@ -57,7 +58,7 @@ class RouteViewSet(viewsets.ModelViewSet):
 
     queryset = Route.objects.prefetch_related("backends").order_by("id")
     serializer_class = RouteSerializer
-    permission_classes = [IsStaffPermission]
+    permission_classes = [RolePermission]
     parser_classes = [JSONParser]
     lookup_url_kwarg = "id"
     # Names may contain dots ("api.v1"), so the default "[^/.]+" would cut them.
@@ -127,7 +128,7 @@ def _flag(request: Request, name: str) -> bool:
 class ConfigViewSet(viewsets.ViewSet):
     """The configuration as a whole: status, reload, export and import in the earlier gateway's format."""
 
-    permission_classes = [IsStaffPermission]
+    permission_classes = [RolePermission]
     parser_classes = [JSONParser]
 
     @extend_schema(summary="The whole configuration (secrets redacted) and its status",
@@ -149,10 +150,19 @@ class ConfigViewSet(viewsets.ViewSet):
         version = services.request_reload(actor=request.user, source="api")
         return Response({"version": version})
 
-    @extend_schema(summary="Download the configuration file (secrets redacted)", responses=ConfigFileSerializer)
+    @extend_schema(
+        summary="Download the configuration file (secrets redacted)",
+        parameters=[OpenApiParameter(
+            "include_secrets", OpenApiTypes.BOOL, OpenApiParameter.QUERY, default=False,
+            description="Write secrets instead of `<redacted>`: superusers only (403 for everyone else).")],
+        responses=ConfigFileSerializer,
+    )
     @action(detail=False, methods=["get"])
     def export(self, request: Request) -> JsonResponse:
-        data = services.export_config()
+        include_secrets = _flag(request, "include_secrets")
+        if include_secrets and not IsSuperuser().has_permission(request, self):
+            raise PermissionDenied("Only superusers may export secrets; leave out include_secrets.")
+        data = services.export_config(include_secrets=include_secrets)
         version = services.config_version().version
         # A plain JSON file whatever the Accept header, so a browser saves it instead of rendering the HTML API.
         return JsonResponse(data, json_dumps_params={"indent": 2}, headers={

@@ -64,3 +64,25 @@ def test_rounds_combine_to_the_median_figure_and_the_summed_errors() -> None:
 def test_one_failed_round_fails_the_scenario() -> None:
     failed = {"status": "failed", "reason": "runproxy exited"}
     assert combine_rounds([_run("rusta", 8_000.0), failed])["status"] == "failed"
+
+
+def test_comparisons_give_recording_overhead_jwt_ratio_and_slow_backend_p99() -> None:
+    from bench.report import comparisons
+
+    runs = [_run("rusta", 6_000.0, primary=True), _run("rusta_no_recording", 6_250.0),
+            _run("rusta_jwt_ratelimit", 4_500.0), _run("slow_round_robin", 5_000.0, p99=24.0),
+            _run("slow_latency_aware", 5_000.0, p99=6.0)]
+    for run in runs:
+        run.update(cpu_us_per_request=150.0, p50_ms=2.0, p90_ms=4.0)
+    compared = comparisons(runs)
+    assert compared["recording_ratio"] == 0.96 and compared["recording_overhead_pct"] == 4.0
+    assert compared["jwt_ratelimit_ratio"] == 0.75
+    assert compared["slow_backend_p99_ms"] == {"slow_round_robin": 24.0, "slow_latency_aware": 6.0}
+    assert compared["slow_backend_p99_ratio"] == 0.25
+
+
+def test_comparisons_are_none_without_their_runs() -> None:
+    from bench.report import comparisons
+
+    compared = comparisons([_run("rusta", 6_000.0, primary=True)])
+    assert compared["recording_ratio"] is None and compared["jwt_ratelimit_ratio"] is None

@@ -82,3 +82,28 @@ def test_posting_anything_else_changes_nothing(admin_client, unhealthy):
     assert response.status_code == 302
     after = BackendHealth.objects.get(pk=unhealthy.pk)
     assert (after.state, after.override) == (before.state, before.override)
+
+
+def test_editing_retention_in_the_admin_list_is_audited(admin_client):
+    from metrics.models import RetentionPolicy
+
+    policies = list(RetentionPolicy.objects.order_by("id"))
+    form = {"form-TOTAL_FORMS": str(len(policies)), "form-INITIAL_FORMS": str(len(policies)),
+            "form-MIN_NUM_FORMS": "0", "form-MAX_NUM_FORMS": "1000", "_save": "Save"}
+    for index, policy in enumerate(policies):
+        form[f"form-{index}-id"] = str(policy.pk)
+        form[f"form-{index}-keep_days"] = "" if policy.keep_days is None else str(policy.keep_days)
+    form["form-0-keep_days"] = "123"
+    response = admin_client.post(reverse("admin:metrics_retentionpolicy_changelist"), form)
+    assert response.status_code == 302
+    assert AuditEntry.objects.get(object_type="retention").changes == {"keep_days": [policies[0].keep_days, 123]}
+
+
+def test_a_viewer_cannot_force_a_backend_down(client, route_doc):
+    from tests.support.users import role_user
+
+    backend = services.save_route(route_doc(), actor=None, source="api").backends.first()
+    role_user("vera", "viewer")
+    client.login(username="vera", password=PASSWORD)
+    assert client.post(page_url(backend), {"_override": "down"}).status_code == 403
+    assert not BackendHealth.objects.filter(override=Override.DOWN).exists()

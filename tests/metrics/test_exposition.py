@@ -81,3 +81,21 @@ def test_the_metrics_view_serves_django_prometheus_and_the_gateway_families(clie
     assert "django_http_requests_before_middlewares_total" in text
     assert "# TYPE rusta_requests_total counter" in text
     assert 'rusta_build_info{version="0.1.0"} 1' in text
+
+
+def test_websocket_tunnels_messages_and_bytes_are_exposed_per_route():
+    recorder = Recorder()
+    recorder.websocket_source = lambda: [{"route": "chat", "open": 1, "opened": 4, "messages_from_client": 3,
+                                          "messages_to_client": 5, "bytes_from_client": 30, "bytes_to_client": 50}]
+    combined = Combined(workers=1)
+    combined.totals.add(recorder.snapshot())
+    lines = exposition.render(combined, "1").splitlines()
+    for line in (
+        'rusta_websocket_connections_open{route="chat"} 1',
+        'rusta_websocket_connections_total{route="chat"} 4',
+        'rusta_websocket_messages_total{route="chat",direction="in"} 3',
+        'rusta_websocket_messages_total{route="chat",direction="out"} 5',
+        'rusta_websocket_bytes_total{route="chat",direction="in"} 30',
+        'rusta_websocket_bytes_total{route="chat",direction="out"} 50',
+    ):
+        assert line in lines, line

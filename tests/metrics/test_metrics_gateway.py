@@ -1,7 +1,4 @@
-"""/metrics on a real `runproxy --workers 2` in front of a real upstream: every worker's figures, combined.
-
-The proxy reports to the recorder through metrics.wiring.RecordingProxy until ProxyApp calls it itself.
-"""
+"""/metrics on a real `runproxy --workers 2` in front of a real upstream: every worker's figures, combined."""
 from __future__ import annotations
 
 import re

@@ -74,3 +74,16 @@ def test_anything_else_is_refused_with_a_message(value):
     with pytest.raises(services.ConfigError) as caught:
         parse_override(value)
     assert list(caught.value.errors) == ["override"]
+
+
+def test_changing_how_long_history_is_kept_is_audited(staff_user):
+    from metrics.models import RetentionPolicy
+    from metrics.services import set_retention
+
+    policy = RetentionPolicy.objects.first()
+    before = policy.keep_days
+    set_retention(policy, 400, actor=staff_user, source="admin")
+    entry = AuditEntry.objects.get(object_type="retention")
+    assert (entry.actor_name, entry.changes) == (staff_user.username, {"keep_days": [before, 400]})
+    set_retention(policy, 400, actor=staff_user, source="admin")
+    assert AuditEntry.objects.filter(object_type="retention").count() == 1

@@ -76,3 +76,31 @@ def route_doc() -> Callable[..., dict[str, Any]]:
         return doc
 
     return make
+
+
+@pytest.fixture
+def viewer(db):
+    from tests.support.users import role_user
+
+    return role_user("vera", "viewer")
+
+
+@pytest.fixture
+def operator(db):
+    from tests.support.users import role_user
+
+    return role_user("otto", "operator")
+
+
+@pytest.fixture
+def viewer_api(viewer) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(viewer)
+    return client
+
+
+@pytest.fixture
+def operator_api(operator) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(operator)
+    return client

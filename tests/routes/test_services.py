@@ -170,10 +170,10 @@ def test_an_import_that_changes_nothing_keeps_the_version(route_doc):
 
 
 def test_an_import_reports_unknown_keys_by_path(route_doc):
-    data = {"cors": {}, "jwt": {"secret": "s", "leeway": 5},
+    data = {"plugins": {}, "jwt": {"secret": "s", "leeway": 5},
             "routers": [route_doc(), route_doc(name="b", external_path="/b", ai_policy={"foo": 1})]}
     report = services.import_config(data, actor=None, source="import")
-    assert report.unknown_keys == ["cors", "jwt.leeway", "routers[1].ai_policy.foo"]
+    assert report.unknown_keys == ["plugins", "jwt.leeway", "routers[1].ai_policy.foo"]
 
 
 def test_an_exported_file_with_redacted_secrets_keeps_the_stored_ones(route_doc):

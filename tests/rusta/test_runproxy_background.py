@@ -14,7 +14,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 
 from metrics.models import BackendHealth, HealthProbe, HealthState
@@ -22,6 +21,7 @@ from routes.models import Backend, ConfigState
 from routes.services import save_route
 from tests.support.gateway import Gateway, http, start_gateway
 from tests.support.upstream import UpstreamServer
+from tests.support.users import role_user
 
 pytestmark = pytest.mark.django_db(transaction=True)
 SCALED = bool(os.environ.get("REDIS_URL"))
@@ -79,8 +79,8 @@ def checked_route(*ports_and_paths: tuple[int, str], **extra) -> None:
 
 
 def api_token() -> str:
-    user = get_user_model().objects.create_user("ops", password="an-unused-password-1", is_staff=True)
-    return Token.objects.create(user=user).key
+    """A token of an operator (the role that may override backend health)."""
+    return Token.objects.create(user=role_user("ops", "operator")).key
 
 
 def live_status(gateway: Gateway, token: str) -> dict:

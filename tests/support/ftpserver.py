@@ -4,6 +4,7 @@ tiny scripted fake for replies a real server would not send.
     with FtpServer() as ftp:            users alice/secret (full rights) and reader/secret (read only)
         ftp.root / "a.txt"              the files it serves
     with FtpServer(tls=True) as ftp:    explicit TLS required on control and data; ftp.ca_pem trusts it
+    with FtpServer(anonymous=True):     also anonymous logins, with full rights (a route without an ftp block)
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import logging
 import socket
 import tempfile
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +64,13 @@ def write_certificate(directory: Path) -> tuple[str, str]:
 class FtpServer:
     """pyftpdlib on an ephemeral loopback port, serving a fresh temporary directory, in a background thread."""
 
-    def __init__(self, tls: bool = False) -> None:
+    def __init__(self, tls: bool = False, anonymous: bool = False) -> None:
         self._tmp = tempfile.TemporaryDirectory(prefix="rusta-ftp-")
         base = Path(self._tmp.name)
         self.root = base / "root"
         self.root.mkdir()
         self.tls = tls
+        self.anonymous = anonymous
         self.ca_pem = ""
         self.port = 0
         self._stop = threading.Event()
@@ -98,6 +101,10 @@ class FtpServer:
         authorizer = DummyAuthorizer()
         authorizer.add_user("alice", "secret", str(self.root), perm="elradfmwMT")
         authorizer.add_user("reader", "secret", str(self.root), perm="elr")
+        if self.anonymous:
+            with warnings.catch_warnings():  # write rights for anonymous: what this test server is for
+                warnings.simplefilter("ignore", RuntimeWarning)
+                authorizer.add_anonymous(str(self.root), perm="elradfmw")
         # A refused login is answered after auth_failed_timeout (3 s by default, against guessing): not here.
         attributes: dict[str, Any] = {"authorizer": authorizer, "banner": "rusta test ftp", "auth_failed_timeout": 0.05}
         base: type = FTPHandler

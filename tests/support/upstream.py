@@ -17,6 +17,12 @@ Paths (anything else echoes the request as JSON):
   /surplus            answers, then sends a second response nobody asked for
   /drop-next          answers, then drops the next request on the same connection unanswered (stale keep-alive)
   /status/NNN?retry_after=S   adds Retry-After: S
+  /respond?status=N&header=Name:Value&header=...&body=TEXT&bytes=N&seq=1
+                      an answer made to order: status, fields, and TEXT or N bytes of PATTERN as the body;
+                      with seq=1 the body ends with "#" and how many /respond requests came so far (to tell a
+                      stored answer from a fresh one)
+  /drip?chunks=N&size=S&gap_ms=M&type=T   a chunked body of N pieces of S bytes ("a"*S) M ms apart, typed T;
+                      `drip_done` is set once the last piece is written
 
 Switches for every request, settable from the test thread at any time:
   delay_ms = N        answer N milliseconds late (a slow backend)
@@ -97,6 +103,7 @@ class UpstreamServer:
     ssl_context: ssl.SSLContext | None = None  # serve HTTPS with this context
     delay_ms: int = 0
     hang: bool = False
+    drip_done: threading.Event = field(default_factory=threading.Event)
 
     def __post_init__(self) -> None:
         self._changed = threading.Condition()
@@ -285,12 +292,46 @@ class UpstreamServer:
             return False
         if path == "/stream":
             return await self._stream(writer, int(params.get("bytes", "0")), params.get("chunked") == "1")
+        if path == "/respond":
+            return await self._respond(writer, query, request.method == "HEAD")
+        if path == "/drip":
+            return await self._drip(writer, params)
         echo = {
             "method": request.method, "path": path, "query": query, "headers": request.headers,
             "body_length": body_length, "connection": request.connection, "port": self.port,
         }
         return await _answer(writer, 200, json.dumps(echo).encode(), [("Content-Type", "application/json")],
                              head_only=request.method == "HEAD")
+
+    async def _respond(self, writer: asyncio.StreamWriter, query: str, head_only: bool) -> bool:
+        fields = parse_qs(query, keep_blank_values=True)
+        headers = [tuple(item.split(":", 1)) for item in fields.get("header", [])]
+        body = pattern(int(fields["bytes"][0])) if "bytes" in fields else fields.get("body", [""])[0].encode()
+        if fields.get("seq") == ["1"]:
+            body += b"#%d" % sum(1 for seen in list(self.requests) if seen.target.startswith("/respond"))
+        status = int(fields.get("status", ["200"])[0])
+        return await _answer(writer, status, body, [(n.strip(), v.strip()) for n, v in headers],  # type: ignore
+                             head_only=head_only)
+
+    async def _drip(self, writer: asyncio.StreamWriter, params: dict[str, str]) -> bool:
+        chunks, size = int(params.get("chunks", "5")), int(params.get("size", "2000"))
+        gap = int(params.get("gap_ms", "100")) / 1000
+        content_type = params.get("type", "text/plain")
+        writer.write(f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
+                     .encode())
+        try:
+            for index in range(chunks):
+                if index:
+                    await asyncio.sleep(gap)
+                writer.write(b"%x\r\n%s\r\n" % (size, b"a" * size))
+                await writer.drain()
+            writer.write(b"0\r\n\r\n")
+            await writer.drain()
+        except ConnectionError:
+            return False
+        finally:
+            self.drip_done.set()
+        return True
 
     async def _stream(self, writer: asyncio.StreamWriter, size: int, chunked: bool) -> bool:
         framing = "Transfer-Encoding: chunked" if chunked else f"Content-Length: {size}"

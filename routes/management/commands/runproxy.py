@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from typing import Any
 
 from django.conf import settings
@@ -31,6 +32,11 @@ class Command(BaseCommand):
                             help="Worker processes sharing both ports (default 1, or RUSTA_WORKERS).")
         parser.add_argument("--grace", type=float, default=settings.RUSTA_SHUTDOWN_GRACE,
                             help="Seconds SIGTERM waits for requests in flight (default 20).")
+        parser.add_argument("--dns-port", type=int,
+                            default=envint("RUSTA_DNS_PORT", 0) if os.environ.get("RUSTA_DNS_PORT") else None,
+                            help="Also serve the DNS forwarder on this UDP and TCP port (0 picks a free one; "
+                                 "default off, or RUSTA_DNS_PORT). DNS over HTTPS (/dns-query) is on the proxy port "
+                                 "whenever dns routes exist.")
         background = parser.add_mutually_exclusive_group()
         background.add_argument(
             "--no-background", dest="background", action="store_false", default=None,
@@ -44,8 +50,8 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1.")
-        for name in ("port", "admin_port"):
-            if not 0 <= options[name] <= 65535:
+        for name in ("port", "admin_port", "dns_port"):
+            if options[name] is not None and not 0 <= options[name] <= 65535:
                 raise CommandError(f"--{name.replace('_', '-')} must be a port number (0 to 65535).")
         self.check(display_num_errors=False)
         self._refuse_unmigrated_database()
@@ -59,6 +65,7 @@ class Command(BaseCommand):
             reload_interval=settings.RUSTA_RELOAD_INTERVAL,
             background=settings.RUSTA_EMBEDDED_BROKER if options["background"] is None else options["background"],
             background_log_level=settings.RUSTA_BACKGROUND_LOG_LEVEL,
+            dns_port=options["dns_port"],
         )
         try:
             code = Supervisor(server_options).run()

@@ -9,6 +9,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from protocols.errors import GatewayError
 from protocols.table import RouteSpec
 from protocols.websocket import app as websocket_app
 from tests.support.edge import EdgeServer
@@ -97,8 +98,8 @@ def test_a_backend_that_is_not_a_websocket_server_answers_502() -> None:
 
 def test_the_authorization_hook_can_refuse_the_handshake_before_any_backend_is_contacted(
         backend: WebSocketBackend, monkeypatch: pytest.MonkeyPatch) -> None:
-    async def deny(route: object, scope: object) -> tuple[int, bytes]:
-        return 401, b'{"error": "token required", "type": "unauthorized"}'
+    async def deny(*args: object) -> None:
+        raise GatewayError(401, "unauthorized", "token required")
 
     monkeypatch.setattr(websocket_app, "authorize_handshake", deny)
     with EdgeServer([ws_route("chat", "/ws/chat", backend.port)]) as edge:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import URLPattern, URLResolver, get_resolver, resolve, reverse
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -88,3 +88,76 @@ def test_wrong_basic_credentials_are_refused(staff_user):
     credentials = base64.b64encode(b"alice:wrong").decode()
     response = APIClient().get("/api/routes/", HTTP_AUTHORIZATION=f"Basic {credentials}")
     assert response.status_code in (401, 403)
+
+
+# --- Roles -------------------------------------------------------------------------------------------------
+
+def readable(url: str) -> bool:
+    """Whether the endpoint answers GET at all (a POST-only action is not a read)."""
+    view = resolve(url).func
+    actions = getattr(view, "actions", None)
+    if actions is not None:
+        return "get" in actions
+    return hasattr(view.view_class, "get")
+
+
+# The query a read needs to be a valid request.
+READ_QUERIES = {"/api/metrics/history/": "?name=requests"}
+
+
+def with_real_ids(url: str, route_id: int, backend_id: int, audit_id: int) -> str:
+    """The sample URL with the ids of objects that exist (ids are not reused on PostgreSQL)."""
+    for prefix, real in (("/api/routes/", route_id), ("/api/backends/", backend_id), ("/api/audit/", audit_id)):
+        if url.startswith(prefix + "1/"):
+            return f"{prefix}{real}/{url[len(prefix) + 2:]}"
+    return url
+
+
+@pytest.mark.parametrize("url", [url for url in API_URLS if readable(url)])
+def test_a_viewer_may_read_every_endpoint_that_answers_get(viewer_api, route_doc, url):
+    from routes import services
+    from routes.models import AuditEntry
+
+    route = services.save_route(route_doc(), actor=None, source="api")
+    real = with_real_ids(url, route.pk, route.backends.first().pk, AuditEntry.objects.get().pk)
+    response = viewer_api.get(real + READ_QUERIES.get(url, ""))
+    assert response.status_code == 200, response.content[:300]
+
+
+@pytest.mark.parametrize("url", API_URLS)
+@pytest.mark.parametrize("method", ("post", "put", "patch", "delete"))
+def test_a_viewer_may_write_nowhere(viewer_api, url, method):
+    assert getattr(viewer_api, method)(url, {}, format="json").status_code == 403
+
+
+@pytest.mark.parametrize("url", API_URLS)
+@pytest.mark.parametrize("method", METHODS)
+def test_an_operator_passes_every_permission_check(operator_api, url, method):
+    assert getattr(operator_api, method)(url, format="json").status_code not in (401, 403)
+
+
+def test_a_viewers_refusal_says_which_role_is_needed(viewer_api):
+    response = viewer_api.post("/api/config/reload/")
+    assert response.json() == {"detail": "Changing the configuration needs the operator role."}
+
+
+def test_staff_without_a_role_can_read_but_not_write(db):
+    from tests.support.users import role_user
+
+    client = APIClient()
+    client.force_authenticate(role_user("nora", None))
+    assert client.get("/api/routes/").status_code == 200
+    assert client.post("/api/config/reload/").status_code == 403
+
+
+def test_an_operator_can_create_a_route(operator_api, route_doc):
+    assert operator_api.post("/api/routes/", route_doc(), format="json").status_code == 201
+
+
+def test_an_operator_can_override_backend_health(operator_api, route_doc):
+    route_id = operator_api.post("/api/routes/", route_doc(), format="json").json()["id"]
+    from routes.models import Backend
+
+    backend = Backend.objects.filter(route_id=route_id).first()
+    response = operator_api.post(f"/api/backends/{backend.pk}/health/", {"override": "down"}, format="json")
+    assert response.status_code == 200

@@ -27,7 +27,7 @@ def test_the_schema_lists_every_management_endpoint(schema):
     assert set(schema["paths"]) == {
         "/api/routes/", "/api/routes/{id}/", "/api/routes/validate/", "/api/config/", "/api/config/status/",
         "/api/config/reload/", "/api/config/export/", "/api/config/import/", "/api/backends/{id}/health/",
-        "/api/metrics/", "/api/metrics/history/",
+        "/api/metrics/", "/api/metrics/history/", "/api/cache/purge/", "/api/audit/", "/api/audit/{id}/",
     }
 
 
@@ -37,7 +37,7 @@ def test_the_route_document_is_described_field_by_field(schema):
     assert {"external_path", "internal_path", "methods", "backends", "load_balancing_strategy", "auth_required",
             "retry", "request_transformation", "response_transformation", "protocol", "id", "name", "enabled",
             "priority", "match_host", "connect_timeout_ms", "read_timeout_ms", "preserve_host", "rate_limit",
-            "ai_policy", "health_check", "circuit_breaker", "total_timeout_ms"} <= set(props)
+            "ai_policy", "health_check", "circuit_breaker", "total_timeout_ms", "cache", "compression"} <= set(props)
     assert set(route["required"]) >= {"external_path", "methods"}
     assert props["id"]["readOnly"] is True
     assert props["host"]["writeOnly"] is True and props["port"]["writeOnly"] is True

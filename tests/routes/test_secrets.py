@@ -1,0 +1,74 @@
+"""Secrets are write-only: redacted in every document, restored from `<redacted>`, absent from logs and metrics."""
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from routes import services
+from routes.secrets import REDACTED, redact, restore_secrets
+
+SECRET = "s3cr3t-value-that-must-not-leak"
+
+
+@pytest.mark.parametrize("block", [
+    {"secret": SECRET}, {"password": SECRET}, {"api_key": SECRET}, {"token": SECRET}, {"client_secret": SECRET},
+    {"access_token": SECRET}, {"private_key": SECRET}, {"passphrase": SECRET}, {"redis_password": SECRET},
+    {"nested": [{"secret_access_key": SECRET}]},
+])
+def test_values_of_secret_keys_are_redacted_at_any_depth(block):
+    assert SECRET not in repr(redact(block))
+
+
+def test_credential_headers_set_by_transformations_are_redacted_in_both_shapes():
+    rules = {"headers": [{"action": "set", "name": "Authorization", "value": f"Bearer {SECRET}"},
+                         {"action": "set", "name": "X-Env", "value": "prod"}],
+             "set": {"X-Api-Key": SECRET}}
+    shown = redact(rules)
+    assert SECRET not in repr(shown)
+    assert shown["headers"][1]["value"] == "prod"
+
+
+def test_a_password_in_a_url_is_redacted_and_the_rest_kept():
+    assert redact({"store_url": f"redis://:{SECRET}@cache:6379/0"}) == {
+        "store_url": f"redis://:{REDACTED}@cache:6379/0"}
+
+
+def test_public_material_is_not_redacted():
+    block = {"public_keys": [{"pem": "-----BEGIN PUBLIC KEY-----", "algorithm": "RS256"}],
+             "jwks_url": "https://idp.example.com/jwks", "issuer": "https://idp.example.com"}
+    assert redact(block) == block
+
+
+def test_a_redacted_document_sent_back_keeps_every_kind_of_secret():
+    stored = {"secret": SECRET, "url": f"redis://:{SECRET}@cache:6379/0",
+              "headers": [{"name": "Authorization", "value": SECRET}]}
+    missing: list[str] = []
+    assert restore_secrets(redact(stored), stored, "jwt", missing) == stored
+    assert missing == []
+
+
+def test_a_redacted_url_without_a_stored_one_is_reported():
+    missing: list[str] = []
+    restore_secrets({"url": f"redis://:{REDACTED}@cache"}, None, "rate_limit", missing)
+    assert missing == ["rate_limit.url"]
+
+
+@pytest.mark.django_db
+def test_secrets_never_reach_the_logs(caplog, api, route_doc):
+    caplog.set_level(logging.DEBUG)
+    services.import_config({"jwt": {"secret": SECRET}, "routers": [route_doc(ai_policy={"api_key": SECRET})]},
+                           actor=None, source="import")
+    api.get("/api/config/export/")
+    api.patch("/api/routes/users/", {"ai_policy": {"api_key": "<redacted>", "provider": 5}}, format="json")
+    with pytest.raises(services.ConfigError) as caught:
+        services.import_config({"jwt": {"secret": SECRET, "x": 1}, "routers": [route_doc(methods=["FETCH"])]},
+                               actor=None, source="import")
+    assert SECRET not in str(caught.value)
+    assert SECRET not in caplog.text
+
+
+@pytest.mark.django_db
+def test_secrets_never_reach_the_metrics(client, route_doc):
+    services.save_route(route_doc(ai_policy={"api_key": SECRET}), actor=None, source="api")
+    assert SECRET.encode() not in client.get("/metrics").content
