@@ -112,6 +112,7 @@ VIEWER_READS: list[tuple[str, int | str]] = [
     (r"/add/$", 403),
     (r"/delete/$", 403),
     (r"/purge-cache/$", 405),  # POST only
+    (r"/try/$", 403),  # the try-it panel shows transformed header values: operators only
     (r"^admin/login/$", 302),  # already logged in: on to the index
     (r"^admin/logout/$", 405),  # POST only
     (r"^admin/autocomplete/$", 403),  # no field given to complete
