@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import re
 from collections.abc import Iterable
+from typing import Protocol
 
 _FIELDS = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
 _ZERO_TRACE = b"0" * 32
@@ -73,3 +74,12 @@ def traceparent_for(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, str]
                 return traceparent_from(None)
             found = value
     return traceparent_from(found)
+
+
+class SpanSink(Protocol):
+    """Where ProxyApp reports each proxied request as a span (an OTLP exporter); called once per request that
+    reached a route, after the answer, on the event loop: it must not block."""
+
+    def finish(self, method: str, path: str, route: str | None, status: int, start_unix_s: float,
+               duration_s: float, traceparent_sent: bytes, client_traceparent: bytes | None,
+               backend: str | None, error: str | None, request_id: bytes) -> None: ...

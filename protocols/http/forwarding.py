@@ -31,7 +31,7 @@ class Exchange:
     """What one request did, for error handling, the access-log line and the metrics recorder."""
 
     __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
-                 "body_read", "upstream_s", "trace_id", "response_headers")
+                 "body_read", "upstream_s", "trace_id", "traceparent", "response_headers")
 
     def __init__(self, request_id: bytes) -> None:
         self.request_id = request_id
@@ -45,6 +45,7 @@ class Exchange:
         self.body_read = True  # the request body has been read to the end (or there is none)
         self.upstream_s: float | None = None  # until the backend's response head, when one came
         self.trace_id: str | None = None  # protocols.tracing's, once the request reached a route
+        self.traceparent: bytes = b""  # the value sent upstream (carries the gateway's span id)
         self.response_headers: Headers | None = None  # added to the answer (RateLimit-* of a limited route)
 
 

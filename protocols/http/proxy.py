@@ -41,7 +41,7 @@ from protocols.http.headers import (
 )
 from protocols.policies import MAX_REPLAY_BODY
 from protocols.table import LiveTable, RouteTable, live
-from protocols.tracing import traceparent_from
+from protocols.tracing import SpanSink, traceparent_from
 from protocols.upstream import DEFAULT_IDLE_TIMEOUT, HOP_BY_HOP, UpstreamClient
 
 Scope = dict[str, Any]
@@ -85,6 +85,7 @@ class ProxyOptions:
     clock: Callable[[], float] = time.monotonic  # breakers, budgets and latency statistics read this one
     recorder: Recorder = field(default=recorder)  # metrics.recorder's; a NullRecorder turns recording off
     redis_url: str = ""  # shared rate-limit counters (routes whose rate_limit says store: redis)
+    spans: SpanSink | None = None  # OpenTelemetry export: one span per proxied request; None: off
 
 
 class ProxyApp:
@@ -112,6 +113,7 @@ class ProxyApp:
         self.request_ids = RequestIds()
         self.access_log = (access_log or AccessLog()) if options.access_log else None
         self.recorder = options.recorder
+        self.spans = options.spans
         self.access = AccessControl(options.redis_url, options.recorder)
         self.ftp = FtpGateway(FtpOptions(state=options.state, balancing=self.balancing,
                                          ssl_context=options.ssl_context))
@@ -177,6 +179,11 @@ class ProxyApp:
                     exchange.backend, exchange.status, duration, exchange.bytes_in, exchange.bytes_out,
                     client[0] if client else "", exchange.error, exchange.trace_id,
                 )
+            spans = self.spans
+            if spans is not None and exchange.traceparent:
+                spans.finish(scope["method"], path, exchange.route, exchange.status, started, duration,
+                             exchange.traceparent, head.traceparent, exchange.backend, exchange.error,
+                             exchange.request_id)
         finally:
             metrics.connection_closed()
 
@@ -258,6 +265,7 @@ class ProxyApp:
         headers.append((b"x-request-id", exchange.request_id))
         # The gateway is one span of the trace: the client's trace id (or a new one) with our own parent id.
         traceparent, exchange.trace_id = traceparent_from(head.traceparent)
+        exchange.traceparent = traceparent
         headers.append((b"traceparent", traceparent))
 
         target = route.upstream_path(match.params, clean_path).encode("latin-1")
