@@ -1,5 +1,5 @@
-"""The ASGI application for "websocket" scopes on the proxy listener: match, authorize, pick a backend, open the
-backend side, accept, relay; plus the registry that closes tunnels whose route was deleted, and shutdown."""
+"""The ASGI application for "websocket" scopes on the proxy listener: match, guard, authorize, pick a backend,
+open the backend side, accept, relay; plus the registry that closes tunnels whose route was deleted, and shutdown."""
 from __future__ import annotations
 
 import asyncio
@@ -27,6 +27,7 @@ from protocols.http.headers import (
 )
 from protocols.leases import lease_backend
 from protocols.table import CompiledRoute, LiveTable, live
+from protocols.websocket.guards import HandshakeGuards
 from protocols.websocket.handshake import (
     Admission,
     UpgradeRejected,
@@ -86,8 +87,10 @@ class WebSocketProxy:
 
     ASGI rules it relies on: the first event is `websocket.connect`, and until `websocket.accept` the app may
     answer with `websocket.http.response.*` when the server lists that extension (uvicorn does), so a refused
-    handshake is a real HTTP status with Rusta's JSON error body. Like ProxyApp it never touches Django or the
-    ORM. Call `await app.aclose()` at shutdown: every open tunnel closes with 1001 on both sides.
+    handshake is a real HTTP status with Rusta's JSON error body. The handshake passes the route's guards (IP
+    rules, head limits, Origin: protocols.websocket.guards) before its JWT and rate limit, and both before any
+    backend is picked. Like ProxyApp it never touches Django or the ORM. Call `await app.aclose()` at shutdown:
+    every open tunnel closes with 1001 on both sides.
     """
 
     def __init__(self, options: WebSocketOptions | None = None, metrics: WebSocketMetrics | None = None) -> None:
@@ -98,6 +101,7 @@ class WebSocketProxy:
         self.trusted = TrustedPeers(options.trusted_proxies)
         self.request_ids = RequestIds()
         self.metrics = metrics or WebSocketMetrics()
+        self.guards = HandshakeGuards()
         self.tunnels: set[Tunnel] = set()
         self._watcher: asyncio.Task[None] | None = None
         self._drained: asyncio.Event | None = None
@@ -133,12 +137,17 @@ class WebSocketProxy:
         clean_path = normalize_path(raw_path(scope))
         match = table.match("GET", host_key(head.host), clean_path)
         route = match.route
+        client = client_ip(scope, head, self.trusted)
         if route is None or route.protocol != "websocket":
+            # The gateway-wide guards first: a denied address learns nothing about which paths exist.
+            self.guards.check(table, None, scope, client)
             raise NoRoute("GET", clean_path)
         counters = self.metrics.route(route.id, route.name)
-        client = client_ip(scope, head, self.trusted)
         access = self.options.access
         try:
+            # IP rules, head limits and Origin before JWT and rate limits: a refused client costs no token
+            # check and no Redis call.
+            self.guards.check(table, route, scope, client)
             admission = await authorize_handshake(
                 route, scope, access.for_route(table, route) if access is not None else None, client)
         except GatewayError:

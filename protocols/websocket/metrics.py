@@ -15,7 +15,8 @@ COUNTERS = (
 
 class RouteCounters:
     """The counters of one route. `open` is a gauge; the rest only grow. `rejected` counts handshakes that did
-    not become tunnels (no backend, backend refused or failed, denied by `authorize_handshake`)."""
+    not become tunnels (no backend, backend refused or failed, refused by the handshake guards or
+    `authorize_handshake`)."""
 
     __slots__ = ("route", *COUNTERS)
 
