@@ -10,6 +10,7 @@ from django.db import close_old_connections, connection
 from django.db.utils import DatabaseError
 
 from protocols.table import LiveTable, live
+from routes.cache_purges import PurgeFollower, latest_purge_id
 from routes.snapshot import build_table, current_versions, health_map
 
 log = logging.getLogger(__name__)
@@ -21,14 +22,16 @@ class TableWatcher:
 
     One cheap query per interval per process (plus one per change); the request path only ever reads
     `live.table` and `live.health`. A failed build keeps the working table, and a database outage only makes
-    /ready report it.
+    /ready report it. With `purges` (the worker's response cache's follower) it also applies cache purges
+    requested from the admin or the API.
     """
 
     def __init__(self, state: LiveTable = live, interval: float = 0.5,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, purges: PurgeFollower | None = None) -> None:
         self.state = state
         self.interval = interval
         self.clock = clock
+        self.purges = purges
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -49,6 +52,8 @@ class TableWatcher:
                 self.state.install_health(health, health_version)
                 log.info("health version %s installed (%s backends down)", health_version,
                          sum(1 for healthy in health.values() if not healthy))
+            if self.purges is not None:
+                self.purges.follow(latest_purge_id())
         except DatabaseError as exc:
             log.warning("configuration database unavailable, keeping table version %s and health version %s: %s",
                         self.state.table.version, self.state.health_version, exc)

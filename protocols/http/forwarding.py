@@ -19,7 +19,10 @@ from protocols.table import LiveTable, RouteSpec
 from protocols.upstream import UpstreamClient, UpstreamResponse
 
 if TYPE_CHECKING:
+    from protocols.guards import Guards
     from protocols.http.access import RouteAccess
+    from protocols.http.plugins import GuardedSend
+    from protocols.shaping import RouteShaping
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -31,7 +34,7 @@ class Exchange:
     """What one request did, for error handling, the access-log line and the metrics recorder."""
 
     __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
-                 "body_read", "upstream_s", "trace_id", "traceparent", "response_headers")
+                 "body_read", "upstream_s", "trace_id", "traceparent", "response_headers", "guard", "preflight")
 
     def __init__(self, request_id: bytes) -> None:
         self.request_id = request_id
@@ -47,13 +50,15 @@ class Exchange:
         self.trace_id: str | None = None  # protocols.tracing's, once the request reached a route
         self.traceparent: bytes = b""  # the value sent upstream (carries the gateway's span id)
         self.response_headers: Headers | None = None  # added to the answer (RateLimit-* of a limited route)
+        self.guard: GuardedSend | None = None  # the route's CORS and security fields, for every answer
+        self.preflight: tuple[int, Headers] | None = None  # a CORS preflight's answer, sent by the gateway
 
 
 class Attempt:
     """What every attempt of one request sends, and how many retries it may take."""
 
     __slots__ = ("runtime", "spec", "method", "target", "headers", "set_host", "body", "content_length", "client",
-                 "retries", "deadline", "access")
+                 "retries", "deadline", "access", "guards", "shaping")
 
     def __init__(self, runtime: RouteRuntime, spec: RouteSpec, method: bytes, target: bytes, headers: Headers,
                  set_host: bool, body: bytes | AsyncIterator[bytes], content_length: int | None, client: str,
@@ -70,6 +75,8 @@ class Attempt:
         self.retries = retries  # 0 when the method or the body rules retries out
         self.deadline: asyncio.Timeout | None = None  # the route's total timeout, when it has one
         self.access = access  # the route's JWT and rate limit, None when it has neither
+        self.guards: Guards | None = None  # the route's request guards (body limit)
+        self.shaping: RouteShaping | None = None  # transformations, cache, compression; None: none of them
 
 
 async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, receive: Receive, send: Send,

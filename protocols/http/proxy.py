@@ -22,7 +22,9 @@ from protocols.errors import (
     UpstreamTotalTimeout,
     protocol_error,
 )
+from protocols.cache import MemoryStore, RedisCacheStore, ResponseCache
 from protocols.ftp import FtpGateway, FtpOptions
+from protocols.guards import origin_of, preflight_method
 from protocols.health import HEALTH_PATHS, health_status
 from protocols.http.access import AccessControl, RouteAccess
 from protocols.http.accesslog import AccessLog
@@ -39,7 +41,9 @@ from protocols.http.headers import (
     raw_path,
     scan_request_headers,
 )
+from protocols.http.plugins import GuardedSend, RouteMisconfigured, TablePlugins
 from protocols.policies import MAX_REPLAY_BODY
+from protocols.shaping import ResponseShaper, edit_body, read_capped, through_cache
 from protocols.table import LiveTable, RouteTable, live
 from protocols.tracing import SpanSink, traceparent_from
 from protocols.upstream import DEFAULT_IDLE_TIMEOUT, HOP_BY_HOP, UpstreamClient
@@ -63,13 +67,14 @@ _SPECIAL_PATHS = HEALTH_PATHS | DOH_PATHS
 class _TableTraits:
     """What the listener needs to know about a table beyond matching, computed once per table."""
 
-    __slots__ = ("table", "ftp", "dns")
+    __slots__ = ("table", "ftp", "dns", "plugins")
 
     def __init__(self, table: RouteTable | None) -> None:
         self.table = table
         routes = table.routes if table is not None else ()
         self.ftp = any(route.protocol == "ftp" for route in routes)
         self.dns = any(route.protocol == "dns" for route in routes)
+        self.plugins = TablePlugins(table)
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +91,7 @@ class ProxyOptions:
     recorder: Recorder = field(default=recorder)  # metrics.recorder's; a NullRecorder turns recording off
     redis_url: str = ""  # shared rate-limit counters (routes whose rate_limit says store: redis)
     spans: SpanSink | None = None  # OpenTelemetry export: one span per proxied request; None: off
+    cache_bytes: int = 64 << 20  # the response cache in this process's memory (when redis_url is not set)
 
 
 class ProxyApp:
@@ -118,6 +124,11 @@ class ProxyApp:
         self.ftp = FtpGateway(FtpOptions(state=options.state, balancing=self.balancing,
                                          ssl_context=options.ssl_context))
         self.dns = DnsForwarder(options.state)  # DoH here; its UDP/TCP listeners when the server starts them
+        # Routes with a `cache` block answer from here: shared by every gateway process through Redis when it
+        # is configured, else this process's own memory.
+        store = (RedisCacheStore(options.redis_url) if options.redis_url
+                 else MemoryStore(max_bytes=options.cache_bytes))
+        self.cache = ResponseCache(store, recorder=options.recorder)
         self._traits = _TableTraits(None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -147,16 +158,29 @@ class ProxyApp:
                 if traits.ftp and await self._ftp_exchange(scope, receive, send, head, path, exchange):
                     pass
                 else:
-                    attempt = self._prepare(scope, head, path, exchange)
-                    if attempt.access is not None:
-                        await self._admit(attempt, attempt.access, scope, exchange)
-                    if head.has_body:
-                        await _read_body(attempt, receive, head, exchange)
-                    if attempt.spec.total_timeout <= 0:
-                        # Awaited from here rather than from a helper: one coroutine frame fewer on every resume.
-                        await forward(self.client, self.state, attempt, receive, send, exchange, metrics)
+                    attempt = self._prepare(scope, head, path, exchange, traits)
+                    guard = exchange.guard
+                    answer: Send = send
+                    if guard is not None:  # the route's CORS and security fields on every answer
+                        guard.send = send
+                        answer = guard
+                    if attempt is None:  # a CORS preflight the gateway answers itself
+                        await self._preflight(send, exchange)
                     else:
-                        await self._forward_within_total(attempt, receive, send, exchange)
+                        if attempt.access is not None:
+                            await self._admit(attempt, attempt.access, scope, exchange)
+                        if head.has_body:
+                            if attempt.guards is not None:
+                                receive = attempt.guards.limit_receive(receive)
+                            await _read_body(attempt, receive, head, exchange)
+                        if attempt.shaping is not None:
+                            await self._forward_shaped(scope, head, path, attempt, receive, answer, exchange)
+                        elif attempt.spec.total_timeout <= 0:
+                            # Awaited from here rather than from a helper: one coroutine frame fewer on every
+                            # resume.
+                            await forward(self.client, self.state, attempt, receive, answer, exchange, metrics)
+                        else:
+                            await self._forward_within_total(attempt, receive, answer, exchange)
             except GatewayError as exc:
                 await self._fail(send, exchange, exc)
             except ClientDisconnected:
@@ -222,37 +246,77 @@ class ProxyApp:
         if decision is not None:
             exchange.response_headers = decision.headers()
 
-    def _prepare(self, scope: Scope, head: RequestHead, path: str, exchange: Exchange) -> Attempt:
-        """Match the route and build what every attempt sends (all but the body); raises the gateway error
-        that answers instead."""
+    def _prepare(self, scope: Scope, head: RequestHead, path: str, exchange: Exchange,
+                 traits: _TableTraits) -> Attempt | None:
+        """Match the route, run its guards, and build what every attempt sends (all but the body); raises the
+        gateway error that answers instead. None when the answer is a CORS preflight's (in `exchange.preflight`).
+        """
         method = scope["method"]
-        table = self.state.table
+        table = traits.table
+        assert table is not None
         clean_path = normalize_path(path)
-        match = table.match(method, host_key(head.host), clean_path)
+        host = host_key(head.host)
+        # A CORS preflight is matched with the method it asks about: routes rarely list OPTIONS.
+        asked = preflight_method(method, scope["headers"]) if method == "OPTIONS" else None
+        match = table.match(asked or method, host, clean_path)
+        client = scope.get("client")
+        client_ip = client[0] if client else ""
+        peer = client_ip.encode()
+        https = scope["scheme"] == "https"
+        trusted = client_ip in self.trusted
+        if trusted:
+            if head.forwarded_for:
+                client_ip = client_address(client_ip, head.forwarded_for, self.trusted)
+            if head.forwarded_proto:
+                # The first entry is what the client used; later ones are hops between proxies.
+                https = head.forwarded_proto.split(b",")[0].strip().lower() == b"https"
         route = match.route
         if route is None:
+            guards = traits.plugins.unrouted
+            exchange.guard = GuardedSend(None, guards, origin_of(scope["headers"]) if guards.cors else b"", https)
+            guards.check_request(scope, client_ip)
             if match.allow:
                 raise MethodNotAllowed(method, clean_path, match.allow)
             raise NoRoute(method, clean_path)
         exchange.route = route.name
+        plugins = traits.plugins.of(route)
+        guards = plugins.guards
+        if guards is None:
+            raise RouteMisconfigured(route.name)
+        if plugins.touches_answers:
+            exchange.guard = GuardedSend(None, guards, origin_of(scope["headers"]) if guards.cors else b"",
+                                         https)
+        guards.check_request(scope, client_ip)
+        if asked is not None:
+            preflight = guards.cors_preflight(method, scope["headers"], https)
+            if preflight is not None:
+                exchange.preflight = preflight
+                return None
+            if method not in route.methods:
+                # Not a preflight this route's CORS policy answers: the OPTIONS request itself is matched.
+                match = table.match(method, host, clean_path)
+                if match.route is not route:
+                    if match.allow:
+                        raise MethodNotAllowed(method, clean_path, match.allow)
+                    raise NoRoute(method, clean_path)
         if route.protocol != "http":
             raise protocol_error(route.name, route.protocol)
         runtime = self.balancing.runtime(table, route)
         spec = route.spec
-        client = scope.get("client")
-        client_ip = client[0] if client else ""
+        shaping = plugins.shaping
+        request_rules = shaping.request if shaping is not None else None
+        if request_rules is not None:
+            # Header rules see the client's end-to-end fields, before X-Forwarded-*, Via and X-Request-ID.
+            head.forward = request_rules.apply_headers(head.forward)
 
         # The first field is Host: the backend's own authority, filled in per attempt, unless the route keeps
         # the client's.
         headers = [(b"host", head.host if spec.preserve_host and head.host else b"")]
         headers += head.forward
-        peer = client_ip.encode()
-        if client_ip in self.trusted:
+        if trusted:
             forwarded_for = head.forwarded_for + b", " + peer if head.forwarded_for else peer
             proto = head.forwarded_proto or _SCHEMES.get(scope["scheme"], b"http")
             forwarded_host = head.forwarded_host or head.host
-            if head.forwarded_for:
-                client_ip = client_address(client_ip, head.forwarded_for, self.trusted)
         else:
             forwarded_for = peer
             proto = _SCHEMES.get(scope["scheme"], b"http")
@@ -268,14 +332,66 @@ class ProxyApp:
         exchange.traceparent = traceparent
         headers.append((b"traceparent", traceparent))
 
-        target = route.upstream_path(match.params, clean_path).encode("latin-1")
+        upstream_path = route.upstream_path(match.params, clean_path)
         query = scope.get("query_string")
+        if request_rules is not None:
+            # Path rules run after {param} substitution.
+            upstream_path = request_rules.apply_path(upstream_path)
+            query = request_rules.apply_query(query or b"")
+        target = upstream_path.encode("latin-1")
         if query:
             target += b"?" + query
-        return Attempt(runtime, spec, _METHODS.get(method) or method.encode(), target, headers,
-                       not (spec.preserve_host and head.host), b"", head.content_length, client_ip,
-                       runtime.retry.max_retries if method in runtime.retryable else 0,
-                       self.access.for_route(table, route))
+        attempt = Attempt(runtime, spec, _METHODS.get(method) or method.encode(), target, headers,
+                          not (spec.preserve_host and head.host), b"", head.content_length, client_ip,
+                          runtime.retry.max_retries if method in runtime.retryable else 0,
+                          self.access.for_route(table, route))
+        attempt.guards = guards
+        attempt.shaping = shaping
+        return attempt
+
+    async def _preflight(self, send: Send, exchange: Exchange) -> None:
+        """The gateway's answer to a CORS preflight the route's policy allows (complete, with an empty body)."""
+        assert exchange.preflight is not None
+        status, headers = exchange.preflight
+        headers.append((b"x-request-id", exchange.request_id))
+        exchange.status = status
+        exchange.answered = True
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def _forward_shaped(self, scope: Scope, head: RequestHead, path: str, attempt: Attempt,
+                              receive: Receive, send: Send, exchange: Exchange) -> None:
+        """`forward` for a route that transforms its answers, caches or compresses: the answer goes through a
+        ResponseShaper, and through the route's cache when it has one."""
+        shaping = attempt.shaping
+        assert shaping is not None
+        method = scope["method"]
+        clean_path = normalize_path(path)
+        shaper = ResponseShaper(send, shaping, method, clean_path, scope["headers"], exchange.request_id)
+        shaper.extra_headers = exchange.response_headers  # RateLimit-* on answers from the cache too
+
+        async def exchange_upstream() -> None:
+            if attempt.spec.total_timeout <= 0:
+                await forward(self.client, self.state, attempt, receive, shaper, exchange, self.recorder)
+            else:
+                await self._forward_within_total(attempt, receive, shaper, exchange)
+
+        try:
+            if shaping.cache is not None:
+                await through_cache(self.cache, shaping.cache, shaper, exchange.route or "", method,
+                                    host_key(head.host), clean_path, scope.get("query_string", b""),
+                                    scope["headers"], exchange_upstream)
+            else:
+                await exchange_upstream()
+        except GatewayError:
+            if not shaper.started:
+                exchange.answered = False  # a held head (a JSON body being edited) never went out
+            raise
+        finally:
+            if shaper.started:
+                exchange.status = shaper.status
+                exchange.bytes_out = shaper.bytes_out
+        exchange.answered = shaper.started
 
     async def _forward_within_total(self, attempt: Attempt, receive: Receive, send: Send,
                                     exchange: Exchange) -> None:
@@ -313,6 +429,9 @@ class ProxyApp:
         headers.append((b"x-request-id", request_id))
         if exchange.response_headers is not None:
             headers += exchange.response_headers
+        guard = exchange.guard
+        if guard is not None:
+            headers = guard.guards.response_headers(headers, guard.origin, guard.https)
         exchange.status = status
         exchange.answered = True
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -324,18 +443,35 @@ class ProxyApp:
         await self.dns.close()
         await self.client.aclose()
         await self.access.aclose()
+        await self.cache.aclose()
         if self.access_log is not None:
             self.access_log.flush()
 
 
 async def _read_body(attempt: Attempt, receive: Receive, head: RequestHead, exchange: Exchange) -> None:
     """Give the attempt its request body: whole when it arrived in one piece or is small enough to keep for a
-    retry (Content-Length up to MAX_REPLAY_BODY), streamed otherwise, and then never retried."""
+    retry (Content-Length up to MAX_REPLAY_BODY), streamed otherwise, and then never retried. A JSON body the
+    route's request rules edit is read whole within their cap, and sent as it came when larger."""
     message = await receive()
     if message["type"] == "http.disconnect":
         raise ClientDisconnected("the client went away before sending its body")
     first: bytes = message.get("body", b"")
     exchange.bytes_in = len(first)
+    rules = attempt.shaping.request if attempt.shaping is not None else None
+    if rules is not None and rules.body_applies(head.forward, head.content_length):
+        data, complete = await read_capped(receive, first, message.get("more_body", False), rules.max_body_bytes)
+        exchange.bytes_in = len(data)
+        if complete:
+            attempt.body = edit_body(rules, data, True)
+            attempt.content_length = len(attempt.body)
+            if attempt.content_length > MAX_REPLAY_BODY:
+                attempt.retries = 0
+        else:
+            # Over the cap: what was read goes first, the rest streams after it, all untouched.
+            exchange.body_read = False
+            attempt.body = streamed_body(receive, data, exchange)
+            attempt.retries = 0
+        return
     if not message.get("more_body", False):
         body: bytes | AsyncIterator[bytes] = first
     elif attempt.retries and head.content_length is not None and head.content_length <= MAX_REPLAY_BODY:

@@ -1,7 +1,7 @@
 """ProxyApp under a real uvicorn (uvloop, httptools) on an ephemeral loopback port: in a thread, or as a process.
 
-As a process: `python -m tests.support.proxy ROUTES_PICKLE` prints the port on its first stdout line and serves
-until SIGTERM; the memory tests read its peak RSS from /proc.
+As a process: `python -m tests.support.proxy ROUTES_PICKLE [REDIS_URL]` prints the port on its first stdout line and
+serves until SIGTERM; the memory tests read its peak RSS from /proc, the shared-cache tests run two on one Redis.
 """
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from typing import Any
 import uvicorn
 import uvloop
 
+from protocols.cache import ResponseCache
 from protocols.http import AccessLog, ProxyApp, ProxyOptions
 from protocols.table import BackendSpec, LiveTable, RouteSpec, RouteTable
 
@@ -96,13 +97,21 @@ def _uvicorn(app: ProxyApp) -> uvicorn.Server:
 
 
 class ProxyServer:
-    """`with ProxyServer(routes) as proxy:` serves those routes on `proxy.port` from a background thread."""
+    """`with ProxyServer(routes) as proxy:` serves those routes on `proxy.port` from a background thread.
 
-    def __init__(self, routes: list[RouteSpec], access_log: AccessLog | None = None, **options: Any) -> None:
+    `settings` are the table's gateway-wide blocks (GatewaySettings); `cache` replaces the proxy's own response
+    cache (a fresh in-memory one) when a test needs to see or drive it."""
+
+    def __init__(self, routes: list[RouteSpec], access_log: AccessLog | None = None, *,
+                 settings: dict[str, Any] | None = None, cache: ResponseCache | None = None,
+                 **options: Any) -> None:
         state = self.state = LiveTable()  # tests publish health verdicts through state.install_health
-        state.install(RouteTable(routes, version=1))
+        state.install(RouteTable(routes, version=1, settings=settings or {}))
         options.setdefault("access_log", access_log is not None)
         self.app = ProxyApp(ProxyOptions(state=state, **options), access_log=access_log)
+        if cache is not None:
+            self.app.cache = cache
+        self.cache = self.app.cache
         self._socket = _listening_socket()
         self.port: int = self._socket.getsockname()[1]
         self._server = _uvicorn(self.app)
@@ -135,8 +144,9 @@ class ProxyServer:
 class ProxyProcess:
     """The same, in a child process of its own, so its memory can be measured alone."""
 
-    def __init__(self, routes: list[RouteSpec]) -> None:
+    def __init__(self, routes: list[RouteSpec], redis_url: str = "") -> None:
         self.routes = routes
+        self.redis_url = redis_url
         self.port = 0
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -145,7 +155,8 @@ class ProxyProcess:
             pickle.dump(self.routes, handle)
         self._routes_file = handle.name
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.proxy", self._routes_file], cwd=ROOT, stdout=subprocess.PIPE,
+            [sys.executable, "-m", "tests.support.proxy", self._routes_file, self.redis_url], cwd=ROOT,
+            stdout=subprocess.PIPE,
         )
         assert self._process.stdout is not None
         line = self._process.stdout.readline()
@@ -180,12 +191,12 @@ class ProxyProcess:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
 
-def _main(routes_file: str) -> None:
+def _main(routes_file: str, redis_url: str = "") -> None:
     with open(routes_file, "rb") as handle:
         routes = pickle.load(handle)
     state = LiveTable()
     state.install(RouteTable(routes, version=1))
-    app = ProxyApp(ProxyOptions(state=state, access_log=False))
+    app = ProxyApp(ProxyOptions(state=state, access_log=False, redis_url=redis_url))
     sock = _listening_socket()
     print(sock.getsockname()[1], flush=True)
     server = _uvicorn(app)
@@ -198,4 +209,4 @@ def _main(routes_file: str) -> None:
 
 
 if __name__ == "__main__":
-    _main(sys.argv[1])
+    _main(*sys.argv[1:3])

@@ -1,50 +1,22 @@
-"""The Redis store: one cache shared by two gateway processes, TTLs, purges. Needs REDIS_URL (the scaled-out
+"""The Redis store: one cache shared by two proxy processes, TTLs, purges. Needs REDIS_URL (the scaled-out
 suite, always in CI); skipped with that reason otherwise."""
 from __future__ import annotations
 
 import asyncio
 import os
-import pickle
-import signal
-import subprocess
-import sys
-import tempfile
 import uuid
-from pathlib import Path
 
 import pytest
 import redis
 
 from protocols.cache import CachedResponse, RedisCacheStore, parse_url_key
-from tests.support.proxy import call, route
+from tests.support.proxy import ProxyProcess, call, route
 from tests.support.upstream import UpstreamServer
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
-PREFIX = "rusta-test:cache:"
-ROOT = Path(__file__).resolve().parents[3]
+PREFIX = "rusta:cache:"  # the gateway's own (the route names are unique per test)
 pytestmark = [pytest.mark.redis,
               pytest.mark.skipif(not REDIS_URL, reason="needs REDIS_URL (the scaled-out suite, always run in CI)")]
-
-
-class ShapedProcess:
-    """`python -m tests.support.shaped ROUTES REDIS_URL`: a gateway process of its own with a Redis cache."""
-
-    def __init__(self, routes_file: str) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", "tests.support.shaped", routes_file, REDIS_URL],
-                                        cwd=ROOT, stdout=subprocess.PIPE)
-        assert self.process.stdout is not None
-        line = self.process.stdout.readline()
-        if not line:
-            raise RuntimeError("the gateway process exited before reporting its port")
-        self.port = int(line)
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGTERM)
-        try:
-            self.process.wait(10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
 
 
 @pytest.fixture
@@ -61,15 +33,8 @@ def two_gateways(route_name):
     with UpstreamServer() as upstream:
         routes = [route(route_name, "/s/{rest}", upstream.port, internal_path="/{rest}",
                         policies={"cache": {"ttl_s": 60}})]
-        with tempfile.NamedTemporaryFile("wb", suffix=".pickle", delete=False) as handle:
-            pickle.dump(routes, handle)
-        gateways = [ShapedProcess(handle.name), ShapedProcess(handle.name)]
-        try:
-            yield upstream, gateways
-        finally:
-            for gateway in gateways:
-                gateway.stop()
-            os.unlink(handle.name)
+        with ProxyProcess(routes, REDIS_URL) as first, ProxyProcess(routes, REDIS_URL) as second:
+            yield upstream, (first, second)
 
 
 def test_an_answer_stored_by_one_process_is_a_hit_in_the_other(two_gateways):

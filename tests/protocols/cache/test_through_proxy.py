@@ -12,8 +12,7 @@ import pytest
 
 from metrics.recorder import Recorder
 from protocols.cache import MemoryStore, ResponseCache, parse_url_key
-from tests.support.proxy import call, route
-from tests.support.shaped import ShapedProxyServer
+from tests.support.proxy import ProxyServer, call, route
 from tests.support.upstream import UpstreamServer, refused_port
 
 
@@ -47,7 +46,7 @@ def serve(upstream, clock, cache_block=None, *, recorder=None, store=None, port=
     policies = {"cache": cache_block if cache_block is not None else {"ttl_s": 30}, **extra}
     routes = [route("cached", "/c/{rest}", port or upstream.port, internal_path="/{rest}", methods=("GET", "POST"),
                     policies=policies)]
-    return ShapedProxyServer(routes, cache=cache)
+    return ProxyServer(routes, cache=cache)
 
 
 def target(*headers: str, status: int = 200, body: str = "answer", query: str = "") -> str:

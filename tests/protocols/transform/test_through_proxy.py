@@ -1,5 +1,5 @@
-"""Every transformation operation on real traffic: a real client, the proxy under uvicorn (ShapedProxyApp, the
-wiring the lead moves into ProxyApp) and the real test upstream, which echoes what it received."""
+"""Every transformation operation on real traffic: a real client, ProxyApp under uvicorn, and the real test
+upstream, which echoes what it received."""
 from __future__ import annotations
 
 import hashlib
@@ -8,8 +8,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.support.proxy import route
-from tests.support.shaped import ShapedProxyServer
+from tests.support.proxy import ProxyServer, route
 from tests.support.upstream import UpstreamServer, pattern
 
 REQUEST_RULES = {
@@ -66,7 +65,7 @@ def proxy(upstream):
         route("capped", "/c/{rest}", upstream.port, internal_path="/{rest}",
               policies={"response_transformation": {"body": {"remove": ["a"]}, "max_body_bytes": 100}}),
     ]
-    with ShapedProxyServer(routes) as server:
+    with ProxyServer(routes) as server:
         yield server
 
 

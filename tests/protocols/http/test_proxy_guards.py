@@ -1,8 +1,5 @@
-"""The guards end to end: uvicorn, GuardedApp around an unchanged ProxyApp, and a real backend on loopback.
-
-GuardedApp (protocols.guards.asgi) is the reference wiring; once the lead wires the same calls into ProxyApp,
-these tests keep checking GuardedApp and their twins move to the proxy's own tests.
-"""
+"""The request guards (CORS, security headers, size limits, IP rules) on real traffic: ProxyApp under uvicorn and
+a real backend on loopback."""
 from __future__ import annotations
 
 import http.client
@@ -12,23 +9,12 @@ from typing import Any
 
 import pytest
 
-from protocols.guards.asgi import GuardedApp
 from protocols.http import parse_networks
 from protocols.table import RouteTable
-from tests.support.proxy import ProxyServer, _uvicorn, route
+from tests.support.proxy import ProxyServer, route
 from tests.support.upstream import UpstreamServer
 
 CORS = {"origins": ["https://app.example.com"], "exposed_headers": ["X-Total"]}
-
-
-class GuardedProxyServer(ProxyServer):
-    """ProxyServer serving GuardedApp(ProxyApp) instead of the bare ProxyApp."""
-
-    def __init__(self, routes: list, global_blocks: dict[str, Any] | None = None, **options: Any) -> None:
-        super().__init__(routes, **options)
-        self.guarded = GuardedApp(self.app, state=self.state, trusted_proxies=self.app.options.trusted_proxies,
-                                  global_blocks=global_blocks)
-        self._server = _uvicorn(self.guarded)
 
 
 @pytest.fixture
@@ -37,7 +23,7 @@ def upstream() -> Iterator[UpstreamServer]:
         yield server
 
 
-def serve(upstream: UpstreamServer, global_blocks: dict[str, Any] | None = None, **options: Any) -> GuardedProxyServer:
+def serve(upstream: UpstreamServer, global_blocks: dict[str, Any] | None = None, **options: Any) -> ProxyServer:
     routes = [
         route("cors", "/cors/{rest}", upstream.port, policies={"cors": CORS}),
         route("small", "/small/{rest}", upstream.port, methods=("POST", "PUT"), internal_path="/{rest}",
@@ -46,11 +32,11 @@ def serve(upstream: UpstreamServer, global_blocks: dict[str, Any] | None = None,
         route("open", "/open/{rest}", upstream.port),
         route("dead", "/dead", 1),
     ]
-    return GuardedProxyServer(routes, global_blocks, **options)
+    return ProxyServer(routes, settings=global_blocks, **options)
 
 
 @pytest.fixture
-def proxy(upstream: UpstreamServer) -> Iterator[GuardedProxyServer]:
+def proxy(upstream: UpstreamServer) -> Iterator[ProxyServer]:
     with serve(upstream) as server:
         yield server
 
@@ -94,7 +80,7 @@ def test_an_actual_request_from_an_allowed_origin_can_be_read_by_it(proxy):
 
 def test_the_backends_own_cors_fields_are_replaced_on_a_cors_route(upstream):
     cors_route = route("cors", "/respond", upstream.port, policies={"cors": CORS})
-    with GuardedProxyServer([cors_route]) as proxy:
+    with ProxyServer([cors_route]) as proxy:
         reply = proxy.call("GET", "/respond?header=Access-Control-Allow-Origin:*", [("Origin", "https://evil.test")])
         assert reply.status == 200
         assert reply.header("access-control-allow-origin") == []
@@ -113,7 +99,7 @@ def test_every_answer_carries_the_default_security_headers_but_hsts_only_over_ht
 
 
 def test_the_backends_own_frame_options_are_kept(upstream):
-    with GuardedProxyServer([route("raw", "/respond", upstream.port)]) as proxy:
+    with ProxyServer([route("raw", "/respond", upstream.port)]) as proxy:
         reply = proxy.call("GET", "/respond?header=X-Frame-Options:SAMEORIGIN")
         assert reply.header("x-frame-options") == ["SAMEORIGIN"]
 
@@ -201,10 +187,11 @@ def test_global_blocks_guard_routes_without_their_own(upstream):
         assert proxy.call("GET", "/nowhere").status == 403
 
 
-def test_a_route_whose_guards_do_not_compile_answers_502_rather_than_run_unguarded(upstream):
-    with GuardedProxyServer([route("bad", "/bad", upstream.port, policies={"ip_rules": {"alow": ["x"]}})]) as proxy:
+def test_a_route_whose_guards_do_not_compile_answers_503_rather_than_run_unguarded(upstream):
+    with ProxyServer([route("bad", "/bad", upstream.port, policies={"ip_rules": {"alow": ["x"]}})]) as proxy:
         reply = proxy.call("GET", "/bad")
-        assert reply.status == 502
+        assert reply.status == 503
+        assert reply.json()["type"] == "route_misconfigured"
         assert upstream.requests == []
 
 
@@ -228,7 +215,7 @@ def test_keep_alive_connections_serve_guarded_requests_in_a_row(proxy):
 
 def test_the_live_tables_gateway_wide_blocks_apply_and_follow_a_reload(upstream):
     routes = [route("open", "/open/{rest}", upstream.port)]
-    with GuardedProxyServer(routes) as proxy:
+    with ProxyServer(routes) as proxy:
         assert proxy.call("GET", "/open/echo").status == 200
         proxy.state.install(RouteTable(routes, version=2, settings={"ip_rules": {"deny": ["127.0.0.1"]}}))
         assert proxy.call("GET", "/open/echo").status == 403
