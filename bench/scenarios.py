@@ -121,6 +121,13 @@ def rusta_jwt_local_rate_limit(ctx: Context) -> Scenario:
                     headers=headers)
 
 
+def rusta_cached(ctx: Context) -> Scenario:
+    """The bench route with a response cache (in the process's memory): every request after the first is a hit,
+    answered without the upstream; compare with the primary (uncached) run."""
+    return Scenario("rusta_cached", "Rusta, cached route (hits)", "rusta",
+                    routes=bench_route(ctx.upstream_port, cache={"ttl_s": 600}))
+
+
 def _slow_route(ctx: Context, strategy: str) -> dict[str, Any]:
     document = bench_route(ctx.upstream_port, load_balancing_strategy=strategy)
     document["routers"][0]["backends"] = [{"host": "http://127.0.0.1", "port": port, "weight": 1}
@@ -148,6 +155,7 @@ SCENARIOS: tuple[Callable[[Context], Scenario], ...] = (
     rusta_without_recording,
     rusta_jwt_rate_limit,
     rusta_jwt_local_rate_limit,
+    rusta_cached,
     rusta_slow_round_robin,
     rusta_slow_latency_aware,
 )
