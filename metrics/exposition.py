@@ -11,6 +11,8 @@ Metric families (all workers of the gateway combined, see metrics.procfiles):
     rusta_circuit_breaker_opens_total{route,backend}     counter (moves to open, sampled every second)
     rusta_rate_limited_total{route}                      counter
     rusta_cache_requests_total{route,result}             counter: hit, miss
+    rusta_cache_stores_total{route}                      counter: answers stored in the response cache
+    rusta_cache_stored_bytes_total{route}                counter: body bytes of those answers
     rusta_bytes_total{route,direction}                   counter: in, out
     rusta_websocket_connections_open{route}              gauge: WebSocket tunnels open now
     rusta_websocket_connections_total{route}             counter: tunnels opened
@@ -92,6 +94,16 @@ def render(combined: Combined, version: str) -> str:
     lines += _family("rusta_cache_requests_total", "counter", "Response cache lookups by result (hit, miss).")
     for (route, result), value in sorted(totals.cache.items()):
         lines.append(f"rusta_cache_requests_total{_labels(route=route, result=result)} {value}")
+    stored = totals.cache_stored
+    lines += _family("rusta_cache_stores_total", "counter", "Answers stored in the response cache.")
+    for (route, what), value in sorted(stored.items()):
+        if what == "entries":
+            lines.append(f"rusta_cache_stores_total{_labels(route=route)} {value}")
+    lines += _family("rusta_cache_stored_bytes_total", "counter", "Body bytes of the answers stored in the response "
+                     "cache.")
+    for (route, what), value in sorted(stored.items()):
+        if what == "bytes":
+            lines.append(f"rusta_cache_stored_bytes_total{_labels(route=route)} {value}")
 
     lines += _family("rusta_bytes_total", "counter", "Body bytes received from clients (in) and sent to them "
                      "(out).")

@@ -73,6 +73,7 @@ class Totals:
     upstream_errors: dict[tuple[str, str], int] = field(default_factory=dict)  # backend, kind
     rate_limited: dict[str, int] = field(default_factory=dict)  # route
     cache: dict[tuple[str, str], int] = field(default_factory=dict)  # route, "hit" | "miss"
+    cache_stored: dict[tuple[str, str], int] = field(default_factory=dict)  # route, "entries" | "bytes"
     breaker_opens: dict[tuple[str, str], int] = field(default_factory=dict)  # route, backend (seen by the flusher)
     websocket: dict[tuple[str, str], int] = field(default_factory=dict)  # route, one of WEBSOCKET_COUNTERS
     connections_active: int = 0
@@ -84,7 +85,8 @@ class Totals:
             "requests": _join(self.requests), "request_seconds": dict(self.request_seconds),
             "upstream_seconds": dict(self.upstream_seconds), "bytes": _join(self.bytes),
             "upstream_errors": _join(self.upstream_errors), "rate_limited": dict(self.rate_limited),
-            "cache": _join(self.cache), "breaker_opens": _join(self.breaker_opens),
+            "cache": _join(self.cache), "cache_stored": _join(self.cache_stored),
+            "breaker_opens": _join(self.breaker_opens),
             "websocket": _join(self.websocket),
             "connections_active": self.connections_active,
             "connections_peak": self.connections_peak,
@@ -96,7 +98,8 @@ class Totals:
             requests=_split(data.get("requests", {})), request_seconds=dict(data.get("request_seconds", {})),
             upstream_seconds=dict(data.get("upstream_seconds", {})), bytes=_split(data.get("bytes", {})),
             upstream_errors=_split(data.get("upstream_errors", {})), rate_limited=dict(data.get("rate_limited", {})),
-            cache=_split(data.get("cache", {})), breaker_opens=_split(data.get("breaker_opens", {})),
+            cache=_split(data.get("cache", {})), cache_stored=_split(data.get("cache_stored", {})),
+            breaker_opens=_split(data.get("breaker_opens", {})),
             websocket=_split(data.get("websocket", {})),
             connections_active=int(data.get("connections_active", 0)),
             connections_peak=int(data.get("connections_peak", 0)),
@@ -107,6 +110,7 @@ class Totals:
         pairs: tuple[tuple[dict[Any, int], dict[Any, int]], ...] = (
             (self.requests, other.requests), (self.bytes, other.bytes), (self.upstream_errors, other.upstream_errors),
             (self.rate_limited, other.rate_limited), (self.cache, other.cache),
+            (self.cache_stored, other.cache_stored),
             (self.breaker_opens, other.breaker_opens))
         for mine, theirs in pairs:
             for key, value in theirs.items():
@@ -201,6 +205,12 @@ class Recorder:
         counts = self.totals.cache
         counts[key] = counts.get(key, 0) + 1
 
+    def cache_stored(self, route: str, size: int) -> None:
+        """An answer of `size` body bytes was stored in the response cache for `route`."""
+        counts = self.totals.cache_stored
+        counts[(route, "entries")] = counts.get((route, "entries"), 0) + 1
+        counts[(route, "bytes")] = counts.get((route, "bytes"), 0) + size
+
     # --- Off the hot path: the flusher, on the same event loop --------------------------------------------
 
     def take_window(self) -> dict[WindowKey, list[Any]]:
@@ -236,7 +246,7 @@ class Recorder:
             request_seconds={key: list(value) for key, value in totals.request_seconds.items()},
             upstream_seconds={key: list(value) for key, value in totals.upstream_seconds.items()},
             bytes=dict(totals.bytes), upstream_errors=dict(totals.upstream_errors),
-            rate_limited=dict(totals.rate_limited), cache=dict(totals.cache),
+            rate_limited=dict(totals.rate_limited), cache=dict(totals.cache), cache_stored=dict(totals.cache_stored),
             breaker_opens=dict(totals.breaker_opens), websocket=self.websocket_counters(),
             connections_active=self.active, connections_peak=self.peak,
         )
@@ -295,6 +305,9 @@ class NullRecorder(Recorder):
         return None
 
     def cache_result(self, route: str, hit: bool) -> None:
+        return None
+
+    def cache_stored(self, route: str, size: int) -> None:
         return None
 
 

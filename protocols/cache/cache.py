@@ -38,6 +38,8 @@ class Store(Protocol):
 class Recorder(Protocol):
     def cache_result(self, route: str, hit: bool) -> None: ...
 
+    def cache_stored(self, route: str, size: int) -> None: ...
+
 
 @dataclass(slots=True)
 class Lookup:
@@ -205,6 +207,8 @@ class ResponseCache:
                 counters = self.counters[lookup.route] = RouteCounters()
             counters.stores += 1
             counters.stored_bytes += len(entry.body)
+            if self.recorder is not None:
+                self.recorder.cache_stored(lookup.route, len(entry.body))
         return stored
 
     # --- Coalescing -----------------------------------------------------------------------------------------

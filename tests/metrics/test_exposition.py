@@ -34,6 +34,7 @@ def busy_combined() -> Combined:
     recorder.upstream_error("10.0.0.6:8080", "upstream_timeout")
     recorder.rate_limited("users")
     recorder.cache_result("users", hit=True)
+    recorder.cache_stored("users", 512)
     recorder.connection_opened()
     recorder.take_window()
     combined = Combined(workers=2)
@@ -55,6 +56,8 @@ def test_every_gateway_family_is_exposed_with_its_labels():
         'rusta_circuit_breaker_state{route="users",backend="10.0.0.6:8080"} 2',
         'rusta_rate_limited_total{route="users"} 1',
         'rusta_cache_requests_total{route="users",result="hit"} 1',
+        'rusta_cache_stores_total{route="users"} 1',
+        'rusta_cache_stored_bytes_total{route="users"} 512',
         'rusta_bytes_total{route="users",direction="out"} 100',
         'rusta_build_info{version="1.2.3"} 1',
         "rusta_metrics_workers 2",

@@ -266,6 +266,7 @@ def test_hits_and_misses_are_counted_per_route_in_the_cache_and_the_recorder(ups
     assert stats["routes"]["cached"] == {"hits": 2, "misses": 1, "stale": 0, "stores": 1, "stored_bytes": 8}
     assert stats["entries"] == 1 and 0 < stats["bytes"] <= stats["max_bytes"]
     assert recorder.totals.cache == {("cached", "hit"): 2, ("cached", "miss"): 1}
+    assert recorder.totals.cache_stored == {("cached", "entries"): 1, ("cached", "bytes"): 8}
 
 
 def test_the_lru_bound_holds_on_real_traffic(upstream, clock):
