@@ -93,6 +93,13 @@ class SecurityHeaders:
             headers[:] = [item for item in headers if item[0].lower() not in names]
             headers.extend(fields)
             return headers
+        names = self.names
+        for name, _ in headers:
+            if name.lower() in names:
+                break
+        else:  # the common case: the backend set none of them
+            headers += fields
+            return headers
         present = {name.lower() for name, _ in headers}
         headers.extend(item for item in fields if item[0] not in present)
         return headers
