@@ -98,6 +98,10 @@ class RouteAdmin(admin.ModelAdmin):
             "classes": ("collapse",),
             "fields": ("rate_limit", "ai_policy"),
         }),
+        ("Access and protocol settings (JSON; secrets shown as <redacted>)", {
+            "classes": ("collapse",),
+            "fields": ("jwt", "ftp", "websocket"),
+        }),
         ("Request guards (JSON; empty: the gateway-wide settings)", {
             "classes": ("collapse",),
             "fields": ("cors", "limits", "ip_rules", "security_headers"),

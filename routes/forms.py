@@ -80,7 +80,8 @@ class RouteAdminForm(forms.ModelForm):
         'Like {"enabled": true} for the defaults: br, zstd or gzip for text/*, JSON, JavaScript, XML and SVG of '
         'at least "min_bytes" (1024). Also "algorithms", "content_types", "gzip_level", "brotli_quality", '
         '"zstd_level". Empty: no compression.')
-    rate_limit = _json_field("This route's own rate limit; empty uses the gateway-wide one.")
+    rate_limit = _json_field('This route\'s own rate limit, like {"limit": 100, "window_s": 60, "scope": ["ip"], '
+                             '"algorithm": "sliding_window"}; empty uses the gateway-wide one.')
     ai_policy = _json_field('Like {"enabled": true, "strategy": "content_analysis", "provider": "openai"}. '
                             "Secrets shown as <redacted> are kept when saved unchanged.")
     cors = _json_field(
@@ -98,6 +99,19 @@ class RouteAdminForm(forms.ModelForm):
         'On by default: {"content_type_options": true, "frame_options": "DENY", "referrer_policy": '
         '"no-referrer", "hsts_max_age": 31536000 (https only), "content_security_policy": null, "override": '
         'false}. A backend\'s own value wins unless "override" is true; false switches a header off.')
+    jwt = _json_field(
+        'This route\'s own JWT settings, like {"secret": "at least 32 bytes for HS256", "issuer": '
+        '"https://idp.example.com", "required_scopes": ["orders:read"]} or {"jwks_url": '
+        '"https://idp.example.com/.well-known/jwks.json", "algorithms": ["RS256"]}; a route with one always '
+        "requires a token. Empty: the gateway-wide settings, when auth_required is set. HTTP and WebSocket routes "
+        "only. Secrets shown as <redacted> are kept when saved unchanged.")
+    ftp = _json_field(
+        'ftp routes only: {"username": "reports", "password": "...", "root": "/srv/reports"}, or '
+        '{"passthrough_basic_auth": true} to log in with the client\'s HTTP Basic credentials. Empty: anonymous. '
+        "A password shown as <redacted> is kept when saved unchanged.")
+    websocket = _json_field(
+        'websocket routes only: {"max_message_bytes": 1048576, "idle_timeout_s": 300} (the defaults; an idle '
+        "timeout of 0: never).")
 
     class Meta:
         model = Route

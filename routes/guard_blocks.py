@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Any
 
 from protocols.guards import GUARD_BLOCKS, validate_blocks
-from routes import network_safety
 
 Errors = dict[str, list[str]]
 
@@ -26,12 +25,7 @@ def validate_guards(doc: dict[str, Any], errors: Errors) -> None:
 
 
 def validate_settings_blocks(data: dict[str, Any], errors: Errors) -> None:
-    """Errors of the gateway-wide blocks of a configuration file: guard blocks, and a JWKS URL that points at a
-    link-local or metadata address."""
+    """Errors of the gateway-wide guard blocks of a configuration file (`jwt` and `rate_limit`, with their JWKS
+    URL, are routes.access_blocks')."""
     # A block that is not an object at all is reported by the import itself.
     _merge(errors, validate_blocks({name: data.get(name) for name in GUARD_FIELDS if isinstance(data.get(name), dict)}))
-    jwt = data.get("jwt")
-    if isinstance(jwt, dict):
-        problem = network_safety.url_error(jwt.get("jwks_url"))
-        if problem:
-            errors.setdefault("jwt.jwks_url", []).append(problem)

@@ -25,8 +25,9 @@ class Route(models.Model):
     """A public path pattern (and optional host) mapped to a pool of backends, with its policies.
 
     Policy blocks (`retry`, transformations, `rate_limit`, `ai_policy`) keep the earlier gateway's JSON shape;
-    `health_check` and `circuit_breaker` are Rusta's own. routes.validation checks them and the data plane
-    compiles them.
+    `health_check`, `circuit_breaker`, the request guards and the access blocks (`jwt`, `ftp`, `websocket`) are
+    Rusta's own. routes.validation checks them (with the data plane's own compilers where it has them) and the
+    data plane compiles them.
     """
 
     name = models.CharField(max_length=100, unique=True)
@@ -63,6 +64,13 @@ class Route(models.Model):
     ip_rules = models.JSONField(null=True, blank=True, help_text="IP allow/deny lists; null: the gateway-wide ones.")
     security_headers = models.JSONField(null=True, blank=True,
                                         help_text="Security response headers; null: the gateway-wide ones.")
+    jwt = models.JSONField(null=True, blank=True,
+                           help_text="This route's own JWT settings (secret write-only); null: the gateway-wide "
+                                     "jwt block, used when auth_required is set.")
+    ftp = models.JSONField(null=True, blank=True,
+                           help_text="FTP login and root of an ftp route (password write-only); null: anonymous.")
+    websocket = models.JSONField(null=True, blank=True,
+                                 help_text="Message size and idle limits of a websocket route; null: the defaults.")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

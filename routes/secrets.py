@@ -4,8 +4,11 @@ What counts as a secret, at any depth of a policy or settings block:
 - the value of a key named in SECRET_KEYS (`secret`, `password`, `api_key`, `token`, `client_secret`, ...);
 - the value of a header that carries credentials (SENSITIVE_HEADERS), as a mapping key
   (`{"set": {"Authorization": "Bearer ..."}}`) or as a rule (`{"name": "X-Api-Key", "value": "..."}`);
-- the password inside a URL (`redis://:pw@host:6379/0` shows as `redis://:<redacted>@host:6379/0`).
-Public material is not secret: `public_key(s)`, `jwks_url` (unless it has a password), `issuer`.
+- the password inside a URL (`redis://:pw@host:6379/0` shows as `redis://:<redacted>@host:6379/0`);
+- a private key in PEM form under any key (`-----BEGIN ... PRIVATE KEY-----`, say pasted into a route's
+  `jwt.public_key` by mistake).
+So a route's `jwt.secret` and `ftp.password` are redacted like the gateway-wide `jwt.secret` and `ai.api_key`.
+Public material is not secret: `public_key(s)`, `jwks_url` (unless it has a password), `issuer`, `ftp.username`.
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ SENSITIVE_HEADERS = frozenset({
     "x-access-token", "x-goog-api-key", "ocp-apim-subscription-key",
 })
 _URL_PASSWORD = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://[^/@:]*:)([^/@]+)(@)")
+_PRIVATE_KEY = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----|-----BEGIN OPENSSH PRIVATE KEY-----")
 
 
 def _is_secret_key(key: Any) -> bool:
@@ -40,6 +44,10 @@ def _is_secret_field(key: Any, container: dict[Any, Any]) -> bool:
     return _is_secret_key(key) or (key == "value" and _holds_header_secret(container))
 
 
+def _is_private_key(value: Any) -> bool:
+    return isinstance(value, str) and _PRIVATE_KEY.search(value) is not None
+
+
 def redact_url(text: str) -> str:
     """The URL with its password (if any) replaced by the marker."""
     return _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + m.group(3), text, count=1)
@@ -52,6 +60,8 @@ def redact(value: Any) -> Any:
                 for k, v in value.items()}
     if isinstance(value, list):
         return [redact(v) for v in value]
+    if _is_private_key(value):
+        return REDACTED
     if isinstance(value, str) and "@" in value:
         return redact_url(value)
     return value
@@ -68,7 +78,7 @@ def restore_secrets(new: Any, old: Any, path: str, missing: list[str]) -> Any:
         out = {}
         for key, value in new.items():
             here = f"{path}.{key}" if path else str(key)
-            if value == REDACTED and _is_secret_field(key, new):
+            if value == REDACTED and (_is_secret_field(key, new) or _is_private_key(old_dict.get(key))):
                 if old_dict.get(key) in (None, "", REDACTED):
                     missing.append(here)
                 out[key] = old_dict.get(key)

@@ -14,6 +14,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from routes.access_blocks import validate_settings_access
 from routes.guard_blocks import GUARD_FIELDS, validate_settings_blocks
 from routes.models import AuditEntry, Backend, ConfigState, GatewaySettings, Route
 from routes.secrets import missing_secret_errors, redact, restore_secrets
@@ -98,6 +99,9 @@ def route_document(route: Route) -> dict[str, Any]:
         "limits": route.limits,
         "ip_rules": route.ip_rules,
         "security_headers": route.security_headers,
+        "jwt": route.jwt,
+        "ftp": route.ftp,
+        "websocket": route.websocket,
     }
 
 
@@ -399,6 +403,9 @@ def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False
                 errors.update(missing_secret_errors(missing))
             elif replace and block not in data:
                 new_blocks[block] = None  # the database equals the file: a block it lacks is cleared
+        # Compiled once their `<redacted>` secrets are restored: the marker itself is no key.
+        validate_settings_access({block: value for block, value in new_blocks.items()
+                                  if not any(key == block or key.startswith(f"{block}.") for key in errors)}, errors)
         if errors:
             raise ConfigError(errors)
         for route, doc in planned:

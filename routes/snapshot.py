@@ -74,6 +74,9 @@ def route_spec(route: Route) -> RouteSpec:
             "limits": route.limits,
             "ip_rules": route.ip_rules,
             "security_headers": route.security_headers,
+            "jwt": route.jwt,
+            "ftp": route.ftp,
+            "websocket": route.websocket,
         },
     )
 

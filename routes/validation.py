@@ -13,6 +13,7 @@ from typing import Any
 
 from protocols.patterns import MAX_PATH_LENGTH, PatternError, canonical_pattern, parse_pattern, parse_template
 from routes import network_safety, transformations
+from routes.access_blocks import ACCESS_FIELDS, FTP_KEYS, JWT_KEYS, RATE_LIMIT_KEYS, WEBSOCKET_KEYS, validate_access
 from routes.guard_blocks import GUARD_FIELDS, validate_guards
 from routes.policies import RULES as RESILIENCE_RULES
 from routes.policies import validate_block
@@ -28,7 +29,7 @@ SCHEMES_BY_PROTOCOL = {
 }
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ftps": 21, "dns": 53}
 POLICY_FIELDS = ("retry", "health_check", "circuit_breaker", "request_transformation", "response_transformation",
-                 "rate_limit", "ai_policy", "cache", "compression", *GUARD_FIELDS)
+                 "rate_limit", "ai_policy", "cache", "compression", *GUARD_FIELDS, *ACCESS_FIELDS)
 ROUTE_FIELDS = (
     "id", "name", "enabled", "priority", "protocol", "external_path", "internal_path", "match_host", "methods",
     "backends", "load_balancing_strategy", "auth_required", "connect_timeout_ms", "read_timeout_ms",
@@ -40,15 +41,18 @@ _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*\.?$")
 MATCH_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
-# Keys the earlier gateway defined inside each block. Other keys are stored as sent but reported by the import,
-# because a typo there (`max_retry`) would otherwise silently do nothing. `rate_limit` blocks are left out: their
-# shape differed between the earlier gateway's versions.
+# Keys known inside each block. Other keys are stored as sent but reported by the import, because a typo there
+# (`max_retry`) would otherwise silently do nothing. In `jwt`, `rate_limit`, `ftp` and `websocket` blocks they are
+# also errors (routes.access_blocks): the data plane refuses the first two, and would ignore the others.
 KNOWN_BLOCK_KEYS: dict[str, frozenset[str]] = {
     **{block: frozenset(rules) for block, rules in RESILIENCE_RULES.items()},
     **transformations.KNOWN_KEYS,  # request/response_transformation, cache, compression
     "ai_policy": frozenset({"enabled", "strategy", "provider", "fallback_backend_index", "fallback_providers",
                             "streaming"}),
-    "jwt": frozenset({"secret", "issuer", "audience", "required_claims"}),
+    "jwt": JWT_KEYS,
+    "rate_limit": RATE_LIMIT_KEYS,
+    "ftp": FTP_KEYS,
+    "websocket": WEBSOCKET_KEYS,
     "ai": frozenset({"provider", "model", "api_key"}),
 }
 
@@ -189,9 +193,9 @@ def validate_route(doc: dict[str, Any], others: Iterable[dict[str, Any]] = ()) -
     transformations.validate_cache(doc.get("cache"), errors)
     transformations.validate_compression(doc.get("compression"), errors)
     validate_guards(doc, errors)
-    for field in ("rate_limit", "ai_policy"):
-        if doc.get(field) is not None and not isinstance(doc.get(field), dict):
-            _add(errors, field, "Must be an object or null.")
+    validate_access(doc, errors)
+    if doc.get("ai_policy") is not None and not isinstance(doc.get("ai_policy"), dict):
+        _add(errors, "ai_policy", "Must be an object or null.")
     if isinstance(doc.get("ai_policy"), dict):
         _validate_ai_policy(doc["ai_policy"], doc.get("backends"), errors)
     if segments is not None and doc.get("enabled") and not errors.get("methods"):

@@ -10,6 +10,7 @@ from typing import Any
 from rest_framework import serializers
 
 from routes import services
+from routes.api.access_serializers import FtpPolicySerializer, WebSocketPolicySerializer
 from routes.api.guard_serializers import CorsSerializer, IpRulesSerializer, LimitsSerializer, SecurityHeadersSerializer
 from routes.models import Route
 from routes.policies import CIRCUIT_BREAKER_DEFAULTS, HEALTH_CHECK_DEFAULTS, RETRY_BUDGET_DEFAULTS
@@ -191,8 +192,9 @@ class RouterSerializer(serializers.Serializer):
         help_text="Allowed methods; GET also allows HEAD. Lower case is accepted.")
     backends = BackendSerializer(many=True, required=False)
     load_balancing_strategy = serializers.ChoiceField(choices=STRATEGIES, required=False, default="round_robin")
-    auth_required = serializers.BooleanField(required=False, default=False,
-                                             help_text="Require a valid JWT (see the `jwt` settings block).")
+    auth_required = serializers.BooleanField(
+        required=False, default=False,
+        help_text="Require a valid JWT (the route's own `jwt` block, else the gateway-wide one).")
     connect_timeout_ms = serializers.IntegerField(required=False, default=5000, min_value=1, max_value=600_000)
     read_timeout_ms = serializers.IntegerField(required=False, default=30000, min_value=1, max_value=3_600_000)
     total_timeout_ms = serializers.IntegerField(
@@ -219,6 +221,14 @@ class RouterSerializer(serializers.Serializer):
     ip_rules = IpRulesSerializer(required=False, allow_null=True, help_text="Null: the gateway-wide lists.")
     security_headers = SecurityHeadersSerializer(required=False, allow_null=True,
                                                  help_text="Null: the gateway-wide settings (on by default).")
+    jwt = _policy_block(
+        "This route's own JWT settings (keys as in the gateway-wide `jwt` block: `secret`, `public_key(s)`, "
+        "`jwks_url`, `issuer`, `audience`, `required_scopes`...); a route with one always requires a token. "
+        "The secret reads back as `<redacted>`. Null: the gateway-wide block, used when `auth_required` is set. "
+        "HTTP and WebSocket routes only.")
+    ftp = FtpPolicySerializer(required=False, allow_null=True, help_text="ftp routes only; null: anonymous login.")
+    websocket = WebSocketPolicySerializer(required=False, allow_null=True,
+                                          help_text="websocket routes only; null: the defaults.")
     host = serializers.CharField(
         write_only=True, required=False,
         help_text="Legacy single-backend form of the earlier gateway; used only when `backends` is absent.")
@@ -272,7 +282,8 @@ class ConfigFileSerializer(serializers.Serializer):
     """The whole configuration in the earlier gateway's file format."""
 
     version = serializers.IntegerField(required=False, help_text="File format version; always 1.")
-    jwt = _policy_block("`secret`, `issuer`, `audience`, `required_claims` for routes with `auth_required`.")
+    jwt = _policy_block("`secret`, `issuer`, `audience`, `required_claims` (and Rusta's keys) for routes with "
+                        "`auth_required` and no `jwt` block of their own.")
     rate_limit = _policy_block("The gateway-wide rate limit.")
     ai = _policy_block("`provider`, `model`, `api_key` used by routes with an `ai_policy`.")
     cors = CorsSerializer(required=False, allow_null=True, help_text="For routes without their own `cors`.")

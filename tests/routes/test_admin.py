@@ -133,6 +133,42 @@ def test_a_stored_secret_is_shown_redacted_and_kept_on_save(admin_client, route_
     assert route.ai_policy["api_key"] == "sk-live"
 
 
+def test_a_routes_own_jwt_secret_is_shown_redacted_and_kept_on_save(admin_client, route_doc):
+    secret = "route-jwt-secret-for-the-admin-test-0123456"
+    route = services.save_route(route_doc(jwt={"secret": secret, "issuer": "me"}), actor=None, source="api")
+    url = reverse("admin:routes_route_change", args=[route.pk])
+    page = admin_client.get(url).content.decode()
+    assert secret not in page and 'name="jwt"' in page
+    form = admin_client.get(url).context["adminform"].form
+    data = route_form([], external_path=route.external_path, internal_path=route.internal_path, name=route.name,
+                      methods=route.methods, jwt=form["jwt"].value(), priority="3",
+                      load_balancing_strategy="round_robin")
+    rows = [{"id": str(b.pk), "route": str(route.pk), "host": f"http://{b.host}", "port": str(b.port),
+             "weight": str(b.weight)} for b in route.backends.all()]
+    data.update({k: v for k, v in route_form(rows, initial=len(rows)).items() if k.startswith("backends-")})
+    assert admin_client.post(url, data).status_code == 302
+    route.refresh_from_db()
+    assert (route.priority, route.jwt) == (3, {"secret": secret, "issuer": "me"})
+
+
+def test_the_form_has_the_ftp_and_websocket_blocks(admin_client):
+    page = admin_client.get(ADD_URL).content.decode()
+    assert 'name="ftp"' in page and 'name="websocket"' in page
+
+
+def test_a_rate_limit_that_does_not_compile_is_shown_on_its_field_with_the_key(admin_client):
+    response = admin_client.post(ADD_URL, route_form(TWO_BACKENDS, rate_limit='{"limit": 5, "window_type": "x"}'))
+    errors = response.context["adminform"].form.errors
+    assert errors["rate_limit"] == ["window_type: Must be fixed_window, sliding_window or token_bucket."]
+    assert not Route.objects.exists()
+
+
+def test_an_ftp_block_on_an_http_route_is_shown_on_its_field(admin_client):
+    response = admin_client.post(ADD_URL, route_form(TWO_BACKENDS, ftp='{"username": "reports"}'))
+    assert "ftp" in response.context["adminform"].form.errors
+    assert not Route.objects.exists()
+
+
 def test_the_list_shows_methods_backends_and_finds_by_backend_host(admin_client, route_doc):
     services.save_route(route_doc(), actor=None, source="api")
     services.save_route(route_doc(name="other", external_path="/other",
@@ -210,8 +246,8 @@ def test_the_audit_list_filters_by_source(admin_client, route_doc):
 
 
 def test_gateway_settings_are_shown_with_secrets_redacted(admin_client, route_doc):
-    services.import_config({"jwt": {"secret": "jwt-secret-value", "issuer": "me"}, "routers": []}, actor=None,
-                           source="import")
+    services.import_config({"jwt": {"secret": "jwt-secret-value-0123456789abcdef", "issuer": "me"}, "routers": []},
+                           actor=None, source="import")
     url = reverse("admin:routes_gatewaysettings_change", args=[services.gateway_settings().pk])
     page = admin_client.get(url).content.decode()
     assert "jwt-secret-value" not in page and "issuer" in page

@@ -8,7 +8,7 @@ import pytest
 from routes import services
 from routes.secrets import REDACTED, redact, restore_secrets
 
-SECRET = "s3cr3t-value-that-must-not-leak"
+SECRET = "s3cr3t-value-that-must-never-ever-leak"
 
 
 @pytest.mark.parametrize("block", [
@@ -48,6 +48,25 @@ def test_a_redacted_document_sent_back_keeps_every_kind_of_secret():
     assert missing == []
 
 
+def test_a_private_key_is_redacted_under_any_key():
+    pem = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----\n"
+    shown = redact({"public_key": pem, "public_keys": [{"pem": pem.replace("BEGIN", "BEGIN RSA")}]})
+    assert shown == {"public_key": REDACTED, "public_keys": [{"pem": REDACTED}]}
+
+
+def test_a_redacted_private_key_sent_back_keeps_the_stored_one():
+    stored = {"public_keys": [{"pem": "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n", "algorithm": "ES256"}]}
+    missing: list[str] = []
+    assert restore_secrets(redact(stored), stored, "jwt", missing) == stored
+    assert missing == []
+
+
+def test_a_routes_jwt_secret_and_ftp_password_are_redacted():
+    route = {"jwt": {"secret": SECRET, "issuer": "me"}, "ftp": {"username": "u", "password": SECRET}}
+    assert redact(route) == {"jwt": {"secret": REDACTED, "issuer": "me"},
+                             "ftp": {"username": "u", "password": REDACTED}}
+
+
 def test_a_redacted_url_without_a_stored_one_is_reported():
     missing: list[str] = []
     restore_secrets({"url": f"redis://:{REDACTED}@cache"}, None, "rate_limit", missing)
@@ -72,3 +91,15 @@ def test_secrets_never_reach_the_logs(caplog, api, route_doc):
 def test_secrets_never_reach_the_metrics(client, route_doc):
     services.save_route(route_doc(ai_policy={"api_key": SECRET}), actor=None, source="api")
     assert SECRET.encode() not in client.get("/metrics").content
+
+
+@pytest.mark.django_db
+def test_route_secrets_never_reach_the_logs(caplog, api, route_doc):
+    caplog.set_level(logging.DEBUG)
+    api.post("/api/routes/", route_doc(jwt={"secret": SECRET}), format="json")
+    api.post("/api/routes/", {"name": "files", "protocol": "ftp", "external_path": "/files", "methods": ["GET"],
+                              "backends": [{"host": "ftp://10.0.0.7"}], "ftp": {"password": SECRET}}, format="json")
+    api.get("/api/config/export/")
+    api.patch("/api/routes/users/", {"jwt": {"secret": SECRET, "algorithms": ["HS512"]}}, format="json")
+    api.patch("/api/routes/files/", {"ftp": {"password": SECRET + "\n", "root": 5}}, format="json")
+    assert SECRET not in caplog.text

@@ -10,6 +10,8 @@ from routes.secrets import REDACTED
 
 pytestmark = pytest.mark.django_db
 
+JWT_SECRET = "jwt-secret-of-at-least-32-bytes-0123"  # long enough for HS256 (32 bytes)
+
 
 def version() -> int:
     return services.config_version().version
@@ -154,7 +156,7 @@ def test_an_import_with_replace_deletes_routes_missing_from_the_file(route_doc):
 def test_an_invalid_import_changes_nothing(route_doc):
     services.save_route(route_doc(), actor=None, source="api")
     before = (services.export_config(), version(), AuditEntry.objects.count())
-    bad = {"jwt": {"secret": "s"}, "routers": [route_doc(name="fine", external_path="/fine"),
+    bad = {"jwt": {"secret": JWT_SECRET}, "routers": [route_doc(name="fine", external_path="/fine"),
                                                route_doc(name="bad", methods=["NOPE"])]}
     with pytest.raises(services.ConfigError) as caught:
         services.import_config(bad, actor=None, source="import", replace=True)
@@ -170,23 +172,23 @@ def test_an_import_that_changes_nothing_keeps_the_version(route_doc):
 
 
 def test_an_import_reports_unknown_keys_by_path(route_doc):
-    data = {"plugins": {}, "jwt": {"secret": "s", "leeway": 5},
+    data = {"plugins": {}, "ai": {"provider": "openai", "temperature": 1},
             "routers": [route_doc(), route_doc(name="b", external_path="/b", ai_policy={"foo": 1})]}
     report = services.import_config(data, actor=None, source="import")
-    assert report.unknown_keys == ["plugins", "jwt.leeway", "routers[1].ai_policy.foo"]
+    assert report.unknown_keys == ["plugins", "ai.temperature", "routers[1].ai_policy.foo"]
 
 
 def test_an_exported_file_with_redacted_secrets_keeps_the_stored_ones(route_doc):
-    services.import_config({"jwt": {"secret": "jwt-secret"}, "routers": [route_doc()]}, actor=None,
+    services.import_config({"jwt": {"secret": JWT_SECRET}, "routers": [route_doc()]}, actor=None,
                            source="import")
     exported = services.export_config()
     assert exported["jwt"]["secret"] == REDACTED
     services.import_config(exported, actor=None, source="import", replace=True)
-    assert services.gateway_settings().jwt == {"secret": "jwt-secret"}
+    assert services.gateway_settings().jwt == {"secret": JWT_SECRET}
 
 
 def test_an_import_with_replace_clears_settings_blocks_the_file_lacks(route_doc):
-    services.import_config({"jwt": {"secret": "s"}, "ai": {"provider": "openai"}, "routers": []}, actor=None,
+    services.import_config({"jwt": {"secret": JWT_SECRET}, "ai": {"provider": "openai"}, "routers": []}, actor=None,
                            source="import")
     services.import_config({"ai": {"provider": "anthropic"}, "routers": []}, actor=None, source="import",
                            replace=True)
@@ -195,9 +197,9 @@ def test_an_import_with_replace_clears_settings_blocks_the_file_lacks(route_doc)
 
 
 def test_an_import_without_replace_keeps_settings_blocks_the_file_lacks(route_doc):
-    services.import_config({"jwt": {"secret": "s"}, "routers": []}, actor=None, source="import")
+    services.import_config({"jwt": {"secret": JWT_SECRET}, "routers": []}, actor=None, source="import")
     services.import_config({"routers": [route_doc()]}, actor=None, source="import")
-    assert services.gateway_settings().jwt == {"secret": "s"}
+    assert services.gateway_settings().jwt == {"secret": JWT_SECRET}
 
 
 # --- Backends are updated in place, so their ids (and health history) survive a route edit --------------------

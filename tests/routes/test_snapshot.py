@@ -6,6 +6,7 @@ import pytest
 from metrics.models import BackendHealth, HealthState, Override
 from routes import services
 from routes.snapshot import build_table, current_versions, health_map
+from routes.validation import POLICY_FIELDS
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +26,27 @@ def test_unset_policies_reach_the_data_plane_as_none_and_no_total_timeout(route_
     services.save_route(route_doc(), actor=None, source="api")
     spec = build_table().routes[0].spec
     assert (spec.policies["health_check"], spec.policies["circuit_breaker"], spec.total_timeout) == (None, None, 0)
+
+
+def test_the_access_blocks_reach_the_route_spec(route_doc):
+    jwt = {"secret": "a-route-secret-of-more-than-32-bytes-0123", "required_scopes": ["orders:read"]}
+    rate_limit = {"limit": 5, "window_s": 1}
+    services.save_route(route_doc(jwt=jwt, rate_limit=rate_limit), actor=None, source="api")
+    services.save_route({"name": "files", "protocol": "ftp", "external_path": "/files", "methods": ["GET"],
+                         "backends": [{"host": "ftp://10.0.0.7"}], "ftp": {"username": "u", "password": "p"}},
+                        actor=None, source="api")
+    services.save_route({"name": "chat", "protocol": "websocket", "external_path": "/chat", "methods": ["GET"],
+                         "backends": [{"host": "ws://10.0.0.8"}], "websocket": {"idle_timeout_s": 30}},
+                        actor=None, source="api")
+    specs = {compiled.name: compiled.spec for compiled in build_table().routes}
+    assert (specs["users"].policies["jwt"], specs["users"].policies["rate_limit"]) == (jwt, rate_limit)
+    assert specs["files"].policies["ftp"] == {"username": "u", "password": "p"}
+    assert specs["chat"].policies["websocket"] == {"idle_timeout_s": 30}
+
+
+def test_every_policy_field_of_a_route_reaches_the_data_plane(route_doc):
+    services.save_route(route_doc(), actor=None, source="api")
+    assert set(build_table().routes[0].spec.policies) == set(POLICY_FIELDS)
 
 
 def test_both_versions_come_from_one_row():

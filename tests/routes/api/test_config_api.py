@@ -14,6 +14,8 @@ from tests.routes.conftest import compat_files, load_compat, needs_compat
 
 pytestmark = pytest.mark.django_db
 
+JWT_SECRET = "jwt-secret-of-at-least-32-bytes-0123"  # long enough for HS256 (32 bytes)
+
 
 @pytest.fixture
 def live_table():
@@ -25,7 +27,7 @@ def live_table():
 
 @pytest.fixture
 def stored(route_doc):
-    services.import_config({"jwt": {"secret": "jwt-secret", "issuer": "me"}, "routers": [route_doc()]},
+    services.import_config({"jwt": {"secret": JWT_SECRET, "issuer": "me"}, "routers": [route_doc()]},
                            actor=None, source="import")
 
 
@@ -34,7 +36,7 @@ def test_the_configuration_is_the_export_with_secrets_redacted_plus_status(api, 
     assert body["jwt"] == {"secret": REDACTED, "issuer": "me"}
     assert [r["name"] for r in body["routers"]] == ["users"]
     assert body["status"]["database"]["version"] == services.config_version().version
-    assert "jwt-secret" not in json.dumps(body)
+    assert JWT_SECRET not in json.dumps(body)
 
 
 def test_the_status_shows_the_stored_and_the_live_version(api, stored, live_table):
@@ -77,7 +79,7 @@ def test_an_exported_file_imports_back_to_the_same_configuration(api, stored):
     response = api.post("/api/config/import/?replace=true", exported, format="json")
     assert response.status_code == 200, response.json()
     assert json.loads(api.get("/api/config/export/").content) == exported
-    assert services.gateway_settings().jwt["secret"] == "jwt-secret"
+    assert services.gateway_settings().jwt["secret"] == JWT_SECRET
 
 
 def test_an_import_answers_what_it_changed_and_the_unknown_keys(api, stored, route_doc):

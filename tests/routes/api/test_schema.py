@@ -37,7 +37,8 @@ def test_the_route_document_is_described_field_by_field(schema):
     assert {"external_path", "internal_path", "methods", "backends", "load_balancing_strategy", "auth_required",
             "retry", "request_transformation", "response_transformation", "protocol", "id", "name", "enabled",
             "priority", "match_host", "connect_timeout_ms", "read_timeout_ms", "preserve_host", "rate_limit",
-            "ai_policy", "health_check", "circuit_breaker", "total_timeout_ms", "cache", "compression"} <= set(props)
+            "ai_policy", "health_check", "circuit_breaker", "total_timeout_ms", "cache", "compression", "jwt", "ftp",
+            "websocket"} <= set(props)
     assert set(route["required"]) >= {"external_path", "methods"}
     assert props["id"]["readOnly"] is True
     assert props["host"]["writeOnly"] is True and props["port"]["writeOnly"] is True
@@ -69,6 +70,15 @@ def test_the_resilience_blocks_are_described_key_by_key_with_their_defaults(sche
     retry = schemas["RetryPolicy"]["properties"]
     assert {"retry_non_idempotent", "budget_ratio", "budget_window_s", "budget_min_per_s"} <= set(retry)
     assert "latency_aware" in schemas["LoadBalancingStrategyEnum"]["enum"]
+
+
+def test_the_ftp_and_websocket_blocks_are_described_key_by_key(schema):
+    schemas = schema["components"]["schemas"]
+    ftp = schemas["FtpPolicy"]["properties"]
+    assert set(ftp) == {"username", "password", "passthrough_basic_auth", "root"}
+    assert "Write-only" in ftp["password"]["description"]
+    websocket = schemas["WebSocketPolicy"]["properties"]
+    assert (websocket["max_message_bytes"]["default"], websocket["idle_timeout_s"]["default"]) == (1048576, 300)
 
 
 def test_the_backend_health_endpoint_documents_the_override(schema):

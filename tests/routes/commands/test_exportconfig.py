@@ -13,6 +13,8 @@ from tests.routes.conftest import compat_files, needs_compat
 
 pytestmark = pytest.mark.django_db
 
+JWT_SECRET = "jwt-secret-of-at-least-32-bytes-0123"  # long enough for HS256 (32 bytes)
+
 
 def export(*args: str) -> dict:
     out = StringIO()
@@ -22,7 +24,7 @@ def export(*args: str) -> dict:
 
 @pytest.fixture
 def configured(route_doc):
-    services.import_config({"jwt": {"secret": "jwt-secret", "issuer": "me"},
+    services.import_config({"jwt": {"secret": JWT_SECRET, "issuer": "me"},
                             "routers": [route_doc(ai_policy={"enabled": True, "api_key": "sk-live"}),
                                         route_doc(name="dns", protocol="dns", external_path="/dns",
                                                   methods=["POST"], backends=[{"host": "8.8.8.8", "port": 53}])]},
@@ -38,7 +40,7 @@ def test_it_writes_the_configuration_to_stdout_with_secrets_redacted(configured)
 
 def test_include_secrets_writes_them(configured):
     data = export("--include-secrets")
-    assert data["jwt"]["secret"] == "jwt-secret"
+    assert data["jwt"]["secret"] == JWT_SECRET
     assert data["routers"][0]["ai_policy"]["api_key"] == "sk-live"
 
 

@@ -142,3 +142,14 @@ def test_unknown_keys_inside_the_resilience_blocks_are_reported_by_path(tmp_path
     code, _, err = run(str(write(tmp_path, data)))
     assert code == 0
     assert "routers[0].health_check.intervall_s" in err and "routers[0].circuit_breaker.open_for" in err
+
+
+def test_access_blocks_that_do_not_compile_are_printed_by_path(tmp_path, route_doc):
+    bad = {"rate_limit": {"limit": 10, "scope": "per_planet"},
+           "routers": [route_doc(jwt={"secret": "too-short"}, rate_limit={"limit": 5, "window_type": "x"})]}
+    code, _, err = run(str(write(tmp_path, bad)))
+    assert code == 1
+    for path in ("rate_limit.scope:", "routers[0].jwt.secret:", "routers[0].rate_limit.window_type:"):
+        assert path in err
+    assert "too-short" not in err
+    assert not Route.objects.exists()

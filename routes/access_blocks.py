@@ -1,0 +1,166 @@
+"""The control plane's checks of the access blocks (`jwt`, `rate_limit`, `ftp`, `websocket`) of routes and settings.
+
+`jwt` and `rate_limit` are compiled with the data plane's own compilers (JwtPolicy, RateLimitPolicy), so what is
+saved is exactly what the proxy accepts; their PolicyError becomes a field error at the path it names
+(`rate_limit.window_type`, `jwt.algorithms`). The `ftp` and `websocket` parsers never raise (a bad value falls back
+to its default at run time), so their rules are checked here, with the data plane's limits, before the parser
+compiles the block. Nothing here touches the network: a `jwks_url` is checked for shape and address only.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from protocols.auth import JwtPolicy
+from protocols.auth import PolicyError as JwtPolicyError
+from protocols.auth.config import KNOWN_KEYS as JWT_KEYS
+from protocols.ftp.config import ftp_settings
+from protocols.ftp.paths import PathRejected, check_text, route_root
+from protocols.limits import PolicyError as RateLimitPolicyError
+from protocols.limits import RateLimitPolicy
+from protocols.limits.policy import KNOWN_KEYS as RATE_LIMIT_KEYS
+from protocols.websocket.policy import MAX_MESSAGE_BYTES_LIMIT
+from routes import network_safety
+
+Errors = dict[str, list[str]]
+
+ACCESS_FIELDS = ("jwt", "ftp", "websocket")
+FTP_KEYS = frozenset({"username", "password", "passthrough_basic_auth", "root"})
+WEBSOCKET_KEYS = frozenset({"max_message_bytes", "idle_timeout_s"})
+# protocols.websocket.policy accepts an idle timeout up to a week (it has no constant for it).
+MAX_IDLE_TIMEOUT_S = 7 * 24 * 3600
+# Only these protocols' listeners read the block: an ftp block elsewhere, or a jwt block on a route whose requests
+# never pass the HTTP proxy's admission (FTP gateway, DNS), would be stored and silently do nothing.
+PROTOCOLS_OF = {"ftp": ("ftp",), "websocket": ("websocket",), "jwt": ("http", "websocket")}
+
+
+def _add(errors: Errors, field: str, message: str) -> None:
+    errors.setdefault(field, []).append(message)
+
+
+def policy_error_path(block: str, message: str) -> tuple[str, str]:
+    """(path, message) of a compiler's PolicyError: the first `block.key` or `block.key[i]` the message names,
+    else the block. A message that starts "path must ..." or "path: ..." loses the path, which the field shows."""
+    found = re.search(rf"(?<![\w.]){re.escape(block)}\.([A-Za-z_]\w*(?:\[\d+\])?)", message)
+    if found is None:
+        return block, message
+    path = found.group(0)
+    rest = message[len(path):] if found.start() == 0 else ""
+    if rest.startswith(": ") or rest.startswith(" must "):
+        rest = rest.removeprefix(":").strip()
+        message = rest[0].upper() + rest[1:]
+    return path, message
+
+
+def _unknown(block: str, value: dict[str, Any], known: frozenset[str], errors: Errors, notes: bool = False) -> bool:
+    """Report keys the block does not know, each by path; True when there were any."""
+    unknown = [key for key in value if key not in known and not (notes and str(key).startswith("_"))]
+    for key in unknown:
+        _add(errors, f"{block}.{key}", f"Unknown key; {block} knows {', '.join(sorted(known))}.")
+    return bool(unknown)
+
+
+def validate_jwt(value: Any, errors: Errors, block: str = "jwt") -> None:
+    """Compile a `jwt` block with JwtPolicy (no fetch: a JWKS is only read at request time or prefetch)."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        _add(errors, block, "Must be an object or null.")
+        return
+    if _unknown(block, value, JWT_KEYS, errors):
+        return
+    problem = network_safety.url_error(value.get("jwks_url"))
+    if problem:
+        _add(errors, f"{block}.jwks_url", problem)
+    try:
+        JwtPolicy.from_config(value)
+    except JwtPolicyError as exc:
+        _add(errors, *policy_error_path(block, str(exc)))
+
+
+def validate_rate_limit(value: Any, errors: Errors, block: str = "rate_limit") -> None:
+    """Compile a `rate_limit` block with RateLimitPolicy."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        _add(errors, block, "Must be an object or null.")
+        return
+    if _unknown(block, value, RATE_LIMIT_KEYS, errors):
+        return
+    try:
+        RateLimitPolicy.from_config(value)
+    except RateLimitPolicyError as exc:
+        _add(errors, *policy_error_path(block, str(exc)))
+
+
+def validate_ftp(value: Any, errors: Errors) -> None:
+    """An `ftp` block: strings for the login and root, a boolean passthrough; then the parser's own checks of
+    the credentials (no control characters) and of the root (confined, no backslash)."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        _add(errors, "ftp", "Must be an object or null.")
+        return
+    before = len(errors)
+    _unknown("ftp", value, FTP_KEYS, errors, notes=True)
+    for key in ("username", "password", "root"):
+        if value.get(key) is not None and not isinstance(value[key], str):
+            _add(errors, f"ftp.{key}", "Must be a string or null.")
+    passthrough = value.get("passthrough_basic_auth")
+    if passthrough is not None and not isinstance(passthrough, bool):
+        _add(errors, "ftp.passthrough_basic_auth", "Must be true or false.")
+    if len(errors) != before:
+        return
+    settings = ftp_settings("", {"ftp": value})
+    for key, text, what in (("username", settings.username, "user name"), ("password", settings.password,
+                                                                             "password")):
+        try:
+            check_text(text, what)
+        except PathRejected as exc:
+            _add(errors, f"ftp.{key}", str(exc))  # the message names the problem, never the value
+    if settings.root:
+        try:
+            route_root(settings.root, "", {})
+        except PathRejected as exc:
+            _add(errors, "ftp.root", str(exc))
+
+
+def validate_websocket(value: Any, errors: Errors) -> None:
+    """A `websocket` block, by the limits protocols.websocket.policy applies."""
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        _add(errors, "websocket", "Must be an object or null.")
+        return
+    _unknown("websocket", value, WEBSOCKET_KEYS, errors, notes=True)
+    size = value.get("max_message_bytes")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int)
+                             or not 1 <= size <= MAX_MESSAGE_BYTES_LIMIT):
+        _add(errors, "websocket.max_message_bytes", f"Must be a whole number from 1 to {MAX_MESSAGE_BYTES_LIMIT}.")
+    idle = value.get("idle_timeout_s")
+    if idle is not None and (isinstance(idle, bool) or not isinstance(idle, int | float)
+                             or not 0 <= idle <= MAX_IDLE_TIMEOUT_S):
+        _add(errors, "websocket.idle_timeout_s",
+             f"Must be a number of seconds from 0 (never) to {MAX_IDLE_TIMEOUT_S} (a week).")
+
+
+def validate_access(doc: dict[str, Any], errors: Errors) -> None:
+    """Field-level errors of a route document's access blocks, including a block its protocol never reads."""
+    protocol = doc.get("protocol")
+    for field, protocols in PROTOCOLS_OF.items():
+        if doc.get(field) is not None and isinstance(protocol, str) and protocol not in protocols:
+            _add(errors, field, f"Only {' and '.join(protocols)} routes use the {field} block and this route's "
+                                f"protocol is {protocol}: remove the block (null).")
+    validate_jwt(doc.get("jwt"), errors)
+    validate_rate_limit(doc.get("rate_limit"), errors)
+    validate_ftp(doc.get("ftp"), errors)
+    validate_websocket(doc.get("websocket"), errors)
+
+
+def validate_settings_access(blocks: dict[str, Any], errors: Errors) -> None:
+    """Errors of the gateway-wide `jwt` and `rate_limit` blocks (a block that is not an object is the caller's
+    to report)."""
+    if isinstance(blocks.get("jwt"), dict):
+        validate_jwt(blocks["jwt"], errors)
+    if isinstance(blocks.get("rate_limit"), dict):
+        validate_rate_limit(blocks["rate_limit"], errors)
