@@ -19,7 +19,7 @@ from protocols.ftp.paths import PathRejected, check_text, route_root
 from protocols.limits import PolicyError as RateLimitPolicyError
 from protocols.limits import RateLimitPolicy
 from protocols.limits.policy import KNOWN_KEYS as RATE_LIMIT_KEYS
-from protocols.websocket.policy import MAX_MESSAGE_BYTES_LIMIT
+from protocols.websocket.policy import MAX_IDLE_TIMEOUT_S, MAX_MESSAGE_BYTES_LIMIT
 from routes import network_safety
 
 Errors = dict[str, list[str]]
@@ -27,8 +27,6 @@ Errors = dict[str, list[str]]
 ACCESS_FIELDS = ("jwt", "ftp", "websocket")
 FTP_KEYS = frozenset({"username", "password", "passthrough_basic_auth", "root"})
 WEBSOCKET_KEYS = frozenset({"max_message_bytes", "idle_timeout_s"})
-# protocols.websocket.policy accepts an idle timeout up to a week (it has no constant for it).
-MAX_IDLE_TIMEOUT_S = 7 * 24 * 3600
 # Only these protocols' listeners read the block: an ftp block elsewhere, or a jwt block on a route whose requests
 # never pass the HTTP proxy's admission (FTP gateway, DNS), would be stored and silently do nothing.
 PROTOCOLS_OF = {"ftp": ("ftp",), "websocket": ("websocket",), "jwt": ("http", "websocket")}

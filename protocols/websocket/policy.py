@@ -20,6 +20,7 @@ DEFAULT_MAX_MESSAGE_BYTES = 1 << 20
 DEFAULT_IDLE_TIMEOUT = 300.0
 # uvicorn's own ceiling on a client message (its ws_max_size, 16 MiB by default) applies before ours.
 MAX_MESSAGE_BYTES_LIMIT = 1 << 30
+MAX_IDLE_TIMEOUT_S = 7 * 24 * 3600  # a week
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,7 +60,7 @@ def websocket_policy(route_name: str, policies: Mapping[str, Any] | None) -> Web
     raw = block.get("idle_timeout_s")
     if raw is not None:
         number = _number(raw)
-        if number is not None and 0 <= number <= 7 * 24 * 3600:
+        if number is not None and 0 <= number <= MAX_IDLE_TIMEOUT_S:
             idle = number
         else:
             log.warning("route %r: websocket.idle_timeout_s=%r is invalid; using %g", route_name, raw, idle)
