@@ -1,7 +1,7 @@
 """A route's `ftp` policy block (`RouteSpec.policies["ftp"]`) and the credentials a request logs in with.
 
     username                "anonymous"   the account the gateway logs in with
-    password                "anonymous@"  (the control plane will store it write-only)
+    password                "anonymous@"  (write-only in the control plane: never shown by the API or exports)
     passthrough_basic_auth  false         log in with the client's HTTP Basic credentials instead; then they are
                                           required (401 with a Basic challenge when missing or refused)
     root                    ""            the directory clients see as "/"; empty: the route's internal path,
