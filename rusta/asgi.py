@@ -23,6 +23,7 @@ from metrics.recorder import NullRecorder, recorder  # noqa: E402
 from protocols import health  # noqa: E402
 from protocols.http import ProxyApp, ProxyOptions, parse_networks  # noqa: E402
 from protocols.table import live  # noqa: E402
+from protocols.tracing.otlp import OtlpExporter  # noqa: E402
 from protocols.websocket import WebSocketOptions, WebSocketProxy  # noqa: E402
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
@@ -50,6 +51,9 @@ def proxy_options() -> ProxyOptions:
         state=live,
         recorder=recorder if settings.RUSTA_METRICS_RECORD else NullRecorder(),
         redis_url=settings.REDIS_URL,
+        # OTLP span export, on with OpenTelemetry's standard variables (OTEL_EXPORTER_OTLP_ENDPOINT...);
+        # one exporter, and its thread, per worker process. A bad value raises here, naming the variable.
+        spans=OtlpExporter.from_env(os.environ),
     )
 
 

@@ -104,6 +104,7 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     from metrics.recorder import recorder
     from metrics.worker import WorkerMetrics
     from protocols.table import live
+    from protocols.tracing.otlp import OtlpExporter
     from rusta import asgi
 
     watcher = TableWatcher(live, interval=options.reload_interval)
@@ -131,6 +132,8 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
             await proxy_app.dns.start_sockets(*dns_socks)
         await asyncio.gather(servers[0].serve([proxy_sock]), servers[1].serve([admin_sock]))
         await proxy_app.aclose()  # the DNS listeners too
+        if isinstance(proxy_app.spans, OtlpExporter):  # send the spans still queued to the collector
+            await asyncio.to_thread(proxy_app.spans.shutdown, 3.0)
         await worker_metrics.stop()
 
     try:

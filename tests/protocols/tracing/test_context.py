@@ -1,4 +1,4 @@
-"""protocols.tracing: W3C traceparent continued or started for every proxied request."""
+"""protocols.tracing.context: W3C traceparent continued or started for every proxied request."""
 from __future__ import annotations
 
 import re
