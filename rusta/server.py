@@ -94,6 +94,7 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     """The body of one worker process: never returns normally, exits 0 after a graceful stop."""
     import uvloop
 
+    from routes.cache_purges import PurgeFollower
     from routes.live import TableWatcher
 
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -107,11 +108,12 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     from protocols.tracing.otlp import OtlpExporter
     from rusta import asgi
 
-    watcher = TableWatcher(live, interval=options.reload_interval)
+    proxy_app = asgi.ProxyApp(asgi.proxy_options())
+    # Admin and API cache purges reach this worker's cache; the follower's first poll marks where it starts.
+    watcher = TableWatcher(live, interval=options.reload_interval, purges=PurgeFollower(proxy_app.cache))
     watcher.start()
     worker_metrics = WorkerMetrics()
     worker_metrics.start(loop)
-    proxy_app = asgi.ProxyApp(asgi.proxy_options())
     ws_app = asgi.WebSocketProxy(asgi.websocket_options(proxy_app))
     recorder.websocket_source = ws_app.metrics.snapshot  # its counters go out with this worker's figures
     servers = [
@@ -130,6 +132,7 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     async def serve() -> None:
         if dns_socks is not None:
             await proxy_app.dns.start_sockets(*dns_socks)
+        proxy_app.cache.bind_loop()  # purges posted by the watcher's thread run on this loop
         await asyncio.gather(servers[0].serve([proxy_sock]), servers[1].serve([admin_sock]))
         await proxy_app.aclose()  # the DNS listeners too
         if isinstance(proxy_app.spans, OtlpExporter):  # send the spans still queued to the collector

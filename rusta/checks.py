@@ -1,0 +1,21 @@
+"""System checks for configuration read from the environment outside settings.py: a mistake stops
+`manage.py runproxy` (and `check`) with one message naming the variable, before any worker starts."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from django.core import checks
+
+from protocols.tracing.config import OtlpConfig, OtlpConfigError
+
+
+@checks.register(checks.Tags.compatibility)
+def check_otel_environment(app_configs: Any = None, **kwargs: Any) -> list[checks.CheckMessage]:
+    """rusta.E001: the OTEL_* variables that switch OpenTelemetry export on must be usable."""
+    try:
+        OtlpConfig.from_env(os.environ)
+    except OtlpConfigError as exc:
+        return [checks.Error(str(exc), hint="Fix or unset the variable; README.md, Tracing, lists them.",
+                             id="rusta.E001")]
+    return []
