@@ -9,21 +9,12 @@ serves until SIGTERM; the memory tests read its peak RSS from /proc.
 """
 from __future__ import annotations
 
-import asyncio
-import os
-import pickle
-import signal
 import socket
 import ssl
-import subprocess
 import sys
-import tempfile
-import threading
-from pathlib import Path
 from typing import Any
 
 import uvicorn
-import uvloop
 
 from protocols.errors import ClientDisconnected, GatewayError
 from protocols.ftp import FtpGateway, FtpOptions
@@ -31,9 +22,7 @@ from protocols.http import ProxyApp, ProxyOptions
 from protocols.http.headers import RequestIds, host_key, normalize_path, raw_path, scan_request_headers
 from protocols.table import LiveTable, RouteSpec, RouteTable
 from protocols.websocket import WebSocketOptions, WebSocketProxy
-from tests.support.proxy import _listening_socket
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.background import ServerProcess, UvicornThread, load_routes, serve_in_process
 
 
 class EdgeApp:
@@ -106,115 +95,46 @@ class EdgeServer:
     """`with EdgeServer(routes) as edge:` serves those routes on `edge.port` from a background thread.
 
     `edge.state.install(RouteTable(...))` swaps the table as the watcher would; `edge.run(coro)` runs a
-    coroutine on the server's loop (for `edge.app.aclose()`)."""
+    coroutine on the server's loop (for `edge.app.aclose()`). The app is built on that loop, once started."""
 
     def __init__(self, routes: list[RouteSpec], ssl_context: ssl.SSLContext | None = None) -> None:
         self.state = LiveTable()
         self.state.install(RouteTable(routes, version=1))
-        self._ssl_context = ssl_context
-        self.app: EdgeApp | None = None
-        self._socket = _listening_socket()
-        self.port: int = self._socket.getsockname()[1]
-        self._server: uvicorn.Server | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._ready = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="test-edge", daemon=True)
+        self._runner = UvicornThread(lambda: EdgeApp(self.state, ssl_context), _uvicorn, "test-edge")
+        self.port: int = self._runner.port
+
+    @property
+    def app(self) -> EdgeApp | None:
+        return self._runner.app
 
     def __enter__(self) -> EdgeServer:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the edge server did not start")
+        self._runner.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        self._thread.join(15)
-        self._socket.close()
+        self._runner.stop()
 
     def install(self, routes: list[RouteSpec], version: int = 2) -> None:
         self.state.install(RouteTable(routes, version=version))
 
     def run(self, coroutine: Any, timeout: float = 10.0) -> Any:
-        assert self._loop is not None
-        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
-
-    def _run(self) -> None:
-        async def serve() -> None:
-            self._loop = asyncio.get_running_loop()
-            self.app = EdgeApp(self.state, self._ssl_context)
-            self._server = _uvicorn(self.app)
-            self._ready.set()
-            await self._server.serve(sockets=[self._socket])
-            await self.app.aclose()
-
-        uvloop.run(serve())
+        return self._runner.run(coroutine, timeout)
 
 
-class EdgeProcess:
-    """The same, in a child process of its own, so its memory can be measured alone."""
+class EdgeProcess(ServerProcess):
+    """EdgeApp in a child process of its own (`python -m tests.support.edge`), so its memory can be measured
+    alone; with `ca_pem` it trusts that CA towards its backends."""
 
     def __init__(self, routes: list[RouteSpec], ca_pem: str | None = None) -> None:
-        self.routes = routes
+        super().__init__("tests.support.edge", routes, *([ca_pem] if ca_pem else []))
         self.ca_pem = ca_pem
-        self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> EdgeProcess:
-        with tempfile.NamedTemporaryFile("wb", suffix=".pickle", delete=False) as handle:
-            pickle.dump(self.routes, handle)
-        self._routes_file = handle.name
-        command = [sys.executable, "-m", "tests.support.edge", self._routes_file]
-        if self.ca_pem:
-            command.append(self.ca_pem)
-        self._process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE)
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        if not line:
-            raise RuntimeError("the edge process exited before reporting its port")
-        self.port = int(line)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._process is not None
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            self._process.wait(10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        os.unlink(self._routes_file)
-
-    def terminate(self) -> None:
-        """SIGTERM, as a supervisor stops a worker (`__exit__` then waits for the exit)."""
-        assert self._process is not None
-        self._process.send_signal(signal.SIGTERM)
-
-    def peak_rss_mib(self) -> float:
-        """VmHWM: the most resident memory the process ever had."""
-        assert self._process is not None
-        for line in Path(f"/proc/{self._process.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmHWM in /proc status")
 
 
 def _main(routes_file: str, ca_pem: str | None) -> None:
-    with open(routes_file, "rb") as handle:
-        routes = pickle.load(handle)
     state = LiveTable()
-    state.install(RouteTable(routes, version=1))
+    state.install(RouteTable(load_routes(routes_file), version=1))
     context = ssl.create_default_context(cafile=ca_pem) if ca_pem else None
-    sock = _listening_socket()
-    print(sock.getsockname()[1], flush=True)
-
-    async def serve() -> None:
-        app = EdgeApp(state, context)
-        server = _uvicorn(app)
-        await server.serve(sockets=[sock])
-        await app.aclose()
-
-    uvloop.run(serve())
+    serve_in_process(lambda: EdgeApp(state, context), _uvicorn)
 
 
 if __name__ == "__main__":

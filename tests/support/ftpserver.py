@@ -8,8 +8,6 @@ tiny scripted fake for replies a real server would not send.
 """
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import itertools
 import logging
 import socket
@@ -20,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from protocols.table import BackendSpec, RouteSpec
+from tests.support.background import start_thread
+from tests.support.upstream import self_signed_pem
 
 _ids = itertools.count(7000)
 
@@ -35,26 +35,7 @@ def ftp_route(name: str, path: str, port: int, *, scheme: str = "ftp",
 
 def write_certificate(directory: Path) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1: (PEM file with certificate and key, PEM file with the certificate)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    certificate = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-                       critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
-    key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
+    cert_pem, key_pem = self_signed_pem()
     both, ca = directory / "server.pem", directory / "ca.pem"
     both.write_bytes(cert_pem + key_pem)
     ca.write_bytes(cert_pem)
@@ -81,9 +62,7 @@ class FtpServer:
             self._certfile, self.ca_pem = write_certificate(base)
 
     def __enter__(self) -> FtpServer:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("the FTP server did not start")
+        start_thread(self._thread, self._ready, "the FTP server")
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -8,27 +8,19 @@ from __future__ import annotations
 import http.client
 import itertools
 import json
-import os
-import pickle
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import uvicorn
-import uvloop
 
 from protocols.cache import ResponseCache
 from protocols.http import AccessLog, ProxyApp, ProxyOptions
 from protocols.table import BackendSpec, LiveTable, RouteSpec, RouteTable
+from tests.support.background import ServerProcess, UvicornThread, load_routes, serve_in_process
+from tests.support.background import listening_socket as _listening_socket  # noqa: F401  (its old home)
 
-ROOT = Path(__file__).resolve().parents[2]
 _ids = itertools.count(1)
 
 
@@ -81,15 +73,6 @@ def call(port: int, method: str, target: str, headers: Iterable[tuple[str, str]]
         conn.close()
 
 
-def _listening_socket() -> socket.socket:
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    # Listening before uvicorn starts: early connections wait in the backlog instead of being refused.
-    sock.listen(128)
-    return sock
-
-
 def _uvicorn(app: ProxyApp) -> uvicorn.Server:
     config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", access_log=False,
                             proxy_headers=False, log_level="warning")
@@ -108,23 +91,19 @@ class ProxyServer:
         state = self.state = LiveTable()  # tests publish health verdicts through state.install_health
         state.install(RouteTable(routes, version=1, settings=settings or {}))
         options.setdefault("access_log", access_log is not None)
-        self.app = ProxyApp(ProxyOptions(state=state, **options), access_log=access_log)
+        app = self.app = ProxyApp(ProxyOptions(state=state, **options), access_log=access_log)
         if cache is not None:
-            self.app.cache = cache
-        self.cache = self.app.cache
-        self._socket = _listening_socket()
-        self.port: int = self._socket.getsockname()[1]
-        self._server = _uvicorn(self.app)
-        self._thread = threading.Thread(target=self._run, name="test-proxy", daemon=True)
+            app.cache = cache
+        self.cache = app.cache
+        self._runner = UvicornThread(lambda: app, _uvicorn, "test-proxy")
+        self.port: int = self._runner.port
 
     def __enter__(self) -> ProxyServer:
-        self._thread.start()
+        self._runner.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._server.should_exit = True
-        self._thread.join(10)
-        self._socket.close()
+        self._runner.stop()
 
     def connection(self, timeout: float = 10.0) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
@@ -133,79 +112,23 @@ class ProxyServer:
              timeout: float = 10.0) -> Reply:
         return call(self.port, method, target, headers, body, timeout)
 
-    def _run(self) -> None:
-        async def serve() -> None:
-            await self._server.serve(sockets=[self._socket])
-            await self.app.aclose()
 
-        uvloop.run(serve())
-
-
-class ProxyProcess:
-    """The same, in a child process of its own, so its memory can be measured alone."""
+class ProxyProcess(ServerProcess):
+    """ProxyApp in a child process of its own (`python -m tests.support.proxy`), so its memory can be measured
+    alone; with `redis_url` its response cache is shared through that Redis."""
 
     def __init__(self, routes: list[RouteSpec], redis_url: str = "") -> None:
-        self.routes = routes
+        super().__init__("tests.support.proxy", routes, redis_url)
         self.redis_url = redis_url
-        self.port = 0
-        self._process: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> ProxyProcess:
-        with tempfile.NamedTemporaryFile("wb", suffix=".pickle", delete=False) as handle:
-            pickle.dump(self.routes, handle)
-        self._routes_file = handle.name
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "tests.support.proxy", self._routes_file, self.redis_url], cwd=ROOT,
-            stdout=subprocess.PIPE,
-        )
-        assert self._process.stdout is not None
-        line = self._process.stdout.readline()
-        if not line:
-            raise RuntimeError("the proxy process exited before reporting its port")
-        self.port = int(line)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._process is not None
-        self._process.send_signal(signal.SIGTERM)
-        try:
-            self._process.wait(10)
-        except subprocess.TimeoutExpired:
-            self._process.kill()
-            self._process.wait()
-        os.unlink(self._routes_file)
-
-    @property
-    def pid(self) -> int:
-        assert self._process is not None
-        return self._process.pid
-
-    def peak_rss_mib(self) -> float:
-        """VmHWM: the most resident memory the process ever had."""
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmHWM in /proc status")
 
     def connection(self, timeout: float = 30.0) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
 
 
 def _main(routes_file: str, redis_url: str = "") -> None:
-    with open(routes_file, "rb") as handle:
-        routes = pickle.load(handle)
     state = LiveTable()
-    state.install(RouteTable(routes, version=1))
-    app = ProxyApp(ProxyOptions(state=state, access_log=False, redis_url=redis_url))
-    sock = _listening_socket()
-    print(sock.getsockname()[1], flush=True)
-    server = _uvicorn(app)
-
-    async def serve() -> None:
-        await server.serve(sockets=[sock])
-        await app.aclose()
-
-    uvloop.run(serve())
+    state.install(RouteTable(load_routes(routes_file), version=1))
+    serve_in_process(lambda: ProxyApp(ProxyOptions(state=state, access_log=False, redis_url=redis_url)), _uvicorn)
 
 
 if __name__ == "__main__":

@@ -49,6 +49,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.support.background import start_thread
+
 PATTERN_BLOCK = bytes(range(256)) * 256  # 64 KiB; bodies are prefixes of this block repeated
 
 
@@ -118,9 +120,7 @@ class UpstreamServer:
         self._failures_left: int | None = None
 
     def __enter__(self) -> UpstreamServer:
-        self._thread.start()
-        if not self._ready.wait(10):
-            raise RuntimeError("test upstream did not start")
+        start_thread(self._thread, self._ready, "test upstream")
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -438,8 +438,8 @@ class BlackholeListener:
         self.listener.close()
 
 
-def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
-    """A fresh self-signed certificate for 127.0.0.1: (server context, client context trusting only it)."""
+def self_signed_pem() -> tuple[bytes, bytes]:
+    """A fresh self-signed certificate for 127.0.0.1, its own CA: (certificate PEM, private key PEM)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -460,6 +460,12 @@ def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
     cert_pem = certificate.public_bytes(serialization.Encoding.PEM)
     key_pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
+    return cert_pem, key_pem
+
+
+def tls_contexts() -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A fresh self-signed certificate for 127.0.0.1: (server context, client context trusting only it)."""
+    cert_pem, key_pem = self_signed_pem()
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     with tempfile.NamedTemporaryFile() as cert_file, tempfile.NamedTemporaryFile() as key_file:
         cert_file.write(cert_pem)
