@@ -13,6 +13,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from protocols.cache.entry import Record, dumps, loads
+from protocols.redis_outage import RedisOutage
 
 log = logging.getLogger(__name__)
 _GLOB = re.compile(r"([*?\[\]\\])")
@@ -26,8 +27,8 @@ class RedisCacheStore:
     Failure: any Redis or socket error, or no answer within `timeout_s`, makes a read a miss and a write a
     no-op; the gateway answers from the backend as if the route had no cache. After a failure Redis is left
     alone for `retry_interval_s` (every lookup is an immediate miss), then the next call probes it, as the
-    rate limiter's store does. Purges SCAN for their keys (`MATCH`, batches of 500) and UNLINK them: a rare
-    operator action, bounded by a minute.
+    rate limiter's store does (both use RedisOutage). Purges SCAN for their keys (`MATCH`, batches of 500)
+    and UNLINK them: a rare operator action, bounded by a minute.
     """
 
     shared = True
@@ -40,10 +41,8 @@ class RedisCacheStore:
         self.timeout_s = timeout_s
         self.retry_interval_s = retry_interval_s
         self.max_connections = max_connections
-        self.clock = clock
-        self.healthy = True
-        self.failures = 0
-        self._retry_at = 0.0
+        self.outage = RedisOutage("Redis cache store", url, "serving without the cache",
+                                  retry_interval_s=retry_interval_s, clock=clock, logger=log)
         self._client: Redis | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -58,50 +57,37 @@ class RedisCacheStore:
             self._loop = loop
         return self._client
 
-    def _usable(self) -> bool:
-        if self.healthy:
-            return True
-        moment = self.clock()
-        if moment < self._retry_at:
-            return False
-        self._retry_at = moment + self.retry_interval_s  # this call is the one probe
-        return True
+    @property
+    def healthy(self) -> bool:
+        return self.outage.healthy
 
-    def _failed(self, exc: BaseException) -> None:
-        self.failures += 1
-        if self.healthy:
-            log.warning("Redis cache store at %s failed (%s); serving without the cache for %.1f s",
-                        _safe(self.url), str(exc) or type(exc).__name__, self.retry_interval_s)
-        self.healthy = False
-        self._retry_at = self.clock() + self.retry_interval_s
-
-    def _ok(self) -> None:
-        if not self.healthy:
-            self.healthy = True
-            log.warning("Redis cache store at %s is back", _safe(self.url))
+    @property
+    def failures(self) -> int:
+        """Calls that failed on Redis (not those skipped while it was away)."""
+        return self.outage.failures
 
     async def get(self, key: str) -> Record | None:
-        if not self._usable():
+        if self.outage.skipping():
             return None
         try:
             async with asyncio.timeout(self.timeout_s * 2):
                 data = await self._redis().get(self.prefix + key)
         except (RedisError, OSError) as exc:  # OSError includes the TimeoutError asyncio.timeout raises
-            self._failed(exc)
+            self.outage.failed(exc)
             return None
-        self._ok()
+        self.outage.succeeded()
         return loads(data) if isinstance(data, bytes) and data else None
 
     async def set(self, key: str, record: Record, ttl_s: float) -> bool:
-        if ttl_s <= 0 or not self._usable():
+        if ttl_s <= 0 or self.outage.skipping():
             return False
         try:
             async with asyncio.timeout(self.timeout_s * 2):
                 await self._redis().set(self.prefix + key, dumps(record), px=max(1, int(ttl_s * 1000)))
         except (RedisError, OSError) as exc:
-            self._failed(exc)
+            self.outage.failed(exc)
             return False
-        self._ok()
+        self.outage.succeeded()
         return True
 
     async def purge(self, route: str | None = None, url: str | None = None) -> int:
@@ -130,7 +116,7 @@ class RedisCacheStore:
                 if batch:
                     removed += await client.unlink(*batch)
         except (RedisError, OSError) as exc:
-            self._failed(exc)
+            self.outage.failed(exc)
         return removed
 
     async def aclose(self) -> None:
@@ -142,10 +128,3 @@ class RedisCacheStore:
 
 def _escape(text: str) -> str:
     return _GLOB.sub(r"\\\1", text)
-
-
-def _safe(url: str) -> str:
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = rest.split("@", 1)[1]
-    return scheme + sep + rest

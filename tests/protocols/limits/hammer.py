@@ -3,8 +3,8 @@ RedisStore, all spending from the same key.
 
     python -m tests.protocols.limits.hammer URL PREFIX ALGORITHM LIMIT WINDOW_S TASKS HITS_PER_TASK
 
-It warms its connection pool, prints "ready", reads a start time (epoch seconds) from stdin, which the
-parent sends once every process is ready, starts its clients at that moment, and prints
+It opens its connection and loads the script, prints "ready", reads a start time (epoch seconds) from stdin,
+which the parent sends once every process is ready, starts its clients at that moment, and prints
 {"allowed": n, "rejected": n, "degraded": n} as JSON.
 """
 from __future__ import annotations
@@ -23,9 +23,9 @@ async def main(url: str, prefix: str, algorithm: str, limit: int, window_s: floa
     policy = RateLimitPolicy.from_config({"algorithm": algorithm, "limit": limit, "window_s": window_s,
                                           "scope": "global", "store": "redis"}, name="hammer")
     # A generous timeout: this measures the shared count's exactness, not how a loaded CI machine schedules.
-    store = RedisStore(url, prefix, max_connections=tasks, timeout_s=2.0)
+    store = RedisStore(url, prefix, timeout_s=2.0)
     limiter = Limiter(policy, store)
-    # Open every connection and load the script before the start, on a key of its own.
+    # Open the connection and load the script before the start, on a key of its own.
     await asyncio.gather(*(limiter.hit(f"warm-up-{os.getpid()}") for _ in range(tasks)))
     counts = {"allowed": 0, "rejected": 0, "degraded": 0}
     go = asyncio.Event()

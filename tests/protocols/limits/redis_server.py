@@ -18,10 +18,13 @@ def spare_port() -> int:
 
 
 class PrivateRedis:
-    """redis-server on 127.0.0.1:`port`, keeping nothing on disk. Only this object's own process is stopped."""
+    """redis-server on 127.0.0.1:`port`, keeping nothing on disk, with `password` required when given and a
+    unix socket at `socket_path` too. Only this object's own process is stopped."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, password: str = "") -> None:
         self.workdir = workdir
+        self.password = password
+        self.socket_path = workdir / "redis.sock"
         self.port = spare_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -33,7 +36,9 @@ class PrivateRedis:
         assert REDIS_SERVER is not None
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.workdir), "--daemonize", "no", "--loglevel", "warning"],
+             "--dir", str(self.workdir), "--daemonize", "no", "--loglevel", "warning",
+             "--unixsocket", str(self.socket_path),
+             *(["--requirepass", self.password] if self.password else [])],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
@@ -57,6 +62,7 @@ class PrivateRedis:
 
     def _cli(self, *args: str) -> str:
         assert REDIS_CLI is not None
-        result = subprocess.run([REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.port), *args],
+        auth = ["-a", self.password, "--no-auth-warning"] if self.password else []
+        result = subprocess.run([REDIS_CLI, "-h", "127.0.0.1", "-p", str(self.port), *auth, *args],
                                 capture_output=True, text=True, timeout=10)
         return result.stdout.strip()

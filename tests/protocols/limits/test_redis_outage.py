@@ -1,6 +1,6 @@
 """Redis stopped and started again under a live limiter (a private redis-server on a spare port): no exception
 escapes, fail-open falls back to the local limit, fail-closed answers 429, and Redis is used again within
-seconds of its return."""
+seconds of its return. And a Redis that accepts but never answers: the fallback decides within the timeout."""
 from __future__ import annotations
 
 import asyncio
@@ -13,10 +13,7 @@ import pytest
 from protocols.limits import Decision, Limiter, RateLimitPolicy, RedisStore
 from tests.protocols.limits.redis_server import REDIS_CLI, REDIS_SERVER, PrivateRedis
 
-pytestmark = [
-    pytest.mark.redis,
-    pytest.mark.skipif(not (REDIS_SERVER and REDIS_CLI), reason="needs redis-server and redis-cli on PATH"),
-]
+needs_redis_server = pytest.mark.skipif(not (REDIS_SERVER and REDIS_CLI), reason="needs redis-server and redis-cli")
 
 
 @pytest.fixture
@@ -47,6 +44,8 @@ async def until_redis_decides(limit: Limiter, key: str, deadline_s: float = 10.0
     raise AssertionError(f"Redis was not used again within {deadline_s} s")
 
 
+@pytest.mark.redis
+@needs_redis_server
 def test_fail_open_falls_back_to_the_local_limit_and_recovers(private_redis):
     async def scenario() -> dict[str, object]:
         limit, store = limiter(private_redis, "open")
@@ -71,6 +70,8 @@ def test_fail_open_falls_back_to_the_local_limit_and_recovers(private_redis):
     assert result["took"] < 3.0
 
 
+@pytest.mark.redis
+@needs_redis_server
 def test_fail_closed_rejects_while_redis_is_away_and_recovers(private_redis):
     async def scenario() -> dict[str, object]:
         limit, store = limiter(private_redis, "closed")
@@ -94,6 +95,8 @@ def test_fail_closed_rejects_while_redis_is_away_and_recovers(private_redis):
     assert result["took"] < 3.0
 
 
+@pytest.mark.redis
+@needs_redis_server
 def test_a_restarted_server_gets_the_script_again(private_redis):
     # A fresh server has an empty script cache: the first EVALSHA meets NOSCRIPT and the store loads it.
     async def scenario() -> list[Decision]:
@@ -110,3 +113,28 @@ def test_a_restarted_server_gets_the_script_again(private_redis):
     decisions = asyncio.run(scenario())
     assert [(d.allowed, d.remaining, d.degraded) for d in decisions] == [
         (True, 1, False), (True, 0, False), (False, 0, False)]
+
+
+def test_a_redis_that_never_answers_sends_decisions_to_the_fallback_within_the_timeout():
+    async def scenario() -> tuple[list[Decision], float]:
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await reader.read()
+            writer.close()
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        policy = RateLimitPolicy.from_config({"algorithm": "fixed_window", "limit": 2, "window_s": 60,
+                                              "store": "redis"})
+        store = RedisStore(f"redis://127.0.0.1:{port}/0", "rl:", timeout_s=0.2)
+        limit = Limiter(policy, store)
+        started = time.monotonic()
+        try:
+            decisions = list(await asyncio.gather(*(limit.hit("client") for _ in range(3))))
+            return decisions, time.monotonic() - started
+        finally:
+            await store.aclose()
+            server.close()
+
+    decisions, took = asyncio.run(scenario())
+    assert [(d.allowed, d.degraded) for d in decisions] == [(True, True), (True, True), (False, True)]
+    assert took < 1.0

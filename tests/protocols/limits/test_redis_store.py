@@ -1,5 +1,5 @@
-"""RedisStore on the suite's Redis: three processes with 64 concurrent clients share one exact limit, and the
-server's clock decides when the caller gives none."""
+"""RedisStore on the suite's Redis: three processes with 64 concurrent clients share one exact limit, the
+server's clock decides when the caller gives none, and an error reply sends the decision to the fallback."""
 from __future__ import annotations
 
 import asyncio
@@ -95,3 +95,21 @@ def test_the_server_clock_decides_when_the_caller_gives_none(prefix):
     assert asyncio.run(scenario()) == [(True, 1, 60), (True, 0, 60), (False, 0, 60)]
     ttl = redis.Redis.from_url(REDIS_URL).pttl(f"{prefix}{{k}}:fw")
     assert 59_000 < ttl <= 61_000  # the counter expires with its window (plus a second of slack)
+
+
+def test_an_error_reply_from_redis_sends_the_decision_to_the_fallback(prefix):
+    policy = RateLimitPolicy.from_config({"algorithm": "fixed_window", "limit": 2, "window_s": 60})
+    redis.Redis.from_url(REDIS_URL).set(f"{prefix}{{k}}:fw", "not a hash")  # the script meets WRONGTYPE
+
+    async def scenario() -> tuple[list[tuple[bool, bool]], bool]:
+        store = RedisStore(REDIS_URL, prefix)
+        try:
+            limiter = Limiter(policy, store)
+            decisions = [await limiter.hit("k") for _ in range(3)]
+            return [(d.allowed, d.degraded) for d in decisions], store.healthy
+        finally:
+            await store.aclose()
+
+    decisions, healthy = asyncio.run(scenario())
+    assert decisions == [(True, True), (True, True), (False, True)]  # the local fallback's count of 2
+    assert not healthy
