@@ -83,6 +83,10 @@ def _compile(block: Any, name: str) -> RateLimitPolicy:
     unknown = sorted(set(block) - KNOWN_KEYS)
     if unknown:
         raise PolicyError(f"Unknown rate_limit key(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_KEYS))}.")
+    if block.get("enabled") is False:
+        # `{"enabled": false}` on a route exempts it from the gateway-wide limit: nothing else is needed.
+        return _finish(SLIDING_WINDOW, 1, 1.0, 1, ("ip",), b"", b"x-api-key", "ip", "local", "open", 1, False, name,
+                       ())
     warnings: list[str] = []
     algorithm = SLIDING_WINDOW
     scope: tuple[str, ...] = ("ip",)

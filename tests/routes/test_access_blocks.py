@@ -39,6 +39,11 @@ def test_a_rate_limit_without_a_limit_is_refused_on_the_block(route_doc):
     assert list(errors_of(route_doc(rate_limit={"window_s": 60}))) == ["rate_limit"]
 
 
+def test_a_disabled_rate_limit_needs_no_limit_and_is_accepted(route_doc):
+    # How a route opts out of the gateway-wide limit.
+    assert errors_of(route_doc(rate_limit={"enabled": False})) == {}
+
+
 def test_an_unknown_rate_limit_key_is_refused_by_path(route_doc):
     assert list(errors_of(route_doc(rate_limit={"limit": 10, "windw_s": 60}))) == ["rate_limit.windw_s"]
 

@@ -53,6 +53,15 @@ def test_the_gateway_wide_rate_limit_applies_to_routes_without_their_own():
     assert admit(control, routes, "b")[1].limit == 5
 
 
+def test_a_routes_disabled_rate_limit_exempts_it_from_the_gateway_wide_one():
+    routes = table(route("a", "/a", 9000), route("free", "/free", 9000, policies={"rate_limit": {"enabled": False}}),
+                   rate_limit={"limit": 2})
+    control = AccessControl()
+    assert admit(control, routes, "a")[1].limit == 2
+    free = next(r for r in routes.routes if r.name == "free")
+    assert control.for_route(routes, free) is None
+
+
 def test_routes_with_the_same_jwt_block_share_one_policy_across_tables():
     control = AccessControl()
     first = table(route("a", "/a", 9000, auth_required=True), route("b", "/b", 9000, auth_required=True), jwt=JWT)
