@@ -10,7 +10,7 @@ UPLOT_VERSION := 1.6.32
 VENDOR := var/static-vendor
 VENDOR_STAMP := $(VENDOR)/.uplot-$(UPLOT_VERSION)
 
-.PHONY: run test test-embedded test-scaled bench venv vendor migrate clean
+.PHONY: run test lint test-embedded test-scaled bench venv vendor migrate clean
 
 venv: $(STAMP)
 
@@ -37,8 +37,12 @@ run: migrate
 	$(PY) manage.py runproxy
 
 # The whole suite: embedded (SQLite) first, then PostgreSQL + Redis when they answer (always in CI).
-test: venv vendor
+test: venv vendor lint
 	bash .ci/test-suites
+
+# ruff, with pyproject.toml's rules (part of `make test`).
+lint: venv
+	$(PY) -m ruff check .
 
 bench: venv
 	bash bench/run.sh $(BENCH_ARGS)

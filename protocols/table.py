@@ -194,7 +194,7 @@ class RouteTable:
                     continue
                 if method in route.methods:
                     best = route
-                    best_params = dict(zip(route.param_names, values))
+                    best_params = dict(zip(route.param_names, values, strict=True))
                     break
                 allowed = (allowed or set()) | route.methods
         if best is not None:

@@ -12,6 +12,7 @@ from typing import Any
 
 from metrics.recorder import Recorder, recorder
 from protocols.balancing import Balancing
+from protocols.cache import MemoryStore, RedisCacheStore, ResponseCache
 from protocols.dns import DOH_PATHS, DnsForwarder, doh_app
 from protocols.errors import (
     ClientDisconnected,
@@ -22,7 +23,6 @@ from protocols.errors import (
     UpstreamTotalTimeout,
     protocol_error,
 )
-from protocols.cache import MemoryStore, RedisCacheStore, ResponseCache
 from protocols.ftp import FtpGateway, FtpOptions
 from protocols.guards import origin_of, preflight_method
 from protocols.health import HEALTH_PATHS, health_status
@@ -155,7 +155,7 @@ class ProxyApp:
                 traits = self._traits
                 if traits.table is not self.state.table:
                     traits = self._table_traits()
-                if traits.ftp and await self._ftp_exchange(scope, receive, send, head, path, exchange):
+                if traits.ftp and await self._ftp_exchange(scope, receive, send, head, path, exchange, traits):
                     pass
                 else:
                     attempt = self._prepare(scope, head, path, exchange, traits)
@@ -219,10 +219,11 @@ class ProxyApp:
         return traits
 
     async def _ftp_exchange(self, scope: Scope, receive: Receive, send: Send, head: RequestHead, path: str,
-                            exchange: Exchange) -> bool:
+                            exchange: Exchange, traits: _TableTraits) -> bool:
         """Serve the request through the FTP gateway when an ftp route covers its path (by prefix) and no more
-        exact http or websocket route matches it; False when it is not an FTP request. FtpGateway.handle raises
-        a GatewayError only before the response head, ClientDisconnected if the client leaves."""
+        exact http or websocket route matches it; False when it is not an FTP request. The route's guards apply
+        as on HTTP routes. FtpGateway.handle raises a GatewayError only before the response head,
+        ClientDisconnected if the client leaves."""
         table, host, clean = self.state.table, host_key(head.host), normalize_path(path)
         found = self.ftp.match(table, host, clean)
         if found is None:
@@ -231,8 +232,15 @@ class ProxyApp:
         if exact is not None and exact.protocol != "ftp":
             return False
         exchange.route = found.route.name
-        out = await self.ftp.handle(found.route, found.params, found.subpath, scope, receive, send,
-                                    exchange.request_id)
+        guards = traits.plugins.of(found.route).guards
+        if guards is None:
+            raise RouteMisconfigured(found.route.name)
+        client_ip, https, _ = self._client(scope, head)
+        exchange.guard = guard = GuardedSend(send, guards, origin_of(scope["headers"]) if guards.cors else b"",
+                                             https)
+        guards.check_request(scope, client_ip)
+        out = await self.ftp.handle(found.route, found.params, found.subpath, scope, guards.limit_receive(receive),
+                                    guard, exchange.request_id)
         exchange.status, exchange.answered, exchange.backend = out.status, out.started, out.backend or None
         exchange.bytes_in, exchange.bytes_out, exchange.error = out.bytes_in, out.bytes_out, out.error or None
         return True
@@ -259,17 +267,7 @@ class ProxyApp:
         # A CORS preflight is matched with the method it asks about: routes rarely list OPTIONS.
         asked = preflight_method(method, scope["headers"]) if method == "OPTIONS" else None
         match = table.match(asked or method, host, clean_path)
-        client = scope.get("client")
-        client_ip = client[0] if client else ""
-        peer = client_ip.encode()
-        https = scope["scheme"] == "https"
-        trusted = client_ip in self.trusted
-        if trusted:
-            if head.forwarded_for:
-                client_ip = client_address(client_ip, head.forwarded_for, self.trusted)
-            if head.forwarded_proto:
-                # The first entry is what the client used; later ones are hops between proxies.
-                https = head.forwarded_proto.split(b",")[0].strip().lower() == b"https"
+        client_ip, https, peer = self._client(scope, head)
         route = match.route
         if route is None:
             guards = traits.plugins.unrouted
@@ -313,12 +311,12 @@ class ProxyApp:
         # the client's.
         headers = [(b"host", head.host if spec.preserve_host and head.host else b"")]
         headers += head.forward
-        if trusted:
+        if peer is not None:
             forwarded_for = head.forwarded_for + b", " + peer if head.forwarded_for else peer
             proto = head.forwarded_proto or _SCHEMES.get(scope["scheme"], b"http")
             forwarded_host = head.forwarded_host or head.host
         else:
-            forwarded_for = peer
+            forwarded_for = client_ip.encode()
             proto = _SCHEMES.get(scope["scheme"], b"http")
             forwarded_host = head.host
         headers.append((b"x-forwarded-for", forwarded_for))
@@ -348,6 +346,22 @@ class ProxyApp:
         attempt.guards = guards
         attempt.shaping = shaping
         return attempt
+
+    def _client(self, scope: Scope, head: RequestHead) -> tuple[str, bool, bytes | None]:
+        """(the client's address, whether it used https, the peer's address when it is a trusted proxy, else
+        None): behind a trusted proxy, from its X-Forwarded-For and X-Forwarded-Proto."""
+        client = scope.get("client")
+        client_ip = client[0] if client else ""
+        https = scope["scheme"] == "https"
+        if client_ip not in self.trusted:
+            return client_ip, https, None
+        peer = client_ip.encode()
+        if head.forwarded_for:
+            client_ip = client_address(client_ip, head.forwarded_for, self.trusted)
+        if head.forwarded_proto:
+            # The first entry is what the client used; later ones are hops between proxies.
+            https = head.forwarded_proto.split(b",")[0].strip().lower() == b"https"
+        return client_ip, https, peer
 
     async def _preflight(self, send: Send, exchange: Exchange) -> None:
         """The gateway's answer to a CORS preflight the route's policy allows (complete, with an empty body)."""

@@ -40,7 +40,8 @@ class LimitsSerializer(serializers.Serializer):
     """Request size limits; 0 switches one off."""
 
     max_body_bytes = serializers.IntegerField(required=False, min_value=0, default=DEFAULT_MAX_BODY_BYTES,
-                                              help_text="413 past it (Content-Length, or counted as it arrives); 0: none (the default).")
+                                              help_text="413 past it (Content-Length, or counted as it arrives); "
+                                                        "0: none (the default).")
     max_header_bytes = serializers.IntegerField(required=False, min_value=0, default=DEFAULT_MAX_HEADER_BYTES,
                                                 help_text="431 past it (names, values and separators).")
     max_header_count = serializers.IntegerField(required=False, min_value=0, default=DEFAULT_MAX_HEADER_COUNT,

@@ -37,7 +37,7 @@ def start_again(gateway: Gateway) -> Gateway:
     return again
 
 
-def test_the_live_view_reconnects_after_a_gateway_restart_without_a_reload(tmp_path, echo_route,
+def test_the_live_view_reconnects_after_a_gateway_restart_without_a_reload(tmp_path, echo_route,  # noqa: F811
                                                                              browser_page):  # noqa: F811
     gateway = start_gateway(tmp_path)
     try:

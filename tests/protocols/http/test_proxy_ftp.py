@@ -34,3 +34,18 @@ def test_an_ftp_failure_before_the_answer_is_a_json_gateway_error():
         reply = proxy.call("GET", "/files/nonsense")
     assert reply.status == 404
     assert reply.json()["type"] and reply.header("x-request-id")
+
+
+def test_an_ftp_routes_ip_rules_refuse_an_address_outside_them_with_403():
+    denied = {**ALICE, "ip_rules": {"allow": ["10.0.0.0/8"]}}
+    with FtpServer() as ftp, ProxyServer([ftp_route("files", "/files", ftp.port, policies=denied)]) as proxy:
+        (ftp.root / "a.txt").write_bytes(b"abc")
+        reply = proxy.call("GET", "/files/download/a.txt")
+    assert reply.status == 403 and reply.json()["type"] == "client_forbidden"
+
+
+def test_ftp_answers_carry_the_security_headers():
+    with FtpServer() as ftp, ProxyServer([ftp_route("files", "/files", ftp.port, policies=ALICE)]) as proxy:
+        (ftp.root / "a.txt").write_bytes(b"abc")
+        reply = proxy.call("GET", "/files/download/a.txt")
+    assert reply.header("x-content-type-options") == ["nosniff"]
