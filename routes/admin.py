@@ -23,6 +23,7 @@ from routes.forms import BackendInlineForm, BackendInlineFormSet, RouteAdminForm
 from routes.models import AuditEntry, Backend, GatewaySettings, Route
 from routes.secrets import redact
 from routes.validation import POLICY_FIELDS
+from routes.widgets import transformation_errors
 
 
 def _pretty(value: Any) -> SafeString:
@@ -120,6 +121,12 @@ class RouteAdmin(admin.ModelAdmin):
             for block in POLICY_FIELDS:
                 setattr(route, block, redact(getattr(route, block)))
         return route
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], add: bool = False,
+                           change: bool = False, form_url: str = "", obj: Route | None = None) -> Any:
+        # The transformation editor shows each error next to the rule it names (routes.widgets).
+        context["transformation_errors"] = transformation_errors(context["adminform"].form)
+        return super().render_change_form(request, context, add, change, form_url, obj)
 
     @admin.display(description="methods")
     def methods_list(self, route: Route) -> str:

@@ -19,6 +19,7 @@ from routes import services
 from routes.models import Backend, Route
 from routes.secrets import redact
 from routes.validation import HTTP_METHODS, POLICY_FIELDS, Errors
+from routes.widgets import TransformationEditorWidget
 
 # Attribute of the route instance that links the backend formset back to the route form.
 FORM_LINK = "_rusta_route_form"
@@ -64,14 +65,18 @@ class RouteAdminForm(forms.ModelForm):
         'Per backend, like {"enabled": true, "failure_threshold": 5, "failure_ratio": null, "window_s": 10, '
         '"min_requests": 20, "open_s": 10, "half_open_requests": 1, "success_threshold": 2, '
         '"failure_statuses": [502, 503, 504]}. Empty uses these defaults.')
-    request_transformation = _json_field(
-        'Like {"headers": [{"action": "set", "name": "X-Env", "value": "prod"}], "path": {"pattern": '
+    request_transformation = PrettyJSONField(
+        required=False, widget=TransformationEditorWidget("request_transformation"),
+        help_text='Like {"headers": [{"action": "set", "name": "X-Env", "value": "prod"}], "path": {"pattern": '
         '"^/api/v1/(.+)$", "replacement": "/$1"}, "query_params": {"remove": ["debug"]}, "body": {"remove": '
         '["password"]}}. Actions: add (only if absent), set, remove, replace (pattern + replacement), rename '
-        '(to). Try it with the link at the top of the page.')
-    response_transformation = _json_field(
-        'Like {"headers": {"remove": ["X-Powered-By"]}, "status_code_mappings": [{"from": 404, "to": 200, '
-        '"condition": {"methods": ["GET"], "path": "^/health$"}}], "body": {"rename": {"user_name": "username"}}}.')
+        '(to). With JavaScript the rules show as rows ("Edit as JSON" shows this text). Try it with the link at '
+        'the top of the page.')
+    response_transformation = PrettyJSONField(
+        required=False, widget=TransformationEditorWidget("response_transformation"),
+        help_text='Like {"headers": {"remove": ["X-Powered-By"]}, "status_code_mappings": [{"from": 404, "to": '
+        '200, "condition": {"methods": ["GET"], "path": "^/health$"}}], "body": {"rename": {"user_name": '
+        '"username"}}}.')
     cache = _json_field(
         'Response cache, like {"ttl_s": 60, "vary_headers": ["Accept-Language"], "stale_if_error_s": 300}. '
         'Also "store_set_cookie" (false), "max_body_bytes" (1048576), "methods" (["GET", "HEAD"]), "statuses", '
