@@ -15,7 +15,7 @@ from websockets.sync.client import connect
 
 from routes.services import import_config
 from tests.protocols.auth.tokens import ISSUER, SECRET
-from tests.support.gateway import Gateway, http, start_gateway
+from tests.support.gateway import Gateway, http, serving_gateway, start_gateway
 from tests.support.upstream import UpstreamServer
 from tests.support.wsbackend import WebSocketBackend
 
@@ -48,22 +48,12 @@ def http_route(name: str, path: str, port: int, **extra: Any) -> dict[str, Any]:
 
 
 @pytest.fixture
-def upstream() -> Iterator[UpstreamServer]:
-    with UpstreamServer() as server:
-        yield server
-
-
-@pytest.fixture
 def gateway(tmp_path, upstream: UpstreamServer) -> Iterator[Gateway]:
     configure([http_route("orders", "/orders", upstream.port, auth_required=True),
                http_route("limited", "/limited", upstream.port, rate_limit={"limit": 3, "window_s": 60})],
               jwt=JWT_SETTINGS)
-    running = start_gateway(tmp_path)
-    try:
-        running.wait_version(1)
+    with serving_gateway(tmp_path) as running:
         yield running
-    finally:
-        assert running.stop() == 0
 
 
 def test_a_request_without_a_token_is_refused_with_401_and_a_bearer_challenge(gateway, upstream):

@@ -8,7 +8,7 @@ import pytest
 
 from routes.services import save_route
 from tests.support.ftpserver import FtpServer
-from tests.support.gateway import Gateway, http, start_gateway
+from tests.support.gateway import Gateway, http, serving_gateway
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,12 +24,8 @@ def ftp() -> Iterator[FtpServer]:
 def gateway(tmp_path, ftp: FtpServer) -> Iterator[Gateway]:
     save_route({"name": "files", "external_path": "/files", "protocol": "ftp", "methods": ["GET", "PUT"],
                 "backends": [{"host": "ftp://127.0.0.1", "port": ftp.port}]}, actor=None, source="test")
-    running = start_gateway(tmp_path)
-    try:
-        running.wait_version(1)
+    with serving_gateway(tmp_path) as running:
         yield running
-    finally:
-        assert running.stop() == 0
 
 
 def test_a_directory_is_listed_through_the_proxy_port(gateway: Gateway):

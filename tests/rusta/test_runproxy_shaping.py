@@ -13,7 +13,7 @@ import pytest
 
 from routes.cache_purges import request_purge
 from routes.services import import_config
-from tests.support.gateway import Gateway, http, start_gateway
+from tests.support.gateway import Gateway, http, serving_gateway, start_gateway
 from tests.support.upstream import UpstreamServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,24 +43,25 @@ def shaped_routes(port: int) -> list[dict[str, Any]]:
 
 
 @pytest.fixture
-def upstream() -> Iterator[UpstreamServer]:
-    with UpstreamServer() as server:
-        yield server
-
-
-@pytest.fixture
 def gateway(tmp_path, upstream: UpstreamServer) -> Iterator[Gateway]:
     configure(shaped_routes(upstream.port))
-    running = start_gateway(tmp_path)
-    try:
-        running.wait_version(1)
+    with serving_gateway(tmp_path) as running:
         yield running
-    finally:
-        assert running.stop() == 0
 
 
 def lower(headers: dict[str, str]) -> dict[str, str]:
     return {name.lower(): value for name, value in headers.items()}
+
+
+def x_cache_after_purge(gateway: Gateway, target: str, route: str) -> str:
+    """Purge `route` from the control plane, then the X-Cache of `target` once it is no longer a hit (5 s at most)."""
+    request_purge(route=route, actor=None, source="test")
+    deadline = time.monotonic() + 5
+    outcome = "HIT"
+    while outcome == "HIT" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        outcome = lower(http("GET", gateway.url + target)[1])["x-cache"]
+    return outcome
 
 
 def test_a_cached_route_answers_the_second_request_without_the_backend(gateway, upstream):
@@ -74,13 +75,7 @@ def test_a_cached_route_answers_the_second_request_without_the_backend(gateway, 
 
 def test_a_purge_from_the_control_plane_empties_the_running_gateways_cache(gateway, upstream):
     http("GET", gateway.url + "/cached/respond?body=two")
-    request_purge(route="cached", actor=None, source="test")
-    deadline = time.monotonic() + 5
-    outcome = "HIT"
-    while outcome == "HIT" and time.monotonic() < deadline:
-        time.sleep(0.2)
-        outcome = lower(http("GET", gateway.url + "/cached/respond?body=two")[1])["x-cache"]
-    assert outcome == "MISS"
+    assert x_cache_after_purge(gateway, "/cached/respond?body=two", "cached") == "MISS"
 
 
 def test_request_and_response_rules_apply_on_the_way_through(gateway, upstream):
@@ -130,13 +125,7 @@ def test_two_gateways_on_one_redis_share_their_cache_and_its_purges(tmp_path, up
         assert lower(miss[1])["x-cache"] == "MISS"
         assert lower(hit[1])["x-cache"] == "HIT" and hit[2] == b"shared"
         assert upstream.count() == 1
-        request_purge(route=name, actor=None, source="test")
-        deadline = time.monotonic() + 5
-        outcome = "HIT"
-        while outcome == "HIT" and time.monotonic() < deadline:
-            time.sleep(0.2)
-            outcome = lower(http("GET", second.url + "/shared/respond?body=shared")[1])["x-cache"]
-        assert outcome == "MISS"
+        assert x_cache_after_purge(second, "/shared/respond?body=shared", name) == "MISS"
     finally:
         assert first.stop() == 0
         assert second.stop() == 0

@@ -10,6 +10,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -140,3 +142,14 @@ def start_gateway(tmp_path: Path, *, workers: int = 1, grace: float = 10, extra_
             gateway.stop()
             raise
     return gateway
+
+
+@contextmanager
+def serving_gateway(tmp_path: Path, **options: Any) -> Iterator[Gateway]:
+    """`start_gateway` once its workers serve configuration version 1; it must stop cleanly (exit 0) after."""
+    running = start_gateway(tmp_path, **options)
+    try:
+        running.wait_version(1)
+        yield running
+    finally:
+        assert running.stop() == 0
