@@ -34,7 +34,8 @@ class Exchange:
     """What one request did, for error handling, the access-log line and the metrics recorder."""
 
     __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
-                 "body_read", "upstream_s", "trace_id", "traceparent", "response_headers", "guard", "preflight")
+                 "body_read", "upstream_s", "trace_id", "traceparent", "response_headers", "guard", "preflight",
+                 "shaped")
 
     def __init__(self, request_id: bytes) -> None:
         self.request_id = request_id
@@ -52,6 +53,7 @@ class Exchange:
         self.response_headers: Headers | None = None  # added to the answer (RateLimit-* of a limited route)
         self.guard: GuardedSend | None = None  # the route's CORS and security fields, for every answer
         self.preflight: tuple[int, Headers] | None = None  # a CORS preflight's answer, sent by the gateway
+        self.shaped = False  # answers go through a ResponseShaper, whose `send` adds the guards' fields
 
 
 class Attempt:
@@ -166,6 +168,9 @@ async def respond(response: UpstreamResponse, receive: Receive, send: Send, exch
     headers.append((b"via", VIA))
     if exchange.response_headers is not None:
         headers += exchange.response_headers
+    guard = exchange.guard
+    if guard is not None and not exchange.shaped:
+        headers = guard.guards.response_headers(headers, guard.origin, guard.https)
     if response.complete:
         # The common case: the whole response arrived with its head. The connection is back in the pool
         # before the client is even answered.

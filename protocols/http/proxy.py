@@ -159,11 +159,6 @@ class ProxyApp:
                     pass
                 else:
                     attempt = self._prepare(scope, head, path, exchange, traits)
-                    guard = exchange.guard
-                    answer: Send = send
-                    if guard is not None:  # the route's CORS and security fields on every answer
-                        guard.send = send
-                        answer = guard
                     if attempt is None:  # a CORS preflight the gateway answers itself
                         await self._preflight(send, exchange)
                     else:
@@ -173,14 +168,22 @@ class ProxyApp:
                             if attempt.guards is not None:
                                 receive = attempt.guards.limit_receive(receive)
                             await _read_body(attempt, receive, head, exchange)
+                        # The route's CORS and security fields go on every answer: forwarding.respond and _fail
+                        # add them to the heads they build; a shaped answer gets them on its way out.
                         if attempt.shaping is not None:
-                            await self._forward_shaped(scope, head, path, attempt, receive, answer, exchange)
+                            out: Send = send
+                            guard = exchange.guard
+                            if guard is not None:
+                                guard.send = send
+                                out = guard
+                            exchange.shaped = True
+                            await self._forward_shaped(scope, head, path, attempt, receive, out, exchange)
                         elif attempt.spec.total_timeout <= 0:
                             # Awaited from here rather than from a helper: one coroutine frame fewer on every
                             # resume.
-                            await forward(self.client, self.state, attempt, receive, answer, exchange, metrics)
+                            await forward(self.client, self.state, attempt, receive, send, exchange, metrics)
                         else:
-                            await self._forward_within_total(attempt, receive, answer, exchange)
+                            await self._forward_within_total(attempt, receive, send, exchange)
             except GatewayError as exc:
                 await self._fail(send, exchange, exc)
             except ClientDisconnected:

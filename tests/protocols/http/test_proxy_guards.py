@@ -221,3 +221,14 @@ def test_the_live_tables_gateway_wide_blocks_apply_and_follow_a_reload(upstream)
         assert proxy.call("GET", "/open/echo").status == 403
         proxy.state.install(RouteTable(routes, version=3, settings={}))
         assert proxy.call("GET", "/open/echo").status == 200
+
+
+def test_cached_and_compressed_answers_carry_the_guard_fields_exactly_once(upstream):
+    shaped = route("shaped", "/respond", upstream.port,
+                   policies={"cache": {"ttl_s": 60}, "compression": {"enabled": True}, "cors": CORS})
+    with ProxyServer([shaped]) as proxy:
+        for expected in ("MISS", "HIT"):
+            reply = proxy.call("GET", "/respond?body=x", [("Origin", "https://app.example.com")])
+            assert reply.header("x-cache") == [expected]
+            assert reply.header("x-frame-options") == ["DENY"]
+            assert reply.header("access-control-allow-origin") == ["https://app.example.com"]
