@@ -120,6 +120,7 @@ class ProxyApp:
         self.access_log = (access_log or AccessLog()) if options.access_log else None
         self.recorder = options.recorder
         self.spans = options.spans
+        self.decide = options.spans.decide if options.spans is not None else None  # its sampler
         self.access = AccessControl(options.redis_url, options.recorder)
         self.ftp = FtpGateway(FtpOptions(state=options.state, balancing=self.balancing,
                                          ssl_context=options.ssl_context))
@@ -329,7 +330,7 @@ class ProxyApp:
         headers.append((b"via", head.via + b", " + VIA if head.via else VIA))
         headers.append((b"x-request-id", exchange.request_id))
         # The gateway is one span of the trace: the client's trace id (or a new one) with our own parent id.
-        traceparent, exchange.trace_id = traceparent_from(head.traceparent)
+        traceparent, exchange.trace_id = traceparent_from(head.traceparent, self.decide)
         exchange.traceparent = traceparent
         headers.append((b"traceparent", traceparent))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from protocols.tracing.context import (
     SAMPLED,
+    Decide,
     SpanSink,
     new_span_id,
     new_trace_id,
@@ -15,4 +16,5 @@ from protocols.tracing.context import (
     traceparent_from,
 )
 
-__all__ = ["SAMPLED", "SpanSink", "new_span_id", "new_trace_id", "parse", "traceparent_for", "traceparent_from"]
+__all__ = ["SAMPLED", "Decide", "SpanSink", "new_span_id", "new_trace_id", "parse", "traceparent_for",
+           "traceparent_from"]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Protocol
 
 _FIELDS = re.compile(rb"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
@@ -16,6 +16,9 @@ _ZERO_TRACE = b"0" * 32
 _ZERO_SPAN = b"0" * 16
 _random = random.Random()  # ids need to be unique, not secret (W3C Trace Context 6.1)
 SAMPLED = b"01"
+NOT_SAMPLED = b"00"
+# A sampler: (trace id as 32 hex digits, the client's sampled flag or None for a new trace) -> sampled.
+Decide = Callable[[bytes, bool | None], bool]
 
 
 def new_trace_id() -> bytes:
@@ -48,18 +51,24 @@ def parse(value: bytes) -> tuple[bytes, bytes, bytes] | None:
     return trace_id, parent_id, flags
 
 
-def traceparent_from(value: bytes | None) -> tuple[bytes, str]:
+def traceparent_from(value: bytes | None, decide: Decide | None = None) -> tuple[bytes, str]:
     """The traceparent to send upstream and the trace id (for the access log), from the client's value (or None).
 
-    A valid value keeps its trace id and sampled flag with a new span id; anything else starts a new trace.
+    A valid value keeps its trace id with a new span id; anything else starts a new trace. The sampled flag is
+    `decide(trace id, the client's sampled flag or None on a new trace)` when the gateway samples (OTLP export
+    on), else the client's flag, or sampled on a new trace: backends then follow the gateway's decision.
     """
     parsed = parse(value) if value else None
     if parsed is None:
-        trace_id, flags = new_trace_id(), SAMPLED
+        trace_id, parent_sampled = new_trace_id(), None
     else:
         trace_id, _, flags = parsed
-        flags = b"%02x" % (int(flags, 16) & 0x01)  # version 00 defines only the sampled bit
-    return b"00-" + trace_id + b"-" + new_span_id() + b"-" + flags, trace_id.decode()
+        parent_sampled = int(flags, 16) & 0x01 == 1  # version 00 defines only the sampled bit
+    if decide is not None:
+        sampled = decide(trace_id, parent_sampled)
+    else:
+        sampled = parent_sampled is not False
+    return b"00-" + trace_id + b"-" + new_span_id() + b"-" + (SAMPLED if sampled else NOT_SAMPLED), trace_id.decode()
 
 
 def traceparent_for(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, str]:
@@ -78,7 +87,10 @@ def traceparent_for(headers: Iterable[tuple[bytes, bytes]]) -> tuple[bytes, str]
 
 class SpanSink(Protocol):
     """Where ProxyApp reports each proxied request as a span (an OTLP exporter); called once per request that
-    reached a route, after the answer, on the event loop: it must not block."""
+    reached a route, after the answer, on the event loop: it must not block. `decide` is its sampler, asked
+    when the traceparent sent upstream is made (see traceparent_from)."""
+
+    def decide(self, trace_id: bytes, parent_sampled: bool | None) -> bool: ...
 
     def finish(self, method: str, path: str, route: str | None, status: int, start_unix_s: float,
                duration_s: float, traceparent_sent: bytes, client_traceparent: bytes | None,

@@ -1,10 +1,12 @@
 """OTLP/HTTP JSON span export: the `SpanSink` ProxyApp reports each proxied request to.
 
-`finish()` runs on the event loop for every request, so it only samples and appends a tuple to a bounded
-queue (a full queue drops the span and counts it). A daemon thread started with the first span turns the
-queue into OTLP/JSON batches every `schedule_delay_s` (sooner when a batch is full) and POSTs them with a
-sync httpx client: 429, 502, 503 and 504 and network errors are retried twice with backoff (honouring
-`Retry-After`), and lost spans are logged at most once a minute. `shutdown()` flushes what is queued.
+The sampler (`decide`, from OTEL_TRACES_SAMPLER) is asked when the proxy makes the traceparent it sends upstream,
+so backends follow the gateway's decision; `finish()` exports the spans whose traceparent says sampled. It runs
+on the event loop for every request, so it only checks that flag and appends a tuple to a bounded queue (a full
+queue drops the span and counts it). A daemon thread started with the first span turns the queue into OTLP/JSON
+batches every `schedule_delay_s` (sooner when a batch is full) and POSTs them with a sync httpx client: 429,
+502, 503 and 504 and network errors are retried twice with backoff (honouring `Retry-After`), and lost spans
+are logged at most once a minute. `shutdown()` flushes what is queued.
 
 The span is the gateway's hop: trace id and span id are the ones sent upstream in `traceparent`, the parent is
 the client's span when it sent a valid `traceparent` of the same trace. Ids are hex strings, times decimal
@@ -24,7 +26,7 @@ from typing import Any
 import httpx
 
 from protocols.tracing.config import OtlpConfig
-from protocols.tracing.context import parse
+from protocols.tracing.context import Decide, parse
 
 log = logging.getLogger(__name__)
 
@@ -37,35 +39,28 @@ REPORT_EVERY_S = 60.0  # at most one warning about lost spans per this many seco
 
 # What finish() queues: the arguments of one call, encoded later on the export thread.
 Finished = tuple[str, str, str | None, int, float, float, bytes, bytes | None, str | None, str | None, bytes]
-Sampler = Callable[[bytes, bytes | None], bool]
-
-
 def _sampled(sent: bytes) -> bool:
-    """The sampled flag of the traceparent sent upstream (the client's flag, or set on a new trace)."""
+    """The sampled flag of the traceparent sent upstream: the sampler's decision (traceparent_from)."""
     return int(sent[53:55], 16) & 0x01 == 1
 
 
-def _has_parent(client: bytes | None) -> bool:
-    return client is not None and parse(client) is not None
-
-
-def make_sampler(name: str, ratio: float = 1.0) -> Sampler:
-    """Decides from (traceparent sent, client's traceparent) whether a span is exported; `name` is an
-    OTEL_TRACES_SAMPLER value. The ratio samplers keep a trace when the low 64 bits of its id fall under the
+def make_sampler(name: str, ratio: float = 1.0) -> Decide:
+    """Decides from (trace id, the client's sampled flag or None for a new trace) whether a trace is sampled;
+    `name` is an OTEL_TRACES_SAMPLER value. The decision goes upstream in the traceparent's flag, and a span is
+    exported when it is set. The ratio samplers keep a trace when the low 64 bits of its id fall under the
     ratio, so every service sampling by ratio keeps the same traces."""
     bound = round(ratio * (1 << 64))
 
-    def by_ratio(sent: bytes) -> bool:
-        return int(sent[19:35], 16) < bound
+    def by_ratio(trace_id: bytes) -> bool:
+        return int(trace_id[16:32], 16) < bound
 
-    samplers: dict[str, Sampler] = {
-        "always_on": lambda sent, client: True,
-        "always_off": lambda sent, client: False,
-        "traceidratio": lambda sent, client: by_ratio(sent),
-        # A new trace is always sampled by traceparent_from, so the flag sent is the parent-based answer.
-        "parentbased_always_on": lambda sent, client: _sampled(sent),
-        "parentbased_always_off": lambda sent, client: _sampled(sent) and _has_parent(client),
-        "parentbased_traceidratio": lambda sent, client: _sampled(sent) if _has_parent(client) else by_ratio(sent),
+    samplers: dict[str, Decide] = {
+        "always_on": lambda trace_id, parent: True,
+        "always_off": lambda trace_id, parent: False,
+        "traceidratio": lambda trace_id, parent: by_ratio(trace_id),
+        "parentbased_always_on": lambda trace_id, parent: True if parent is None else parent,
+        "parentbased_always_off": lambda trace_id, parent: False if parent is None else parent,
+        "parentbased_traceidratio": lambda trace_id, parent: by_ratio(trace_id) if parent is None else parent,
     }
     return samplers[name]
 
@@ -88,7 +83,7 @@ class OtlpExporter:
         self.exported = 0
         self.dropped = 0
         self.failed = 0
-        self._sample = make_sampler(config.sampler, config.ratio)
+        self.decide = make_sampler(config.sampler, config.ratio)  # SpanSink.decide
         self._max_queue = config.max_queue_size
         self._batch_size = config.max_export_batch_size
         self._queue: deque[Finished] = deque()
@@ -117,7 +112,7 @@ class OtlpExporter:
                duration_s: float, traceparent_sent: bytes, client_traceparent: bytes | None,
                backend: str | None, error: str | None, request_id: bytes) -> None:
         """Queue the span of one proxied request (SpanSink); never blocks, never raises on a full queue."""
-        if self._stopping.is_set() or not self._sample(traceparent_sent, client_traceparent):
+        if self._stopping.is_set() or not _sampled(traceparent_sent):
             return
         queue = self._queue
         if len(queue) >= self._max_queue:

@@ -8,6 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
+from protocols.tracing import traceparent_from
 from protocols.tracing.otlp import OtlpExporter
 from tests.support.otlp_collector import OtlpCollector
 from tests.support.proxy import ProxyServer, route
@@ -154,6 +155,15 @@ def test_an_unsampled_client_trace_exports_no_span(collector, upstream):
     assert span["spanId"] == seen_ids(upstream, 1)[1]
 
 
+def test_a_trace_the_sampler_drops_goes_upstream_unsampled_and_exports_nothing(collector, upstream):
+    exporter = exporter_for(collector.url, OTEL_TRACES_SAMPLER="traceidratio", OTEL_TRACES_SAMPLER_ARG="0")
+    with ProxyServer([route("api", "/api", upstream.port)], spans=exporter) as proxy:
+        assert proxy.call("GET", "/api").status == 200
+    exporter.shutdown()
+    assert upstream.requests[-1].header("traceparent")[0].endswith("-00")
+    assert collector.spans() == []
+
+
 def test_a_refused_backend_exports_an_error_span(collector):
     exporter = exporter_for(collector.url)
     with ProxyServer([route("down", "/down", refused_port())], spans=exporter) as proxy:
@@ -280,15 +290,23 @@ def test_export_failures_are_logged_at_most_once_a_minute(caplog):
 
 
 def sampled_count(collector: OtlpCollector, sampler: str, arg: str = "", **clients: bytes | None) -> int:
+    """Spans exported for requests with these client traceparents (None: a new trace), each sent upstream with
+    the flag the sampler decided, as the proxy does."""
     exporter = exporter_for(collector.url, OTEL_TRACES_SAMPLER=sampler, OTEL_TRACES_SAMPLER_ARG=arg)
-    low = b"00-" + b"f" * 16 + b"0" * 15 + b"1-b7ad6b7169203331-01"  # low 64 bits near 0: kept by any ratio > 0
     for client in clients.values():
-        finish(exporter, sent=low if client is None else SENT[:-2] + client[-2:], client=client)
+        sent, _ = traceparent_from(client, exporter.decide)
+        finish(exporter, sent=sent, client=client)
     exporter.shutdown()
     return len(collector.spans())
 
 
 UNSAMPLED = CLIENT_TRACEPARENT[:-2].encode() + b"00"
+LOW_TRACE = b"00-" + b"f" * 16 + b"0" * 15 + b"1-b7ad6b7169203331-01"  # low 64 bits near 0: kept by any ratio > 0
+
+
+def decided_flag(sampler: str, client: bytes | None, arg: str = "") -> bytes:
+    exporter = exporter_for("http://127.0.0.1:9", OTEL_TRACES_SAMPLER=sampler, OTEL_TRACES_SAMPLER_ARG=arg)
+    return traceparent_from(client, exporter.decide)[0][-2:]
 
 
 def test_always_on_exports_even_unsampled_traces(collector):
@@ -301,8 +319,18 @@ def test_parentbased_always_off_exports_only_sampled_continued_traces(collector)
 
 
 def test_traceidratio_zero_exports_nothing_and_a_ratio_keeps_low_trace_ids(collector):
-    assert sampled_count(collector, "traceidratio", "0", root=None) == 0
-    assert sampled_count(collector, "traceidratio", "0.5", root=None) == 1
+    assert sampled_count(collector, "traceidratio", "0", low=LOW_TRACE, root=None) == 0
+    assert sampled_count(collector, "traceidratio", "0.5", low=LOW_TRACE) == 1
+
+
+def test_the_flag_sent_upstream_is_the_samplers_decision():
+    # Backends that sample by their parent then keep exactly the traces the gateway exports.
+    assert decided_flag("traceidratio", LOW_TRACE, "0") == b"00"
+    assert decided_flag("traceidratio", None, "1") == b"01"
+    assert decided_flag("always_on", UNSAMPLED) == b"01"
+    assert decided_flag("parentbased_always_on", UNSAMPLED) == b"00"
+    assert decided_flag("parentbased_always_off", None) == b"00"
+    assert decided_flag("parentbased_traceidratio", CLIENT_TRACEPARENT.encode(), "0") == b"01"
 
 
 def test_always_off_turns_the_exporter_off(collector):
