@@ -108,6 +108,7 @@ CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", REDIS_URL or "filesystem://local
 RUSTA_EMBEDDED_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if RUSTA_EMBEDDED_BROKER:
+    CELERY_BROKER_TRANSPORT = "rusta.broker:Transport"  # kombu's filesystem transport, messages written atomically
     _CELERY_DIR = VAR_DIR / "celery"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_CELERY_DIR / "queue"),

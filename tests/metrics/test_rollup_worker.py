@@ -34,11 +34,12 @@ def broker_app(var: Path) -> Celery:
     if settings.REDIS_URL:
         return Celery("rusta-test-client", broker=settings.REDIS_URL)
     folder = var / "celery"
-    return Celery("rusta-test-client", broker="filesystem://localhost/", broker_transport_options={
-        "data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
-        "control_folder": str(folder / "control"), "processed_folder": str(folder / "processed"),
-        "store_processed": False,
-    })
+    return Celery("rusta-test-client", broker="filesystem://localhost/", broker_transport="rusta.broker:Transport",
+                  broker_transport_options={
+                      "data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),
+                      "control_folder": str(folder / "control"), "processed_folder": str(folder / "processed"),
+                      "store_processed": False,
+                  })
 
 
 @pytest.fixture
