@@ -55,8 +55,6 @@ def bind(host: str, port: int) -> socket.socket:
 def _uvicorn_server(app: Any, *, grace: float, before_shutdown: Callable[[], Awaitable[None]] | None = None) -> Any:
     import uvicorn
 
-    from rusta.http_protocol import CoalescingHttpToolsProtocol
-
     class QuietServer(uvicorn.Server):
         """A uvicorn server whose signals the worker handles, so two servers can share one loop.
 
@@ -77,7 +75,7 @@ def _uvicorn_server(app: Any, *, grace: float, before_shutdown: Callable[[], Awa
     config = uvicorn.Config(
         app,
         loop="none",
-        http=CoalescingHttpToolsProtocol,  # httptools, one send per response instead of two
+        http="httptools",
         ws="websockets-sansio",
         lifespan="off",
         access_log=False,
