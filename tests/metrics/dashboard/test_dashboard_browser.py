@@ -12,13 +12,14 @@ from django.utils import timezone
 from metrics import timeseries
 from metrics.dashboard.views import UPLOT_SCRIPT
 from routes.services import save_route
-from tests.routes.test_admin_browser import CHROMIUM, browser_page, fast_password_hashing, log_in, operator  # noqa: F401
+from tests.routes.test_admin_browser import browser_page, fast_password_hashing, log_in, operator  # noqa: F401
+from tests.support.browser import needs_chromium
 from tests.support.gateway import http, start_gateway
 from tests.support.upstream import UpstreamServer
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt-get install chromium)"),
+    needs_chromium,
     pytest.mark.skipif(not settings.STATICFILES_DIRS, reason=f"uPlot is not installed ({UPLOT_SCRIPT}): make vendor"),
 ]
 
