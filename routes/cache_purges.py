@@ -59,11 +59,6 @@ def request_purge(*, route: str | None = None, key: str | None = None, actor: Ac
     return purge
 
 
-def latest_purge_id() -> int:
-    value = ConfigState.objects.filter(pk=1).values_list("cache_purge_id", flat=True).first()
-    return value or 0
-
-
 def purges_after(purge_id: int) -> list[PurgeSpec]:
     """The purges with a larger id, oldest first."""
     rows = CachePurge.objects.filter(pk__gt=purge_id).order_by("pk").values_list("pk", "route", "key")
@@ -72,7 +67,7 @@ def purges_after(purge_id: int) -> list[PurgeSpec]:
 
 class PurgeFollower:
     """Applies control-plane purges to one process's cache. The table watcher calls `follow(cache_purge_id)`
-    with the id it read in its poll (wiring: one more column in routes.snapshot.current_versions)."""
+    with the id it read in its poll (routes.snapshot.current_versions)."""
 
     def __init__(self, cache: Any) -> None:
         self.cache = cache  # a protocols.cache.ResponseCache
@@ -96,4 +91,4 @@ class PurgeFollower:
         return applied
 
 
-__all__ = ["PurgeFollower", "PurgeSpec", "latest_purge_id", "purges_after", "request_purge"]
+__all__ = ["PurgeFollower", "PurgeSpec", "purges_after", "request_purge"]

@@ -10,7 +10,7 @@ from django.db import close_old_connections, connection
 from django.db.utils import DatabaseError
 
 from protocols.table import LiveTable, live
-from routes.cache_purges import PurgeFollower, latest_purge_id
+from routes.cache_purges import PurgeFollower
 from routes.snapshot import build_table, current_versions, health_map
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class TableWatcher:
         close_old_connections()
         installed = False
         try:
-            version, health_version = current_versions()
+            version, health_version, purge_id = current_versions()
             self.state.source_ok_at = self.clock()
             if not self.state.loaded or version != self.state.table.version:
                 table = build_table(version)
@@ -53,7 +53,7 @@ class TableWatcher:
                 log.info("health version %s installed (%s backends down)", health_version,
                          sum(1 for healthy in health.values() if not healthy))
             if self.purges is not None:
-                self.purges.follow(latest_purge_id())
+                self.purges.follow(purge_id)
         except DatabaseError as exc:
             log.warning("configuration database unavailable, keeping table version %s and health version %s: %s",
                         self.state.table.version, self.state.health_version, exc)

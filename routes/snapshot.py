@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.db import models
 from django.db.models import Prefetch
@@ -21,10 +21,18 @@ def current_version() -> int:
     return version or 0
 
 
-def current_versions() -> tuple[int, int]:
-    """The configuration and health versions, in one query; (0, 0) before the first change."""
-    row = ConfigState.objects.filter(pk=1).values_list("version", "health_version").first()
-    return (row[0], row[1]) if row else (0, 0)
+class Versions(NamedTuple):
+    """What a gateway process polls: the configuration version, the health version, the latest cache purge."""
+
+    config: int
+    health: int
+    cache_purge: int
+
+
+def current_versions() -> Versions:
+    """The versions a table watcher polls, in one query; all 0 before the first change."""
+    row = ConfigState.objects.filter(pk=1).values_list("version", "health_version", "cache_purge_id").first()
+    return Versions(row[0], row[1], row[2] or 0) if row else Versions(0, 0, 0)
 
 
 def health_map() -> dict[int, bool]:

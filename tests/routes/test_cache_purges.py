@@ -10,6 +10,7 @@ from rest_framework.test import APIClient
 
 from routes import cache_purges, services
 from routes.models import AuditEntry, CachePurge, ConfigState
+from routes.snapshot import current_versions
 from tests.routes.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -49,11 +50,11 @@ def test_a_process_applies_each_new_purge_once_and_skips_older_ones(staff_user, 
     cache_purges.request_purge(actor=staff_user, source="api")  # before the process started
     cache = RecordingCache()
     follower = cache_purges.PurgeFollower(cache)
-    assert follower.follow(cache_purges.latest_purge_id()) == 0
+    assert follower.follow(current_versions().cache_purge) == 0
     cache_purges.request_purge(route="users", actor=staff_user, source="api")
     cache_purges.request_purge(key="example.com/x", actor=staff_user, source="api")
-    assert follower.follow(cache_purges.latest_purge_id()) == 2
-    assert follower.follow(cache_purges.latest_purge_id()) == 0
+    assert follower.follow(current_versions().cache_purge) == 2
+    assert follower.follow(current_versions().cache_purge) == 0
     assert cache.purges == [("users", None), (None, "GET example.com/x")]
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from metrics.models import BackendHealth, HealthState, Override
-from routes import services
+from routes import cache_purges, services
 from routes.snapshot import build_table, current_versions, health_map
 from routes.validation import POLICY_FIELDS
 
@@ -49,12 +49,14 @@ def test_every_policy_field_of_a_route_reaches_the_data_plane(route_doc):
     assert set(build_table().routes[0].spec.policies) == set(POLICY_FIELDS)
 
 
-def test_both_versions_come_from_one_row():
-    assert current_versions() == (0, 0)
+def test_the_polled_versions_come_from_one_row():
+    assert current_versions() == (0, 0, 0)
     services.request_reload(actor=None, source="test")
     services.bump_health_version()
     services.bump_health_version()
-    assert current_versions() == (1, 2)
+    assert current_versions() == (1, 2, 0)
+    purge = cache_purges.request_purge(actor=None, source="test")
+    assert current_versions() == (1, 2, purge.pk)
 
 
 @pytest.mark.parametrize(("state", "override", "healthy"), [
