@@ -12,7 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from protocols.errors import GatewayError
-from protocols.guards import DEFAULT_GUARDS, GuardConfigError, Guards
+from protocols.guards import DEFAULT_GUARDS, GuardConfigError, Guards, origin_of
 from protocols.shaping import PolicyError, RouteShaping
 from protocols.table import CompiledRoute, RouteTable
 
@@ -91,6 +91,11 @@ class GuardedSend:
         self.guards = guards
         self.origin = origin
         self.https = https
+
+    @classmethod
+    def for_request(cls, send: Send | None, guards: Guards, request_headers: Any, https: bool) -> GuardedSend:
+        """The fields for this request's answers (its Origin is read only when the guards have a CORS policy)."""
+        return cls(send, guards, origin_of(request_headers) if guards.cors else b"", https)
 
     async def __call__(self, message: Message) -> None:
         if message["type"] == "http.response.start":

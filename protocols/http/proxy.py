@@ -24,7 +24,7 @@ from protocols.errors import (
     protocol_error,
 )
 from protocols.ftp import FtpGateway, FtpOptions
-from protocols.guards import origin_of, preflight_method
+from protocols.guards import preflight_method
 from protocols.health import HEALTH_PATHS, health_status
 from protocols.http.access import AccessControl, RouteAccess
 from protocols.http.accesslog import AccessLog
@@ -240,8 +240,7 @@ class ProxyApp:
         if guards is None:
             raise RouteMisconfigured(found.route.name)
         client_ip, https, _ = self._client(scope, head)
-        exchange.guard = guard = GuardedSend(send, guards, origin_of(scope["headers"]) if guards.cors else b"",
-                                             https)
+        exchange.guard = guard = GuardedSend.for_request(send, guards, scope["headers"], https)
         guards.check_request(scope, client_ip)
         out = await self.ftp.handle(found.route, found.params, found.subpath, scope, guards.limit_receive(receive),
                                     guard, exchange.request_id)
@@ -275,7 +274,7 @@ class ProxyApp:
         route = match.route
         if route is None:
             guards = traits.plugins.unrouted
-            exchange.guard = GuardedSend(None, guards, origin_of(scope["headers"]) if guards.cors else b"", https)
+            exchange.guard = GuardedSend.for_request(None, guards, scope["headers"], https)
             guards.check_request(scope, client_ip)
             if match.allow:
                 raise MethodNotAllowed(method, clean_path, match.allow)
@@ -286,8 +285,7 @@ class ProxyApp:
         if guards is None:
             raise RouteMisconfigured(route.name)
         if plugins.touches_answers:
-            exchange.guard = GuardedSend(None, guards, origin_of(scope["headers"]) if guards.cors else b"",
-                                         https)
+            exchange.guard = GuardedSend.for_request(None, guards, scope["headers"], https)
         guards.check_request(scope, client_ip)
         if asked is not None:
             preflight = guards.cors_preflight(method, scope["headers"], https)
