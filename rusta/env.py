@@ -49,6 +49,17 @@ def envfloat(name: str, default: float) -> float:
         raise EnvError(f"{name} must be a number, not {raw!r}") from None
 
 
+def envchoice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    """One of `choices` (case-insensitive)."""
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    value = raw.strip().lower()
+    if value not in choices:
+        raise EnvError(f"{name} must be one of {', '.join(choices)}, not {raw!r}")
+    return value
+
+
 def envlist(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None or raw.strip() == "":

@@ -52,7 +52,8 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _uvicorn_server(app: Any, *, grace: float, before_shutdown: Callable[[], Awaitable[None]] | None = None) -> Any:
+def _uvicorn_server(app: Any, *, grace: float, before_shutdown: Callable[[], Awaitable[None]] | None = None,
+                    http: Any = "httptools") -> Any:
     import uvicorn
 
     class QuietServer(uvicorn.Server):
@@ -75,7 +76,7 @@ def _uvicorn_server(app: Any, *, grace: float, before_shutdown: Callable[[], Awa
     config = uvicorn.Config(
         app,
         loop="none",
-        http="httptools",
+        http=http,  # the proxy listener's: protocols.http.listener (RFC 9112 held strictly)
         ws="websockets-sansio",
         lifespan="off",
         access_log=False,
@@ -102,8 +103,11 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     loop = uvloop.new_event_loop()
     asyncio.set_event_loop(loop)
 
+    from django.conf import settings
+
     from metrics.recorder import recorder
     from metrics.worker import WorkerMetrics
+    from protocols.http.listener import ListenerLimits, ListenerState, protocol_factory
     from protocols.table import live
     from protocols.tracing.otlp import OtlpExporter
     from rusta import asgi
@@ -116,9 +120,10 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     worker_metrics.start(loop)
     ws_app = asgi.WebSocketProxy(asgi.websocket_options(proxy_app))
     recorder.websocket_source = ws_app.metrics.snapshot  # its counters go out with this worker's figures
+    listener = ListenerState(ListenerLimits.from_settings(settings), access_log=proxy_app.access_log)
     servers = [
         _uvicorn_server(asgi.build_proxy_application(proxy_app, ws_app), grace=options.grace,
-                        before_shutdown=ws_app.aclose),
+                        before_shutdown=ws_app.aclose, http=protocol_factory(listener)),
         _uvicorn_server(asgi.admin_application, grace=options.grace),
     ]
 

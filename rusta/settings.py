@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from rusta.env import envbool, envfloat, envint, envlist, envstr
+from rusta.env import envbool, envchoice, envfloat, envint, envlist, envstr
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Where the embedded default keeps its database, generated secret key and Celery queue; never committed.
@@ -189,6 +189,13 @@ RUSTA_SHUTDOWN_GRACE = envfloat("RUSTA_SHUTDOWN_GRACE", 20.0)
 RUSTA_TRUSTED_PROXIES = envlist("RUSTA_TRUSTED_PROXIES", [])
 # Upstream connections kept alive per backend and per worker.
 RUSTA_UPSTREAM_POOL_SIZE = envint("RUSTA_UPSTREAM_POOL_SIZE", 256)
+# The proxy listener's hostile-input limits (protocols.http.listener): seconds for a request head to arrive, seconds
+# a request body may stall, connections one client address may hold per worker (0: no cap; peers in
+# RUSTA_TRUSTED_PROXIES are exempt), and what happens to request fields whose name has an underscore.
+RUSTA_CLIENT_HEADER_TIMEOUT = envfloat("RUSTA_CLIENT_HEADER_TIMEOUT", 10.0)
+RUSTA_CLIENT_BODY_TIMEOUT = envfloat("RUSTA_CLIENT_BODY_TIMEOUT", 60.0)
+RUSTA_MAX_CONNECTIONS_PER_CLIENT = envint("RUSTA_MAX_CONNECTIONS_PER_CLIENT", 256)
+RUSTA_UNDERSCORE_HEADERS = envchoice("RUSTA_UNDERSCORE_HEADERS", "drop", ("drop", "reject", "allow"))
 # Write one JSON access-log line per request on stdout.
 RUSTA_ACCESS_LOG = envbool("RUSTA_ACCESS_LOG", True)
 # The database stops counting as reachable for /ready after this long without a successful check (seconds).

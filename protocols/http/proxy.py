@@ -188,9 +188,11 @@ class ProxyApp:
             except GatewayError as exc:
                 await self._fail(send, exchange, exc)
             except ClientDisconnected:
-                exchange.error = "client_disconnected"
+                # The listener answers a stalled body itself (408) and says so in the scope's state.
+                refused = scope["state"].get("rusta.refused") if "state" in scope else None
+                exchange.error = refused[1] if refused else "client_disconnected"
                 if not exchange.answered:
-                    exchange.status = CLIENT_CLOSED
+                    exchange.status = refused[0] if refused else CLIENT_CLOSED
             except Exception:  # the last resort: Rusta answers 502, never 500
                 if not exchange.request_id:
                     exchange.request_id = self.request_ids.take(b"")

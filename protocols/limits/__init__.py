@@ -38,8 +38,9 @@ Config keys (the earlier gateway's block and the multi-protocol example's shape 
 - `burst` / `burst_size`: the bucket size (>= limit); `burst_allowance`: tokens on top of the limit.
   Token bucket only; on a window algorithm it is ignored with an entry in `policy.warnings`.
 - `scope` (list of ip, user, route, api_key, header; [] or "global": one counter) or `strategy`: PerIP,
-  PerUser, PerRoute, PerIPAndRoute, PerAPIKey, PerHeader, Global. Default ["ip"]. `header` names the
-  header for scope "header"; `api_key_header` ("x-api-key") for "api_key".
+  PerUser, PerRoute, PerIPAndRoute, PerUserAndRoute (["user", "route"]: the JWT subject, per route),
+  PerAPIKey, PerHeader, Global. Default ["ip"]. `header` names the header for scope "header";
+  `api_key_header` ("x-api-key") for "api_key".
   `missing_identity`: "ip" (default: no user / API key / header -> limited by client address) or "skip".
 - `store`: "local" (default) or "redis" (`enable_redis: true` means "redis"). `key_prefix` /
   `redis_key_prefix` go into the key namespace.

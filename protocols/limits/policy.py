@@ -21,7 +21,7 @@ _ALGORITHMS = {"fixedwindow": FIXED_WINDOW, "slidingwindow": SLIDING_WINDOW, "to
 # The earlier gateway's `strategy` names, as key scopes.
 _STRATEGIES = {
     "perip": ("ip",), "peruser": ("user",), "perroute": ("route",), "peripandroute": ("ip", "route"),
-    "perapikey": ("api_key",), "perheader": ("header",), "global": (),
+    "peruserandroute": ("user", "route"), "perapikey": ("api_key",), "perheader": ("header",), "global": (),
 }
 _SCOPES = frozenset({"ip", "user", "route", "api_key", "header", "global"})
 _PER = {"requests_per_second": 1, "requests_per_minute": 60, "requests_per_hour": 3600}
@@ -100,8 +100,8 @@ def _compile(block: Any, name: str) -> RateLimitPolicy:
         elif norm in _STRATEGIES:
             scope = _STRATEGIES[norm]
         else:
-            raise PolicyError(f"rate_limit.strategy {strategy!r} is neither a key scope "
-                              "(PerIP, PerUser, PerRoute, PerIPAndRoute, PerAPIKey, PerHeader, Global) "
+            raise PolicyError(f"rate_limit.strategy {strategy!r} is neither a key scope (PerIP, PerUser, PerRoute, "
+                              "PerIPAndRoute, PerUserAndRoute, PerAPIKey, PerHeader, Global) "
                               "nor an algorithm (fixed_window, sliding_window, token_bucket).")
     for key in ("window_type", "algorithm"):
         if block.get(key) is not None:

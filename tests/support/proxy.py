@@ -17,6 +17,7 @@ import uvicorn
 
 from protocols.cache import ResponseCache
 from protocols.http import AccessLog, ProxyApp, ProxyOptions
+from protocols.http.listener import ListenerLimits, ListenerState, protocol_factory
 from protocols.table import BackendSpec, LiveTable, RouteSpec, RouteTable
 from tests.support.background import ServerProcess, UvicornThread, load_routes, serve_in_process
 from tests.support.background import listening_socket as _listening_socket  # noqa: F401  (its old home)
@@ -73,8 +74,10 @@ def call(port: int, method: str, target: str, headers: Iterable[tuple[str, str]]
         conn.close()
 
 
-def _uvicorn(app: ProxyApp) -> uvicorn.Server:
-    config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", access_log=False,
+def _uvicorn(app: ProxyApp, listener: ListenerState | None = None) -> uvicorn.Server:
+    """uvicorn as runproxy configures the proxy listener: its protocol is protocols.http.listener's."""
+    listener = listener or ListenerState(access_log=app.access_log)
+    config = uvicorn.Config(app, loop="uvloop", http=protocol_factory(listener), lifespan="off", access_log=False,
                             proxy_headers=False, log_level="warning")
     return uvicorn.Server(config)
 
@@ -83,11 +86,11 @@ class ProxyServer:
     """`with ProxyServer(routes) as proxy:` serves those routes on `proxy.port` from a background thread.
 
     `settings` are the table's gateway-wide blocks (GatewaySettings); `cache` replaces the proxy's own response
-    cache (a fresh in-memory one) when a test needs to see or drive it."""
+    cache (a fresh in-memory one) when a test needs to see or drive it; `listener` sets the listener's limits."""
 
     def __init__(self, routes: list[RouteSpec], access_log: AccessLog | None = None, *,
                  settings: dict[str, Any] | None = None, cache: ResponseCache | None = None,
-                 **options: Any) -> None:
+                 listener: ListenerLimits | None = None, **options: Any) -> None:
         state = self.state = LiveTable()  # tests publish health verdicts through state.install_health
         state.install(RouteTable(routes, version=1, settings=settings or {}))
         options.setdefault("access_log", access_log is not None)
@@ -95,7 +98,8 @@ class ProxyServer:
         if cache is not None:
             app.cache = cache
         self.cache = app.cache
-        self._runner = UvicornThread(lambda: app, _uvicorn, "test-proxy")
+        self.listener = ListenerState(listener or ListenerLimits(), access_log=access_log)
+        self._runner = UvicornThread(lambda: app, lambda app: _uvicorn(app, self.listener), "test-proxy")
         self.port: int = self._runner.port
 
     def __enter__(self) -> ProxyServer:

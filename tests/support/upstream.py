@@ -85,6 +85,10 @@ class SeenRequest:
     target: str
     headers: list[tuple[str, str]]
     connection: int  # which accepted connection (1-based) carried it
+    head: bytes = b""  # the exact bytes of the request line and header section, as received
+    body: bytearray = field(default_factory=bytearray)  # the body's first MiB, de-chunked
+
+    KEPT_BODY = 1 << 20
 
     def header(self, name: str) -> list[str]:
         return [value for key, value in self.headers if key.lower() == name.lower()]
@@ -215,7 +219,7 @@ class UpstreamServer:
                 lines = head.decode("latin-1").split("\r\n")
                 method, target, _ = lines[0].split(" ", 2)
                 headers = [tuple(part.strip() for part in line.split(":", 1)) for line in lines[1:] if line]
-                request = SeenRequest(method, target, headers, number)  # type: ignore[arg-type]
+                request = SeenRequest(method, target, headers, number, head)  # type: ignore[arg-type]
                 self.requests.append(request)
                 self._changed_now()
                 if drop_next:
@@ -352,6 +356,11 @@ class UpstreamServer:
         return True
 
 
+def _keep(request: SeenRequest, chunk: bytes) -> None:
+    if len(request.body) < request.KEPT_BODY:
+        request.body += chunk[: request.KEPT_BODY - len(request.body)]
+
+
 async def _consume_body(request: SeenRequest, reader: asyncio.StreamReader,
                         gate: threading.Event | None = None) -> tuple[int, str]:
     digest = hashlib.sha256()
@@ -366,6 +375,7 @@ async def _consume_body(request: SeenRequest, reader: asyncio.StreamReader,
             chunk = await reader.read(min(remaining, 1 << 20))
             if not chunk:
                 raise ConnectionError("body cut short")
+            _keep(request, chunk)
             digest.update(chunk)
             length += len(chunk)
             remaining -= len(chunk)
@@ -377,6 +387,7 @@ async def _consume_body(request: SeenRequest, reader: asyncio.StreamReader,
                 break
             chunk = await reader.readexactly(size)
             await reader.readexactly(2)
+            _keep(request, chunk)
             digest.update(chunk)
             length += size
     return length, digest.hexdigest()

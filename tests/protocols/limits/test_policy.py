@@ -1,6 +1,7 @@
 """RateLimitPolicy.from_config (the earlier gateway's blocks, Rusta's names, mistakes) and limit_key scopes."""
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from protocols.limits import PolicyError, RateLimitPolicy, limit_key
+from protocols.limits import Limiter, PolicyError, RateLimitPolicy, limit_key
 
 COMPAT = Path(__file__).resolve().parents[4] / "shared" / "compat"
 
@@ -58,7 +59,7 @@ def test_enable_redis_chooses_the_redis_store():
 
 @pytest.mark.parametrize(("strategy", "scope"), [
     ("PerIP", ("ip",)), ("PerUser", ("user",)), ("PerRoute", ("route",)), ("PerIPAndRoute", ("ip", "route")),
-    ("PerAPIKey", ("api_key",)), ("Global", ()),
+    ("PerUserAndRoute", ("user", "route")), ("PerAPIKey", ("api_key",)), ("Global", ()),
 ])
 def test_the_earlier_strategy_names_are_key_scopes(strategy, scope):
     assert RateLimitPolicy.from_config({"limit": 5, "strategy": strategy}).scope == scope
@@ -116,6 +117,34 @@ def test_per_user_without_a_user_falls_back_to_the_client_address():
 
 def test_per_user_without_a_user_can_be_left_unlimited():
     assert key("user", missing_identity="skip") is None
+
+
+def admitted_per_user_and_route(hits: list[tuple[str, str]]) -> list[bool]:
+    """Whether each (user, route) hit is admitted by one PerUserAndRoute limiter of 1 request, all from one
+    client address."""
+    policy = RateLimitPolicy.from_config({"limit": 1, "window_s": 60, "strategy": "PerUserAndRoute"}, name="global")
+    limiter = Limiter(policy)
+
+    async def scenario() -> list[bool]:
+        return [(await limiter.hit(limit_key(policy, route, "198.51.100.7", user), now=100.0)).allowed
+                for user, route in hits]
+
+    return asyncio.run(scenario())
+
+
+def test_per_user_and_route_counts_two_users_on_one_route_apart():
+    assert admitted_per_user_and_route([("alice", "orders"), ("alice", "orders"), ("bob", "orders")]) == [
+        True, False, True]
+
+
+def test_per_user_and_route_counts_one_user_on_two_routes_apart():
+    assert admitted_per_user_and_route([("alice", "orders"), ("alice", "orders"), ("alice", "invoices")]) == [
+        True, False, True]
+
+
+def test_per_user_and_route_without_a_user_falls_back_to_the_client_address_on_that_route():
+    assert key(["user", "route"]).endswith("|ip=203.0.113.9|route=orders")
+    assert key(["user", "route"], missing_identity="skip") is None
 
 
 def test_per_api_key_never_puts_the_key_itself_in_the_counter_name():

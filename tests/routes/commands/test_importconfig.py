@@ -153,3 +153,11 @@ def test_access_blocks_that_do_not_compile_are_printed_by_path(tmp_path, route_d
         assert path in err
     assert "too-short" not in err
     assert not Route.objects.exists()
+
+
+def test_a_gateway_wide_per_user_and_route_rate_limit_imports(tmp_path, route_doc):
+    block = {"strategy": "PerUserAndRoute", "requests_per_window": 100, "window_duration": 60}
+    code, out, err = run(str(write(tmp_path, {"rate_limit": block, "routers": [route_doc()]})))
+    assert (code, err) == (0, "")
+    assert "Imported: 1 created" in out
+    assert services.gateway_settings().rate_limit == block

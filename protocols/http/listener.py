@@ -1,0 +1,414 @@
+"""The proxy listener's HTTP/1.1 protocol: uvicorn's httptools protocol held to RFC 9112 where an attacker looks.
+
+uvicorn parses with llhttp, which already refuses the framing tricks (Content-Length with Transfer-Encoding,
+duplicate or signed lengths, bare LF, obs-fold). What it lets through, this subclass refuses or repairs before
+the application sees the request, so nothing below has to think about it:
+
+- trailer fields of a chunked request are dropped, never merged into the header section (RFC 9110 6.5.1);
+- Host: missing (HTTP/1.1), repeated or not a valid `uri-host[:port]` is 400 (RFC 9112 3.2);
+- an absolute-form target's authority replaces Host (RFC 9112 3.2.2); asterisk-form, CONNECT's
+  authority-form and other schemes are refused;
+- a request line without a version (HTTP/0.9) is 400, an HTTP version other than 1.0 or 1.1 is 505;
+- Transfer-Encoding: a coding other than chunked is 501, chunked twice or not last, or on HTTP/1.0, is 400;
+- targets with a backslash, a fragment, a `%` not followed by two hex digits, or `%00` are 400;
+- field names with an underscore are dropped (or refused, or kept: `underscore_headers`), because back ends
+  that map `-` and `_` to one variable would read the client's copy instead of the gateway's;
+- trailing white space is trimmed from field values, so the head sent upstream is canonical;
+- a head must arrive within `header_timeout` and a body must not stall for `body_timeout` (408), and one client
+  address may hold at most `max_connections_per_client` connections per worker process (429).
+
+Every refusal is one JSON answer (`{"error", "type", "request_id"}`) with `Connection: close`, an access-log
+line, and the connection closed. A refusal that concerns a pipelined request waits until the answers to the
+requests before it are complete, so answers never interleave.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import os
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httptools
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
+
+from protocols.http.accesslog import AccessLog
+from protocols.http.headers import Network, TrustedPeers
+
+UNDERSCORE_ACTIONS = ("drop", "reject", "allow")
+
+# uri-host [ ":" port ] (RFC 3986 3.2.2): an IP literal in brackets, or a reg-name (which also covers IPv4).
+_AUTHORITY = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)(?::[0-9]{0,5})?")
+# What no valid origin-form target holds (llhttp already refuses controls, spaces and non-ASCII bytes).
+_BAD_TARGET = re.compile(rb"[\\#]|%(?![0-9A-Fa-f]{2})|%00")
+_ABSOLUTE = re.compile(rb"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)(.*)", re.DOTALL)
+_OWS = b" \t"
+_CACHE_LIMIT = 1024
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerLimits:
+    """What the proxy listener allows a client, read from settings once (see README, "Hostile input")."""
+
+    header_timeout: float = 10.0  # seconds from connection (or first byte of a request) to the end of its head
+    body_timeout: float = 60.0  # seconds a request body may go without a byte from the client
+    max_connections_per_client: int = 256  # per client address and worker process; 0: no cap
+    underscore_headers: str = "drop"  # drop | reject | allow
+    trusted_proxies: tuple[Network, ...] = ()  # peers exempt from the connection cap (they carry many clients)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> ListenerLimits:
+        """From Django's settings (RUSTA_CLIENT_HEADER_TIMEOUT...; README's table); ValueError on a bad value."""
+        from protocols.http.headers import parse_networks
+
+        return cls(header_timeout=settings.RUSTA_CLIENT_HEADER_TIMEOUT,
+                   body_timeout=settings.RUSTA_CLIENT_BODY_TIMEOUT,
+                   max_connections_per_client=settings.RUSTA_MAX_CONNECTIONS_PER_CLIENT,
+                   underscore_headers=settings.RUSTA_UNDERSCORE_HEADERS,
+                   trusted_proxies=parse_networks(settings.RUSTA_TRUSTED_PROXIES))
+
+    def __post_init__(self) -> None:
+        if self.underscore_headers not in UNDERSCORE_ACTIONS:
+            raise ValueError(f"underscore_headers must be one of {', '.join(UNDERSCORE_ACTIONS)}")
+        if self.header_timeout <= 0 or self.body_timeout <= 0:
+            raise ValueError("header_timeout and body_timeout must be above 0 seconds")
+        if self.max_connections_per_client < 0:
+            raise ValueError("max_connections_per_client must be 0 (no cap) or more")
+
+
+class Refusal(Exception):
+    """A request the listener answers itself, before any application sees it."""
+
+    def __init__(self, status: int, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.kind = kind
+        self.message = message
+
+
+@dataclass
+class ListenerState:
+    """One per listener and worker process: the limits, the open connections per client address, the sweep that
+    enforces the timeouts, and where refusals are logged."""
+
+    limits: ListenerLimits = field(default_factory=ListenerLimits)
+    access_log: AccessLog | None = None
+    clock: Callable[[], float] = time.monotonic
+    connections: set[StrictHttpProtocol] = field(default_factory=set)
+    per_client: dict[str, int] = field(default_factory=dict)
+    _sweep: asyncio.TimerHandle | None = None
+    _exempt: TrustedPeers | None = None
+    _ids: Any = None
+
+    def __post_init__(self) -> None:
+        self._exempt = TrustedPeers(self.limits.trusted_proxies)
+        prefix = os.urandom(6).hex()
+        counter = iter(range(1, 1 << 62))
+        self._ids = lambda: f"{prefix}-r{next(counter):07x}"
+
+    def request_id(self) -> str:
+        return self._ids()  # type: ignore[no-any-return]
+
+    def admit(self, address: str) -> bool:
+        cap = self.limits.max_connections_per_client
+        if not cap or address in self._exempt:  # type: ignore[operator]
+            return True
+        count = self.per_client.get(address, 0)
+        if count >= cap:
+            return False
+        self.per_client[address] = count + 1
+        return True
+
+    def release(self, address: str) -> None:
+        count = self.per_client.get(address, 0) - 1
+        if count > 0:
+            self.per_client[address] = count
+        else:
+            self.per_client.pop(address, None)
+
+    def watch(self, connection: StrictHttpProtocol, loop: asyncio.AbstractEventLoop) -> None:
+        self.connections.add(connection)
+        if self._sweep is None:
+            self._sweep = loop.call_later(self._interval(), self._run_sweep, loop)
+
+    def _interval(self) -> float:
+        shortest = min(self.limits.header_timeout, self.limits.body_timeout)
+        return min(1.0, max(0.05, shortest / 4))
+
+    def _run_sweep(self, loop: asyncio.AbstractEventLoop) -> None:
+        now = self.clock()
+        for connection in list(self.connections):
+            connection.check_timeouts(now)
+        self._sweep = loop.call_later(self._interval(), self._run_sweep, loop) if self.connections else None
+
+
+class StrictHttpProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with the checks of this module's docstring; build it with `protocol_factory`."""
+
+    def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
+                 _loop: asyncio.AbstractEventLoop | None = None, *, listener: ListenerState) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.listener = listener
+        self._clock = listener.clock
+        self._address = ""  # the client address counted against the cap ("" when not counted)
+        self._last_read = 0.0
+        self._head_since: float | None = None  # while a head is awaited: when its wait began
+        self._head_bytes = False  # a byte of the awaited head has arrived
+        self._reading_body = False
+        self._headers_done = False
+        self._hosts = 0
+        self._host = b""
+        self._codings: bytes | None = None
+        self._refusal: Refusal | None = None  # waiting for the answers before it to complete
+        self._drop_underscores = listener.limits.underscore_headers == "drop"
+        self._reject_underscores = listener.limits.underscore_headers == "reject"
+
+    # Connection life
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._last_read = self._head_since = self._clock()
+        address = self.client[0] if self.client else ""
+        if address and not self.listener.admit(address):
+            self._refuse_now(Refusal(429, "too_many_connections",
+                                     f"Too many connections from {address} "
+                                     f"(at most {self.listener.limits.max_connections_per_client})."))
+            return
+        self._address = address
+        self.listener.watch(self, self.loop)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._forget()
+        super().connection_lost(exc)
+
+    def _forget(self) -> None:
+        self.listener.connections.discard(self)
+        if self._address:
+            self.listener.release(self._address)
+            self._address = ""
+
+    def handle_websocket_upgrade(self) -> None:
+        self._forget()  # the WebSocket protocol takes the transport over; its own limits apply from here
+        self._head_since = None
+        super().handle_websocket_upgrade()
+
+    def data_received(self, data: bytes) -> None:
+        self._last_read = self._clock()
+        if self._refusal is not None or self.parser is None:
+            return  # nothing after a refused request is read
+        self._unset_keepalive_if_required()
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            self._refuse(cause if isinstance(cause, Refusal) else Refusal(400, "malformed_request", str(exc)))
+        except httptools.HttpParserUpgrade:
+            if self._should_upgrade():
+                self.handle_websocket_upgrade()
+            elif self.cycle is not None:
+                # Another Upgrade (h2c...) is ignored, as RFC 9110 7.8 allows; llhttp stops reading at it, so
+                # the connection ends with this answer.
+                self.cycle.keep_alive = False
+        except httptools.HttpParserError as exc:
+            self._refuse(Refusal(400, "malformed_request", f"Invalid HTTP request: {exc}."))
+
+    # Parser callbacks
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._head_since is None:
+            self._head_since = self._last_read
+        self._head_bytes = True
+        self._headers_done = False
+        self._hosts = 0
+        self._host = b""
+        self._codings = None
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if self._headers_done:
+            return  # a trailer field: never merged into the header section (RFC 9110 6.5.1)
+        name = name.lower()
+        if b"_" in name:
+            if self._drop_underscores:
+                return
+            if self._reject_underscores:
+                raise Refusal(400, "invalid_header_name",
+                              f"Field name {name.decode('latin-1')!r} has an underscore; this gateway refuses them.")
+        if value[-1:] in (b" ", b"\t"):
+            value = value.rstrip(_OWS)
+        if name == b"host":
+            self._hosts += 1
+            self._host = value
+        elif name == b"transfer-encoding":
+            self._codings = value if self._codings is None else self._codings + b"," + value
+        elif name == b"expect" and value.lower() == b"100-continue":
+            self.expect_100_continue = True
+        self.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        self._headers_done = True
+        self._head_since = None
+        self._head_bytes = False
+        version = self.parser.get_http_version()
+        if version != "1.1" and version != "1.0":
+            if version == "0.9":
+                raise Refusal(400, "invalid_request_line", "The request line has no HTTP version.")
+            raise Refusal(505, "http_version_not_supported", f"HTTP/{version} is not served here.")
+        if self._hosts != 1 and (self._hosts or version == "1.1"):
+            raise Refusal(400, "invalid_host", "An HTTP/1.1 request needs exactly one Host field."
+                          if not self._hosts else "The request has more than one Host field.")
+        url = self.url
+        if url[:1] != b"/":
+            self._absolute_form(url)
+        elif self._hosts and not _valid_authority(self._host):
+            raise Refusal(400, "invalid_host", "The Host field is not a valid host[:port].")
+        if _BAD_TARGET.search(self.url) is not None:
+            raise Refusal(400, "invalid_target", "The request target has a backslash, a fragment, an invalid "
+                          "percent-encoding or an encoded NUL.")
+        if self._codings is not None:
+            _check_codings(self._codings, version)
+        self._reading_body = True
+        super().on_headers_complete()
+
+    def _absolute_form(self, url: bytes) -> None:
+        """RFC 9112 3.2.2: the authority of an absolute-form target replaces Host; the path is what routes."""
+        if self.parser.get_method() == b"CONNECT":
+            raise Refusal(501, "method_not_implemented", "CONNECT is not served: this is not a forward proxy.")
+        if url == b"*":
+            raise Refusal(400, "invalid_target", "The asterisk-form target is not served.")
+        match = _ABSOLUTE.fullmatch(url)
+        if match is None or match[1].lower() not in (b"http", b"https"):
+            raise Refusal(400, "invalid_target", "The request target must be a path or an http(s) URL.")
+        authority, rest = match[2], match[3]
+        if not authority or b"@" in authority or not _valid_authority(authority):
+            raise Refusal(400, "invalid_target", "The target URL's authority is not a valid host[:port].")
+        headers = self.headers
+        for index, (name, _) in enumerate(headers):
+            if name == b"host":
+                headers[index] = (b"host", authority)
+                break
+        else:
+            headers.append((b"host", authority))
+        self.url = rest if rest[:1] == b"/" else b"/" + rest
+
+    def on_message_complete(self) -> None:
+        self._reading_body = False
+        super().on_message_complete()
+
+    def on_response_complete(self) -> None:
+        super().on_response_complete()
+        if self._refusal is not None and not self.pipeline and self.cycle.response_complete:
+            refusal, self._refusal = self._refusal, None
+            self._refuse_now(refusal)
+
+    # Refusals
+    def _refuse(self, refusal: Refusal) -> None:
+        self._head_since = None
+        self._reading_body = False
+        cycle = self.cycle
+        if cycle is None or (cycle.response_complete and not self.pipeline):
+            self._refuse_now(refusal)
+        elif cycle.more_body and not cycle.response_complete:
+            # The broken bytes belong to the body the application is reading: answer now if it has not.
+            self._abandon(cycle)
+            if cycle.response_started:
+                self.transport.close()
+            else:
+                self._refuse_now(refusal)
+        else:
+            self._refusal = refusal  # after the answers to the requests before it
+
+    def _abandon(self, cycle: Any) -> None:
+        """The application's request is over: its reads see a disconnect and its writes go nowhere."""
+        cycle.disconnected = True
+        cycle.message_event.set()
+
+    def _refuse_now(self, refusal: Refusal) -> None:
+        self._unset_keepalive_if_required()
+        self._head_since = None
+        self._reading_body = False
+        request_id = self.listener.request_id()
+        body = json.dumps({"error": refusal.message, "type": refusal.kind, "request_id": request_id}).encode()
+        head = [STATUS_LINE[refusal.status]]
+        for name, value in self.server_state.default_headers:
+            head += [name, b": ", value, b"\r\n"]
+        head.append(b"content-type: application/json\r\ncontent-length: %d\r\nx-request-id: %s\r\n"
+                    b"connection: close\r\n\r\n" % (len(body), request_id.encode()))
+        if not self.transport.is_closing():
+            self.transport.write(b"".join(head) + body)
+            self.transport.close()
+        self._log(refusal, request_id)
+
+    def _log(self, refusal: Refusal, request_id: str) -> None:
+        log = self.listener.access_log
+        if log is None:
+            return
+        method = target = ""
+        if self.scope is not None:  # a request had begun
+            method = self.scope.get("method") or ""
+            if not method and self.url and self.parser is not None:
+                with contextlib.suppress(httptools.HttpParserError):
+                    method = self.parser.get_method().decode("latin-1")
+            target = self.url.partition(b"?")[0][:200].decode("latin-1")
+        log.record(time.time(), request_id, method, target, None, None, refusal.status, 0.0, 0, 0,
+                   self.client[0] if self.client else "", refusal.kind)
+
+    # Timeouts, checked by the listener's sweep
+    def check_timeouts(self, now: float) -> None:
+        limits = self.listener.limits
+        since = self._head_since
+        if since is not None and now - since > limits.header_timeout:
+            self._head_since = None
+            cycle = self.cycle
+            if cycle is not None and not cycle.response_complete:
+                cycle.keep_alive = False  # a pipelined head stalled: close once the current answer is out
+            elif self._head_bytes:
+                self._refuse_now(Refusal(408, "request_header_timeout",
+                                         f"The request head did not arrive within {limits.header_timeout:g} s."))
+            else:
+                self.transport.close()  # a connection that never sent a byte: nothing to answer
+            return
+        if self._reading_body and now - self._last_read > limits.body_timeout:
+            cycle = self.cycle
+            if self.flow.read_paused or cycle is None or cycle.waiting_for_100_continue:
+                self._last_read = now  # the gateway is not reading (back-pressure, 100-continue): not the client
+                return
+            self._reading_body = False
+            if cycle.response_started or cycle.response_complete:
+                self.transport.close()
+                return
+            cycle.scope["state"]["rusta.refused"] = (408, "request_body_timeout")  # for the access log
+            self._abandon(cycle)
+            self._refuse_now(Refusal(408, "request_body_timeout",
+                                     f"The request body stalled for {limits.body_timeout:g} s."))
+
+
+def _valid_authority(value: bytes, _known: dict[bytes, bool] = {}) -> bool:  # noqa: B006  (a bounded cache)
+    known = _known.get(value)
+    if known is None:
+        known = _AUTHORITY.fullmatch(value) is not None
+        if len(_known) >= _CACHE_LIMIT:
+            _known.clear()
+        _known[value] = known
+    return known
+
+
+def _check_codings(value: bytes, version: str) -> None:
+    """RFC 9112 6.1 and 6.3: only chunked is implemented, once and last; HTTP/1.0 has no transfer codings."""
+    if version == "1.0":
+        raise Refusal(400, "invalid_framing", "Transfer-Encoding is not allowed in an HTTP/1.0 request.")
+    codings = [coding.strip().lower() for coding in value.split(b",")]
+    if codings[-1] != b"chunked" or codings.count(b"chunked") > 1:
+        raise Refusal(400, "invalid_framing", "chunked must be the last transfer coding, applied once.")
+    others = [coding.decode("latin-1") for coding in codings if coding != b"chunked"]
+    if others:
+        raise Refusal(501, "transfer_coding_not_implemented",
+                      f"Transfer coding {', '.join(others)} is not implemented; only chunked is.")
+
+
+def protocol_factory(state: ListenerState) -> Callable[..., StrictHttpProtocol]:
+    """What uvicorn's `Config(http=...)` takes to build the proxy listener's connections."""
+    return functools.partial(StrictHttpProtocol, listener=state)
