@@ -27,7 +27,6 @@ import asyncio
 import contextlib
 import functools
 import json
-import os
 import re
 import time
 from collections.abc import Callable
@@ -38,7 +37,7 @@ import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from protocols.http.accesslog import AccessLog
-from protocols.http.headers import Network, TrustedPeers
+from protocols.http.headers import Network, RequestIds, TrustedPeers
 
 UNDERSCORE_ACTIONS = ("drop", "reject", "allow")
 
@@ -101,22 +100,16 @@ class ListenerState:
     clock: Callable[[], float] = time.monotonic
     connections: set[StrictHttpProtocol] = field(default_factory=set)
     per_client: dict[str, int] = field(default_factory=dict)
-    _sweep: asyncio.TimerHandle | None = None
-    _exempt: TrustedPeers | None = None
-    _ids: Any = None
+    request_ids: RequestIds = field(default_factory=RequestIds)
+    _exempt: TrustedPeers = field(init=False)
+    _sweep: asyncio.TimerHandle | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self._exempt = TrustedPeers(self.limits.trusted_proxies)
-        prefix = os.urandom(6).hex()
-        counter = iter(range(1, 1 << 62))
-        self._ids = lambda: f"{prefix}-r{next(counter):07x}"
-
-    def request_id(self) -> str:
-        return self._ids()  # type: ignore[no-any-return]
 
     def admit(self, address: str) -> bool:
         cap = self.limits.max_connections_per_client
-        if not cap or address in self._exempt:  # type: ignore[operator]
+        if not cap or address in self._exempt:
             return True
         count = self.per_client.get(address, 0)
         if count >= cap:
@@ -153,6 +146,7 @@ class StrictHttpProtocol(HttpToolsProtocol):
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None, *, listener: ListenerState) -> None:
         super().__init__(config, server_state, app_state, _loop)
+        self.parser.set_dangerous_leniencies(lenient_version=True)  # llhttp's 400 would preempt our 505 below
         self.listener = listener
         self._clock = listener.clock
         self._address = ""  # the client address counted against the cap ("" when not counted)
@@ -330,7 +324,7 @@ class StrictHttpProtocol(HttpToolsProtocol):
         self._unset_keepalive_if_required()
         self._head_since = None
         self._reading_body = False
-        request_id = self.listener.request_id()
+        request_id = self.listener.request_ids.take(b"").decode()
         body = json.dumps({"error": refusal.message, "type": refusal.kind, "request_id": request_id}).encode()
         head = [STATUS_LINE[refusal.status]]
         for name, value in self.server_state.default_headers:
