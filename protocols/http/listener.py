@@ -8,7 +8,8 @@ the application sees the request, so nothing below has to think about it:
 - Host: missing (HTTP/1.1), repeated or not a valid `uri-host[:port]` is 400 (RFC 9112 3.2);
 - an absolute-form target's authority replaces Host (RFC 9112 3.2.2); asterisk-form, CONNECT's
   authority-form and other schemes are refused;
-- a request line without a version (HTTP/0.9) is 400, an HTTP version other than 1.0 or 1.1 is 505;
+- a request line without a version (HTTP/0.9), or naming RTSP or ICE (which llhttp also parses), is 400; an HTTP
+  version other than 1.0 or 1.1 is 505;
 - Transfer-Encoding: a coding other than chunked is 501, chunked twice or not last, or on HTTP/1.0, is 400;
 - targets with a backslash, a fragment, a `%` not followed by two hex digits, or `%00` are 400;
 - field names with an underscore are dropped (or refused, or kept: `underscore_headers`), because back ends
@@ -47,6 +48,8 @@ _AUTHORITY = re.compile(rb"(?:\[[0-9A-Fa-f:.]+\]|(?:[A-Za-z0-9\-._~!$&'()*+,;=]|
 _BAD_TARGET = re.compile(rb"[\\#]|%(?![0-9A-Fa-f]{2})|%00")
 _ABSOLUTE = re.compile(rb"([A-Za-z][A-Za-z0-9+.\-]*)://([^/?#]*)(.*)", re.DOTALL)
 _OWS = b" \t"
+_OTHER_PROTOCOLS = re.compile(rb"RTSP/|ICE/")
+_KEPT_LIMIT = 1 << 16
 _CACHE_LIMIT = 1024
 
 
@@ -159,6 +162,12 @@ class StrictHttpProtocol(HttpToolsProtocol):
         self._host = b""
         self._codings: bytes | None = None
         self._refusal: Refusal | None = None  # waiting for the answers before it to complete
+        # llhttp also parses RTSP/ and ICE/ request lines and httptools does not say which protocol a line named:
+        # reads that hold one of those tokens are kept (with the read before) until the head is checked. A line
+        # that arrives in pieces too small to show its start in those reads is refused rather than guessed at.
+        self._previous_read = b""
+        self._tail = b""  # the last 4 bytes read: a token split across reads
+        self._kept: bytearray | None = None
         self._drop_underscores = listener.limits.underscore_headers == "drop"
         self._reject_underscores = listener.limits.underscore_headers == "reject"
 
@@ -195,6 +204,12 @@ class StrictHttpProtocol(HttpToolsProtocol):
         if self._refusal is not None or self.parser is None:
             return  # nothing after a refused request is read
         self._unset_keepalive_if_required()
+        if self._kept is not None:
+            self._kept += data
+        elif _OTHER_PROTOCOLS.search(data) is not None or _OTHER_PROTOCOLS.search(self._tail + data[:4]) is not None:
+            self._kept = bytearray(self._previous_read) + data
+        self._previous_read = data
+        self._tail = data[-4:] if len(data) >= 4 else (self._tail + data)[-4:]
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -209,6 +224,8 @@ class StrictHttpProtocol(HttpToolsProtocol):
                 self.cycle.keep_alive = False
         except httptools.HttpParserError as exc:
             self._refuse(Refusal(400, "malformed_request", f"Invalid HTTP request: {exc}."))
+        if self._kept is not None and (self._headers_done or len(self._kept) > _KEPT_LIMIT):
+            self._kept = None  # no head is in progress: the next one is checked from its own reads
 
     # Parser callbacks
     def on_message_begin(self) -> None:
@@ -246,6 +263,8 @@ class StrictHttpProtocol(HttpToolsProtocol):
         self._headers_done = True
         self._head_since = None
         self._head_bytes = False
+        if self._kept is not None:
+            self._check_protocol(self.url)
         version = self.parser.get_http_version()
         if version != "1.1" and version != "1.0":
             if version == "0.9":
@@ -266,6 +285,15 @@ class StrictHttpProtocol(HttpToolsProtocol):
             _check_codings(self._codings, version)
         self._reading_body = True
         super().on_headers_complete()
+
+    def _check_protocol(self, url: bytes) -> None:
+        """Only `HTTP/` request lines are served: refuse the line when the kept reads show it named another
+        protocol, or cannot show that it named HTTP."""
+        line = self.parser.get_method() + b" " + url + b" "
+        kept = self._kept
+        assert kept is not None
+        if kept.find(line + b"HTTP/") < 0 or kept.find(line + b"RTSP/") >= 0 or kept.find(line + b"ICE/") >= 0:
+            raise Refusal(400, "invalid_request_line", "The request line does not name HTTP/1.x.")
 
     def _absolute_form(self, url: bytes) -> None:
         """RFC 9112 3.2.2: the authority of an absolute-form target replaces Host; the path is what routes."""
