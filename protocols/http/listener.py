@@ -10,6 +10,7 @@ the application sees the request, so nothing below has to think about it:
   authority-form and other schemes are refused;
 - a request line without a version (HTTP/0.9), or naming RTSP or ICE (which llhttp also parses), is 400; an HTTP
   version other than 1.0 or 1.1 is 505;
+- an Upgrade other than WebSocket is ignored, but such a request with a body is 400 (llhttp would not read it);
 - Transfer-Encoding: a coding other than chunked is 501, chunked twice or not last, or on HTTP/1.0, is 400;
 - targets with a backslash, a fragment, a `%` not followed by two hex digits, or `%00` are 400;
 - field names with an underscore are dropped (or refused, or kept: `underscore_headers`), because back ends
@@ -30,6 +31,7 @@ import functools
 import json
 import re
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -283,6 +285,8 @@ class StrictHttpProtocol(HttpToolsProtocol):
                           "percent-encoding or an encoded NUL.")
         if self._codings is not None:
             _check_codings(self._codings, version)
+        if self.parser.should_upgrade() and not self._should_upgrade():
+            self._check_other_upgrade()
         self._reading_body = True
         super().on_headers_complete()
 
@@ -294,6 +298,14 @@ class StrictHttpProtocol(HttpToolsProtocol):
         assert kept is not None
         if kept.find(line + b"HTTP/") < 0 or kept.find(line + b"RTSP/") >= 0 or kept.find(line + b"ICE/") >= 0:
             raise Refusal(400, "invalid_request_line", "The request line does not name HTTP/1.x.")
+
+    def _check_other_upgrade(self) -> None:
+        """An Upgrade other than WebSocket is ignored (RFC 9110 7.8), but llhttp stops reading at such a head
+        and would leave its body unread: a request that asks for one cannot carry a body."""
+        for name, value in self.headers:
+            if (name == b"content-length" and value.strip(b"0")) or name == b"transfer-encoding":
+                raise Refusal(400, "unsupported_upgrade", "This gateway upgrades only to WebSocket, and a "
+                              "request that asks for another protocol cannot carry a body here.")
 
     def _absolute_form(self, url: bytes) -> None:
         """RFC 9112 3.2.2: the authority of an absolute-form target replaces Host; the path is what routes."""
@@ -321,27 +333,36 @@ class StrictHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
 
     def on_response_complete(self) -> None:
+        last = not self.pipeline  # the answer just completed was the last one owed before a refusal
         super().on_response_complete()
-        if self._refusal is not None and not self.pipeline and self.cycle.response_complete:
+        if self._refusal is not None and last:
             refusal, self._refusal = self._refusal, None
             self._refuse_now(refusal)
 
     # Refusals
     def _refuse(self, refusal: Refusal) -> None:
+        in_body = self._reading_body
         self._head_since = None
         self._reading_body = False
         cycle = self.cycle
-        if cycle is None or (cycle.response_complete and not self.pipeline):
-            self._refuse_now(refusal)
-        elif cycle.more_body and not cycle.response_complete:
-            # The broken bytes belong to the body the application is reading: answer now if it has not.
-            self._abandon(cycle)
-            if cycle.response_started:
-                self.transport.close()
+        owed = cycle is not None and not cycle.response_complete or bool(self.pipeline)
+        if in_body and cycle is not None:
+            # The broken bytes belong to the body of the newest request.
+            if any(queued is cycle for queued, _ in self.pipeline):
+                self.pipeline = deque(entry for entry in self.pipeline if entry[0] is not cycle)  # never run
+                self._refusal = refusal  # after the answers to the requests before it
+            elif cycle.response_complete:
+                self.transport.close()  # it was answered without its body: there is nothing left to say
             else:
-                self._refuse_now(refusal)
-        else:
+                self._abandon(cycle)  # the application is reading it: answer now if it has not
+                if cycle.response_started:
+                    self.transport.close()
+                else:
+                    self._refuse_now(refusal)
+        elif owed:
             self._refusal = refusal  # after the answers to the requests before it
+        else:
+            self._refuse_now(refusal)
 
     def _abandon(self, cycle: Any) -> None:
         """The application's request is over: its reads see a disconnect and its writes go nowhere."""
@@ -353,6 +374,9 @@ class StrictHttpProtocol(HttpToolsProtocol):
         self._head_since = None
         self._reading_body = False
         request_id = self.listener.request_ids.take(b"").decode()
+        method = self._method()
+        # An answer to HEAD has no content; a line broken after its method still asked with that method.
+        head_only = method == "HEAD" or (self.scope is not None and self._method(started=True) == "HEAD")
         body = json.dumps({"error": refusal.message, "type": refusal.kind, "request_id": request_id}).encode()
         head = [STATUS_LINE[refusal.status]]
         for name, value in self.server_state.default_headers:
@@ -360,23 +384,24 @@ class StrictHttpProtocol(HttpToolsProtocol):
         head.append(b"content-type: application/json\r\ncontent-length: %d\r\nx-request-id: %s\r\n"
                     b"connection: close\r\n\r\n" % (len(body), request_id.encode()))
         if not self.transport.is_closing():
-            self.transport.write(b"".join(head) + body)
+            self.transport.write(b"".join(head) + (b"" if head_only else body))
             self.transport.close()
-        self._log(refusal, request_id)
-
-    def _log(self, refusal: Refusal, request_id: str) -> None:
         log = self.listener.access_log
-        if log is None:
-            return
-        method = target = ""
-        if self.scope is not None:  # a request had begun
-            method = self.scope.get("method") or ""
-            if not method and self.url and self.parser is not None:
-                with contextlib.suppress(httptools.HttpParserError):
-                    method = self.parser.get_method().decode("latin-1")
-            target = self.url.partition(b"?")[0][:200].decode("latin-1")
-        log.record(time.time(), request_id, method, target, None, None, refusal.status, 0.0, 0, 0,
-                   self.client[0] if self.client else "", refusal.kind)
+        if log is not None:
+            target = self.url.partition(b"?")[0][:200].decode("latin-1") if self.scope is not None else ""
+            log.record(time.time(), request_id, method, target, None, None, refusal.status, 0.0, 0, 0,
+                       self.client[0] if self.client else "", refusal.kind)
+
+    def _method(self, started: bool = False) -> str:
+        """The refused request's method, as far as it was read ("" before its target, unless `started`: then
+        llhttp's guess once a request began)."""
+        if self.scope is None:
+            return ""
+        method: str = self.scope.get("method") or ""
+        if not method and (self.url or started) and self.parser is not None:
+            with contextlib.suppress(httptools.HttpParserError):
+                method = self.parser.get_method().decode("latin-1")
+        return method
 
     # Timeouts, checked by the listener's sweep
     def check_timeouts(self, now: float) -> None:
