@@ -6,7 +6,6 @@ complete, or at the deadline, whichever comes first.
 """
 from __future__ import annotations
 
-import json
 import select
 import socket
 import time
@@ -14,22 +13,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.support.proxy import Reply
 from tests.support.upstream import SeenRequest, UpstreamServer
 
-
-@dataclass
-class RawResponse:
-    """One response as it came over the wire."""
-
-    status: int
-    headers: list[tuple[str, str]]
-    body: bytes
-
-    def header(self, name: str) -> list[str]:
-        return [value for key, value in self.headers if key.lower() == name.lower()]
-
-    def json(self) -> Any:
-        return json.loads(self.body)
+RawResponse = Reply  # one response as it came over the wire
 
 
 @dataclass

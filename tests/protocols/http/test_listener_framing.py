@@ -17,12 +17,6 @@ from tests.support.rawhttp import RawExchange, assert_refused, exchange, head_fi
 from tests.support.upstream import SeenRequest, UpstreamServer
 
 
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[UpstreamServer]:
-    with UpstreamServer() as server:
-        yield server
-
-
 def routes(port: int) -> list[RouteSpec]:
     return [
         route("a", "/echo", port, internal_path="/served-by-a", match_host="a.example"),

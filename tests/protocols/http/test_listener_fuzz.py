@@ -6,7 +6,6 @@ Reproducible (derandomized): a failure prints the exact client bytes, what came 
 from __future__ import annotations
 
 import json
-import logging
 import random
 import re
 import time
@@ -305,23 +304,6 @@ def check_answer(answer: Answer, content: bytes) -> None:
         assert answer.status < 500 or (answer.status, error["type"]) in DOCUMENTED_5XX, error
 
 
-class ErrorLog(logging.Handler):
-    """Errors the gateway logs (an unexpected failure, uvicorn's "Exception in ASGI application"...)."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(f"{record.name}: {record.getMessage()}")
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[UpstreamServer]:
-    with UpstreamServer() as server:
-        yield server
-
-
 @pytest.fixture(scope="module")
 def proxy(upstream: UpstreamServer) -> Iterator[ProxyServer]:
     methods = ("GET", "POST", "PUT", "DELETE", "PATCH")
@@ -332,17 +314,6 @@ def proxy(upstream: UpstreamServer) -> Iterator[ProxyServer]:
     # Short timeouts: a request the grammar left incomplete is answered 408 instead of holding the example.
     with ProxyServer(routes, listener=ListenerLimits(header_timeout=0.5, body_timeout=0.5)) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def errors() -> Iterator[ErrorLog]:
-    handler = ErrorLog()
-    loggers = [logging.getLogger("protocols"), logging.getLogger("uvicorn")]
-    for logger in loggers:
-        logger.addHandler(handler)
-    yield handler
-    for logger in loggers:
-        logger.removeHandler(handler)
 
 
 @FUZZ

@@ -11,14 +11,6 @@ from tests.support.rawhttp import RawExchange, exchange, head_fields, send_refus
 from tests.support.upstream import SeenRequest, UpstreamServer
 
 
-# One gateway for the module (tests count what the backend received before and after): a refused connection
-# leaves nothing behind.
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[UpstreamServer]:
-    with UpstreamServer() as server:
-        yield server
-
-
 @pytest.fixture(scope="module")
 def proxy(upstream: UpstreamServer) -> Iterator[ProxyServer]:
     routes = [
@@ -178,8 +170,8 @@ def test_a_request_line_without_a_version_is_refused(proxy, upstream, data):
     refused(proxy, upstream, data, 400, "invalid_request_line")
 
 
-@pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/1.2", b"HTTP/3.0", b"HTTP/9.9"])
-def test_an_http_version_other_than_10_or_11_is_not_supported(proxy, upstream, version):
+@pytest.mark.parametrize("version", [b"HTTP/2.0", b"HTTP/3.0", b"HTTP/9.9", b"HTTP/0.1"])
+def test_an_http_major_version_other_than_1_is_not_supported(proxy, upstream, version):
     refused(proxy, upstream, b"GET /any/x " + version + b"\r\nHost: a.example\r\n\r\n", 505,
             "http_version_not_supported")
 
@@ -235,6 +227,13 @@ def test_a_pipelined_rtsp_line_behind_an_http_one_with_the_same_target_never_rea
 def test_a_target_or_field_that_merely_contains_rtsp_or_ice_is_served(proxy, upstream, target):
     seen = served(proxy, upstream, b"GET " + target + b" HTTP/1.1\r\nHost: a.example\r\nUser-Agent: RTSP/1.0\r\n\r\n")
     assert seen.target == target.decode()
+
+
+@pytest.mark.parametrize("version", [b"HTTP/1.2", b"HTTP/1.9"])
+def test_a_higher_http1_minor_version_is_served_as_http11(proxy, upstream, version):
+    """RFC 9110 2.5: a minor version above the one implemented is processed as the highest implemented."""
+    seen = served(proxy, upstream, b"GET /any/x " + version + b"\r\nHost: a.example\r\n\r\n")
+    assert seen.head.startswith(b"GET /any/x HTTP/1.1\r\n")
 
 
 # Targets

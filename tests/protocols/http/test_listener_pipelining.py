@@ -2,7 +2,6 @@
 and the back end receives exactly the requests the client sent (property tests with hypothesis)."""
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from hypothesis import HealthCheck, Phase, given, note, settings
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
+from tests.support.errorlog import ErrorLog
 from tests.support.proxy import ProxyServer, route
 from tests.support.rawhttp import RawConnection, RawExchange, parse_responses
 from tests.support.upstream import UpstreamServer
@@ -90,40 +90,12 @@ def pieces_of(draw: st.DrawFn, data: bytes) -> list[tuple[bytes, float]]:
     return [(data[start:end], pause) for start, end, pause in zip(bounds, bounds[1:], pauses, strict=False)]
 
 
-class ErrorLog(logging.Handler):
-    """Errors the gateway logs (an unexpected failure, uvicorn's "ASGI callable returned without...")."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.ERROR)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(f"{record.name}: {record.getMessage()}")
-
-
-@pytest.fixture(scope="module")
-def upstream() -> Iterator[UpstreamServer]:
-    with UpstreamServer() as server:
-        yield server
-
-
 @pytest.fixture(scope="module")
 def proxy(upstream: UpstreamServer) -> Iterator[ProxyServer]:
     routes = [route("p", "/p/{n}", upstream.port),
               route("slow", "/slow/{n}", upstream.port, internal_path="/slow")]
     with ProxyServer(routes) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def errors() -> Iterator[ErrorLog]:
-    handler = ErrorLog()
-    loggers = [logging.getLogger("protocols"), logging.getLogger("uvicorn")]
-    for logger in loggers:
-        logger.addHandler(handler)
-    yield handler
-    for logger in loggers:
-        logger.removeHandler(handler)
 
 
 def send_pipelined(proxy: ProxyServer, pieces: list[tuple[bytes, float]], answers: int | None,
