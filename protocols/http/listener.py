@@ -209,7 +209,8 @@ class StrictHttpProtocol(HttpToolsProtocol):
             return  # nothing after a refused request is read
         self._unset_keepalive_if_required()
         if self._kept is not None:
-            self._kept += data
+            if len(self._kept) < _KEPT_LIMIT:  # a request line is at its start
+                self._kept += data
         # (find() and int membership: `bytes in bytes` costs twice as much on the hot path.)
         elif (data.find(b"RTSP/") >= 0 or data.find(b"ICE/") >= 0
               or (47 in data[:4]  # a "/" that may finish a token the read before began
@@ -230,11 +231,11 @@ class StrictHttpProtocol(HttpToolsProtocol):
                 self.cycle.keep_alive = False
         except httptools.HttpParserError as exc:
             self._refuse(Refusal(400, "malformed_request", f"Invalid HTTP request: {exc}."))
-        if self._kept is not None and (not self._head_in_progress() or len(self._kept) > _KEPT_LIMIT):
+        if self._kept is not None and not self._head_in_progress():
             self._kept = None  # no head is in progress: the next one is checked from its own reads
 
     def _head_in_progress(self) -> bool:
-        """A request has begun (uvicorn made its scope) and its head is not complete (no cycle has that scope)."""
+        """A request has begun (uvicorn made its scope) and its head is not complete yet."""
         scope = self.scope
         return scope is not None and scope is not self._complete_scope
 
