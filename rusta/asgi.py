@@ -66,6 +66,7 @@ def websocket_options(proxy: ProxyApp) -> WebSocketOptions:
         balancing=proxy.balancing,
         ssl_context=proxy.options.ssl_context,
         access=proxy.access,
+        access_log=proxy.access_log,  # one line per refused handshake and per ended session
     )
 
 

@@ -15,6 +15,7 @@ from websockets.asyncio.client import ClientConnection
 from protocols.balancing import Balancing
 from protocols.errors import GatewayError, InternalGatewayError, NoRoute
 from protocols.http.access import AccessControl
+from protocols.http.accesslog import AccessLog
 from protocols.http.headers import (
     Network,
     RequestHead,
@@ -71,6 +72,7 @@ class WebSocketOptions:
     ping_timeout: float | None = 20.0
     clock: Callable[[], float] = time.monotonic
     access: AccessControl | None = None  # the HTTP proxy's, so handshakes get the same JWT and rate limits
+    access_log: AccessLog | None = None  # the HTTP proxy's: one line per refused handshake and per ended session
 
 
 @dataclass(slots=True)
@@ -80,6 +82,7 @@ class _Opened:
     counters: RouteCounters
     table: object
     answer_fields: list[tuple[bytes, bytes]]
+    backend: str  # host:port, for the access log
 
 
 class WebSocketProxy:
@@ -113,12 +116,15 @@ class WebSocketProxy:
         if (await receive())["type"] != "websocket.connect":
             return  # the client left before the handshake reached us
         request_id = b""
+        started = time.time()
+        clock = time.perf_counter()
         try:
             head = scan_request_headers(scope["headers"])
             request_id = self.request_ids.take(head.request_id)
             opened = await self._open(scope, head, request_id)
         except GatewayError as exc:
             await self._refuse(scope, send, exc.status, exc.headers, exc.body(_text(request_id)), request_id)
+            self._log(scope, started, clock, request_id, None, exc.status, exc.type)
             return
         except Exception:  # the last resort: a 502 answer, never a hang or a 500
             request_id = request_id or self.request_ids.take(b"")
@@ -126,8 +132,33 @@ class WebSocketProxy:
                           _text(request_id))
             error = InternalGatewayError()
             await self._refuse(scope, send, error.status, error.headers, error.body(_text(request_id)), request_id)
+            self._log(scope, started, clock, request_id, None, error.status, error.type)
             return
-        await self._serve(opened, receive, send, request_id)
+        ended = await self._serve(opened, receive, send, request_id)
+        if ended is not None:
+            self._log(scope, started, clock, request_id, opened, 101, ended)
+
+    def _log(self, scope: Scope, started: float, clock: float, request_id: bytes, opened: _Opened | None,
+             status: int, outcome: str | tuple[Tunnel, str]) -> None:
+        """One access-log line: a refused handshake (its status and error type), or a session when it ends
+        (status 101, its duration, the message bytes each way, and how it ended unless the client closed it)."""
+        log = self.options.access_log
+        if log is None:
+            return
+        route = backend = error = None
+        bytes_in = bytes_out = 0
+        if isinstance(outcome, str):
+            error = outcome
+        else:
+            tunnel, cause = outcome
+            bytes_in, bytes_out = tunnel.bytes_from_client, tunnel.bytes_to_client
+            error = None if cause in ("client", "upstream") else f"websocket_{cause}"
+        if opened is not None:
+            route = opened.route.name
+            backend = opened.backend
+        client = scope.get("client")
+        log.record(started, _text(request_id), "GET", raw_path(scope), route, backend, status,
+                   time.perf_counter() - clock, bytes_in, bytes_out, client[0] if client else "", error)
 
     async def _open(self, scope: Scope, head: RequestHead, request_id: bytes) -> _Opened:
         """Everything up to an open backend connection; raises the GatewayError that refuses it instead."""
@@ -154,16 +185,18 @@ class WebSocketProxy:
             counters.rejected += 1
             raise
         try:
-            upstream = await self._connect(route, match.params, clean_path, scope, head, request_id, client,
-                                           admission)
+            upstream, backend = await self._connect(route, match.params, clean_path, scope, head, request_id,
+                                                    client, admission)
         except GatewayError:
             counters.rejected += 1
             raise
-        return _Opened(route, upstream, counters, table, admission.answer_fields if admission is not None else [])
+        return _Opened(route, upstream, counters, table, admission.answer_fields if admission is not None else [],
+                       backend)
 
     async def _connect(self, route: CompiledRoute, params: dict[str, str], clean_path: str, scope: Scope,
                        head: RequestHead, request_id: bytes, client: str,
-                       admission: Admission | None) -> ClientConnection:
+                       admission: Admission | None) -> tuple[ClientConnection, str]:
+        """The open backend connection and its host:port."""
         spec = route.spec
         lease = lease_backend(self.balancing, self.state, route, client)
         request = upstream_request(route, lease.backend, params, clean_path, scope, head, request_id, self.trusted)
@@ -195,9 +228,12 @@ class WebSocketProxy:
             lease.done(not (isinstance(error, UpgradeRejected) and error.status < 500))
             raise error from None
         lease.done(False)
-        return upstream
+        return upstream, request.label
 
-    async def _serve(self, opened: _Opened, receive: Receive, send: Send, request_id: bytes) -> None:
+    async def _serve(self, opened: _Opened, receive: Receive, send: Send,
+                     request_id: bytes) -> tuple[Tunnel, str] | None:
+        """Accept the client and relay until the session ends: the tunnel and how it ended (None: the client
+        left before the accept)."""
         upstream, counters, route = opened.upstream, opened.counters, opened.route
         try:
             fields = answer_fields(upstream.response.headers if upstream.response else None, request_id)
@@ -205,15 +241,17 @@ class WebSocketProxy:
                         "headers": fields + opened.answer_fields})
         except OSError:  # the client left while we were connecting
             await upstream.close(GOING_AWAY, "client connection lost")
-            return
+            return None
         policy = websocket_policy(route.name, route.spec.policies)
         tunnel = Tunnel(route.id, receive, send, upstream, policy, counters, self.options.clock)
         tunnel.table = opened.table
         counters.open += 1
         counters.opened += 1
         self._register(tunnel)
+        cause = "cancelled"
         try:
             ending = await tunnel.run()
+            cause = ending.cause
             log.debug("tunnel %s on route %s ended: %s", _text(request_id), route.name, ending.cause)
         finally:
             counters.open -= 1
@@ -221,6 +259,7 @@ class WebSocketProxy:
             self._unregister(tunnel)
             if upstream.transport is not None and not upstream.transport.is_closing():
                 upstream.transport.abort()  # cancelled mid-close: never leave the backend socket behind
+        return tunnel, cause
 
     async def _refuse(self, scope: Scope, send: Send, status: int, headers: list[tuple[bytes, bytes]],
                       body: bytes, request_id: bytes) -> None:

@@ -73,6 +73,8 @@ class Tunnel:
         self.counters = counters
         self._clock = clock
         self.last_activity = clock()
+        self.bytes_from_client = 0  # this tunnel's own message bytes, for its access-log line
+        self.bytes_to_client = 0
         self._shut: asyncio.Future[Ending] = asyncio.get_running_loop().create_future()
 
     def shut(self, code: int, reason: str, cause: str = "gateway") -> None:
@@ -131,6 +133,7 @@ class Tunnel:
                                   (GOING_AWAY, "client sent a message over the size limit"))
                 counters.messages_from_client += 1
                 counters.bytes_from_client += size
+                self.bytes_from_client += size
                 self.last_activity = self._clock()
                 try:
                     await upstream.send(data)
@@ -157,6 +160,7 @@ class Tunnel:
                 message = {"type": "websocket.send", "bytes": data}
             counters.messages_to_client += 1
             counters.bytes_to_client += size
+            self.bytes_to_client += size
             self.last_activity = self._clock()
             try:
                 await send(message)

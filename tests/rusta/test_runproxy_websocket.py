@@ -6,7 +6,7 @@ import signal
 import time
 
 import pytest
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect
 
 from routes.services import save_route
@@ -69,3 +69,45 @@ def test_open_tunnels_messages_and_bytes_are_in_metrics(tmp_path):
             assert metric(text, 'rusta_websocket_bytes_total{route="chat",direction="in"}') == 15
         finally:
             assert gateway.stop() == 0
+
+
+def access_line(gateway: Gateway, path: str, timeout: float = 5.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        lines = [line for line in gateway.access_lines() if line["path"] == path]
+        if lines:
+            return lines[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no access-log line for {path}")
+
+
+def test_a_websocket_session_writes_one_access_line_when_it_ends(tmp_path):
+    with WebSocketBackend() as backend:
+        gateway = chat_gateway(tmp_path, backend)
+        try:
+            with connect(f"ws://127.0.0.1:{gateway.port}/ws/chat", open_timeout=5) as ws:
+                ws.send("hello")  # 5 bytes each way
+                assert ws.recv(timeout=5) == "hello"
+                time.sleep(0.2)
+                assert not [line for line in gateway.access_lines() if line["path"] == "/ws/chat"]  # still open
+            line = access_line(gateway, "/ws/chat")
+        finally:
+            gateway.stop()
+    assert line["status"] == 101
+    assert line["route"] == "chat"
+    assert line["backend"] == f"127.0.0.1:{backend.port}"
+    assert (line["bytes_in"], line["bytes_out"]) == (5, 5)
+    assert line["duration_ms"] >= 200
+    assert "error" not in line  # the client closed it
+
+
+def test_a_refused_websocket_handshake_writes_an_access_line_with_its_error(tmp_path):
+    with WebSocketBackend() as backend:
+        gateway = chat_gateway(tmp_path, backend)
+        try:
+            with pytest.raises(InvalidStatus):
+                connect(f"ws://127.0.0.1:{gateway.port}/ws/nowhere", open_timeout=5)
+            line = access_line(gateway, "/ws/nowhere")
+        finally:
+            gateway.stop()
+    assert (line["status"], line["error"], line["route"]) == (404, "route_not_found", None)
