@@ -146,10 +146,13 @@ LOGIN_URL = "/admin/login/"
 # ModelBackend plus the roles: staff users in no Rusta group get the viewer's permissions (routes.roles).
 AUTHENTICATION_BACKENDS = ["routes.roles.RoleBackend"]
 REST_FRAMEWORK = {
+    # The first class's challenge answers a call without credentials: 401 with `WWW-Authenticate: Token`.
+    # Not Basic: a browser whose admin session expired would pop up a password dialog over the dashboard.
+    # Otherwise the order only picks the winner when a call carries two kinds; session writes still need CSRF.
     "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
         "rest_framework.authentication.BasicAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -1,4 +1,9 @@
-"""Turns configuration errors into 400 answers with field-level messages: `{"errors": {"path": [...]}}`."""
+"""The management API's one error shape: `{"errors": {"path": ["message"]}}` for every error status.
+
+Field errors carry their path (`backends[0].port`); an error about the request as a whole (a body that is not
+JSON, no credentials, a missing role, an unknown id, a method or media type the endpoint does not take) is under
+the empty path `""`. The status and DRF's headers (`WWW-Authenticate`, `Allow`, `Retry-After`) are kept.
+"""
 from __future__ import annotations
 
 from typing import Any
@@ -37,4 +42,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, ValidationError):
         # One error shape for clients, whether the service layer or DRF itself refused the input.
         return Response({"errors": flatten_errors(exc.detail)}, status=400)
-    return drf_exception_handler(exc, context)
+    response = drf_exception_handler(exc, context)
+    if response is not None:
+        # DRF answers `{"detail": message}` (also for Django's Http404 and PermissionDenied, which it converts).
+        data = response.data
+        detail = data.get("detail", data) if isinstance(data, dict) else data
+        response.data = {"errors": flatten_errors(detail)}
+    return response

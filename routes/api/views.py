@@ -18,6 +18,7 @@ from rest_framework.response import Response
 
 from protocols.table import LiveTable, live
 from routes import services
+from routes.api.document_types import config_type_errors, refuse_wrong_types, route_type_errors
 from routes.api.permissions import IsSuperuser, RolePermission
 from routes.api.serializers import (
     ConfigFileSerializer,
@@ -73,6 +74,17 @@ class RouteViewSet(viewsets.ModelViewSet):
         self.check_object_permissions(self.request, route)
         return route
 
+    def perform_create(self, serializer: RouteSerializer) -> None:  # type: ignore[override]
+        self._save(serializer)
+
+    def perform_update(self, serializer: RouteSerializer) -> None:  # type: ignore[override]
+        self._save(serializer)
+
+    def _save(self, serializer: RouteSerializer) -> None:
+        # Atomic, so that the wrong types refuse the document even if validation (wrongly) let it be saved.
+        with transaction.atomic():
+            refuse_wrong_types(serializer.save, route_type_errors(self.request.data))
+
     def perform_destroy(self, instance: Route) -> None:
         services.delete_route(instance, actor=self.request.user, source="api")
 
@@ -94,7 +106,7 @@ class RouteViewSet(viewsets.ModelViewSet):
             stored = Route.objects.filter(pk=route_id).first()
         ignored = unknown_keys(data) if isinstance(data, dict) else []
         try:
-            doc = services.prepare_route(data, route=stored)
+            doc = refuse_wrong_types(lambda: services.prepare_route(data, route=stored), route_type_errors(data))
         except services.ConfigError as exc:
             return Response({"valid": False, "errors": exc.errors, "unknown_keys": ignored},
                             status=status.HTTP_400_BAD_REQUEST)
@@ -182,7 +194,9 @@ class ConfigViewSet(viewsets.ViewSet):
         """Routes are matched by name; an invalid file changes nothing and answers every error by path."""
         replace = _flag(request, "replace")
         with transaction.atomic():
-            report = services.import_config(request.data, actor=request.user, source="api", replace=replace)
+            report = refuse_wrong_types(
+                lambda: services.import_config(request.data, actor=request.user, source="api", replace=replace),
+                config_type_errors(request.data))
             version = services.config_version().version
         return Response({**report.as_dict(), "version": version})
 

@@ -41,9 +41,24 @@ def test_the_walk_finds_the_known_endpoints():
 
 @pytest.mark.parametrize("url", API_URLS)
 @pytest.mark.parametrize("method", METHODS)
-def test_anonymous_callers_are_refused(url, method):
+def test_anonymous_callers_are_asked_for_credentials(url, method):
     response = getattr(APIClient(), method)(url)
-    assert response.status_code in (401, 403), response.content
+    assert response.status_code == 401, response.content
+    assert response["WWW-Authenticate"] == "Token"
+
+
+def test_an_anonymous_read_is_401_with_a_challenge_in_the_error_shape():
+    response = APIClient().get("/api/routes/")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json() == {"errors": {"": ["Authentication credentials were not provided."]}}
+
+
+def test_an_anonymous_write_is_401_with_a_challenge_in_the_error_shape(route_doc):
+    response = APIClient().post("/api/routes/", route_doc(), format="json")
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json() == {"errors": {"": ["Authentication credentials were not provided."]}}
 
 
 @pytest.mark.parametrize("url", API_URLS)
@@ -84,10 +99,33 @@ def test_a_session_write_needs_the_csrf_token(staff_user):
     assert client.post("/api/config/reload/").status_code == 403
 
 
-def test_wrong_basic_credentials_are_refused(staff_user):
+def test_wrong_basic_credentials_are_401_with_a_challenge(staff_user):
     credentials = base64.b64encode(b"alice:wrong").decode()
     response = APIClient().get("/api/routes/", HTTP_AUTHORIZATION=f"Basic {credentials}")
-    assert response.status_code in (401, 403)
+    assert response.status_code == 401
+    assert response["WWW-Authenticate"] == "Token"
+    assert response.json() == {"errors": {"": ["Invalid username/password."]}}
+
+
+def test_a_wrong_token_is_401_with_a_challenge(staff_user):
+    response = APIClient().get("/api/routes/", HTTP_AUTHORIZATION="Token not-a-token")
+    assert response.status_code == 401
+    assert response.json() == {"errors": {"": ["Invalid token."]}}
+
+
+def test_a_session_write_with_the_csrf_token_is_let_in(staff_user):
+    client = APIClient(enforce_csrf_checks=True)
+    client.login(username="alice", password=PASSWORD)
+    client.get("/admin/")  # sets the CSRF cookie, as the admin's pages do
+    response = client.post("/api/config/reload/", HTTP_X_CSRFTOKEN=client.cookies["csrftoken"].value)
+    assert response.status_code == 200, response.content
+
+
+def test_a_logged_out_browser_is_not_offered_a_password_dialog():
+    # Only a Basic challenge makes a browser pop up its own password dialog over the admin's pages.
+    response = APIClient().get("/api/metrics/history/", {"name": "requests"})
+    assert response.status_code == 401
+    assert "basic" not in response["WWW-Authenticate"].lower()
 
 
 # --- Roles -------------------------------------------------------------------------------------------------
@@ -138,7 +176,7 @@ def test_an_operator_passes_every_permission_check(operator_api, url, method):
 
 def test_a_viewers_refusal_says_which_role_is_needed(viewer_api):
     response = viewer_api.post("/api/config/reload/")
-    assert response.json() == {"detail": "Changing the configuration needs the operator role."}
+    assert response.json() == {"errors": {"": ["Changing the configuration needs the operator role."]}}
 
 
 def test_staff_without_a_role_can_read_but_not_write(db):
