@@ -1,8 +1,9 @@
 """The resilience blocks of `RouteSpec.policies` (retry, circuit_breaker), parsed once per route with defaults.
 
-The control plane validates the same keys; the data plane still never trusts them blindly: a value of the wrong
-type or out of range is replaced by its default (and logged once per table build), so a bad row degrades to
-the defaults instead of breaking the proxy.
+The control plane validates the same keys and refuses any other; the data plane still never trusts them blindly:
+a value of the wrong type or out of range is replaced by its default, and a key no reader asks for (a row stored
+before unknown keys were refused) is ignored, each logged once per table build, so a bad row degrades to the
+defaults instead of breaking the proxy.
 
 `retry` (null: the defaults below, which retry a refused connection once on another backend, as Kong does)
 
@@ -99,12 +100,23 @@ class _Reader:
         self.route = route
         self.name = name
         self.block = block
+        self.asked: set[str] = set()
 
     def _bad(self, key: str, value: object, default: object) -> None:
         log.warning("route %r: %s.%s = %r is not usable, using %r", self.route, self.name, key, value, default)
 
+    def value(self, key: str) -> Any:
+        self.asked.add(key)
+        return self.block.get(key)
+
+    def warn_unread(self) -> None:
+        """Log each key of the block that no reader asked for (`_` keys are notes)."""
+        for key in self.block:
+            if key not in self.asked and not str(key).startswith("_"):
+                log.warning("route %r: %s.%s is not a key Rusta knows, ignored", self.route, self.name, key)
+
     def number(self, key: str, default: float, low: float, high: float | None = None) -> float:
-        value = self.block.get(key)
+        value = self.value(key)
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int | float) or value < low or (
@@ -114,7 +126,7 @@ class _Reader:
         return float(value)
 
     def integer(self, key: str, default: int, low: int, high: int | None = None) -> int:
-        value = self.block.get(key)
+        value = self.value(key)
         if value is None:
             return default
         if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
@@ -123,7 +135,7 @@ class _Reader:
         return value
 
     def flag(self, key: str, default: bool) -> bool:
-        value = self.block.get(key)
+        value = self.value(key)
         if value is None:
             return default
         if not isinstance(value, bool):
@@ -132,7 +144,7 @@ class _Reader:
         return value
 
     def statuses(self, key: str, default: frozenset[int]) -> frozenset[int]:
-        value = self.block.get(key)
+        value = self.value(key)
         if value is None:
             return default
         if not isinstance(value, list | tuple) or not all(
@@ -155,7 +167,7 @@ def retry_policy(route: str, policies: dict[str, Any] | None) -> RetryPolicy:
     read = _Reader(route, "retry", block)
     d = DEFAULT_RETRY
     max_backoff_ms = read.number("max_backoff_ms", d.max_backoff * 1000, 0)
-    return RetryPolicy(
+    policy = RetryPolicy(
         max_retries=read.integer("max_retries", d.max_retries, 0, 10),
         initial_backoff=min(read.number("initial_backoff_ms", d.initial_backoff * 1000, 0), max_backoff_ms) / 1000,
         max_backoff=max_backoff_ms / 1000,
@@ -167,6 +179,8 @@ def retry_policy(route: str, policies: dict[str, Any] | None) -> RetryPolicy:
         budget_window=read.number("budget_window_s", d.budget_window, 0.001),
         budget_min_per_s=read.number("budget_min_per_s", d.budget_min_per_s, 0),
     )
+    read.warn_unread()
+    return policy
 
 
 def breaker_policy(route: str, policies: dict[str, Any] | None) -> BreakerPolicy:
@@ -177,10 +191,10 @@ def breaker_policy(route: str, policies: dict[str, Any] | None) -> BreakerPolicy
     read = _Reader(route, "circuit_breaker", block)
     d = DEFAULT_BREAKER
     ratio: float | None = None
-    if block.get("failure_ratio") is not None:
+    if read.value("failure_ratio") is not None:
         ratio = read.number("failure_ratio", -1.0, 0, 1)
         ratio = None if ratio < 0 else ratio  # unusable: the ratio rule stays off, as by default
-    return BreakerPolicy(
+    policy = BreakerPolicy(
         enabled=read.flag("enabled", d.enabled),
         failure_threshold=read.integer("failure_threshold", d.failure_threshold, 1),
         failure_ratio=ratio,
@@ -191,3 +205,5 @@ def breaker_policy(route: str, policies: dict[str, Any] | None) -> BreakerPolicy
         success_threshold=read.integer("success_threshold", d.success_threshold, 1),
         failure_statuses=read.statuses("failure_statuses", d.failure_statuses),
     )
+    read.warn_unread()
+    return policy

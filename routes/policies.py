@@ -3,7 +3,8 @@ defaults and field-level validation.
 
 Blocks are stored as sent; a key left out takes its default where the block is used (metrics.health for health
 checks, the data plane for retries and breakers). The defaults are written here once so that the API schema,
-the admin's examples and the README quote the same numbers.
+the admin's examples and the README quote the same numbers. A key a block does not know is refused by path: a
+typo (`treshold`) would otherwise be saved and silently leave the default in force.
 """
 from __future__ import annotations
 
@@ -110,18 +111,26 @@ def _fits(rule: Rule, value: Any) -> bool:
     )
 
 
+def unknown_block_keys(block: str, value: dict[str, Any]) -> list[str]:
+    """The keys of one resilience block that it does not know, in the order sent (`_` notes are not keys)."""
+    return [key for key in value if key not in RULES[block] and not str(key).startswith("_")]
+
+
 def validate_block(block: str, value: Any, errors: Errors) -> None:
     """Field-level errors of one resilience block (`retry.max_retries: ...`); null means the block is not set.
 
     A key set to null takes its default, as if it were left out (`failure_ratio: null` is its default anyway).
-    Keys the block does not know are reported by `unknown_keys`, not here.
+    A key the block does not know is an error at its path; keys starting with `_` are notes (`_comment`).
     """
     if value is None:
         return
     if not isinstance(value, dict):
         errors.setdefault(block, []).append("Must be an object or null.")
         return
-    for key, rule in RULES[block].items():
+    rules = RULES[block]
+    for key in unknown_block_keys(block, value):
+        errors.setdefault(f"{block}.{key}", []).append(f"Unknown key; {block} knows {', '.join(sorted(rules))}.")
+    for key, rule in rules.items():
         if key in value and value[key] is not None and not _fits(rule, value[key]):
             errors.setdefault(f"{block}.{key}", []).append(_message(rule))
 

@@ -26,6 +26,7 @@ from routes.validation import (
     split_backend_host,
     unknown_keys,
     validate_route,
+    without_unknown_keys,
 )
 
 SETTINGS_BLOCKS = ("jwt", "rate_limit", "ai", *GUARD_FIELDS)
@@ -339,12 +340,14 @@ def request_reload(*, actor: Actor, source: str) -> int:
     return state.version
 
 
-def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False) -> ImportReport:
+def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False,
+                  strict: bool = False) -> ImportReport:
     """Load a configuration file of the earlier gateway (or Rusta's export) in one transaction.
 
     Routes are matched by name (generated from the path when absent); with `replace`, routes and settings
     blocks not in the file are deleted. Any invalid route raises ConfigError naming each error by path, and
-    nothing changes.
+    nothing changes. Keys Rusta does not know are listed in the report (those of the resilience blocks are
+    dropped, as no write may store them); with `strict` each one is an error instead.
     """
     if not isinstance(data, dict):
         raise ConfigError({"": ["The configuration must be a JSON object with a 'routers' list."]})
@@ -369,7 +372,7 @@ def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False
                 errors[prefix] = ["Must be an object."]
                 continue
             report.unknown_keys += unknown_keys(raw, prefix)
-            doc = normalize_route(raw)
+            doc = normalize_route(raw) if strict else without_unknown_keys(normalize_route(raw))
             doc.pop("id", None)  # routes are matched by name; ids differ between installations
             if not doc.get("name"):
                 doc["name"] = unique_name(doc, taken_in_file)
@@ -406,6 +409,10 @@ def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False
         # Compiled once their `<redacted>` secrets are restored: the marker itself is no key.
         validate_settings_access({block: value for block, value in new_blocks.items()
                                   if not any(key == block or key.startswith(f"{block}.") for key in errors)}, errors)
+        if strict:
+            # Paths that validation already refused (`retry.treshold`) keep their own message.
+            for path in report.unknown_keys:
+                errors.setdefault(path, ["Unknown key; Rusta does not use it."])
         if errors:
             raise ConfigError(errors)
         for route, doc in planned:

@@ -16,7 +16,7 @@ from routes import network_safety, transformations
 from routes.access_blocks import ACCESS_FIELDS, FTP_KEYS, JWT_KEYS, RATE_LIMIT_KEYS, WEBSOCKET_KEYS, validate_access
 from routes.guard_blocks import GUARD_FIELDS, validate_guards
 from routes.policies import RULES as RESILIENCE_RULES
-from routes.policies import validate_block
+from routes.policies import unknown_block_keys, validate_block
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 PROTOCOLS = ("http", "websocket", "dns", "ftp")
@@ -41,9 +41,10 @@ _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*\.?$")
 MATCH_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
-# Keys known inside each block. Other keys are stored as sent but reported by the import, because a typo there
-# (`max_retry`) would otherwise silently do nothing. In `jwt`, `rate_limit`, `ftp` and `websocket` blocks they are
-# also errors (routes.access_blocks): the data plane refuses the first two, and would ignore the others.
+# Keys known inside each block; `unknown_keys` reports the others by path, because a typo there (`max_retires`)
+# would otherwise silently do nothing. In `retry`, `health_check` and `circuit_breaker` (routes.policies) and in
+# `jwt`, `rate_limit`, `ftp` and `websocket` (routes.access_blocks) they are also errors, so no write stores them;
+# an import without --strict drops the resilience blocks' unknown keys instead (see `without_unknown_keys`).
 KNOWN_BLOCK_KEYS: dict[str, frozenset[str]] = {
     **{block: frozenset(rules) for block, rules in RESILIENCE_RULES.items()},
     **transformations.KNOWN_KEYS,  # request/response_transformation, cache, compression
@@ -131,6 +132,17 @@ def block_unknown_keys(block: str, value: Any, prefix: str) -> list[str]:
     if known is None or not isinstance(value, dict):
         return []
     return [_join(prefix, key) for key in value if key not in known and not str(key).startswith("_")]
+
+
+def without_unknown_keys(doc: dict[str, Any]) -> dict[str, Any]:
+    """A canonical document whose resilience blocks keep only the keys they know (for an import without --strict,
+    which reports the dropped keys by path and imports the rest)."""
+    out = dict(doc)
+    for block in RESILIENCE_RULES:
+        value = out.get(block)
+        if isinstance(value, dict) and (unknown := set(unknown_block_keys(block, value))):
+            out[block] = {key: item for key, item in value.items() if key not in unknown}
+    return out
 
 
 def unknown_keys(data: dict[str, Any], prefix: str = "") -> list[str]:

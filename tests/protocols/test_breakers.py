@@ -1,6 +1,7 @@
 """The circuit-breaker state machine on a hand-driven clock, and the snapshot the metrics exporter reads."""
 from __future__ import annotations
 
+import logging
 import time
 
 from protocols import breakers
@@ -8,6 +9,7 @@ from protocols.balancing import Balancing
 from protocols.breakers import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
 from protocols.policies import DEFAULT_BREAKER, BreakerPolicy, breaker_policy
 from protocols.table import BackendSpec, RouteSpec, RouteTable
+from routes.policies import CIRCUIT_BREAKER_RULES
 
 
 def fail(breaker: CircuitBreaker, now: float, times: int = 1) -> None:
@@ -167,3 +169,16 @@ def test_the_snapshot_names_route_backend_and_state():
     (row,) = [row for row in breakers.snapshot() if row.route == "snap"]
     assert (row.backend, row.state, row.consecutive_failures) == ("http://10.9.9.9:8080", "open", 5)
     assert row.opened_at is not None and abs(row.opened_at - time.time()) < 5
+
+
+def test_every_breaker_key_the_control_plane_accepts_is_read(caplog):
+    with caplog.at_level(logging.WARNING, logger="protocols.policies"):
+        breaker_policy("r", {"circuit_breaker": dict.fromkeys(CIRCUIT_BREAKER_RULES)})
+    assert caplog.messages == []
+
+
+def test_a_stored_misspelled_breaker_key_is_logged_with_its_path(caplog):
+    with caplog.at_level(logging.WARNING, logger="protocols.policies"):
+        policy = breaker_policy("r", {"circuit_breaker": {"treshold": 3}})
+    assert policy == BreakerPolicy()
+    assert caplog.messages == ["route 'r': circuit_breaker.treshold is not a key Rusta knows, ignored"]

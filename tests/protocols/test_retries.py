@@ -1,12 +1,14 @@
 """Retry arithmetic: the retry block's defaults, backoff with full jitter, Retry-After, and the retry budget."""
 from __future__ import annotations
 
+import logging
 import random
 
 import pytest
 
 from protocols.policies import RetryPolicy, retry_policy
 from protocols.retries import RetryBudget, backoff, retry_after
+from routes.policies import RETRY_RULES
 
 
 def test_without_a_block_one_retry_on_connection_errors():
@@ -82,3 +84,16 @@ def test_a_quiet_route_can_still_retry_on_the_floor():
     budget = RetryBudget(RetryPolicy(budget_min_per_s=3, budget_window=10), now=0.0)
     budget.add(0.0)
     assert sum(budget.withdraw(0.0) for _ in range(50)) == 30
+
+
+def test_every_retry_key_the_control_plane_accepts_is_read(caplog):
+    with caplog.at_level(logging.WARNING, logger="protocols.policies"):
+        retry_policy("r", {"retry": dict.fromkeys(RETRY_RULES)})
+    assert caplog.messages == []
+
+
+def test_a_stored_misspelled_retry_key_is_logged_with_its_path(caplog):
+    with caplog.at_level(logging.WARNING, logger="protocols.policies"):
+        policy = retry_policy("r", {"retry": {"max_retires": 5, "_comment": "a note"}})
+    assert policy.max_retries == 1
+    assert caplog.messages == ["route 'r': retry.max_retires is not a key Rusta knows, ignored"]

@@ -279,6 +279,32 @@ def test_a_health_check_error_names_the_key_on_its_field(admin_client):
     assert not Route.objects.exists()
 
 
+def test_a_misspelled_resilience_key_is_refused_on_its_field_and_nothing_is_saved(admin_client):
+    response = admin_client.post(ADD_URL, route_form(TWO_BACKENDS, retry='{"max_retires": 3}',
+                                                     health_check='{"interval": 3}',
+                                                     circuit_breaker='{"treshold": 3}'))
+    errors = response.context["adminform"].form.errors
+    assert errors["retry"][0].startswith("max_retires: Unknown key; retry knows ")
+    assert errors["health_check"][0].startswith("interval: Unknown key; health_check knows ")
+    assert errors["circuit_breaker"][0].startswith("treshold: Unknown key; circuit_breaker knows ")
+    assert not Route.objects.exists()
+
+
+def test_the_change_form_refuses_a_misspelled_resilience_key_and_keeps_the_route(admin_client, route_doc):
+    route = services.save_route(route_doc(retry={"max_retries": 2}), actor=None, source="api")
+    backends = route.backends.all()
+    rows = [{"host": b.url.rsplit(":", 1)[0], "port": str(b.port), "id": str(b.pk), "route": str(route.pk)}
+            for b in backends]
+    url = reverse("admin:routes_route_change", args=[route.pk])
+    response = admin_client.post(url, route_form(rows, initial=len(rows), name=route.name,
+                                                 external_path=route.external_path, internal_path="",
+                                                 retry='{"max_retries": 2, "max_retires": 5}'))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["retry"][0].startswith("max_retires: Unknown key; ")
+    route.refresh_from_db()
+    assert route.retry == {"max_retries": 2}
+
+
 def test_the_form_shows_examples_of_the_resilience_blocks(admin_client):
     page = admin_client.get(ADD_URL).content.decode()
     assert "healthy_threshold" in page and "half_open_requests" in page and "budget_ratio" in page

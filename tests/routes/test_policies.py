@@ -1,9 +1,11 @@
-"""routes.policies: what the retry, health_check and circuit_breaker blocks may say, and the messages for errors."""
+"""routes.policies: what the retry, health_check and circuit_breaker blocks may say, the messages for errors, and
+that the API refuses an unknown key in them by path."""
 from __future__ import annotations
 
 import pytest
 
-from routes.policies import CIRCUIT_BREAKER_DEFAULTS, HEALTH_CHECK_DEFAULTS, health_check_settings
+from routes.models import Route
+from routes.policies import CIRCUIT_BREAKER_DEFAULTS, HEALTH_CHECK_DEFAULTS, RULES, health_check_settings
 from routes.validation import normalize_route, unknown_keys, validate_route
 
 
@@ -77,6 +79,44 @@ def test_a_block_that_is_not_an_object_is_refused(route_doc):
 
 def test_a_null_key_takes_its_default(route_doc):
     assert errors_of(route_doc(circuit_breaker={"failure_ratio": None, "open_s": None})) == {}
+
+
+MISSPELLED = [("retry", "max_retires"), ("health_check", "interval"), ("circuit_breaker", "treshold")]
+
+
+@pytest.mark.parametrize(("block", "key"), MISSPELLED)
+def test_a_misspelled_key_is_refused_by_path_naming_the_known_keys(route_doc, block, key):
+    errors = errors_of(route_doc(**{block: {key: 3}}))
+    assert errors == {f"{block}.{key}": [f"Unknown key; {block} knows {', '.join(sorted(RULES[block]))}."]}
+
+
+def test_keys_starting_with_an_underscore_are_notes_not_keys(route_doc):
+    assert errors_of(route_doc(retry={"_comment": "x"}, health_check={"_note": 1}, circuit_breaker={"_": 2})) == {}
+
+
+def test_the_earlier_gateways_retry_keys_are_known(route_doc):
+    retry = {"max_retries": 3, "initial_backoff_ms": 100, "max_backoff_ms": 5000, "backoff_multiplier": 2.0,
+             "retry_on_status_codes": [502, 503, 504], "retry_on_connection_error": True}
+    assert errors_of(route_doc(retry=retry)) == {}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("block", "key"), MISSPELLED)
+def test_the_api_refuses_a_misspelled_key_on_create_and_saves_nothing(api, route_doc, block, key):
+    response = api.post("/api/routes/", route_doc(**{block: {key: 3}}), format="json")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [f"{block}.{key}"]
+    assert not Route.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("block", "key"), MISSPELLED)
+def test_the_api_refuses_a_misspelled_key_on_patch_and_changes_nothing(api, route_doc, block, key):
+    route_id = api.post("/api/routes/", route_doc(), format="json").json()["id"]
+    response = api.patch(f"/api/routes/{route_id}/", {block: {key: 3}}, format="json")
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [f"{block}.{key}"]
+    assert getattr(Route.objects.get(), block) is None
 
 
 def test_unknown_keys_in_the_new_blocks_are_reported_by_path(route_doc):

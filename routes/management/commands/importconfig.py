@@ -1,4 +1,5 @@
-"""`manage.py importconfig FILE [--replace]`: load a configuration file of the earlier gateway, all or nothing."""
+"""`manage.py importconfig FILE [--replace] [--strict]`: load a configuration file of the earlier gateway, all or
+nothing."""
 from __future__ import annotations
 
 import json
@@ -41,11 +42,15 @@ class Command(BaseCommand):
         parser.add_argument("file", help="The JSON file, or - for standard input.")
         parser.add_argument("--replace", action="store_true",
                             help="Delete routes that are not in the file, so the database equals the file.")
+        parser.add_argument("--strict", action="store_true",
+                            help="Refuse the file, changing nothing, if it has a key Rusta does not know "
+                                 "(without it such keys are printed as warnings and the rest is imported).")
 
     def handle(self, *args: Any, **options: Any) -> None:
         data = read_config(options["file"])
         try:
-            report = services.import_config(data, actor=None, source="command", replace=options["replace"])
+            report = services.import_config(data, actor=None, source="command", replace=options["replace"],
+                                            strict=options["strict"])
         except services.ConfigError as exc:
             for path, messages in exc.errors.items():
                 for message in messages:
