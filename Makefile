@@ -31,10 +31,16 @@ $(VENDOR_STAMP):
 migrate: venv vendor
 	$(PY) manage.py migrate --noinput
 
+# `make run PORT=9000 ADMIN_PORT=9001` moves the proxy and admin listeners; unset, runproxy takes RUSTA_PORT and
+# RUSTA_ADMIN_PORT, else 8000 and 8001. Only make's command line counts: a PORT exported for another program
+# must not move the gateway.
+given = $(and $(filter command line,$(origin $(1))),$($(1)))
+RUN_ENV = $(if $(call given,PORT),RUSTA_PORT=$(PORT)) $(if $(call given,ADMIN_PORT),RUSTA_ADMIN_PORT=$(ADMIN_PORT))
+
 # The gateway on the embedded default: SQLite in var/, no other server needed.
 run: migrate
-	$(PY) manage.py ensureadmin --first-run
-	$(PY) manage.py runproxy
+	$(strip $(RUN_ENV) $(PY) manage.py ensureadmin --first-run)
+	$(strip $(RUN_ENV) $(PY) manage.py runproxy)
 
 # The whole suite: embedded (SQLite) first, then PostgreSQL + Redis when they answer (always in CI).
 test: venv vendor lint

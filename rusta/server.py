@@ -40,13 +40,31 @@ class ServerOptions:
     dns_port: int | None = None  # None: no DNS listeners (DNS over HTTPS on the proxy port still works)
 
 
-def bind(host: str, port: int) -> socket.socket:
-    """A listening TCP socket shared by every worker (the kernel spreads connections among them)."""
+class ListenError(OSError):
+    """A listener's socket could not be bound; the message names the listener, its host and its port."""
+
+    def __init__(self, listener: str, host: str, port: int, cause: OSError) -> None:
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        reason = cause.strerror or str(cause)
+        super().__init__(cause.errno, f"cannot listen on {address} ({listener}): {reason[:1].lower()}{reason[1:]}")
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+def bind(host: str, port: int, listener: str) -> socket.socket:
+    """A listening TCP socket shared by every worker (the kernel spreads connections among them).
+
+    `listener` names it in the ListenError raised when the address cannot be had ("the proxy listener")."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(2048)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ListenError(listener, host, port, exc) from exc
     sock.setblocking(False)
     sock.set_inheritable(True)
     return sock
@@ -184,11 +202,14 @@ class Supervisor:
 
         from protocols.dns import bind_dns_sockets
 
-        proxy_sock = bind(self.options.host, self.options.port)
-        admin_sock = bind(self.options.admin_host, self.options.admin_port)
+        proxy_sock = bind(self.options.host, self.options.port, "the proxy listener")
+        admin_sock = bind(self.options.admin_host, self.options.admin_port, "the admin listener")
         dns_socks = None
         if self.options.dns_port is not None:
-            dns_socks = bind_dns_sockets(self.options.host, self.options.dns_port)
+            try:
+                dns_socks = bind_dns_sockets(self.options.host, self.options.dns_port)
+            except OSError as exc:
+                raise ListenError("the DNS listener", self.options.host, self.options.dns_port, exc) from exc
         proxy_port = proxy_sock.getsockname()[1]
         admin_port = admin_sock.getsockname()[1]
         log.info("proxy listening on http://%s:%s", self.options.host, proxy_port)

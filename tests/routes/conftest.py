@@ -1,36 +1,15 @@
-"""Fixtures of the control-plane tests: users, API clients, route documents and the earlier gateway's files."""
+"""Fixtures of the control-plane tests: users, API clients, route documents."""
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 PASSWORD = "a-long-test-password-1"
 
-
-def compat_dir() -> Path:
-    """The earlier gateway's example configs, shared beside the repository (not part of it)."""
-    return Path(settings.BASE_DIR).parent / "shared" / "compat"
-
-
-def compat_files() -> list[Path]:
-    folder = compat_dir()
-    return sorted(folder.glob("*.json")) if folder.is_dir() else []
-
-
-needs_compat = pytest.mark.skipif(
-    not compat_files(), reason=f"the earlier gateway's example configs are not at {compat_dir()} (shared/compat)"
-)
-
-
-def load_compat(name: str) -> dict[str, Any]:
-    return json.loads((compat_dir() / name).read_text())
 
 
 @pytest.fixture(autouse=True)

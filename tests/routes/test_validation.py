@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from routes.validation import normalize_route, unknown_keys, validate_route
-from tests.routes.conftest import compat_files, load_compat, needs_compat
+from tests.support.compat import kairos_examples, load
 
 
 def errors_of(data, others=()):
@@ -117,10 +117,9 @@ def test_unknown_keys_are_reported_by_path_inside_policies_and_backends(route_do
     ]
 
 
-@needs_compat
-@pytest.mark.parametrize("path", compat_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", kairos_examples())
 def test_every_router_of_the_earlier_gateways_examples_is_valid(path):
-    for index, router in enumerate(load_compat(path.name)["routers"]):
+    for index, router in enumerate(load(path)["routers"]):
         data = dict(router, name=f"r{index}")
         assert errors_of(data) == {}, (path.name, index)
 

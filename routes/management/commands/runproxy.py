@@ -12,7 +12,7 @@ from django.db.migrations.executor import MigrationExecutor
 from django.db.utils import DatabaseError
 
 from rusta.env import envint
-from rusta.server import ServerOptions, Supervisor
+from rusta.server import ListenError, ServerOptions, Supervisor
 
 log = logging.getLogger("rusta.server")
 
@@ -69,8 +69,10 @@ class Command(BaseCommand):
         )
         try:
             code = Supervisor(server_options).run()
+        except ListenError as exc:
+            raise CommandError(str(exc)) from None  # names the listener, its host and port, and why
         except OSError as exc:
-            raise CommandError(f"cannot listen: {exc}") from None
+            raise CommandError(f"cannot start: {exc}") from None
         if code:
             raise CommandError("the gateway stopped because its workers kept failing")
 

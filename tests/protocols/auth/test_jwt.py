@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from pathlib import Path
 from typing import Any
 
 import jwt as pyjwt
@@ -26,8 +25,8 @@ from tests.protocols.auth.tokens import (
     rsa_key,
     with_pyjwt,
 )
+from tests.support.compat import fixture, kairos_examples, load
 
-COMPAT = Path(__file__).resolve().parents[4] / "shared" / "compat"
 makers = pytest.mark.parametrize("make", list(MAKERS.values()), ids=list(MAKERS))
 
 
@@ -100,9 +99,9 @@ def test_it_rejects_a_token_whose_kid_names_another_key(make):
     assert "signature" in failure.description
 
 
-@pytest.mark.parametrize("compat_file", sorted(p.name for p in COMPAT.glob("*.json")))
-def test_the_earlier_gateways_jwt_blocks_accept_their_tokens(compat_file):
-    block = json.loads((COMPAT / compat_file).read_text())["jwt"]
+@pytest.mark.parametrize("path", kairos_examples())
+def test_the_earlier_gateways_jwt_blocks_accept_their_tokens(path):
+    block = load(path)["jwt"]
     extra = {name: int(time.time()) for name in block["required_claims"] if name in ("exp", "iat")}
     token = with_pyjwt(claims(iss=block["issuer"], aud=block["audience"], **extra), block["secret"], "HS256")
     assert accept(JwtPolicy.from_config(block), token).subject == "user-42"
@@ -315,10 +314,8 @@ def test_it_rejects_a_token_missing_a_required_claim(make):
     assert accept(p, make(claims(tenant="t1"), SECRET, "HS256"))
 
 
-@pytest.mark.skipif(not (COMPAT / "kairos_config_advanced.json").exists(),
-                    reason=f"the earlier gateway's example configs are not at {COMPAT} (shared/compat)")
 def test_the_earlier_gateways_required_claims_are_enforced():
-    block = json.loads((COMPAT / "kairos_config_advanced.json").read_text())["jwt"]
+    block = load(fixture("advanced.json"))["jwt"]
     assert block["required_claims"] == ["sub", "exp", "iat"]
     p = JwtPolicy.from_config(block)
     base = claims(iss=block["issuer"], aud=block["audience"])

@@ -2,20 +2,17 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from protocols.limits import Limiter, PolicyError, RateLimitPolicy, limit_key
+from tests.support.compat import fixture, kairos_examples, load
 
-COMPAT = Path(__file__).resolve().parents[4] / "shared" / "compat"
 
-
-def compat_block(name: str) -> dict:
-    return json.loads((COMPAT / name).read_text())["rate_limit"]
+def kairos_block(name: str) -> dict:
+    return load(fixture(name))["rate_limit"]
 
 
 def refused(block: dict) -> str:
@@ -25,20 +22,27 @@ def refused(block: dict) -> str:
 
 
 def test_the_earlier_gateways_per_ip_block_compiles():
-    policy = RateLimitPolicy.from_config(compat_block("kairos_config.json"))
+    policy = RateLimitPolicy.from_config(kairos_block("per_ip.json"))
     assert (policy.algorithm, policy.limit, policy.window_s, policy.scope, policy.store) == (
-        "sliding_window", 100, 60.0, ("ip",), "local")
-    assert policy.namespace.startswith("kairos_rl")
+        "sliding_window", 40, 30.0, ("ip",), "local")
+    assert policy.namespace.startswith("kairos_rl_fixture")
     assert policy.warnings  # its burst_allowance means nothing to a sliding window, and it says so
 
 
 def test_the_earlier_gateways_per_ip_and_route_block_compiles():
-    assert RateLimitPolicy.from_config(compat_block("kairos_config_advanced.json")).scope == ("ip", "route")
+    assert RateLimitPolicy.from_config(kairos_block("advanced.json")).scope == ("ip", "route")
 
 
 def test_the_multi_protocol_shape_names_the_algorithm_in_strategy():
-    policy = RateLimitPolicy.from_config(compat_block("kairos_config_multi_protocol.json"))
-    assert (policy.algorithm, policy.limit, policy.window_s, policy.scope) == ("sliding_window", 100, 60.0, ("ip",))
+    policy = RateLimitPolicy.from_config(kairos_block("multi_protocol.json"))
+    assert (policy.algorithm, policy.limit, policy.window_s, policy.scope) == ("sliding_window", 50, 60.0, ("ip",))
+
+
+@pytest.mark.parametrize("path", kairos_examples())
+def test_every_rate_limit_block_in_the_earlier_gateways_format_compiles(path):
+    block = load(path).get("rate_limit")
+    if block is not None:
+        assert RateLimitPolicy.from_config(block).limit > 0
 
 
 @pytest.mark.parametrize(("block", "capacity"), [

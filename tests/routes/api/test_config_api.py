@@ -10,7 +10,7 @@ from routes import services
 from routes.models import AuditEntry, ConfigState, GatewaySettings, Route
 from routes.secrets import REDACTED
 from routes.snapshot import build_table
-from tests.routes.conftest import compat_files, load_compat, needs_compat
+from tests.support.compat import kairos_examples, load
 
 pytestmark = pytest.mark.django_db
 
@@ -124,10 +124,9 @@ def test_a_malformed_import_body_is_a_bad_request(api, stored):
     assert Route.objects.count() == 1
 
 
-@needs_compat
-@pytest.mark.parametrize("path", compat_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", kairos_examples())
 def test_every_example_of_the_earlier_gateway_imports(api, path):
-    data = load_compat(path.name)
+    data = load(path)
     response = api.post("/api/config/import/?replace=true", data, format="json")
     assert response.status_code == 200, response.json()
     assert Route.objects.count() == len(data["routers"])

@@ -6,7 +6,7 @@ import pytest
 from routes import services
 from routes.models import AuditEntry, Route
 from routes.secrets import REDACTED
-from tests.routes.conftest import compat_files, load_compat, needs_compat
+from tests.support.compat import kairos_examples, load
 
 pytestmark = pytest.mark.django_db
 
@@ -33,10 +33,9 @@ def test_a_legacy_router_with_a_comment_posts_as_is(api):
     assert Route.objects.get().external_path == "/api/legacy/get"
 
 
-@needs_compat
-@pytest.mark.parametrize("path", compat_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", kairos_examples())
 def test_every_router_of_the_earlier_gateways_examples_posts_as_is(api, path):
-    for router in load_compat(path.name)["routers"]:
+    for router in load(path)["routers"]:
         response = api.post("/api/routes/", router, format="json")
         assert response.status_code == 201, (router, response.json())
 

@@ -9,7 +9,7 @@ from django.core.management import call_command
 
 from routes import services
 from routes.secrets import REDACTED
-from tests.routes.conftest import compat_files, needs_compat
+from tests.support.compat import kairos_examples
 
 pytestmark = pytest.mark.django_db
 
@@ -59,8 +59,7 @@ def test_an_export_imported_with_replace_reproduces_the_configuration(configured
     assert export("--include-secrets") == first
 
 
-@needs_compat
-@pytest.mark.parametrize("path", compat_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", kairos_examples())
 def test_each_example_survives_export_and_import(path, tmp_path):
     call_command("importconfig", str(path), stdout=StringIO(), stderr=StringIO())
     target = tmp_path / "out.json"

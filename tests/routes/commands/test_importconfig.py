@@ -14,7 +14,7 @@ from django.core.management import CommandError, call_command
 
 from routes import services
 from routes.models import Route
-from tests.routes.conftest import compat_files, load_compat, needs_compat
+from tests.support.compat import fixture, kairos_examples, load
 
 pytestmark = pytest.mark.django_db
 
@@ -40,25 +40,23 @@ def write(tmp_path, data, name="config.json"):
     return path
 
 
-@needs_compat
-@pytest.mark.parametrize("path", compat_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", kairos_examples())
 def test_each_example_of_the_earlier_gateway_imports(path):
     code, out, _ = run(str(path))
     assert code == 0
-    routers = load_compat(path.name)["routers"]
+    routers = load(path)["routers"]
     assert Route.objects.count() == len(routers)
     assert f"Imported: {len(routers)} created, 0 updated, 0 deleted" in out
 
 
-@needs_compat
 def test_the_examples_keep_dns_ip_hosts_websocket_and_ai_blocks():
-    for name in ("kairos_config_multi_protocol.json", "kairos_config_ai_test.json"):
-        assert run(str(next(p for p in compat_files() if p.name == name)))[0] == 0
+    for name in ("multi_protocol.json", "ai_routing.json"):
+        assert run(str(fixture(name)))[0] == 0
     dns = Route.objects.get(protocol="dns")
-    assert [b.url for b in dns.backends.all()] == ["dns://8.8.8.8:53", "dns://1.1.1.1:53"]
-    assert Route.objects.get(protocol="websocket").backends.get().url == "ws://websocket-backend:8080"
-    assert Route.objects.get(name="api-v1-smart-router").ai_policy["provider"] == "openai"
-    assert services.gateway_settings().ai == {"provider": "openai", "model": "gpt-4o"}
+    assert [b.url for b in dns.backends.all()] == ["dns://192.0.2.53:53", "dns://198.51.100.53:5353"]
+    assert Route.objects.get(protocol="websocket").backends.get().url == "ws://notify.internal:8300"
+    assert Route.objects.get(name="assist-route").ai_policy["provider"] == "openai"
+    assert services.gateway_settings().ai == {"provider": "openai", "model": "fixture-model"}
 
 
 def test_it_prints_what_it_created_updated_and_deleted(tmp_path, route_doc):
@@ -142,6 +140,46 @@ def test_unknown_keys_inside_the_resilience_blocks_are_reported_by_path(tmp_path
     code, _, err = run(str(write(tmp_path, data)))
     assert code == 0
     assert "routers[0].health_check.intervall_s" in err and "routers[0].circuit_breaker.open_for" in err
+
+
+MISSPELLED = {"retry": {"max_retries": 2, "max_retires": 5}, "health_check": {"interval": 3},
+              "circuit_breaker": {"treshold": 3}}
+MISSPELLED_PATHS = ("routers[0].retry.max_retires", "routers[0].health_check.interval",
+                    "routers[0].circuit_breaker.treshold")
+
+
+def test_without_strict_misspelled_resilience_keys_are_warned_and_left_out(tmp_path, route_doc):
+    code, out, err = run(str(write(tmp_path, {"routers": [route_doc(**MISSPELLED)]})))
+    assert code == 0
+    for path in MISSPELLED_PATHS:
+        assert f"unknown key, not used by Rusta: {path}" in err
+    route = Route.objects.get()
+    assert (route.retry, route.health_check, route.circuit_breaker) == ({"max_retries": 2}, {}, {})
+
+
+def test_with_strict_a_misspelled_resilience_key_exits_non_zero_and_changes_nothing(tmp_path, route_doc):
+    services.save_route(route_doc(name="kept", external_path="/kept"), actor=None, source="api")
+    before = snapshot()
+    code, _, err = run(str(write(tmp_path, {"routers": [route_doc(**MISSPELLED)]})), "--strict", "--replace")
+    assert code == 1
+    for path in MISSPELLED_PATHS:
+        assert f"{path}: Unknown key; " in err
+    assert snapshot() == before
+
+
+def test_with_strict_any_unknown_key_is_an_error(tmp_path, route_doc):
+    data = {"server": {"port": 80}, "routers": [route_doc(ai_policy={"enabled": True, "foo": 1})]}
+    code, _, err = run(str(write(tmp_path, data)), "--strict")
+    assert code == 1
+    assert "server: Unknown key; Rusta does not use it." in err
+    assert "routers[0].ai_policy.foo: Unknown key; Rusta does not use it." in err
+    assert not Route.objects.exists()
+
+
+@pytest.mark.parametrize("path", kairos_examples())
+def test_each_example_of_the_earlier_gateway_imports_with_strict_and_no_warning(path):
+    code, _, err = run(str(path), "--strict")
+    assert (code, err) == (0, "")
 
 
 def test_access_blocks_that_do_not_compile_are_printed_by_path(tmp_path, route_doc):
