@@ -5,7 +5,7 @@ Metric families (all workers of the gateway combined, see metrics.procfiles):
     rusta_requests_total{route,method,status_class}      counter
     rusta_request_duration_seconds{route}                histogram (client-facing time)
     rusta_upstream_duration_seconds{backend}             histogram (until the backend's response head)
-    rusta_upstream_errors_total{backend,kind}            counter: refused, reset, timeout, invalid
+    rusta_upstream_errors_total{backend,kind}            counter: refused, dns, reset, timeout, invalid
     rusta_connections_active / rusta_connections_peak    gauges (peak: the sum of each worker's peak)
     rusta_circuit_breaker_state{route,backend}           gauge: 0 closed, 1 half-open, 2 open
     rusta_circuit_breaker_opens_total{route,backend}     counter (moves to open, sampled every second)
@@ -67,7 +67,7 @@ def render(combined: Combined, version: str) -> str:
                         "backend's response head.", "backend", totals.upstream_seconds.items())
 
     lines += _family("rusta_upstream_errors_total", "counter",
-                     "Failed upstream attempts by backend and kind (refused, reset, timeout, invalid).")
+                     "Failed upstream attempts by backend and kind (refused, dns, reset, timeout, invalid).")
     for (backend, kind), value in sorted(totals.upstream_errors.items()):
         lines.append(f"rusta_upstream_errors_total{_labels(backend=backend, kind=kind)} {value}")
 

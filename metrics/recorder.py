@@ -37,12 +37,13 @@ _EMPTY_CELL: list[Any] = [0, 0.0, 0.0, 0, float("inf"), 0.0, 0, 0] + [0] * (2 * 
 # Gateway error types (protocols.errors) as the kind label of rusta_upstream_errors_total.
 UPSTREAM_ERROR_KINDS = {
     "upstream_connect_refused": "refused",
+    "upstream_name_not_resolved": "dns",
     "upstream_reset": "reset",
     "upstream_connect_timeout": "timeout",
     "upstream_timeout": "timeout",
     "upstream_invalid_response": "invalid",
 }
-KINDS = frozenset({"refused", "reset", "timeout", "invalid"})
+KINDS = frozenset({"refused", "dns", "reset", "timeout", "invalid"})
 STATUS_CLASSES = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 # The WebSocket proxy's counters (protocols.websocket.metrics) that /metrics shows; "open" is a gauge.
 WEBSOCKET_COUNTERS = ("open", "opened", "messages_from_client", "messages_to_client", "bytes_from_client",
@@ -171,8 +172,8 @@ class Recorder:
             cell[UPSTREAM_BUCKETS + bisect_left(LATENCY_BOUNDS, upstream_s)] += 1
 
     def upstream_error(self, backend: str, kind: str) -> None:
-        """One failed upstream attempt (retries count each): `kind` is refused, reset, timeout or invalid, or a
-        gateway error type that maps to one (`upstream_connect_refused`...)."""
+        """One failed upstream attempt (retries count each): `kind` is refused, dns, reset, timeout or invalid, or
+        a gateway error type that maps to one (`upstream_connect_refused`...)."""
         kind = UPSTREAM_ERROR_KINDS.get(kind, kind)
         key = (backend, kind)
         errors = self.totals.upstream_errors

@@ -79,10 +79,24 @@ class UpstreamError(GatewayError):
 
 
 class UpstreamRefused(UpstreamError):
-    """502: the backend could not be connected to (refused, unreachable, unknown host, TLS handshake failed)."""
+    """502: the backend could not be connected to (refused, unreachable, TLS handshake failed)."""
 
     def __init__(self, backend: str, reason: str = "connection refused") -> None:
         super().__init__(502, "upstream_connect_refused", f"Could not connect to backend {backend}: {reason}.")
+
+
+class UpstreamNameNotResolved(UpstreamRefused):
+    """502: the backend's host name did not resolve, so there was nothing to connect to.
+
+    A connect failure like a refusal (retried, counted against the breaker), with its own type because the fix
+    is different: a typo in the route or a DNS problem, not a backend that is down.
+    """
+
+    def __init__(self, backend: str, reason: str = "name not known") -> None:
+        GatewayError.__init__(
+            self, 502, "upstream_name_not_resolved",
+            f"Could not connect to backend {backend}: its host name did not resolve ({reason}).",
+        )
 
 
 class UpstreamReset(UpstreamError):

@@ -18,7 +18,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from metrics.admin import health_link
-from routes import admin_extras, services
+from routes import admin_extras, name_check, services
 from routes.forms import BackendInlineForm, BackendInlineFormSet, RouteAdminForm
 from routes.models import AuditEntry, Backend, GatewaySettings, Route
 from routes.secrets import redact
@@ -141,13 +141,23 @@ class RouteAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Route, form: Form, change: bool) -> None:
         doc = getattr(form, "route_document", None)
         if doc is not None:
+            # Looked up before the save takes its locks: a slow DNS server must not hold them.
+            unresolved = name_check.unresolved_backends(doc)
             saved = services.save_route(doc, actor=request.user, source="admin", route=obj if change else None)
+            self._warn_unresolved(request, unresolved)
         else:
             # No backend rows were shown (cannot happen with the inline's permissions): keep the stored ones.
             saved = services.save_route(form.document(), actor=request.user, source="admin", route=obj,
                                         partial=True)
         obj.pk = saved.pk
         obj.name = saved.name
+
+    def _warn_unresolved(self, request: HttpRequest, unresolved: name_check.Warnings) -> None:
+        """The route is saved either way; the warning is the only place a typo in a host name shows before
+        traffic gets 502 upstream_name_not_resolved."""
+        for problem in dict.fromkeys(problem for problems in unresolved.values() for problem in problems):
+            self.message_user(request, f"{problem}: requests to this backend will fail with 502 "
+                                       f"upstream_name_not_resolved until it does.", messages.WARNING)
 
     def save_related(self, request: HttpRequest, form: Form, formsets: Any, change: bool) -> None:
         """The backends were saved with the route by services.save_route."""

@@ -13,17 +13,19 @@
     502 ftp_protocol_error       the server broke the protocol (garbage, a reply line too long, closed early)
     502 ftp_data_address_refused the server offered a data connection to an address other than its own
     507 ftp_insufficient_storage 452/552
-    and the HTTP proxy's 502 upstream_connect_refused, 504 upstream_connect_timeout, 504 upstream_timeout and
-    502 upstream_reset for the control and data connections.
+    and the HTTP proxy's 502 upstream_connect_refused, 502 upstream_name_not_resolved, 504 upstream_connect_timeout,
+    504 upstream_timeout and 502 upstream_reset for the control and data connections.
 """
 from __future__ import annotations
 
+import socket
 import ssl
 
 from protocols.errors import (
     GatewayError,
     UpstreamConnectTimeout,
     UpstreamError,
+    UpstreamNameNotResolved,
     UpstreamRefused,
     UpstreamReset,
     UpstreamTimeout,
@@ -168,6 +170,8 @@ def connection_error(exc: BaseException, backend: str, connect_timeout: float, r
         return UpstreamRefused(backend, f"TLS handshake failed ({exc.reason or exc})")
     if isinstance(exc, ConnectionRefusedError):
         return UpstreamRefused(backend)
+    if isinstance(exc, socket.gaierror):
+        return UpstreamNameNotResolved(backend, exc.strerror or str(exc) or "name not known")
     if isinstance(exc, OSError):
         if connecting:
             return UpstreamRefused(backend, exc.strerror or str(exc) or type(exc).__name__)

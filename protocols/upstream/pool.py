@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 
-from protocols.errors import UpstreamConnectTimeout, UpstreamRefused
+from protocols.errors import UpstreamConnectTimeout, UpstreamNameNotResolved, UpstreamRefused
 from protocols.upstream.connection import UpstreamConnection
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
@@ -65,6 +66,8 @@ class Pool:
             raise UpstreamRefused(self.label, f"TLS handshake failed ({exc.reason or exc})") from None
         except ConnectionRefusedError:
             raise UpstreamRefused(self.label) from None
+        except socket.gaierror as exc:  # an OSError too: caught first, the cure is not the same
+            raise UpstreamNameNotResolved(self.label, exc.strerror or str(exc)) from None
         except OSError as exc:
             raise UpstreamRefused(self.label, exc.strerror or str(exc)) from None
         self.connections_made += 1

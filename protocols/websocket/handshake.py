@@ -23,6 +23,7 @@ from protocols.errors import (
     GatewayError,
     UpstreamConnectTimeout,
     UpstreamError,
+    UpstreamNameNotResolved,
     UpstreamRefused,
     UpstreamReset,
 )
@@ -209,7 +210,7 @@ def handshake_error(exc: BaseException, label: str, timeout: float) -> GatewayEr
     if isinstance(exc, ssl.SSLError):
         return UpstreamRefused(label, f"TLS handshake failed ({exc.reason or exc})")
     if isinstance(exc, socket.gaierror):
-        return UpstreamRefused(label, "unknown host")
+        return UpstreamNameNotResolved(label, exc.strerror or str(exc) or "name not known")
     if isinstance(exc, ConnectionRefusedError):
         return UpstreamRefused(label)
     if isinstance(exc, OSError):

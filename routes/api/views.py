@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from protocols.table import LiveTable, live
-from routes import services
+from routes import name_check, services
 from routes.api.document_types import config_type_errors, refuse_wrong_types, route_type_errors
 from routes.api.permissions import IsSuperuser, RolePermission
 from routes.api.serializers import (
@@ -97,7 +97,8 @@ class RouteViewSet(viewsets.ModelViewSet):
     def validate(self, request: Request) -> Response:
         """Dry run: answers the document as it would be saved, or its errors. Nothing is saved.
 
-        A document carrying the `id` of a stored route is checked as a change of that route.
+        A document carrying the `id` of a stored route is checked as a change of that route. A valid document
+        also gets `warnings`: backend host names that do not resolve from this gateway (saving is still allowed).
         """
         data = request.data
         stored = None
@@ -110,7 +111,8 @@ class RouteViewSet(viewsets.ModelViewSet):
         except services.ConfigError as exc:
             return Response({"valid": False, "errors": exc.errors, "unknown_keys": ignored},
                             status=status.HTTP_400_BAD_REQUEST)
-        return Response({"valid": True, "route": redact(doc), "unknown_keys": ignored})
+        return Response({"valid": True, "route": redact(doc), "warnings": name_check.unresolved_backends(doc),
+                         "unknown_keys": ignored})
 
 
 def live_status(state: LiveTable = live) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from protocols import errors
     (errors.MethodNotAllowed("POST", "/x", "GET, HEAD"), 405, "method_not_allowed"),
     (errors.NoHealthyBackend("r"), 503, "no_backend"),
     (errors.UpstreamRefused("h:1"), 502, "upstream_connect_refused"),
+    (errors.UpstreamNameNotResolved("h:1"), 502, "upstream_name_not_resolved"),
     (errors.UpstreamReset("h:1"), 502, "upstream_reset"),
     (errors.UpstreamInvalidResponse("h:1", "bad"), 502, "upstream_invalid_response"),
     (errors.UpstreamConnectTimeout("h:1", 0.2), 504, "upstream_connect_timeout"),

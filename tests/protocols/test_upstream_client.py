@@ -12,6 +12,7 @@ import pytest
 from protocols.errors import (
     UpstreamConnectTimeout,
     UpstreamInvalidResponse,
+    UpstreamNameNotResolved,
     UpstreamRefused,
     UpstreamReset,
     UpstreamTimeout,
@@ -181,6 +182,18 @@ def test_it_does_not_retry_a_failure_on_a_fresh_connection(upstream):
 def test_it_reports_a_refused_connection():
     with pytest.raises(UpstreamRefused, match="127.0.0.1"):
         asyncio.run(send(UpstreamClient(), refused_port()))
+
+
+def test_it_reports_a_host_name_that_does_not_resolve_apart_from_a_refusal():
+    async def scenario() -> None:
+        client = UpstreamClient()
+        pool = client.pool(BackendSpec(id=1, scheme="http", host="nothing.invalid", port=8080))
+        await client.request(pool, b"GET", b"/", [(b"host", pool.host_header)], connect_timeout=5.0,
+                             read_timeout=5.0)
+
+    with pytest.raises(UpstreamNameNotResolved, match=r"nothing\.invalid:8080.*did not resolve") as caught:
+        asyncio.run(scenario())
+    assert caught.value.type == "upstream_name_not_resolved"
 
 
 def test_it_reports_a_connect_timeout():

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib import messages
 from django.urls import reverse
 
 from metrics.models import BackendHealth
@@ -60,6 +61,23 @@ def test_a_route_with_two_backends_is_created_from_the_add_form(admin_client):
     entry = AuditEntry.objects.get()
     assert (entry.actor_name, entry.source, entry.action) == ("alice", "admin", "create")
     assert services.config_version().version == 1
+
+
+def test_a_route_whose_backend_name_does_not_resolve_is_saved_with_a_warning(admin_client):
+    backends = [{"host": "http://10.0.0.5", "port": "8080"}, {"host": "http://nothing.invalid", "port": "8080"}]
+    response = admin_client.post(ADD_URL, route_form(backends), follow=True)
+    assert Route.objects.get(name="orders").backends.count() == 2
+    warnings = [str(m) for m in response.context["messages"] if m.level == messages.WARNING]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("nothing.invalid does not resolve from this gateway (")
+    assert "upstream_name_not_resolved" in warnings[0]
+
+
+def test_a_route_whose_backends_are_addresses_is_saved_without_a_warning(admin_client):
+    backends = [{"host": "http://10.0.0.5", "port": "8080"}, {"host": "http://[2001:db8::1]", "port": "8080"}]
+    response = admin_client.post(ADD_URL, route_form(backends), follow=True)
+    assert Route.objects.filter(name="orders").exists()
+    assert not [m for m in response.context["messages"] if m.level == messages.WARNING]
 
 
 def test_a_bad_pattern_is_shown_on_the_path_field_and_nothing_is_saved(admin_client):

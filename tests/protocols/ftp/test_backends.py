@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import ssl
 import time
+from dataclasses import replace
 
 from tests.support.edge import EdgeServer
 from tests.support.ftpserver import FakeFtpServer, FtpServer, ftp_route
@@ -53,6 +54,15 @@ def test_a_refused_ftp_backend_answers_502() -> None:
     with EdgeServer([ftp_route("down", "/ftp", refused_port())]) as edge:
         reply = call(edge.port, "GET", "/ftp/list")
     assert reply.status == 502 and reply.json()["type"] == "upstream_connect_refused"
+
+
+def test_an_ftp_backend_host_that_does_not_resolve_answers_502_name_not_resolved() -> None:
+    spec = ftp_route("typo", "/ftp", 2121)
+    spec = replace(spec, backends=(replace(spec.backends[0], host="nothing.invalid"),))
+    with EdgeServer([spec]) as edge:
+        reply = call(edge.port, "GET", "/ftp/list")
+    assert reply.status == 502 and reply.json()["type"] == "upstream_name_not_resolved"
+    assert "nothing.invalid:2121" in reply.json()["error"]
 
 
 def test_an_ftp_backend_that_never_accepts_answers_504_after_the_connect_timeout() -> None:

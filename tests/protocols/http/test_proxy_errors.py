@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import http.client
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 
@@ -60,6 +61,20 @@ def test_it_answers_502_when_the_backend_refuses_connections():
     assert reply.status == 502
     assert reply.json()["type"] == "upstream_connect_refused"
     assert f"127.0.0.1:{port}" in reply.json()["error"]
+
+
+def unresolvable(spec: RouteSpec) -> RouteSpec:
+    """The route with its backend at a name that never resolves (RFC 2606 reserves .invalid)."""
+    return replace(spec, backends=(replace(spec.backends[0], host="nothing.invalid"),))
+
+
+def test_it_answers_502_name_not_resolved_when_the_backend_host_does_not_resolve():
+    with only_route(unresolvable(route("typo", "/typo", 8080))) as proxy:
+        reply = proxy.call("GET", "/typo")
+    assert reply.status == 502
+    assert reply.json()["type"] == "upstream_name_not_resolved"
+    assert "nothing.invalid:8080" in reply.json()["error"]
+    assert "did not resolve" in reply.json()["error"]
 
 
 def test_it_answers_502_when_the_backend_resets_the_connection(proxy):

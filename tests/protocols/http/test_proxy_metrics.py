@@ -4,6 +4,7 @@ from __future__ import annotations
 import io
 import json
 import re
+from dataclasses import replace
 
 from metrics.recorder import NullRecorder, Recorder
 from protocols.http import AccessLog
@@ -47,6 +48,17 @@ def test_a_refused_backend_is_recorded_as_an_upstream_error_and_a_502():
     window = recorder.take_window()
     assert list(window) == [("down", "POST", 502, f"127.0.0.1:{port}", "upstream_connect_refused")]
     assert recorder.totals.upstream_errors == {(f"127.0.0.1:{port}", "refused"): 1}
+
+
+def test_a_backend_host_that_does_not_resolve_is_counted_as_a_dns_upstream_error():
+    recorder = Recorder()
+    spec = route("typo", "/typo", 8080)
+    spec = replace(spec, backends=(replace(spec.backends[0], host="nothing.invalid"),))
+    with ProxyServer([spec], recorder=recorder) as proxy:
+        assert proxy.call("POST", "/typo", body=b"x").status == 502
+    window = recorder.take_window()
+    assert list(window) == [("typo", "POST", 502, "nothing.invalid:8080", "upstream_name_not_resolved")]
+    assert recorder.totals.upstream_errors == {("nothing.invalid:8080", "dns"): 1}
 
 
 def test_requests_without_a_route_are_recorded_without_one_and_health_checks_not_at_all():

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from websockets.exceptions import InvalidStatus
@@ -56,6 +57,16 @@ def test_a_refused_backend_answers_502_at_the_handshake() -> None:
     assert exc.response.status_code == 502
     assert body(exc)["type"] == "upstream_connect_refused"
     assert time.monotonic() - started < 2
+
+
+def test_a_backend_host_that_does_not_resolve_answers_502_name_not_resolved_at_the_handshake() -> None:
+    spec = ws_route("chat", "/ws/chat", 8080)
+    spec = replace(spec, backends=(replace(spec.backends[0], host="nothing.invalid"),))
+    with EdgeServer([spec]) as edge:
+        exc = refusal(edge.port, "/ws/chat")
+    assert exc.response.status_code == 502
+    assert body(exc)["type"] == "upstream_name_not_resolved"
+    assert "nothing.invalid:8080" in body(exc)["error"]
 
 
 def test_a_backend_that_never_accepts_answers_504_after_the_connect_timeout() -> None:
