@@ -72,6 +72,7 @@ def route_document(route: Route) -> dict[str, Any]:
         "methods": list(route.methods),
         "backends": [
             {
+                "id": b.pk,  # read-only: names the backend in /api/backends/{id}/health/; ignored when sent back
                 # IPv6 literals are stored bare and shown bracketed, as in a URL.
                 "host": f"{b.scheme}://[{b.host}]" if ":" in b.host else f"{b.scheme}://{b.host}",
                 "port": b.port,
@@ -131,7 +132,10 @@ def export_config(*, include_secrets: bool = False) -> dict[str, Any]:
             data[block] = value if include_secrets else redact(value)
     routers = []
     for doc in all_route_documents():
+        # Ids differ between installations, and the earlier gateway's file format has none.
         doc.pop("id")
+        for backend in doc["backends"]:
+            backend.pop("id")
         routers.append(doc if include_secrets else redact(doc))
     data["routers"] = routers
     return data
@@ -186,9 +190,10 @@ def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[s
 def _enabled_documents(exclude_ids: Iterable[int] = ()) -> list[dict[str, Any]]:
     excluded = set(exclude_ids)
     return [
-        {"id": r.pk, "name": r.name, "enabled": True, "external_path": r.external_path,
+        {"id": r.pk, "name": r.name, "enabled": True, "protocol": r.protocol, "external_path": r.external_path,
          "match_host": r.match_host, "methods": r.methods}
-        for r in Route.objects.filter(enabled=True).only("id", "name", "external_path", "match_host", "methods")
+        for r in Route.objects.filter(enabled=True).only("id", "name", "protocol", "external_path", "match_host",
+                                                         "methods")
         if r.pk not in excluded
     ]
 

@@ -28,6 +28,9 @@ SCHEMES_BY_PROTOCOL = {
     "dns": ("dns",),
 }
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ftps": 21, "dns": 53}
+# A dns route is answered by the DNS listener and by DNS over HTTPS on its own paths, never at a path of its own;
+# left out, its path and methods are DoH's, which the proxy answers before route matching.
+DNS_DEFAULTS: dict[str, Any] = {"external_path": "/dns-query", "methods": ["GET", "POST"]}
 POLICY_FIELDS = ("retry", "health_check", "circuit_breaker", "request_transformation", "response_transformation",
                  "rate_limit", "ai_policy", "cache", "compression", *GUARD_FIELDS, *ACCESS_FIELDS)
 ROUTE_FIELDS = (
@@ -37,6 +40,7 @@ ROUTE_FIELDS = (
 )
 LEGACY_FIELDS = ("host", "port", "_comment")
 BACKEND_FIELDS = ("host", "port", "weight", "health_check_path", "enabled")
+BACKEND_READ_ONLY = ("id",)  # shown by the API; a document sent back with it is not refused, and it is ignored
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*\.?$")
 MATCH_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
@@ -79,6 +83,10 @@ def normalize_route(data: dict[str, Any]) -> dict[str, Any]:
         # The earlier gateway's single-backend form: {"host": "http://x", "port": 3000}.
         doc["backends"] = [{"host": data["host"], "port": data.get("port"), "weight": 1}]
     doc.setdefault("protocol", "http")
+    if doc["protocol"] == "dns":
+        for key, value in DNS_DEFAULTS.items():
+            if doc.get(key) in (None, "", []):
+                doc[key] = list(value) if isinstance(value, list) else value
     doc.setdefault("enabled", True)
     doc.setdefault("priority", 0)
     doc.setdefault("internal_path", "")
@@ -153,7 +161,8 @@ def unknown_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
     for index, backend in enumerate(backends if isinstance(backends, list) else []):
         if isinstance(backend, dict):
             found += [_join(prefix, f"backends[{index}].{key}") for key in backend
-                      if key not in BACKEND_FIELDS and not str(key).startswith("_")]
+                      if key not in BACKEND_FIELDS and key not in BACKEND_READ_ONLY
+                      and not str(key).startswith("_")]
     for block in POLICY_FIELDS:
         found += block_unknown_keys(block, data.get(block), _join(prefix, block))
     return found
@@ -300,6 +309,8 @@ def _validate_unique(doc: dict[str, Any], pattern: str, others: Iterable[dict[st
     for other in others:
         if other.get("id") is not None and other.get("id") == doc.get("id"):
             continue
+        if doc.get("protocol") == other.get("protocol") == "dns":
+            continue  # neither serves its path: every dns route only adds resolvers
         if not other.get("enabled") or (other.get("match_host") or "").lower() != host:
             continue
         try:

@@ -21,6 +21,10 @@ from routes.validation import HTTP_METHODS, PROTOCOLS, STRATEGIES
 class BackendSerializer(serializers.Serializer):
     """One upstream server of a route."""
 
+    id = serializers.IntegerField(
+        read_only=True,
+        help_text="The backend's id, for `/api/backends/{id}/health/`; kept across edits that keep the backend's "
+                  "scheme, host and port. Ignored when sent back; not in exports.")
     host = serializers.CharField(
         help_text="Scheme and host, like `http://10.0.0.5`, `wss://chat.internal` or `[::1]` in brackets; a bare "
                   "host takes the protocol's scheme (a DNS route's `8.8.8.8` means `dns://8.8.8.8`). No port or path.")
@@ -180,7 +184,9 @@ class RouterSerializer(serializers.Serializer):
         required=False, default=0, help_text="Breaks ties between equally specific patterns; higher wins.")
     protocol = serializers.ChoiceField(choices=PROTOCOLS, required=False, default="http")
     external_path = serializers.CharField(
-        help_text="Public path; `{name}` captures one whole segment, like `/users/{id}`.")
+        required=False,
+        help_text="Public path; `{name}` captures one whole segment, like `/users/{id}`. Required except on dns "
+                  "routes, which default to `/dns-query` (DNS over HTTPS, answered before route matching).")
     internal_path = serializers.CharField(
         required=False, allow_blank=True, default="",
         help_text="Path sent upstream with `{name}` filled in; empty forwards the request path unchanged.")
@@ -189,7 +195,9 @@ class RouterSerializer(serializers.Serializer):
         help_text="Only match this Host (exact, or `*.example.com`); empty matches any host.")
     methods = serializers.ListField(
         child=serializers.ChoiceField(choices=HTTP_METHODS),
-        help_text="Allowed methods; GET also allows HEAD. Lower case is accepted.")
+        required=False,
+        help_text="Allowed methods; GET also allows HEAD. Lower case is accepted. Required except on dns routes, "
+                  "which default to `[\"GET\", \"POST\"]`.")
     backends = BackendSerializer(many=True, required=False)
     load_balancing_strategy = serializers.ChoiceField(choices=STRATEGIES, required=False, default="round_robin")
     auth_required = serializers.BooleanField(
@@ -274,6 +282,11 @@ class RouteValidationSerializer(serializers.Serializer):
     valid = serializers.BooleanField()
     route = RouteSerializer(required=False, help_text="The document as it would be saved (when valid).")
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    warnings = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()), required=False,
+        help_text="Problems that do not refuse the document, by field path: a backend host name that does not "
+                  "resolve from this gateway (when valid).",
+    )
     unknown_keys = serializers.ListField(child=serializers.CharField(), required=False,
                                          help_text="Keys that would be ignored or are not used by Rusta.")
 

@@ -259,7 +259,8 @@ def test_an_import_of_changed_backends_is_audited_with_them(route_doc):
     assert report.updated == ["users"]
     entry = AuditEntry.objects.filter(action="import").order_by("-id").first()
     assert entry.changes["backends"][1] == [
-        {"host": "http://10.0.0.9", "port": 80, "weight": 1, "health_check_path": None, "enabled": True},
+        {"id": Backend.objects.get().pk, "host": "http://10.0.0.9", "port": 80, "weight": 1,
+         "health_check_path": None, "enabled": True},
     ]
 
 

@@ -59,6 +59,20 @@ def test_a_dns_route_accepts_a_bare_ip_address():
     assert errors_of(data) == {}
 
 
+def test_a_dns_route_without_a_path_or_methods_takes_dns_over_https_ones():
+    doc = normalize_route({"name": "dns", "protocol": "dns", "backends": [{"host": "8.8.8.8"}]})
+    assert (doc["external_path"], doc["methods"]) == ("/dns-query", ["GET", "POST"])
+    assert validate_route(doc) == {}
+
+
+def test_dns_routes_do_not_clash_with_each_other_but_do_with_http_routes(route_doc):
+    first = {"id": 1, "name": "google", "protocol": "dns", "enabled": True, "external_path": "/dns-query",
+             "match_host": "", "methods": ["GET", "POST"]}
+    second = {"name": "quad9", "protocol": "dns", "backends": [{"host": "9.9.9.9"}]}
+    assert errors_of(second, [first]) == {}
+    assert "external_path" in errors_of(route_doc(external_path="/dns-query", methods=["GET"]), [first])
+
+
 def test_a_backend_scheme_must_suit_the_protocol(route_doc):
     errors = errors_of(route_doc(protocol="websocket", backends=[{"host": "ftp://files", "port": 21}]))
     assert "backends[0].host" in errors
@@ -115,6 +129,12 @@ def test_unknown_keys_are_reported_by_path_inside_policies_and_backends(route_do
     assert sorted(unknown_keys(data, "routers[2]")) == [
         "routers[2].ai_policy.foo", "routers[2].backends[0].tls", "routers[2].timeout",
     ]
+
+
+def test_a_backend_id_read_from_the_api_is_neither_unknown_nor_kept(route_doc):
+    data = route_doc(backends=[{"id": 7, "host": "http://a", "port": 80}])
+    assert unknown_keys(data) == []
+    assert "id" not in normalize_route(data)["backends"][0]
 
 
 @pytest.mark.parametrize("path", kairos_examples())

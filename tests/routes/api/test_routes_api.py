@@ -27,9 +27,8 @@ def test_a_legacy_router_with_a_comment_posts_as_is(api):
     assert response.status_code == 201, response.json()
     body = response.json()
     assert body["name"] == "api-legacy-get"
-    assert body["backends"] == [
-        {"host": "http://httpbin.org", "port": 80, "weight": 1, "health_check_path": None, "enabled": True}
-    ]
+    assert body["backends"] == [{"id": Route.objects.get().backends.get().pk, "host": "http://httpbin.org", "port": 80,
+                                 "weight": 1, "health_check_path": None, "enabled": True}]
     assert Route.objects.get().external_path == "/api/legacy/get"
 
 
@@ -148,6 +147,20 @@ def test_the_dry_run_answers_the_normalized_document_and_saves_nothing(api):
     assert services.config_version().version == 0
 
 
+def test_the_dry_run_warns_about_a_backend_name_that_does_not_resolve_and_stays_valid(api, route_doc):
+    backends = [{"host": "http://10.0.0.5", "port": 8080}, {"host": "http://nothing.invalid", "port": 8080}]
+    response = api.post("/api/routes/validate/", route_doc(backends=backends), format="json")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["valid"] is True
+    assert list(body["warnings"]) == ["backends[1].host"]
+    assert body["warnings"]["backends[1].host"][0].startswith("nothing.invalid does not resolve from this gateway (")
+
+
+def test_the_dry_run_has_no_warnings_for_backends_at_addresses(api, route_doc):
+    assert api.post("/api/routes/validate/", route_doc(), format="json").json()["warnings"] == {}
+
+
 def test_the_dry_run_answers_errors_for_an_invalid_document(api, route_doc):
     response = api.post("/api/routes/validate/", route_doc(protocol="smtp"), format="json")
     assert response.status_code == 400
@@ -208,3 +221,36 @@ def test_patching_a_route_keeps_its_backend_ids(api, route_doc):
     ids = list(Route.objects.get().backends.values_list("id", flat=True))
     api.patch(f"/api/routes/{created['id']}/", {"health_check": {"interval_s": 1}}, format="json")
     assert list(Route.objects.get().backends.values_list("id", flat=True)) == ids
+
+
+def test_each_backend_reads_back_with_the_id_its_health_endpoint_takes(api, route_doc):
+    route_id = api.post("/api/routes/", route_doc(), format="json").json()["id"]
+    backend_id = api.get(f"/api/routes/{route_id}/").json()["backends"][0]["id"]
+    response = api.post(f"/api/backends/{backend_id}/health/", {"override": "down"}, format="json")
+    assert response.status_code == 200, response.json()
+    assert Route.objects.get().backends.get(pk=backend_id).host == "10.0.0.5"
+
+
+def test_putting_back_the_document_read_keeps_its_backends(api, route_doc):
+    route_id = api.post("/api/routes/", route_doc(), format="json").json()["id"]
+    read = api.get(f"/api/routes/{route_id}/").json()
+    response = api.put(f"/api/routes/{route_id}/", read, format="json")
+    assert response.status_code == 200, response.json()
+    assert response.json()["backends"] == read["backends"]
+
+
+def test_a_backend_id_sent_back_does_not_choose_the_backend(api, route_doc):
+    route_id = api.post("/api/routes/", route_doc(), format="json").json()["id"]
+    read = api.get(f"/api/routes/{route_id}/").json()
+    first, second = read["backends"]
+    read["backends"] = [{**first, "id": second["id"]}]
+    body = api.put(f"/api/routes/{route_id}/", read, format="json").json()
+    assert [(b["id"], b["host"]) for b in body["backends"]] == [(first["id"], first["host"])]
+
+
+def test_dns_routes_need_no_http_path_or_methods(api):
+    for name, resolver in (("google", "8.8.8.8"), ("quad9", "9.9.9.9")):
+        response = api.post("/api/routes/", {"name": name, "protocol": "dns", "backends": [{"host": resolver}]},
+                            format="json")
+        assert response.status_code == 201, response.json()
+        assert (response.json()["external_path"], response.json()["methods"]) == ("/dns-query", ["GET", "POST"])

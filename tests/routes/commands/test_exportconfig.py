@@ -38,6 +38,11 @@ def test_it_writes_the_configuration_to_stdout_with_secrets_redacted(configured)
     assert data["routers"][0]["ai_policy"]["api_key"] == REDACTED
 
 
+def test_it_writes_no_ids_as_the_earlier_gateways_format_has_none(configured):
+    routers = export()["routers"]
+    assert all("id" not in router and all("id" not in b for b in router["backends"]) for router in routers)
+
+
 def test_include_secrets_writes_them(configured):
     data = export("--include-secrets")
     assert data["jwt"]["secret"] == JWT_SECRET
