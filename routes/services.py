@@ -45,15 +45,36 @@ class ConfigError(Exception):
 
 @dataclass
 class ImportReport:
-    """What an import did, and the keys it did not understand (by path)."""
+    """Every change an import made (or, in a dry run, would make), and the keys it did not understand (by path).
+
+    Routes are listed by name and settings blocks by name only: a block's values may hold secrets.
+    """
 
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
     deleted: list[str] = field(default_factory=list)
+    settings_added: list[str] = field(default_factory=list)
+    settings_changed: list[str] = field(default_factory=list)
+    settings_removed: list[str] = field(default_factory=list)
     unknown_keys: list[str] = field(default_factory=list)
+    dry_run: bool = False
 
-    def as_dict(self) -> dict[str, list[str]]:
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.updated or self.deleted or self.settings_added or self.settings_changed
+                    or self.settings_removed)
+
+    def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class _DryRunDone(Exception):
+    """Raised inside a dry run's transaction once its report is complete, so every write is rolled back."""
+
+    def __init__(self, report: ImportReport) -> None:
+        super().__init__("dry run")
+        self.report = report
 
 
 # --- Reading ---------------------------------------------------------------------------------------------
@@ -345,15 +366,30 @@ def request_reload(*, actor: Actor, source: str) -> int:
     return state.version
 
 
-def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False,
-                  strict: bool = False) -> ImportReport:
+def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False, strict: bool = False,
+                  dry_run: bool = False) -> ImportReport:
     """Load a configuration file of the earlier gateway (or Rusta's export) in one transaction.
 
     Routes are matched by name (generated from the path when absent); with `replace`, routes and settings
     blocks not in the file are deleted. Any invalid route raises ConfigError naming each error by path, and
     nothing changes. Keys Rusta does not know are listed in the report (those of the resilience blocks are
-    dropped, as no write may store them); with `strict` each one is an error instead.
+    dropped, as no write may store them); with `strict` each one is an error instead. With `dry_run` the
+    import runs in full, so its report is exactly what a real run would say, and is then rolled back
+    (audit rows and the version bump included).
     """
+    try:
+        with transaction.atomic():
+            report = _import_config(data, actor=actor, source=source, replace=replace, strict=strict)
+            if dry_run:
+                raise _DryRunDone(report)
+    except _DryRunDone as done:
+        done.report.dry_run = True
+        return done.report
+    return report
+
+
+def _import_config(data: Any, *, actor: Actor, source: str, replace: bool, strict: bool) -> ImportReport:
+    """The import itself, writes and audit rows included; `import_config` decides whether they are kept."""
     if not isinstance(data, dict):
         raise ConfigError({"": ["The configuration must be a JSON object with a 'routers' list."]})
     routers = data.get("routers", [])
@@ -430,6 +466,7 @@ def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False
             elif _diff(before, after):
                 report.updated.append(target.name)
             else:
+                report.unchanged.append(target.name)
                 continue
             record_audit(actor, source, AuditEntry.Action.IMPORT, "route", target.pk, target.name, _diff(before, after))
         for name, route in existing.items():
@@ -440,14 +477,20 @@ def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False
                 record_audit(actor, source, AuditEntry.Action.DELETE, "route", before["id"], name, _diff(before, None))
         settings_changed = False
         for block, new in new_blocks.items():
-            if new != getattr(row, block):
-                record_audit(actor, source, AuditEntry.Action.IMPORT, "settings", 1, block,
-                             {block: [getattr(row, block), new]})
+            old = getattr(row, block)
+            if new != old:
+                record_audit(actor, source, AuditEntry.Action.IMPORT, "settings", 1, block, {block: [old, new]})
                 setattr(row, block, new)
                 settings_changed = True
+                if old is None:
+                    report.settings_added.append(block)
+                elif new is None:
+                    report.settings_removed.append(block)
+                else:
+                    report.settings_changed.append(block)
         # A file that changes nothing must not make every gateway process rebuild its table.
         if settings_changed:
             row.save()
-        if settings_changed or report.created or report.updated or report.deleted:
+        if report.changed:
             _bump_version()
     return report

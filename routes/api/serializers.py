@@ -342,13 +342,20 @@ class ConfigSerializer(ConfigFileSerializer):
 
 
 class ImportReportSerializer(serializers.Serializer):
-    """What an import changed (route names), and the keys by path that Rusta does not use."""
+    """What an import changed (route names, gateway-wide settings blocks by name), and the keys by path that
+    Rusta does not use."""
 
     created = serializers.ListField(child=serializers.CharField())
     updated = serializers.ListField(child=serializers.CharField())
+    unchanged = serializers.ListField(child=serializers.CharField())
     deleted = serializers.ListField(child=serializers.CharField())
+    settings_added = serializers.ListField(child=serializers.CharField())
+    settings_changed = serializers.ListField(child=serializers.CharField())
+    settings_removed = serializers.ListField(child=serializers.CharField())
     unknown_keys = serializers.ListField(child=serializers.CharField())
-    version = serializers.IntegerField(help_text="The configuration version after the import.")
+    dry_run = serializers.BooleanField(help_text="True when nothing was changed (?dry_run=true).")
+    version = serializers.IntegerField(help_text="The configuration version after the import (unchanged by a "
+                                                 "dry run).")
 
 
 class ReloadSerializer(serializers.Serializer):

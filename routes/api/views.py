@@ -185,19 +185,25 @@ class ConfigViewSet(viewsets.ViewSet):
 
     @extend_schema(
         summary="Load a configuration file of the earlier gateway (or an export)",
-        parameters=[OpenApiParameter(
-            "replace", OpenApiTypes.BOOL, OpenApiParameter.QUERY, default=False,
-            description="Delete routes that are not in the file, so the database equals the file.")],
+        parameters=[
+            OpenApiParameter(
+                "replace", OpenApiTypes.BOOL, OpenApiParameter.QUERY, default=False,
+                description="Delete routes that are not in the file, so the database equals the file."),
+            OpenApiParameter(
+                "dry_run", OpenApiTypes.BOOL, OpenApiParameter.QUERY, default=False,
+                description="Answer the report of what the import would change, and change nothing."),
+        ],
         request=ConfigFileSerializer,
         responses={200: ImportReportSerializer, 400: INVALID},
     )
     @action(detail=False, methods=["post"], url_path="import", url_name="import")
     def import_config(self, request: Request) -> Response:
         """Routes are matched by name; an invalid file changes nothing and answers every error by path."""
-        replace = _flag(request, "replace")
+        replace, dry_run = _flag(request, "replace"), _flag(request, "dry_run")
         with transaction.atomic():
             report = refuse_wrong_types(
-                lambda: services.import_config(request.data, actor=request.user, source="api", replace=replace),
+                lambda: services.import_config(request.data, actor=request.user, source="api", replace=replace,
+                                               dry_run=dry_run),
                 config_type_errors(request.data))
             version = services.config_version().version
         return Response({**report.as_dict(), "version": version})

@@ -280,3 +280,47 @@ def test_the_health_version_is_bumped_on_its_own(route_doc):
     services.bump_health_version()
     after = services.config_version()
     assert (after.version, after.health_version) == (state.version, state.health_version + 1)
+
+
+def the_state() -> tuple:
+    """Everything an import may write: the configuration with its secrets, the version and the audit trail."""
+    return (services.export_config(include_secrets=True), version(),
+            list(AuditEntry.objects.values_list("id", flat=True)))
+
+
+def test_an_import_reports_a_settings_block_it_adds_and_the_routes_it_left_alone(route_doc):
+    services.save_route(route_doc(), actor=None, source="api")
+    report = services.import_config({"jwt": {"secret": JWT_SECRET}, "routers": [route_doc()]}, actor=None,
+                                    source="import")
+    assert (report.settings_added, report.settings_changed, report.settings_removed) == (["jwt"], [], [])
+    assert (report.created, report.updated, report.unchanged, report.deleted) == ([], [], ["users"], [])
+
+
+def test_an_import_reports_settings_blocks_it_changes_and_removes(route_doc):
+    services.import_config({"jwt": {"secret": JWT_SECRET}, "ai": {"provider": "openai"}, "routers": []},
+                           actor=None, source="import")
+    report = services.import_config({"ai": {"provider": "anthropic"}, "routers": []}, actor=None, source="import",
+                                    replace=True)
+    assert (report.settings_added, report.settings_changed, report.settings_removed) == ([], ["ai"], ["jwt"])
+
+
+def test_importing_the_same_file_again_reports_nothing_changed(route_doc):
+    data = {"jwt": {"secret": JWT_SECRET}, "rate_limit": {"limit": 10}, "routers": [route_doc()]}
+    services.import_config(data, actor=None, source="import")
+    report = services.import_config(data, actor=None, source="import")
+    assert not report.changed
+    assert report.unchanged == ["users"]
+
+
+def test_a_dry_run_reports_what_a_real_run_does_and_changes_nothing(route_doc):
+    services.save_route(route_doc(name="old", external_path="/old"), actor=None, source="api")
+    services.save_route(route_doc(), actor=None, source="api")
+    data = {"jwt": {"secret": JWT_SECRET}, "routers": [route_doc(read_timeout_ms=9),
+                                                        route_doc(name="new", external_path="/new")]}
+    before = the_state()
+    dry = services.import_config(data, actor=None, source="import", replace=True, dry_run=True)
+    assert the_state() == before
+    real = services.import_config(data, actor=None, source="import", replace=True)
+    assert dry.dry_run and not real.dry_run
+    assert {**dry.as_dict(), "dry_run": False} == real.as_dict()
+    assert (real.created, real.updated, real.deleted, real.settings_added) == (["new"], ["users"], ["old"], ["jwt"])

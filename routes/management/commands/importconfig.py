@@ -1,5 +1,5 @@
-"""`manage.py importconfig FILE [--replace] [--strict]`: load a configuration file of the earlier gateway, all or
-nothing."""
+"""`manage.py importconfig FILE [--replace] [--strict] [--dry-run]`: load a configuration file of the earlier
+gateway, all or nothing, and print every change it made."""
 from __future__ import annotations
 
 import json
@@ -10,6 +10,8 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from routes import services
+
+SETTINGS_VERBS = (("added", "settings_added"), ("changed", "settings_changed"), ("removed", "settings_removed"))
 
 
 def read_config(source: str) -> Any:
@@ -45,12 +47,14 @@ class Command(BaseCommand):
         parser.add_argument("--strict", action="store_true",
                             help="Refuse the file, changing nothing, if it has a key Rusta does not know "
                                  "(without it such keys are printed as warnings and the rest is imported).")
+        parser.add_argument("--dry-run", action="store_true",
+                            help="Print what the import would change, and change nothing.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         data = read_config(options["file"])
         try:
             report = services.import_config(data, actor=None, source="command", replace=options["replace"],
-                                            strict=options["strict"])
+                                            strict=options["strict"], dry_run=options["dry_run"])
         except services.ConfigError as exc:
             for path, messages in exc.errors.items():
                 for message in messages:
@@ -59,11 +63,24 @@ class Command(BaseCommand):
             raise CommandError(f"Nothing was imported: the file has {count} error(s).") from None
         for key in report.unknown_keys:
             self.stderr.write(self.style.WARNING(f"unknown key, not used by Rusta: {key}"))
-        for label, names in (("created", report.created), ("updated", report.updated),
-                             ("deleted", report.deleted)):
-            for name in names:
-                self.stdout.write(f"{label}: {name}")
-        self.stdout.write(self.style.SUCCESS(
-            f"Imported: {len(report.created)} created, {len(report.updated)} updated, "
-            f"{len(report.deleted)} deleted; configuration version {services.config_version().version}."
-        ))
+        for line in report_lines(report):
+            self.stdout.write(line)
+        version = services.config_version().version
+        if report.dry_run:
+            self.stdout.write(self.style.SUCCESS(
+                f"Dry run: nothing was changed; configuration version stays {version}."))
+        else:
+            self.stdout.write(self.style.SUCCESS(f"Imported; configuration version {version}."))
+
+
+def report_lines(report: services.ImportReport) -> list[str]:
+    """The report as an operator reads it: settings blocks by name (never their values), then routes."""
+    blocks = [f"{block} {verb}" for verb, attr in SETTINGS_VERBS for block in getattr(report, attr)]
+    # Unchanged routes are only counted: they are most of a re-imported file, and nothing happened to them.
+    routes = [_named("created", report.created), _named("updated", report.updated),
+              f"{len(report.unchanged)} unchanged", _named("deleted", report.deleted)]
+    return [f"settings: {', '.join(blocks) or 'unchanged'}", f"routes: {', '.join(routes)}"]
+
+
+def _named(verb: str, names: list[str]) -> str:
+    return f"{len(names)} {verb} ({', '.join(names)})" if names else f"0 {verb}"

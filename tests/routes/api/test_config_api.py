@@ -90,6 +90,34 @@ def test_an_import_answers_what_it_changed_and_the_unknown_keys(api, stored, rou
     assert body["version"] == services.config_version().version
 
 
+def test_an_import_answers_the_settings_blocks_it_changed_by_name(api, stored, route_doc):
+    data = {"jwt": {"secret": JWT_SECRET, "issuer": "you"}, "rate_limit": {"limit": 10}, "routers": [route_doc()]}
+    response = api.post("/api/config/import/", data, format="json")
+    body = response.json()
+    assert (body["settings_added"], body["settings_changed"], body["settings_removed"]) == (
+        ["rate_limit"], ["jwt"], [])
+    assert (body["created"], body["updated"], body["unchanged"], body["deleted"]) == ([], [], ["users"], [])
+    assert body["dry_run"] is False
+    assert JWT_SECRET not in response.content.decode()
+
+
+def test_an_import_dry_run_answers_what_a_real_one_does_and_changes_nothing(api, stored, route_doc):
+    data = {"rate_limit": {"limit": 10}, "routers": [route_doc(read_timeout_ms=10),
+                                                     route_doc(name="new", external_path="/new")]}
+    before = (services.export_config(include_secrets=True), services.config_version().version,
+              AuditEntry.objects.count())
+    dry = api.post("/api/config/import/?replace=true&dry_run=true", data, format="json").json()
+    assert (services.export_config(include_secrets=True), services.config_version().version,
+            AuditEntry.objects.count()) == before
+    real = api.post("/api/config/import/?replace=true", data, format="json").json()
+    assert (dry["dry_run"], real["dry_run"]) == (True, False)
+    assert dry["version"] == before[1] < real["version"]
+    ignored = ("dry_run", "version")
+    assert {k: v for k, v in dry.items() if k not in ignored} == {k: v for k, v in real.items() if k not in ignored}
+    assert (real["created"], real["updated"], real["settings_added"], real["settings_removed"]) == (
+        ["new"], ["users"], ["rate_limit"], ["jwt"])
+
+
 def test_an_import_with_replace_makes_the_database_equal_the_file(api, stored, route_doc):
     body = api.post("/api/config/import/?replace=true",
                     {"routers": [route_doc(name="only", external_path="/only")]}, format="json").json()

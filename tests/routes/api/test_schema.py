@@ -53,9 +53,9 @@ def test_a_route_is_addressed_by_id_or_name(schema):
     assert (parameter["name"], parameter["schema"]["type"]) == ("id", "string")
 
 
-def test_the_import_documents_its_replace_flag_and_error_answer(schema):
+def test_the_import_documents_its_replace_and_dry_run_flags_and_error_answer(schema):
     operation = schema["paths"]["/api/config/import/"]["post"]
-    assert [p["name"] for p in operation["parameters"]] == ["replace"]
+    assert [p["name"] for p in operation["parameters"]] == ["dry_run", "replace"]
     assert operation["responses"]["400"]["content"]["application/json"]["schema"]["$ref"].endswith("/Errors")
 
 

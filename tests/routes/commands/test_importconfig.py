@@ -13,7 +13,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from routes import services
-from routes.models import Route
+from routes.models import AuditEntry, Route
 from tests.support.compat import fixture, kairos_examples, load
 
 pytestmark = pytest.mark.django_db
@@ -34,6 +34,11 @@ def snapshot() -> tuple:
     return services.export_config(include_secrets=True), services.config_version().version
 
 
+def the_state() -> tuple:
+    """The configuration with its secrets and version, and the audit trail: everything an import may write."""
+    return *snapshot(), list(AuditEntry.objects.values_list("id", flat=True))
+
+
 def write(tmp_path, data, name="config.json"):
     path = tmp_path / name
     path.write_text(data if isinstance(data, str) else json.dumps(data))
@@ -46,7 +51,7 @@ def test_each_example_of_the_earlier_gateway_imports(path):
     assert code == 0
     routers = load(path)["routers"]
     assert Route.objects.count() == len(routers)
-    assert f"Imported: {len(routers)} created, 0 updated, 0 deleted" in out
+    assert f"routes: {len(routers)} created (" in out and ", 0 updated, 0 unchanged, 0 deleted" in out
 
 
 def test_the_examples_keep_dns_ip_hosts_websocket_and_ai_blocks():
@@ -59,13 +64,13 @@ def test_the_examples_keep_dns_ip_hosts_websocket_and_ai_blocks():
     assert services.gateway_settings().ai == {"provider": "openai", "model": "fixture-model"}
 
 
-def test_it_prints_what_it_created_updated_and_deleted(tmp_path, route_doc):
+def test_it_prints_the_routes_it_created_updated_and_deleted(tmp_path, route_doc):
     services.save_route(route_doc(name="old", external_path="/old"), actor=None, source="api")
     services.save_route(route_doc(), actor=None, source="api")
     code, out, _ = run(str(write(tmp_path, {"routers": [route_doc(read_timeout_ms=9),
                                                         route_doc(name="new", external_path="/new")]})), "--replace")
     assert code == 0
-    assert "created: new" in out and "updated: users" in out and "deleted: old" in out
+    assert "routes: 1 created (new), 1 updated (users), 0 unchanged, 1 deleted (old)" in out
 
 
 def test_unknown_keys_are_reported_by_path(tmp_path, route_doc):
@@ -197,5 +202,60 @@ def test_a_gateway_wide_per_user_and_route_rate_limit_imports(tmp_path, route_do
     block = {"strategy": "PerUserAndRoute", "requests_per_window": 100, "window_duration": 60}
     code, out, err = run(str(write(tmp_path, {"rate_limit": block, "routers": [route_doc()]})))
     assert (code, err) == (0, "")
-    assert "Imported: 1 created" in out
+    assert "settings: rate_limit added" in out and "routes: 1 created (users)" in out
     assert services.gateway_settings().rate_limit == block
+
+
+JWT_SECRET = "jwt-secret-of-at-least-32-bytes-0123"
+
+
+def test_a_jwt_block_added_to_a_gateway_with_routes_is_printed_by_name(tmp_path, route_doc):
+    services.save_route(route_doc(), actor=None, source="api")
+    code, out, _ = run(str(write(tmp_path, {"jwt": {"secret": JWT_SECRET}, "routers": [route_doc()]})))
+    assert code == 0
+    assert "settings: jwt added\n" in out
+    assert "routes: 0 created, 0 updated, 1 unchanged, 0 deleted" in out
+    assert JWT_SECRET not in out
+
+
+def test_importing_the_same_file_again_prints_that_nothing_changed(tmp_path, route_doc):
+    path = str(write(tmp_path, {"jwt": {"secret": JWT_SECRET}, "rate_limit": {"limit": 10},
+                                "routers": [route_doc()]}))
+    run(path)
+    code, out, _ = run(path)
+    assert code == 0
+    assert "settings: unchanged\nroutes: 0 created, 0 updated, 1 unchanged, 0 deleted" in out
+
+
+def test_a_changed_settings_block_and_an_updated_route_are_printed(tmp_path, route_doc):
+    services.import_config({"rate_limit": {"limit": 10}, "routers": [route_doc()]}, actor=None, source="import")
+    data = {"rate_limit": {"limit": 20}, "routers": [route_doc(read_timeout_ms=9)]}
+    code, out, _ = run(str(write(tmp_path, data)))
+    assert code == 0
+    assert "settings: rate_limit changed\nroutes: 0 created, 1 updated (users), 0 unchanged, 0 deleted" in out
+
+
+def test_a_dry_run_prints_what_a_real_run_does_and_changes_nothing(tmp_path, route_doc):
+    services.save_route(route_doc(name="old", external_path="/old"), actor=None, source="api")
+    services.save_route(route_doc(), actor=None, source="api")
+    routers = [route_doc(read_timeout_ms=9), route_doc(name="new", external_path="/new")]
+    path = str(write(tmp_path, {"jwt": {"secret": JWT_SECRET}, "routers": routers}))
+    before = the_state()
+    code, dry, _ = run(path, "--replace", "--dry-run")
+    assert code == 0
+    assert the_state() == before
+    assert f"Dry run: nothing was changed; configuration version stays {before[1]}." in dry
+    _, real, _ = run(path, "--replace")
+    assert dry.splitlines()[:2] == real.splitlines()[:2] == [
+        "settings: jwt added", "routes: 1 created (new), 1 updated (users), 0 unchanged, 1 deleted (old)"]
+
+
+def test_an_earlier_gateway_file_that_switches_on_jwt_and_a_rate_limit_says_so(tmp_path):
+    # The issue: a file that sets the gateway-wide jwt and rate_limit blocks printed "0 created, 0 updated".
+    data = load(fixture("advanced.json"))
+    services.import_config({**data, "jwt": None, "rate_limit": None}, actor=None, source="import")
+    code, out, _ = run(str(fixture("advanced.json")))
+    assert code == 0
+    unchanged = len(data["routers"])
+    assert f"settings: jwt added, rate_limit added\nroutes: 0 created, 0 updated, {unchanged} unchanged" in out
+    assert data["jwt"]["secret"] not in out
