@@ -6,6 +6,7 @@ STAMP := $(VENV)/.installed
 PG_URL ?= postgresql://postgres@127.0.0.1:5432/rusta
 REDIS_TEST_URL ?= redis://127.0.0.1:6379/15
 # The dashboard's chart library, from the npm registry into var/ (never committed); Django serves its dist/.
+# The Dockerfile's ARG UPLOT_VERSION is this version (tests/rusta/test_docker_static.py checks they agree).
 UPLOT_VERSION := 1.6.32
 VENDOR := var/static-vendor
 VENDOR_STAMP := $(VENDOR)/.uplot-$(UPLOT_VERSION)
