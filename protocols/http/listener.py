@@ -171,6 +171,7 @@ class StrictHttpProtocol(HttpToolsProtocol):
         # reads that hold one of those tokens are kept (with the read before) until the head is checked. A line
         # that arrives in pieces too small to show its start in those reads is refused rather than guessed at.
         self._previous_read = b""
+        self._tail = b""
         self._kept: bytearray | None = None
         self._drop_underscores = listener.limits.underscore_headers == "drop"
         self._reject_underscores = listener.limits.underscore_headers == "reject"
@@ -213,10 +214,11 @@ class StrictHttpProtocol(HttpToolsProtocol):
                 self._kept += data
         # (find() and int membership: `bytes in bytes` costs twice as much on the hot path.)
         elif (data.find(b"RTSP/") >= 0 or data.find(b"ICE/") >= 0
-              or (47 in data[:4]  # a "/" that may finish a token the read before began
-                  and _OTHER_PROTOCOLS.search(self._previous_read[-4:] + data[:4]) is not None)):
+              or (47 in data[:4]  # a "/" that may finish a token the reads before began
+                  and _OTHER_PROTOCOLS.search(self._tail + data[:4]) is not None)):
             self._kept = bytearray(self._previous_read) + data
         self._previous_read = data
+        self._tail = data[-4:] if len(data) >= 4 else (self._tail + data)[-4:]  # the stream's last 4 bytes
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:

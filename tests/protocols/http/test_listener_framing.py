@@ -87,7 +87,8 @@ def test_trailer_fields_never_reach_the_backend_nor_change_the_route(proxy, upst
     assert seen.header("x-forwarded-host") == ["a.example"]
     assert seen.header("x-forwarded-for") == ["127.0.0.1"]
     assert names(seen).count(b"host") == 1
-    for leaked in (b"evil", b"6.6.6.6", b"9999", b"gzip", b"ZXZpbA"):
+    # (Markers that no random id can hold: the request id and traceparent are hex.)
+    for leaked in (b"evil", b"6.6.6.6", b"gzip", b"ZXZpbA"):
         assert leaked not in seen.head
     assert not {b"authorization", b"proxy-authorization", b"cookie"} & set(names(seen))
 
