@@ -230,6 +230,10 @@ class Supervisor:
             self._spawn(index, *sockets)
         if self.options.background:
             self._spawn_background(inherited)
+        else:
+            log.warning("background work is not started by this gateway: health checks, metrics rollups and "
+                        "retention need `celery -A rusta worker` and `celery -A rusta beat` running against the same "
+                        "broker (or `runproxy --with-background`)")
         restarts: list[float] = []
         while self.children or self.background_pid is not None:
             try:

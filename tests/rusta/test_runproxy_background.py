@@ -135,6 +135,15 @@ def test_with_redis_runproxy_leaves_the_background_work_to_the_operator(tmp_path
         assert gateway.stop() == 0
 
 
+def test_a_gateway_without_background_work_says_so_at_start_up(tmp_path):
+    gateway = start_gateway(tmp_path, background=False)
+    try:
+        assert "background work is not started by this gateway" in gateway.log()
+        assert "celery -A rusta beat" in gateway.log()
+    finally:
+        assert gateway.stop() == 0
+
+
 def test_sigterm_stops_the_celery_worker_and_its_beat(tmp_path):
     gateway = start_gateway(tmp_path, background=BACKGROUND)
     wait_for(lambda: len(children(gateway.process.pid)) >= 3, "the worker and its beat", gateway)
