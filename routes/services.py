@@ -14,14 +14,21 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from routes.access_blocks import validate_settings_access
-from routes.guard_blocks import GUARD_FIELDS, validate_settings_blocks
 from routes.models import AuditEntry, Backend, ConfigState, GatewaySettings, Route
 from routes.secrets import missing_secret_errors, redact, restore_secrets
+from routes.settings_blocks import (
+    SETTINGS_BLOCKS,
+    UNKNOWN_KEY,
+    BlockChange,
+    SettingsReport,
+    block_changes,
+    check_settings,
+    settings_unknown_keys,
+    unknown_blocks,
+)
 from routes.validation import (
     POLICY_FIELDS,
     Errors,
-    block_unknown_keys,
     normalize_route,
     split_backend_host,
     unknown_keys,
@@ -29,7 +36,6 @@ from routes.validation import (
     without_unknown_keys,
 )
 
-SETTINGS_BLOCKS = ("jwt", "rate_limit", "ai", *GUARD_FIELDS)
 TOP_LEVEL_KEYS = frozenset({"version", "routers", *SETTINGS_BLOCKS})
 
 Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
@@ -366,6 +372,55 @@ def request_reload(*, actor: Actor, source: str) -> int:
     return state.version
 
 
+def prepare_settings(data: Any, *, partial: bool = False) -> dict[str, Any]:
+    """The blocks `save_settings` would store (secrets restored), without saving; raises ConfigError.
+
+    Every rule of the import applies, and a key no block knows is an error as with `importconfig --strict`.
+    """
+    return _check_settings(data, gateway_settings(), partial=partial)
+
+
+def _check_settings(data: Any, row: GatewaySettings, *, partial: bool) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ConfigError({"": ["The settings must be a JSON object of blocks, like {\"rate_limit\": {...}}."]})
+    errors = unknown_blocks(data)
+    new_blocks = check_settings({k: v for k, v in data.items() if k not in errors}, row, errors,
+                                clear_absent=not partial)
+    # Paths that validation already refused (`rate_limit.windw`) keep their own message.
+    for path in settings_unknown_keys(data):
+        errors.setdefault(path, [UNKNOWN_KEY])
+    if errors:
+        raise ConfigError(errors)
+    return new_blocks
+
+
+def save_settings(data: Any, *, actor: Actor, source: str, partial: bool = False,
+                  dry_run: bool = False) -> SettingsReport:
+    """Change the gateway-wide settings blocks; raises ConfigError and changes nothing if any is invalid.
+
+    Without `partial` (PUT, the admin) `data` is every block and a block it lacks is cleared; with it (PATCH)
+    only the blocks it names change, null clearing one. `<redacted>` keeps the stored secret. Each changed block
+    gets its audit row and the version is bumped only when something changed; `dry_run` only reports.
+    """
+    with transaction.atomic():
+        row = GatewaySettings.objects.select_for_update().filter(pk=1).first() or GatewaySettings(pk=1)
+        changes = block_changes(row, _check_settings(data, row, partial=partial))
+        if changes and not dry_run:
+            _write_settings(row, changes, actor=actor, source=source, action=AuditEntry.Action.UPDATE)
+            _bump_version()
+    return SettingsReport.of(changes, dry_run=dry_run)
+
+
+def _write_settings(row: GatewaySettings, changes: list[BlockChange], *, actor: Actor, source: str,
+                    action: str) -> None:
+    """Store the changed blocks, one audit row each (`{block: [old, new]}`, secrets redacted)."""
+    for change in changes:
+        record_audit(actor, source, action, "settings", 1, change.block, {change.block: [change.old, change.new]})
+        setattr(row, change.block, change.new)
+    if changes:
+        row.save()
+
+
 def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False, strict: bool = False,
                   dry_run: bool = False) -> ImportReport:
     """Load a configuration file of the earlier gateway (or Rusta's export) in one transaction.
@@ -397,12 +452,8 @@ def _import_config(data: Any, *, actor: Actor, source: str, replace: bool, stric
         raise ConfigError({"routers": ["Must be a list of router objects."]})
     report = ImportReport()
     report.unknown_keys = [key for key in data if key not in TOP_LEVEL_KEYS and not str(key).startswith("_")]
+    report.unknown_keys += settings_unknown_keys(data)
     errors: Errors = {}
-    for block in SETTINGS_BLOCKS:
-        if data.get(block) is not None and not isinstance(data[block], dict):
-            errors[block] = ["Must be an object."]
-        report.unknown_keys += block_unknown_keys(block, data.get(block), block)
-    validate_settings_blocks(data, errors)
     with transaction.atomic():
         existing = {r.name: r for r in Route.objects.select_for_update().prefetch_related("backends")}
         taken_in_file: set[str] = set()
@@ -439,21 +490,12 @@ def _import_config(data: Any, *, actor: Actor, source: str, replace: bool, stric
             if doc.get("enabled") and not route_errors:
                 others.append(doc)
         row = gateway_settings()
-        new_blocks: dict[str, Any] = {}
-        for block in SETTINGS_BLOCKS:
-            if block in data and block not in errors:
-                missing: list[str] = []
-                new_blocks[block] = restore_secrets(data[block], getattr(row, block), block, missing)
-                errors.update(missing_secret_errors(missing))
-            elif replace and block not in data:
-                new_blocks[block] = None  # the database equals the file: a block it lacks is cleared
-        # Compiled once their `<redacted>` secrets are restored: the marker itself is no key.
-        validate_settings_access({block: value for block, value in new_blocks.items()
-                                  if not any(key == block or key.startswith(f"{block}.") for key in errors)}, errors)
+        # With `replace` the database equals the file: a block it lacks is cleared.
+        new_blocks = check_settings(data, row, errors, clear_absent=replace)
         if strict:
             # Paths that validation already refused (`retry.treshold`) keep their own message.
             for path in report.unknown_keys:
-                errors.setdefault(path, ["Unknown key; Rusta does not use it."])
+                errors.setdefault(path, [UNKNOWN_KEY])
         if errors:
             raise ConfigError(errors)
         for route, doc in planned:
@@ -475,22 +517,11 @@ def _import_config(data: Any, *, actor: Actor, source: str, replace: bool, stric
                 route.delete()
                 report.deleted.append(name)
                 record_audit(actor, source, AuditEntry.Action.DELETE, "route", before["id"], name, _diff(before, None))
-        settings_changed = False
-        for block, new in new_blocks.items():
-            old = getattr(row, block)
-            if new != old:
-                record_audit(actor, source, AuditEntry.Action.IMPORT, "settings", 1, block, {block: [old, new]})
-                setattr(row, block, new)
-                settings_changed = True
-                if old is None:
-                    report.settings_added.append(block)
-                elif new is None:
-                    report.settings_removed.append(block)
-                else:
-                    report.settings_changed.append(block)
+        changes = block_changes(row, new_blocks)
+        _write_settings(row, changes, actor=actor, source=source, action=AuditEntry.Action.IMPORT)
+        for change in changes:
+            getattr(report, f"settings_{change.kind}").append(change.block)
         # A file that changes nothing must not make every gateway process rebuild its table.
-        if settings_changed:
-            row.save()
         if report.changed:
             _bump_version()
     return report
