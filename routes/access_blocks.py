@@ -13,20 +13,17 @@ from typing import Any
 
 from protocols.auth import JwtPolicy
 from protocols.auth import PolicyError as JwtPolicyError
-from protocols.auth.config import KNOWN_KEYS as JWT_KEYS
 from protocols.ftp.config import ftp_settings
 from protocols.ftp.paths import PathRejected, check_text, route_root
 from protocols.limits import PolicyError as RateLimitPolicyError
 from protocols.limits import RateLimitPolicy
-from protocols.limits.policy import KNOWN_KEYS as RATE_LIMIT_KEYS
 from protocols.websocket.policy import MAX_IDLE_TIMEOUT_S, MAX_MESSAGE_BYTES_LIMIT
 from routes import network_safety
+from routes.block_keys import refuse_unknown
 
 Errors = dict[str, list[str]]
 
 ACCESS_FIELDS = ("jwt", "ftp", "websocket")
-FTP_KEYS = frozenset({"username", "password", "passthrough_basic_auth", "root"})
-WEBSOCKET_KEYS = frozenset({"max_message_bytes", "idle_timeout_s"})
 # Only these protocols' listeners read the block: an ftp block elsewhere, or a jwt block on a route whose requests
 # never pass the HTTP proxy's admission (FTP gateway, DNS), would be stored and silently do nothing.
 PROTOCOLS_OF = {"ftp": ("ftp",), "websocket": ("websocket",), "jwt": ("http", "websocket")}
@@ -50,14 +47,6 @@ def policy_error_path(block: str, message: str) -> tuple[str, str]:
     return path, message
 
 
-def _unknown(block: str, value: dict[str, Any], known: frozenset[str], errors: Errors, notes: bool = False) -> bool:
-    """Report keys the block does not know, each by path; True when there were any."""
-    unknown = [key for key in value if key not in known and not (notes and str(key).startswith("_"))]
-    for key in unknown:
-        _add(errors, f"{block}.{key}", f"Unknown key; {block} knows {', '.join(sorted(known))}.")
-    return bool(unknown)
-
-
 def validate_jwt(value: Any, errors: Errors, block: str = "jwt") -> None:
     """Compile a `jwt` block with JwtPolicy (no fetch: a JWKS is only read at request time or prefetch)."""
     if value is None:
@@ -65,8 +54,7 @@ def validate_jwt(value: Any, errors: Errors, block: str = "jwt") -> None:
     if not isinstance(value, dict):
         _add(errors, block, "Must be an object or null.")
         return
-    if _unknown(block, value, JWT_KEYS, errors):
-        return
+    value = refuse_unknown(block, value, errors)
     problem = network_safety.url_error(value.get("jwks_url"))
     if problem:
         _add(errors, f"{block}.jwks_url", problem)
@@ -77,18 +65,31 @@ def validate_jwt(value: Any, errors: Errors, block: str = "jwt") -> None:
 
 
 def validate_rate_limit(value: Any, errors: Errors, block: str = "rate_limit") -> None:
-    """Compile a `rate_limit` block with RateLimitPolicy."""
+    """Compile a `rate_limit` block with RateLimitPolicy; a limit must come with its window."""
     if value is None:
         return
     if not isinstance(value, dict):
         _add(errors, block, "Must be an object or null.")
         return
-    if _unknown(block, value, RATE_LIMIT_KEYS, errors):
-        return
+    known = refuse_unknown(block, value, errors)
     try:
-        RateLimitPolicy.from_config(value)
+        RateLimitPolicy.from_config(known)
     except RateLimitPolicyError as exc:
         _add(errors, *policy_error_path(block, str(exc)))
+        return
+    # A misspelt window key (`windw_s`) is already reported: the window is not missing, only misnamed.
+    misspelt = any(path.startswith(f"{block}.") for path in errors)
+    if not misspelt and known.get("enabled") is not False and (missing := _missing_window(known)):
+        _add(errors, f"{block}.{missing}", "A limit needs its window in seconds; or give requests_per_second, "
+                                           "requests_per_minute or requests_per_hour.")
+
+
+def _missing_window(block: dict[str, Any]) -> str | None:
+    """The window key a `limit` or `requests_per_window` lacks (the README promises no default window)."""
+    for limit, window in (("limit", "window_s"), ("requests_per_window", "window_duration")):
+        if block.get(limit) is not None and block.get("window_s") is None and block.get("window_duration") is None:
+            return window
+    return None
 
 
 def validate_ftp(value: Any, errors: Errors) -> None:
@@ -99,8 +100,8 @@ def validate_ftp(value: Any, errors: Errors) -> None:
     if not isinstance(value, dict):
         _add(errors, "ftp", "Must be an object or null.")
         return
+    value = refuse_unknown("ftp", value, errors)
     before = len(errors)
-    _unknown("ftp", value, FTP_KEYS, errors, notes=True)
     for key in ("username", "password", "root"):
         if value.get(key) is not None and not isinstance(value[key], str):
             _add(errors, f"ftp.{key}", "Must be a string or null.")
@@ -130,7 +131,7 @@ def validate_websocket(value: Any, errors: Errors) -> None:
     if not isinstance(value, dict):
         _add(errors, "websocket", "Must be an object or null.")
         return
-    _unknown("websocket", value, WEBSOCKET_KEYS, errors, notes=True)
+    value = refuse_unknown("websocket", value, errors)
     size = value.get("max_message_bytes")
     if size is not None and (isinstance(size, bool) or not isinstance(size, int)
                              or not 1 <= size <= MAX_MESSAGE_BYTES_LIMIT):

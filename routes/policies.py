@@ -1,15 +1,15 @@
-"""The resilience policy blocks of a route (`retry`, `health_check`, `circuit_breaker`): their keys, ranges,
-defaults and field-level validation.
+"""The resilience policy blocks of a route (`retry`, `health_check`, `circuit_breaker`): their ranges and
+field-level validation (their keys and defaults are declared in routes.block_keys, like every block's).
 
 Blocks are stored as sent; a key left out takes its default where the block is used (metrics.health for health
-checks, the data plane for retries and breakers). The defaults are written here once so that the API schema,
-the admin's examples and the README quote the same numbers. A key a block does not know is refused by path: a
-typo (`treshold`) would otherwise be saved and silently leave the default in force.
+checks, the data plane for retries and breakers).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
+
+from routes.block_keys import defaults
 
 Errors = dict[str, list[str]]
 
@@ -65,17 +65,12 @@ RULES: dict[str, dict[str, Rule]] = {
     "circuit_breaker": CIRCUIT_BREAKER_RULES,
 }
 
-# `healthy_statuses: None` means any 2xx or 3xx answer.
-HEALTH_CHECK_DEFAULTS: dict[str, Any] = {
-    "interval_s": 5, "timeout_ms": 2000, "healthy_threshold": 2, "unhealthy_threshold": 3, "healthy_statuses": None,
-}
-CIRCUIT_BREAKER_DEFAULTS: dict[str, Any] = {
-    "enabled": True, "failure_threshold": 5, "failure_ratio": None, "window_s": 10, "min_requests": 20, "open_s": 10,
-    "half_open_requests": 1, "success_threshold": 2, "failure_statuses": [502, 503, 504],
-}
-RETRY_BUDGET_DEFAULTS: dict[str, Any] = {
-    "retry_non_idempotent": False, "budget_ratio": 0.2, "budget_window_s": 10, "budget_min_per_s": 3,
-}
+# Their defaults are routes.block_keys' (the data plane's own, for retries and breakers).
+HEALTH_CHECK_DEFAULTS: dict[str, Any] = defaults("health_check")
+CIRCUIT_BREAKER_DEFAULTS: dict[str, Any] = defaults("circuit_breaker")
+RETRY_DEFAULTS: dict[str, Any] = defaults("retry")
+RETRY_BUDGET_DEFAULTS: dict[str, Any] = {key: RETRY_DEFAULTS[key] for key in (
+    "retry_non_idempotent", "budget_ratio", "budget_window_s", "budget_min_per_s")}
 
 
 def _message(rule: Rule) -> str:
@@ -111,26 +106,18 @@ def _fits(rule: Rule, value: Any) -> bool:
     )
 
 
-def unknown_block_keys(block: str, value: dict[str, Any]) -> list[str]:
-    """The keys of one resilience block that it does not know, in the order sent (`_` notes are not keys)."""
-    return [key for key in value if key not in RULES[block] and not str(key).startswith("_")]
-
-
 def validate_block(block: str, value: Any, errors: Errors) -> None:
     """Field-level errors of one resilience block (`retry.max_retries: ...`); null means the block is not set.
 
     A key set to null takes its default, as if it were left out (`failure_ratio: null` is its default anyway).
-    A key the block does not know is an error at its path; keys starting with `_` are notes (`_comment`).
+    Keys the block does not know are routes.validation's to refuse, as in every block (routes.block_keys).
     """
     if value is None:
         return
     if not isinstance(value, dict):
         errors.setdefault(block, []).append("Must be an object or null.")
         return
-    rules = RULES[block]
-    for key in unknown_block_keys(block, value):
-        errors.setdefault(f"{block}.{key}", []).append(f"Unknown key; {block} knows {', '.join(sorted(rules))}.")
-    for key, rule in rules.items():
+    for key, rule in RULES[block].items():
         if key in value and value[key] is not None and not _fits(rule, value[key]):
             errors.setdefault(f"{block}.{key}", []).append(_message(rule))
 

@@ -6,9 +6,9 @@ names its field by path (`request_transformation.headers[1].pattern`). Catastrop
 refused by protocols.transform.regex's static check, which the data plane applies too, and here also by
 routes.regex_safety's `check_regex` (its timing probe catches polynomial blow-ups a static check misses).
 
-Keys the blocks do not know at their top level are not errors here; `KNOWN_KEYS` lets routes.validation report
-them by path like the other blocks' (`routers[2].cache.ttl`). Inside a rule (a header rule, a mapping, a
-condition) an unknown key is an error: it would silently do nothing.
+Keys the blocks do not know at their top level are refused by routes.validation, by path and in the same words
+as in every block (routes.block_keys declares them). Inside a rule (a header rule, a mapping, a condition) the
+data plane's compiler refuses an unknown key at its path: it would silently do nothing.
 """
 from __future__ import annotations
 
@@ -16,24 +16,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from protocols.cache.policy import KEYS as CACHE_KEYS
 from protocols.cache.policy import compile_policy as compile_cache
-from protocols.compression.policy import KEYS as COMPRESSION_KEYS
 from protocols.compression.policy import compile_policy as compile_compression
-from protocols.transform import REQUEST_KEYS, RESPONSE_KEYS, PolicyError, RequestTransform, ResponseTransform
+from protocols.transform import PolicyError, RequestTransform, ResponseTransform
 from protocols.transform.errors import Issues
 from protocols.transform.regex import extra_check
 from routes.regex_safety import check_regex
 
 Errors = dict[str, list[str]]
 
-BLOCKS = ("request_transformation", "response_transformation", "cache", "compression")
-KNOWN_KEYS: dict[str, frozenset[str]] = {
-    "request_transformation": REQUEST_KEYS,
-    "response_transformation": RESPONSE_KEYS,
-    "cache": CACHE_KEYS,
-    "compression": COMPRESSION_KEYS,
-}
 
 
 @contextmanager

@@ -13,10 +13,11 @@ from typing import Any
 
 from protocols.patterns import MAX_PATH_LENGTH, PatternError, canonical_pattern, parse_pattern, parse_template
 from routes import network_safety, transformations
-from routes.access_blocks import ACCESS_FIELDS, FTP_KEYS, JWT_KEYS, RATE_LIMIT_KEYS, WEBSOCKET_KEYS, validate_access
+from routes.access_blocks import ACCESS_FIELDS, validate_access
+from routes.block_keys import BLOCKS, refuse_unknown, unknown_paths, without_unknown
 from routes.guard_blocks import GUARD_FIELDS, validate_guards
 from routes.policies import RULES as RESILIENCE_RULES
-from routes.policies import unknown_block_keys, validate_block
+from routes.policies import validate_block
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 PROTOCOLS = ("http", "websocket", "dns", "ftp")
@@ -45,22 +46,6 @@ _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*\.?$")
 MATCH_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
-# Keys known inside each block; `unknown_keys` reports the others by path, because a typo there (`max_retires`)
-# would otherwise silently do nothing. In `retry`, `health_check` and `circuit_breaker` (routes.policies) and in
-# `jwt`, `rate_limit`, `ftp` and `websocket` (routes.access_blocks) they are also errors, so no write stores them;
-# an import without --strict drops the resilience blocks' unknown keys instead (see `without_unknown_keys`).
-KNOWN_BLOCK_KEYS: dict[str, frozenset[str]] = {
-    **{block: frozenset(rules) for block, rules in RESILIENCE_RULES.items()},
-    **transformations.KNOWN_KEYS,  # request/response_transformation, cache, compression
-    "ai_policy": frozenset({"enabled", "strategy", "provider", "fallback_backend_index", "fallback_providers",
-                            "streaming"}),
-    "jwt": JWT_KEYS,
-    "rate_limit": RATE_LIMIT_KEYS,
-    "ftp": FTP_KEYS,
-    "websocket": WEBSOCKET_KEYS,
-    "ai": frozenset({"provider", "model", "api_key"}),
-}
-
 Errors = dict[str, list[str]]
 
 
@@ -135,21 +120,18 @@ def _join(prefix: str, key: str) -> str:
 
 
 def block_unknown_keys(block: str, value: Any, prefix: str) -> list[str]:
-    """Paths of keys not known inside one policy or settings block (`_comment`-style keys are notes, not keys)."""
-    known = KNOWN_BLOCK_KEYS.get(block)
-    if known is None or not isinstance(value, dict):
-        return []
-    return [_join(prefix, key) for key in value if key not in known and not str(key).startswith("_")]
+    """Paths of the keys one policy or settings block does not know (routes.block_keys declares them)."""
+    return list(unknown_paths(block, value, prefix))
 
 
 def without_unknown_keys(doc: dict[str, Any]) -> dict[str, Any]:
-    """A canonical document whose resilience blocks keep only the keys they know (for an import without --strict,
-    which reports the dropped keys by path and imports the rest)."""
+    """A canonical document without the unknown keys an import without --strict leaves out (it lists them): those
+    of every block but the ones that decide who gets in and how much (`BlockKeys.import_drops`), which stay for
+    validation to refuse."""
     out = dict(doc)
-    for block in RESILIENCE_RULES:
-        value = out.get(block)
-        if isinstance(value, dict) and (unknown := set(unknown_block_keys(block, value))):
-            out[block] = {key: item for key, item in value.items() if key not in unknown}
+    for block in POLICY_FIELDS:
+        if BLOCKS[block].import_drops:
+            out[block] = without_unknown(block, out.get(block))
     return out
 
 
@@ -205,6 +187,9 @@ def validate_route(doc: dict[str, Any], others: Iterable[dict[str, Any]] = ()) -
     _validate_int(doc, "connect_timeout_ms", 1, 600_000, errors)
     _validate_int(doc, "read_timeout_ms", 1, 3_600_000, errors)
     _validate_int(doc, "total_timeout_ms", 0, 3_600_000, errors)
+    # Every block refuses a key it does not know, by path and in the same words; its own checks then judge the
+    # keys it has.
+    doc = {**doc, **{block: refuse_unknown(block, doc.get(block), errors) for block in POLICY_FIELDS}}
     if protocol in PROTOCOLS:
         _validate_backends(doc.get("backends"), protocol, errors)
     for block in RESILIENCE_RULES:

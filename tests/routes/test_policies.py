@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from routes.block_keys import unknown_key_message
 from routes.models import Route
 from routes.policies import CIRCUIT_BREAKER_DEFAULTS, HEALTH_CHECK_DEFAULTS, RULES, health_check_settings
 from routes.validation import normalize_route, unknown_keys, validate_route
@@ -87,7 +88,8 @@ MISSPELLED = [("retry", "max_retires"), ("health_check", "interval"), ("circuit_
 @pytest.mark.parametrize(("block", "key"), MISSPELLED)
 def test_a_misspelled_key_is_refused_by_path_naming_the_known_keys(route_doc, block, key):
     errors = errors_of(route_doc(**{block: {key: 3}}))
-    assert errors == {f"{block}.{key}": [f"Unknown key; {block} knows {', '.join(sorted(RULES[block]))}."]}
+    assert errors == {f"{block}.{key}": [unknown_key_message(block, key, frozenset(RULES[block]))]}
+    assert errors[f"{block}.{key}"][0].startswith(f"Unknown key; {block} knows {', '.join(sorted(RULES[block]))}.")
 
 
 def test_keys_starting_with_an_underscore_are_notes_not_keys(route_doc):

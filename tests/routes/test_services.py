@@ -305,7 +305,7 @@ def test_an_import_reports_settings_blocks_it_changes_and_removes(route_doc):
 
 
 def test_importing_the_same_file_again_reports_nothing_changed(route_doc):
-    data = {"jwt": {"secret": JWT_SECRET}, "rate_limit": {"limit": 10}, "routers": [route_doc()]}
+    data = {"jwt": {"secret": JWT_SECRET}, "rate_limit": {"limit": 10, "window_s": 60}, "routers": [route_doc()]}
     services.import_config(data, actor=None, source="import")
     report = services.import_config(data, actor=None, source="import")
     assert not report.changed

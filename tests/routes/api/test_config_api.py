@@ -91,7 +91,7 @@ def test_an_import_answers_what_it_changed_and_the_unknown_keys(api, stored, rou
 
 
 def test_an_import_answers_the_settings_blocks_it_changed_by_name(api, stored, route_doc):
-    data = {"jwt": {"secret": JWT_SECRET, "issuer": "you"}, "rate_limit": {"limit": 10}, "routers": [route_doc()]}
+    data = {"jwt": {"secret": JWT_SECRET, "issuer": "you"}, "rate_limit": {"limit": 10, "window_s": 60}, "routers": [route_doc()]}
     response = api.post("/api/config/import/", data, format="json")
     body = response.json()
     assert (body["settings_added"], body["settings_changed"], body["settings_removed"]) == (
@@ -102,7 +102,7 @@ def test_an_import_answers_the_settings_blocks_it_changed_by_name(api, stored, r
 
 
 def test_an_import_dry_run_answers_what_a_real_one_does_and_changes_nothing(api, stored, route_doc):
-    data = {"rate_limit": {"limit": 10}, "routers": [route_doc(read_timeout_ms=10),
+    data = {"rate_limit": {"limit": 10, "window_s": 60}, "routers": [route_doc(read_timeout_ms=10),
                                                      route_doc(name="new", external_path="/new")]}
     before = (services.export_config(include_secrets=True), services.config_version().version,
               AuditEntry.objects.count())

@@ -177,7 +177,7 @@ def test_with_strict_any_unknown_key_is_an_error(tmp_path, route_doc):
     code, _, err = run(str(write(tmp_path, data)), "--strict")
     assert code == 1
     assert "server: Unknown key; Rusta does not use it." in err
-    assert "routers[0].ai_policy.foo: Unknown key; Rusta does not use it." in err
+    assert "routers[0].ai_policy.foo: Unknown key; ai_policy knows " in err
     assert not Route.objects.exists()
 
 
@@ -219,7 +219,7 @@ def test_a_jwt_block_added_to_a_gateway_with_routes_is_printed_by_name(tmp_path,
 
 
 def test_importing_the_same_file_again_prints_that_nothing_changed(tmp_path, route_doc):
-    path = str(write(tmp_path, {"jwt": {"secret": JWT_SECRET}, "rate_limit": {"limit": 10},
+    path = str(write(tmp_path, {"jwt": {"secret": JWT_SECRET}, "rate_limit": {"limit": 10, "window_s": 60},
                                 "routers": [route_doc()]}))
     run(path)
     code, out, _ = run(path)
@@ -228,8 +228,8 @@ def test_importing_the_same_file_again_prints_that_nothing_changed(tmp_path, rou
 
 
 def test_a_changed_settings_block_and_an_updated_route_are_printed(tmp_path, route_doc):
-    services.import_config({"rate_limit": {"limit": 10}, "routers": [route_doc()]}, actor=None, source="import")
-    data = {"rate_limit": {"limit": 20}, "routers": [route_doc(read_timeout_ms=9)]}
+    services.import_config({"rate_limit": {"limit": 10, "window_s": 60}, "routers": [route_doc()]}, actor=None, source="import")
+    data = {"rate_limit": {"limit": 20, "window_s": 60}, "routers": [route_doc(read_timeout_ms=9)]}
     code, out, _ = run(str(write(tmp_path, data)))
     assert code == 0
     assert "settings: rate_limit changed\nroutes: 0 created, 1 updated (users), 0 unchanged, 0 deleted" in out
