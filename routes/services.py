@@ -405,10 +405,11 @@ def save_settings(data: Any, *, actor: Actor, source: str, partial: bool = False
     with transaction.atomic():
         row = GatewaySettings.objects.select_for_update().filter(pk=1).first() or GatewaySettings(pk=1)
         changes = block_changes(row, _check_settings(data, row, partial=partial))
+        report = SettingsReport.of(row, changes, dry_run=dry_run)
         if changes and not dry_run:
             _write_settings(row, changes, actor=actor, source=source, action=AuditEntry.Action.UPDATE)
             _bump_version()
-    return SettingsReport.of(changes, dry_run=dry_run)
+    return report
 
 
 def _write_settings(row: GatewaySettings, changes: list[BlockChange], *, actor: Actor, source: str,

@@ -36,16 +36,20 @@ class BlockChange:
 
 @dataclass
 class SettingsReport:
-    """The settings blocks a change added, changed or removed (by name only: values may hold secrets)."""
+    """The blocks a change added, changed or removed, by name, and every block after it, secrets redacted."""
 
+    settings: dict[str, Any]
     added: list[str] = field(default_factory=list)
     changed: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     dry_run: bool = False
 
     @classmethod
-    def of(cls, changes: list[BlockChange], *, dry_run: bool = False) -> SettingsReport:
-        report = cls(dry_run=dry_run)
+    def of(cls, stored: GatewaySettings, changes: list[BlockChange], *, dry_run: bool = False) -> SettingsReport:
+        """The report of `changes` to `stored` (read before they are written, so a dry run reports the same)."""
+        after = settings_document(stored, include_secrets=True)
+        after.update({change.block: change.new for change in changes})
+        report = cls(settings=redact(after), dry_run=dry_run)
         for change in changes:
             getattr(report, change.kind).append(change.block)
         return report

@@ -291,10 +291,10 @@ class RouteValidationSerializer(serializers.Serializer):
                                          help_text="Keys that would be ignored or are not used by Rusta.")
 
 
-class ConfigFileSerializer(serializers.Serializer):
-    """The whole configuration in the earlier gateway's file format."""
+class GatewaySettingsSerializer(serializers.Serializer):
+    """The gateway-wide settings blocks; null (or, in a PUT, left out): no block. Secrets read back as
+    `<redacted>`, and sending `<redacted>` back keeps the stored secret."""
 
-    version = serializers.IntegerField(required=False, help_text="File format version; always 1.")
     jwt = _policy_block("`secret`, `issuer`, `audience`, `required_claims` (and Rusta's keys) for routes with "
                         "`auth_required` and no `jwt` block of their own.")
     rate_limit = _policy_block("The gateway-wide rate limit.")
@@ -305,6 +305,24 @@ class ConfigFileSerializer(serializers.Serializer):
                                  help_text="For routes without their own `ip_rules`.")
     security_headers = SecurityHeadersSerializer(required=False, allow_null=True,
                                                  help_text="For routes without their own `security_headers`.")
+
+
+class SettingsChangeSerializer(serializers.Serializer):
+    """What a PUT or PATCH of the settings did (or, in a dry run, would do)."""
+
+    settings = GatewaySettingsSerializer(help_text="Every block after the change, secrets redacted.")
+    added = serializers.ListField(child=serializers.CharField(), help_text="Blocks that were null before.")
+    changed = serializers.ListField(child=serializers.CharField())
+    removed = serializers.ListField(child=serializers.CharField(), help_text="Blocks that are null now.")
+    dry_run = serializers.BooleanField(help_text="True when nothing was changed (?dry_run=true).")
+    version = serializers.IntegerField(help_text="The configuration version after the change (bumped only when "
+                                                 "a block changed).")
+
+
+class ConfigFileSerializer(GatewaySettingsSerializer):
+    """The whole configuration in the earlier gateway's file format."""
+
+    version = serializers.IntegerField(required=False, help_text="File format version; always 1.")
     routers = RouterSerializer(many=True)
 
 

@@ -25,13 +25,16 @@ from routes.api.serializers import (
     ConfigSerializer,
     ConfigStatusSerializer,
     ErrorsSerializer,
+    GatewaySettingsSerializer,
     ImportReportSerializer,
     ReloadSerializer,
     RouteSerializer,
     RouteValidationSerializer,
+    SettingsChangeSerializer,
 )
 from routes.models import Route
 from routes.secrets import redact
+from routes.settings_blocks import settings_document
 from routes.validation import unknown_keys
 
 ROUTE_KEY = OpenApiParameter(
@@ -39,6 +42,8 @@ ROUTE_KEY = OpenApiParameter(
     description="The route's numeric id, or its name (like Kong's `/routes/{id or name}`).",
 )
 INVALID = OpenApiResponse(ErrorsSerializer, description="Invalid document; nothing was changed.")
+DRY_RUN = OpenApiParameter("dry_run", OpenApiTypes.BOOL, OpenApiParameter.QUERY, default=False,
+                           description="Answer what the change would do, and change nothing.")
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 
@@ -140,7 +145,8 @@ def _flag(request: Request, name: str) -> bool:
 
 
 class ConfigViewSet(viewsets.ViewSet):
-    """The configuration as a whole: status, reload, export and import in the earlier gateway's format."""
+    """The configuration as a whole: status, reload, export and import in the earlier gateway's format, and the
+    gateway-wide settings blocks."""
 
     permission_classes = [RolePermission]
     parser_classes = [JSONParser]
@@ -189,9 +195,7 @@ class ConfigViewSet(viewsets.ViewSet):
             OpenApiParameter(
                 "replace", OpenApiTypes.BOOL, OpenApiParameter.QUERY, default=False,
                 description="Delete routes that are not in the file, so the database equals the file."),
-            OpenApiParameter(
-                "dry_run", OpenApiTypes.BOOL, OpenApiParameter.QUERY, default=False,
-                description="Answer the report of what the import would change, and change nothing."),
+            DRY_RUN,
         ],
         request=ConfigFileSerializer,
         responses={200: ImportReportSerializer, 400: INVALID},
@@ -208,3 +212,26 @@ class ConfigViewSet(viewsets.ViewSet):
             version = services.config_version().version
         return Response({**report.as_dict(), "version": version})
 
+    @extend_schema(methods=["GET"], summary="The gateway-wide settings blocks (secrets redacted)",
+                   responses=GatewaySettingsSerializer)
+    @extend_schema(
+        methods=["PUT"], summary="Replace the gateway-wide settings (a block left out is cleared)",
+        parameters=[DRY_RUN], request=GatewaySettingsSerializer,
+        responses={200: SettingsChangeSerializer, 400: INVALID})
+    @extend_schema(
+        methods=["PATCH"], summary="Change some gateway-wide settings blocks (null clears one)",
+        parameters=[DRY_RUN], request=GatewaySettingsSerializer,
+        responses={200: SettingsChangeSerializer, 400: INVALID})
+    # Not named `settings`: APIView.settings is DRF's own configuration, which the view reads.
+    @action(detail=False, methods=["get", "put", "patch"], url_path="settings", url_name="settings")
+    def gateway_settings(self, request: Request) -> Response:
+        """jwt, rate_limit, ai and the request guards used by routes without their own; what GET answers, PUT
+        takes back. Validated like an import (a key no block knows is an error), audited per changed block."""
+        if request.method == "GET":
+            return Response(settings_document(services.gateway_settings()))
+        dry_run = _flag(request, "dry_run")
+        with transaction.atomic():
+            report = services.save_settings(request.data, actor=request.user, source="api",
+                                            partial=request.method == "PATCH", dry_run=dry_run)
+            version = services.config_version().version
+        return Response({**report.as_dict(), "version": version})

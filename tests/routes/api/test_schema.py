@@ -26,8 +26,9 @@ def test_the_schema_generates_valid_and_without_warnings():
 def test_the_schema_lists_every_management_endpoint(schema):
     assert set(schema["paths"]) == {
         "/api/routes/", "/api/routes/{id}/", "/api/routes/validate/", "/api/config/", "/api/config/status/",
-        "/api/config/reload/", "/api/config/export/", "/api/config/import/", "/api/backends/{id}/health/",
-        "/api/metrics/", "/api/metrics/history/", "/api/cache/purge/", "/api/audit/", "/api/audit/{id}/",
+        "/api/config/reload/", "/api/config/export/", "/api/config/import/", "/api/config/settings/",
+        "/api/backends/{id}/health/", "/api/metrics/", "/api/metrics/history/", "/api/cache/purge/", "/api/audit/",
+        "/api/audit/{id}/",
     }
 
 
