@@ -3,11 +3,15 @@
 Field errors carry their path (`backends[0].port`); an error about the request as a whole (a body that is not
 JSON, no credentials, a missing role, an unknown id, a method or media type the endpoint does not take) is under
 the empty path `""`. The status and DRF's headers (`WWW-Authenticate`, `Allow`, `Retry-After`) are kept.
+A URL under /api/ that no endpoint has answers the same shape (`not_found`, the admin listener's 404 handler),
+never Django's HTML page.
 """
 from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.defaults import page_not_found
 from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -49,3 +53,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         detail = data.get("detail", data) if isinstance(data, dict) else data
         response.data = {"errors": flatten_errors(detail)}
     return response
+
+
+API_PREFIX = "/api/"
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The admin listener's 404: `{"errors": {"": ["No such endpoint: ..."]}}` under /api/, where the clients are
+    programs; Django's page elsewhere. A path without its trailing slash is still redirected first (APPEND_SLASH
+    runs on this response), as for every endpoint."""
+    if request.path_info.startswith(API_PREFIX):
+        return JsonResponse({"errors": {"": [f"No such endpoint: {request.method} {request.path}."]}}, status=404)
+    return page_not_found(request, exception)
