@@ -9,11 +9,13 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
 from django.forms import Form
-from django.http import HttpRequest
-from django.urls import URLPattern
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import URLPattern, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -22,6 +24,8 @@ from routes import admin_extras, name_check, services
 from routes.forms import BackendInlineForm, BackendInlineFormSet, RouteAdminForm
 from routes.models import AuditEntry, Backend, GatewaySettings, Route
 from routes.secrets import redact
+from routes.settings_blocks import SETTINGS_BLOCKS
+from routes.settings_form import GatewaySettingsForm
 from routes.validation import POLICY_FIELDS
 from routes.widgets import transformation_errors
 
@@ -264,43 +268,71 @@ class AuditEntryAdmin(ReadOnlyAdmin):
                            "<tbody>{}</tbody></table>", rows)
 
 
-@admin.register(GatewaySettings)
-class GatewaySettingsAdmin(ReadOnlyAdmin):
-    """The gateway-wide blocks of the earlier gateway's file (jwt, rate_limit, ai) and the request guards used by
-    routes without their own (cors, limits, ip_rules, security_headers), secrets redacted.
+SETTINGS_PK = 1  # the one GatewaySettings row (routes.services reads and writes pk 1)
+SAVE_REPORT = "_rusta_settings_report"  # request attribute: what save_model's service call reported
 
-    Read-only: they change with `importconfig` or POST /api/config/import/, which audit the change.
+
+@admin.register(GatewaySettings)
+class GatewaySettingsAdmin(admin.ModelAdmin):
+    """The gateway-wide blocks of the earlier gateway's file (jwt, rate_limit, ai) and the request guards used by
+    routes without their own (cors, limits, ip_rules, security_headers): one row, one JSON textarea per block.
+
+    Saved through services.save_settings, like PUT /api/config/settings/: validated as an import is, audited
+    per changed block, served by every gateway within 2 s. Viewers see the blocks read-only, secrets redacted.
     """
 
-    list_display = ("__str__", "updated_at")
-    fields = ("jwt_block", "rate_limit_block", "ai_block", "cors_block", "limits_block", "ip_rules_block",
-              "security_headers_block", "updated_at")
-    readonly_fields = fields
+    form = GatewaySettingsForm
+    readonly_fields = ("updated_at",)
 
-    @admin.display(description="jwt")
-    def jwt_block(self, row: GatewaySettings) -> SafeString:
-        return _pretty(redact(row.jwt))
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        return (*SETTINGS_BLOCKS, "updated_at")
 
-    @admin.display(description="rate limit")
-    def rate_limit_block(self, row: GatewaySettings) -> SafeString:
-        return _pretty(redact(row.rate_limit))
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # the one row is made by its first save
 
-    @admin.display(description="ai")
-    def ai_block(self, row: GatewaySettings) -> SafeString:
-        return _pretty(redact(row.ai))
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False  # clear a block instead (an empty textarea)
 
-    @admin.display(description="cors")
-    def cors_block(self, row: GatewaySettings) -> SafeString:
-        return _pretty(row.cors)
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        # Before the first save there is no row: the page edits an empty one, which the service creates.
+        row = services.gateway_settings() if object_id == str(SETTINGS_PK) else None
+        if row is not None and not self.has_change_permission(request, row):
+            for block in SETTINGS_BLOCKS:  # a viewer's read-only page: a copy, never saved
+                setattr(row, block, redact(getattr(row, block)))
+        return row
 
-    @admin.display(description="limits")
-    def limits_block(self, row: GatewaySettings) -> SafeString:
-        return _pretty(row.limits)
+    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        """There is one row: the list opens it."""
+        if not self.has_view_or_change_permission(request):
+            raise PermissionDenied
+        return redirect(reverse("admin:routes_gatewaysettings_change", args=[SETTINGS_PK]))
 
-    @admin.display(description="ip rules")
-    def ip_rules_block(self, row: GatewaySettings) -> SafeString:
-        return _pretty(row.ip_rules)
+    def save_model(self, request: HttpRequest, obj: GatewaySettings, form: Form, change: bool) -> None:
+        document = getattr(form, "settings_document", None)
+        report = None
+        try:
+            report = services.save_settings(document, actor=request.user, source="admin")
+        except services.ConfigError as exc:
+            # The form checked this document a moment ago; a change made since (say, an import that removed a
+            # secret shown as <redacted> here) can still refuse it.
+            reasons = " ".join(f"{path}: {' '.join(found)}" for path, found in exc.errors.items())
+            self.message_user(request, f"The settings were not saved: {reasons}", messages.ERROR)
+        setattr(request, SAVE_REPORT, report)
 
-    @admin.display(description="security headers")
-    def security_headers_block(self, row: GatewaySettings) -> SafeString:
-        return _pretty(row.security_headers)
+    def _saved_something(self, request: HttpRequest) -> bool:
+        report = getattr(request, SAVE_REPORT, None)
+        return report is not None and bool(report.added or report.changed or report.removed)
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        """The admin's own history lists real changes only (the audit trail has the blocks' values)."""
+        if self._saved_something(request):
+            return super().log_change(request, obj, message)
+        return None
+
+    def response_change(self, request: HttpRequest, obj: GatewaySettings) -> HttpResponse:
+        """"Changed successfully" only when a block changed: otherwise the page again, saying why."""
+        if self._saved_something(request):
+            return super().response_change(request, obj)
+        if getattr(request, SAVE_REPORT, None) is not None:
+            self.message_user(request, "No setting was changed.", messages.INFO)
+        return redirect(request.path)
