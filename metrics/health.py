@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import httpx
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from metrics.models import BackendHealth, HealthEvent, HealthProbe, HealthState
@@ -41,6 +41,13 @@ class StateChange:
     from_state: str
     to_state: str
     reason: str
+    backend_url: str = ""
+    route: str = ""
+
+    @property
+    def subject(self) -> str:
+        """The backend as an operator knows it: its URL and route (ids mean nothing in a log line)."""
+        return f"backend {self.backend_url or self.backend_id} of route {self.route or '?'}"
 
 
 @dataclass
@@ -57,6 +64,8 @@ class _Due:
     target: ProbeTarget
     healthy_threshold: int
     unhealthy_threshold: int
+    backend_url: str = ""
+    route: str = ""
 
 
 def probe_url(backend: Backend) -> str:
@@ -68,6 +77,21 @@ def _checked_backends() -> Q:
     """Backends that get active checks: enabled, on an enabled route, HTTP-like, with a health path."""
     return (Q(enabled=True, route__enabled=True, scheme__in=list(PROBE_SCHEMES))
             & Q(health_check_path__isnull=False) & ~Q(health_check_path=""))
+
+
+def checked_backends() -> QuerySet[Backend]:
+    """The backends the active checks probe (see `_checked_backends`)."""
+    return Backend.objects.filter(_checked_backends())
+
+
+def ensure_rows() -> int:
+    """Give every backend a health row, so that the admin's list names each one, probed or not; returns how many
+    were added. A new row is `unknown` with no override, which counts as healthy, as no row did."""
+    missing = [BackendHealth(backend_id=pk) for pk in Backend.objects.filter(health__isnull=True)
+               .values_list("pk", flat=True)]
+    if missing:
+        BackendHealth.objects.bulk_create(missing, ignore_conflicts=True)  # a concurrent call may add them too
+    return len(missing)
 
 
 def _claim_due(now: datetime) -> list[_Due]:
@@ -90,7 +114,7 @@ def _claim_due(now: datetime) -> list[_Due]:
         due.append(_Due(
             ProbeTarget(backend.pk, probe_url(backend), config["timeout_ms"] / 1000,
                         frozenset(statuses) if statuses else None),
-            config["healthy_threshold"], config["unhealthy_threshold"],
+            config["healthy_threshold"], config["unhealthy_threshold"], backend.url, backend.route.name,
         ))
     return due
 
@@ -149,7 +173,7 @@ def _record(due: _Due, outcome: ProbeOutcome, now: datetime, keep: int) -> tuple
         )
         change = None
         if moved:
-            change = StateChange(outcome.backend_id, moved[0], moved[1], outcome.text)
+            change = StateChange(outcome.backend_id, moved[0], moved[1], outcome.text, due.backend_url, due.route)
             HealthEvent.objects.create(backend_id=outcome.backend_id, at=now, source=HealthEvent.Source.PROBE,
                                        from_state=moved[0], to_state=moved[1], reason=outcome.text)
         prune_history(outcome.backend_id, keep)
@@ -205,7 +229,7 @@ def probe_due_backends(now: datetime | None = None, *, transport: httpx.AsyncBas
         effective_changed = effective_changed or flipped
         if change is not None:
             run.changes.append(change)
-            log.warning("backend %s is now %s: %s", change.backend_id, change.to_state, change.reason)
+            log.warning("%s is now %s: %s", change.subject, change.to_state, change.reason)
     if effective_changed:
         bump_health_version()
         run.published = True
@@ -214,4 +238,4 @@ def probe_due_backends(now: datetime | None = None, *, transport: httpx.AsyncBas
 
 def describe(run: HealthRun) -> Sequence[str]:
     """Lines for a human: one per state change."""
-    return [f"backend {c.backend_id}: {c.from_state} -> {c.to_state} ({c.reason})" for c in run.changes]
+    return [f"{c.subject}: {c.from_state} -> {c.to_state} ({c.reason})" for c in run.changes]

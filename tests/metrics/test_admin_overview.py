@@ -1,7 +1,6 @@
 """The admin home as the gateway's overview: routes with traffic, 5xx, p99 and backend health, and the links."""
 from __future__ import annotations
 
-import os
 import re
 import time
 from datetime import UTC, datetime
@@ -12,12 +11,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from metrics import procfiles
-from metrics.history import DatabaseStore, HistoryBuffer
-from metrics.models import BackendHealth, HealthState, Override
-from metrics.recorder import Recorder, Totals
+from metrics import rollups
+from metrics.models import BackendHealth, HealthState, Override, RollupPoint
 from routes.models import Backend
 from routes.services import save_route
+from tests.metrics.passive import gateway_files, report_breakers, serve  # noqa: F401
 from tests.routes.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
@@ -28,31 +26,6 @@ HOME = reverse("admin:index")
 def admin_client(client, staff_user):
     assert client.login(username="alice", password=PASSWORD)
     return client
-
-
-@pytest.fixture
-def gateway_files(settings, tmp_path):
-    """The folder where the gateway's workers write their figures (breakers included), for this test alone."""
-    settings.VAR_DIR = settings.INSTANCE_DIR = tmp_path  # whichever of the two the figures are read under
-    return procfiles.folder_for(tmp_path)
-
-
-def report_breakers(folder, rows: list[tuple[str, str, str]], totals: Totals | None = None) -> None:
-    """Write a worker's figures file as the flusher does: (route, backend, state) per breaker."""
-    breakers = [{"route": route, "backend": backend, "state": state, "consecutive_failures": 5, "opened_at": None}
-                for route, backend, state in rows]
-    procfiles.write(folder, totals or Totals(), breakers, time.time(), pid=os.getpid())
-
-
-def serve(route: str, backend: str, count: int, *, errors: int = 0, seconds: float = 0.02) -> None:
-    """Requests recorded and written to the history as a gateway worker does (recorder -> buffer -> store)."""
-    recorder = Recorder()
-    for index in range(count):
-        status = 502 if index < errors else 200
-        recorder.record_request(route, "GET", status, seconds, seconds, 10, 100, backend, None)
-    buffer = HistoryBuffer(source="test-worker")
-    buffer.add(recorder.take_window(), time.time())
-    buffer.flush(DatabaseStore(), time.time())
 
 
 def route(name: str, *backends: dict) -> None:
@@ -77,7 +50,7 @@ def test_each_route_shows_its_requests_5xx_share_and_p99_linked_to_its_dashboard
     assert cells[2].endswith(" ms") and 10 <= int(cells[2].split()[0]) <= 25  # p99 of 20 ms requests
 
 
-def test_each_route_counts_its_backends_up_down_unknown_and_with_an_open_breaker(admin_client, gateway_files):
+def test_each_route_counts_its_backends_up_down_unknown_and_with_an_open_breaker(admin_client, gateway_files):  # noqa: F811
     route("shop", {"host": "http://10.0.0.1", "port": 80, "health_check_path": "/h"},
           {"host": "http://10.0.0.2", "port": 80, "health_check_path": "/h"},
           {"host": "http://10.0.0.3", "port": 80}, {"host": "http://10.0.0.4", "port": 80})
@@ -99,7 +72,7 @@ def test_a_backend_forced_down_is_counted_down(admin_client):
     assert "1 down" in row and "forced down" in row
 
 
-def test_routes_with_problems_come_first(admin_client, gateway_files):
+def test_routes_with_problems_come_first(admin_client, gateway_files):  # noqa: F811
     route("aaa", {"host": "http://10.0.0.1", "port": 80})
     route("zzz", {"host": "http://10.0.0.2", "port": 80})
     report_breakers(gateway_files, [("zzz", "10.0.0.2:80", "open")])
@@ -177,9 +150,15 @@ def test_the_sidebar_shows_the_latest_configuration_changes_from_the_audit_trail
 
 def test_the_old_points_outside_the_window_are_not_counted(admin_client):
     route("users", {"host": "http://10.0.0.5", "port": 8080})
-    buffer = HistoryBuffer(source="test-worker")
-    recorder = Recorder()
-    recorder.record_request("users", "GET", 200, 0.01, 0.01, 0, 0, "10.0.0.5:8080", None)
-    buffer.add(recorder.take_window(), datetime(2020, 1, 1, tzinfo=UTC).timestamp())
-    buffer.flush(DatabaseStore(), datetime(2020, 1, 1, tzinfo=UTC).timestamp())
+    serve("users", "10.0.0.5:8080", 3, at=datetime(2020, 1, 1, tzinfo=UTC).timestamp())
     assert "no traffic" in row_of(admin_client.get(HOME).content.decode(), "users")
+
+
+def test_minutes_already_rolled_up_and_raw_points_after_them_are_each_counted_once(admin_client):
+    route("users", {"host": "http://10.0.0.5", "port": 8080})
+    serve("users", "10.0.0.5:8080", 10, at=time.time() - 1800)
+    rollups.rollup("1m")
+    assert RollupPoint.objects.filter(resolution="1m").exists()
+    serve("users", "10.0.0.5:8080", 5)
+    row = row_of(admin_client.get(HOME).content.decode(), "users")
+    assert re.findall(r'<td class="number">(.*?)</td>', row)[0] == "15"

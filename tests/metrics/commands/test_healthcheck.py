@@ -6,19 +6,20 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from metrics.models import BackendHealth, HealthProbe
+from metrics.models import HealthProbe
 from tests.support.upstream import UpstreamServer, refused_port
 
 pytestmark = pytest.mark.django_db
 
 
 def test_once_probes_what_is_due_and_prints_the_changes(checked_route):
-    checked_route(refused_port(), unhealthy_threshold=1)
+    port = refused_port()
+    checked_route(port, unhealthy_threshold=1)
     out = StringIO()
     call_command("healthcheck", "--once", stdout=out)
-    backend_id = BackendHealth.objects.get().pk
     assert out.getvalue().splitlines() == [
-        f"backend {backend_id}: unknown -> unhealthy (refused)", "probed 1 backend(s), 1 state change(s)",
+        f"backend http://127.0.0.1:{port} of route checked: unknown -> unhealthy (refused)",
+        "probed 1 backend(s), 1 state change(s)",
     ]
     assert HealthProbe.objects.count() == 1
 
