@@ -213,10 +213,9 @@ def default_text(value: Any) -> str:
     return "—" if value is NO_DEFAULT else json.dumps(value)
 
 
-def defaults_summary(block: str) -> str:
-    """`key (default), ...` of a block's keys that have a default, for help texts."""
-    keys = BLOCKS[block].keys
-    return ", ".join(f"{key} ({default_text(value)})" for key, value in keys.items() if value is not NO_DEFAULT)
+def keys_summary(block: str) -> str:
+    """`key (default), ...` of every key of a block, for help texts."""
+    return ", ".join(f"{key} ({default_text(value)})" for key, value in BLOCKS[block].keys.items())
 
 
 def refuse_unknown(block: str, value: Any, errors: dict[str, list[str]], prefix: str | None = None) -> Any:

@@ -16,9 +16,10 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 
 from routes import services
+from routes.block_keys import keys_summary
 from routes.models import Backend, Route
 from routes.secrets import redact
-from routes.validation import HTTP_METHODS, POLICY_FIELDS, Errors
+from routes.validation import DNS_DEFAULTS, HTTP_METHODS, POLICY_FIELDS, Errors
 from routes.widgets import TransformationEditorWidget
 
 # Attribute of the route instance that links the backend formset back to the route form.
@@ -47,6 +48,12 @@ def _json_field(help_text: str) -> PrettyJSONField:
                            widget=forms.Textarea(attrs={"rows": 6, "cols": 80, "class": "vLargeTextField"}))
 
 
+def _block_field(block: str, help_text: str) -> PrettyJSONField:
+    """A block's JSON field whose help ends with the block's keys and defaults, as routes.block_keys declares
+    them (so the admin can never quote a default the proxy does not apply)."""
+    return _json_field(f"{help_text} Keys (default): {keys_summary(block)}.")
+
+
 class RouteAdminForm(forms.ModelForm):
     """The route's own fields; policies are JSON in the earlier gateway's shape, secrets shown redacted."""
 
@@ -54,17 +61,14 @@ class RouteAdminForm(forms.ModelForm):
         choices=[(m, m) for m in HTTP_METHODS], widget=forms.CheckboxSelectMultiple,
         help_text="GET also allows HEAD.",
     )
-    retry = _json_field('Like {"max_retries": 3, "initial_backoff_ms": 100, "retry_on_status_codes": [502, 503]}. '
-                        'Also "retry_non_idempotent" (false), and the budget: "budget_ratio" (0.2), '
-                        '"budget_window_s" (10), "budget_min_per_s" (1).')
-    health_check = _json_field(
-        'Probes of each backend\'s health check path, like {"interval_s": 5, "timeout_ms": 2000, '
-        '"healthy_threshold": 2, "unhealthy_threshold": 3, "healthy_statuses": [200]}. Empty uses these '
-        "defaults (any 2xx or 3xx is healthy); backends without a health check path are not probed.")
-    circuit_breaker = _json_field(
-        'Per backend, like {"enabled": true, "failure_threshold": 5, "failure_ratio": null, "window_s": 10, '
-        '"min_requests": 20, "open_s": 10, "half_open_requests": 1, "success_threshold": 2, '
-        '"failure_statuses": [502, 503, 504]}. Empty uses these defaults.')
+    retry = _block_field("retry", 'Like {"max_retries": 3, "retry_on_status_codes": [502, 503]}; POST and PATCH '
+                                  'only with "retry_non_idempotent"; retries stay within the budget.')
+    health_check = _block_field(
+        "health_check", "Probes of each backend's health check path, like {\"interval_s\": 10}; empty uses the "
+        "defaults (healthy_statuses null: any 2xx or 3xx is healthy); backends without a health check path are "
+        "not probed.")
+    circuit_breaker = _block_field("circuit_breaker", 'Per backend, like {"failure_threshold": 3}. Empty uses the '
+                                                      "defaults.")
     request_transformation = PrettyJSONField(
         required=False, widget=TransformationEditorWidget("request_transformation"),
         help_text='Like {"headers": [{"action": "set", "name": "X-Env", "value": "prod"}], "path": {"pattern": '
@@ -77,33 +81,25 @@ class RouteAdminForm(forms.ModelForm):
         help_text='Like {"headers": {"remove": ["X-Powered-By"]}, "status_code_mappings": [{"from": 404, "to": '
         '200, "condition": {"methods": ["GET"], "path": "^/health$"}}], "body": {"rename": {"user_name": '
         '"username"}}}.')
-    cache = _json_field(
-        'Response cache, like {"ttl_s": 60, "vary_headers": ["Accept-Language"], "stale_if_error_s": 300}. '
-        'Also "store_set_cookie" (false), "max_body_bytes" (1048576), "methods" (["GET", "HEAD"]), "statuses", '
-        '"coalesce" (true). Empty: answers are not cached.')
-    compression = _json_field(
-        'Like {"enabled": true} for the defaults: br, zstd or gzip for text/*, JSON, JavaScript, XML and SVG of '
-        'at least "min_bytes" (1024). Also "algorithms", "content_types", "gzip_level", "brotli_quality", '
-        '"zstd_level". Empty: no compression.')
+    cache = _block_field("cache", 'Response cache, like {"ttl_s": 60, "vary_headers": ["Accept-Language"]}. '
+                                  "Empty: answers are not cached.")
+    compression = _block_field("compression", 'Like {"enabled": true} for the defaults. Empty: no compression.')
     rate_limit = _json_field('This route\'s own rate limit, like {"limit": 100, "window_s": 60, "scope": ["ip"], '
                              '"algorithm": "sliding_window"}; empty uses the gateway-wide one.')
     ai_policy = _json_field('Like {"enabled": true, "strategy": "content_analysis", "provider": "openai"}. '
                             "Secrets shown as <redacted> are kept when saved unchanged.")
-    cors = _json_field(
-        'Like {"origins": ["https://app.example.com", "https://*.example.com"], "credentials": true}. Also '
-        '"methods" (GET, HEAD, PUT, PATCH, POST, DELETE), "headers" (empty: what the preflight asks for), '
-        '"exposed_headers", "max_age" (600). Preflights are answered by the gateway. Empty: the gateway-wide '
-        'policy; {"enabled": false}: none here.')
-    limits = _json_field(
-        'Like {"max_body_bytes": 10485760} (413 past it; none by default), and the defaults "max_header_bytes": '
-        '32768, "max_header_count": 100 (431) and "max_url_length": 8192 (414); 0 switches one off.')
-    ip_rules = _json_field(
-        'Like {"allow": ["10.0.0.0/8", "2001:db8::/32"], "deny": ["10.0.0.13"]}: deny wins; with an allow list, '
-        "every other address gets 403. Checked against the client address behind trusted proxies.")
-    security_headers = _json_field(
-        'On by default: {"content_type_options": true, "frame_options": "DENY", "referrer_policy": '
-        '"no-referrer", "hsts_max_age": 31536000 (https only), "content_security_policy": null, "override": '
-        'false}. A backend\'s own value wins unless "override" is true; false switches a header off.')
+    cors = _block_field(
+        "cors", 'Like {"origins": ["https://app.example.com", "https://*.example.com"], "credentials": true}; '
+        '"headers" null allows what the preflight asks for. Preflights are answered by the gateway. Empty: the '
+        'gateway-wide policy; {"enabled": false}: none here.')
+    limits = _block_field("limits", 'Like {"max_body_bytes": 10485760}: 413 past it, 431 for the header limits, 414 '
+                                    "for the URL; 0 switches one off.")
+    ip_rules = _block_field(
+        "ip_rules", 'Like {"allow": ["10.0.0.0/8", "2001:db8::/32"], "deny": ["10.0.0.13"]}: deny wins; with an '
+        "allow list, every other address gets 403. Checked against the client address behind trusted proxies.")
+    security_headers = _block_field(
+        "security_headers", "On by default; hsts_max_age applies on https only. A backend's own value wins unless "
+        '"override" is true; false switches a header off.')
     jwt = _json_field(
         'This route\'s own JWT settings, like {"secret": "at least 32 bytes for HS256", "issuer": '
         '"https://idp.example.com", "required_scopes": ["orders:read"]} or {"jwks_url": '
@@ -114,9 +110,7 @@ class RouteAdminForm(forms.ModelForm):
         'ftp routes only: {"username": "reports", "password": "...", "root": "/srv/reports"}, or '
         '{"passthrough_basic_auth": true} to log in with the client\'s HTTP Basic credentials. Empty: anonymous. '
         "A password shown as <redacted> is kept when saved unchanged.")
-    websocket = _json_field(
-        'websocket routes only: {"max_message_bytes": 1048576, "idle_timeout_s": 300} (the defaults; an idle '
-        "timeout of 0: never).")
+    websocket = _block_field("websocket", "websocket routes only; an idle timeout of 0: never.")
 
     class Meta:
         model = Route
@@ -133,6 +127,14 @@ class RouteAdminForm(forms.ModelForm):
         # As in the earlier gateway's file, a route may come without a name; one is made from its path.
         self.fields["name"].required = False
         self.fields["name"].help_text = "Unique; left empty, one is made from the protocol and path."
+        # A dns route may leave its path and methods empty (they become DNS over HTTPS's, DNS_DEFAULTS); every
+        # other protocol needs them, which the service layer says in the API's words.
+        for field in ("external_path", "methods"):
+            self.fields[field].required = False
+        dns_path, dns_methods = DNS_DEFAULTS["external_path"], ", ".join(DNS_DEFAULTS["methods"])
+        self.fields["external_path"].help_text = ("Public path; {name} captures one segment. dns routes: leave "
+                                                  f"empty (DNS over HTTPS, {dns_path}).")
+        self.fields["methods"].help_text = f"GET also allows HEAD. dns routes: leave empty ({dns_methods})."
         self.fields["total_timeout_ms"].required = False
         self.fields["total_timeout_ms"].help_text = "Limit on the whole exchange, retries included; empty or 0: none."
 
@@ -142,6 +144,8 @@ class RouteAdminForm(forms.ModelForm):
     def document(self) -> dict[str, Any]:
         """The route document of the cleaned fields, without backends."""
         data = {field: self.cleaned_data.get(field) for field in ROUTE_FIELDS}
+        data["external_path"] = data["external_path"] or ""
+        data["methods"] = list(data["methods"] or [])
         data["internal_path"] = data["internal_path"] or ""
         data["match_host"] = data["match_host"] or ""
         data["total_timeout_ms"] = data["total_timeout_ms"] or 0
