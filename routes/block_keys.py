@@ -44,8 +44,9 @@ class BlockKeys:
 
     `notes`: keys starting with `_` are notes (`_comment`), kept and ignored; False where the data plane's
     compiler refuses them. `import_drops`: an import without --strict leaves an unknown key out (listing it),
-    where leaving it out only leaves a default in force; False for blocks that decide who gets in and how
-    much (a misspelt `alow` would leave the route open), where even a lenient import refuses it.
+    where leaving it out only leaves a default in force; False for the access and guard blocks, which decide
+    who gets in and how much (a misspelt `alow` would leave the route open), where even a lenient import
+    refuses it.
     `nested`: keys holding a list of objects, with the keys each object accepts.
     """
 
@@ -145,7 +146,7 @@ BLOCKS: dict[str, BlockKeys] = {
         "enabled": True, "content_type_options": True, "frame_options": "DENY", "referrer_policy": "no-referrer",
         "hsts_max_age": security.DEFAULT_HSTS_MAX_AGE, "hsts_include_subdomains": False, "hsts_preload": False,
         "content_security_policy": None, "override": False,
-    }),
+    }, import_drops=False),
     "jwt": BlockKeys(
         {**_none(*sorted(JWT_KEYS)), **{key: _number(value) if isinstance(value, float) else value
                                         for key, value in JWT_DEFAULTS.items()}},
@@ -154,7 +155,7 @@ BLOCKS: dict[str, BlockKeys] = {
                       "passthrough_basic_auth": FTP_DEFAULTS.passthrough, "root": FTP_DEFAULTS.root},
                      import_drops=False),
     "websocket": BlockKeys({"max_message_bytes": DEFAULT_MAX_MESSAGE_BYTES,
-                            "idle_timeout_s": _number(DEFAULT_IDLE_TIMEOUT)}),
+                            "idle_timeout_s": _number(DEFAULT_IDLE_TIMEOUT)}, import_drops=False),
     # Gateway settings only: the earlier gateway's AI provider, kept for its `ai_policy` routes.
     "ai": BlockKeys(_none("provider", "model", "api_key")),
 }
