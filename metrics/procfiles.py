@@ -36,8 +36,10 @@ class Combined:
     written_at: float = 0.0  # the newest file's time
 
 
-def folder_for(var_dir: Path | str) -> Path:
-    return Path(var_dir) / "metrics-proc"
+def folder_for(instance_dir: Path | str) -> Path:
+    """The folder of one gateway instance's workers (settings.INSTANCE_DIR): a gateway started with another
+    database has its own, so neither adds up the other's figures."""
+    return Path(instance_dir) / "metrics-proc"
 
 
 def reset(folder: Path) -> None:

@@ -1,10 +1,12 @@
-"""Celery tasks of the metrics app: each one is a single call into a plain function a command can also run."""
+"""Celery tasks of the metrics app: each one is a single call into a plain function a command can also run, then
+a heartbeat (metrics.background) that tells the gateways the background work is running."""
 from __future__ import annotations
 
 from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
 from metrics import health, timeseries
+from metrics.background import heartbeat
 
 
 @shared_task(name="metrics.run_health_checks", ignore_result=True)
@@ -13,16 +15,22 @@ def run_health_checks(now: str | None = None) -> int:
 
     `now` is an ISO datetime for a replayed run; without it the current time is used.
     """
-    return len(health.probe_due_backends(now=parse_datetime(now) if now else None).outcomes)
+    probed = len(health.probe_due_backends(now=parse_datetime(now) if now else None).outcomes)
+    heartbeat.beat()
+    return probed
 
 
 @shared_task(name="metrics.rollup", ignore_result=True)
 def rollup(now: str | None = None) -> int:
     """Ingest closed buckets from Redis (when configured), then fill every rollup; returns buckets filled."""
-    return sum(run.buckets for run in timeseries.ingest_and_rollup(now=parse_datetime(now) if now else None))
+    filled = sum(run.buckets for run in timeseries.ingest_and_rollup(now=parse_datetime(now) if now else None))
+    heartbeat.beat()
+    return filled
 
 
 @shared_task(name="metrics.apply_retention", ignore_result=True)
 def apply_retention(now: str | None = None) -> int:
     """Delete the points past their resolution's retention; returns how many."""
-    return sum(timeseries.apply_retention(now=parse_datetime(now) if now else None).values())
+    deleted = sum(timeseries.apply_retention(now=parse_datetime(now) if now else None).values())
+    heartbeat.beat()
+    return deleted

@@ -24,7 +24,7 @@ from metrics.recorder import recorder
 
 def combined_figures() -> procfiles.Combined:
     """Every worker's figures; in a process that writes no file (tests, a shell) its own recorder's instead."""
-    folder = procfiles.folder_for(settings.VAR_DIR)
+    folder = procfiles.folder_for(settings.INSTANCE_DIR)  # this gateway's workers, not another's
     own_file = folder / f"{os.getpid()}.json"
     return procfiles.combined(folder, extra=None if own_file.exists() else recorder.snapshot())
 

@@ -18,7 +18,8 @@ from metrics.recorder import Recorder, recorder
 
 
 def shared_folder() -> Path:
-    return procfiles.folder_for(settings.VAR_DIR)
+    """The folder this gateway's workers share, and no other gateway (settings.INSTANCE_DIR)."""
+    return procfiles.folder_for(settings.INSTANCE_DIR)
 
 
 def reset_shared_folder() -> None:

@@ -228,9 +228,11 @@ class LiveTable:
 
     `health` is the active health overlay: backend id -> healthy, as the control plane last published it
     (probe results with operator overrides applied). A backend missing from it counts as healthy.
+    `background_at` is when the background work (health checks, rollups) last reported, as the database said at
+    the last poll (0: never); `watching_since` is when this process's watcher first polled (0: not yet).
     """
 
-    __slots__ = ("table", "loaded", "source_ok_at", "health", "health_version")
+    __slots__ = ("table", "loaded", "source_ok_at", "health", "health_version", "background_at", "watching_since")
 
     def __init__(self) -> None:
         self.table: RouteTable = EMPTY_TABLE
@@ -238,6 +240,8 @@ class LiveTable:
         self.source_ok_at = 0.0
         self.health: dict[int, bool] = {}
         self.health_version = -1
+        self.background_at = 0.0
+        self.watching_since = 0.0
 
     def install(self, table: RouteTable) -> None:
         self.table = table

@@ -22,8 +22,9 @@ class TableWatcher:
 
     One cheap query per interval per process (plus one per change); the request path only ever reads
     `live.table` and `live.health`. A failed build keeps the working table, and a database outage only makes
-    /ready report it. With `purges` (the worker's response cache's follower) it also applies cache purges
-    requested from the admin or the API.
+    /ready report it. The same poll reads the background work's heartbeat, which /health and /ready report.
+    With `purges` (the worker's response cache's follower) it also applies cache purges requested from the
+    admin or the API.
     """
 
     def __init__(self, state: LiveTable = live, interval: float = 0.5,
@@ -40,8 +41,9 @@ class TableWatcher:
         close_old_connections()
         installed = False
         try:
-            version, health_version, purge_id = current_versions()
+            version, health_version, purge_id, background_at = current_versions()
             self.state.source_ok_at = self.clock()
+            self.state.background_at = background_at
             if not self.state.loaded or version != self.state.table.version:
                 table = build_table(version)
                 self.state.install(table)
@@ -61,6 +63,8 @@ class TableWatcher:
         return installed
 
     def start(self) -> None:
+        # From here the background work has RUSTA_BACKGROUND_STALE_AFTER seconds to report (protocols.health).
+        self.state.watching_since = self.clock()
         self.check_once()
         self._thread = threading.Thread(target=self._run, name="rusta-table-watcher", daemon=True)
         self._thread.start()

@@ -143,6 +143,8 @@ class ConfigState(models.Model):
     `health_version` is bumped whenever a backend's effective health changes (a probe crossing a threshold, an
     operator override), so the same one-row poll tells a gateway process to reload its health overlay.
     `cache_purge_id` likewise tells it that cache purges were requested (routes.cache_purges).
+    `background_ran_at` is the background work's heartbeat (metrics.background), read by the same poll, so that
+    /health, /ready and the admin can say when it is missing.
     """
 
     version = models.PositiveBigIntegerField(default=0)
@@ -150,6 +152,9 @@ class ConfigState(models.Model):
     cache_purge_id = models.PositiveBigIntegerField(
         default=0, help_text="Id of the latest CachePurge: gateway processes apply the ones they have not seen.")
     changed_at = models.DateTimeField(auto_now=True)
+    background_ran_at = models.DateTimeField(
+        null=True, blank=True,
+        help_text="When a background task (health checks, rollups, retention) last ran; written every few seconds.")
 
     def __str__(self) -> str:
         return f"version {self.version}"

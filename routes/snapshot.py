@@ -22,17 +22,22 @@ def current_version() -> int:
 
 
 class Versions(NamedTuple):
-    """What a gateway process polls: the configuration version, the health version, the latest cache purge."""
+    """What a gateway process polls: the configuration version, the health version, the latest cache purge, and
+    when the background work last ran (Unix seconds, 0: never)."""
 
     config: int
     health: int
     cache_purge: int
+    background_at: float = 0.0
 
 
 def current_versions() -> Versions:
     """The versions a table watcher polls, in one query; all 0 before the first change."""
-    row = ConfigState.objects.filter(pk=1).values_list("version", "health_version", "cache_purge_id").first()
-    return Versions(row[0], row[1], row[2] or 0) if row else Versions(0, 0, 0)
+    row = ConfigState.objects.filter(pk=1).values_list(
+        "version", "health_version", "cache_purge_id", "background_ran_at").first()
+    if row is None:
+        return Versions(0, 0, 0)
+    return Versions(row[0], row[1], row[2] or 0, row[3].timestamp() if row[3] else 0.0)
 
 
 def health_map() -> dict[int, bool]:

@@ -125,11 +125,13 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
 
     from metrics.recorder import recorder
     from metrics.worker import WorkerMetrics
+    from protocols import health
     from protocols.http.listener import ListenerLimits, ListenerState, protocol_factory
     from protocols.table import live
     from protocols.tracing.otlp import OtlpExporter
     from rusta import asgi
 
+    health.BACKGROUND_STALE_AFTER = settings.RUSTA_BACKGROUND_STALE_AFTER
     proxy_app = asgi.ProxyApp(asgi.proxy_options())
     # Admin and API cache purges reach this worker's cache; the follower's first poll marks where it starts.
     watcher = TableWatcher(live, interval=options.reload_interval, purges=PurgeFollower(proxy_app.cache))
@@ -198,6 +200,7 @@ class Supervisor:
         self.stopping = False
 
     def run(self) -> int:
+        from django.conf import settings
         from django.db import connections
 
         from protocols.dns import bind_dns_sockets
@@ -218,6 +221,7 @@ class Supervisor:
         if dns_socks is not None:
             log.info("DNS forwarder listening on %s:%s (UDP and TCP)", self.options.host,
                      dns_socks[0].getsockname()[1])
+        log.info("this gateway's own state (workers' metrics files, beat schedule, disk broker): %s", settings.INSTANCE_DIR)
         sockets = (proxy_sock, admin_sock, dns_socks)
         inherited = [proxy_sock.fileno(), admin_sock.fileno(), *(s.fileno() for s in dns_socks or ())]
         connections.close_all()  # children must not share the parent's database connections
@@ -232,8 +236,10 @@ class Supervisor:
             self._spawn_background(inherited)
         else:
             log.warning("background work is not started by this gateway: health checks, metrics rollups and "
-                        "retention need `celery -A rusta worker` and `celery -A rusta beat` running against the same "
-                        "broker (or `runproxy --with-background`)")
+                        "retention need one `celery -A rusta worker --beat` (or workers and exactly one "
+                        "`celery -A rusta beat`) running against the same database and broker (or `runproxy "
+                        "--with-background`); /health and /ready say \"degraded\" and the admin shows a banner "
+                        "while none has reported for %.0f s", settings.RUSTA_BACKGROUND_STALE_AFTER)
         restarts: list[float] = []
         while self.children or self.background_pid is not None:
             try:

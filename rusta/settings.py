@@ -7,9 +7,11 @@ from pathlib import Path
 import dj_database_url
 
 from rusta.env import envbool, envchoice, envfloat, envint, envlist, envstr
+from rusta.instance import instance_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-# Where the embedded default keeps its database, generated secret key and Celery queue; never committed.
+# Where the embedded default keeps its database and generated secret key, and each gateway instance its own state
+# (INSTANCE_DIR below); never committed.
 VAR_DIR = Path(envstr("RUSTA_VAR_DIR", str(BASE_DIR / "var")))
 
 
@@ -70,6 +72,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "metrics.context_processors.background",  # the admin's banner while background work is missing
             ],
         },
     },
@@ -91,6 +94,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test_rusta.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 EMBEDDED = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+# This gateway instance's own state, apart from any other started from the same checkout with another database:
+# the workers' metrics files (metrics.procfiles), the embedded broker's folders and beat's schedule.
+INSTANCE_DIR = instance_dir(VAR_DIR, DATABASE_URL)
 
 REDIS_URL = envstr("REDIS_URL")
 if REDIS_URL:
@@ -109,7 +115,7 @@ RUSTA_EMBEDDED_BROKER = CELERY_BROKER_URL.startswith("filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, object] = {}
 if RUSTA_EMBEDDED_BROKER:
     CELERY_BROKER_TRANSPORT = "rusta.broker:Transport"  # kombu's filesystem transport, messages written atomically
-    _CELERY_DIR = VAR_DIR / "celery"
+    _CELERY_DIR = INSTANCE_DIR / "celery"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_CELERY_DIR / "queue"),
         "data_folder_out": str(_CELERY_DIR / "queue"),
@@ -122,7 +128,7 @@ if RUSTA_EMBEDDED_BROKER:
     for _folder in ("queue", "processed", "control"):
         (_CELERY_DIR / _folder).mkdir(parents=True, exist_ok=True)
 CELERY_TASK_IGNORE_RESULT = True
-CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULE_FILENAME = str(INSTANCE_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULE = {
     "run-health-checks": {
         "task": "metrics.run_health_checks",
@@ -136,6 +142,9 @@ CELERY_BEAT_SCHEDULE = {
 }
 # The log level of the Celery worker `runproxy` starts; INFO would log two lines per health-check tick.
 RUSTA_BACKGROUND_LOG_LEVEL = envstr("RUSTA_BACKGROUND_LOG_LEVEL", "WARNING")
+# Every task run records when it ran (metrics.background); after this many seconds without one, /health and /ready
+# say "degraded" and the admin shows a banner. Three rollup intervals: one late tick is not an alarm.
+RUSTA_BACKGROUND_STALE_AFTER = envfloat("RUSTA_BACKGROUND_STALE_AFTER", 30.0)
 
 # --- Auth and the management API -----------------------------------------------------------------------
 AUTH_PASSWORD_VALIDATORS = [

@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from metrics.models import FillState, RawPoint, RollupPoint
 from routes.services import save_route
+from rusta.instance import instance_dir
 from tests.support import gateway as gateways
 from tests.support.upstream import UpstreamServer
 
@@ -33,7 +34,7 @@ def broker_app(var: Path) -> Celery:
     """A Celery client on the same broker as the worker below."""
     if settings.REDIS_URL:
         return Celery("rusta-test-client", broker=settings.REDIS_URL)
-    folder = var / "celery"
+    folder = instance_dir(var, gateways.test_database_url()) / "celery"  # the worker's, as its settings place it
     return Celery("rusta-test-client", broker="filesystem://localhost/", broker_transport="rusta.broker:Transport",
                   broker_transport_options={
                       "data_folder_in": str(folder / "queue"), "data_folder_out": str(folder / "queue"),

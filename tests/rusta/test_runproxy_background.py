@@ -19,7 +19,8 @@ from rest_framework.authtoken.models import Token
 from metrics.models import BackendHealth, HealthProbe, HealthState
 from routes.models import Backend, ConfigState
 from routes.services import save_route
-from tests.support.gateway import Gateway, http, start_gateway
+from rusta.instance import instance_dir
+from tests.support.gateway import Gateway, http, start_gateway, test_database_url
 from tests.support.upstream import UpstreamServer
 from tests.support.users import role_user
 
@@ -97,7 +98,7 @@ def test_runproxy_on_the_embedded_broker_starts_a_celery_worker_with_beat(tmp_pa
         wait_for(lambda: len(celery_workers(gateway)) >= 1, "the Celery worker start", gateway)
         command = children(gateway.process.pid)[celery_workers(gateway)[0]]
         assert "--beat" in command and "--pool solo" in command
-        assert str(tmp_path / "var" / "celerybeat-schedule") in command
+        assert str(instance_dir(tmp_path / "var", test_database_url()) / "celerybeat-schedule") in command
     finally:
         assert gateway.stop() == 0
 
@@ -139,7 +140,8 @@ def test_a_gateway_without_background_work_says_so_at_start_up(tmp_path):
     gateway = start_gateway(tmp_path, background=False)
     try:
         assert "background work is not started by this gateway" in gateway.log()
-        assert "celery -A rusta beat" in gateway.log()
+        assert "celery -A rusta worker --beat" in gateway.log()
+        assert "/health and /ready say \"degraded\"" in gateway.log()
     finally:
         assert gateway.stop() == 0
 
@@ -229,3 +231,37 @@ def test_an_override_through_the_running_gateways_api_reaches_its_live_process(t
                      "the override reaching the live process", gateway, timeout=5)
         finally:
             assert gateway.stop() == 0
+
+
+def health_bodies(gateway: Gateway, path: str) -> list[tuple[int, dict]]:
+    """(status, body) of `path` on both listeners."""
+    answers = [http("GET", base + path) for base in (gateway.url, gateway.admin_url)]
+    return [(status, json.loads(body)) for status, _, body in answers]
+
+
+def test_health_and_ready_say_degraded_while_no_background_work_reports(tmp_path):
+    gateway = start_gateway(tmp_path, background=False, extra_env={"RUSTA_BACKGROUND_STALE_AFTER": "1"})
+    try:
+        wait_for(lambda: all(body["status"] == "degraded" for _, body in health_bodies(gateway, "/ready")),
+                 "/ready saying degraded", gateway)
+        for path in ("/ready", "/health"):
+            for status, body in health_bodies(gateway, path):
+                assert status == 200  # serving on: no load balancer takes the gateway out for this
+                assert body["background"]["ok"] is False
+                assert body["background"]["seconds_since_last_run"] is None
+                assert "celery -A rusta worker --beat" in body["background"]["message"]
+        assert all(body["checks"]["background"] is False for _, body in health_bodies(gateway, "/ready"))
+    finally:
+        assert gateway.stop() == 0
+
+
+def test_health_reports_when_the_background_work_last_ran(tmp_path):
+    gateway = start_gateway(tmp_path, background=BACKGROUND)
+    try:
+        wait_for(lambda: health_bodies(gateway, "/health")[0][1]["background"]["seconds_since_last_run"] is not None,
+                 "the background work's first report", gateway)
+        for status, body in health_bodies(gateway, "/ready"):
+            assert (status, body["status"], body["checks"]["background"]) == (200, "ok", True)
+            assert body["background"]["seconds_since_last_run"] < 30
+    finally:
+        assert gateway.stop() == 0
