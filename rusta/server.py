@@ -221,7 +221,8 @@ class Supervisor:
         if dns_socks is not None:
             log.info("DNS forwarder listening on %s:%s (UDP and TCP)", self.options.host,
                      dns_socks[0].getsockname()[1])
-        log.info("this gateway's own state (workers' metrics files, beat schedule, disk broker): %s", settings.INSTANCE_DIR)
+        log.info("this gateway's own state (workers' metrics files, beat schedule, disk broker): %s",
+                 settings.INSTANCE_DIR)
         sockets = (proxy_sock, admin_sock, dns_socks)
         inherited = [proxy_sock.fileno(), admin_sock.fileno(), *(s.fileno() for s in dns_socks or ())]
         connections.close_all()  # children must not share the parent's database connections
