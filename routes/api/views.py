@@ -230,6 +230,9 @@ class ConfigViewSet(viewsets.ViewSet):
         if request.method == "GET":
             return Response(settings_document(services.gateway_settings()))
         dry_run = _flag(request, "dry_run")
+        if request.stream is None:
+            # DRF reads an empty body as {}, which a PUT would take as "clear every block": say so instead.
+            raise services.ConfigError({"": ["Send the settings as a JSON object; {} clears every block."]})
         with transaction.atomic():
             report = services.save_settings(request.data, actor=request.user, source="api",
                                             partial=request.method == "PATCH", dry_run=dry_run)

@@ -118,6 +118,18 @@ def test_a_block_that_is_not_an_object_is_refused(api, stored):
     assert response.json() == {"errors": {"cors": ["Must be an object or null."]}}
 
 
+def test_a_put_without_a_body_is_refused_instead_of_clearing_every_block(api, stored):
+    response = api.put(URL)
+    assert response.status_code == 400
+    assert list(response.json()["errors"]) == [""]
+    assert settings_row().jwt["secret"] == JWT_SECRET
+
+
+def test_a_put_of_an_empty_object_clears_every_block(api, stored):
+    assert api.put(URL, {}, format="json").json()["removed"] == ["jwt", "rate_limit", "ai"]
+    assert api.get(URL).json() == dict.fromkeys(BLOCKS)
+
+
 def test_a_body_that_is_not_an_object_is_refused_as_a_whole(api):
     response = api.put(URL, [], format="json")
     assert response.status_code == 400
