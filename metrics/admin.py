@@ -65,7 +65,8 @@ def breaker_badge(passive: Passive) -> SafeString:
                         BREAKER_COLOURS.get(passive.breaker, "#757575"), passive.breaker)
     if not passive.opens:
         return badge
-    return format_html("{} <span>opened {}× since the gateway started</span>", badge, passive.opens)
+    return format_html("{} <span title='{}'>opened {}×</span>", badge, "times opened since the gateway started",
+                       passive.opens)
 
 
 def recent_traffic(passive: Passive) -> SafeString:

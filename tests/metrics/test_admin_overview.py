@@ -98,7 +98,7 @@ def test_the_recommendations_are_shown_on_the_home(admin_client):
 
 def test_the_apps_are_still_listed_below_the_overview(admin_client):
     page = admin_client.get(HOME).content.decode()
-    assert page.index('id="gateway-overview"') < page.index('id="content-main"')
+    assert page.index('id="content-main"') < page.index('id="gateway-overview"') < page.index('class="app-routes')
     assert 'href="/admin/routes/route/"' in page and 'href="/admin/metrics/backendhealth/"' in page
 
 

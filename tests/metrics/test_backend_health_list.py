@@ -57,10 +57,11 @@ def test_listing_a_backend_still_sends_it_traffic(admin_client):
 @pytest.mark.django_db
 def test_a_backend_without_a_check_shows_its_open_breaker_and_recent_5xx(admin_client, gateway_files):  # noqa: F811
     shop({"host": "http://10.0.0.2", "port": 80})
-    report_breakers(gateway_files, [("shop", "10.0.0.2:80", "open")])
+    opened = Totals(breaker_opens={("shop", "10.0.0.2:80"): 3})
+    report_breakers(gateway_files, [("shop", "10.0.0.2:80", "open")], opened)
     serve("shop", "10.0.0.2:80", 12, errors=7)
     row = row_of(admin_client.get(LIST_URL).content.decode(), "http://10.0.0.2:80")
-    assert ">open<" in row
+    assert ">open<" in row and "opened 3×" in row
     assert "12 requests" in row and "7 × 5xx" in row
 
 
