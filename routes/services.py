@@ -18,7 +18,6 @@ from routes.models import AuditEntry, Backend, ConfigState, GatewaySettings, Rou
 from routes.secrets import missing_secret_errors, redact, restore_secrets
 from routes.settings_blocks import (
     SETTINGS_BLOCKS,
-    UNKNOWN_KEY,
     BlockChange,
     SettingsReport,
     block_changes,
@@ -386,9 +385,9 @@ def _check_settings(data: Any, row: GatewaySettings, *, partial: bool) -> dict[s
     errors = unknown_blocks(data)
     new_blocks = check_settings({k: v for k, v in data.items() if k not in errors}, row, errors,
                                 clear_absent=not partial)
-    # Paths that validation already refused (`rate_limit.windw`) keep their own message.
-    for path in settings_unknown_keys(data):
-        errors.setdefault(path, [UNKNOWN_KEY])
+    # Refused as `importconfig --strict` would (the access and guard blocks' own checks already did).
+    for path, message in settings_unknown_keys(data).items():
+        errors.setdefault(path, [message])
     if errors:
         raise ConfigError(errors)
     return new_blocks
@@ -453,7 +452,7 @@ def _import_config(data: Any, *, actor: Actor, source: str, replace: bool, stric
         raise ConfigError({"routers": ["Must be a list of router objects."]})
     report = ImportReport()
     report.unknown_keys = [key for key in data if key not in TOP_LEVEL_KEYS and not str(key).startswith("_")]
-    report.unknown_keys += settings_unknown_keys(data)
+    report.unknown_keys += list(settings_unknown_keys(data))
     errors: Errors = {}
     with transaction.atomic():
         existing = {r.name: r for r in Route.objects.select_for_update().prefetch_related("backends")}
@@ -496,7 +495,7 @@ def _import_config(data: Any, *, actor: Actor, source: str, replace: bool, stric
         if strict:
             # Paths that validation already refused (`retry.treshold`) keep their own message.
             for path in report.unknown_keys:
-                errors.setdefault(path, [UNKNOWN_KEY])
+                errors.setdefault(path, ["Unknown key; Rusta does not use it."])
         if errors:
             raise ConfigError(errors)
         for route, doc in planned:

@@ -9,13 +9,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from routes.access_blocks import validate_settings_access
+from routes.block_keys import unknown_paths
 from routes.guard_blocks import GUARD_FIELDS, validate_settings_blocks
 from routes.models import GatewaySettings
 from routes.secrets import missing_secret_errors, redact, restore_secrets
-from routes.validation import Errors, block_unknown_keys
+from routes.validation import Errors
 
 SETTINGS_BLOCKS = ("jwt", "rate_limit", "ai", *GUARD_FIELDS)
-UNKNOWN_KEY = "Unknown key; Rusta does not use it."
 
 
 @dataclass(frozen=True)
@@ -58,11 +58,11 @@ class SettingsReport:
         return asdict(self)
 
 
-def settings_unknown_keys(data: dict[str, Any]) -> list[str]:
-    """Paths of the keys inside the blocks of `data` that no block knows (`ai.temperature`)."""
-    found: list[str] = []
+def settings_unknown_keys(data: dict[str, Any]) -> dict[str, str]:
+    """`{path: message}` for each key inside the blocks of `data` that its block does not know (`ai.temperature`)."""
+    found: dict[str, str] = {}
     for block in SETTINGS_BLOCKS:
-        found += block_unknown_keys(block, data.get(block), block)
+        found.update(unknown_paths(block, data.get(block)))
     return found
 
 
