@@ -111,18 +111,7 @@ def test_the_list_opens_the_one_row_and_an_operator_can_fill_it_before_any_impor
     assert GatewaySettings.objects.get().security_headers == {"frame_options": "SAMEORIGIN"}
 
 
-def test_there_is_no_add_or_delete(admin_client, stored):
-    assert admin_client.get(reverse("admin:routes_gatewaysettings_add")).status_code == 403
-    assert admin_client.get(reverse("admin:routes_gatewaysettings_delete", args=[1])).status_code == 403
-
-
-def test_a_viewer_sees_the_blocks_read_only_with_secrets_redacted(viewer_client, stored):
-    page = viewer_client.get(CHANGE_URL).content.decode()
+def test_a_viewer_following_the_list_sees_the_blocks_read_only_with_secrets_redacted(viewer_client, stored):
+    page = viewer_client.get(LIST_URL, follow=True).content.decode()
     assert "<textarea" not in page
-    assert "issuer" in page and JWT_SECRET not in page
-
-
-def test_a_viewer_may_not_save(viewer_client, stored):
-    response = viewer_client.post(CHANGE_URL, {block: "" for block in BLOCKS})
-    assert response.status_code == 403
-    assert GatewaySettings.objects.get().jwt["secret"] == JWT_SECRET
+    assert "issuer" in page and JWT_SECRET not in page and REDACTED in page
