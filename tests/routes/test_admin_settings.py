@@ -114,4 +114,4 @@ def test_the_list_opens_the_one_row_and_an_operator_can_fill_it_before_any_impor
 def test_a_viewer_following_the_list_sees_the_blocks_read_only_with_secrets_redacted(viewer_client, stored):
     page = viewer_client.get(LIST_URL, follow=True).content.decode()
     assert "<textarea" not in page
-    assert "issuer" in page and JWT_SECRET not in page and REDACTED in page
+    assert "issuer" in page and JWT_SECRET not in page
