@@ -31,40 +31,73 @@ LEASE_KEY = "rusta:metrics:live-publisher"
 
 
 class LiveFigures:
-    """Turns successive combined snapshots into what the dashboard shows: totals, rates and recent latency."""
+    """Turns successive combined snapshots into what the dashboard shows: totals, rates and recent latency, for
+    the whole gateway and for each route (a route's page shows its own figures, `route_figures`)."""
 
     def __init__(self) -> None:
         self.previous: tuple[float, Totals] | None = None
 
     def update(self, combined: procfiles.Combined, now: float) -> dict[str, Any]:
         totals = combined.totals
-        requests = sum(totals.requests.values())
-        errors = sum(value for (_, _, status_class), value in totals.requests.items() if status_class == "5xx")
-        per_route: dict[str, int] = {}
-        for (route, _method, _status_class), value in totals.requests.items():
-            per_route[route] = per_route.get(route, 0) + value
-        rps = error_rate = 0.0
-        recent = Agg()
-        if self.previous is not None:
-            then, before = self.previous
-            elapsed = max(now - then, 1e-6)
-            before_requests = sum(before.requests.values())
-            before_errors = sum(v for (_, _, c), v in before.requests.items() if c == "5xx")
-            rps = max(0, requests - before_requests) / elapsed
-            error_rate = max(0, errors - before_errors) / elapsed
-            for route, histogram in totals.request_seconds.items():
-                old = before.request_seconds.get(route, [0] * (BUCKETS + 1))
-                for index in range(BUCKETS):
-                    recent.buckets[index] += max(0, int(histogram[index] - old[index]))
+        counts = _counts(totals)
+        requests = sum(route_requests for route_requests, _ in counts.values())
+        errors = sum(route_errors for _, route_errors in counts.values())
+        then, before = self.previous if self.previous is not None else (now, None)
         self.previous = (now, totals)
+        elapsed = max(now - then, 1e-6)
+        before_counts = _counts(before) if before is not None else {}
+        recent = Agg()
+        route_figures: dict[str, dict[str, Any]] = {}
+        for route in sorted(set(counts) | set(totals.request_seconds)):
+            route_requests, route_errors = counts.get(route, (0, 0))
+            old_requests, old_errors = before_counts.get(route, (0, 0))
+            latency = _recent_latency(totals, before, route)
+            recent.merge(latency)
+            route_figures[route] = {
+                "requests_total": route_requests, "errors_5xx_total": route_errors,
+                "requests_per_second": _rate(route_requests - old_requests, elapsed, before),
+                "errors_per_second": _rate(route_errors - old_errors, elapsed, before),
+                "p95_seconds": latency.quantile(0.95),
+            }
+        before_requests = sum(value for value, _ in before_counts.values())
+        before_errors = sum(value for _, value in before_counts.values())
         return {
             "at": now, "workers": combined.workers, "requests_total": requests, "errors_5xx_total": errors,
-            "requests_per_second": round(rps, 2), "errors_per_second": round(error_rate, 2),
+            "requests_per_second": _rate(requests - before_requests, elapsed, before),
+            "errors_per_second": _rate(errors - before_errors, elapsed, before),
             "p95_seconds": recent.quantile(0.95), "connections_active": totals.connections_active,
-            "connections_peak": totals.connections_peak, "routes": per_route,
+            "connections_peak": totals.connections_peak,
+            "routes": {route: figures["requests_total"] for route, figures in route_figures.items()},
+            "route_figures": route_figures,
             "breakers": [{"route": route, "backend": backend, "state": state}
                          for (route, backend), state in sorted(combined.breakers.items())],
         }
+
+
+def _counts(totals: Totals) -> dict[str, tuple[int, int]]:
+    """Requests and 5xx answers so far, per route."""
+    counts: dict[str, tuple[int, int]] = {}
+    for (route, _method, status_class), value in totals.requests.items():
+        requests, errors = counts.get(route, (0, 0))
+        counts[route] = (requests + value, errors + (value if status_class == "5xx" else 0))
+    return counts
+
+
+def _rate(increase: int, elapsed: float, before: Totals | None) -> float:
+    """Per second since the previous snapshot; 0 for the first one (nothing to compare with yet)."""
+    return round(max(0, increase) / elapsed, 2) if before is not None else 0.0
+
+
+def _recent_latency(totals: Totals, before: Totals | None, route: str) -> Agg:
+    """The route's latency histogram since the previous snapshot (empty for the first one)."""
+    recent = Agg()
+    if before is None:
+        return recent
+    histogram = totals.request_seconds.get(route, [0] * (BUCKETS + 1))
+    old = before.request_seconds.get(route, [0] * (BUCKETS + 1))
+    for index in range(BUCKETS):
+        recent.buckets[index] = max(0, int(histogram[index] - old[index]))
+    return recent
 
 
 class LivePublisher:
