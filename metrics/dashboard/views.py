@@ -33,8 +33,16 @@ ERRORS = {"id": "errors", "title": "Errors by class", "name": "errors",
 ERROR_RATIO = {"id": "error-ratio", "title": "5xx ratio", "name": "errors", "fields": ["ratio"], "unit": "ratio"}
 BYTES = {"id": "bytes", "title": "Bytes in and out", "name": "bytes", "fields": ["bytes_in", "bytes_out"],
          "unit": "bytes"}
-LIVE = {"id": "live", "title": "Live requests per second (last 2 minutes)", "live": True, "fields": ["rps"],
-        "unit": "req/s"}
+LIVE = {"id": "live", "title": "Live requests per second, whole gateway (last 2 minutes)", "live": True,
+        "fields": ["rps"], "unit": "req/s"}
+ROUTE_LIVE = {**LIVE, "title": "Live requests per second of this route (last 2 minutes)"}
+
+# The range and resolution pickers; the page's query string (?range=3600&interval=auto) chooses among them, so a
+# reload or a shared link shows the same charts.
+RANGES = [(900, "last 15 minutes"), (3600, "last hour"), (21600, "last 6 hours"), (86400, "last 24 hours"),
+          (604800, "last 7 days"), (2592000, "last 30 days")]
+DEFAULT_RANGE = 3600
+INTERVALS = [("auto", "auto"), ("10s", "10 s"), ("1m", "1 min"), ("5m", "5 min"), ("1h", "1 h"), ("1d", "1 day")]
 
 VIEWS: dict[str, dict[str, Any]] = {
     "overview": {"title": "Overview", "charts": [LIVE, REQUESTS, LATENCY, ERROR_RATIO, BYTES]},
@@ -47,6 +55,24 @@ VIEWS: dict[str, dict[str, Any]] = {
 
 def _routes() -> list[str]:
     return list(Route.objects.order_by("name").values_list("name", flat=True))
+
+
+def _chosen_range(request: HttpRequest) -> int:
+    """The `range` of the query string when it is one of the picker's, else the default."""
+    value = request.GET.get("range", "")
+    return int(value) if value.isdigit() and int(value) in dict(RANGES) else DEFAULT_RANGE
+
+
+def _chosen_interval(request: HttpRequest) -> str:
+    value = request.GET.get("interval", "")
+    return value if value in dict(INTERVALS) else "auto"
+
+
+def _live_now(live: Any, route: str | None) -> dict[str, Any]:
+    """The live panel's first figures (the WebSocket updates them): the route's own on a route page."""
+    requests = live.totals.requests.items()
+    return {"requests": sum(value for (name, _, _), value in requests if route is None or name == route),
+            "active": live.totals.connections_active, "workers": live.workers}
 
 
 def _page(request: HttpRequest, view: str, route: str | None) -> HttpResponse:
@@ -62,15 +88,18 @@ def _page(request: HttpRequest, view: str, route: str | None) -> HttpResponse:
         "view": view,
         "route": route,
         "routes": _routes(),
-        "charts": config["charts"] if not route else [LIVE, REQUESTS, LATENCY, ERRORS, BYTES],
+        "charts": config["charts"] if not route else [ROUTE_LIVE, REQUESTS, LATENCY, ERRORS, BYTES],
         "show_breakers": view in ("breakers", "overview") or route is not None,
         "breakers": breakers,
         "recommendations": [r for r in recommend(timezone.now(), live) if route is None or r.subject == route],
         "uplot_available": finders.find(UPLOT_SCRIPT) is not None,
         "uplot_script": UPLOT_SCRIPT,
         "uplot_style": UPLOT_STYLE,
-        "live_totals": {"requests": sum(live.totals.requests.values()),
-                        "active": live.totals.connections_active, "workers": live.workers},
+        "live_totals": _live_now(live, route),
+        "ranges": RANGES,
+        "chosen_range": _chosen_range(request),
+        "intervals": INTERVALS,
+        "chosen_interval": _chosen_interval(request),
     }
     return render(request, "admin/metrics/dashboard.html", context)
 

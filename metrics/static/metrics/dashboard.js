@@ -6,20 +6,92 @@
   const charts = JSON.parse(document.getElementById("metrics-charts").textContent);
   const route = root.dataset.route;
   const historyUrl = root.dataset.historyUrl;
+  const catalogUrl = root.dataset.catalogUrl;
   const STEPS = { "10s": 10, "1m": 60, "5m": 300, "1h": 3600, "1d": 86400 };
-  const COLOURS = ["#1f77b4", "#d62728", "#ff7f0e", "#2ca02c", "#9467bd"];
   const COUNTS = new Set(["rate", "errors_4xx", "errors_5xx", "errors_gateway", "bytes_in", "bytes_out", "count"]);
+  const BYTE_UNITS = ["B", "KB", "MB", "GB", "TB", "PB"];
+  const HEIGHT = 220;
+  const MIN_AXIS_SIZE = 50; // room for half the x axis's first label ("12/6/26 1:08pm"), centred on the y axis
+  const X_TICK_SPACE = 80; // pixels between time ticks: their second line (the date) must not overlap on a phone
+  const MIN_INTERVALS = 10; // a trimmed x axis still spans this many intervals (a lone first point is not a line)
   const plots = {};
   window.rustaCharts = plots;
+  const drawn = {}; // chart id -> its data, to draw again in the other theme
   const liveData = [[], []];
 
   const rangePicker = document.getElementById("range");
   const intervalPicker = document.getElementById("interval");
   const routePicker = document.getElementById("route-picker");
+  const rangeNote = document.getElementById("range-note");
+
+  // --- The chosen range and resolution live in the query string: a reload or a shared link keeps them --------
+  function carryQuery() {
+    for (const link of document.querySelectorAll(".metrics-tabs a")) link.search = window.location.search;
+  }
+
+  function rememberChoice() {
+    const query = new URLSearchParams(window.location.search);
+    query.set("range", rangePicker.value);
+    if (intervalPicker.value === "auto") query.delete("interval");
+    else query.set("interval", intervalPicker.value);
+    // replaceState: the back button leaves the dashboard instead of stepping through every range tried
+    window.history.replaceState(null, "", `${window.location.pathname}?${query}${window.location.hash}`);
+    carryQuery();
+  }
+
   routePicker.addEventListener("change", () => {
-    window.location.href = routePicker.value ? `/admin/metrics/dashboard/route/${encodeURIComponent(routePicker.value)}/`
-                                             : "/admin/metrics/dashboard/";
+    const path = routePicker.value ? `/admin/metrics/dashboard/route/${encodeURIComponent(routePicker.value)}/`
+                                   : "/admin/metrics/dashboard/";
+    window.location.href = path + window.location.search;
   });
+  carryQuery();
+
+  // --- Colours come from CSS variables (dashboard.css maps the admin's), so charts follow its light or dark theme
+  const probe = document.createElement("span");
+  probe.hidden = true;
+  root.appendChild(probe);
+
+  function cssColour(variable) {
+    probe.style.color = `var(${variable})`;
+    return getComputedStyle(probe).color;
+  }
+
+  function palette() {
+    return {
+      text: cssColour("--metrics-text"), grid: cssColour("--metrics-grid"), ticks: cssColour("--metrics-ticks"),
+      series: [1, 2, 3, 4, 5].map((i) => cssColour(`--metrics-series-${i}`)),
+    };
+  }
+
+  // --- Figures in the units people read -------------------------------------------------------------------
+  function significant(value) {
+    return String(Number(value.toPrecision(3)));
+  }
+
+  function formatBytes(value) {
+    let unit = 0;
+    while (Math.abs(value) >= 999.5 && unit < BYTE_UNITS.length - 1) { value /= 1000; unit += 1; }
+    return `${significant(value)} ${BYTE_UNITS[unit]}`;
+  }
+
+  function formatValue(unit, value) {
+    if (value == null) return "–";
+    if (unit === "s") return value >= 1 ? significant(value) + " s" : significant(value * 1000) + " ms";
+    if (unit === "ratio") return (value * 100).toFixed(1) + "%";
+    if (unit === "bytes") return formatBytes(value);
+    return Number.isInteger(value) ? String(value) : value.toFixed(2);
+  }
+
+  // The y axis is as wide as its widest label, measured in the axis's font (a fixed width clipped long ones).
+  function axisSize(u, values, axisIndex, cycle) {
+    const axis = u.axes[axisIndex];
+    if (cycle > 1) return axis._size; // uPlot asks until sizes settle; the labels are known by then
+    const room = axis.ticks.size + axis.gap;
+    if (!values) return MIN_AXIS_SIZE;
+    u.ctx.font = axis.font[0];
+    const widest = Math.max(0, ...values.map((v) => u.ctx.measureText(String(v)).width)) / devicePixelRatio;
+    return Math.max(MIN_AXIS_SIZE, Math.ceil(room + widest + 2));
+  }
 
   function chooseInterval(seconds) {
     if (intervalPicker.value !== "auto") return intervalPicker.value;
@@ -29,35 +101,47 @@
     return "1d";
   }
 
-  function formatValue(unit, value) {
-    if (value == null) return "–";
-    if (unit === "s") return (value * 1000).toFixed(1) + " ms";
-    if (unit === "ratio") return (value * 100).toFixed(1) + "%";
-    if (unit === "bytes") return value >= 1048576 ? (value / 1048576).toFixed(1) + " MiB" : value.toFixed(0) + " B";
-    return Number.isInteger(value) ? String(value) : value.toFixed(2);
-  }
-
   function drawChart(spec, data) {
     const figure = document.getElementById("chart-" + spec.id);
     const holder = figure.querySelector(".plot");
+    drawn[spec.id] = data;
     if (typeof uPlot === "undefined") return;
     const hasData = data[0].length > 0 && data.slice(1).some((series) => series.some((v) => v != null && v !== 0));
     figure.querySelector(".empty").hidden = hasData || spec.live;
+    const colours = palette();
+    const axis = () => ({ stroke: colours.text, grid: { stroke: colours.grid, width: 1 },
+                          ticks: { stroke: colours.ticks, width: 1 } });
     const options = {
-      width: Math.max(320, holder.clientWidth || 560), height: 220,
+      width: holder.clientWidth || 320, height: HEIGHT,
       cursor: { drag: { x: true, y: false } },
       scales: { x: { time: true }, y: { range: (u, min, max) => [0, max > 0 ? max * 1.1 : (spec.unit === "ratio" ? 0.01 : 1)] } },
       series: [{}].concat(spec.fields.map((field, i) => ({
-        label: field, stroke: COLOURS[i % COLOURS.length], width: 1.5, spanGaps: false,
+        label: field, stroke: colours.series[i % colours.series.length], width: 1.5, spanGaps: false,
         points: { show: !COUNTS.has(field), size: 5 },  // latency and ratios have gaps: lone points must show
         value: (u, v) => formatValue(spec.unit, v),
       }))),
-      axes: [{}, { values: (u, ticks) => ticks.map((v) => formatValue(spec.unit, v)), size: 70 }],
+      axes: [{ ...axis(), space: X_TICK_SPACE }, { ...axis(), values: (u, ticks) => ticks.map((v) => formatValue(spec.unit, v)), size: axisSize }],
       hooks: { setSelect: [(u) => zoomAll(u)] },
     };
     if (plots[spec.id]) plots[spec.id].destroy();
     plots[spec.id] = new uPlot(options, data, holder);
   }
+
+  function drawAgain() {
+    for (const spec of charts) if (drawn[spec.id]) drawChart(spec, drawn[spec.id]);
+  }
+  new MutationObserver(drawAgain).observe(document.documentElement, { attributes: true, attributeFilter: ["data-theme"] });
+  window.matchMedia("(prefers-color-scheme: dark)").addEventListener("change", drawAgain);
+
+  // Charts follow their box's width (a phone, a rotated tablet, a resized window).
+  const resizer = new ResizeObserver((entries) => {
+    for (const entry of entries) {
+      const plot = plots[entry.target.parentElement.id.replace(/^chart-/, "")];
+      const width = entry.target.clientWidth;
+      if (plot && width > 0 && width !== plot.width) plot.setSize({ width, height: HEIGHT });
+    }
+  });
+  for (const holder of root.querySelectorAll(".metrics-chart .plot")) resizer.observe(holder);
 
   function zoomAll(source) {
     if (source.select.width <= 0) return;
@@ -69,20 +153,44 @@
     source.setSelect({ left: 0, width: 0, top: 0, height: 0 }, false);
   }
 
+  // The oldest stored point of a resolution (the series catalogue): a new install has less than the range.
+  function oldestPoint(interval) {
+    return fetch(catalogUrl, { credentials: "same-origin" })
+      .then((response) => (response.ok ? response.json() : { resolutions: [] }))
+      .then((body) => {
+        const found = body.resolutions.find((r) => r.interval === interval);
+        return found && found.oldest_point ? Math.floor(Date.parse(found.oldest_point) / 1000) : null;
+      })
+      .catch(() => null);
+  }
+
+  // The x axis starts at the range's start, or at the oldest stored point when that is later (with at least
+  // MIN_INTERVALS intervals shown), so a new install's few minutes fill the charts instead of one edge.
+  function firstShown(rangeStart, end, step, oldest) {
+    if (oldest == null || oldest <= rangeStart) return rangeStart;
+    const latest = Math.floor(end / step) * step - MIN_INTERVALS * step;
+    return Math.max(rangeStart, Math.min(Math.floor(oldest / step) * step, latest));
+  }
+
   async function loadHistory() {
     const span = Number(rangePicker.value);
     const end = Math.ceil(Date.now() / 1000);
     const interval = chooseInterval(span);
     const step = STEPS[interval];
-    const start = Math.floor((end - span) / step) * step;
+    const rangeStart = Math.floor((end - span) / step) * step;
+    const oldest = oldestPoint(interval);
     const byName = {};
     for (const spec of charts) {
       if (spec.live || byName[spec.name]) continue;
-      const query = new URLSearchParams({ name: spec.name, interval, start: String(start), end: String(end) });
+      const query = new URLSearchParams({ name: spec.name, interval, start: String(rangeStart), end: String(end) });
       if (route) query.set("route", route);
       byName[spec.name] = fetch(`${historyUrl}?${query}`, { credentials: "same-origin" })
         .then((response) => (response.ok ? response.json() : { points: [] }));
     }
+    const start = firstShown(rangeStart, end, step, await oldest);
+    rangeNote.hidden = start === rangeStart;
+    rangeNote.textContent = rangeNote.hidden ? "" :
+      `History starts ${new Date(start * 1000).toLocaleString()}: the charts start there.`;
     for (const spec of charts) {
       if (spec.live) { drawChart(spec, liveData); continue; }
       const body = await byName[spec.name];
@@ -102,25 +210,36 @@
     root.dataset.loaded = String(Date.now());
   }
 
-  rangePicker.addEventListener("change", loadHistory);
-  intervalPicker.addEventListener("change", loadHistory);
+  function choose() {
+    rememberChoice();
+    loadHistory();
+  }
+
+  rangePicker.addEventListener("change", choose);
+  intervalPicker.addEventListener("change", choose);
   document.getElementById("reset-zoom").addEventListener("click", loadHistory);
   loadHistory();
   setInterval(loadHistory, 30000); // coarse refresh of the history; live figures come over the socket
 
   // --- Live figures over the WebSocket, reconnecting with backoff (a gateway restart drops it) ----------
+  // A route's page shows that route's figures (`route_figures`); connections and workers are the gateway's.
   const status = document.getElementById("live-status");
+  const NO_TRAFFIC = { requests_total: 0, requests_per_second: 0, errors_per_second: 0, p95_seconds: null };
   let backoff = 500;
 
+  function setText(id, value) {
+    const element = document.getElementById(id);
+    if (element && value != null) element.textContent = String(value);
+  }
+
   function show(figures) {
-    for (const key of ["requests_total", "requests_per_second", "errors_per_second", "connections_active",
-                       "connections_peak", "workers"]) {
-      const element = document.getElementById("live-" + key);
-      if (element && figures[key] != null) element.textContent = String(figures[key]);
-    }
-    document.getElementById("live-p95").textContent = formatValue("s", figures.p95_seconds);
+    const scope = route ? (figures.route_figures || {})[route] || NO_TRAFFIC : figures;
+    for (const key of ["requests_total", "requests_per_second", "errors_per_second"]) setText("live-" + key, scope[key]);
+    setText("live-p95", formatValue("s", scope.p95_seconds));
+    for (const key of ["connections_active", "connections_peak", "workers"]) setText("live-" + key, figures[key]);
+    setText("live-gateway-requests_per_second", figures.requests_per_second);
     liveData[0].push(Math.floor(figures.at));
-    liveData[1].push(figures.requests_per_second);
+    liveData[1].push(scope.requests_per_second);
     if (liveData[0].length > 120) { liveData[0].shift(); liveData[1].shift(); }
     if (plots.live) plots.live.setData(liveData);
     const table = document.getElementById("breaker-table");
