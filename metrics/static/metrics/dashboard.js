@@ -154,12 +154,21 @@
   }
 
   // The oldest stored point of a resolution (the series catalogue): a new install has less than the range.
-  function oldestPoint(interval) {
+  // Once it is older than the range's start it is kept: the catalogue reads whole tables, and retention only
+  // ever moves the oldest point later, far behind any range.
+  const oldestKnown = {};
+
+  function oldestPoint(interval, rangeStart) {
+    if (oldestKnown[interval] != null && oldestKnown[interval] <= rangeStart) {
+      return Promise.resolve(oldestKnown[interval]);
+    }
     return fetch(catalogUrl, { credentials: "same-origin" })
       .then((response) => (response.ok ? response.json() : { resolutions: [] }))
       .then((body) => {
         const found = body.resolutions.find((r) => r.interval === interval);
-        return found && found.oldest_point ? Math.floor(Date.parse(found.oldest_point) / 1000) : null;
+        const oldest = found && found.oldest_point ? Math.floor(Date.parse(found.oldest_point) / 1000) : null;
+        oldestKnown[interval] = oldest;
+        return oldest;
       })
       .catch(() => null);
   }
@@ -178,7 +187,7 @@
     const interval = chooseInterval(span);
     const step = STEPS[interval];
     const rangeStart = Math.floor((end - span) / step) * step;
-    const oldest = oldestPoint(interval);
+    const oldest = oldestPoint(interval, rangeStart);
     const byName = {};
     for (const spec of charts) {
       if (spec.live || byName[spec.name]) continue;
