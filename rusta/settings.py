@@ -12,7 +12,8 @@ from rusta.instance import instance_dir
 BASE_DIR = Path(__file__).resolve().parent.parent
 # Where the embedded default keeps its database and generated secret key, and each gateway instance its own state
 # (INSTANCE_DIR below); never committed.
-VAR_DIR = Path(envstr("RUSTA_VAR_DIR", str(BASE_DIR / "var")))
+# Empty counts as unset: `RUSTA_VAR_DIR=` (a compose file's `${RUSTA_VAR_DIR:-}`) must not mean the current folder.
+VAR_DIR = Path(envstr("RUSTA_VAR_DIR") or BASE_DIR / "var")
 
 
 def _secret_key() -> str:

@@ -56,6 +56,16 @@ def test_an_empty_environment_uses_sqlite_in_the_var_folder(tmp_path):
     assert (tmp_path / "secret_key").exists()
 
 
+def test_an_empty_var_dir_means_the_default_not_the_current_folder(tmp_path):
+    env = {**os.environ, "RUSTA_VAR_DIR": ""}
+    script = "from django.conf import settings as s; print(s.VAR_DIR)"
+    result = subprocess.run([sys.executable, str(ROOT / "manage.py"), "shell", "-c", script], cwd=tmp_path, env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-1] == str(ROOT / "var")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_malformed_environment_value_stops_start_up_with_its_name(tmp_path):
     env = {**os.environ, "RUSTA_VAR_DIR": str(tmp_path), "RUSTA_RELOAD_INTERVAL": "soon"}
     result = subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, env=env,

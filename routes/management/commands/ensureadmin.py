@@ -52,9 +52,13 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Superuser '{username}' created."))
 
     def _first_run(self) -> None:
-        """A newcomer's first `make run`: one admin account whose password they can read back from var/."""
+        """A newcomer's first `make run`: one admin account whose password they can read back from var/.
+
+        The file is kept in the instance folder: the account belongs to one database, and gateways started from
+        one checkout with different databases must not overwrite each other's password file.
+        """
         user_model = get_user_model()
-        password_file = Path(settings.VAR_DIR) / "admin-password"
+        password_file = Path(settings.INSTANCE_DIR) / "admin-password"
         admin_url = f"http://127.0.0.1:{envint('RUSTA_ADMIN_PORT', 8001)}/admin/"
         if user_model._default_manager.filter(is_superuser=True).exists():
             if password_file.exists():

@@ -65,7 +65,7 @@ def test_a_username_without_a_password_is_an_error(monkeypatch):
 
 
 def test_first_run_creates_an_admin_whose_password_logs_in(settings, tmp_path):
-    settings.VAR_DIR = tmp_path
+    settings.INSTANCE_DIR = tmp_path
     out = StringIO()
     call_command("ensureadmin", "--first-run", stdout=out, stderr=StringIO())
     password = (tmp_path / "admin-password").read_text().strip()
@@ -75,8 +75,15 @@ def test_first_run_creates_an_admin_whose_password_logs_in(settings, tmp_path):
     assert (tmp_path / "admin-password").stat().st_mode & 0o077 == 0
 
 
+def test_first_run_keeps_the_password_apart_for_each_database(settings, tmp_path):
+    settings.INSTANCE_DIR = tmp_path / "instances" / "one"
+    call_command("ensureadmin", "--first-run", stdout=StringIO(), stderr=StringIO())
+    assert (tmp_path / "instances" / "one" / "admin-password").exists()
+    assert not (tmp_path / "admin-password").exists()
+
+
 def test_first_run_leaves_an_existing_superuser_alone(settings, tmp_path):
-    settings.VAR_DIR = tmp_path
+    settings.INSTANCE_DIR = tmp_path
     get_user_model().objects.create_superuser(username="ops", password="x-long-password-1")
     out = StringIO()
     call_command("ensureadmin", "--first-run", stdout=out, stderr=StringIO())
