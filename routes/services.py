@@ -452,7 +452,8 @@ def _import_config(data: Any, *, actor: Actor, source: str, replace: bool, stric
         raise ConfigError({"routers": ["Must be a list of router objects."]})
     report = ImportReport()
     report.unknown_keys = [key for key in data if key not in TOP_LEVEL_KEYS and not str(key).startswith("_")]
-    report.unknown_keys += list(settings_unknown_keys(data))
+    settings_unknown = settings_unknown_keys(data)
+    report.unknown_keys += list(settings_unknown)
     errors: Errors = {}
     with transaction.atomic():
         existing = {r.name: r for r in Route.objects.select_for_update().prefetch_related("backends")}
@@ -493,9 +494,10 @@ def _import_config(data: Any, *, actor: Actor, source: str, replace: bool, stric
         # With `replace` the database equals the file: a block it lacks is cleared.
         new_blocks = check_settings(data, row, errors, clear_absent=replace)
         if strict:
-            # Paths that validation already refused (`retry.treshold`) keep their own message.
+            # Paths that validation already refused (`retry.treshold`) keep their own message; a settings block's
+            # key gets the same wording as through the API (`ai.temp`: what `ai` knows, the closest name).
             for path in report.unknown_keys:
-                errors.setdefault(path, ["Unknown key; Rusta does not use it."])
+                errors.setdefault(path, [settings_unknown.get(path, "Unknown key; Rusta does not use it.")])
         if errors:
             raise ConfigError(errors)
         for route, doc in planned:

@@ -33,7 +33,9 @@ def checked_route() -> Callable[..., Route]:
     """A route with one backend per port, each probed at `path`; keyword arguments replace the health check."""
 
     def make(*ports: int, path: str = "/health", name: str = "checked", **health_check: Any) -> Route:
-        check = {"interval_s": 1, "timeout_ms": 300, "healthy_threshold": 2, "unhealthy_threshold": 2,
+        # A probe's time limit well above what a busy CI machine needs to answer on loopback: a test about
+        # status codes must not see a timeout instead (the hung-backend test sets its own short limit).
+        check = {"interval_s": 1, "timeout_ms": 2000, "healthy_threshold": 2, "unhealthy_threshold": 2,
                  **health_check}
         return save_route({
             "name": name, "external_path": f"/{name}", "methods": ["GET"], "health_check": check,

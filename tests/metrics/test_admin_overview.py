@@ -89,6 +89,15 @@ def test_the_home_links_to_the_dashboard_the_recommendations_the_backend_health_
     assert re.search(r'id="audit-link" href="/admin/routes/auditentry/"', page)
 
 
+def test_the_recommendations_link_lands_on_the_dashboards_recommendations(admin_client):
+    route("users", {"host": "http://10.0.0.5", "port": 8080})
+    for _ in range(2):  # with nothing to recommend, then with a route failing half its requests
+        dashboard = admin_client.get("/admin/metrics/dashboard/").content.decode()
+        assert re.search(r'<section[^>]* id="recommendations"', dashboard)
+        serve("users", "10.0.0.5:8080", 40, errors=20)
+    assert "route users: 5xx at 50%" in dashboard
+
+
 def test_the_recommendations_are_shown_on_the_home(admin_client):
     route("users", {"host": "http://10.0.0.5", "port": 8080})
     serve("users", "10.0.0.5:8080", 40, errors=20)

@@ -91,7 +91,8 @@ def test_an_import_answers_what_it_changed_and_the_unknown_keys(api, stored, rou
 
 
 def test_an_import_answers_the_settings_blocks_it_changed_by_name(api, stored, route_doc):
-    data = {"jwt": {"secret": JWT_SECRET, "issuer": "you"}, "rate_limit": {"limit": 10, "window_s": 60}, "routers": [route_doc()]}
+    data = {"jwt": {"secret": JWT_SECRET, "issuer": "you"}, "rate_limit": {"limit": 10, "window_s": 60},
+            "routers": [route_doc()]}
     response = api.post("/api/config/import/", data, format="json")
     body = response.json()
     assert (body["settings_added"], body["settings_changed"], body["settings_removed"]) == (

@@ -173,10 +173,12 @@ def test_with_strict_a_misspelled_resilience_key_exits_non_zero_and_changes_noth
 
 
 def test_with_strict_any_unknown_key_is_an_error(tmp_path, route_doc):
-    data = {"server": {"port": 80}, "routers": [route_doc(ai_policy={"enabled": True, "foo": 1})]}
+    data = {"server": {"port": 80}, "ai": {"provider": "openai", "modle": "x"},
+            "routers": [route_doc(ai_policy={"enabled": True, "foo": 1})]}
     code, _, err = run(str(write(tmp_path, data)), "--strict")
     assert code == 1
     assert "server: Unknown key; Rusta does not use it." in err
+    assert "ai.modle: Unknown key; ai knows api_key, model, provider. Did you mean 'model'?" in err
     assert "routers[0].ai_policy.foo: Unknown key; ai_policy knows " in err
     assert not Route.objects.exists()
 
@@ -228,7 +230,8 @@ def test_importing_the_same_file_again_prints_that_nothing_changed(tmp_path, rou
 
 
 def test_a_changed_settings_block_and_an_updated_route_are_printed(tmp_path, route_doc):
-    services.import_config({"rate_limit": {"limit": 10, "window_s": 60}, "routers": [route_doc()]}, actor=None, source="import")
+    services.import_config({"rate_limit": {"limit": 10, "window_s": 60}, "routers": [route_doc()]},
+                           actor=None, source="import")
     data = {"rate_limit": {"limit": 20, "window_s": 60}, "routers": [route_doc(read_timeout_ms=9)]}
     code, out, _ = run(str(write(tmp_path, data)))
     assert code == 0
