@@ -12,10 +12,15 @@ from rest_framework import serializers
 from routes import services
 from routes.api.access_serializers import FtpPolicySerializer, WebSocketPolicySerializer
 from routes.api.guard_serializers import CorsSerializer, IpRulesSerializer, LimitsSerializer, SecurityHeadersSerializer
+from routes.block_keys import defaults
 from routes.models import Route
 from routes.policies import CIRCUIT_BREAKER_DEFAULTS, HEALTH_CHECK_DEFAULTS, RETRY_BUDGET_DEFAULTS
 from routes.secrets import redact
 from routes.validation import HTTP_METHODS, PROTOCOLS, STRATEGIES
+
+# The shown defaults are the data plane's own, declared once in routes.block_keys.
+_CACHE = defaults("cache")
+_COMPRESSION = defaults("compression")
 
 
 class BackendSerializer(serializers.Serializer):
@@ -133,40 +138,44 @@ class AiPolicySerializer(serializers.Serializer):
 class CachePolicySerializer(serializers.Serializer):
     """The route's response cache (see protocols.cache); null: answers are not cached."""
 
-    enabled = serializers.BooleanField(required=False, default=True)
-    ttl_s = serializers.FloatField(required=False, min_value=0, default=60,
+    enabled = serializers.BooleanField(required=False, default=_CACHE["enabled"])
+    ttl_s = serializers.FloatField(required=False, min_value=0, default=_CACHE["ttl_s"],
                                    help_text="Freshness when the upstream sends no max-age, s-maxage or Expires.")
     vary_headers = serializers.ListField(child=serializers.CharField(), required=False, default=list,
                                          help_text="Request fields that are part of every key.")
-    store_set_cookie = serializers.BooleanField(required=False, default=False,
+    store_set_cookie = serializers.BooleanField(required=False, default=_CACHE["store_set_cookie"],
                                                 help_text="Store answers that carry Set-Cookie.")
     stale_if_error_s = serializers.FloatField(
-        required=False, min_value=0, default=0,
+        required=False, min_value=0, default=_CACHE["stale_if_error_s"],
         help_text="How long after expiry the last good copy answers for a failing upstream (X-Cache: STALE).")
-    max_body_bytes = serializers.IntegerField(required=False, min_value=1, default=1 << 20)
-    methods = serializers.ListField(child=serializers.CharField(), required=False, default=["GET", "HEAD"],
+    max_body_bytes = serializers.IntegerField(required=False, min_value=1, default=_CACHE["max_body_bytes"])
+    methods = serializers.ListField(child=serializers.CharField(), required=False, default=_CACHE["methods"],
                                     help_text="GET and/or HEAD: the methods answered from the cache.")
-    statuses = serializers.ListField(child=serializers.IntegerField(min_value=200, max_value=599), required=False,
-                                     help_text="Default: 200, 203, 204, 300, 301, 404, 405, 410, 414, 501.")
-    coalesce = serializers.BooleanField(required=False, default=True,
+    statuses = serializers.ListField(
+        child=serializers.IntegerField(min_value=200, max_value=599), required=False,
+        help_text=f"Default: {', '.join(str(status) for status in _CACHE['statuses'])}.")
+    coalesce = serializers.BooleanField(required=False, default=_CACHE["coalesce"],
                                         help_text="Concurrent misses for one key make one upstream request.")
-    coalesce_wait_s = serializers.FloatField(required=False, min_value=0.01, default=10)
+    coalesce_wait_s = serializers.FloatField(required=False, min_value=0.01, default=_CACHE["coalesce_wait_s"])
 
 
 class CompressionPolicySerializer(serializers.Serializer):
     """The route's response compression (see protocols.compression); null: none."""
 
-    enabled = serializers.BooleanField(required=False, default=True)
-    algorithms = serializers.ListField(child=serializers.ChoiceField(choices=["br", "zstd", "gzip"]),
-                                       required=False, default=["br", "zstd", "gzip"],
+    enabled = serializers.BooleanField(required=False, default=_COMPRESSION["enabled"])
+    algorithms = serializers.ListField(child=serializers.ChoiceField(choices=_COMPRESSION["algorithms"]),
+                                       required=False, default=_COMPRESSION["algorithms"],
                                        help_text="Preference among codings the client accepts equally.")
     content_types = serializers.ListField(
         child=serializers.CharField(), required=False,
         help_text="Media types to compress; `text/*` and `application/*+json` patterns allowed.")
-    min_bytes = serializers.IntegerField(required=False, min_value=0, default=1024)
-    gzip_level = serializers.IntegerField(required=False, min_value=1, max_value=9, default=6)
-    brotli_quality = serializers.IntegerField(required=False, min_value=0, max_value=11, default=4)
-    zstd_level = serializers.IntegerField(required=False, min_value=1, max_value=19, default=3)
+    min_bytes = serializers.IntegerField(required=False, min_value=0, default=_COMPRESSION["min_bytes"])
+    gzip_level = serializers.IntegerField(required=False, min_value=1, max_value=9,
+                                          default=_COMPRESSION["gzip_level"])
+    brotli_quality = serializers.IntegerField(required=False, min_value=0, max_value=11,
+                                              default=_COMPRESSION["brotli_quality"])
+    zstd_level = serializers.IntegerField(required=False, min_value=1, max_value=19,
+                                          default=_COMPRESSION["zstd_level"])
 
 
 def _policy_block(help_text: str) -> serializers.DictField:

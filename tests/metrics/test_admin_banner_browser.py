@@ -5,39 +5,16 @@ import json
 import time
 
 import pytest
-from django.contrib.auth import get_user_model
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
+from tests.support.admin_browser import PASSWORD, browser_page, fast_password_hashing, operator  # noqa: F401
+from tests.support.browser import needs_chromium
 from tests.support.gateway import http, start_gateway
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium]
-PASSWORD = "an-operator-password-9"
 
 
-@pytest.fixture
-def fast_password_hashing():
-    """Overrides the package's fast hasher: the gateway process must verify this password with the real one."""
 
-
-@pytest.fixture
-def operator():
-    # Created before the browser starts: Playwright's sync API runs an event loop in this thread.
-    return get_user_model().objects.create_superuser(username="ops", password=PASSWORD)
-
-
-@pytest.fixture
-def browser_page(operator):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
-
-
-def test_the_admin_shows_a_banner_with_what_to_run_while_background_work_is_missing(tmp_path, browser_page):
+def test_the_admin_shows_a_banner_with_what_to_run_while_background_work_is_missing(tmp_path, browser_page):  # noqa: F811
     gateway = start_gateway(tmp_path, background=False, extra_env={"RUSTA_BACKGROUND_STALE_AFTER": "1"})
     try:
         deadline = time.monotonic() + 20

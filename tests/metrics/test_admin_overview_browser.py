@@ -9,30 +9,22 @@ import pytest
 from django.utils import timezone
 
 from metrics import timeseries
-from routes.services import save_route
-from tests.routes.test_admin_browser import browser_page, fast_password_hashing, log_in, operator  # noqa: F401
+from tests.support.admin_browser import (  # noqa: F401
+    browser_page,
+    echo_route,
+    fast_password_hashing,
+    log_in,
+    operator,
+    upstream,
+)
 from tests.support.browser import needs_chromium
 from tests.support.gateway import http, start_gateway
-from tests.support.upstream import UpstreamServer
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium]
 REQUESTS_CELL = "#overview-routes tr[data-route=echo] td.number"
 
 
-@pytest.fixture
-def upstream():
-    with UpstreamServer() as server:
-        yield server
-
-
-@pytest.fixture
-def echo_route(upstream):
-    # Saved before the browser starts: Playwright's sync API runs an event loop in this thread.
-    save_route({"name": "echo", "external_path": "/echo", "methods": ["GET"],
-                "backends": [{"host": "http://127.0.0.1", "port": upstream.port}]}, actor=None, source="test")
-
-
-def test_the_admin_home_shows_the_routes_traffic_and_links_to_its_dashboard(tmp_path, echo_route,
+def test_the_admin_home_shows_the_routes_traffic_and_links_to_its_dashboard(tmp_path, echo_route,  # noqa: F811
                                                                             browser_page):  # noqa: F811
     gateway = start_gateway(tmp_path, extra_env={"RUSTA_METRICS_FLUSH_INTERVAL": "0.5"})
     try:

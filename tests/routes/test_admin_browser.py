@@ -5,44 +5,14 @@ import base64
 import json
 
 import pytest
-from django.contrib.auth import get_user_model
 
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, needs_chromium
+from tests.support.admin_browser import browser_page, fast_password_hashing, log_in, operator  # noqa: F401
+from tests.support.browser import needs_chromium
 from tests.support.gateway import http, start_gateway
 from tests.support.upstream import UpstreamServer
 
 pytestmark = [pytest.mark.django_db(transaction=True), needs_chromium]
 
-
-@pytest.fixture
-def fast_password_hashing():
-    """Overrides the package's fast hasher: the gateway process must verify this password with the real one."""
-
-
-@pytest.fixture
-def operator():
-    # Created before the browser starts: Playwright's sync API runs an event loop in this thread.
-    return get_user_model().objects.create_superuser(username="ops", password="an-operator-password-9")
-
-
-@pytest.fixture
-def browser_page(operator):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page()
-        page.set_default_timeout(15_000)
-        yield page
-        browser.close()
-
-
-def log_in(page, admin_url: str) -> None:
-    page.goto(f"{admin_url}/admin/login/")
-    page.fill("#id_username", "ops")
-    page.fill("#id_password", "an-operator-password-9")
-    page.click("input[type=submit]")
-    page.wait_for_selector("#user-tools")  # only shown once logged in
 
 
 def submit_route(page, admin_url: str, name: str, external_path: str, port: int, internal_path: str = "") -> None:
@@ -57,7 +27,7 @@ def submit_route(page, admin_url: str, name: str, external_path: str, port: int,
     page.click("input[name=_save]")
 
 
-def test_a_route_added_in_the_admin_serves_traffic(tmp_path, browser_page):
+def test_a_route_added_in_the_admin_serves_traffic(tmp_path, browser_page):  # noqa: F811
     with UpstreamServer() as upstream:
         gateway = start_gateway(tmp_path)
         try:
@@ -79,7 +49,7 @@ def test_a_route_added_in_the_admin_serves_traffic(tmp_path, browser_page):
             assert gateway.stop() == 0
 
 
-def test_a_bad_pattern_in_the_admin_shows_an_error_and_saves_nothing(tmp_path, browser_page):
+def test_a_bad_pattern_in_the_admin_shows_an_error_and_saves_nothing(tmp_path, browser_page):  # noqa: F811
     gateway = start_gateway(tmp_path)
     try:
         page = browser_page

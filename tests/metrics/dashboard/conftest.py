@@ -12,7 +12,7 @@ from django.utils import timezone
 from metrics.models import RawPoint
 from metrics.queries import floor
 from metrics.recorder import BUCKETS, LATENCY_BOUNDS
-from tests.routes.test_admin_browser import browser_page, fast_password_hashing, log_in, operator  # noqa: F401
+from tests.support.admin_browser import browser_page, fast_password_hashing, log_in, operator  # noqa: F401
 from tests.support.gateway import Gateway, start_gateway
 
 PHONE = {"width": 390, "height": 844}

@@ -11,11 +11,16 @@ from django.utils import timezone
 
 from metrics import timeseries
 from metrics.dashboard.views import UPLOT_SCRIPT
-from routes.services import save_route
-from tests.routes.test_admin_browser import browser_page, fast_password_hashing, log_in, operator  # noqa: F401
+from tests.support.admin_browser import (  # noqa: F401
+    browser_page,
+    echo_route,
+    fast_password_hashing,
+    log_in,
+    operator,
+    upstream,
+)
 from tests.support.browser import needs_chromium
 from tests.support.gateway import http, start_gateway
-from tests.support.upstream import UpstreamServer
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -34,20 +39,7 @@ def send(url: str, count: int) -> None:
         assert http("GET", url, headers={"Connection": "close"})[0] == 200
 
 
-@pytest.fixture
-def upstream():
-    with UpstreamServer() as server:
-        yield server
-
-
-@pytest.fixture
-def echo_route(upstream):
-    # Saved before the browser starts: Playwright's sync API runs an event loop in this thread.
-    save_route({"name": "echo", "external_path": "/echo", "methods": ["GET"],
-                "backends": [{"host": "http://127.0.0.1", "port": upstream.port}]}, actor=None, source="test")
-
-
-def test_the_dashboard_draws_charts_with_data_and_shows_live_traffic(tmp_path, echo_route,
+def test_the_dashboard_draws_charts_with_data_and_shows_live_traffic(tmp_path, echo_route,  # noqa: F811
                                                                      browser_page):  # noqa: F811
     gateway = start_gateway(tmp_path, extra_env={"RUSTA_METRICS_FLUSH_INTERVAL": "0.5"})
     try:

@@ -9,7 +9,7 @@ from django.conf import settings
 
 from metrics.dashboard.views import UPLOT_SCRIPT
 from tests.metrics.dashboard.test_dashboard_browser import echo_route, send, upstream  # noqa: F401
-from tests.routes.test_admin_browser import browser_page, fast_password_hashing, log_in, operator  # noqa: F401
+from tests.support.admin_browser import browser_page, fast_password_hashing, log_in, operator  # noqa: F401
 from tests.support.browser import needs_chromium
 from tests.support.gateway import ROOT, Gateway, start_gateway
 
