@@ -1,4 +1,4 @@
-"""Metrics recording micro-benchmark: what the hot-path calls of metrics.recorder and protocols.tracing cost.
+"""Metrics recording micro-benchmark: what the hot-path calls of protocols.recorder and protocols.tracing cost.
 
 Prints µs per call and the share of a proxied request's CPU time they add, against the proxy's CPU cost per
 request (`--proxy-us`, default 140 µs: the bare uvicorn + pooled client figure of PERF-ANCHORS). The budget
@@ -14,7 +14,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from metrics.recorder import Recorder  # noqa: E402
+from protocols.recorder import Recorder  # noqa: E402
 from protocols.tracing import traceparent_for  # noqa: E402
 
 BUDGET = 0.05

@@ -70,6 +70,6 @@ if [[ " $* " != *" --only "* ]]; then
     wait "$harness_pid" || status=$?
     harness_pid=""
 fi
-# What metrics recording adds to each request (metrics.recorder, traceparent), against the 5% budget.
+# What metrics recording adds to each request (protocols.recorder, traceparent), against the 5% budget.
 "$VENV/bin/python" -m bench.recorder_bench || status=$?
 exit "$status"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from metrics.recorder import (
+from protocols.recorder import (
     BUCKETS,
     BYTES_IN,
     BYTES_OUT,
@@ -103,7 +103,7 @@ class Agg:
 
 
 def from_window(window: dict[WindowKey, list[Any]]) -> dict[SeriesKey, Agg]:
-    """A recorder window (metrics.recorder) as one aggregate per (route, backend)."""
+    """A recorder window (protocols.recorder) as one aggregate per (route, backend)."""
     result: dict[SeriesKey, Agg] = {}
     for (route, _method, status, backend, error), cell in window.items():
         key = (route, backend)

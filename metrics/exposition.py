@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from metrics.procfiles import Combined
-from metrics.recorder import BUCKETS, LATENCY_BOUNDS
+from protocols.recorder import BUCKETS, LATENCY_BOUNDS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LE = tuple(repr(bound) for bound in LATENCY_BOUNDS) + ("+Inf",)

@@ -24,7 +24,7 @@ from redis.exceptions import RedisError
 
 from metrics import procfiles
 from metrics.history import HistoryBuffer, Store
-from metrics.recorder import Recorder, Totals, WindowKey
+from protocols.recorder import Recorder, Totals, WindowKey
 
 log = logging.getLogger(__name__)
 

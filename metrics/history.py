@@ -26,7 +26,7 @@ from django.db import transaction
 
 from metrics.aggregates import FIELDS, Agg, SeriesKey, from_window
 from metrics.models import RawPoint
-from metrics.recorder import WindowKey
+from protocols.recorder import WindowKey
 
 log = logging.getLogger(__name__)
 

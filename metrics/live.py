@@ -21,7 +21,7 @@ from redis.exceptions import RedisError
 
 from metrics import procfiles
 from metrics.aggregates import Agg
-from metrics.recorder import BUCKETS, Totals
+from protocols.recorder import BUCKETS, Totals
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from metrics.recorder import Totals
+from protocols.recorder import Totals
 
 DEAD_FILE = "dead.json"
 LOCK_FILE = ".lock"

@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 
 import rusta
 from metrics import exposition, procfiles
-from metrics.recorder import recorder
+from protocols.recorder import recorder
 
 
 def combined_figures() -> procfiles.Combined:

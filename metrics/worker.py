@@ -14,7 +14,7 @@ from metrics import procfiles
 from metrics.flusher import WorkerFlusher
 from metrics.history import store_for
 from metrics.live import LivePublisher
-from metrics.recorder import Recorder, recorder
+from protocols.recorder import Recorder, recorder
 
 
 def shared_folder() -> Path:

@@ -19,9 +19,9 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
-from metrics.recorder import NullRecorder, recorder  # noqa: E402
 from protocols import health  # noqa: E402
 from protocols.http import ProxyApp, ProxyOptions, parse_networks  # noqa: E402
+from protocols.recorder import NullRecorder, recorder  # noqa: E402
 from protocols.table import live  # noqa: E402
 from protocols.tracing.otlp import OtlpExporter  # noqa: E402
 from protocols.websocket import WebSocketOptions, WebSocketProxy  # noqa: E402

@@ -123,10 +123,10 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
 
     from django.conf import settings
 
-    from metrics.recorder import recorder
     from metrics.worker import WorkerMetrics
     from protocols import health
     from protocols.http.listener import ListenerLimits, ListenerState, protocol_factory
+    from protocols.recorder import recorder
     from protocols.table import live
     from protocols.tracing.otlp import OtlpExporter
     from rusta import asgi

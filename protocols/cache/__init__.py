@@ -4,7 +4,7 @@ Wiring (ProxyApp, through `protocols.shaping`, which does the fill and the X-Cac
 
     # once per process:
     store = RedisCacheStore(redis_url) if redis_url else MemoryStore(max_bytes=64 << 20)
-    cache = ResponseCache(store, recorder=metrics.recorder.recorder)
+    cache = ResponseCache(store, recorder=protocols.recorder.recorder)
     # at table build (PolicyError -> the route is refused / left out):
     policy = CachePolicy.from_config(spec.policies.get("cache"))        # None: the route does not cache
     # per request, after auth and rate limiting, before balancing:

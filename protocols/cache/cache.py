@@ -90,7 +90,7 @@ class ResponseCache:
     Coalescing is per process: concurrent misses for one key in this process make one upstream request; with
     N processes sharing Redis, up to N can go at once (then all of them find the stored answer).
     `clock` is wall-clock time (entries are shared between processes, and Age must mean the same everywhere).
-    `recorder` (metrics.recorder.recorder) gets `cache_result(route, hit)` for every HIT, STALE (hit=True) and
+    `recorder` (protocols.recorder.recorder) gets `cache_result(route, hit)` for every HIT, STALE (hit=True) and
     MISS (hit=False) counted through `count`.
     """
 

@@ -18,11 +18,11 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from metrics.recorder import Recorder, recorder
 from protocols.auth import JwtPolicy, PolicyError, Principal, authorization_value
 from protocols.errors import GatewayError
 from protocols.limits import Decision, Limiter, LocalStore, RateLimitPolicy, RedisStore, limit_key
 from protocols.limits import PolicyError as LimitPolicyError
+from protocols.recorder import Recorder, recorder
 from protocols.table import CompiledRoute, RouteTable
 
 log = logging.getLogger(__name__)

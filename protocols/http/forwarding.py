@@ -10,10 +10,10 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from metrics.recorder import Recorder, recorder
 from protocols.balancing import BackendState, RouteRuntime
 from protocols.errors import ClientDisconnected, NoHealthyBackend, UpstreamError
 from protocols.http.headers import VIA
+from protocols.recorder import Recorder, recorder
 from protocols.retries import backoff, retry_after
 from protocols.table import LiveTable, RouteSpec
 from protocols.upstream import UpstreamClient, UpstreamResponse

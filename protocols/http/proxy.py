@@ -10,7 +10,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from metrics.recorder import Recorder, recorder
 from protocols.balancing import Balancing
 from protocols.cache import MemoryStore, RedisCacheStore, ResponseCache
 from protocols.dns import DOH_PATHS, DnsForwarder, doh_app
@@ -43,6 +42,7 @@ from protocols.http.headers import (
 )
 from protocols.http.plugins import GuardedSend, RouteMisconfigured, TablePlugins
 from protocols.policies import MAX_REPLAY_BODY
+from protocols.recorder import Recorder, recorder
 from protocols.shaping import ResponseShaper, edit_body, read_capped, through_cache
 from protocols.table import LiveTable, RouteTable, live
 from protocols.tracing import SpanSink, traceparent_from
@@ -88,7 +88,7 @@ class ProxyOptions:
     idle_timeout: float = DEFAULT_IDLE_TIMEOUT
     ssl_context: ssl.SSLContext | None = None  # for https (and ftps) backends; None: the system's default trust
     clock: Callable[[], float] = time.monotonic  # breakers, budgets and latency statistics read this one
-    recorder: Recorder = field(default=recorder)  # metrics.recorder's; a NullRecorder turns recording off
+    recorder: Recorder = field(default=recorder)  # protocols.recorder's; a NullRecorder turns recording off
     redis_url: str = ""  # shared rate-limit counters (routes whose rate_limit says store: redis)
     spans: SpanSink | None = None  # OpenTelemetry export: one span per proxied request; None: off
     cache_bytes: int = 64 << 20  # the response cache in this process's memory (when redis_url is not set)

@@ -10,7 +10,7 @@ import pytest
 
 from metrics import procfiles
 from metrics.history import DatabaseStore, HistoryBuffer
-from metrics.recorder import Recorder, Totals
+from protocols.recorder import Recorder, Totals
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import pytest
 from django.urls import reverse
 
 from metrics.models import BackendHealth, HealthState
-from metrics.recorder import Totals
+from protocols.recorder import Totals
 from routes.models import Backend
 from routes.services import save_route
 from routes.snapshot import health_map

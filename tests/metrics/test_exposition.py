@@ -9,7 +9,7 @@ import pytest
 
 from metrics import exposition
 from metrics.procfiles import Combined
-from metrics.recorder import Recorder
+from protocols.recorder import Recorder
 
 PROMTOOL = shutil.which("promtool")
 

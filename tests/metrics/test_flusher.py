@@ -9,7 +9,7 @@ from metrics import procfiles
 from metrics.flusher import WorkerFlusher
 from metrics.history import DatabaseStore
 from metrics.models import RawPoint
-from metrics.recorder import Recorder
+from protocols.recorder import Recorder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ import pytest
 
 from metrics import history
 from metrics.models import RawPoint
-from metrics.recorder import Recorder
+from protocols.recorder import Recorder
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC).timestamp()

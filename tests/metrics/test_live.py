@@ -10,8 +10,8 @@ from channels.layers import get_channel_layer
 from django.test import Client
 
 from metrics import live, procfiles
-from metrics.recorder import Recorder
 from metrics.routing import admin_websocket_application
+from protocols.recorder import Recorder
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

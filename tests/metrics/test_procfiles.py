@@ -6,7 +6,7 @@ import subprocess
 import sys
 
 from metrics import procfiles
-from metrics.recorder import Recorder, Totals
+from protocols.recorder import Recorder, Totals
 
 
 def totals(requests: int, active: int = 0) -> Totals:

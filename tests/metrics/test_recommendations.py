@@ -8,7 +8,7 @@ import pytest
 from metrics.models import BackendHealth, HealthState, RawPoint, RollupPoint
 from metrics.procfiles import Combined
 from metrics.recommendations import recommend
-from metrics.recorder import BUCKETS, LATENCY_BOUNDS
+from protocols.recorder import BUCKETS, LATENCY_BOUNDS
 from routes.services import save_route
 
 pytestmark = pytest.mark.django_db

@@ -7,7 +7,7 @@ import pytest
 
 from metrics import rollups
 from metrics.models import FillState, RawPoint, RetentionPolicy, RollupPoint
-from metrics.recorder import BUCKETS
+from protocols.recorder import BUCKETS
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)

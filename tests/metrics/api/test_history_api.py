@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from metrics.models import RawPoint, RollupPoint
-from metrics.recorder import BUCKETS, LATENCY_BOUNDS
+from protocols.recorder import BUCKETS, LATENCY_BOUNDS
 
 pytestmark = pytest.mark.django_db
 T0 = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)

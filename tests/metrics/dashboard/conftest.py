@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from metrics.models import RawPoint
 from metrics.queries import floor
-from metrics.recorder import BUCKETS, LATENCY_BOUNDS
+from protocols.recorder import BUCKETS, LATENCY_BOUNDS
 from tests.support.admin_browser import browser_page, fast_password_hashing, log_in, operator  # noqa: F401
 from tests.support.gateway import Gateway, start_gateway
 

@@ -10,8 +10,8 @@ from urllib.parse import quote
 
 import pytest
 
-from metrics.recorder import Recorder
 from protocols.cache import MemoryStore, ResponseCache, parse_url_key
+from protocols.recorder import Recorder
 from tests.support.proxy import ProxyServer, call, route
 from tests.support.upstream import UpstreamServer, refused_port
 

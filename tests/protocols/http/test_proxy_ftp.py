@@ -1,7 +1,7 @@
 """ProxyApp hands requests under an ftp route's path to the FTP gateway, unless a more exact route matches."""
 from __future__ import annotations
 
-from metrics.recorder import Recorder
+from protocols.recorder import Recorder
 from tests.support.ftpserver import FtpServer, ftp_route
 from tests.support.proxy import ProxyServer, route
 from tests.support.upstream import UpstreamServer

@@ -6,8 +6,8 @@ import json
 import re
 from dataclasses import replace
 
-from metrics.recorder import NullRecorder, Recorder
 from protocols.http import AccessLog
+from protocols.recorder import NullRecorder, Recorder
 from tests.support.proxy import ProxyServer, route
 from tests.support.upstream import UpstreamServer, refused_port
 

@@ -11,6 +11,10 @@ is folded into the cumulative totals that /metrics exposes, and handed over to t
 it into 10-second points off the event loop. Tests drive the recorder by hand. `NullRecorder` records nothing
 (RUSTA_METRICS_RECORD=false); the worker points `websocket_source` at the WebSocket proxy's counters, which
 `snapshot` copies into the totals.
+
+It lives in the data plane because the proxy calls it on every request; the metrics app (flusher, exposition,
+history, dashboard) reads what it counted, and nothing here imports back from there. Whether to record at all
+(RUSTA_METRICS_RECORD) is decided by the caller that builds ProxyOptions.
 """
 from __future__ import annotations
 

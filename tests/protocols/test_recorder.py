@@ -1,9 +1,9 @@
-"""metrics.recorder: what the proxy reports becomes the totals /metrics shows and the windows history stores."""
+"""protocols.recorder: what the proxy reports becomes the totals /metrics shows and the windows history stores."""
 from __future__ import annotations
 
 import timeit
 
-from metrics.recorder import BUCKETS, COUNT, LATENCY_BOUNDS, Recorder, Totals, status_class
+from protocols.recorder import BUCKETS, COUNT, LATENCY_BOUNDS, Recorder, Totals, status_class
 
 
 def record(recorder: Recorder, status: int = 200, duration: float = 0.004, **extra) -> None:
