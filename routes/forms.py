@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.core.exceptions import ValidationError
@@ -192,7 +192,8 @@ class BackendInlineFormSet(BaseInlineFormSet):
         route_form: RouteAdminForm | None = getattr(self.instance, FORM_LINK, None)
         if route_form is None:
             return
-        rows = [form for form in self.forms if self._counts(form)]
+        # The formset is built with BackendInlineForm (routes.admin.BackendInline.form).
+        rows = [cast(BackendInlineForm, form) for form in self.forms if self._counts(form)]
         # Field-level problems (a port that is not a number) are shown first; the rules come after.
         if route_form.errors or any(form.errors for form in rows):
             return
@@ -206,13 +207,13 @@ class BackendInlineFormSet(BaseInlineFormSet):
             raise ValidationError("The route was not saved: correct the errors above.") from None
         route_form.route_document = doc
 
-    def _counts(self, form: forms.Form) -> bool:
+    def _counts(self, form: forms.BaseForm) -> bool:
         """Rows marked for deletion and blank extra rows are not backends."""
-        if self.can_delete and self._should_delete_form(form):
+        if self.can_delete and self._should_delete_form(form):  # type: ignore[attr-defined]  # not in the stubs
             return False
-        return form.instance.pk is not None or form.has_changed()
+        return cast(BackendInlineForm, form).instance.pk is not None or form.has_changed()
 
-    def _report(self, errors: Errors, route_form: RouteAdminForm, rows: list[forms.Form]) -> None:
+    def _report(self, errors: Errors, route_form: RouteAdminForm, rows: list[BackendInlineForm]) -> None:
         backend_messages: list[str] = []
         for key, messages in errors.items():
             match = BACKEND_ERROR.match(key)

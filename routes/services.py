@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any, TypeAlias
 
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.db import transaction
 from django.db.models import F
@@ -179,7 +180,7 @@ def record_audit(actor: Actor, source: str, action: str, object_type: str, obj_i
                  changes: dict[str, Any]) -> None:
     """One audit row; call it inside the transaction of the change it describes."""
     AuditEntry.objects.create(
-        actor=actor if actor is not None and getattr(actor, "is_authenticated", False) else None,
+        actor=actor if isinstance(actor, get_user_model()) else None,
         actor_name=actor_name(actor),
         source=source,
         action=action,

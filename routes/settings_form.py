@@ -63,7 +63,8 @@ class GatewaySettingsForm(forms.ModelForm):
         self.settings_document: dict[str, Any] | None = None
 
     def clean(self) -> dict[str, Any]:
-        cleaned = super().clean()
+        super().clean()
+        cleaned = self.cleaned_data
         if self.errors:
             return cleaned  # a textarea that is not JSON is reported as such, first
         document = {block: cleaned.get(block) for block in SETTINGS_BLOCKS}

@@ -182,5 +182,11 @@ def _int(block: dict[str, Any], key: str, low: int, high: int, default: int, iss
     return value
 
 
-DEFAULT_POLICY = compile_policy({}, Issues())
+def _default_policy() -> CompressionPolicy:
+    policy = compile_policy({}, Issues())
+    assert policy is not None, "an empty block is a valid one"
+    return policy
+
+
+DEFAULT_POLICY = _default_policy()
 __all__ = ["DEFAULT_POLICY", "KEYS", "CompressionPolicy", "PolicyError", "compile_policy"]

@@ -21,7 +21,8 @@ class FtpPolicySerializer(serializers.Serializer):
     passthrough_basic_auth = serializers.BooleanField(
         required=False, allow_null=True, default=False,
         help_text="Log in with the client's HTTP Basic credentials instead (401 without them).")
-    root = serializers.CharField(
+    # The block's key is `root`, which DRF's Field also names its root serializer; declared fields win.
+    root = serializers.CharField(  # type: ignore[assignment]
         required=False, allow_null=True, allow_blank=True, default="",
         help_text="The server directory clients see as `/`; empty: the internal path (parameters filled in), "
                   "or `/`.")

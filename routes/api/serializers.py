@@ -282,7 +282,8 @@ class RouteSerializer(RouterSerializer):
 class ErrorsSerializer(serializers.Serializer):
     """Field-level errors: a path like `backends[0].port` (or `routers[2].methods`) to its messages."""
 
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+    # The answer's key is `errors`, which DRF's Serializer also names its validation errors; declared fields win.
+    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]
 
 
 class RouteValidationSerializer(serializers.Serializer):
@@ -290,7 +291,8 @@ class RouteValidationSerializer(serializers.Serializer):
 
     valid = serializers.BooleanField()
     route = RouteSerializer(required=False, help_text="The document as it would be saved (when valid).")
-    errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False)
+    errors = serializers.DictField(  # type: ignore[assignment]  # the answer's key, as in ErrorsSerializer
+        child=serializers.ListField(child=serializers.CharField()), required=False)
     warnings = serializers.DictField(
         child=serializers.ListField(child=serializers.CharField()), required=False,
         help_text="Problems that do not refuse the document, by field path: a backend host name that does not "
