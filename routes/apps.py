@@ -10,7 +10,6 @@ class RoutesConfig(AppConfig):
     verbose_name = "Gateway configuration"
 
     def ready(self) -> None:
-        import rusta.checks  # noqa: F401  (registers the environment checks)
         from routes.roles import on_post_migrate
 
         # Keeps the role groups' permissions in step with the models, also after a test database flush.

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "channels",
     "routes",
     "metrics",
+    "rusta",  # the process wiring: runproxy, rundns, ensureadmin and the rusta.E00x checks
 ]
 
 MIDDLEWARE = [
