@@ -13,7 +13,7 @@ from typing import Protocol
 try:
     import brotli
 except ImportError:  # pragma: no cover - brotli is in requirements.txt; kept optional for slim installs
-    brotli = None  # type: ignore[assignment]
+    brotli = None
 try:
     import zstandard
 except ImportError:  # pragma: no cover - zstandard is optional
@@ -63,10 +63,12 @@ class BrotliEncoder:
     def compress(self, chunk: bytes) -> bytes:
         if not chunk:
             return b""
-        return self._brotli.process(chunk) + self._brotli.flush()
+        data: bytes = self._brotli.process(chunk) + self._brotli.flush()  # brotli ships no type hints
+        return data
 
     def flush(self) -> bytes:
-        return self._brotli.finish()
+        data: bytes = self._brotli.finish()
+        return data
 
 
 class ZstdEncoder:

@@ -13,13 +13,16 @@ import itertools
 import json
 import os
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeAlias
 from urllib.parse import parse_qsl
 
 from protocols.dns import wire
 from protocols.dns.errors import DnsMessageTooLarge, InvalidDnsRequest, UnsupportedDnsMediaType
 from protocols.dns.forwarder import DnsForwarder, Reply
 from protocols.errors import ClientDisconnected, GatewayError, MethodNotAllowed, NoRoute
+
+# What the DNS-over-HTTPS helpers answer: the HTTP status, its header pairs and the body.
+HttpAnswer: TypeAlias = tuple[int, list[tuple[bytes, bytes]], bytes]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
@@ -98,7 +101,7 @@ async def _resolve(forwarder: DnsForwarder, data: bytes) -> Reply:
     return await forwarder.answer(query, data)
 
 
-async def _dns_query(scope: Scope, receive: Receive, forwarder: DnsForwarder) -> tuple[int, list, bytes]:
+async def _dns_query(scope: Scope, receive: Receive, forwarder: DnsForwarder) -> HttpAnswer:
     if scope["method"] == "GET":
         params = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True))
         if "dns" not in params:
@@ -118,7 +121,7 @@ async def _dns_query(scope: Scope, receive: Receive, forwarder: DnsForwarder) ->
     return 200, headers, reply.wire
 
 
-async def _json_query(receive: Receive, forwarder: DnsForwarder) -> tuple[int, list, bytes]:
+async def _json_query(receive: Receive, forwarder: DnsForwarder) -> HttpAnswer:
     body = await _read_body(receive, _MAX_JSON_BODY)
     try:
         document = json.loads(body)
@@ -135,7 +138,7 @@ async def _json_query(receive: Receive, forwarder: DnsForwarder) -> tuple[int, l
     return _json(200, {"response": reply.wire.hex(), "cached": reply.cached})
 
 
-def _json(status: int, document: dict[str, Any]) -> tuple[int, list, bytes]:
+def _json(status: int, document: dict[str, Any]) -> HttpAnswer:
     payload = json.dumps(document).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
                (b"cache-control", b"no-store")]

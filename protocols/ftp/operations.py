@@ -282,7 +282,8 @@ async def _remove_partial(ftp: FtpClient, path: str) -> None:
 def _is_json(scope: dict[str, Any]) -> bool:
     for name, value in scope["headers"]:
         if name == b"content-type":
-            return value.split(b";", 1)[0].strip().lower() == b"application/json"
+            media_type: bytes = value.split(b";", 1)[0].strip().lower()
+            return media_type == b"application/json"
     return False
 
 
