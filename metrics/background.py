@@ -51,4 +51,4 @@ def current_report(now: float | None = None) -> BackgroundReport:
     report; a process that watches no table (a shell, the test client) judges the last report alone."""
     now = time.time() if now is None else now
     return background_report(current_versions().background_at, live.watching_since, now,
-                             settings.RUSTA_BACKGROUND_STALE_AFTER)
+                             stale_after=settings.RUSTA_BACKGROUND_STALE_AFTER)

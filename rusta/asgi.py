@@ -19,7 +19,7 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
-from protocols import health  # noqa: E402
+from protocols.health import HEALTH_PATHS, HealthApp, HealthLimits  # noqa: E402
 from protocols.http import ProxyApp, ProxyOptions, parse_networks  # noqa: E402
 from protocols.recorder import NullRecorder, recorder  # noqa: E402
 from protocols.table import live  # noqa: E402
@@ -30,16 +30,24 @@ ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
 class HealthFirst:
-    """Answers /health, /ready and /live before the wrapped app sees the request (no query, no middleware)."""
+    """Answers /health, /ready and /live with `health` before the wrapped app sees the request (no query, no
+    middleware)."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, health: HealthApp) -> None:
         self.app = app
+        self.health = health
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"] in health.HEALTH_PATHS:
-            await health.health_app(scope, receive, send)
+        if scope["type"] == "http" and scope["path"] in HEALTH_PATHS:
+            await self.health(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+
+def health_limits() -> HealthLimits:
+    """How stale the health paths let the table's source and the background work get, read from settings."""
+    return HealthLimits(ready_stale_after=settings.RUSTA_READY_STALE_AFTER,
+                        background_stale_after=settings.RUSTA_BACKGROUND_STALE_AFTER)
 
 
 def proxy_options() -> ProxyOptions:
@@ -54,6 +62,7 @@ def proxy_options() -> ProxyOptions:
         # OTLP span export, on with OpenTelemetry's standard variables (OTEL_EXPORTER_OTLP_ENDPOINT...);
         # one exporter, and its thread, per worker process. A bad value raises here, naming the variable.
         spans=OtlpExporter.from_env(os.environ),
+        health=health_limits(),
     )
 
 
@@ -83,9 +92,9 @@ def build_admin_application() -> ProtocolTypeRouter:
     from metrics.routing import admin_websocket_application
 
     django_app = ASGIStaticFilesHandler(get_asgi_application())
-    return ProtocolTypeRouter({"http": HealthFirst(django_app), "websocket": admin_websocket_application()})
+    return ProtocolTypeRouter({"http": HealthFirst(django_app, HealthApp(health_limits(), live)),
+                               "websocket": admin_websocket_application()})
 
 
-health.READY_STALE_AFTER = settings.RUSTA_READY_STALE_AFTER
 admin_application = build_admin_application()
 application = admin_application

@@ -124,14 +124,12 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     from django.conf import settings
 
     from metrics.worker import WorkerMetrics
-    from protocols import health
     from protocols.http.listener import ListenerLimits, ListenerState, protocol_factory
     from protocols.recorder import recorder
     from protocols.table import live
     from protocols.tracing.otlp import OtlpExporter
     from rusta import asgi
 
-    health.BACKGROUND_STALE_AFTER = settings.RUSTA_BACKGROUND_STALE_AFTER
     proxy_app = asgi.ProxyApp(asgi.proxy_options())
     # Admin and API cache purges reach this worker's cache; the follower's first poll marks where it starts.
     watcher = TableWatcher(live, interval=options.reload_interval, purges=PurgeFollower(proxy_app.cache))

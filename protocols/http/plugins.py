@@ -82,18 +82,21 @@ class TablePlugins:
 
 class GuardedSend:
     """The ASGI `send` of a request whose answers get the route's CORS and security fields: every response head,
-    the backend's, the cache's and the gateway's own error answers, goes through `Guards.response_headers`."""
+    the backend's, the cache's and the gateway's own error answers, goes through `Guards.response_headers`.
+
+    Built complete, once the route is known: the proxy keeps it on the Exchange, where forwarding.respond and the
+    error answers read its fields, and a shaped answer (transformed, cached or compressed) is sent through it."""
 
     __slots__ = ("send", "guards", "origin", "https")
 
-    def __init__(self, send: Send | None, guards: Guards, origin: bytes, https: bool) -> None:
+    def __init__(self, send: Send, guards: Guards, origin: bytes, https: bool) -> None:
         self.send = send
         self.guards = guards
         self.origin = origin
         self.https = https
 
     @classmethod
-    def for_request(cls, send: Send | None, guards: Guards, request_headers: Any, https: bool) -> GuardedSend:
+    def for_request(cls, send: Send, guards: Guards, request_headers: Any, https: bool) -> GuardedSend:
         """The fields for this request's answers (its Origin is read only when the guards have a CORS policy)."""
         return cls(send, guards, origin_of(request_headers) if guards.cors else b"", https)
 
@@ -102,4 +105,4 @@ class GuardedSend:
             # Our own messages: the head's list is ours to change in place.
             message["headers"] = self.guards.response_headers(list(message.get("headers", ())), self.origin,
                                                               self.https)
-        await self.send(message)  # type: ignore[misc]  # set by the proxy before the first answer
+        await self.send(message)

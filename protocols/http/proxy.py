@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import ssl
 import time
@@ -24,7 +23,7 @@ from protocols.errors import (
 )
 from protocols.ftp import FtpGateway, FtpOptions
 from protocols.guards import preflight_method
-from protocols.health import HEALTH_PATHS, health_status
+from protocols.health import DEFAULT_LIMITS, HEALTH_PATHS, HealthApp, HealthLimits
 from protocols.http.access import AccessControl, RouteAccess
 from protocols.http.accesslog import AccessLog
 from protocols.http.forwarding import Attempt, Exchange, buffered_body, forward, streamed_body
@@ -92,6 +91,7 @@ class ProxyOptions:
     redis_url: str = ""  # shared rate-limit counters (routes whose rate_limit says store: redis)
     spans: SpanSink | None = None  # OpenTelemetry export: one span per proxied request; None: off
     cache_bytes: int = 64 << 20  # the response cache in this process's memory (when redis_url is not set)
+    health: HealthLimits = DEFAULT_LIMITS  # how stale the table's source and the background work may get
 
 
 class ProxyApp:
@@ -130,6 +130,7 @@ class ProxyApp:
         store = (RedisCacheStore(options.redis_url) if options.redis_url
                  else MemoryStore(max_bytes=options.cache_bytes))
         self.cache = ResponseCache(store, recorder=options.recorder)
+        self.health = HealthApp(options.health, options.state)  # /health, /ready and /live, for this table
         self._traits = _TableTraits(None)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -137,7 +138,7 @@ class ProxyApp:
             raise ValueError(f"ProxyApp serves 'http' scopes, not {scope['type']!r}")
         if scope["path"] in _SPECIAL_PATHS:  # one set lookup on the hot path for both kinds
             if scope["path"] in HEALTH_PATHS:
-                await self._health(scope, send)
+                await self.health(scope, receive, send)
                 return
             if self._table_traits().dns:
                 await doh_app(scope, receive, send, self.dns)
@@ -159,7 +160,7 @@ class ProxyApp:
                 if traits.ftp and await self._ftp_exchange(scope, receive, send, head, path, exchange, traits):
                     pass
                 else:
-                    attempt = self._prepare(scope, head, path, exchange, traits)
+                    attempt = self._prepare(scope, send, head, path, exchange, traits)
                     if attempt is None:  # a CORS preflight the gateway answers itself
                         await self._preflight(send, exchange)
                     else:
@@ -172,13 +173,10 @@ class ProxyApp:
                         # The route's CORS and security fields go on every answer: forwarding.respond and _fail
                         # add them to the heads they build; a shaped answer gets them on its way out.
                         if attempt.shaping is not None:
-                            out: Send = send
                             guard = exchange.guard
-                            if guard is not None:
-                                guard.send = send
-                                out = guard
                             exchange.shaped = True
-                            await self._forward_shaped(scope, head, path, attempt, receive, out, exchange)
+                            await self._forward_shaped(scope, head, path, attempt, receive,
+                                                       send if guard is None else guard, exchange)
                         elif attempt.spec.total_timeout <= 0:
                             # Awaited from here rather than from a helper: one coroutine frame fewer on every
                             # resume.
@@ -259,10 +257,11 @@ class ProxyApp:
         if decision is not None:
             exchange.response_headers = decision.headers()
 
-    def _prepare(self, scope: Scope, head: RequestHead, path: str, exchange: Exchange,
+    def _prepare(self, scope: Scope, send: Send, head: RequestHead, path: str, exchange: Exchange,
                  traits: _TableTraits) -> Attempt | None:
         """Match the route, run its guards, and build what every attempt sends (all but the body); raises the
         gateway error that answers instead. None when the answer is a CORS preflight's (in `exchange.preflight`).
+        `send` is the request's own: the route's GuardedSend, when its answers get fields, is built around it.
         """
         method = scope["method"]
         table = traits.table
@@ -276,7 +275,7 @@ class ProxyApp:
         route = match.route
         if route is None:
             guards = traits.plugins.unrouted
-            exchange.guard = GuardedSend.for_request(None, guards, scope["headers"], https)
+            exchange.guard = GuardedSend.for_request(send, guards, scope["headers"], https)
             guards.check_request(scope, client_ip)
             if match.allow:
                 raise MethodNotAllowed(method, clean_path, match.allow)
@@ -287,7 +286,7 @@ class ProxyApp:
         if guards is None:
             raise RouteMisconfigured(route.name)
         if plugins.touches_answers:
-            exchange.guard = GuardedSend.for_request(None, guards, scope["headers"], https)
+            exchange.guard = GuardedSend.for_request(send, guards, scope["headers"], https)
         guards.check_request(scope, client_ip)
         if asked is not None:
             preflight = guards.cors_preflight(method, scope["headers"], https)
@@ -425,16 +424,6 @@ class ProxyApp:
             backend = exchange.backend or attempt.runtime.name
             self.recorder.upstream_error(backend, "timeout")
             raise UpstreamTotalTimeout(backend, total) from None
-
-    async def _health(self, scope: Scope, send: Send) -> None:
-        """protocols.health's answer, for this app's table (health_app always reads the process-wide one)."""
-        status, body = health_status(scope["path"], self.state)
-        payload = json.dumps(body).encode()
-        await send({"type": "http.response.start", "status": status, "headers": [
-            (b"content-type", b"application/json"), (b"content-length", b"%d" % len(payload)),
-            (b"cache-control", b"no-store"),
-        ]})
-        await send({"type": "http.response.body", "body": b"" if scope["method"] == "HEAD" else payload})
 
     async def _fail(self, send: Send, exchange: Exchange, exc: GatewayError) -> None:
         exchange.error = exc.type
