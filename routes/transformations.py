@@ -3,8 +3,8 @@
 Each block is compiled by the very code the data plane runs (protocols.transform, protocols.cache,
 protocols.compression), so a block the control plane accepts is one the proxy can build, and every message
 names its field by path (`request_transformation.headers[1].pattern`). Catastrophic regular expressions are
-refused by protocols.transform.regex's static check, which the data plane applies too, and here also by
-routes.regex_safety's `check_regex` (its timing probe catches polynomial blow-ups a static check misses).
+refused by protocols.regex_safety, the check the data plane applies too; here, inside its `timing_probe()`, it
+also times each pattern with a repetition (the probe catches polynomial blow-ups a static check misses).
 
 Keys the blocks do not know at their top level are refused by routes.validation, by path and in the same words
 as in every block (routes.block_keys declares them). Inside a rule (a header rule, a mapping, a condition) the
@@ -12,28 +12,15 @@ data plane's compiler refuses an unknown key at its path: it would silently do n
 """
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from protocols.cache.policy import compile_policy as compile_cache
 from protocols.compression.policy import compile_policy as compile_compression
+from protocols.regex_safety import timing_probe
 from protocols.transform import PolicyError, RequestTransform, ResponseTransform
 from protocols.transform.errors import Issues
-from protocols.transform.regex import extra_check
-from routes.regex_safety import check_regex
 
 Errors = dict[str, list[str]]
-
-
-
-@contextmanager
-def _control_plane_regex_checks() -> Iterator[None]:
-    token = extra_check.set(check_regex)
-    try:
-        yield
-    finally:
-        extra_check.reset(token)
 
 
 def _merge(errors: Errors, found: dict[str, list[str]]) -> None:
@@ -46,7 +33,7 @@ def validate_request_transformation(value: Any, errors: Errors) -> None:
     if value is None:
         return
     try:
-        with _control_plane_regex_checks():
+        with timing_probe():
             RequestTransform.from_config(value)
     except PolicyError as exc:
         _merge(errors, exc.prefixed("request_transformation"))
@@ -57,7 +44,7 @@ def validate_response_transformation(value: Any, errors: Errors) -> None:
     if value is None:
         return
     try:
-        with _control_plane_regex_checks():
+        with timing_probe():
             ResponseTransform.from_config(value)
     except PolicyError as exc:
         _merge(errors, exc.prefixed("response_transformation"))

@@ -116,18 +116,33 @@ def test_the_admin_shows_a_rule_error_on_its_json_field(client, staff_user):
     assert not Route.objects.exists()
 
 
-def test_the_control_plane_also_runs_routes_regex_safety_on_every_pattern(route_doc, monkeypatch):
-    seen = []
-
-    def fake_check(pattern):
-        seen.append(pattern)
-        return "refused by regex_safety" if pattern == "^/special$" else None
-
-    monkeypatch.setattr("routes.transformations.check_regex", fake_check)
+def test_saving_times_every_pattern_and_refuses_a_slow_one_at_its_path(route_doc):
+    # x*x*x*y passes the static check (no three repetitions each overlap what follows) but is cubic.
     errors = errors_of(route_doc, response_transformation={"status_code_mappings": [
-        {"from": 404, "to": 200, "condition": {"path": "^/special$", "headers": {"x-a": "on"}}}]})
-    assert errors == {"response_transformation.status_code_mappings[0].condition.path": ["refused by regex_safety"]}
-    assert seen == ["^/special$", "on"]
+        {"from": 404, "to": 200, "condition": {"path": "^/special$", "headers": {"x-a": "x*x*x*y"}}}]})
+    assert list(errors) == ["response_transformation.status_code_mappings[0].condition.headers.x-a"]
+    assert errors["response_transformation.status_code_mappings[0].condition.headers.x-a"][0].startswith(
+        "The regular expression is too slow on input like 'xxxxxxxxxx")
+
+
+def test_the_data_plane_builds_a_route_without_timing_its_patterns():
+    # The probe is a save-time check: a table build neither starts processes nor leaves a route out on timing.
+    shaping = RouteShaping.from_policies({"request_transformation": {"headers": [
+        {"action": "replace", "name": "X-A", "pattern": "x*x*x*y", "replacement": "z"}]}})
+    assert shaping is not None and shaping.request is not None
+
+
+def test_a_case_insensitive_pattern_is_saved(route_doc):
+    # The control plane's former check raised TypeError on (?i)[a-z] ('ß'.upper() is two characters).
+    services.prepare_route(route_doc(request_transformation={"headers": [
+        {"action": "replace", "name": "X-A", "pattern": "(?i)^[a-z]+$", "replacement": "z"}]}))
+
+
+def test_a_pattern_nested_too_deeply_is_refused_on_its_field(route_doc):
+    pattern = "(" * 199 + "a" + "){2}" * 199
+    errors = errors_of(route_doc, request_transformation={"path": {"pattern": pattern, "replacement": "/"}})
+    assert errors == {"request_transformation.path.pattern": [
+        "Not a usable regular expression: it nests too deeply."]}
 
 
 def test_a_bounded_but_ambiguous_repetition_is_refused(route_doc):

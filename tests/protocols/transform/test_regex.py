@@ -1,5 +1,6 @@
-"""Patterns of transformation rules: catastrophic ones are refused before they can stall a worker, safe ones pass,
-and `$1` / `${name}` replacements behave as in the earlier gateway."""
+"""Patterns of transformation rules: catastrophic ones are refused before they can stall a worker (the cases of
+the check itself are in tests/protocols/test_regex_safety.py), safe ones pass, and `$1` / `${name}` replacements
+behave as in the earlier gateway."""
 from __future__ import annotations
 
 import re
@@ -7,7 +8,8 @@ import time
 
 import pytest
 
-from protocols.transform.regex import compile_safe, compile_template, expand, unsafe_reason
+from protocols.regex_safety import unsafe_reason
+from protocols.transform.regex import MAX_PATTERN_LENGTH, compile_safe, compile_template, expand
 
 
 @pytest.mark.parametrize("pattern", [
@@ -44,8 +46,21 @@ def test_back_references_are_refused():
 
 
 def test_an_invalid_pattern_says_why():
-    with pytest.raises(ValueError, match="Not a valid regular expression"):
+    with pytest.raises(ValueError) as caught:
         compile_safe("(unclosed")
+    assert str(caught.value) == "Not a valid regular expression: missing ), unterminated subpattern at position 0."
+
+
+def test_a_pattern_that_is_not_a_string_or_too_long_is_refused():
+    with pytest.raises(ValueError, match="^A regular expression is required here.$"):
+        compile_safe(42)
+    with pytest.raises(ValueError, match="^The pattern is longer than 1000 characters.$"):
+        compile_safe("a" * (MAX_PATTERN_LENGTH + 1))
+
+
+def test_a_pattern_nested_too_deeply_is_refused_with_a_reason_not_an_exception():
+    with pytest.raises(ValueError, match="^Not a usable regular expression: it nests too deeply.$"):
+        compile_safe("(" * 199 + "a" + "){2}" * 199)
 
 
 def test_deep_nesting_is_checked_quickly():
