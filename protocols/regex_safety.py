@@ -112,14 +112,16 @@ class _Walker:
     the end of the pattern, since a search need not end there), and `loop_follow`, only what comes after it
     without leaving the outermost enclosing open-ended repetition. The rules for nested repetitions and
     alternatives use the first; the stricter rules for any variable-length part inside a loop use the second,
-    so text after a top-level loop, like the `b` of `(ab?)*b`, does not count against the loop's body."""
+    so text after a top-level loop, like the `b` of `(ab?)*b`, does not count against the loop's body. The
+    stricter rules are also off inside lookarounds: they come from the control plane's former check, which did
+    not look there, and a stricter verdict could leave out a stored route when the table is next built."""
 
     def __init__(self, ignore_case: bool) -> None:
         self.ignore_case = ignore_case
         self.reason = ""
         self.ambiguity = ""
         self.overlapping = 0
-        self.strict = True  # off inside lookarounds
+        self.strict = True  # off inside lookarounds, where the stricter rules never looked (see _Walker)
         self.loops: list[list[Any]] = []  # bodies of open-ended repetitions, for the probe's inputs
 
     def sequence(self, items: list[tuple[Any, Any]], in_loop: bool, follow: int, loop_follow: int) -> tuple[int, bool]:
