@@ -1,1 +1,1 @@
-"""Observability: metric recording, exposition, time series, charts, and the active backend health checks."""
+"""Observability: metric recording, exposition, time series and charts (active health checks: routes.health)."""

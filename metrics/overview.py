@@ -2,7 +2,7 @@
 
 The admin home (templates/admin/index.html, through metrics.templatetags.gateway_overview) and the backend
 health list read the same three sources: the stored traffic series (metrics.queries.series_totals), the active
-checks' rows (metrics.models.BackendHealth) and what every gateway worker reports about its circuit breakers
+checks' rows (routes.health.models.BackendHealth) and what every gateway worker reports about its circuit breakers
 and failed connection attempts (metrics.procfiles, as /metrics and the dashboard read it). Building the
 overview costs the same handful of queries whatever the number of routes.
 """
@@ -15,12 +15,11 @@ from datetime import datetime, timedelta
 from django.db.models import Prefetch
 
 from metrics.aggregates import Agg, SeriesKey
-from metrics.models import BackendHealth, HealthState, Override
 from metrics.procfiles import Combined
 from metrics.queries import floor, series_totals
 from metrics.recommendations import Recommendation, recommend
 from metrics.views import combined_figures
-from routes.models import Backend, Route
+from routes.models import Backend, BackendHealth, HealthState, Override, Route
 
 WINDOW = timedelta(hours=1)  # the traffic figures of the admin home
 RECENT = timedelta(minutes=5)  # "recent" errors of the backend health list

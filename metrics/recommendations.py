@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from metrics.aggregates import Agg
-from metrics.models import BackendHealth, HealthState, Override, RawPoint, RollupPoint
+from metrics.models import RawPoint, RollupPoint
 from metrics.procfiles import Combined
+from routes.models import BackendHealth, HealthState, Override
 
 WINDOW = timedelta(minutes=15)
 BASELINE = timedelta(hours=24)

@@ -5,17 +5,20 @@ from __future__ import annotations
 from celery import shared_task
 from django.utils.dateparse import parse_datetime
 
-from metrics import health, timeseries
+from metrics import timeseries
 from metrics.background import heartbeat
+from routes.health import checks
 
 
+# The health checks are routes' (routes.health.checks); the task stays here, under its registered name, because
+# it ends with this app's heartbeat and a running beat may still send "metrics.run_health_checks".
 @shared_task(name="metrics.run_health_checks", ignore_result=True)
 def run_health_checks(now: str | None = None) -> int:
     """Probe the backends that are due (beat sends this every second); returns how many were probed.
 
     `now` is an ISO datetime for a replayed run; without it the current time is used.
     """
-    probed = len(health.probe_due_backends(now=parse_datetime(now) if now else None).outcomes)
+    probed = len(checks.probe_due_backends(now=parse_datetime(now) if now else None).outcomes)
     heartbeat.beat()
     return probed
 

@@ -19,9 +19,9 @@ from django.urls import URLPattern, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
-from metrics.admin import health_link
 from routes import admin_extras, name_check, services
 from routes.forms import BackendInlineForm, BackendInlineFormSet, RouteAdminForm
+from routes.health.admin import health_link
 from routes.models import AuditEntry, Backend, GatewaySettings, Route
 from routes.secrets import redact
 from routes.settings_blocks import SETTINGS_BLOCKS

@@ -90,7 +90,7 @@ BLOCKS: dict[str, BlockKeys] = {
         "budget_window_s": _number(_RETRY.budget_window),
         "budget_min_per_s": _number(_RETRY.budget_min_per_s),
     }),
-    # Read by the control plane's probes (metrics.health, through routes.policies.health_check_settings);
+    # Read by the control plane's probes (routes.health.checks, through routes.policies.health_check_settings);
     # `healthy_statuses: null` means any 2xx or 3xx answer.
     "health_check": BlockKeys({"interval_s": 5, "timeout_ms": 2000, "healthy_threshold": 2, "unhealthy_threshold": 3,
                                "healthy_statuses": None}),

@@ -4,6 +4,16 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+# Backend health lives in routes.health; importing its models here files them under this app.
+from routes.health.models import (  # noqa: F401
+    BackendHealth,
+    HealthEvent,
+    HealthProbe,
+    HealthState,
+    Override,
+    ProbeReason,
+)
+
 
 class Protocol(models.TextChoices):
     HTTP = "http", "HTTP"

@@ -1,7 +1,7 @@
 """The resilience policy blocks of a route (`retry`, `health_check`, `circuit_breaker`): their ranges and
 field-level validation (their keys and defaults are declared in routes.block_keys, like every block's).
 
-Blocks are stored as sent; a key left out takes its default where the block is used (metrics.health for health
+Blocks are stored as sent; a key left out takes its default where the block is used (routes.health.checks for health
 checks, the data plane for retries and breakers).
 """
 from __future__ import annotations

@@ -7,10 +7,9 @@ from typing import Any, NamedTuple
 from django.db import models
 from django.db.models import Prefetch
 
-from metrics.models import BackendHealth
 from protocols.patterns import PatternError
 from protocols.table import BackendSpec, RouteSpec, RouteTable
-from routes.models import Backend, ConfigState, GatewaySettings, Route
+from routes.models import Backend, BackendHealth, ConfigState, GatewaySettings, Route
 
 log = logging.getLogger(__name__)
 

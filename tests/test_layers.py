@@ -160,3 +160,107 @@ def test_the_import_walk_sees_lazy_relative_and_dynamic_imports(tmp_path):
     assert found == [(1, "typing"), (2, "protocols.http"), (4, "metrics.models"), (6, "routes.models"), (7, "..."),
                      (8, "django.conf")]
     assert [coupling(name) is not None for _, name in found] == [False, False, True, True, True, True]
+
+
+# --- The Django apps ------------------------------------------------------------------------------------------
+# Between the apps, imports point one way: rusta (the wiring: settings, URLs, ASGI, the commands that run the
+# processes) may import routes and metrics; metrics (observability: recorder, history, dashboard) may import
+# routes (the control plane: configuration, health checks, snapshot); routes imports neither. No two apps may
+# import each other, whatever the route through a third. Of rusta, the apps may use only what is not wiring: the
+# package itself (its version) and rusta.env (the typed environment readers), which import no app; these are not
+# edges of the graph.
+WIRING_FOR_APPS = frozenset({"rusta", "rusta.__version__", "rusta.env"})
+
+
+def django_apps(root: Path = ROOT) -> frozenset[str]:
+    """This repository's Django apps: the top-level packages with an apps.py (routes, metrics, rusta)."""
+    return frozenset(path.parent.name for path in root.glob("*/apps.py"))
+
+
+def app_imports(path: Path, root: Path = ROOT) -> Iterator[tuple[int, str]]:
+    """`imports`, plus `package.name` for each name of a `from package import name` of a top-level package, so
+    that `from rusta import server` counts as importing rusta.server, not the rusta package."""
+    yield from imports(path, root)
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+        if isinstance(node, ast.ImportFrom) and not node.level and node.module and "." not in node.module:
+            for alias in node.names:
+                yield node.lineno, f"{node.module}.{alias.name}"
+
+
+def allowed_wiring(module: str) -> bool:
+    return module in WIRING_FOR_APPS or module.startswith("rusta.env.")
+
+
+def app_graph(root: Path = ROOT) -> dict[str, dict[str, list[str]]]:
+    """app -> {other app it imports: ["file:line imports module", ...]}, from every .py file of each app
+    (migrations, management commands and lazy imports included)."""
+    apps = django_apps(root)
+    graph: dict[str, dict[str, list[str]]] = {app: {} for app in apps}
+    for app in sorted(apps):
+        for path in python_files(app, root):
+            for line, module in app_imports(path, root):
+                target = module.split(".")[0]
+                if target in apps and target != app and not allowed_wiring(module):
+                    graph[app].setdefault(target, []).append(f"{path.relative_to(root)}:{line} imports {module}")
+    return graph
+
+
+def cycles(graph: dict[str, dict[str, list[str]]]) -> list[list[str]]:
+    """Every cycle of the app graph once, each as the apps in order with the first one repeated at the end."""
+    found: list[list[str]] = []
+
+    def walk(path: list[str]) -> None:
+        for target in sorted(graph.get(path[-1], {})):
+            if target == path[0]:
+                found.append([*path, target])
+            elif target not in path and target > path[0]:  # each cycle once: from its smallest app
+                walk([*path, target])
+
+    for start in sorted(graph):
+        walk([start])
+    return found
+
+
+def describe(cycle: list[str], graph: dict[str, dict[str, list[str]]]) -> str:
+    edges = [f"    {source} -> {target}: " + "; ".join(graph[source][target][:3])
+             for source, target in zip(cycle, cycle[1:], strict=False)]
+    return " -> ".join(cycle) + "\n" + "\n".join(edges)
+
+
+def test_no_two_django_apps_import_each_other():
+    graph = app_graph()
+    found = cycles(graph)
+    assert not found, ("Django apps that import each other (rusta may import routes and metrics, metrics may "
+                       "import routes, routes neither):\n  " + "\n  ".join(describe(c, graph) for c in found))
+
+
+def test_the_control_plane_imports_no_other_app():
+    assert app_graph()["routes"] == {}, "routes imports another app (it may use only rusta.env)"
+
+
+def test_the_apps_use_no_wiring_but_the_env_readers():
+    found = [f"{path.relative_to(ROOT)}:{line} imports {module}"
+             for app in sorted(django_apps() - {"rusta"}) for path in python_files(app)
+             for line, module in app_imports(path)
+             if module.split(".")[0] == "rusta" and not allowed_wiring(module)]
+    assert not found, "routes and metrics may import only rusta and rusta.env of the wiring:\n  " + "\n  ".join(found)
+
+
+def test_the_app_graph_finds_a_cycle_through_a_third_app(tmp_path):
+    sources = {"alpha": "from beta import x\n", "beta": "def f():\n    import gamma.models\n",
+               "gamma": "from alpha.admin import y\nfrom rusta import env\n", "rusta": "import alpha\n"}
+    for app, source in sources.items():
+        (tmp_path / app).mkdir()
+        (tmp_path / app / "apps.py").write_text("", encoding="utf-8")
+        (tmp_path / app / "mod.py").write_text(source, encoding="utf-8")
+    graph = app_graph(tmp_path)
+    assert graph["gamma"] == {"alpha": ["gamma/mod.py:1 imports alpha.admin"]}  # rusta.env is no edge
+    assert cycles(graph) == [["alpha", "beta", "gamma", "alpha"]]
+
+
+def test_a_name_imported_from_the_wiring_package_counts_as_its_module(tmp_path):
+    (tmp_path / "routes").mkdir()
+    (tmp_path / "routes" / "mod.py").write_text("from rusta import env, server\nimport rusta\n", encoding="utf-8")
+    found = sorted(module for _, module in app_imports(tmp_path / "routes" / "mod.py", tmp_path))
+    assert [(module, allowed_wiring(module)) for module in found] == [
+        ("rusta", True), ("rusta", True), ("rusta.env", True), ("rusta.server", False)]

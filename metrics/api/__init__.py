@@ -1,1 +1,1 @@
-"""The management API of backend health (mounted under /api/ with the rest, staff only)."""
+"""The management API of the traffic history (mounted under /api/ with the rest, staff only)."""

@@ -11,7 +11,7 @@ from tests.routes.conftest import PASSWORD
 
 pytestmark = pytest.mark.django_db
 BANNER = 'id="rusta-background-missing"'
-PAGES = ["admin:index", "admin:routes_route_changelist", "admin:metrics_backendhealth_changelist",
+PAGES = ["admin:index", "admin:routes_route_changelist", "admin:routes_backendhealth_changelist",
          "admin:routes_route_add"]
 
 

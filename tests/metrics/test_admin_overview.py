@@ -12,7 +12,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from metrics import rollups
-from metrics.models import BackendHealth, HealthState, Override, RollupPoint
+from metrics.models import RollupPoint
+from routes.health.models import BackendHealth, HealthState, Override
 from routes.models import Backend
 from routes.services import save_route
 from tests.metrics.passive import gateway_files, report_breakers, serve  # noqa: F401
@@ -85,7 +86,7 @@ def test_the_home_links_to_the_dashboard_the_recommendations_the_backend_health_
     page = admin_client.get(HOME).content.decode()
     assert re.search(r'id="metrics-dashboard-link" href="/admin/metrics/dashboard/"', page)
     assert re.search(r'id="recommendations-link" href="/admin/metrics/dashboard/#recommendations"', page)
-    assert re.search(r'id="backend-health-link" href="/admin/metrics/backendhealth/"', page)
+    assert re.search(r'id="backend-health-link" href="/admin/routes/backendhealth/"', page)
     assert re.search(r'id="audit-link" href="/admin/routes/auditentry/"', page)
 
 
@@ -108,7 +109,7 @@ def test_the_recommendations_are_shown_on_the_home(admin_client):
 def test_the_apps_are_still_listed_below_the_overview(admin_client):
     page = admin_client.get(HOME).content.decode()
     assert page.index('id="content-main"') < page.index('id="gateway-overview"') < page.index('class="app-routes')
-    assert 'href="/admin/routes/route/"' in page and 'href="/admin/metrics/backendhealth/"' in page
+    assert 'href="/admin/routes/route/"' in page and 'href="/admin/routes/backendhealth/"' in page
 
 
 def test_a_new_install_says_there_are_no_routes_and_how_to_add_one(admin_client):

@@ -7,15 +7,15 @@ import re
 import pytest
 from django.urls import reverse
 
-from metrics.models import BackendHealth, HealthState
 from protocols.recorder import Totals
+from routes.health.models import BackendHealth, HealthState
 from routes.models import Backend
 from routes.services import save_route
 from routes.snapshot import health_map
 from tests.metrics.passive import gateway_files, report_breakers, serve  # noqa: F401
 from tests.routes.conftest import PASSWORD
 
-LIST_URL = reverse("admin:metrics_backendhealth_changelist")
+LIST_URL = reverse("admin:routes_backendhealth_changelist")
 
 
 @pytest.fixture
@@ -85,6 +85,6 @@ def test_a_backend_no_gateway_has_sent_traffic_says_so(admin_client, gateway_fil
 def test_a_backends_page_shows_its_passive_state(admin_client, gateway_files):  # noqa: F811
     shop({"host": "http://10.0.0.2", "port": 80})
     report_breakers(gateway_files, [("shop", "10.0.0.2:80", "half_open")])
-    page = admin_client.get(reverse("admin:metrics_backendhealth_change", args=[Backend.objects.get().pk]))
+    page = admin_client.get(reverse("admin:routes_backendhealth_change", args=[Backend.objects.get().pk]))
     text = page.content.decode()
     assert "Circuit breaker:" in text and ">half-open<" in text and "no health-check path" in text

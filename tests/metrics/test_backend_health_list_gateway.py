@@ -18,7 +18,7 @@ from tests.support.gateway import http, start_gateway
 from tests.support.upstream import refused_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
-LIST_URL = reverse("admin:metrics_backendhealth_changelist")
+LIST_URL = reverse("admin:routes_backendhealth_changelist")
 PASSWORD = "an-operator-password-9"
 
 

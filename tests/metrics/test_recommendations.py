@@ -5,10 +5,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from metrics.models import BackendHealth, HealthState, RawPoint, RollupPoint
+from metrics.models import RawPoint, RollupPoint
 from metrics.procfiles import Combined
 from metrics.recommendations import recommend
 from protocols.recorder import BUCKETS, LATENCY_BOUNDS
+from routes.health.models import BackendHealth, HealthState
 from routes.services import save_route
 
 pytestmark = pytest.mark.django_db

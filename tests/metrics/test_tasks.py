@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from metrics.models import BackendHealth, HealthEvent, HealthProbe, HealthState
-from tests.metrics.conftest import only_backend
+from routes.health.models import BackendHealth, HealthEvent, HealthProbe, HealthState
+from tests.routes.conftest import only_backend
 from tests.support import gateway
 from tests.support.upstream import UpstreamServer, refused_port
 

@@ -1,4 +1,4 @@
-"""Fixtures of the control-plane tests: users, API clients, route documents."""
+"""Fixtures of the control-plane tests: users, API clients, route documents, routes with health checks."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -7,6 +7,9 @@ from typing import Any
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
+
+from routes.models import Backend, Route
+from routes.services import save_route
 
 PASSWORD = "a-long-test-password-1"
 
@@ -83,3 +86,24 @@ def operator_api(operator) -> APIClient:
     client = APIClient()
     client.force_authenticate(operator)
     return client
+
+
+@pytest.fixture
+def checked_route() -> Callable[..., Route]:
+    """A route with one backend per port, each probed at `path`; keyword arguments replace the health check."""
+
+    def make(*ports: int, path: str = "/health", name: str = "checked", **health_check: Any) -> Route:
+        # A probe's time limit well above what a busy CI machine needs to answer on loopback: a test about
+        # status codes must not see a timeout instead (the hung-backend test sets its own short limit).
+        check = {"interval_s": 1, "timeout_ms": 2000, "healthy_threshold": 2, "unhealthy_threshold": 2,
+                 **health_check}
+        return save_route({
+            "name": name, "external_path": f"/{name}", "methods": ["GET"], "health_check": check,
+            "backends": [{"host": "http://127.0.0.1", "port": port, "health_check_path": path} for port in ports],
+        }, actor=None, source="test")
+
+    return make
+
+
+def only_backend(route: Route) -> Backend:
+    return route.backends.get()

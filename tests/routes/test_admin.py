@@ -5,8 +5,8 @@ import pytest
 from django.contrib import messages
 from django.urls import reverse
 
-from metrics.models import BackendHealth
 from routes import services
+from routes.health.models import BackendHealth
 from routes.models import AuditEntry, Route
 from routes.secrets import REDACTED
 from tests.routes.conftest import PASSWORD
@@ -334,8 +334,8 @@ def test_each_backend_row_shows_its_health_and_links_to_its_page(admin_client, r
     BackendHealth.objects.create(backend=down, state="unhealthy", reason="status 503")
     page = admin_client.get(reverse("admin:routes_route_change", args=[route.pk])).content.decode()
     assert "unhealthy" in page and "status 503" in page
-    assert reverse("admin:metrics_backendhealth_change", args=[down.pk]) in page
-    assert reverse("admin:metrics_backendhealth_change", args=[fresh.pk]) in page
+    assert reverse("admin:routes_backendhealth_change", args=[down.pk]) in page
+    assert reverse("admin:routes_backendhealth_change", args=[fresh.pk]) in page
     assert "not probed" in page
 
 

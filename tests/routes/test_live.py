@@ -5,9 +5,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from metrics.models import BackendHealth, HealthState
 from protocols.table import LiveTable
 from routes import services
+from routes.health.models import BackendHealth, HealthState
 from routes.live import TableWatcher
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the watcher closes old connections, as in a gateway

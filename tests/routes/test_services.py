@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from metrics.models import BackendHealth, HealthState
 from routes import services
+from routes.health.models import BackendHealth, HealthState
 from routes.models import AuditEntry, Backend, Route
 from routes.secrets import REDACTED
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from metrics.models import BackendHealth, HealthState, Override
 from routes import cache_purges, services
+from routes.health.models import BackendHealth, HealthState, Override
 from routes.snapshot import build_table, current_versions, health_map
 from routes.validation import POLICY_FIELDS
 

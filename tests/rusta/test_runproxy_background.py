@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from rest_framework.authtoken.models import Token
 
-from metrics.models import BackendHealth, HealthProbe, HealthState
+from routes.health.models import BackendHealth, HealthProbe, HealthState
 from routes.models import Backend, ConfigState
 from routes.services import save_route
 from rusta.instance import instance_dir

@@ -15,8 +15,9 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from rest_framework.authtoken.models import Token
 
-from metrics.models import BackendHealth, RetentionPolicy
+from metrics.models import RetentionPolicy
 from routes import services
+from routes.health.models import BackendHealth
 from routes.models import AuditEntry, GatewaySettings, Route
 from tests.support.users import PASSWORD, role_user
 
@@ -60,7 +61,7 @@ class World:
         backend = route.backends.first()
         by_model = {
             "routes/route": route.pk, "routes/auditentry": AuditEntry.objects.first().pk,
-            "routes/gatewaysettings": GatewaySettings.objects.get().pk, "metrics/backendhealth": backend.pk,
+            "routes/gatewaysettings": GatewaySettings.objects.get().pk, "routes/backendhealth": backend.pk,
             "metrics/retentionpolicy": RetentionPolicy.objects.first().pk, "auth/user": self.other_user.pk,
             "auth/group": Group.objects.first().pk, "authtoken/tokenproxy": Token.objects.get().user_id,
         }

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 import pytest
 from rest_framework.test import APIClient
 
-from metrics.health import probe_due_backends
 from routes import services
+from routes.health.checks import probe_due_backends
 from routes.models import AuditEntry
-from tests.metrics.conftest import only_backend
+from tests.routes.conftest import only_backend
 from tests.support.upstream import refused_port
 
 pytestmark = pytest.mark.django_db

@@ -32,7 +32,7 @@ class ProbeTarget:
 
 @dataclass(frozen=True)
 class ProbeOutcome:
-    """The result of one probe; `reason` is one of metrics.models.ProbeReason."""
+    """The result of one probe; `reason` is one of routes.health.models.ProbeReason."""
 
     backend_id: int
     ok: bool

@@ -20,8 +20,8 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from metrics.models import BackendHealth, HealthEvent, HealthProbe, HealthState
-from metrics.probes import ProbeOutcome, ProbeTarget, run_probes
+from routes.health.models import BackendHealth, HealthEvent, HealthProbe, HealthState
+from routes.health.probes import ProbeOutcome, ProbeTarget, run_probes
 from routes.models import Backend
 from routes.policies import health_check_settings
 from routes.services import bump_health_version

@@ -1,4 +1,4 @@
-"""metrics.probes: one HTTP probe per backend, judged by its status line, failures named by their cause."""
+"""routes.health.probes: one HTTP probe per backend, judged by its status line, failures named by their cause."""
 from __future__ import annotations
 
 import time
@@ -6,7 +6,7 @@ import time
 import httpx
 import pytest
 
-from metrics.probes import ProbeTarget, classify_error, run_probes
+from routes.health.probes import ProbeTarget, classify_error, run_probes
 from tests.support.upstream import UpstreamServer, refused_port
 
 

@@ -6,7 +6,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from metrics.models import HealthProbe
+from routes.health.models import HealthProbe
 from tests.support.upstream import UpstreamServer, refused_port
 
 pytestmark = pytest.mark.django_db

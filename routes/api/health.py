@@ -1,4 +1,5 @@
-"""Thin views of the backend health API: read through metrics.models, write through metrics.services."""
+"""The backend health API: `GET`/`POST /api/backends/{id}/health/`; reads the models, writes through
+routes.health.services."""
 from __future__ import annotations
 
 from typing import Any
@@ -12,12 +13,13 @@ from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from metrics import services
-from metrics.api.serializers import BackendHealthSerializer, HealthOverrideSerializer
-from metrics.models import BackendHealth, HealthEvent, HealthProbe, Override
+from routes.api.health_serializers import BackendHealthSerializer, HealthOverrideSerializer
 from routes.api.permissions import RolePermission
 from routes.api.serializers import ErrorsSerializer
+from routes.health import services
+from routes.health.models import BackendHealth, HealthEvent, HealthProbe, Override
 from routes.models import Backend
+from routes.services import ConfigError
 
 SHOWN = 20
 BACKEND_ID = OpenApiParameter("id", OpenApiTypes.INT, OpenApiParameter.PATH, description="The backend's id.")
@@ -51,7 +53,7 @@ class BackendHealthViewSet(viewsets.GenericViewSet):
 
     queryset = Backend.objects.select_related("route")
     permission_classes = [RolePermission]
-    write_permission = "metrics.change_backendhealth"  # the override
+    write_permission = "routes.change_backendhealth"  # the override
     parser_classes = [JSONParser]
     serializer_class = BackendHealthSerializer
     lookup_url_kwarg = "id"
@@ -70,7 +72,7 @@ class BackendHealthViewSet(viewsets.GenericViewSet):
         if request.method == "POST":
             data = request.data if isinstance(request.data, dict) else {}
             if "override" not in data:
-                raise services.ConfigError({"override": ['Send {"override": "up"}, "down" or null.']})
+                raise ConfigError({"override": ['Send {"override": "up"}, "down" or null.']})
             services.set_health_override(backend, services.parse_override(data["override"]),
                                          actor=request.user, source="api")
         return Response(BackendHealthSerializer(health_document(backend)).data)

@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
-from metrics import health
+from routes.health import checks
 
 
 class Command(BaseCommand):
@@ -30,10 +30,10 @@ class Command(BaseCommand):
             self.run_once(summary=self.verbosity >= 2)
             stop.wait(options["tick"])
 
-    def run_once(self, *, summary: bool) -> health.HealthRun:
+    def run_once(self, *, summary: bool) -> checks.HealthRun:
         """One round: state changes are always printed, the count of probes when asked."""
-        run = health.probe_due_backends()
-        for line in health.describe(run):
+        run = checks.probe_due_backends()
+        for line in checks.describe(run):
             self.stdout.write(line)
         if summary:
             self.stdout.write(f"probed {len(run.outcomes)} backend(s), {len(run.changes)} state change(s)")

@@ -6,16 +6,15 @@ from datetime import UTC, datetime
 import pytest
 from django.urls import reverse
 
-from metrics.health import probe_due_backends
-from metrics.models import BackendHealth, Override
 from routes import services
+from routes.health.checks import probe_due_backends
+from routes.health.models import BackendHealth, Override
 from routes.models import AuditEntry
-from tests.metrics.conftest import only_backend
-from tests.routes.conftest import PASSWORD
+from tests.routes.conftest import PASSWORD, only_backend
 from tests.support.upstream import refused_port
 
 pytestmark = pytest.mark.django_db
-LIST_URL = reverse("admin:metrics_backendhealth_changelist")
+LIST_URL = reverse("admin:routes_backendhealth_changelist")
 
 
 @pytest.fixture
@@ -25,7 +24,7 @@ def admin_client(client, staff_user):
 
 
 def page_url(backend) -> str:
-    return reverse("admin:metrics_backendhealth_change", args=[backend.pk])
+    return reverse("admin:routes_backendhealth_change", args=[backend.pk])
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from metrics.models import HealthEvent, HealthProbe, HealthState
+from routes.health.models import HealthEvent, HealthProbe, HealthState
 
 
 class HealthProbeSerializer(serializers.ModelSerializer):

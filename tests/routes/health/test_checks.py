@@ -1,15 +1,15 @@
-"""metrics.health.probe_due_backends against real loopback backends: thresholds, reasons, idempotence, history."""
+"""routes.health.checks.probe_due_backends against real loopback backends: thresholds, reasons, idempotence, history."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from metrics.health import probe_due_backends
-from metrics.models import BackendHealth, HealthEvent, HealthProbe, HealthState, Override
-from metrics.services import set_health_override
 from routes import services
-from tests.metrics.conftest import only_backend
+from routes.health.checks import probe_due_backends
+from routes.health.models import BackendHealth, HealthEvent, HealthProbe, HealthState, Override
+from routes.health.services import set_health_override
+from tests.routes.conftest import only_backend
 from tests.support.upstream import UpstreamServer, refused_port
 
 pytestmark = pytest.mark.django_db
