@@ -8,10 +8,24 @@ from __future__ import annotations
 
 from typing import Any
 
-import django.db.models.deletion
 from django.db import migrations, models
+from django.db.models.deletion import CASCADE
 
 MOVED = ("backendhealth", "healthevent", "healthprobe")
+# The fields as metrics 0001_initial made them.
+STATES = [('healthy', 'Healthy'), ('unhealthy', 'Unhealthy'), ('unknown', 'Unknown')]
+OVERRIDES = [('none', 'None'), ('up', 'Forced up'), ('down', 'Forced down')]
+SOURCES = [('probe', 'Probe'), ('override', 'Override'), ('reset', 'Check removed')]
+REASONS = [('status', 'Status'), ('timeout', 'Timeout'), ('refused', 'Connection refused'),
+           ('reset', 'Connection reset'), ('invalid', 'Invalid response'), ('error', 'Error')]
+
+
+def big_id() -> models.BigAutoField:
+    return models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')
+
+
+def backend(related_name: str) -> models.ForeignKey:
+    return models.ForeignKey(on_delete=CASCADE, related_name=related_name, to='routes.backend')
 
 
 def move_content_types(source: str, target: str) -> Any:
@@ -39,14 +53,17 @@ class Migration(migrations.Migration):
                 migrations.CreateModel(
                     name='BackendHealth',
                     fields=[
-                        ('backend', models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, primary_key=True, related_name='health', serialize=False, to='routes.backend')),
-                        ('state', models.CharField(choices=[('healthy', 'Healthy'), ('unhealthy', 'Unhealthy'), ('unknown', 'Unknown')], default='unknown', max_length=16)),
+                        ('backend', models.OneToOneField(on_delete=CASCADE, primary_key=True, related_name='health',
+                                                      serialize=False, to='routes.backend')),
+                        ('state', models.CharField(choices=STATES, default='unknown', max_length=16)),
                         ('reason', models.CharField(blank=True, default='', max_length=200)),
                         ('consecutive_successes', models.PositiveIntegerField(default=0)),
                         ('consecutive_failures', models.PositiveIntegerField(default=0)),
-                        ('last_probe_at', models.DateTimeField(blank=True, help_text='When the latest probe started.', null=True)),
-                        ('last_change_at', models.DateTimeField(blank=True, help_text='When the state last changed.', null=True)),
-                        ('override', models.CharField(choices=[('none', 'None'), ('up', 'Forced up'), ('down', 'Forced down')], default='none', max_length=8)),
+                        ('last_probe_at', models.DateTimeField(blank=True, help_text='When the latest probe started.',
+                                                             null=True)),
+                        ('last_change_at', models.DateTimeField(blank=True, help_text='When the state last changed.',
+                                                              null=True)),
+                        ('override', models.CharField(choices=OVERRIDES, default='none', max_length=8)),
                         ('override_by', models.CharField(blank=True, default='', max_length=150)),
                         ('override_at', models.DateTimeField(blank=True, null=True)),
                     ],
@@ -60,14 +77,14 @@ class Migration(migrations.Migration):
                 migrations.CreateModel(
                     name='HealthEvent',
                     fields=[
-                        ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                        ('id', big_id()),
                         ('at', models.DateTimeField()),
-                        ('source', models.CharField(choices=[('probe', 'Probe'), ('override', 'Override'), ('reset', 'Check removed')], max_length=16)),
+                        ('source', models.CharField(choices=SOURCES, max_length=16)),
                         ('from_state', models.CharField(max_length=16)),
                         ('to_state', models.CharField(max_length=16)),
                         ('reason', models.CharField(blank=True, default='', max_length=200)),
                         ('actor_name', models.CharField(blank=True, default='', max_length=150)),
-                        ('backend', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='health_events', to='routes.backend')),
+                        ('backend', backend('health_events')),
                     ],
                     options={
                         'ordering': ['-at', '-id'],
@@ -78,14 +95,14 @@ class Migration(migrations.Migration):
                 migrations.CreateModel(
                     name='HealthProbe',
                     fields=[
-                        ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
+                        ('id', big_id()),
                         ('at', models.DateTimeField(help_text='When the probe started.')),
                         ('ok', models.BooleanField()),
                         ('status_code', models.PositiveSmallIntegerField(blank=True, null=True)),
                         ('latency_ms', models.FloatField(blank=True, null=True)),
-                        ('reason', models.CharField(choices=[('status', 'Status'), ('timeout', 'Timeout'), ('refused', 'Connection refused'), ('reset', 'Connection reset'), ('invalid', 'Invalid response'), ('error', 'Error')], max_length=16)),
+                        ('reason', models.CharField(choices=REASONS, max_length=16)),
                         ('detail', models.CharField(blank=True, default='', max_length=200)),
-                        ('backend', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='health_probes', to='routes.backend')),
+                        ('backend', backend('health_probes')),
                     ],
                     options={
                         'ordering': ['-at', '-id'],
