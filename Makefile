@@ -47,9 +47,10 @@ run: migrate
 test: venv vendor lint
 	bash .ci/test-suites
 
-# ruff, with pyproject.toml's rules (part of `make test`).
+# ruff and mypy, with pyproject.toml's rules (part of `make test`).
 lint: venv
 	$(PY) -m ruff check .
+	$(PY) -m mypy
 
 bench: venv
 	bash bench/run.sh $(BENCH_ARGS)

@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString
 from metrics import services
 from metrics.models import FillState, RetentionPolicy
 from metrics.overview import RECENT, Passive, PassiveBoard
-from routes.health.admin import BackendHealthAdmin
+from routes.health.admin import ACTIVE_FIELDS, BackendHealthAdmin
 from routes.health.models import BackendHealth
 
 BREAKER_COLOURS = {"closed": "#2e7d32", "half-open": "#ef6c00", "open": "#c62828"}
@@ -62,7 +62,7 @@ class PassiveBackendHealthAdmin(BackendHealthAdmin):
     """Backend health as the admin shows it: the active checks (routes.health.admin) and, beside them, the passive
     state the gateway workers report (breaker, recent errors, failed connections)."""
 
-    fields = (*BackendHealthAdmin.fields[:4], *PASSIVE_FIELDS, *BackendHealthAdmin.fields[4:])
+    fields = (*ACTIVE_FIELDS[:4], *PASSIVE_FIELDS, *ACTIVE_FIELDS[4:])
     readonly_fields = fields
 
     def get_list_display(self, request: HttpRequest) -> Any:

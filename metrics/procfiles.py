@@ -132,7 +132,7 @@ def _bury(folder: Path, document: dict[str, Any]) -> None:
 
 def _read(path: Path) -> dict[str, Any] | None:
     try:
-        return json.loads(path.read_text())  # type: ignore[no-any-return]
+        return json.loads(path.read_text())
     except FileNotFoundError:
         return None
     except ValueError:

@@ -50,7 +50,7 @@ def floor(moment: datetime, seconds: int) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds, UTC)
 
 
-def source_rows(resolution: str):  # type: ignore[no-untyped-def]
+def source_rows(resolution: str):
     """The QuerySet of points of a resolution (raw points for "10s")."""
     if resolution == "10s":
         return RawPoint.objects.all()

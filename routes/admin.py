@@ -6,7 +6,7 @@ itself, so an admin change is validated, audited and announced to the gateways l
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, cast
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -151,8 +151,8 @@ class RouteAdmin(admin.ModelAdmin):
             self._warn_unresolved(request, unresolved)
         else:
             # No backend rows were shown (cannot happen with the inline's permissions): keep the stored ones.
-            saved = services.save_route(form.document(), actor=request.user, source="admin", route=obj,
-                                        partial=True)
+            saved = services.save_route(cast(RouteAdminForm, form).document(), actor=request.user, source="admin",
+                                        route=obj, partial=True)
         obj.pk = saved.pk
         obj.name = saved.name
 

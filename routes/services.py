@@ -173,7 +173,7 @@ def export_config(*, include_secrets: bool = False) -> dict[str, Any]:
 def actor_name(actor: Actor) -> str:
     if actor is None or not getattr(actor, "is_authenticated", False):
         return "system"
-    return actor.get_username()  # type: ignore[union-attr]
+    return actor.get_username()
 
 
 def record_audit(actor: Actor, source: str, action: str, object_type: str, obj_id: Any, obj_repr: str,

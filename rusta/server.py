@@ -103,7 +103,8 @@ def _uvicorn_server(app: Any, *, grace: float, before_shutdown: Callable[[], Awa
         server_header=False,
         date_header=True,  # the proxy replaces the backend's Date, as nginx does
         timeout_keep_alive=60,
-        timeout_graceful_shutdown=grace,
+        # Declared int by uvicorn, used as asyncio.wait_for's timeout: a fraction of a second works.
+        timeout_graceful_shutdown=grace,  # type: ignore[arg-type]
     )
     return QuietServer(config)
 
@@ -250,16 +251,16 @@ class Supervisor:
             if pid == self.background_pid:
                 self._background_exited(status, inherited)
                 continue
-            index = self.children.pop(pid, None)
-            if index is None or self.stopping:
+            replaced = self.children.pop(pid, None)
+            if replaced is None or self.stopping:
                 continue
-            log.error("worker %s (pid %s) exited with status %s; starting a new one", index, pid, status)
+            log.error("worker %s (pid %s) exited with status %s; starting a new one", replaced, pid, status)
             restarts = [t for t in restarts if time.monotonic() - t < 60] + [time.monotonic()]
             if len(restarts) > 10 * self.options.workers:
                 log.critical("workers keep dying; giving up")
                 self._on_stop()
                 return 1
-            self._spawn(index, *sockets)
+            self._spawn(replaced, *sockets)
         log.info("all workers stopped")
         return 0
 
@@ -284,7 +285,8 @@ class Supervisor:
         env = dict(os.environ)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(settings.BASE_DIR), env.get("PYTHONPATH", "")]))
         command = background_command(self.options)
-        actions = [(os.POSIX_SPAWN_DUP2, 2, 1)]  # its banner and logs go to stderr: stdout is the access log
+        # Its banner and logs go to stderr: stdout is the access log.
+        actions: list[tuple[int, ...]] = [(os.POSIX_SPAWN_DUP2, 2, 1)]
         actions += [(os.POSIX_SPAWN_CLOSE, fd) for fd in inherited_fds]
         sys.stdout.flush()
         sys.stderr.flush()

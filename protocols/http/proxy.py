@@ -274,9 +274,9 @@ class ProxyApp:
         client_ip, https, peer = self._client(scope, head)
         route = match.route
         if route is None:
-            guards = traits.plugins.unrouted
-            exchange.guard = GuardedSend.for_request(send, guards, scope["headers"], https)
-            guards.check_request(scope, client_ip)
+            unrouted = traits.plugins.unrouted
+            exchange.guard = GuardedSend.for_request(send, unrouted, scope["headers"], https)
+            unrouted.check_request(scope, client_ip)
             if match.allow:
                 raise MethodNotAllowed(method, clean_path, match.allow)
             raise NoRoute(method, clean_path)

@@ -54,6 +54,13 @@ def health_link(backend: Backend) -> SafeString:
     return format_html("<a href='{}'>{}</a>", url, health_badge(health))
 
 
+# The backend page's fields: what the active checks know (metrics.admin adds the passive state after the 4th).
+ACTIVE_FIELDS: tuple[str, ...] = (
+    "backend_url", "route_name", "state_badge", "effective_health", "consecutive_successes",
+    "consecutive_failures", "last_probe_at", "last_change_at", "override", "override_by", "override_at",
+    "probes_table", "changes_table")
+
+
 class BackendHealthAdmin(admin.ModelAdmin):
     """Active health of every backend (probes, state changes); the only change is the override, through
     routes.health.services. metrics.admin registers a subclass that adds the passive columns."""
@@ -65,11 +72,8 @@ class BackendHealthAdmin(admin.ModelAdmin):
     search_fields = ("backend__host", "backend__route__name", "reason")
     ordering = ("backend__route__name", "backend__position", "backend_id")
     actions = ["force_up", "force_down", "clear_override"]
-    fields: tuple[str, ...] = (
-        "backend_url", "route_name", "state_badge", "effective_health", "consecutive_successes",
-        "consecutive_failures", "last_probe_at", "last_change_at", "override", "override_by", "override_at",
-        "probes_table", "changes_table")
-    readonly_fields = fields
+    fields = ACTIVE_FIELDS
+    readonly_fields = ACTIVE_FIELDS
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False

@@ -183,7 +183,7 @@ def _record(due: _Due, outcome: ProbeOutcome, now: datetime, keep: int) -> tuple
 def prune_history(backend_id: int, keep: int) -> None:
     """Keep only the latest `keep` probes and state changes of a backend."""
     for model in (HealthProbe, HealthEvent):
-        rows = model.objects.filter(backend_id=backend_id)  # type: ignore[attr-defined]
+        rows = model.objects.filter(backend_id=backend_id)
         cutoff = list(rows.order_by("-id").values_list("id", flat=True)[keep:keep + 1])
         if cutoff:
             rows.filter(id__lte=cutoff[0]).delete()

@@ -27,7 +27,7 @@ class Command(BaseCommand):
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: stop.set())
         while not stop.is_set():
-            self.run_once(summary=self.verbosity >= 2)
+            self.run_once(summary=options["verbosity"] >= 2)
             stop.wait(options["tick"])
 
     def run_once(self, *, summary: bool) -> checks.HealthRun:
