@@ -17,9 +17,8 @@ from protocols.table import RouteSpec, RouteTable
     "(.*)*", "(a|a)*", "(a|b|ab)*", r"(\s?\w+)*$", r"^(\d+)*$", "(ab|a.)*", r"([a-z]+)*\.com",
 ])
 def test_nested_or_overlapping_repetitions_are_refused_without_running_them(pattern):
-    started = time.perf_counter()
+    # Outside timing_probe() no pattern is run: the refusal comes from reading its parse tree alone.
     assert unsafe_reason(pattern)
-    assert time.perf_counter() - started < 0.1
 
 
 @pytest.mark.parametrize("pattern", [r"(a+)+$", r"(x+x+)+y", r"([a-z]+)*\.com"])
@@ -102,7 +101,6 @@ def test_route_paths_are_literal_segments_matched_by_a_trie_not_regexes():
     # A path that would be catastrophic as a regex is only text to the matcher.
     spec = RouteSpec(id=1, name="r", external_path="/(a+)+b/{id}", methods=("GET",), backends=())
     table = RouteTable([spec])
-    started = time.perf_counter()
+    # As a regex, either input would backtrack for longer than the suite's timeout.
     assert table.match("GET", "", "/(a+)+b/" + "a" * 5000).route is not None
     assert table.match("GET", "", "/" + "a" * 5000 + "!/x").route is None
-    assert time.perf_counter() - started < 0.05
