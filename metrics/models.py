@@ -27,7 +27,7 @@ class Aggregate(models.Model):
     """Traffic of one (route, backend) over one time bucket: counts, error classes, latency and bytes.
 
     `route` is "" for requests that matched no route, `backend` "" for requests that reached no backend.
-    `buckets` holds the count per latency bucket (metrics.recorder.LATENCY_BOUNDS, then +Inf), so quantiles can
+    `buckets` holds the count per latency bucket (protocols.recorder.LATENCY_BOUNDS, then +Inf), so quantiles can
     be estimated at any resolution; durations are in seconds, as seen by the client.
     """
 

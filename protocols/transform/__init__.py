@@ -45,7 +45,7 @@ Rusta's):
                            condition string "path == '/health' && method == 'GET'" (see conditions.py).
 
 Every regular expression is compiled when the table is built and refused when it could backtrack
-catastrophically (see regex.py).
+catastrophically (see regex.py and protocols.regex_safety).
 """
 from __future__ import annotations
 
