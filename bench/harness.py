@@ -32,7 +32,7 @@ from bench.scenarios import SCENARIOS, SLOW_DELAY_MS, Context, Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_TEMPLATES = Path(__file__).resolve().parent / "nginx"
-RUNPROXY = ROOT / "routes" / "management" / "commands" / "runproxy.py"
+RUNPROXY = ROOT / "rusta" / "management" / "commands" / "runproxy.py"
 IMPORTCONFIG = ROOT / "routes" / "management" / "commands" / "importconfig.py"
 # Inherited settings that would point the bench at someone's real database, broker or tuning.
 _SCRUBBED_PREFIXES = ("RUSTA_", "DJANGO_", "CELERY_")
