@@ -106,7 +106,10 @@
     const holder = figure.querySelector(".plot");
     drawn[spec.id] = data;
     if (typeof uPlot === "undefined") return;
-    const hasData = data[0].length > 0 && data.slice(1).some((series) => series.some((v) => v != null && v !== 0));
+    // A ratio of 0 is a measurement (traffic, no 5xx); it is null where there was no traffic. Counts of 0 are
+    // what a quiet range stores, and read as "no data".
+    const counts = (v) => v != null && (v !== 0 || spec.unit === "ratio");
+    const hasData = data[0].length > 0 && data.slice(1).some((series) => series.some(counts));
     figure.querySelector(".empty").hidden = hasData || spec.live;
     const colours = palette();
     const axis = () => ({ stroke: colours.text, grid: { stroke: colours.grid, width: 1 },
