@@ -20,7 +20,8 @@ from routes.health.models import BackendHealth, HealthProbe, HealthState
 from routes.models import Backend, ConfigState
 from routes.services import save_route
 from rusta.instance import instance_dir
-from tests.support.gateway import Gateway, http, start_gateway, test_database_url
+from tests.support.gateway import Gateway, http, start_gateway
+from tests.support.gateway import test_database_url as database_url
 from tests.support.upstream import UpstreamServer
 from tests.support.users import role_user
 
@@ -98,7 +99,7 @@ def test_runproxy_on_the_embedded_broker_starts_a_celery_worker_with_beat(tmp_pa
         wait_for(lambda: len(celery_workers(gateway)) >= 1, "the Celery worker start", gateway)
         command = children(gateway.process.pid)[celery_workers(gateway)[0]]
         assert "--beat" in command and "--pool solo" in command
-        assert str(instance_dir(tmp_path / "var", test_database_url()) / "celerybeat-schedule") in command
+        assert str(instance_dir(tmp_path / "var", database_url()) / "celerybeat-schedule") in command
     finally:
         assert gateway.stop() == 0
 

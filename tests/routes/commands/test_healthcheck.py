@@ -12,7 +12,8 @@ import pytest
 from django.core.management import call_command
 
 from routes.health.models import HealthProbe
-from tests.support.gateway import ROOT, test_database_url
+from tests.support.gateway import ROOT
+from tests.support.gateway import test_database_url as database_url
 from tests.support.upstream import UpstreamServer, refused_port
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +45,7 @@ def test_running_it_twice_at_once_does_not_probe_twice(checked_route):
 def test_the_loop_probes_until_sigterm_and_exits_cleanly(checked_route, tmp_path):
     port = refused_port()
     checked_route(port, unhealthy_threshold=1)
-    env = {**os.environ, "DATABASE_URL": test_database_url(), "RUSTA_VAR_DIR": str(tmp_path)}
+    env = {**os.environ, "DATABASE_URL": database_url(), "RUSTA_VAR_DIR": str(tmp_path)}
     loop = subprocess.Popen([sys.executable, "manage.py", "healthcheck", "--tick", "0.2", "-v", "2"], cwd=ROOT,
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
