@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from protocols.policies import DEFAULT_BREAKER, BreakerPolicy
+from protocols.resilience import DEFAULT_BREAKER, BreakerPolicy
 from protocols.windows import RollingCounts
 
 CLOSED = "closed"

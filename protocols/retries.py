@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 
-from protocols.policies import RetryPolicy
+from protocols.resilience import RetryPolicy
 from protocols.windows import RollingCounts
 
 Headers = list[tuple[bytes, bytes]]

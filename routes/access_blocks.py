@@ -17,7 +17,7 @@ from protocols.ftp.config import ftp_settings
 from protocols.ftp.paths import PathRejected, check_text, route_root
 from protocols.limits import PolicyError as RateLimitPolicyError
 from protocols.limits import RateLimitPolicy
-from protocols.websocket.policy import MAX_IDLE_TIMEOUT_S, MAX_MESSAGE_BYTES_LIMIT
+from protocols.websocket.config import MAX_IDLE_TIMEOUT_S, MAX_MESSAGE_BYTES_LIMIT
 from routes import network_safety
 from routes.block_keys import refuse_unknown
 
@@ -125,7 +125,7 @@ def validate_ftp(value: Any, errors: Errors) -> None:
 
 
 def validate_websocket(value: Any, errors: Errors) -> None:
-    """A `websocket` block, by the limits protocols.websocket.policy applies."""
+    """A `websocket` block, by the limits protocols.websocket.config applies."""
     if value is None:
         return
     if not isinstance(value, dict):

@@ -3,7 +3,7 @@
 Validation refuses any other key by its path with `unknown_key_message`, an import lists it (leaving it out, or
 refusing it: see `BlockKeys.import_drops`), the admin's help texts quote the defaults, and the README's table
 of block keys is checked against this table by a test. A default comes from the data plane's own declaration
-wherever the data plane has one (protocols.policies, .guards, .cache, ...), so the number the proxy applies is
+wherever the data plane has one (protocols.resilience, .guards, .cache, ...), so the number the proxy applies is
 the number shown; `NO_DEFAULT` marks a key that is unset unless given (a rule list, a secret, a required value).
 """
 from __future__ import annotations
@@ -16,16 +16,16 @@ from typing import Any
 
 from protocols.auth.config import DEFAULTS as JWT_DEFAULTS
 from protocols.auth.config import KNOWN_KEYS as JWT_KEYS
-from protocols.cache.policy import DEFAULT_MAX_BODY as CACHE_MAX_BODY
-from protocols.cache.policy import DEFAULT_STATUSES as CACHE_STATUSES
-from protocols.cache.policy import DEFAULT_TTL_S, CachePolicy
-from protocols.compression.policy import CODINGS, DEFAULT_CONTENT_TYPES, DEFAULT_MIN_BYTES, DEFAULT_POLICY
+from protocols.cache.config import DEFAULT_MAX_BODY as CACHE_MAX_BODY
+from protocols.cache.config import DEFAULT_STATUSES as CACHE_STATUSES
+from protocols.cache.config import DEFAULT_TTL_S, CachePolicy
+from protocols.compression.config import CODINGS, DEFAULT_CONTENT_TYPES, DEFAULT_MIN_BYTES, DEFAULT_POLICY
 from protocols.ftp.config import DEFAULT_SETTINGS as FTP_DEFAULTS
 from protocols.guards import cors, limits, security
-from protocols.limits.policy import RateLimitPolicy
-from protocols.policies import DEFAULT_BREAKER, DEFAULT_RETRY
+from protocols.limits.config import RateLimitPolicy
+from protocols.resilience import DEFAULT_BREAKER, DEFAULT_RETRY
 from protocols.transform.body import DEFAULT_MAX_BODY as TRANSFORM_MAX_BODY
-from protocols.websocket.policy import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES
+from protocols.websocket.config import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES
 
 
 class _NoDefault:
@@ -90,7 +90,7 @@ BLOCKS: dict[str, BlockKeys] = {
         "budget_window_s": _number(_RETRY.budget_window),
         "budget_min_per_s": _number(_RETRY.budget_min_per_s),
     }),
-    # Read by the control plane's probes (routes.health.checks, through routes.policies.health_check_settings);
+    # Read by the control plane's probes (routes.health.checks, through routes.resilience_blocks.health_check_settings);
     # `healthy_statuses: null` means any 2xx or 3xx answer.
     "health_check": BlockKeys({"interval_s": 5, "timeout_ms": 2000, "healthy_threshold": 2, "unhealthy_threshold": 3,
                                "healthy_statuses": None}),

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocols.cache.policy import compile_policy as compile_cache
-from protocols.compression.policy import compile_policy as compile_compression
+from protocols.block_errors import Issues
+from protocols.cache.config import compile_policy as compile_cache
+from protocols.compression.config import compile_policy as compile_compression
 from protocols.regex_safety import timing_probe
 from protocols.transform import PolicyError, RequestTransform, ResponseTransform
-from protocols.transform.errors import Issues
 
 Errors = dict[str, list[str]]
 

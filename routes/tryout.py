@@ -15,8 +15,8 @@ from typing import Any
 
 from django import forms
 
-from protocols.cache.policy import CachePolicy
-from protocols.compression.policy import CompressionPolicy
+from protocols.cache.config import CachePolicy
+from protocols.compression.config import CompressionPolicy
 from protocols.http.headers import normalize_path, scan_request_headers
 from protocols.table import RouteTable
 from protocols.transform import PolicyError, RequestTransform, ResponseTransform

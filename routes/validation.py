@@ -16,8 +16,8 @@ from routes import network_safety, transformations
 from routes.access_blocks import ACCESS_FIELDS, validate_access
 from routes.block_keys import BLOCKS, refuse_unknown, unknown_paths, without_unknown
 from routes.guard_blocks import GUARD_FIELDS, validate_guards
-from routes.policies import RULES as RESILIENCE_RULES
-from routes.policies import validate_block
+from routes.resilience_blocks import RULES as RESILIENCE_RULES
+from routes.resilience_blocks import validate_block
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 PROTOCOLS = ("http", "websocket", "dns", "ftp")

@@ -169,7 +169,7 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
     "PAGE_SIZE": 100,
-    "EXCEPTION_HANDLER": "routes.api.errors.exception_handler",
+    "EXCEPTION_HANDLER": "routes.api.error_handlers.exception_handler",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Rusta management API",

@@ -13,5 +13,5 @@ urlpatterns = [
     path("api/", include("metrics.api.urls")),
     path("metrics", prometheus_metrics, name="prometheus-django-metrics"),
 ]
-# An unknown URL under /api/ answers the API's JSON error shape (routes.api.errors); elsewhere Django's page.
-handler404 = "routes.api.errors.not_found"
+# An unknown URL under /api/ answers the API's JSON error shape (routes.api.error_handlers); elsewhere Django's page.
+handler404 = "routes.api.error_handlers.not_found"

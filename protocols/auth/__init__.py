@@ -42,7 +42,7 @@ Config keys (the earlier gateway's `secret`, `issuer`, `audience`, `required_cla
 """
 from __future__ import annotations
 
-from protocols.auth.errors import AuthFailure, KeysUnavailable, PolicyError
-from protocols.auth.policy import JwtPolicy, Principal, authorization_value
+from protocols.auth.challenges import AuthFailure, KeysUnavailable, PolicyError
+from protocols.auth.verify import JwtPolicy, Principal, authorization_value
 
 __all__ = ["AuthFailure", "JwtPolicy", "KeysUnavailable", "PolicyError", "Principal", "authorization_value"]

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from protocols.auth.challenges import PolicyError
 from protocols.auth.claims import ClaimRules
-from protocols.auth.errors import PolicyError
 from protocols.auth.keys import HMAC_ALGORITHMS, SUPPORTED, VerifyKey, pem_key, secret_keys
 
 KNOWN_KEYS = frozenset({

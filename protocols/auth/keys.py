@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt import PyJWK
 from jwt.exceptions import PyJWKError, PyJWTError
 
-from protocols.auth.errors import PolicyError
+from protocols.auth.challenges import PolicyError
 
 log = logging.getLogger(__name__)
 

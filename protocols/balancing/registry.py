@@ -12,7 +12,7 @@ from protocols.balancing.latency import LatencyAware
 from protocols.balancing.state import BackendBoard, BackendState, Clock
 from protocols.breakers import CLOSED
 from protocols.errors import NoHealthyBackend
-from protocols.policies import ALL_METHODS, breaker_policy, retry_policy
+from protocols.resilience import ALL_METHODS, breaker_policy, retry_policy
 from protocols.table import CompiledRoute, RouteTable
 
 # Strategy name (RouteSpec.load_balancing_strategy) -> balancer class; an unknown name gets round robin.

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 
 from protocols import breakers
 from protocols.breakers import CLOSED, BreakerSnapshot, CircuitBreaker
-from protocols.policies import BreakerPolicy, RetryPolicy
+from protocols.resilience import BreakerPolicy, RetryPolicy
 from protocols.retries import RetryBudget
 from protocols.table import BackendSpec, RouteTable
 

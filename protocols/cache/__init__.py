@@ -39,13 +39,13 @@ or `STALE`, and `Age` when from the cache; a matching If-None-Match / If-Modifie
 """
 from __future__ import annotations
 
+from protocols.block_errors import PolicyError
 from protocols.cache.cache import Filler, Flight, Lookup, ResponseCache, RouteCounters
+from protocols.cache.config import DEFAULT_STATUSES, KEYS, CachePolicy, compile_policy
 from protocols.cache.entry import CachedResponse, VarySpec
 from protocols.cache.keys import parse_url_key, url_key
 from protocols.cache.memory import MemoryStore
-from protocols.cache.policy import DEFAULT_STATUSES, KEYS, CachePolicy, compile_policy
 from protocols.cache.redis_store import RedisCacheStore
-from protocols.transform.errors import PolicyError
 
 __all__ = [
     "DEFAULT_STATUSES", "KEYS", "CachePolicy", "CachedResponse", "Filler", "Flight", "Lookup", "MemoryStore",

@@ -11,9 +11,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from protocols.cache.config import CachePolicy, Freshness
 from protocols.cache.entry import CachedResponse, Record, VarySpec
 from protocols.cache.keys import MAX_URL_KEY, base_key, url_key, variant_key, vary_names
-from protocols.cache.policy import CachePolicy, Freshness
 
 Headers = list[tuple[bytes, bytes]]
 # Fields of the client-facing answer that belong to one exchange, not to the stored representation.

@@ -17,7 +17,6 @@ from typing import Any, TypeAlias
 from urllib.parse import parse_qsl
 
 from protocols.dns import wire
-from protocols.dns.errors import DnsMessageTooLarge, InvalidDnsRequest, UnsupportedDnsMediaType
 from protocols.dns.forwarder import DnsForwarder, Reply
 from protocols.errors import ClientDisconnected, GatewayError, MethodNotAllowed, NoRoute
 
@@ -37,6 +36,31 @@ _VISIBLE_ASCII = bytes(range(0x21, 0x7F))
 _ID_PREFIX = os.urandom(8).hex().encode()
 _id_counter = itertools.count(1)
 _MAX_JSON_BODY = 2 * wire.MAX_MESSAGE + 1024  # hex doubles the message; room for the JSON around it
+
+
+# The errors of these endpoints, in Rusta's JSON error shape (protocols/errors.py).
+class InvalidDnsRequest(GatewayError):
+    """400: the request carries no DNS query we can read (bad base64url, bad hex, bad JSON, malformed message)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(400, "invalid_dns_request", f"Invalid DNS request: {reason}.")
+
+
+class DnsMessageTooLarge(GatewayError):
+    """413: the body is larger than the largest DNS message (65,535 bytes)."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(413, "payload_too_large", f"The request body exceeds {limit} bytes.")
+
+
+class UnsupportedDnsMediaType(GatewayError):
+    """415: a DNS-over-HTTPS POST whose Content-Type is not application/dns-message (RFC 8484 section 4.1)."""
+
+    def __init__(self, content_type: str) -> None:
+        super().__init__(
+            415, "unsupported_media_type",
+            f"Content-Type '{content_type}' is not supported here; send application/dns-message.",
+        )
 
 
 def is_doh_path(path: str) -> bool:

@@ -14,7 +14,7 @@ import re
 import ssl
 from typing import NamedTuple
 
-from protocols.ftp.errors import ConnectTimedOut, DataAddressRefused, FtpProtocolError, FtpReplyError
+from protocols.ftp.replies import ConnectTimedOut, DataAddressRefused, FtpProtocolError, FtpReplyError
 
 _LINE_LIMIT = 8192  # bytes in one reply line (StreamReader limit of the control connection)
 _MAX_REPLY_LINES = 500

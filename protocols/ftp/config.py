@@ -18,8 +18,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.ftp.errors import FtpAuthRequired, FtpBadRequest
 from protocols.ftp.paths import PathRejected, check_text
+from protocols.ftp.replies import FtpAuthRequired, FtpBadRequest
 
 log = logging.getLogger(__name__)
 

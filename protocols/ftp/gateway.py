@@ -18,7 +18,9 @@ from protocols.balancing import Balancing
 from protocols.errors import ClientDisconnected, GatewayError, MethodNotAllowed
 from protocols.ftp.client import FtpClient
 from protocols.ftp.config import ftp_settings, login_credentials
-from protocols.ftp.errors import (
+from protocols.ftp.operations import OPERATIONS, Operation
+from protocols.ftp.paths import PathRejected, route_root
+from protocols.ftp.replies import (
     FtpAuthRequired,
     FtpBadRequest,
     FtpLoginFailed,
@@ -27,8 +29,6 @@ from protocols.ftp.errors import (
     FtpUpstreamError,
     connection_error,
 )
-from protocols.ftp.operations import OPERATIONS, Operation
-from protocols.ftp.paths import PathRejected, route_root
 from protocols.ftp.request import FtpOutcome, FtpRequest, Receive, Send
 from protocols.leases import lease_backend
 from protocols.table import CompiledRoute, LiveTable, RouteTable, live

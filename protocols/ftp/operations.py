@@ -26,8 +26,8 @@ from urllib.parse import quote
 
 from protocols.errors import ClientDisconnected, GatewayError
 from protocols.ftp.client import DataConnection, FtpClient
-from protocols.ftp.errors import FtpBadRequest, FtpProtocolError, FtpReplyError, FtpTooLarge, reply_error
 from protocols.ftp.listing import Entry, parse_list, parse_mlsd
+from protocols.ftp.replies import FtpBadRequest, FtpProtocolError, FtpReplyError, FtpTooLarge, reply_error
 from protocols.ftp.request import FtpRequest, Receive
 
 MAX_LISTING = 16 << 20  # bytes of one directory listing

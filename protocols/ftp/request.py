@@ -6,8 +6,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocols.ftp.errors import FtpBadRequest
 from protocols.ftp.paths import PathRejected, confine
+from protocols.ftp.replies import FtpBadRequest
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]

@@ -22,7 +22,10 @@ Block keys and defaults: see protocols.guards.cors, .security, .limits and .ip_r
 from __future__ import annotations
 
 from protocols.guards.cors import CorsPolicy, preflight_method
-from protocols.guards.errors import (
+from protocols.guards.guards import DEFAULT_GUARDS, GUARD_BLOCKS, Guards, choose_blocks, origin_of, validate_blocks
+from protocols.guards.ip_rules import IpRules
+from protocols.guards.limits import RequestLimits
+from protocols.guards.refusals import (
     ClientForbidden,
     CorsRejected,
     GuardConfigError,
@@ -30,9 +33,6 @@ from protocols.guards.errors import (
     PayloadTooLarge,
     UriTooLong,
 )
-from protocols.guards.guards import DEFAULT_GUARDS, GUARD_BLOCKS, Guards, choose_blocks, origin_of, validate_blocks
-from protocols.guards.ip_rules import IpRules
-from protocols.guards.limits import RequestLimits
 from protocols.guards.security import SecurityHeaders
 
 __all__ = [

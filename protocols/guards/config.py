@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from protocols.guards.errors import GuardConfigError
+from protocols.guards.refusals import GuardConfigError
 
 
 class BlockReader:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from protocols.guards.config import BlockReader
-from protocols.guards.errors import CorsRejected
+from protocols.guards.refusals import CorsRejected
 
 Headers = list[tuple[bytes, bytes]]
 

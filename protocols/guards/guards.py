@@ -5,9 +5,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from protocols.guards.cors import CORS_RESPONSE_FIELDS, CorsPolicy
-from protocols.guards.errors import GuardConfigError
 from protocols.guards.ip_rules import IpRules
 from protocols.guards.limits import DEFAULT_LIMITS, Receive, RequestLimits
+from protocols.guards.refusals import GuardConfigError
 from protocols.guards.security import DEFAULT_SECURITY_HEADERS, SecurityHeaders
 
 Headers = list[tuple[bytes, bytes]]

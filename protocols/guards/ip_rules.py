@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from protocols.guards.config import BlockReader
-from protocols.guards.errors import ClientForbidden
+from protocols.guards.refusals import ClientForbidden
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from protocols.guards.config import BlockReader
-from protocols.guards.errors import HeaderFieldsTooLarge, PayloadTooLarge, UriTooLong
+from protocols.guards.refusals import HeaderFieldsTooLarge, PayloadTooLarge, UriTooLong
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]

@@ -40,8 +40,8 @@ from protocols.http.headers import (
     scan_request_headers,
 )
 from protocols.http.plugins import GuardedSend, RouteMisconfigured, TablePlugins
-from protocols.policies import MAX_REPLAY_BODY
 from protocols.recorder import Recorder, recorder
+from protocols.resilience import MAX_REPLAY_BODY
 from protocols.shaping import ResponseShaper, edit_body, read_capped, through_cache
 from protocols.table import LiveTable, RouteTable, live
 from protocols.tracing import SpanSink, traceparent_from

@@ -50,10 +50,10 @@ Config keys (the earlier gateway's block and the multi-protocol example's shape 
 """
 from __future__ import annotations
 
+from protocols.limits.config import PolicyError, RateLimitPolicy, limit_key
 from protocols.limits.decision import Decision, RateLimited, strictest
 from protocols.limits.limiter import Limiter
 from protocols.limits.local import LocalStore
-from protocols.limits.policy import PolicyError, RateLimitPolicy, limit_key
 from protocols.limits.redis_store import RedisStore, StoreUnavailable
 
 __all__ = [

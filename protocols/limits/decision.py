@@ -5,7 +5,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from protocols.errors import GatewayError
-from protocols.limits.policy import ceil_seconds
+from protocols.limits.config import ceil_seconds
 
 Headers = list[tuple[bytes, bytes]]
 

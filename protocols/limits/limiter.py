@@ -4,9 +4,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Protocol
 
+from protocols.limits.config import TOKEN_BUCKET, RateLimitPolicy
 from protocols.limits.decision import Decision
 from protocols.limits.local import LocalStore
-from protocols.limits.policy import TOKEN_BUCKET, RateLimitPolicy
 from protocols.limits.redis_store import StoreUnavailable
 
 # Retry-After of a fail-closed rejection: about when the store is probed again.

@@ -7,8 +7,8 @@ from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any
 
+from protocols.limits.config import FIXED_WINDOW, SLIDING_WINDOW, RateLimitPolicy
 from protocols.limits.decision import Decision
-from protocols.limits.policy import FIXED_WINDOW, SLIDING_WINDOW, RateLimitPolicy
 
 # A token that is 1e-9 short of whole because of float arithmetic is whole.
 _EPSILON = 1e-9

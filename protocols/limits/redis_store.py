@@ -5,9 +5,9 @@ import logging
 import time
 from collections.abc import Callable
 
+from protocols.limits.config import SLIDING_WINDOW, RateLimitPolicy
 from protocols.limits.decision import Decision
 from protocols.limits.lua import SCRIPTS
-from protocols.limits.policy import SLIDING_WINDOW, RateLimitPolicy
 from protocols.limits.resp import RedisUnavailable, ReplyError, RespClient, Script
 from protocols.redis_outage import RedisOutage
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from protocols.cache.cache import ResponseCache
-from protocols.cache.policy import CachePolicy
+from protocols.cache.config import CachePolicy
 from protocols.errors import GatewayError
 from protocols.shaping.respond import ResponseShaper
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.cache.policy import CachePolicy
-from protocols.cache.policy import compile_policy as compile_cache
-from protocols.compression.policy import CompressionPolicy
-from protocols.compression.policy import compile_policy as compile_compression
+from protocols.block_errors import Issues, PolicyError
+from protocols.cache.config import CachePolicy
+from protocols.cache.config import compile_policy as compile_cache
+from protocols.compression.config import CompressionPolicy
+from protocols.compression.config import compile_policy as compile_compression
 from protocols.transform import RequestTransform, ResponseTransform
-from protocols.transform.errors import Issues, PolicyError
 
 BLOCKS = ("request_transformation", "response_transformation", "cache", "compression")
 

@@ -49,7 +49,7 @@ catastrophically (see regex.py and protocols.regex_safety).
 """
 from __future__ import annotations
 
-from protocols.transform.errors import PolicyError
+from protocols.block_errors import PolicyError
 from protocols.transform.request import KEYS as REQUEST_KEYS
 from protocols.transform.request import RequestTransform
 from protocols.transform.response import KEYS as RESPONSE_KEYS

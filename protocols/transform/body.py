@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from protocols.transform.errors import Issues, join
+from protocols.block_errors import Issues, join
 from protocols.transform.rules import Entry, read_entries
 
 Headers = list[tuple[bytes, bytes]]

@@ -18,7 +18,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from protocols.transform.errors import Issues, join
+from protocols.block_errors import Issues, join
 from protocols.transform.headers import TOKEN
 from protocols.transform.regex import compile_safe
 

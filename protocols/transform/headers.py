@@ -9,7 +9,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from protocols.transform.errors import Issues, join
+from protocols.block_errors import Issues, join
 from protocols.transform.regex import Template, compile_safe, compile_template, expand
 from protocols.transform.rules import Entry, read_entries
 

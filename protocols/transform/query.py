@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, unquote_plus
 
-from protocols.transform.errors import Issues, join
+from protocols.block_errors import Issues, join
 from protocols.transform.rules import Entry, read_entries
 
 QueryOp = Callable[[list[bytes]], list[bytes]]

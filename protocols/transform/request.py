@@ -4,8 +4,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from protocols.block_errors import Issues, join
 from protocols.transform import body, headers, query
-from protocols.transform.errors import Issues, join
 from protocols.transform.regex import Template, compile_safe, compile_template, expand
 
 Headers = list[tuple[bytes, bytes]]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from protocols.block_errors import Issues, join
 from protocols.transform import body, headers
 from protocols.transform.conditions import Condition, compile_condition
-from protocols.transform.errors import Issues, join
 from protocols.transform.request import block_of, body_applies, max_body_bytes
 
 Headers = list[tuple[bytes, bytes]]

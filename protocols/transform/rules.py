@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.transform.errors import Issues, join
+from protocols.block_errors import Issues, join
 
 OBJECT_ORDER = ("remove", "rename", "replace", "set", "add")
 

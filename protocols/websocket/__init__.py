@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 from protocols.websocket.app import WebSocketOptions, WebSocketProxy
+from protocols.websocket.config import WebSocketPolicy, websocket_policy
 from protocols.websocket.guards import HandshakeGuards, OriginNotAllowed
 from protocols.websocket.handshake import authorize_handshake
 from protocols.websocket.metrics import RouteCounters, WebSocketMetrics
-from protocols.websocket.policy import WebSocketPolicy, websocket_policy
 
 __all__ = [
     "HandshakeGuards", "OriginNotAllowed", "RouteCounters", "WebSocketMetrics", "WebSocketOptions",

@@ -28,6 +28,7 @@ from protocols.http.headers import (
 )
 from protocols.leases import lease_backend
 from protocols.table import CompiledRoute, LiveTable, live
+from protocols.websocket.config import websocket_policy
 from protocols.websocket.guards import HandshakeGuards
 from protocols.websocket.handshake import (
     Admission,
@@ -40,7 +41,6 @@ from protocols.websocket.handshake import (
     upstream_request,
 )
 from protocols.websocket.metrics import RouteCounters, WebSocketMetrics
-from protocols.websocket.policy import websocket_policy
 from protocols.websocket.relay import GOING_AWAY, UPSTREAM_MAX_QUEUE, Tunnel
 
 Scope = dict[str, Any]

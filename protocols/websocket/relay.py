@@ -22,8 +22,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 from websockets.frames import CloseCode
 
+from protocols.websocket.config import WebSocketPolicy
 from protocols.websocket.metrics import RouteCounters
-from protocols.websocket.policy import WebSocketPolicy
 
 Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]

@@ -14,7 +14,7 @@ from routes.api.access_serializers import FtpPolicySerializer, WebSocketPolicySe
 from routes.api.guard_serializers import CorsSerializer, IpRulesSerializer, LimitsSerializer, SecurityHeadersSerializer
 from routes.block_keys import defaults
 from routes.models import Route
-from routes.policies import CIRCUIT_BREAKER_DEFAULTS, HEALTH_CHECK_DEFAULTS, RETRY_BUDGET_DEFAULTS
+from routes.resilience_blocks import CIRCUIT_BREAKER_DEFAULTS, HEALTH_CHECK_DEFAULTS, RETRY_BUDGET_DEFAULTS
 from routes.secrets import redact
 from routes.validation import HTTP_METHODS, PROTOCOLS, STRATEGIES
 

@@ -23,7 +23,7 @@ from django.utils import timezone
 from routes.health.models import BackendHealth, HealthEvent, HealthProbe, HealthState
 from routes.health.probes import ProbeOutcome, ProbeTarget, run_probes
 from routes.models import Backend
-from routes.policies import health_check_settings
+from routes.resilience_blocks import health_check_settings
 from routes.services import bump_health_version
 
 log = logging.getLogger(__name__)

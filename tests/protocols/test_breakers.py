@@ -7,9 +7,9 @@ import time
 from protocols import breakers
 from protocols.balancing import Balancing
 from protocols.breakers import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
-from protocols.policies import DEFAULT_BREAKER, BreakerPolicy, breaker_policy
+from protocols.resilience import DEFAULT_BREAKER, BreakerPolicy, breaker_policy
 from protocols.table import BackendSpec, RouteSpec, RouteTable
-from routes.policies import CIRCUIT_BREAKER_RULES
+from routes.resilience_blocks import CIRCUIT_BREAKER_RULES
 
 
 def fail(breaker: CircuitBreaker, now: float, times: int = 1) -> None:
@@ -172,13 +172,13 @@ def test_the_snapshot_names_route_backend_and_state():
 
 
 def test_every_breaker_key_the_control_plane_accepts_is_read(caplog):
-    with caplog.at_level(logging.WARNING, logger="protocols.policies"):
+    with caplog.at_level(logging.WARNING, logger="protocols.resilience"):
         breaker_policy("r", {"circuit_breaker": dict.fromkeys(CIRCUIT_BREAKER_RULES)})
     assert caplog.messages == []
 
 
 def test_a_stored_misspelled_breaker_key_is_logged_with_its_path(caplog):
-    with caplog.at_level(logging.WARNING, logger="protocols.policies"):
+    with caplog.at_level(logging.WARNING, logger="protocols.resilience"):
         policy = breaker_policy("r", {"circuit_breaker": {"treshold": 3}})
     assert policy == BreakerPolicy()
     assert caplog.messages == ["route 'r': circuit_breaker.treshold is not a key Rusta knows, ignored"]

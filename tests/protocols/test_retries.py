@@ -6,9 +6,9 @@ import random
 
 import pytest
 
-from protocols.policies import RetryPolicy, retry_policy
+from protocols.resilience import RetryPolicy, retry_policy
 from protocols.retries import RetryBudget, backoff, retry_after
-from routes.policies import RETRY_RULES
+from routes.resilience_blocks import RETRY_RULES
 
 
 def test_without_a_block_one_retry_on_connection_errors():
@@ -87,13 +87,13 @@ def test_a_quiet_route_can_still_retry_on_the_floor():
 
 
 def test_every_retry_key_the_control_plane_accepts_is_read(caplog):
-    with caplog.at_level(logging.WARNING, logger="protocols.policies"):
+    with caplog.at_level(logging.WARNING, logger="protocols.resilience"):
         retry_policy("r", {"retry": dict.fromkeys(RETRY_RULES)})
     assert caplog.messages == []
 
 
 def test_a_stored_misspelled_retry_key_is_logged_with_its_path(caplog):
-    with caplog.at_level(logging.WARNING, logger="protocols.policies"):
+    with caplog.at_level(logging.WARNING, logger="protocols.resilience"):
         policy = retry_policy("r", {"retry": {"max_retires": 5, "_comment": "a note"}})
     assert policy.max_retries == 1
     assert caplog.messages == ["route 'r': retry.max_retires is not a key Rusta knows, ignored"]

@@ -7,7 +7,7 @@ import socket
 import pytest
 
 from protocols.ftp.config import ftp_settings
-from protocols.websocket.policy import websocket_policy
+from protocols.websocket.config import websocket_policy
 from routes import services
 from routes.access_blocks import policy_error_path
 from routes.validation import normalize_route, unknown_keys, validate_route

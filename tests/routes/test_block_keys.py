@@ -9,23 +9,23 @@ import pytest
 from protocols import guards
 from protocols.auth.config import KNOWN_KEYS as JWT_KEYS
 from protocols.auth.config import compile_block as compile_jwt
-from protocols.cache.policy import KEYS as CACHE_KEYS
-from protocols.cache.policy import CachePolicy
-from protocols.compression.policy import KEYS as COMPRESSION_KEYS
-from protocols.compression.policy import compile_policy as compile_compression
+from protocols.block_errors import Issues
+from protocols.cache.config import KEYS as CACHE_KEYS
+from protocols.cache.config import CachePolicy
+from protocols.compression.config import KEYS as COMPRESSION_KEYS
+from protocols.compression.config import compile_policy as compile_compression
 from protocols.ftp.config import ftp_settings
 from protocols.guards import CorsPolicy, IpRules, RequestLimits, SecurityHeaders
 from protocols.limits import RateLimitPolicy
-from protocols.limits.policy import KNOWN_KEYS as RATE_LIMIT_KEYS
-from protocols.policies import breaker_policy, retry_policy
+from protocols.limits.config import KNOWN_KEYS as RATE_LIMIT_KEYS
+from protocols.resilience import breaker_policy, retry_policy
 from protocols.transform import REQUEST_KEYS, RESPONSE_KEYS
-from protocols.transform.errors import Issues
-from protocols.websocket.policy import websocket_policy
+from protocols.websocket.config import websocket_policy
 from routes import services
 from routes.block_keys import BLOCKS, defaults, unknown_key_message
 from routes.forms import RouteAdminForm
 from routes.models import Route
-from routes.policies import health_check_settings
+from routes.resilience_blocks import health_check_settings
 from routes.validation import POLICY_FIELDS
 from tests.routes.conftest import PASSWORD
 from tests.routes.test_admin import ADD_URL, TWO_BACKENDS, route_form

@@ -9,7 +9,7 @@ from pathlib import Path
 from django.conf import settings
 
 from routes.block_keys import BLOCKS, NO_DEFAULT
-from routes.policies import RULES
+from routes.resilience_blocks import RULES
 
 ROW = re.compile(r"^\| `(\w+)` \| (.+) \|$")
 ITEM = re.compile(r"`(\w+)` \((—|`[^`]*`)(?:, ([^)]+))?\)")

@@ -6,7 +6,7 @@ import asyncio
 import pytest
 
 from protocols.ftp.client import FtpClient, parse_epsv, parse_pasv
-from protocols.ftp.errors import FtpProtocolError
+from protocols.ftp.replies import FtpProtocolError
 from tests.support.ftpserver import FtpServer
 
 

@@ -20,6 +20,7 @@ from jwt.exceptions import (
 )
 
 from protocols.auth.cache import TokenCache
+from protocols.auth.challenges import AuthFailure, KeysUnavailable
 from protocols.auth.claims import (
     ClaimError,
     ClaimRules,
@@ -30,7 +31,6 @@ from protocols.auth.claims import (
     scopes_of,
 )
 from protocols.auth.config import compile_block
-from protocols.auth.errors import AuthFailure, KeysUnavailable
 from protocols.auth.jwks import JwksKeySet
 from protocols.auth.keys import HMAC_ALGORITHMS, VerifyKey, matching_keys
 

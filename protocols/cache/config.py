@@ -6,7 +6,7 @@ import email.utils
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.transform.errors import Issues, PolicyError
+from protocols.block_errors import Issues, PolicyError
 from protocols.transform.headers import TOKEN
 
 Headers = list[tuple[bytes, bytes]]

@@ -4,9 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocols.block_errors import Issues, PolicyError
 from protocols.compression.encoders import AVAILABLE, BrotliEncoder, Encoder, GzipEncoder, ZstdEncoder
 from protocols.compression.negotiate import choose
-from protocols.transform.errors import Issues, PolicyError
 
 Headers = list[tuple[bytes, bytes]]
 KEYS = frozenset({"enabled", "algorithms", "content_types", "min_bytes", "gzip_level", "brotli_quality",

@@ -1,7 +1,7 @@
 """The `websocket` policy block: defaults, accepted values, and bad values falling back to the defaults."""
 from __future__ import annotations
 
-from protocols.websocket.policy import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES, websocket_policy
+from protocols.websocket.config import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES, websocket_policy
 
 
 def test_a_route_without_the_block_gets_one_mebibyte_and_five_minutes() -> None:

@@ -1,12 +1,12 @@
-"""routes.policies: what the retry, health_check and circuit_breaker blocks may say, the messages for errors, and
-that the API refuses an unknown key in them by path."""
+"""routes.resilience_blocks: what the retry, health_check and circuit_breaker blocks may say, the messages for
+errors, and that the API refuses an unknown key in them by path."""
 from __future__ import annotations
 
 import pytest
 
 from routes.block_keys import unknown_key_message
 from routes.models import Route
-from routes.policies import CIRCUIT_BREAKER_DEFAULTS, HEALTH_CHECK_DEFAULTS, RULES, health_check_settings
+from routes.resilience_blocks import CIRCUIT_BREAKER_DEFAULTS, HEALTH_CHECK_DEFAULTS, RULES, health_check_settings
 from routes.validation import normalize_route, unknown_keys, validate_route
 
 
