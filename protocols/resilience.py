@@ -93,13 +93,93 @@ DEFAULT_RETRY = RetryPolicy()
 DEFAULT_BREAKER = BreakerPolicy()
 
 
+@dataclass(frozen=True)
+class Rule:
+    """What one key of a block may hold: `kind` is int, number, bool, ratio_or_null or statuses (a list of HTTP
+    status codes from `low` to `high`; `allow_empty` False refuses an empty list). Declared once, here: the
+    control plane refuses what does not fit (routes.resilience_blocks), the API's schema shows the ranges, and
+    this module's reader falls back to the default for a stored value that does not fit."""
+
+    kind: str
+    low: float = 0
+    high: float = 0
+    allow_empty: bool = True
+    help: str = ""
+
+    def fits(self, value: Any) -> bool:
+        if self.kind == "bool":
+            return isinstance(value, bool)
+        if self.kind == "int":
+            return not isinstance(value, bool) and isinstance(value, int) and self.low <= value <= self.high
+        if self.kind == "ratio_or_null" and value is None:
+            return True
+        if self.kind in ("number", "ratio_or_null"):
+            return _is_number(value) and self.low <= value <= self.high
+        return isinstance(value, list) and (self.allow_empty or bool(value)) and all(
+            not isinstance(code, bool) and isinstance(code, int) and self.low <= code <= self.high for code in value)
+
+    def message(self) -> str:
+        """What a value that does not fit is told."""
+        low, high = _plain(self.low), _plain(self.high)
+        if self.kind == "int":
+            return f"Must be a whole number from {low} to {high}."
+        if self.kind == "number":
+            return f"Must be a number from {low} to {high}."
+        if self.kind == "ratio_or_null":
+            return f"Must be null or a number from {low} to {high}."
+        if self.kind == "statuses":
+            codes = "5xx HTTP status codes (500 to 599)" if low == 500 else f"HTTP status codes ({low} to {high})"
+            return f"Must be a list of {codes}." if self.allow_empty else f"Must be a non-empty list of {codes}."
+        return "Must be true or false."
+
+
+def _is_number(value: Any) -> bool:
+    return not isinstance(value, bool) and isinstance(value, int | float)
+
+
+def _plain(number: float) -> float | int:
+    return int(number) if number == int(number) else number
+
+
+RETRY_RULES: dict[str, Rule] = {
+    "max_retries": Rule("int", 0, 10, help="Retries after the first attempt (0: never retry)."),
+    "initial_backoff_ms": Rule("int", 0, 60_000, help="The first retry waits up to this long (full jitter)."),
+    "max_backoff_ms": Rule("int", 0, 600_000, help="Cap of the backoff; also caps an upstream's `Retry-After`."),
+    "backoff_multiplier": Rule("number", 1, 10, help="The cap grows by this factor with each retry."),
+    "retry_on_status_codes": Rule("statuses", 100, 599, help="Upstream statuses that are retried."),
+    "retry_on_connection_error": Rule("bool", help="Retry when no response head arrived (refused, reset, timeout)."),
+    "retry_non_idempotent": Rule("bool", help="Also retry POST and PATCH; only idempotent methods are retried by "
+                                              "default."),
+    "budget_ratio": Rule("number", 0, 1, help="Retries may add at most this share of extra upstream requests over "
+                                              "the window."),
+    "budget_window_s": Rule("int", 1, 600, help="The rolling window of the retry budget, in seconds."),
+    "budget_min_per_s": Rule("number", 0, 1000, help="Retries per second always allowed, so that a quiet route can "
+                                                     "still retry."),
+}
+BREAKER_RULES: dict[str, Rule] = {
+    "enabled": Rule("bool", help="false: the route's backends have no breaker."),
+    "failure_threshold": Rule("int", 1, 1000, help="Consecutive failures that open the breaker."),
+    "failure_ratio": Rule("ratio_or_null", 0, 1, help="Also open when this share of requests failed within "
+                                                      "`window_s` (once `min_requests` were made); null: consecutive "
+                                                      "failures only."),
+    "window_s": Rule("int", 1, 3600, help="The rolling window of `failure_ratio`, in seconds."),
+    "min_requests": Rule("int", 1, 100_000, help="Requests the window needs before `failure_ratio` counts."),
+    "open_s": Rule("int", 1, 3600, help="Seconds an open breaker fails fast before it lets trials through."),
+    "half_open_requests": Rule("int", 1, 1000, help="Trial requests let through at once while half-open."),
+    "success_threshold": Rule("int", 1, 1000, help="Successful trials that close the breaker again."),
+    "failure_statuses": Rule("statuses", 500, 599, help="Upstream statuses that count as failures, besides "
+                                                        "connection errors and timeouts."),
+}
+
+
 class _Reader:
     """Reads one block, falling back to the default (with a warning) for each unusable value."""
 
-    def __init__(self, route: str, name: str, block: dict[str, Any]) -> None:
+    def __init__(self, route: str, name: str, block: dict[str, Any], rules: dict[str, Rule]) -> None:
         self.route = route
         self.name = name
         self.block = block
+        self.rules = rules
         self.asked: set[str] = set()
 
     def _bad(self, key: str, value: object, default: object) -> None:
@@ -115,43 +195,15 @@ class _Reader:
             if key not in self.asked and not str(key).startswith("_"):
                 log.warning("route %r: %s.%s is not a key Rusta knows, ignored", self.route, self.name, key)
 
-    def number(self, key: str, default: float, low: float, high: float | None = None) -> float:
+    def get(self, key: str, default: Any) -> Any:
+        """The key's value when it fits its rule, else (null, absent or unusable) the default."""
         value = self.value(key)
         if value is None:
             return default
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < low or (
-                high is not None and value > high):
-            self._bad(key, value, default)
-            return default
-        return float(value)
-
-    def integer(self, key: str, default: int, low: int, high: int | None = None) -> int:
-        value = self.value(key)
-        if value is None:
-            return default
-        if isinstance(value, bool) or not isinstance(value, int) or value < low or (high is not None and value > high):
+        if not self.rules[key].fits(value):
             self._bad(key, value, default)
             return default
         return value
-
-    def flag(self, key: str, default: bool) -> bool:
-        value = self.value(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            self._bad(key, value, default)
-            return default
-        return value
-
-    def statuses(self, key: str, default: frozenset[int]) -> frozenset[int]:
-        value = self.value(key)
-        if value is None:
-            return default
-        if not isinstance(value, list | tuple) or not all(
-                isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599 for code in value):
-            self._bad(key, value, default)
-            return default
-        return frozenset(value)
 
 
 def _block(policies: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
@@ -164,20 +216,20 @@ def retry_policy(route: str, policies: dict[str, Any] | None) -> RetryPolicy:
     block = _block(policies, "retry")
     if block is None:
         return DEFAULT_RETRY
-    read = _Reader(route, "retry", block)
+    read = _Reader(route, "retry", block, RETRY_RULES)
     d = DEFAULT_RETRY
-    max_backoff_ms = read.number("max_backoff_ms", d.max_backoff * 1000, 0)
+    max_backoff_ms = read.get("max_backoff_ms", d.max_backoff * 1000)
     policy = RetryPolicy(
-        max_retries=read.integer("max_retries", d.max_retries, 0, 10),
-        initial_backoff=min(read.number("initial_backoff_ms", d.initial_backoff * 1000, 0), max_backoff_ms) / 1000,
+        max_retries=read.get("max_retries", d.max_retries),
+        initial_backoff=min(read.get("initial_backoff_ms", d.initial_backoff * 1000), max_backoff_ms) / 1000,
         max_backoff=max_backoff_ms / 1000,
-        backoff_multiplier=read.number("backoff_multiplier", d.backoff_multiplier, 1.0),
-        on_status=read.statuses("retry_on_status_codes", d.on_status),
-        on_connection_error=read.flag("retry_on_connection_error", d.on_connection_error),
-        non_idempotent=read.flag("retry_non_idempotent", d.non_idempotent),
-        budget_ratio=read.number("budget_ratio", d.budget_ratio, 0),
-        budget_window=read.number("budget_window_s", d.budget_window, 0.001),
-        budget_min_per_s=read.number("budget_min_per_s", d.budget_min_per_s, 0),
+        backoff_multiplier=float(read.get("backoff_multiplier", d.backoff_multiplier)),
+        on_status=frozenset(read.get("retry_on_status_codes", d.on_status)),
+        on_connection_error=read.get("retry_on_connection_error", d.on_connection_error),
+        non_idempotent=read.get("retry_non_idempotent", d.non_idempotent),
+        budget_ratio=float(read.get("budget_ratio", d.budget_ratio)),
+        budget_window=float(read.get("budget_window_s", d.budget_window)),
+        budget_min_per_s=float(read.get("budget_min_per_s", d.budget_min_per_s)),
     )
     read.warn_unread()
     return policy
@@ -188,22 +240,19 @@ def breaker_policy(route: str, policies: dict[str, Any] | None) -> BreakerPolicy
     block = _block(policies, "circuit_breaker")
     if block is None:
         return DEFAULT_BREAKER
-    read = _Reader(route, "circuit_breaker", block)
+    read = _Reader(route, "circuit_breaker", block, BREAKER_RULES)
     d = DEFAULT_BREAKER
-    ratio: float | None = None
-    if read.value("failure_ratio") is not None:
-        ratio = read.number("failure_ratio", -1.0, 0, 1)
-        ratio = None if ratio < 0 else ratio  # unusable: the ratio rule stays off, as by default
+    ratio = read.get("failure_ratio", d.failure_ratio)
     policy = BreakerPolicy(
-        enabled=read.flag("enabled", d.enabled),
-        failure_threshold=read.integer("failure_threshold", d.failure_threshold, 1),
-        failure_ratio=ratio,
-        window=read.number("window_s", d.window, 0.001),
-        min_requests=read.integer("min_requests", d.min_requests, 1),
-        open_s=read.number("open_s", d.open_s, 0),
-        half_open_requests=read.integer("half_open_requests", d.half_open_requests, 1),
-        success_threshold=read.integer("success_threshold", d.success_threshold, 1),
-        failure_statuses=read.statuses("failure_statuses", d.failure_statuses),
+        enabled=read.get("enabled", d.enabled),
+        failure_threshold=read.get("failure_threshold", d.failure_threshold),
+        failure_ratio=None if ratio is None else float(ratio),
+        window=float(read.get("window_s", d.window)),
+        min_requests=read.get("min_requests", d.min_requests),
+        open_s=float(read.get("open_s", d.open_s)),
+        half_open_requests=read.get("half_open_requests", d.half_open_requests),
+        success_threshold=read.get("success_threshold", d.success_threshold),
+        failure_statuses=frozenset(read.get("failure_statuses", d.failure_statuses)),
     )
     read.warn_unread()
     return policy

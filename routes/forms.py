@@ -18,18 +18,17 @@ from django.forms.models import BaseInlineFormSet
 from routes import services
 from routes.block_keys import keys_summary
 from routes.models import Backend, Route
+from routes.schema import BLOCKS_BY_NAME, STORED_NAMES, Block
 from routes.secrets import redact
 from routes.validation import DNS_DEFAULTS, HTTP_METHODS, POLICY_FIELDS, Errors
 from routes.widgets import TransformationEditorWidget
 
 # Attribute of the route instance that links the backend formset back to the route form.
 FORM_LINK = "_rusta_route_form"
+TRANSFORMATION_BLOCKS = ("request_transformation", "response_transformation")
 BACKEND_ERROR = re.compile(r"^backends\[(\d+)\](?:\.(\w+))?$")
-ROUTE_FIELDS = (
-    "name", "enabled", "priority", "protocol", "external_path", "internal_path", "match_host", "methods",
-    "load_balancing_strategy", "auth_required", "connect_timeout_ms", "read_timeout_ms", "total_timeout_ms",
-    "preserve_host", *POLICY_FIELDS,
-)
+# The route's own fields, as routes.schema declares them; the backends are the inline rows.
+ROUTE_FIELDS = STORED_NAMES
 
 
 class PrettyJSONField(forms.JSONField):
@@ -48,10 +47,14 @@ def _json_field(help_text: str) -> PrettyJSONField:
                            widget=forms.Textarea(attrs={"rows": 6, "cols": 80, "class": "vLargeTextField"}))
 
 
-def _block_field(block: str, help_text: str) -> PrettyJSONField:
-    """A block's JSON field whose help ends with the block's keys and defaults, as routes.block_keys declares
-    them (so the admin can never quote a default the proxy does not apply)."""
-    return _json_field(f"{help_text} Keys (default): {keys_summary(block)}.")
+def _block_form_field(block: Block) -> PrettyJSONField:
+    """A block's JSON field, from its declaration: the admin's help with an example, ending with the block's keys
+    and defaults as routes.block_keys declares them (so the admin can never quote a default the proxy does not
+    apply). The transformations get the rule editor, whose rows show the keys."""
+    if block.name in TRANSFORMATION_BLOCKS:
+        return PrettyJSONField(required=False, widget=TransformationEditorWidget(block.name),
+                               help_text=block.admin_help)
+    return _json_field(f"{block.admin_help} Keys (default): {keys_summary(block.name)}.")
 
 
 class RouteAdminForm(forms.ModelForm):
@@ -61,56 +64,6 @@ class RouteAdminForm(forms.ModelForm):
         choices=[(m, m) for m in HTTP_METHODS], widget=forms.CheckboxSelectMultiple,
         help_text="GET also allows HEAD.",
     )
-    retry = _block_field("retry", 'Like {"max_retries": 3, "retry_on_status_codes": [502, 503]}; POST and PATCH '
-                                  'only with "retry_non_idempotent"; retries stay within the budget.')
-    health_check = _block_field(
-        "health_check", "Probes of each backend's health check path, like {\"interval_s\": 10}; empty uses the "
-        "defaults (healthy_statuses null: any 2xx or 3xx is healthy); backends without a health check path are "
-        "not probed.")
-    circuit_breaker = _block_field("circuit_breaker", 'Per backend, like {"failure_threshold": 3}. Empty uses the '
-                                                      "defaults.")
-    request_transformation = PrettyJSONField(
-        required=False, widget=TransformationEditorWidget("request_transformation"),
-        help_text='Like {"headers": [{"action": "set", "name": "X-Env", "value": "prod"}], "path": {"pattern": '
-        '"^/api/v1/(.+)$", "replacement": "/$1"}, "query_params": {"remove": ["debug"]}, "body": {"remove": '
-        '["password"]}}. Actions: add (only if absent), set, remove, replace (pattern + replacement), rename '
-        '(to). With JavaScript the rules show as rows ("Edit as JSON" shows this text). Try it with the link at '
-        'the top of the page.')
-    response_transformation = PrettyJSONField(
-        required=False, widget=TransformationEditorWidget("response_transformation"),
-        help_text='Like {"headers": {"remove": ["X-Powered-By"]}, "status_code_mappings": [{"from": 404, "to": '
-        '200, "condition": {"methods": ["GET"], "path": "^/health$"}}], "body": {"rename": {"user_name": '
-        '"username"}}}.')
-    cache = _block_field("cache", 'Response cache, like {"ttl_s": 60, "vary_headers": ["Accept-Language"]}. '
-                                  "Empty: answers are not cached.")
-    compression = _block_field("compression", 'Like {"enabled": true} for the defaults. Empty: no compression.')
-    rate_limit = _json_field('This route\'s own rate limit, like {"limit": 100, "window_s": 60, "scope": ["ip"], '
-                             '"algorithm": "sliding_window"}; empty uses the gateway-wide one.')
-    ai_policy = _json_field('Like {"enabled": true, "strategy": "content_analysis", "provider": "openai"}. '
-                            "Secrets shown as <redacted> are kept when saved unchanged.")
-    cors = _block_field(
-        "cors", 'Like {"origins": ["https://app.example.com", "https://*.example.com"], "credentials": true}; '
-        '"headers" null allows what the preflight asks for. Preflights are answered by the gateway. Empty: the '
-        'gateway-wide policy; {"enabled": false}: none here.')
-    limits = _block_field("limits", 'Like {"max_body_bytes": 10485760}: 413 past it, 431 for the header limits, 414 '
-                                    "for the URL; 0 switches one off.")
-    ip_rules = _block_field(
-        "ip_rules", 'Like {"allow": ["10.0.0.0/8", "2001:db8::/32"], "deny": ["10.0.0.13"]}: deny wins; with an '
-        "allow list, every other address gets 403. Checked against the client address behind trusted proxies.")
-    security_headers = _block_field(
-        "security_headers", "On by default; hsts_max_age applies on https only. A backend's own value wins unless "
-        '"override" is true; false switches a header off.')
-    jwt = _json_field(
-        'This route\'s own JWT settings, like {"secret": "at least 32 bytes for HS256", "issuer": '
-        '"https://idp.example.com", "required_scopes": ["orders:read"]} or {"jwks_url": '
-        '"https://idp.example.com/.well-known/jwks.json", "algorithms": ["RS256"]}; a route with one always '
-        "requires a token. Empty: the gateway-wide settings, when auth_required is set. HTTP and WebSocket routes "
-        "only. Secrets shown as <redacted> are kept when saved unchanged.")
-    ftp = _json_field(
-        'ftp routes only: {"username": "reports", "password": "...", "root": "/srv/reports"}, or '
-        '{"passthrough_basic_auth": true} to log in with the client\'s HTTP Basic credentials. Empty: anonymous. '
-        "A password shown as <redacted> is kept when saved unchanged.")
-    websocket = _block_field("websocket", "websocket routes only; an idle timeout of 0: never.")
 
     class Meta:
         model = Route
@@ -150,6 +103,12 @@ class RouteAdminForm(forms.ModelForm):
         data["match_host"] = data["match_host"] or ""
         data["total_timeout_ms"] = data["total_timeout_ms"] or 0
         return data
+
+
+# Every block declared in routes.schema is a JSON field of the form (DeclarativeFieldsMetaclass reads
+# `declared_fields` again for the admin's subclass of this form).
+for _block in BLOCKS_BY_NAME.values():
+    RouteAdminForm.declared_fields[_block.name] = RouteAdminForm.base_fields[_block.name] = _block_form_field(_block)
 
 
 class BackendInlineForm(forms.ModelForm):

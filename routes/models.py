@@ -1,6 +1,8 @@
 """Configuration stored in the database: routes, their backends, global policies and the audit trail."""
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.db import models
 
@@ -13,22 +15,20 @@ from routes.health.models import (  # noqa: F401
     Override,
     ProbeReason,
 )
+from routes.schema import BY_NAME, PROTOCOL_CHOICES, STRATEGY_CHOICES
 
 
-class Protocol(models.TextChoices):
-    HTTP = "http", "HTTP"
-    WEBSOCKET = "websocket", "WebSocket"
-    DNS = "dns", "DNS"
-    FTP = "ftp", "FTP"
+def _default(name: str) -> Any:
+    return BY_NAME[name].default
 
 
-class Strategy(models.TextChoices):
-    ROUND_ROBIN = "round_robin", "Round robin"
-    WEIGHTED = "weighted", "Weighted round robin"
-    LEAST_CONNECTIONS = "least_connections", "Least connections"
-    RANDOM = "random", "Random"
-    IP_HASH = "ip_hash", "IP hash"
-    LATENCY_AWARE = "latency_aware", "Latency aware (peak EWMA)"
+def _help(name: str) -> str:
+    return BY_NAME[name].help
+
+
+def _block_field(name: str) -> models.JSONField[Any]:
+    """A policy block's column: JSON or null, as routes.schema declares it."""
+    return models.JSONField(null=True, blank=True, help_text=_help(name))
 
 
 class Route(models.Model):
@@ -41,46 +41,39 @@ class Route(models.Model):
     """
 
     name = models.CharField(max_length=100, unique=True)
-    external_path = models.CharField(max_length=2048, help_text="Public path; {name} captures one segment.")
-    match_host = models.CharField(
-        max_length=255, blank=True, default="", help_text="Only match this Host (exact, or *.example.com)."
-    )
-    methods = models.JSONField(default=list, help_text="Allowed HTTP methods; GET also allows HEAD.")
-    protocol = models.CharField(max_length=16, choices=Protocol.choices, default=Protocol.HTTP)
-    internal_path = models.CharField(
-        max_length=2048, blank=True, default="",
-        help_text="Path sent upstream, with {name} filled in; empty forwards the request path unchanged.",
-    )
-    load_balancing_strategy = models.CharField(max_length=32, choices=Strategy.choices, default=Strategy.ROUND_ROBIN)
-    auth_required = models.BooleanField(default=False)
-    connect_timeout_ms = models.PositiveIntegerField(default=5000)
-    read_timeout_ms = models.PositiveIntegerField(default=30000)
-    total_timeout_ms = models.PositiveIntegerField(
-        default=0, help_text="Limit on the whole upstream exchange, retries included; 0 means none.")
-    preserve_host = models.BooleanField(default=False, help_text="Send the client's Host header upstream.")
-    enabled = models.BooleanField(default=True)
-    priority = models.IntegerField(default=0, help_text="Breaks ties between equally specific patterns.")
-    retry = models.JSONField(null=True, blank=True)
-    health_check = models.JSONField(null=True, blank=True)
-    circuit_breaker = models.JSONField(null=True, blank=True)
-    request_transformation = models.JSONField(null=True, blank=True)
-    response_transformation = models.JSONField(null=True, blank=True)
-    rate_limit = models.JSONField(null=True, blank=True)
-    ai_policy = models.JSONField(null=True, blank=True)
-    cache = models.JSONField(null=True, blank=True, help_text="Response cache; null: answers are not cached.")
-    compression = models.JSONField(null=True, blank=True, help_text="Response compression; null: none.")
-    cors = models.JSONField(null=True, blank=True, help_text="CORS policy; null: the gateway-wide one, if any.")
-    limits = models.JSONField(null=True, blank=True, help_text="Request size limits; null: the gateway-wide ones.")
-    ip_rules = models.JSONField(null=True, blank=True, help_text="IP allow/deny lists; null: the gateway-wide ones.")
-    security_headers = models.JSONField(null=True, blank=True,
-                                        help_text="Security response headers; null: the gateway-wide ones.")
-    jwt = models.JSONField(null=True, blank=True,
-                           help_text="This route's own JWT settings (secret write-only); null: the gateway-wide "
-                                     "jwt block, used when auth_required is set.")
-    ftp = models.JSONField(null=True, blank=True,
-                           help_text="FTP login and root of an ftp route (password write-only); null: anonymous.")
-    websocket = models.JSONField(null=True, blank=True,
-                                 help_text="Message size and idle limits of a websocket route; null: the defaults.")
+    external_path = models.CharField(max_length=2048, help_text=_help("external_path"))
+    match_host = models.CharField(max_length=255, blank=True, default=_default("match_host"),
+                                  help_text=_help("match_host"))
+    methods = models.JSONField(default=list, help_text=_help("methods"))
+    protocol = models.CharField(max_length=16, choices=PROTOCOL_CHOICES, default=_default("protocol"))
+    internal_path = models.CharField(max_length=2048, blank=True, default=_default("internal_path"),
+                                     help_text=_help("internal_path"))
+    load_balancing_strategy = models.CharField(max_length=32, choices=STRATEGY_CHOICES,
+                                               default=_default("load_balancing_strategy"))
+    auth_required = models.BooleanField(default=_default("auth_required"))
+    connect_timeout_ms = models.PositiveIntegerField(default=_default("connect_timeout_ms"))
+    read_timeout_ms = models.PositiveIntegerField(default=_default("read_timeout_ms"))
+    total_timeout_ms = models.PositiveIntegerField(default=_default("total_timeout_ms"),
+                                                   help_text=_help("total_timeout_ms"))
+    preserve_host = models.BooleanField(default=_default("preserve_host"), help_text=_help("preserve_host"))
+    enabled = models.BooleanField(default=_default("enabled"))
+    priority = models.IntegerField(default=_default("priority"), help_text=_help("priority"))
+    retry = _block_field("retry")
+    health_check = _block_field("health_check")
+    circuit_breaker = _block_field("circuit_breaker")
+    request_transformation = _block_field("request_transformation")
+    response_transformation = _block_field("response_transformation")
+    rate_limit = _block_field("rate_limit")
+    ai_policy = _block_field("ai_policy")
+    cache = _block_field("cache")
+    compression = _block_field("compression")
+    cors = _block_field("cors")
+    limits = _block_field("limits")
+    ip_rules = _block_field("ip_rules")
+    security_headers = _block_field("security_headers")
+    jwt = _block_field("jwt")
+    ftp = _block_field("ftp")
+    websocket = _block_field("websocket")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

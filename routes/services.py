@@ -16,6 +16,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from routes.models import AuditEntry, Backend, ConfigState, GatewaySettings, Route
+from routes.schema import FIELDS, STORED_NAMES
 from routes.secrets import missing_secret_errors, redact, restore_secrets
 from routes.settings_blocks import (
     SETTINGS_BLOCKS,
@@ -86,51 +87,30 @@ class _DryRunDone(Exception):
 # --- Reading ---------------------------------------------------------------------------------------------
 
 def route_document(route: Route) -> dict[str, Any]:
-    """The route as the API and export show it (the earlier gateway's router shape plus Rusta's fields)."""
+    """The route as the API and export show it: every field routes.schema declares, in its order (the earlier
+    gateway's router shape plus Rusta's fields)."""
+    doc: dict[str, Any] = {}
+    for declared in FIELDS:
+        if declared.kind == "id":
+            doc[declared.name] = route.pk
+        elif declared.kind == "backends":
+            doc[declared.name] = [_backend_document(b) for b in route.backends.all()]
+        elif declared.kind == "methods":
+            doc[declared.name] = list(route.methods)
+        else:
+            doc[declared.name] = getattr(route, declared.name)
+    return doc
+
+
+def _backend_document(backend: Backend) -> dict[str, Any]:
     return {
-        "id": route.pk,
-        "name": route.name,
-        "enabled": route.enabled,
-        "priority": route.priority,
-        "protocol": route.protocol,
-        "external_path": route.external_path,
-        "internal_path": route.internal_path,
-        "match_host": route.match_host,
-        "methods": list(route.methods),
-        "backends": [
-            {
-                "id": b.pk,  # read-only: names the backend in /api/backends/{id}/health/; ignored when sent back
-                # IPv6 literals are stored bare and shown bracketed, as in a URL.
-                "host": f"{b.scheme}://[{b.host}]" if ":" in b.host else f"{b.scheme}://{b.host}",
-                "port": b.port,
-                "weight": b.weight,
-                "health_check_path": b.health_check_path,
-                "enabled": b.enabled,
-            }
-            for b in route.backends.all()
-        ],
-        "load_balancing_strategy": route.load_balancing_strategy,
-        "auth_required": route.auth_required,
-        "connect_timeout_ms": route.connect_timeout_ms,
-        "read_timeout_ms": route.read_timeout_ms,
-        "total_timeout_ms": route.total_timeout_ms,
-        "preserve_host": route.preserve_host,
-        "retry": route.retry,
-        "health_check": route.health_check,
-        "circuit_breaker": route.circuit_breaker,
-        "request_transformation": route.request_transformation,
-        "response_transformation": route.response_transformation,
-        "rate_limit": route.rate_limit,
-        "ai_policy": route.ai_policy,
-        "cache": route.cache,
-        "compression": route.compression,
-        "cors": route.cors,
-        "limits": route.limits,
-        "ip_rules": route.ip_rules,
-        "security_headers": route.security_headers,
-        "jwt": route.jwt,
-        "ftp": route.ftp,
-        "websocket": route.websocket,
+        "id": backend.pk,  # read-only: names the backend in /api/backends/{id}/health/; ignored when sent back
+        # IPv6 literals are stored bare and shown bracketed, as in a URL.
+        "host": f"{backend.scheme}://[{backend.host}]" if ":" in backend.host else f"{backend.scheme}://{backend.host}",
+        "port": backend.port,
+        "weight": backend.weight,
+        "health_check_path": backend.health_check_path,
+        "enabled": backend.enabled,
     }
 
 
@@ -283,16 +263,11 @@ def prepare_route(data: Any, *, route: Route | None = None, partial: bool = Fals
     return doc
 
 
-ROUTE_ATTRS = (
-    "name", "enabled", "priority", "protocol", "external_path", "internal_path", "match_host", "methods",
-    "load_balancing_strategy", "auth_required", "connect_timeout_ms", "read_timeout_ms", "total_timeout_ms",
-    "preserve_host", *POLICY_FIELDS,
-)
 BACKEND_ATTRS = ("scheme", "host", "port", "weight", "health_check_path", "enabled", "position")
 
 
 def _write_route(route: Route, doc: dict[str, Any]) -> None:
-    for attr in ROUTE_ATTRS:
+    for attr in STORED_NAMES:
         setattr(route, attr, doc[attr])
     route.save()
     _write_backends(route, doc)

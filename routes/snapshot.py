@@ -10,6 +10,7 @@ from django.db.models import Prefetch
 from protocols.patterns import PatternError
 from protocols.table import BackendSpec, RouteSpec, RouteTable
 from routes.models import Backend, BackendHealth, ConfigState, GatewaySettings, Route
+from routes.schema import BLOCK_NAMES, FIELDS
 
 log = logging.getLogger(__name__)
 
@@ -48,12 +49,11 @@ def health_map() -> dict[int, bool]:
 
 
 def route_spec(route: Route) -> RouteSpec:
-    """A route row (with its enabled backends prefetched) as plain data."""
+    """A route row (with its enabled backends prefetched) as plain data: each field routes.schema passes to the
+    data plane under its RouteSpec name, every block in `policies`."""
+    fields = {field.spec: field.to_spec(getattr(route, field.name)) for field in FIELDS if field.spec is not None}
     return RouteSpec(
         id=route.pk,
-        name=route.name,
-        external_path=route.external_path,
-        methods=tuple(route.methods),
         backends=tuple(
             BackendSpec(
                 id=b.pk, scheme=b.scheme, host=b.host, port=b.port, weight=b.weight,
@@ -61,35 +61,9 @@ def route_spec(route: Route) -> RouteSpec:
             )
             for b in route.backends.all()
         ),
-        protocol=route.protocol,
-        internal_path=route.internal_path,
-        match_host=route.match_host,
-        load_balancing_strategy=route.load_balancing_strategy,
-        auth_required=route.auth_required,
-        connect_timeout=route.connect_timeout_ms / 1000,
-        read_timeout=route.read_timeout_ms / 1000,
-        total_timeout=route.total_timeout_ms / 1000,
-        preserve_host=route.preserve_host,
-        priority=route.priority,
         order=route.pk,
-        policies={
-            "retry": route.retry,
-            "health_check": route.health_check,
-            "circuit_breaker": route.circuit_breaker,
-            "request_transformation": route.request_transformation,
-            "response_transformation": route.response_transformation,
-            "rate_limit": route.rate_limit,
-            "ai_policy": route.ai_policy,
-            "cache": route.cache,
-            "compression": route.compression,
-            "cors": route.cors,
-            "limits": route.limits,
-            "ip_rules": route.ip_rules,
-            "security_headers": route.security_headers,
-            "jwt": route.jwt,
-            "ftp": route.ftp,
-            "websocket": route.websocket,
-        },
+        policies={block: getattr(route, block) for block in BLOCK_NAMES},
+        **fields,
     )
 
 

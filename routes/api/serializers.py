@@ -9,14 +9,14 @@ from typing import Any
 
 from rest_framework import serializers
 
-from routes import services
+from protocols.resilience import Rule
+from routes import schema, services
 from routes.api.access_serializers import FtpPolicySerializer, WebSocketPolicySerializer
 from routes.api.guard_serializers import CorsSerializer, IpRulesSerializer, LimitsSerializer, SecurityHeadersSerializer
-from routes.block_keys import defaults
+from routes.block_keys import BLOCKS, NO_DEFAULT, defaults
 from routes.models import Route
-from routes.resilience_blocks import CIRCUIT_BREAKER_DEFAULTS, HEALTH_CHECK_DEFAULTS, RETRY_BUDGET_DEFAULTS
+from routes.resilience_blocks import RULES as RESILIENCE_RULES
 from routes.secrets import redact
-from routes.validation import HTTP_METHODS, PROTOCOLS, STRATEGIES
 
 # The shown defaults are the data plane's own, declared once in routes.block_keys.
 _CACHE = defaults("cache")
@@ -44,79 +44,43 @@ class BackendSerializer(serializers.Serializer):
                                        help_text="A disabled backend stays configured but gets no traffic.")
 
 
+def _rule_field(rule: Rule, default: Any) -> serializers.Field:
+    """The serializer field of one resilience key, from its rule (protocols.resilience, routes.resilience_blocks)."""
+    options: dict[str, Any] = {"required": False, "help_text": rule.help}
+    if default is not NO_DEFAULT:
+        options["default"] = default
+    if rule.kind == "int":
+        return serializers.IntegerField(min_value=int(rule.low), max_value=int(rule.high), **options)
+    if rule.kind in ("number", "ratio_or_null"):
+        return serializers.FloatField(min_value=rule.low, max_value=rule.high,
+                                      allow_null=rule.kind == "ratio_or_null", **options)
+    if rule.kind == "bool":
+        return serializers.BooleanField(**options)
+    return serializers.ListField(child=serializers.IntegerField(min_value=int(rule.low), max_value=int(rule.high)),
+                                 min_length=None if rule.allow_empty else 1, allow_null=default is None, **options)
+
+
+def _rule_fields(block: str) -> dict[str, serializers.Field]:
+    keys = BLOCKS[block].keys
+    return {key: _rule_field(rule, keys[key]) for key, rule in RESILIENCE_RULES[block].items()}
+
+
 class RetryPolicySerializer(serializers.Serializer):
     """When and how often a failed upstream call is retried (exponential backoff with jitter, within a budget)."""
-
-    max_retries = serializers.IntegerField(min_value=0, max_value=10, required=False)
-    initial_backoff_ms = serializers.IntegerField(min_value=0, max_value=60_000, required=False)
-    max_backoff_ms = serializers.IntegerField(min_value=0, max_value=600_000, required=False,
-                                              help_text="Also caps an upstream's `Retry-After`.")
-    backoff_multiplier = serializers.FloatField(min_value=1, max_value=10, required=False)
-    retry_on_status_codes = serializers.ListField(
-        child=serializers.IntegerField(min_value=100, max_value=599), required=False)
-    retry_on_connection_error = serializers.BooleanField(required=False)
-    retry_non_idempotent = serializers.BooleanField(
-        required=False, default=RETRY_BUDGET_DEFAULTS["retry_non_idempotent"],
-        help_text="Also retry POST and PATCH; only idempotent methods are retried by default.")
-    budget_ratio = serializers.FloatField(
-        required=False, min_value=0, max_value=1, default=RETRY_BUDGET_DEFAULTS["budget_ratio"],
-        help_text="Retries may add at most this share of extra upstream requests over the window.")
-    budget_window_s = serializers.IntegerField(
-        required=False, min_value=1, max_value=600, default=RETRY_BUDGET_DEFAULTS["budget_window_s"],
-        help_text="The rolling window of the retry budget, in seconds.")
-    budget_min_per_s = serializers.FloatField(
-        required=False, min_value=0, max_value=1000, default=RETRY_BUDGET_DEFAULTS["budget_min_per_s"],
-        help_text="Retries per second always allowed, so that a quiet route can still retry.")
 
 
 class HealthCheckSerializer(serializers.Serializer):
     """Active health checks of the route's backends that have a `health_check_path`; null uses the defaults."""
 
-    interval_s = serializers.IntegerField(min_value=1, max_value=3600, required=False,
-                                          default=HEALTH_CHECK_DEFAULTS["interval_s"],
-                                          help_text="Seconds between two probes of a backend.")
-    timeout_ms = serializers.IntegerField(min_value=50, max_value=60_000, required=False,
-                                          default=HEALTH_CHECK_DEFAULTS["timeout_ms"],
-                                          help_text="A probe without an answer by then fails with `timeout`.")
-    healthy_threshold = serializers.IntegerField(
-        min_value=1, max_value=100, required=False, default=HEALTH_CHECK_DEFAULTS["healthy_threshold"],
-        help_text="Consecutive successful probes that bring an unhealthy backend back.")
-    unhealthy_threshold = serializers.IntegerField(
-        min_value=1, max_value=100, required=False, default=HEALTH_CHECK_DEFAULTS["unhealthy_threshold"],
-        help_text="Consecutive failed probes that take a backend out of rotation.")
-    healthy_statuses = serializers.ListField(
-        child=serializers.IntegerField(min_value=100, max_value=599), required=False, allow_null=True,
-        min_length=1, default=None, help_text="Statuses that count as healthy; null means any 2xx or 3xx.")
-
 
 class CircuitBreakerSerializer(serializers.Serializer):
     """Per-backend circuit breaker: closed, open (fail fast) after failures, half-open trials, closed again."""
 
-    enabled = serializers.BooleanField(required=False, default=CIRCUIT_BREAKER_DEFAULTS["enabled"])
-    failure_threshold = serializers.IntegerField(
-        min_value=1, max_value=1000, required=False, default=CIRCUIT_BREAKER_DEFAULTS["failure_threshold"],
-        help_text="Consecutive failures that open the breaker.")
-    failure_ratio = serializers.FloatField(
-        min_value=0, max_value=1, required=False, allow_null=True, default=CIRCUIT_BREAKER_DEFAULTS["failure_ratio"],
-        help_text="Also open when this share of requests failed within `window_s` (once `min_requests` were "
-                  "made); null: consecutive failures only.")
-    window_s = serializers.IntegerField(min_value=1, max_value=3600, required=False,
-                                        default=CIRCUIT_BREAKER_DEFAULTS["window_s"])
-    min_requests = serializers.IntegerField(min_value=1, max_value=100_000, required=False,
-                                            default=CIRCUIT_BREAKER_DEFAULTS["min_requests"])
-    open_s = serializers.IntegerField(min_value=1, max_value=3600, required=False,
-                                      default=CIRCUIT_BREAKER_DEFAULTS["open_s"],
-                                      help_text="Seconds an open breaker fails fast before it lets trials through.")
-    half_open_requests = serializers.IntegerField(
-        min_value=1, max_value=1000, required=False, default=CIRCUIT_BREAKER_DEFAULTS["half_open_requests"],
-        help_text="Trial requests let through at once while half-open.")
-    success_threshold = serializers.IntegerField(
-        min_value=1, max_value=1000, required=False, default=CIRCUIT_BREAKER_DEFAULTS["success_threshold"],
-        help_text="Successful trials that close the breaker again.")
-    failure_statuses = serializers.ListField(
-        child=serializers.IntegerField(min_value=500, max_value=599), required=False,
-        default=CIRCUIT_BREAKER_DEFAULTS["failure_statuses"],
-        help_text="Upstream statuses that count as failures, besides connection errors and timeouts.")
+
+# Their keys are the rules' (one declaration for validation, the data plane's reader and this schema).
+RetryPolicySerializer._declared_fields = _rule_fields("retry")
+HealthCheckSerializer._declared_fields = _rule_fields("health_check")
+CircuitBreakerSerializer._declared_fields = _rule_fields("circuit_breaker")
 
 
 class AiPolicySerializer(serializers.Serializer):
@@ -182,74 +146,54 @@ def _policy_block(help_text: str) -> serializers.DictField:
     return serializers.DictField(required=False, allow_null=True, help_text=help_text)
 
 
-class RouterSerializer(serializers.Serializer):
-    """A route document: the earlier gateway's router object plus Rusta's own fields."""
+# The blocks whose keys the OpenAPI schema spells out; any other block is a JSON object (`_policy_block`).
+BLOCK_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
+    "retry": RetryPolicySerializer, "health_check": HealthCheckSerializer, "circuit_breaker": CircuitBreakerSerializer,
+    "ai_policy": AiPolicySerializer, "cache": CachePolicySerializer, "compression": CompressionPolicySerializer,
+    "cors": CorsSerializer, "limits": LimitsSerializer, "ip_rules": IpRulesSerializer,
+    "security_headers": SecurityHeadersSerializer, "ftp": FtpPolicySerializer, "websocket": WebSocketPolicySerializer,
+}
 
-    name = serializers.CharField(
-        required=False, max_length=100,
-        help_text="Unique name; generated from the protocol and path when left out (as in the earlier gateway).")
-    enabled = serializers.BooleanField(required=False, default=True)
-    priority = serializers.IntegerField(
-        required=False, default=0, help_text="Breaks ties between equally specific patterns; higher wins.")
-    protocol = serializers.ChoiceField(choices=PROTOCOLS, required=False, default="http")
-    external_path = serializers.CharField(
-        required=False,
-        help_text="Public path; `{name}` captures one whole segment, like `/users/{id}`. Required except on dns "
-                  "routes, which default to `/dns-query` (DNS over HTTPS, answered before route matching).")
-    internal_path = serializers.CharField(
-        required=False, allow_blank=True, default="",
-        help_text="Path sent upstream with `{name}` filled in; empty forwards the request path unchanged.")
-    match_host = serializers.CharField(
-        required=False, allow_blank=True, default="",
-        help_text="Only match this Host (exact, or `*.example.com`); empty matches any host.")
-    methods = serializers.ListField(
-        child=serializers.ChoiceField(choices=HTTP_METHODS),
-        required=False,
-        help_text="Allowed methods; GET also allows HEAD. Lower case is accepted. Required except on dns routes, "
-                  "which default to `[\"GET\", \"POST\"]`.")
-    backends = BackendSerializer(many=True, required=False)
-    load_balancing_strategy = serializers.ChoiceField(choices=STRATEGIES, required=False, default="round_robin")
-    auth_required = serializers.BooleanField(
-        required=False, default=False,
-        help_text="Require a valid JWT (the route's own `jwt` block, else the gateway-wide one).")
-    connect_timeout_ms = serializers.IntegerField(required=False, default=5000, min_value=1, max_value=600_000)
-    read_timeout_ms = serializers.IntegerField(required=False, default=30000, min_value=1, max_value=3_600_000)
-    total_timeout_ms = serializers.IntegerField(
-        required=False, default=0, min_value=0, max_value=3_600_000,
-        help_text="Limit on the whole upstream exchange, retries included (a timeout answers 504); 0: none.")
-    preserve_host = serializers.BooleanField(required=False, default=False,
-                                             help_text="Send the client's Host header upstream.")
-    retry = RetryPolicySerializer(required=False, allow_null=True)
-    health_check = HealthCheckSerializer(required=False, allow_null=True)
-    circuit_breaker = CircuitBreakerSerializer(required=False, allow_null=True,
-                                               help_text="Null uses the defaults shown for each key.")
-    request_transformation = _policy_block(
-        "`headers`, `path` and `query_params` rules (the earlier gateway's), plus `body` JSON field rules and "
-        "`max_body_bytes`, applied on the way upstream.")
-    response_transformation = _policy_block(
-        "`headers` rules and `status_code_mappings` with real `condition`s, plus `body` JSON field rules, applied "
-        "on the way back.")
-    rate_limit = _policy_block("This route's own rate limit, replacing the gateway-wide one.")
-    ai_policy = AiPolicySerializer(required=False, allow_null=True)
-    cache = CachePolicySerializer(required=False, allow_null=True)
-    compression = CompressionPolicySerializer(required=False, allow_null=True)
-    cors = CorsSerializer(required=False, allow_null=True, help_text="Null: the gateway-wide CORS policy, if any.")
-    limits = LimitsSerializer(required=False, allow_null=True, help_text="Null: the gateway-wide limits.")
-    ip_rules = IpRulesSerializer(required=False, allow_null=True, help_text="Null: the gateway-wide lists.")
-    security_headers = SecurityHeadersSerializer(required=False, allow_null=True,
-                                                 help_text="Null: the gateway-wide settings (on by default).")
-    jwt = _policy_block(
-        "This route's own JWT settings (keys as in the gateway-wide `jwt` block: `secret`, `public_key(s)`, "
-        "`jwks_url`, `issuer`, `audience`, `required_scopes`...); a route with one always requires a token. "
-        "The secret reads back as `<redacted>`. Null: the gateway-wide block, used when `auth_required` is set. "
-        "HTTP and WebSocket routes only.")
-    ftp = FtpPolicySerializer(required=False, allow_null=True, help_text="ftp routes only; null: anonymous login.")
-    websocket = WebSocketPolicySerializer(required=False, allow_null=True,
-                                          help_text="websocket routes only; null: the defaults.")
+
+def _declared_field(declared: schema.Field) -> serializers.Field:
+    """The serializer field of one route field, from its declaration (routes.schema)."""
+    options: dict[str, Any] = {"required": False, "help_text": declared.help}
+    if declared.default is not schema.REQUIRED and not declared.is_block:
+        options["default"] = declared.default
+    if declared.is_block:
+        block = BLOCK_SERIALIZERS.get(declared.name)
+        if block is None:
+            return _policy_block(declared.help)
+        return block(allow_null=True, **options)
+    if declared.kind == "int":
+        return serializers.IntegerField(min_value=declared.low, max_value=declared.high, **options)
+    if declared.kind == "bool":
+        return serializers.BooleanField(**options)
+    if declared.kind == "choice":
+        return serializers.ChoiceField(choices=declared.choices, **options)
+    if declared.kind == "methods":
+        return serializers.ListField(child=serializers.ChoiceField(choices=declared.choices), **options)
+    if declared.kind == "backends":
+        return BackendSerializer(many=True, required=False)
+    # Text: a field with a default may be empty.
+    return serializers.CharField(allow_blank="default" in options, max_length=declared.max_length, **options)
+
+
+class RouterSerializer(serializers.Serializer):
+    """A route document: the earlier gateway's router object plus Rusta's own fields (routes.schema's, below)."""
+
     host = serializers.CharField(
         write_only=True, required=False,
         help_text="Legacy single-backend form of the earlier gateway; used only when `backends` is absent.")
     port = serializers.IntegerField(write_only=True, required=False, help_text="Port of the legacy `host`.")
+
+
+# Every field routes.schema declares, in its order, before the legacy ones (the id is RouteSerializer's: a
+# configuration file has none).
+RouterSerializer._declared_fields = {
+    **{declared.name: _declared_field(declared) for declared in schema.FIELDS if declared.kind != "id"},
+    **RouterSerializer._declared_fields,
+}
 
 
 class RouteSerializer(RouterSerializer):

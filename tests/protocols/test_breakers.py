@@ -7,9 +7,9 @@ import time
 from protocols import breakers
 from protocols.balancing import Balancing
 from protocols.breakers import CLOSED, HALF_OPEN, OPEN, CircuitBreaker
+from protocols.resilience import BREAKER_RULES as CIRCUIT_BREAKER_RULES
 from protocols.resilience import DEFAULT_BREAKER, BreakerPolicy, breaker_policy
 from protocols.table import BackendSpec, RouteSpec, RouteTable
-from routes.resilience_blocks import CIRCUIT_BREAKER_RULES
 
 
 def fail(breaker: CircuitBreaker, now: float, times: int = 1) -> None:

@@ -6,9 +6,8 @@ import random
 
 import pytest
 
-from protocols.resilience import RetryPolicy, retry_policy
+from protocols.resilience import RETRY_RULES, RetryPolicy, retry_policy
 from protocols.retries import RetryBudget, backoff, retry_after
-from routes.resilience_blocks import RETRY_RULES
 
 
 def test_without_a_block_one_retry_on_connection_errors():

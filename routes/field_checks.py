@@ -1,0 +1,194 @@
+"""The rules of the route document's top-level fields, as routes.schema declares them, and of its backends.
+
+Each check takes (the field's declaration, its value, the whole canonical document, the errors) and adds its
+messages at the field's path (`external_path`, `backends[0].port`). Fields of a plain kind (int, bool, choice)
+share one rule per kind; the rest have their own. The blocks are checked by the data plane's compilers
+(routes.resilience_blocks, routes.transformations, routes.guard_blocks, routes.access_blocks).
+"""
+from __future__ import annotations
+
+import ipaddress
+import re
+from typing import TYPE_CHECKING, Any
+
+from protocols.patterns import MAX_PATH_LENGTH, PatternError, parse_pattern, parse_template
+from routes import network_safety
+from routes.resilience_blocks import validate_block
+
+if TYPE_CHECKING:
+    from routes.schema import Field
+
+Errors = dict[str, list[str]]
+
+SCHEMES_BY_PROTOCOL = {
+    "http": ("http", "https"),
+    "websocket": ("ws", "wss", "http", "https"),
+    "ftp": ("ftp", "ftps"),
+    "dns": ("dns",),
+}
+DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ftps": 21, "dns": 53}
+_LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
+HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*\.?$")
+MATCH_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
+
+
+def _add(errors: Errors, field: str, message: str) -> None:
+    errors.setdefault(field, []).append(message)
+
+
+# --- One rule per plain kind ---------------------------------------------------------------------------------
+
+def check_int(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not field.low <= value <= field.high:
+        _add(errors, field.name, f"Must be a whole number from {field.low} to {field.high}.")
+
+
+def check_bool(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    if not isinstance(value, bool):
+        _add(errors, field.name, "Must be true or false.")
+
+
+def check_choice(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    if value not in field.choices:
+        _add(errors, field.name, f"Must be one of: {', '.join(field.choices)}.")
+
+
+def check_nothing(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    """The id: read-only, set by the service layer."""
+
+
+KIND_CHECKS = {"int": check_int, "bool": check_bool, "choice": check_choice, "id": check_nothing}
+
+
+# --- Fields with rules of their own --------------------------------------------------------------------------
+
+def check_name(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    if not isinstance(value, str) or not NAME.match(value):
+        _add(errors, field.name, "Use 1 to 100 letters, digits, spaces or '_.:-', starting with a letter or digit.")
+
+
+def check_external_path(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    try:
+        parse_pattern(value)
+    except PatternError as exc:
+        _add(errors, field.name, str(exc))
+
+
+def check_internal_path(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    if not isinstance(value, str):
+        _add(errors, field.name, "Must be a string (empty forwards the request path unchanged).")
+        return
+    if len(value) > MAX_PATH_LENGTH:
+        _add(errors, field.name, f"Must be at most {MAX_PATH_LENGTH} characters.")
+        return
+    try:
+        segments = parse_pattern(doc.get("external_path"))  # type: ignore[arg-type]
+    except PatternError:
+        return  # the external path's own error says it; the template cannot be judged without it
+    try:
+        parse_template(value, frozenset(s.text for s in segments if s.is_param))
+    except PatternError as exc:
+        _add(errors, field.name, str(exc))
+
+
+def check_methods(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    if not isinstance(value, list) or not value:
+        _add(errors, field.name, "List at least one HTTP method, like [\"GET\"].")
+        return
+    bad = [m for m in value if m not in field.choices]
+    if bad:
+        _add(errors, field.name,
+             f"Not HTTP methods: {', '.join(map(str, bad))}. Use {', '.join(field.choices)}.")
+
+
+def check_match_host(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    if not isinstance(value, str) or (value and not MATCH_HOST.match(value)):
+        _add(errors, field.name, "Must be empty, a host name, or a wildcard like *.example.com (no port).")
+
+
+def split_backend_host(host: str, protocol: str) -> tuple[str, str]:
+    """`http://example.com` -> ("http", "example.com"); a bare host takes the protocol's first scheme."""
+    if "://" in host:
+        scheme, _, rest = host.partition("://")
+        return scheme.lower(), rest.rstrip("/")
+    return SCHEMES_BY_PROTOCOL.get(protocol, ("http",))[0], host.rstrip("/")
+
+
+def check_backends(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    protocol = doc.get("protocol")
+    if protocol not in SCHEMES_BY_PROTOCOL:
+        return  # the protocol's own error says it; schemes depend on it
+    if not isinstance(value, list) or not value:
+        _add(errors, field.name,
+             "List at least one backend, like [{\"host\": \"http://10.0.0.5\", \"port\": 8080}].")
+        return
+    allowed = SCHEMES_BY_PROTOCOL[protocol]
+    for index, backend in enumerate(value):
+        prefix = f"{field.name}[{index}]"
+        if not isinstance(backend, dict):
+            _add(errors, prefix, "Must be an object with host and port.")
+            continue
+        host = backend.get("host")
+        if not isinstance(host, str) or not host.strip():
+            _add(errors, f"{prefix}.host", "The host is required, like \"http://10.0.0.5\".")
+        else:
+            scheme, hostname = split_backend_host(host.strip(), protocol)
+            if scheme not in allowed:
+                _add(errors, f"{prefix}.host",
+                     f"A {protocol} route needs a backend scheme of {' or '.join(allowed)}, not '{scheme}'.")
+            if not _valid_hostname(hostname):
+                _add(errors, f"{prefix}.host", f"'{hostname}' is not a host name or IP address (no path or port here).")
+            elif problem := network_safety.host_error(hostname):
+                _add(errors, f"{prefix}.host", problem)
+        port = backend.get("port")
+        if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+            _add(errors, f"{prefix}.port", "Must be a whole number from 1 to 65535.")
+        weight = backend.get("weight")
+        if isinstance(weight, bool) or not isinstance(weight, int) or not 1 <= weight <= 1000:
+            _add(errors, f"{prefix}.weight", "Must be a whole number from 1 to 1000.")
+        check = backend.get("health_check_path")
+        if check is not None and (not isinstance(check, str) or not check.startswith("/")
+                                  or len(check) > MAX_PATH_LENGTH):
+            _add(errors, f"{prefix}.health_check_path",
+                 f"Must be null or a path starting with '/' (at most {MAX_PATH_LENGTH} characters).")
+        if not isinstance(backend.get("enabled"), bool):
+            _add(errors, f"{prefix}.enabled", "Must be true or false.")
+
+
+def _valid_hostname(hostname: str) -> bool:
+    candidate = hostname[1:-1] if hostname.startswith("[") and hostname.endswith("]") else hostname
+    try:
+        ipaddress.ip_address(candidate)
+        return True
+    except ValueError:
+        return bool(HOSTNAME.match(hostname))
+
+
+# --- Blocks whose checks live here ---------------------------------------------------------------------------
+
+def check_resilience(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    """`retry`, `health_check`, `circuit_breaker`: by the ranges routes.resilience_blocks declares."""
+    validate_block(field.name, value, errors)
+
+
+def check_ai_policy(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        _add(errors, field.name, "Must be an object or null.")
+        return
+    if "enabled" in value and not isinstance(value["enabled"], bool):
+        _add(errors, "ai_policy.enabled", "Must be true or false.")
+    provider = value.get("provider")
+    if provider is not None and not isinstance(provider, str):
+        _add(errors, "ai_policy.provider", "Must be a provider name like \"openai\", or null.")
+    index = value.get("fallback_backend_index")
+    if index is None:
+        return
+    backends = doc.get("backends")
+    count = len(backends) if isinstance(backends, list) else 0
+    # The fallback names a backend by position, so it has to point inside the list.
+    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < max(count, 1):
+        _add(errors, "ai_policy.fallback_backend_index",
+             f"Must be null or the position of a backend (0 to {max(count - 1, 0)}).")

@@ -1,0 +1,254 @@
+"""The route document, declared once: every field and block with its type, default, range, help and checker.
+
+Everything else is derived from `FIELDS`: the model's defaults and help texts (routes.models), the canonical
+document and its validation (routes.validation), the attributes the service layer writes and the document the API
+and export show (routes.services), the RouteSpec the data plane reads (routes.snapshot), the API's serializer
+(routes.api.serializers) and the admin form (routes.forms). Adding a block is one `Block` here, its keys in
+routes.block_keys, its compiler in the data plane, and a model field (with its migration);
+tests/routes/test_schema.py walks the declaration and proves each block round-trips through the API, the admin,
+export and import, and reaches the data plane.
+
+Defaults come from the data plane where it has them (RouteSpec's timeouts, the balancing registry's strategies),
+so the value the proxy applies without a setting is the value the API shows.
+"""
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from protocols.balancing import STRATEGIES as BALANCERS
+from protocols.table import RouteSpec
+from routes import access_blocks, field_checks, guard_blocks, transformations
+
+Errors = dict[str, list[str]]
+# A check of one field: (its declaration, its value, the whole canonical document, the errors to add to).
+Check = Callable[["Field", Any, dict[str, Any], Errors], None]
+
+
+class _Required:
+    def __repr__(self) -> str:
+        return "REQUIRED"
+
+
+REQUIRED: Any = _Required()  # no default: the document must give it (or, for `name`, one is made up)
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
+PROTOCOL_CHOICES = (("http", "HTTP"), ("websocket", "WebSocket"), ("dns", "DNS"), ("ftp", "FTP"))
+STRATEGY_CHOICES = (
+    ("round_robin", "Round robin"),
+    ("weighted", "Weighted round robin"),
+    ("least_connections", "Least connections"),
+    ("random", "Random"),
+    ("ip_hash", "IP hash"),
+    ("latency_aware", "Latency aware (peak EWMA)"),
+)
+PROTOCOLS = tuple(value for value, _ in PROTOCOL_CHOICES)
+STRATEGIES = tuple(value for value, _ in STRATEGY_CHOICES)
+if set(STRATEGIES) != set(BALANCERS):  # the data plane's registry is the list of what can balance
+    raise ImportError(f"routes.schema's strategies {STRATEGIES} are not the balancing registry's {tuple(BALANCERS)}")
+
+_SPEC_DEFAULTS: dict[str, Any] = {f.name: f.default for f in dataclasses.fields(RouteSpec)}
+
+
+def _spec_ms(attr: str) -> int:
+    """A RouteSpec timeout's default (seconds) in the document's milliseconds."""
+    return round(_SPEC_DEFAULTS[attr] * 1000)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One top-level field of the route document.
+
+    `kind`: text, int, bool, choice, methods, backends or id (read-only). `spec`: the RouteSpec attribute the data
+    plane reads it as (None: not passed), scaled by `spec_scale` (milliseconds to seconds). `check`: the field's
+    own rule where its kind's generic one is not enough (a pattern, a host, the backends).
+    """
+
+    name: str
+    kind: str
+    default: Any = REQUIRED
+    help: str = ""
+    low: int = 0
+    high: int = 0
+    choices: tuple[str, ...] = ()
+    spec: str | None = None
+    spec_scale: float = 1.0
+    check: Check | None = None
+    max_length: int | None = None
+
+    @property
+    def is_block(self) -> bool:
+        return False
+
+    @property
+    def stored(self) -> bool:
+        """Whether the service layer writes it as a Route attribute (id and backends are not)."""
+        return self.kind not in ("id", "backends")
+
+    def to_spec(self, value: Any) -> Any:
+        if self.kind == "methods":
+            return tuple(value)
+        return value * self.spec_scale if self.spec_scale != 1.0 else value
+
+
+@dataclass(frozen=True)
+class Block(Field):
+    """A policy block: a JSON object (or null), stored as sent, compiled by the data plane.
+
+    `check` is the data plane's compiler wrapped for validation; `protocols` the route protocols whose listeners
+    read the block (empty: all), since a block no listener reads would be stored and silently do nothing;
+    `admin_help` the admin form's longer text with an example. Every block reaches the data plane in
+    `RouteSpec.policies`.
+    """
+
+    kind: str = "block"
+    default: Any = None
+    protocols: tuple[str, ...] = ()
+    admin_help: str = ""
+
+    @property
+    def is_block(self) -> bool:
+        return True
+
+
+def _compiled(check: Callable[[Any, Errors], None]) -> Check:
+    """A block's check from its compiler-backed validator (`check(value, errors)`)."""
+    return lambda field, value, doc, errors: check(value, errors)
+
+
+def _guard(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    guard_blocks.validate_guards({field.name: value}, errors)
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("id", "id", default=None, help="The route's id; read-only, not in exports."),
+    Field("name", "text", max_length=100, check=field_checks.check_name, spec="name",
+          help="Unique name; generated from the protocol and path when left out (as in the earlier gateway)."),
+    Field("enabled", "bool", default=True, help="A disabled route stays configured but is not served."),
+    Field("priority", "int", default=_SPEC_DEFAULTS["priority"], low=-1_000_000, high=1_000_000, spec="priority",
+          help="Breaks ties between equally specific patterns; higher wins."),
+    Field("protocol", "choice", default=_SPEC_DEFAULTS["protocol"], choices=PROTOCOLS, spec="protocol",
+          help="Which listener serves the route: http, websocket, dns or ftp."),
+    Field("external_path", "text", max_length=2048, check=field_checks.check_external_path, spec="external_path",
+          help="Public path; `{name}` captures one whole segment, like `/users/{id}`. Required except on dns "
+               "routes, which default to `/dns-query` (DNS over HTTPS, answered before route matching)."),
+    Field("internal_path", "text", default=_SPEC_DEFAULTS["internal_path"], max_length=2048,
+          check=field_checks.check_internal_path, spec="internal_path",
+          help="Path sent upstream with `{name}` filled in; empty forwards the request path unchanged."),
+    Field("match_host", "text", default=_SPEC_DEFAULTS["match_host"], max_length=255,
+          check=field_checks.check_match_host, spec="match_host",
+          help="Only match this Host (exact, or `*.example.com`); empty matches any host."),
+    Field("methods", "methods", choices=HTTP_METHODS, check=field_checks.check_methods, spec="methods",
+          help="Allowed methods; GET also allows HEAD. Lower case is accepted. Required except on dns routes, "
+               "which default to `[\"GET\", \"POST\"]`."),
+    Field("backends", "backends", check=field_checks.check_backends,
+          help="The upstream servers, like `[{\"host\": \"http://10.0.0.5\", \"port\": 8080}]`."),
+    Field("load_balancing_strategy", "choice", default=_SPEC_DEFAULTS["load_balancing_strategy"],
+          choices=STRATEGIES, spec="load_balancing_strategy", help="How a backend is picked for each request."),
+    Field("auth_required", "bool", default=_SPEC_DEFAULTS["auth_required"], spec="auth_required",
+          help="Require a valid JWT (the route's own `jwt` block, else the gateway-wide one)."),
+    Field("connect_timeout_ms", "int", default=_spec_ms("connect_timeout"), low=1, high=600_000,
+          spec="connect_timeout", spec_scale=0.001, help="Time to open a connection to a backend."),
+    Field("read_timeout_ms", "int", default=_spec_ms("read_timeout"), low=1, high=3_600_000,
+          spec="read_timeout", spec_scale=0.001, help="Longest wait for the backend's next bytes."),
+    Field("total_timeout_ms", "int", default=_spec_ms("total_timeout"), low=0, high=3_600_000,
+          spec="total_timeout", spec_scale=0.001,
+          help="Limit on the whole upstream exchange, retries included (a timeout answers 504); 0: none."),
+    Field("preserve_host", "bool", default=_SPEC_DEFAULTS["preserve_host"], spec="preserve_host",
+          help="Send the client's Host header upstream."),
+    Block("retry", check=field_checks.check_resilience,
+          help="When and how often a failed upstream call is retried (exponential backoff with jitter, within a "
+               "budget); null: the defaults.",
+          admin_help='Like {"max_retries": 3, "retry_on_status_codes": [502, 503]}; POST and PATCH only with '
+                     '"retry_non_idempotent"; retries stay within the budget.'),
+    Block("health_check", check=field_checks.check_resilience,
+          help="Active health checks of the route's backends that have a `health_check_path`; null uses the "
+               "defaults.",
+          admin_help="Probes of each backend's health check path, like {\"interval_s\": 10}; empty uses the "
+                     "defaults (healthy_statuses null: any 2xx or 3xx is healthy); backends without a health check "
+                     "path are not probed."),
+    Block("circuit_breaker", check=field_checks.check_resilience,
+          help="Per-backend circuit breaker; null uses the defaults shown for each key.",
+          admin_help='Per backend, like {"failure_threshold": 3}. Empty uses the defaults.'),
+    Block("request_transformation", check=_compiled(transformations.validate_request_transformation),
+          help="`headers`, `path` and `query_params` rules (the earlier gateway's), plus `body` JSON field rules and "
+               "`max_body_bytes`, applied on the way upstream.",
+          admin_help='Like {"headers": [{"action": "set", "name": "X-Env", "value": "prod"}], "path": {"pattern": '
+                     '"^/api/v1/(.+)$", "replacement": "/$1"}, "query_params": {"remove": ["debug"]}, "body": '
+                     '{"remove": ["password"]}}. Actions: add (only if absent), set, remove, replace (pattern + '
+                     'replacement), rename (to). With JavaScript the rules show as rows ("Edit as JSON" shows this '
+                     'text). Try it with the link at the top of the page.'),
+    Block("response_transformation", check=_compiled(transformations.validate_response_transformation),
+          help="`headers` rules and `status_code_mappings` with real `condition`s, plus `body` JSON field rules, "
+               "applied on the way back.",
+          admin_help='Like {"headers": {"remove": ["X-Powered-By"]}, "status_code_mappings": [{"from": 404, "to": '
+                     '200, "condition": {"methods": ["GET"], "path": "^/health$"}}], "body": {"rename": '
+                     '{"user_name": "username"}}}.'),
+    Block("rate_limit", check=_compiled(access_blocks.validate_rate_limit),
+          help="This route's own rate limit, replacing the gateway-wide one.",
+          admin_help='This route\'s own rate limit, like {"limit": 100, "window_s": 60, "scope": ["ip"], '
+                     '"algorithm": "sliding_window"}; empty uses the gateway-wide one.'),
+    Block("ai_policy", check=field_checks.check_ai_policy,
+          help="AI-assisted backend selection, as the earlier gateway configured it.",
+          admin_help='Like {"enabled": true, "strategy": "content_analysis", "provider": "openai"}. Secrets shown '
+                     "as <redacted> are kept when saved unchanged."),
+    Block("cache", check=_compiled(transformations.validate_cache),
+          help="The route's response cache; null: answers are not cached.",
+          admin_help='Response cache, like {"ttl_s": 60, "vary_headers": ["Accept-Language"]}. Empty: answers are '
+                     "not cached."),
+    Block("compression", check=_compiled(transformations.validate_compression),
+          help="The route's response compression; null: none.",
+          admin_help='Like {"enabled": true} for the defaults. Empty: no compression.'),
+    Block("cors", check=_guard,
+          help="CORS policy; null: the gateway-wide one, if any.",
+          admin_help='Like {"origins": ["https://app.example.com", "https://*.example.com"], "credentials": true}; '
+                     '"headers" null allows what the preflight asks for. Preflights are answered by the gateway. '
+                     'Empty: the gateway-wide policy; {"enabled": false}: none here.'),
+    Block("limits", check=_guard,
+          help="Request size limits; null: the gateway-wide ones.",
+          admin_help='Like {"max_body_bytes": 10485760}: 413 past it, 431 for the header limits, 414 for the URL; '
+                     "0 switches one off."),
+    Block("ip_rules", check=_guard,
+          help="IP allow/deny lists; null: the gateway-wide ones.",
+          admin_help='Like {"allow": ["10.0.0.0/8", "2001:db8::/32"], "deny": ["10.0.0.13"]}: deny wins; with an '
+                     "allow list, every other address gets 403. Checked against the client address behind trusted "
+                     "proxies."),
+    Block("security_headers", check=_guard,
+          help="Security response headers; null: the gateway-wide ones (on by default).",
+          admin_help="On by default; hsts_max_age applies on https only. A backend's own value wins unless "
+                     '"override" is true; false switches a header off.'),
+    Block("jwt", check=_compiled(access_blocks.validate_jwt), protocols=("http", "websocket"),
+          help="This route's own JWT settings (keys as in the gateway-wide `jwt` block: `secret`, `public_key(s)`, "
+               "`jwks_url`, `issuer`, `audience`, `required_scopes`...); a route with one always requires a token. "
+               "The secret reads back as `<redacted>`. Null: the gateway-wide block, used when `auth_required` is "
+               "set. HTTP and WebSocket routes only.",
+          admin_help='This route\'s own JWT settings, like {"secret": "at least 32 bytes for HS256", "issuer": '
+                     '"https://idp.example.com", "required_scopes": ["orders:read"]} or {"jwks_url": '
+                     '"https://idp.example.com/.well-known/jwks.json", "algorithms": ["RS256"]}; a route with one '
+                     "always requires a token. Empty: the gateway-wide settings, when auth_required is set. HTTP and "
+                     "WebSocket routes only. Secrets shown as <redacted> are kept when saved unchanged."),
+    Block("ftp", check=_compiled(access_blocks.validate_ftp), protocols=("ftp",),
+          help="FTP login and root of an ftp route (password write-only); null: anonymous login.",
+          admin_help='ftp routes only: {"username": "reports", "password": "...", "root": "/srv/reports"}, or '
+                     '{"passthrough_basic_auth": true} to log in with the client\'s HTTP Basic credentials. Empty: '
+                     "anonymous. A password shown as <redacted> is kept when saved unchanged."),
+    Block("websocket", check=_compiled(access_blocks.validate_websocket), protocols=("websocket",),
+          help="Message size and idle limits of a websocket route; null: the defaults.",
+          admin_help="websocket routes only; an idle timeout of 0: never."),
+)
+
+BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}
+FIELD_NAMES = tuple(f.name for f in FIELDS)
+BLOCK_NAMES = tuple(f.name for f in FIELDS if f.is_block)
+STORED_NAMES = tuple(f.name for f in FIELDS if f.stored)
+BLOCKS_BY_NAME: dict[str, Block] = {f.name: f for f in FIELDS if isinstance(f, Block)}
+_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
+assert all(_IDENTIFIER.match(name) for name in FIELD_NAMES)
+
+
+def defaults() -> dict[str, Any]:
+    """Every field that has a default, with it (blocks: null)."""
+    return {f.name: f.default for f in FIELDS if f.default is not REQUIRED and f.kind != "id"}
