@@ -100,14 +100,16 @@ class Block(Field):
 
     `check` is the data plane's compiler wrapped for validation; `protocols` the route protocols whose listeners
     read the block (empty: all), since a block no listener reads would be stored and silently do nothing;
-    `admin_help` the admin form's longer text with an example. Every block reaches the data plane in
-    `RouteSpec.policies`.
+    `admin_help` the admin form's longer text with an example; `secrets` the keys that hold credentials, shown as
+    `<redacted>` and kept when sent back so (routes.secrets redacts them, and more: any key or header named like a
+    credential, at any depth). Every block reaches the data plane in `RouteSpec.policies`.
     """
 
     kind: str = "block"
     default: Any = None
     protocols: tuple[str, ...] = ()
     admin_help: str = ""
+    secrets: tuple[str, ...] = ()
 
     @property
     def is_block(self) -> bool:
@@ -191,7 +193,7 @@ FIELDS: tuple[Field, ...] = (
           help="This route's own rate limit, replacing the gateway-wide one.",
           admin_help='This route\'s own rate limit, like {"limit": 100, "window_s": 60, "scope": ["ip"], '
                      '"algorithm": "sliding_window"}; empty uses the gateway-wide one.'),
-    Block("ai_policy", check=field_checks.check_ai_policy,
+    Block("ai_policy", check=field_checks.check_ai_policy, secrets=("api_key",),
           help="AI-assisted backend selection, as the earlier gateway configured it.",
           admin_help='Like {"enabled": true, "strategy": "content_analysis", "provider": "openai"}. Secrets shown '
                      "as <redacted> are kept when saved unchanged."),
@@ -220,7 +222,7 @@ FIELDS: tuple[Field, ...] = (
           help="Security response headers; null: the gateway-wide ones (on by default).",
           admin_help="On by default; hsts_max_age applies on https only. A backend's own value wins unless "
                      '"override" is true; false switches a header off.'),
-    Block("jwt", check=_compiled(access_blocks.validate_jwt), protocols=("http", "websocket"),
+    Block("jwt", check=_compiled(access_blocks.validate_jwt), protocols=("http", "websocket"), secrets=("secret",),
           help="This route's own JWT settings (keys as in the gateway-wide `jwt` block: `secret`, `public_key(s)`, "
                "`jwks_url`, `issuer`, `audience`, `required_scopes`...); a route with one always requires a token. "
                "The secret reads back as `<redacted>`. Null: the gateway-wide block, used when `auth_required` is "
@@ -230,7 +232,7 @@ FIELDS: tuple[Field, ...] = (
                      '"https://idp.example.com/.well-known/jwks.json", "algorithms": ["RS256"]}; a route with one '
                      "always requires a token. Empty: the gateway-wide settings, when auth_required is set. HTTP and "
                      "WebSocket routes only. Secrets shown as <redacted> are kept when saved unchanged."),
-    Block("ftp", check=_compiled(access_blocks.validate_ftp), protocols=("ftp",),
+    Block("ftp", check=_compiled(access_blocks.validate_ftp), protocols=("ftp",), secrets=("password",),
           help="FTP login and root of an ftp route (password write-only); null: anonymous login.",
           admin_help='ftp routes only: {"username": "reports", "password": "...", "root": "/srv/reports"}, or '
                      '{"passthrough_basic_auth": true} to log in with the client\'s HTTP Basic credentials. Empty: '

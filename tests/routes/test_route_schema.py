@@ -14,8 +14,9 @@ from django.urls import reverse
 
 from protocols.table import RouteTable
 from routes import schema, services
+from routes.block_keys import BLOCKS
 from routes.models import Backend, Route
-from routes.secrets import redact
+from routes.secrets import REDACTED, redact
 from routes.snapshot import build_table
 from tests.routes.conftest import PASSWORD
 
@@ -67,6 +68,16 @@ def test_every_declared_block_has_a_sample():
     assert {f.name for f in schema.FIELDS if f.spec is not None} == set(FIELD_SAMPLES)
 
 
+def test_every_declared_secret_is_redacted_and_every_block_that_has_one_is_sampled_with_it():
+    for block in schema.BLOCKS_BY_NAME.values():
+        for key in block.secrets:
+            assert key in BLOCKS[block.name].keys, (block.name, key)
+            assert redact({key: "value"}) == {key: REDACTED}, (block.name, key)
+    sampled = {name for name, (_, sample) in BLOCK_SAMPLES.items()
+               if any(key in sample for key in schema.BLOCKS_BY_NAME[name].secrets)}
+    assert sampled == {"jwt", "ftp"}
+
+
 def test_the_model_has_every_stored_field_with_its_declared_default():
     for declared in schema.FIELDS:
         if not declared.stored:
@@ -113,6 +124,7 @@ def test_a_block_round_trips_through_the_api_and_reaches_the_data_plane(api, blo
     url = f"/api/routes/{response.json()['id']}/"
     shown = api.get(url).json()
     assert shown[block] == redact(sample)
+    assert all(shown[block][key] == REDACTED for key in schema.BLOCKS_BY_NAME[block].secrets if key in sample)
     # The document read back, secrets redacted, saves back unchanged.
     assert api.put(url, shown, format="json").status_code == 200
     assert getattr(Route.objects.get(name="r"), block) == sample
