@@ -18,7 +18,7 @@ from django.forms.models import BaseInlineFormSet
 from routes import services
 from routes.block_keys import keys_summary
 from routes.models import Backend, Route
-from routes.schema import BLOCKS_BY_NAME, STORED_NAMES, Block
+from routes.schema import BLOCKS_BY_NAME, BY_NAME, REQUIRED, STORED_NAMES, Block
 from routes.secrets import redact
 from routes.validation import DNS_DEFAULTS, HTTP_METHODS, POLICY_FIELDS, Errors
 from routes.widgets import TransformationEditorWidget
@@ -97,11 +97,13 @@ class RouteAdminForm(forms.ModelForm):
     def document(self) -> dict[str, Any]:
         """The route document of the cleaned fields, without backends."""
         data = {field: self.cleaned_data.get(field) for field in ROUTE_FIELDS}
-        data["external_path"] = data["external_path"] or ""
+        # An empty text or number box means the field's declared default (a path without one: empty, which the
+        # service layer fills in for dns routes or refuses).
+        for name in ROUTE_FIELDS:
+            declared = BY_NAME[name]
+            if declared.kind in ("text", "int") and data[name] in (None, ""):
+                data[name] = "" if declared.default is REQUIRED else declared.default
         data["methods"] = list(data["methods"] or [])
-        data["internal_path"] = data["internal_path"] or ""
-        data["match_host"] = data["match_host"] or ""
-        data["total_timeout_ms"] = data["total_timeout_ms"] or 0
         return data
 
 
