@@ -1,15 +1,26 @@
-"""PolicyError and the collector that gathers every problem of a block before raising it, each under its path."""
+"""BlockError, the one error of a config block that cannot be compiled, and the collector that gathers its problems."""
 from __future__ import annotations
 
 
-class PolicyError(ValueError):
-    """A block that cannot be compiled. `errors` maps a path inside the block (`headers[2].pattern`, "" for the
-    block itself) to readable messages; the control plane prefixes the block's name and shows them per field."""
+class BlockError(ValueError):
+    """A block that cannot be compiled (`jwt`, `rate_limit`, `cors`, `cache`, ...), raised by every compiler.
+
+    `errors` maps a path inside the block (`algorithms`, `public_keys[0]`, `headers[2].pattern`, "" for the block
+    itself) to readable messages that do not repeat the path. The control plane files them under
+    `prefixed(block)` (`jwt.algorithms`); nothing reads the path back out of a message. A compiler of several
+    blocks (a route's guards, its shaping) raises it with each path already prefixed by its block.
+    """
 
     def __init__(self, errors: dict[str, list[str]]) -> None:
         self.errors = errors
+        # What the data plane's log shows: "path: message; path: message".
         super().__init__("; ".join(f"{path}: {' '.join(messages)}" if path else " ".join(messages)
                                    for path, messages in errors.items()))
+
+    @classmethod
+    def at(cls, path: str, message: str) -> BlockError:
+        """The error of a compiler that stops at its first problem: one message at one path."""
+        return cls({path: [message]})
 
     def prefixed(self, prefix: str) -> dict[str, list[str]]:
         """The errors with `prefix` (a block name) before each path."""
@@ -33,7 +44,7 @@ class Issues:
 
     def raise_if_any(self) -> None:
         if self.errors:
-            raise PolicyError(self.errors)
+            raise BlockError(self.errors)
 
 
 def join(prefix: str, key: str | int) -> str:

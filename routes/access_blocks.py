@@ -1,21 +1,20 @@
 """The control plane's checks of the access blocks (`jwt`, `rate_limit`, `ftp`, `websocket`) of routes and settings.
 
 `jwt` and `rate_limit` are compiled with the data plane's own compilers (JwtPolicy, RateLimitPolicy), so what is
-saved is exactly what the proxy accepts; their PolicyError becomes a field error at the path it names
-(`rate_limit.window_type`, `jwt.algorithms`). The `ftp` and `websocket` parsers never raise (a bad value falls back
-to its default at run time), so their rules are checked here, with the data plane's limits, before the parser
-compiles the block. Nothing here touches the network: a `jwks_url` is checked for shape and address only.
+saved is exactly what the proxy accepts; their BlockError carries each problem's path inside the block, filed
+here under the block's name (`rate_limit.window_type`, `jwt.algorithms`). The `ftp` and `websocket` parsers
+never raise (a bad value falls back to its default at run time), so their rules are checked here, with the data
+plane's limits, before the parser compiles the block. Nothing here touches the network: a `jwks_url` is checked
+for shape and address only.
 """
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from protocols.auth import JwtPolicy
-from protocols.auth import PolicyError as JwtPolicyError
+from protocols.block_errors import BlockError
 from protocols.ftp.config import ftp_settings
 from protocols.ftp.paths import PathRejected, check_text, route_root
-from protocols.limits import PolicyError as RateLimitPolicyError
 from protocols.limits import RateLimitPolicy
 from protocols.websocket.config import MAX_IDLE_TIMEOUT_S, MAX_MESSAGE_BYTES_LIMIT
 from routes import network_safety
@@ -33,18 +32,9 @@ def _add(errors: Errors, field: str, message: str) -> None:
     errors.setdefault(field, []).append(message)
 
 
-def policy_error_path(block: str, message: str) -> tuple[str, str]:
-    """(path, message) of a compiler's PolicyError: the first `block.key` or `block.key[i]` the message names,
-    else the block. A message that starts "path must ..." or "path: ..." loses the path, which the field shows."""
-    found = re.search(rf"(?<![\w.]){re.escape(block)}\.([A-Za-z_]\w*(?:\[\d+\])?)", message)
-    if found is None:
-        return block, message
-    path = found.group(0)
-    rest = message[len(path):] if found.start() == 0 else ""
-    if rest.startswith(": ") or rest.startswith(" must "):
-        rest = rest.removeprefix(":").strip()
-        message = rest[0].upper() + rest[1:]
-    return path, message
+def _merge(errors: Errors, found: Errors) -> None:
+    for field, messages in found.items():
+        errors.setdefault(field, []).extend(messages)
 
 
 def validate_jwt(value: Any, errors: Errors, block: str = "jwt") -> None:
@@ -60,8 +50,8 @@ def validate_jwt(value: Any, errors: Errors, block: str = "jwt") -> None:
         _add(errors, f"{block}.jwks_url", problem)
     try:
         JwtPolicy.from_config(value)
-    except JwtPolicyError as exc:
-        _add(errors, *policy_error_path(block, str(exc)))
+    except BlockError as exc:
+        _merge(errors, exc.prefixed(block))
 
 
 def validate_rate_limit(value: Any, errors: Errors, block: str = "rate_limit") -> None:
@@ -74,8 +64,8 @@ def validate_rate_limit(value: Any, errors: Errors, block: str = "rate_limit") -
     known = refuse_unknown(block, value, errors)
     try:
         RateLimitPolicy.from_config(known)
-    except RateLimitPolicyError as exc:
-        _add(errors, *policy_error_path(block, str(exc)))
+    except BlockError as exc:
+        _merge(errors, exc.prefixed(block))
         return
     # A misspelt window key (`windw_s`) is already reported: the window is not missing, only misnamed.
     misspelt = any(path.startswith(f"{block}.") for path in errors)

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from protocols.block_errors import Issues
+from protocols.block_errors import BlockError, Issues
 from protocols.cache.config import compile_policy as compile_cache
 from protocols.compression.config import compile_policy as compile_compression
 from protocols.regex_safety import timing_probe
-from protocols.transform import PolicyError, RequestTransform, ResponseTransform
+from protocols.transform import RequestTransform, ResponseTransform
 
 Errors = dict[str, list[str]]
 
@@ -35,7 +35,7 @@ def validate_request_transformation(value: Any, errors: Errors) -> None:
     try:
         with timing_probe():
             RequestTransform.from_config(value)
-    except PolicyError as exc:
+    except BlockError as exc:
         _merge(errors, exc.prefixed("request_transformation"))
 
 
@@ -46,7 +46,7 @@ def validate_response_transformation(value: Any, errors: Errors) -> None:
     try:
         with timing_probe():
             ResponseTransform.from_config(value)
-    except PolicyError as exc:
+    except BlockError as exc:
         _merge(errors, exc.prefixed("response_transformation"))
 
 
@@ -57,7 +57,7 @@ def validate_cache(value: Any, errors: Errors) -> None:
     issues = Issues()
     compile_cache(value, issues)
     if issues:
-        _merge(errors, PolicyError(issues.errors).prefixed("cache"))
+        _merge(errors, BlockError(issues.errors).prefixed("cache"))
 
 
 def validate_compression(value: Any, errors: Errors) -> None:
@@ -67,4 +67,4 @@ def validate_compression(value: Any, errors: Errors) -> None:
     issues = Issues()
     compile_compression(value, issues)
     if issues:
-        _merge(errors, PolicyError(issues.errors).prefixed("compression"))
+        _merge(errors, BlockError(issues.errors).prefixed("compression"))

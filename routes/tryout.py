@@ -15,11 +15,12 @@ from typing import Any
 
 from django import forms
 
+from protocols.block_errors import BlockError
 from protocols.cache.config import CachePolicy
 from protocols.compression.config import CompressionPolicy
 from protocols.http.headers import normalize_path, scan_request_headers
 from protocols.table import RouteTable
-from protocols.transform import PolicyError, RequestTransform, ResponseTransform
+from protocols.transform import RequestTransform, ResponseTransform
 from routes.models import Route
 from routes.snapshot import route_spec
 
@@ -132,11 +133,11 @@ def run(route: Route, data: dict[str, Any]) -> TryResult:
     request = response = None
     try:
         request = RequestTransform.from_config(data["request_transformation"])
-    except PolicyError as exc:
+    except BlockError as exc:
         errors.update(exc.prefixed("request_transformation"))
     try:
         response = ResponseTransform.from_config(data["response_transformation"])
-    except PolicyError as exc:
+    except BlockError as exc:
         errors.update(exc.prefixed("response_transformation"))
     if request is None or response is None:
         return TryResult(Side(), Side(), notes, errors)
@@ -190,7 +191,7 @@ def _cache_and_compression(route: Route, method: str, upstream_status: int, upst
     try:
         policy = CachePolicy.from_config(route.cache)
         compression = CompressionPolicy.from_config(route.compression)
-    except PolicyError:
+    except BlockError:
         return ["The route's stored cache or compression block is invalid; save the route to see why."]
     if policy is not None:
         if method not in policy.methods:

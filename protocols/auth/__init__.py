@@ -2,7 +2,7 @@
 
 Wiring (ProxyApp, for a route with `auth_required` or its own `jwt` block)::
 
-    policy = JwtPolicy.from_config(block)        # when the route table is built; PolicyError -> refuse config
+    policy = JwtPolicy.from_config(block)        # when the route table is built; BlockError -> refuse config
     await policy.prefetch()                      # optional, at start-up: warm the JWKS cache
 
     # per request, after matching the route:
@@ -42,7 +42,7 @@ Config keys (the earlier gateway's `secret`, `issuer`, `audience`, `required_cla
 """
 from __future__ import annotations
 
-from protocols.auth.challenges import AuthFailure, KeysUnavailable, PolicyError
+from protocols.auth.challenges import AuthFailure, KeysUnavailable
 from protocols.auth.verify import JwtPolicy, Principal, authorization_value
 
-__all__ = ["AuthFailure", "JwtPolicy", "KeysUnavailable", "PolicyError", "Principal", "authorization_value"]
+__all__ = ["AuthFailure", "JwtPolicy", "KeysUnavailable", "Principal", "authorization_value"]

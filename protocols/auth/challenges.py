@@ -1,14 +1,11 @@
-"""The JWT layer's errors: a bad policy at table-build time, and the 401/403/503 answers at request time."""
+"""The JWT layer's answers at request time: 401, 403 and 503 (a bad `jwt` block raises
+protocols.block_errors.BlockError at table-build time)."""
 from __future__ import annotations
 
 from protocols.errors import GatewayError
 
 # RFC 6750 3: error_description is limited to %x20-21 / %x23-5B / %x5D-7E (no '"', no '\').
 _DESCRIPTION_CHARS = frozenset(chr(c) for c in range(0x20, 0x7F)) - {'"', "\\"}
-
-
-class PolicyError(ValueError):
-    """A `jwt` block that cannot be compiled; the message names the key and what is wrong with it."""
 
 
 class AuthFailure(GatewayError):

@@ -1,4 +1,4 @@
-"""Reading a `jwt` config block: every key checked once, at table-build time, with a message naming it."""
+"""Reading a `jwt` config block: every key checked once, at table-build time; a BlockError names the key."""
 from __future__ import annotations
 
 import re
@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from protocols.auth.challenges import PolicyError
 from protocols.auth.claims import ClaimRules
 from protocols.auth.keys import HMAC_ALGORITHMS, SUPPORTED, VerifyKey, pem_key, secret_keys
+from protocols.block_errors import BlockError
 
 KNOWN_KEYS = frozenset({
     # the earlier gateway's block
@@ -48,37 +48,39 @@ class CompiledJwt:
 
 def compile_block(block: Any) -> CompiledJwt:
     if not isinstance(block, dict):
-        raise PolicyError("The jwt block must be a JSON object.")
+        raise BlockError.at("", "The jwt block must be a JSON object.")
     unknown = sorted(set(block) - KNOWN_KEYS)
     if unknown:
-        raise PolicyError(f"Unknown jwt key(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_KEYS))}.")
+        raise BlockError.at("", f"Unknown jwt key(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_KEYS))}.")
     cfg = {**DEFAULTS, **block}
     algorithms = _algorithms(cfg)
     keys: list[VerifyKey] = []
     if cfg.get("secret") is not None:
         keys += secret_keys(cfg["secret"], sorted(algorithms))
     if cfg.get("public_key") is not None:
-        keys.append(pem_key(cfg["public_key"], cfg.get("algorithm"), where="jwt.public_key"))
+        keys.append(pem_key(cfg["public_key"], cfg.get("algorithm"), where="public_key"))
     elif cfg.get("algorithm") is not None:
-        raise PolicyError("jwt.algorithm goes with jwt.public_key; for a secret use jwt.algorithms.")
+        raise BlockError.at("algorithm", "jwt.algorithm goes with jwt.public_key; for a secret use jwt.algorithms.")
     public_keys = cfg.get("public_keys") or []
     if not isinstance(public_keys, list):
-        raise PolicyError('jwt.public_keys must be a list of {"pem": ..., "algorithm": ..., "kid": ...}.')
+        raise BlockError.at("public_keys", 'Must be a list of {"pem": ..., "algorithm": ..., "kid": ...}.')
     for index, entry in enumerate(public_keys):
-        where = f"jwt.public_keys[{index}]"
+        where = f"public_keys[{index}]"
         if not isinstance(entry, dict) or set(entry) - {"pem", "algorithm", "kid"}:
-            raise PolicyError(f'{where} must be {{"pem": ..., "algorithm": ..., "kid": ...}} (kid optional).')
+            raise BlockError.at(where, 'Must be {"pem": ..., "algorithm": ..., "kid": ...} (kid optional).')
         keys.append(pem_key(entry.get("pem"), entry.get("algorithm"), entry.get("kid"), where=where))
     jwks_url = _jwks_url(cfg.get("jwks_url"))
     for key in keys:
         if key.algorithm not in algorithms:
-            raise PolicyError(f"A configured key uses {key.algorithm}, which jwt.algorithms does not list.")
+            raise BlockError.at("algorithms",
+                                 f"A configured key uses {key.algorithm}, which jwt.algorithms does not list.")
     sources = {key.algorithm for key in keys}
     for algorithm in sorted(algorithms):
         if algorithm in HMAC_ALGORITHMS and algorithm not in sources:
-            raise PolicyError(f"jwt.algorithms lists {algorithm} but no jwt.secret is configured.")
+            raise BlockError.at("algorithms", f"jwt.algorithms lists {algorithm} but no jwt.secret is configured.")
         if algorithm not in HMAC_ALGORITHMS and algorithm not in sources and not jwks_url:
-            raise PolicyError(f"jwt.algorithms lists {algorithm} but no public key or jwks_url provides it.")
+            raise BlockError.at("algorithms",
+                                 f"jwt.algorithms lists {algorithm} but no public key or jwks_url provides it.")
     rules = ClaimRules(
         issuers=_strings(cfg.get("issuer"), "issuer"),
         audiences=_strings(cfg.get("audience"), "audience"),
@@ -93,9 +95,9 @@ def compile_block(block: Any) -> CompiledJwt:
     )
     cache_size = cfg["cache_size"]
     if isinstance(cache_size, bool) or not isinstance(cache_size, int) or not 0 <= cache_size <= 100_000:
-        raise PolicyError("jwt.cache_size must be an integer from 0 (no cache) to 100000.")
+        raise BlockError.at("cache_size", "Must be an integer from 0 (no cache) to 100000.")
     if not isinstance(cfg["realm"], str):
-        raise PolicyError("jwt.realm must be a string.")
+        raise BlockError.at("realm", "Must be a string.")
     return CompiledJwt(
         algorithms=algorithms, static_keys=tuple(keys), jwks_url=jwks_url,
         jwks_cache_s=_seconds(cfg, "jwks_cache_s", minimum=1), jwks_min_refresh_s=_seconds(cfg, "jwks_min_refresh_s"),
@@ -119,15 +121,18 @@ def _algorithms(cfg: dict[str, Any]) -> frozenset[str]:
         if cfg.get("jwks_url"):
             implied.add("RS256")  # what most identity providers publish; list others in jwt.algorithms
         if not implied:
-            raise PolicyError("The jwt block needs a key: secret, public_key + algorithm, public_keys or jwks_url.")
+            raise BlockError.at("", "The jwt block needs a key: secret, public_key + algorithm, public_keys or "
+                                    "jwks_url.")
         explicit = sorted(implied)
     if isinstance(explicit, str) or not isinstance(explicit, list) or not explicit:
-        raise PolicyError('jwt.algorithms must be a non-empty list, e.g. ["RS256"].')
+        raise BlockError.at("algorithms", 'Must be a non-empty list, e.g. ["RS256"].')
     for algorithm in explicit:
         if not isinstance(algorithm, str) or algorithm.lower() == "none":
-            raise PolicyError("jwt.algorithms may not contain 'none': unsigned tokens are never accepted.")
+            raise BlockError.at("algorithms",
+                                 "jwt.algorithms may not contain 'none': unsigned tokens are never accepted.")
         if algorithm not in SUPPORTED:
-            raise PolicyError(f"jwt.algorithms: {algorithm!r} is not supported; use {', '.join(sorted(SUPPORTED))}.")
+            raise BlockError.at("algorithms",
+                                 f"{algorithm!r} is not supported; use {', '.join(sorted(SUPPORTED))}.")
     return frozenset(explicit)
 
 
@@ -136,7 +141,7 @@ def _jwks_url(value: Any) -> str:
         return ""
     parts = urlsplit(value) if isinstance(value, str) else None
     if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
-        raise PolicyError("jwt.jwks_url must be an http(s) URL.")
+        raise BlockError.at("jwks_url", "Must be an http(s) URL.")
     return str(value)
 
 
@@ -145,27 +150,27 @@ def _strings(value: Any, name: str) -> frozenset[str]:
         return frozenset()
     values = [value] if isinstance(value, str) else value
     if not isinstance(values, list) or not all(isinstance(v, str) and v for v in values):
-        raise PolicyError(f"jwt.{name} must be a string or a list of non-empty strings.")
+        raise BlockError.at(name, "Must be a string or a list of non-empty strings.")
     return frozenset(values)
 
 
 def _name(value: Any, name: str) -> str:
     if not isinstance(value, str) or not value:
-        raise PolicyError(f"jwt.{name} must be a claim name.")
+        raise BlockError.at(name, "Must be a claim name.")
     return value
 
 
 def _bool(cfg: dict[str, Any], name: str) -> bool:
     value = cfg[name]
     if not isinstance(value, bool):
-        raise PolicyError(f"jwt.{name} must be true or false.")
+        raise BlockError.at(name, "Must be true or false.")
     return value
 
 
 def _seconds(cfg: dict[str, Any], name: str, minimum: float = 0.0, maximum: float = 86400.0) -> float:
     value = cfg[name]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not minimum <= value <= maximum:
-        raise PolicyError(f"jwt.{name} must be a number of seconds from {minimum:g} to {maximum:g}.")
+        raise BlockError.at(name, f"Must be a number of seconds from {minimum:g} to {maximum:g}.")
     return float(value)
 
 
@@ -173,15 +178,15 @@ def _forward(value: Any) -> tuple[tuple[str, bytes], ...]:
     if value is None:
         return ()
     if not isinstance(value, dict):
-        raise PolicyError('jwt.forward_claims must map claim names to header names, e.g. {"sub": "X-User-Id"}.')
+        raise BlockError.at("forward_claims", 'Must map claim names to header names, e.g. {"sub": "X-User-Id"}.')
     forward = []
     for claim, header in value.items():
         if not isinstance(header, str) or not _TOKEN.match(header):
-            raise PolicyError(f"jwt.forward_claims: {header!r} (for claim {claim!r}) is not a valid header name.")
+            raise BlockError.at("forward_claims", f"{header!r} (for claim {claim!r}) is not a valid header name.")
         if header.lower() in _RESERVED_HEADERS:
-            raise PolicyError(f"jwt.forward_claims: a claim may not set {header}; the proxy owns that field.")
+            raise BlockError.at("forward_claims", f"A claim may not set {header}; the proxy owns that field.")
         forward.append((claim, header.lower().encode()))
     names = [h for _, h in forward]
     if len(set(names)) != len(names):
-        raise PolicyError("jwt.forward_claims: two claims are sent as the same header.")
+        raise BlockError.at("forward_claims", "Two claims are sent as the same header.")
     return tuple(forward)

@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt import PyJWK
 from jwt.exceptions import PyJWKError, PyJWTError
 
-from protocols.auth.challenges import PolicyError
+from protocols.block_errors import BlockError
 
 log = logging.getLogger(__name__)
 
@@ -59,36 +59,37 @@ def matching_keys(keys: tuple[VerifyKey, ...], algorithm: str, kid: str | None) 
 def secret_keys(secret: Any, algorithms: list[str]) -> list[VerifyKey]:
     """The shared secret as one key per configured HMAC algorithm, after length and shape checks."""
     if not isinstance(secret, str) or not secret:
-        raise PolicyError("jwt.secret must be a non-empty string.")
+        raise BlockError.at("secret", "Must be a non-empty string.")
     raw = secret.encode()
     if raw.lstrip().startswith(_PEM_MARKERS):
         # A public key used as an HMAC secret is exactly the HS/RS confusion attack; refuse to configure it.
-        raise PolicyError("jwt.secret looks like a PEM or SSH key; configure it as public_key with its algorithm.")
+        raise BlockError.at("secret", "jwt.secret looks like a PEM or SSH key; configure it as public_key with its "
+                                       "algorithm.")
     keys = []
     for algorithm in algorithms:
         if algorithm not in HMAC_ALGORITHMS:
             continue
         if len(raw) < HMAC_ALGORITHMS[algorithm]:
-            raise PolicyError(
-                f"jwt.secret is {len(raw)} bytes; {algorithm} needs at least {HMAC_ALGORITHMS[algorithm]} "
-                "(RFC 7518 3.2)."
-            )
+            raise BlockError.at("secret", f"jwt.secret is {len(raw)} bytes; {algorithm} needs at least "
+                                          f"{HMAC_ALGORITHMS[algorithm]} (RFC 7518 3.2).")
         keys.append(VerifyKey(algorithm, raw))
     return keys
 
 
-def pem_key(pem: Any, algorithm: Any, kid: Any = None, where: str = "jwt.public_key") -> VerifyKey:
-    """A PEM public key (or X.509 certificate) pinned to `algorithm`, checked to be the right kind of key."""
+def pem_key(pem: Any, algorithm: Any, kid: Any = None, where: str = "public_key") -> VerifyKey:
+    """A PEM public key (or X.509 certificate) pinned to `algorithm`, checked to be the right kind of key;
+    `where` is its path in the `jwt` block (`public_key`, `public_keys[1]`)."""
     if not isinstance(algorithm, str) or algorithm not in SUPPORTED or algorithm in HMAC_ALGORITHMS:
-        raise PolicyError(f"{where}: algorithm must be one of {', '.join(sorted(SUPPORTED - set(HMAC_ALGORITHMS)))};"
-                          f" got {algorithm!r}.")
+        raise BlockError.at(where, "Algorithm must be one of "
+                                   f"{', '.join(sorted(SUPPORTED - set(HMAC_ALGORITHMS)))}; got {algorithm!r}.")
     if not isinstance(pem, str) or "-----BEGIN" not in pem:
-        raise PolicyError(f"{where} must be a PEM text (-----BEGIN PUBLIC KEY----- or a certificate).")
+        raise BlockError.at(where, "Must be a PEM text (-----BEGIN PUBLIC KEY----- or a certificate).")
     if kid is not None and not isinstance(kid, str):
-        raise PolicyError(f"{where}: kid must be a string.")
+        raise BlockError.at(where, "Kid must be a string.")
     data = pem.strip().encode()
     if b"PRIVATE KEY-----" in data:
-        raise PolicyError(f"{where} is a private key; the gateway only needs (and should only hold) the public key.")
+        raise BlockError.at(where, f"jwt.{where} is a private key; the gateway only needs (and should only hold) "
+                                   "the public key.")
     public: Any
     try:
         if data.startswith(b"-----BEGIN CERTIFICATE-----"):
@@ -96,23 +97,27 @@ def pem_key(pem: Any, algorithm: Any, kid: Any = None, where: str = "jwt.public_
         else:
             public = load_pem_public_key(data)
     except ValueError as exc:
-        raise PolicyError(f"{where} could not be read as a PEM public key: {exc}") from None
-    _check_public_key(public, algorithm, where)
+        raise BlockError.at(where, f"jwt.{where} could not be read as a PEM public key: {exc}") from None
+    problem = _key_problem(public, algorithm)
+    if problem:
+        raise BlockError.at(where, problem)
     return VerifyKey(algorithm, public, kid)
 
 
-def _check_public_key(public: Any, algorithm: str, where: str) -> None:
+def _key_problem(public: Any, algorithm: str) -> str | None:
+    """Why `public` cannot verify `algorithm` (the wrong kind of key, too short), or None."""
     family = key_type(algorithm)
     if family == "RSA":
         if not isinstance(public, rsa.RSAPublicKey):
-            raise PolicyError(f"{where}: {algorithm} needs an RSA key, got {_kind(public)}.")
+            return f"{algorithm} needs an RSA key, got {_kind(public)}."
         if public.key_size < _MIN_RSA_BITS:
-            raise PolicyError(f"{where}: the RSA key has {public.key_size} bits; at least {_MIN_RSA_BITS} needed.")
+            return f"The RSA key has {public.key_size} bits; at least {_MIN_RSA_BITS} needed."
     elif family == "EC":
         if not isinstance(public, ec.EllipticCurvePublicKey) or public.curve.name != EC_CURVES[algorithm]:
-            raise PolicyError(f"{where}: {algorithm} needs an EC key on {EC_CURVES[algorithm]}, got {_kind(public)}.")
+            return f"{algorithm} needs an EC key on {EC_CURVES[algorithm]}, got {_kind(public)}."
     elif not isinstance(public, (ed25519.Ed25519PublicKey, ed448.Ed448PublicKey)):
-        raise PolicyError(f"{where}: EdDSA needs an Ed25519 or Ed448 key, got {_kind(public)}.")
+        return f"EdDSA needs an Ed25519 or Ed448 key, got {_kind(public)}."
+    return None
 
 
 def _kind(public: Any) -> str:
@@ -144,9 +149,12 @@ def jwks_keys(document: Any, algorithms: frozenset[str], max_keys: int = 64) -> 
         for algorithm in _jwk_algorithms(jwk, algorithms):
             try:
                 public = PyJWK(jwk, algorithm=algorithm).key
-                _check_public_key(public, algorithm, f"JWKS key {kid!r}")
-            except (PyJWKError, PyJWTError, PolicyError, ValueError, TypeError) as exc:
+            except (PyJWKError, PyJWTError, ValueError, TypeError) as exc:
                 log.warning("JWKS key %r skipped for %s: %s", kid, algorithm, exc)
+                continue
+            problem = _key_problem(public, algorithm)
+            if problem:
+                log.warning("JWKS key %r skipped for %s: %s", kid, algorithm, problem)
                 continue
             keys.append(VerifyKey(algorithm, public, kid))
     return keys

@@ -90,7 +90,7 @@ class JwtPolicy:
     @classmethod
     def from_config(cls, block: dict[str, Any], *, clock: Callable[[], float] = time.time,
                     monotonic: Callable[[], float] = time.monotonic) -> JwtPolicy:
-        """Compile a `jwt` block; raises PolicyError with a readable message when it is wrong."""
+        """Compile a `jwt` block; raises protocols.block_errors.BlockError naming the key that is wrong."""
         return cls(block, clock=clock, monotonic=monotonic)
 
     def strip_forwarded(self, headers: Iterable[tuple[bytes, bytes]]) -> Headers:

@@ -5,7 +5,7 @@ Wiring (ProxyApp, through `protocols.shaping`, which does the fill and the X-Cac
     # once per process:
     store = RedisCacheStore(redis_url) if redis_url else MemoryStore(max_bytes=64 << 20)
     cache = ResponseCache(store, recorder=protocols.recorder.recorder)
-    # at table build (PolicyError -> the route is refused / left out):
+    # at table build (protocols.block_errors.BlockError -> the route is refused / left out):
     policy = CachePolicy.from_config(spec.policies.get("cache"))        # None: the route does not cache
     # per request, after auth and rate limiting, before balancing:
     lookup = await cache.lookup(policy, route.name, method, host, clean_path, query, scope["headers"])
@@ -39,7 +39,6 @@ or `STALE`, and `Age` when from the cache; a matching If-None-Match / If-Modifie
 """
 from __future__ import annotations
 
-from protocols.block_errors import PolicyError
 from protocols.cache.cache import Filler, Flight, Lookup, ResponseCache, RouteCounters
 from protocols.cache.config import DEFAULT_STATUSES, KEYS, CachePolicy, compile_policy
 from protocols.cache.entry import CachedResponse, VarySpec
@@ -49,6 +48,6 @@ from protocols.cache.redis_store import RedisCacheStore
 
 __all__ = [
     "DEFAULT_STATUSES", "KEYS", "CachePolicy", "CachedResponse", "Filler", "Flight", "Lookup", "MemoryStore",
-    "PolicyError", "RedisCacheStore", "ResponseCache", "RouteCounters", "VarySpec", "compile_policy",
+    "RedisCacheStore", "ResponseCache", "RouteCounters", "VarySpec", "compile_policy",
     "parse_url_key", "url_key",
 ]

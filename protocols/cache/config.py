@@ -6,7 +6,7 @@ import email.utils
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.block_errors import Issues, PolicyError
+from protocols.block_errors import Issues
 from protocols.transform.headers import TOKEN
 
 Headers = list[tuple[bytes, bytes]]
@@ -199,5 +199,4 @@ def _plain(number: float) -> str:
     return str(int(number)) if float(number).is_integer() else str(number)
 
 
-__all__ = ["DEFAULT_STATUSES", "KEYS", "CachePolicy", "Freshness", "PolicyError", "compile_policy",
-           "parse_cache_control"]
+__all__ = ["DEFAULT_STATUSES", "KEYS", "CachePolicy", "Freshness", "compile_policy", "parse_cache_control"]

@@ -20,12 +20,11 @@ adds `Vary: Accept-Encoding` to every compressible response; a client without Ac
 """
 from __future__ import annotations
 
-from protocols.block_errors import PolicyError
 from protocols.compression.config import DEFAULT_POLICY, KEYS, CompressionPolicy, compile_policy
 from protocols.compression.encoders import AVAILABLE, BrotliEncoder, Encoder, GzipEncoder, ZstdEncoder
 from protocols.compression.negotiate import choose, parse_accept_encoding
 
 __all__ = [
     "AVAILABLE", "DEFAULT_POLICY", "KEYS", "BrotliEncoder", "CompressionPolicy", "Encoder", "GzipEncoder",
-    "PolicyError", "ZstdEncoder", "choose", "compile_policy", "parse_accept_encoding",
+    "ZstdEncoder", "choose", "compile_policy", "parse_accept_encoding",
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocols.block_errors import Issues, PolicyError
+from protocols.block_errors import Issues
 from protocols.compression.encoders import AVAILABLE, BrotliEncoder, Encoder, GzipEncoder, ZstdEncoder
 from protocols.compression.negotiate import choose
 
@@ -189,4 +189,4 @@ def _default_policy() -> CompressionPolicy:
 
 
 DEFAULT_POLICY = _default_policy()
-__all__ = ["DEFAULT_POLICY", "KEYS", "CompressionPolicy", "PolicyError", "compile_policy"]
+__all__ = ["DEFAULT_POLICY", "KEYS", "CompressionPolicy", "compile_policy"]

@@ -28,7 +28,6 @@ from protocols.guards.limits import RequestLimits
 from protocols.guards.refusals import (
     ClientForbidden,
     CorsRejected,
-    GuardConfigError,
     HeaderFieldsTooLarge,
     PayloadTooLarge,
     UriTooLong,
@@ -36,7 +35,7 @@ from protocols.guards.refusals import (
 from protocols.guards.security import SecurityHeaders
 
 __all__ = [
-    "DEFAULT_GUARDS", "GUARD_BLOCKS", "ClientForbidden", "CorsPolicy", "CorsRejected", "GuardConfigError",
-    "Guards", "HeaderFieldsTooLarge", "IpRules", "PayloadTooLarge", "RequestLimits", "SecurityHeaders",
-    "UriTooLong", "choose_blocks", "origin_of", "preflight_method", "validate_blocks",
+    "DEFAULT_GUARDS", "GUARD_BLOCKS", "ClientForbidden", "CorsPolicy", "CorsRejected", "Guards",
+    "HeaderFieldsTooLarge", "IpRules", "PayloadTooLarge", "RequestLimits", "SecurityHeaders", "UriTooLong",
+    "choose_blocks", "origin_of", "preflight_method", "validate_blocks",
 ]

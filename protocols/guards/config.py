@@ -4,18 +4,18 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from protocols.guards.refusals import GuardConfigError
+from protocols.block_errors import BlockError
 
 
 class BlockReader:
-    """Reads the keys of one block (`cors`, `limits`, ...); `finish()` raises GuardConfigError if any was wrong.
+    """Reads the keys of one block (`cors`, `limits`, ...); `finish()` raises BlockError if any was wrong, each
+    problem at its path inside the block (`origins[1]`, "" for the block itself).
 
     Keys the block does not define are errors, not notes: a misspelt `alow` in an IP allow list would otherwise
     leave the route open. Keys starting with `_` are comments, as in the earlier gateway's files.
     """
 
-    def __init__(self, name: str, block: Any, known: frozenset[str]) -> None:
-        self.name = name
+    def __init__(self, block: Any, known: frozenset[str]) -> None:
         self.errors: dict[str, list[str]] = {}
         if block is None:
             block = {}
@@ -27,11 +27,8 @@ class BlockReader:
             if not isinstance(key, str) or (key not in known and not key.startswith("_")):
                 self.add("", f"Unknown key '{key}'; the keys are: {', '.join(sorted(known))}.")
 
-    def path(self, key: str) -> str:
-        return f"{self.name}.{key}" if key else self.name
-
     def add(self, key: str, message: str) -> None:
-        self.errors.setdefault(self.path(key), []).append(message)
+        self.errors.setdefault(key, []).append(message)
 
     def value(self, key: str, default: Any) -> Any:
         """The key's value; null or absent takes the default."""
@@ -82,7 +79,7 @@ class BlockReader:
 
     def finish(self) -> None:
         if self.errors:
-            raise GuardConfigError(self.errors)
+            raise BlockError(self.errors)
 
 
 def _is_field_value(value: str) -> bool:

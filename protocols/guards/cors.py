@@ -132,15 +132,15 @@ class CorsPolicy:
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | None) -> CorsPolicy | None:
-        """The compiled block, or None when it is absent or `enabled: false`; raises GuardConfigError."""
-        reader = BlockReader("cors", block, KEYS)
+        """The compiled block, or None when it is absent or `enabled: false`; raises BlockError."""
+        reader = BlockReader(block, KEYS)
         enabled = reader.boolean("enabled", True)
         origins = reader.strings("origins", []) or []
         for index, origin in enumerate(origins):
             problem = origin_problem(origin)
             if problem:
                 reader.add(f"origins[{index}]", problem)
-        if enabled and block is not None and not origins and "origins" not in reader.errors:
+        if enabled and block is not None and not origins:
             reader.add("origins", 'List the origins allowed, like ["https://app.example.com"] (or ["*"]).')
         methods = reader.strings("methods", list(DEFAULT_METHODS)) or []
         for index, method in enumerate(methods):

@@ -4,10 +4,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from protocols.block_errors import BlockError
 from protocols.guards.cors import CORS_RESPONSE_FIELDS, CorsPolicy
 from protocols.guards.ip_rules import IpRules
 from protocols.guards.limits import DEFAULT_LIMITS, Receive, RequestLimits
-from protocols.guards.refusals import GuardConfigError
 from protocols.guards.security import DEFAULT_SECURITY_HEADERS, SecurityHeaders
 
 Headers = list[tuple[bytes, bytes]]
@@ -46,8 +46,8 @@ def validate_blocks(blocks: Mapping[str, Any]) -> dict[str, list[str]]:
             continue
         try:
             _COMPILERS[name](blocks[name])
-        except GuardConfigError as exc:
-            errors.update(exc.errors)
+        except BlockError as exc:
+            errors.update(exc.prefixed(name))
     return errors
 
 
@@ -80,11 +80,12 @@ class Guards:
     def from_config(cls, route_blocks: Mapping[str, Any] | None,
                     global_blocks: Mapping[str, Any] | None = None) -> Guards:
         """Compile a route's guards; `route_blocks` is RouteSpec.policies (or None for requests without a route),
-        `global_blocks` the gateway settings' blocks. Raises GuardConfigError naming every bad key."""
+        `global_blocks` the gateway settings' blocks. Raises BlockError naming every problem by its path
+        (`cors.origins[0]`)."""
         chosen = choose_blocks(route_blocks, global_blocks)
         errors = validate_blocks(chosen)
         if errors:
-            raise GuardConfigError(errors)
+            raise BlockError(errors)
         return cls(
             cors=CorsPolicy.from_config(chosen["cors"]),
             security=SecurityHeaders.from_config(chosen["security_headers"]),

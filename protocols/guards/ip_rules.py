@@ -53,8 +53,8 @@ class IpRules:
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | None) -> IpRules | None:
-        """The compiled block, or None when it is absent, disabled or empty; raises GuardConfigError."""
-        reader = BlockReader("ip_rules", block, KEYS)
+        """The compiled block, or None when it is absent, disabled or empty; raises BlockError."""
+        reader = BlockReader(block, KEYS)
         enabled = reader.boolean("enabled", True)
         lists: dict[str, tuple[Network, ...]] = {}
         for key in ("allow", "deny"):

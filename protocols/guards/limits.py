@@ -41,8 +41,8 @@ class RequestLimits:
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | None) -> RequestLimits:
-        """The compiled block (the defaults when it is absent); raises GuardConfigError."""
-        reader = BlockReader("limits", block, KEYS)
+        """The compiled block (the defaults when it is absent); raises BlockError."""
+        reader = BlockReader(block, KEYS)
         limits = cls(
             max_body_bytes=reader.integer("max_body_bytes", DEFAULT_MAX_BODY_BYTES, 0, 1 << 40),
             max_header_bytes=reader.integer("max_header_bytes", DEFAULT_MAX_HEADER_BYTES, 0, 1 << 20),

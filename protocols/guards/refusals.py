@@ -1,15 +1,8 @@
-"""The guards' answers (gateway errors with a JSON body) and the one error a bad guard block raises."""
+"""The guards' answers: gateway errors with a JSON body (a bad guard block raises
+protocols.block_errors.BlockError)."""
 from __future__ import annotations
 
 from protocols.errors import GatewayError
-
-
-class GuardConfigError(ValueError):
-    """A guard block that cannot be compiled; `errors` maps paths like `cors.origins[1]` to messages."""
-
-    def __init__(self, errors: dict[str, list[str]]) -> None:
-        super().__init__("; ".join(f"{path}: {' '.join(messages)}" for path, messages in errors.items()))
-        self.errors = errors
 
 
 class ClientForbidden(GatewayError):

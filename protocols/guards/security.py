@@ -45,8 +45,8 @@ class SecurityHeaders:
 
     @classmethod
     def from_config(cls, block: Mapping[str, Any] | None) -> SecurityHeaders:
-        """The compiled block (the defaults when it is absent); raises GuardConfigError."""
-        reader = BlockReader("security_headers", block, KEYS)
+        """The compiled block (the defaults when it is absent); raises BlockError."""
+        reader = BlockReader(block, KEYS)
         enabled = reader.boolean("enabled", True)
         nosniff = reader.boolean("content_type_options", True)
         frame = reader.text_or_off("frame_options", "DENY")

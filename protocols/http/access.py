@@ -18,10 +18,10 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from protocols.auth import JwtPolicy, PolicyError, Principal, authorization_value
+from protocols.auth import JwtPolicy, Principal, authorization_value
+from protocols.block_errors import BlockError
 from protocols.errors import GatewayError
 from protocols.limits import Decision, Limiter, LocalStore, RateLimitPolicy, RedisStore, limit_key
-from protocols.limits import PolicyError as LimitPolicyError
 from protocols.recorder import Recorder, recorder
 from protocols.table import CompiledRoute, RouteTable
 
@@ -133,7 +133,7 @@ class AccessControl:
             else:
                 try:
                     jwt = self._jwt_policy(block)
-                except PolicyError as exc:
+                except BlockError as exc:
                     log.error("route %r: its jwt settings do not compile (%s): it answers 503", route.name, exc)
                     broken = True
         limiter = self._limiter(route.name, policies.get("rate_limit"), settings.get("rate_limit"))
@@ -144,7 +144,7 @@ class AccessControl:
     def _jwt_policy(self, block: Any) -> JwtPolicy:
         """One JwtPolicy per distinct block: routes sharing the gateway-wide block share its cache and JWKS."""
         if not isinstance(block, dict):
-            raise PolicyError("The jwt block must be a JSON object.")
+            raise BlockError.at("", "The jwt block must be a JSON object.")
         key = json.dumps(block, sort_keys=True, default=str)
         policy = self._policies.get(key)
         if policy is None:
@@ -157,7 +157,7 @@ class AccessControl:
             return None
         try:
             policy = RateLimitPolicy.from_config(block, name=name)
-        except LimitPolicyError as exc:
+        except BlockError as exc:
             log.error("route %r: the %s rate limit does not compile (%s): not limited", route_name,
                       "route's" if own else "gateway-wide", exc)
             return None

@@ -11,9 +11,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from protocols.block_errors import BlockError
 from protocols.errors import GatewayError
-from protocols.guards import DEFAULT_GUARDS, GuardConfigError, Guards, origin_of
-from protocols.shaping import PolicyError, RouteShaping
+from protocols.guards import DEFAULT_GUARDS, Guards, origin_of
+from protocols.shaping import RouteShaping
 from protocols.table import CompiledRoute, RouteTable
 
 Message = dict[str, Any]
@@ -57,7 +58,7 @@ class TablePlugins:
         self.settings: dict[str, Any] = dict(table.settings) if table is not None else {}
         try:
             self.unrouted = Guards.from_config(None, self.settings)
-        except GuardConfigError as exc:
+        except BlockError as exc:
             # Route answers say 503 (route_misconfigured) below; answers without a route keep the defaults.
             log.error("the gateway-wide guard blocks do not compile: %s", exc)
             self.unrouted = DEFAULT_GUARDS
@@ -74,7 +75,7 @@ class TablePlugins:
         try:
             guards = Guards.from_config(policies, self.settings)
             shaping = RouteShaping.from_policies(policies)
-        except (GuardConfigError, PolicyError) as exc:
+        except BlockError as exc:
             log.error("route %r: its settings do not compile, it answers 503: %s", route.name, exc)
             return RoutePlugins(None, None, broken=True)
         return RoutePlugins(guards, shaping)

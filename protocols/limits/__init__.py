@@ -5,7 +5,7 @@ Wiring (ProxyApp)::
     # once per process:
     local = LocalStore()                                   # embedded default, and the Redis fallback
     shared = RedisStore(redis_url, prefix="rusta:rl:")     # only when REDIS_URL is set
-    # when the route table is built (PolicyError -> refuse the config):
+    # when the route table is built (protocols.block_errors.BlockError -> refuse the config):
     policy = RateLimitPolicy.from_config(block, name="route:" + route.name)   # or name="global"
     limiter = Limiter(policy, shared if policy.store == "redis" and shared else local, fallback=local)
 
@@ -50,13 +50,13 @@ Config keys (the earlier gateway's block and the multi-protocol example's shape 
 """
 from __future__ import annotations
 
-from protocols.limits.config import PolicyError, RateLimitPolicy, limit_key
+from protocols.limits.config import RateLimitPolicy, limit_key
 from protocols.limits.decision import Decision, RateLimited, strictest
 from protocols.limits.limiter import Limiter
 from protocols.limits.local import LocalStore
 from protocols.limits.redis_store import RedisStore, StoreUnavailable
 
 __all__ = [
-    "Decision", "Limiter", "LocalStore", "PolicyError", "RateLimitPolicy", "RateLimited", "RedisStore",
+    "Decision", "Limiter", "LocalStore", "RateLimitPolicy", "RateLimited", "RedisStore",
     "StoreUnavailable", "limit_key", "strictest",
 ]

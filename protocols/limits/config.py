@@ -1,5 +1,6 @@
 """RateLimitPolicy: a compiled `rate_limit` block (algorithm, limit, window, burst, key scope, store choice)
-and `limit_key`, the pure function that names the counter a request spends from."""
+and `limit_key`, the pure function that names the counter a request spends from. A block that cannot be
+compiled raises protocols.block_errors.BlockError at the key it names."""
 from __future__ import annotations
 
 import hashlib
@@ -8,10 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-
-class PolicyError(ValueError):
-    """A `rate_limit` block that cannot be compiled; the message names the key and what is wrong."""
-
+from protocols.block_errors import BlockError
 
 FIXED_WINDOW = "fixed_window"
 SLIDING_WINDOW = "sliding_window"
@@ -79,10 +77,11 @@ class RateLimitPolicy:
 
 def _compile(block: Any, name: str) -> RateLimitPolicy:
     if not isinstance(block, dict):
-        raise PolicyError("The rate_limit block must be a JSON object.")
+        raise BlockError.at("", "The rate_limit block must be a JSON object.")
     unknown = sorted(set(block) - KNOWN_KEYS)
     if unknown:
-        raise PolicyError(f"Unknown rate_limit key(s) {', '.join(unknown)}; known: {', '.join(sorted(KNOWN_KEYS))}.")
+        raise BlockError.at("", f"Unknown rate_limit key(s) {', '.join(unknown)}; "
+                                f"known: {', '.join(sorted(KNOWN_KEYS))}.")
     if block.get("enabled") is False:
         # `{"enabled": false}` on a route exempts it from the gateway-wide limit: nothing else is needed.
         return _finish(SLIDING_WINDOW, 1, 1.0, 1, ("ip",), b"", b"x-api-key", "ip", "local", "open", 1, False, name,
@@ -100,14 +99,15 @@ def _compile(block: Any, name: str) -> RateLimitPolicy:
         elif norm in _STRATEGIES:
             scope = _STRATEGIES[norm]
         else:
-            raise PolicyError(f"rate_limit.strategy {strategy!r} is neither a key scope (PerIP, PerUser, PerRoute, "
-                              "PerIPAndRoute, PerUserAndRoute, PerAPIKey, PerHeader, Global) "
-                              "nor an algorithm (fixed_window, sliding_window, token_bucket).")
+            raise BlockError.at("strategy", f"rate_limit.strategy {strategy!r} is neither a key scope (PerIP, PerUser, "
+                                             "PerRoute, PerIPAndRoute, PerUserAndRoute, PerAPIKey, PerHeader, "
+                                             "Global) nor an algorithm (fixed_window, sliding_window, "
+                                             "token_bucket).")
     for key in ("window_type", "algorithm"):
         if block.get(key) is not None:
             norm = _norm(block[key])
             if norm not in _ALGORITHMS:
-                raise PolicyError(f"rate_limit.{key} must be fixed_window, sliding_window or token_bucket.")
+                raise BlockError.at(key, "Must be fixed_window, sliding_window or token_bucket.")
             algorithm = _ALGORITHMS[norm]
     if block.get("scope") is not None:
         scope = _scope(block["scope"])
@@ -116,11 +116,11 @@ def _compile(block: Any, name: str) -> RateLimitPolicy:
     capacity = limit
     if block.get("burst") is not None or block.get("burst_size") is not None:
         key = "burst" if block.get("burst") is not None else "burst_size"
-        capacity = _int(block[key], f"rate_limit.{key}", minimum=1)
+        capacity = _int(block[key], key, minimum=1)
         if capacity < limit:
-            raise PolicyError(f"rate_limit.{key} is the bucket size; it cannot be below the limit ({limit}).")
+            raise BlockError.at(key, f"rate_limit.{key} is the bucket size; it cannot be below the limit ({limit}).")
     elif block.get("burst_allowance") is not None:
-        capacity = limit + _int(block["burst_allowance"], "rate_limit.burst_allowance", minimum=0)
+        capacity = limit + _int(block["burst_allowance"], "burst_allowance", minimum=0)
     if capacity != limit and algorithm != TOKEN_BUCKET:
         warnings.append(f"burst ({capacity}) only applies to token_bucket; {algorithm} admits {limit} per window.")
         capacity = limit
@@ -128,29 +128,29 @@ def _compile(block: Any, name: str) -> RateLimitPolicy:
     header = b""
     if "header" in scope:
         if not isinstance(block.get("header"), str) or not block["header"]:
-            raise PolicyError("rate_limit.header names the header whose value is the key (scope 'header').")
+            raise BlockError.at("header", "rate_limit.header names the header whose value is the key (scope 'header').")
         header = block["header"].lower().encode()
     api_key_header = block.get("api_key_header", "x-api-key")
     if not isinstance(api_key_header, str) or not api_key_header:
-        raise PolicyError("rate_limit.api_key_header must be a header name.")
+        raise BlockError.at("api_key_header", "Must be a header name.")
 
     missing_identity = _choice(block, "missing_identity", ("ip", "skip"), "ip")
     store = _choice(block, "store", ("local", "redis"), "local")
     if block.get("enable_redis") is not None:
         if not isinstance(block["enable_redis"], bool):
-            raise PolicyError("rate_limit.enable_redis must be true or false.")
+            raise BlockError.at("enable_redis", "Must be true or false.")
         if block.get("store") is None:
             store = "redis" if block["enable_redis"] else "local"
     on_store_error = _choice(block, "on_store_error", ("open", "closed"), "open")
     fallback_limit = limit
     if block.get("fallback_limit") is not None:
-        fallback_limit = _int(block["fallback_limit"], "rate_limit.fallback_limit", minimum=1)
+        fallback_limit = _int(block["fallback_limit"], "fallback_limit", minimum=1)
     enabled = block.get("enabled", True)
     if not isinstance(enabled, bool):
-        raise PolicyError("rate_limit.enabled must be true or false.")
+        raise BlockError.at("enabled", "Must be true or false.")
     prefix = block.get("key_prefix", block.get("redis_key_prefix", ""))
     if not isinstance(prefix, str):
-        raise PolicyError("rate_limit.key_prefix must be a string.")
+        raise BlockError.at("key_prefix", "Must be a string.")
     return _finish(algorithm, limit, window_s, capacity, scope, header, api_key_header.lower().encode(),
                    missing_identity, store, on_store_error, fallback_limit, enabled,
                    f"{prefix}:{name}" if prefix and name else prefix or name, tuple(warnings))
@@ -171,52 +171,52 @@ def _finish(algorithm: str, limit: int, window_s: float, capacity: int, scope: t
 
 def _norm(value: Any) -> str:
     if not isinstance(value, str):
-        raise PolicyError(f"rate_limit: {value!r} should be a name.")
+        raise BlockError.at("", f"rate_limit: {value!r} should be a name.")
     return value.replace("_", "").replace("-", "").lower()
 
 
 def _scope(value: Any) -> tuple[str, ...]:
     parts = [value] if isinstance(value, str) else value
     if not isinstance(parts, list) or not all(isinstance(p, str) for p in parts):
-        raise PolicyError('rate_limit.scope must be a name or a list, e.g. ["ip", "route"].')
+        raise BlockError.at("scope", 'Must be a name or a list, e.g. ["ip", "route"].')
     if len(parts) == 1 and _norm(parts[0]) in _STRATEGIES:
         return _STRATEGIES[_norm(parts[0])]
     unknown = [p for p in parts if p not in _SCOPES]
     if unknown:
-        raise PolicyError(f"rate_limit.scope: unknown {', '.join(unknown)}; use {', '.join(sorted(_SCOPES))}.")
+        raise BlockError.at("scope", f"Unknown {', '.join(unknown)}; use {', '.join(sorted(_SCOPES))}.")
     return tuple(dict.fromkeys(p for p in parts if p != "global"))
 
 
 def _limit_and_window(block: dict[str, Any]) -> tuple[int, float]:
     given = [key for key in ("limit", "requests_per_window", *_PER) if block.get(key) is not None]
     if len(given) > 1:
-        raise PolicyError(f"rate_limit: give one of {', '.join(given)}, not several.")
+        raise BlockError.at("", f"rate_limit: give one of {', '.join(given)}, not several.")
     if not given:
-        raise PolicyError("rate_limit needs a limit: limit (+ window_s), requests_per_window (+ window_duration) "
-                          "or requests_per_minute.")
+        raise BlockError.at("", "rate_limit needs a limit: limit (+ window_s), requests_per_window "
+                                 "(+ window_duration) or requests_per_minute.")
     key = given[0]
-    limit = _int(block[key], f"rate_limit.{key}", minimum=1)
+    limit = _int(block[key], key, minimum=1)
     if key in _PER:
         if block.get("window_s") is not None or block.get("window_duration") is not None:
-            raise PolicyError(f"rate_limit.{key} fixes the window; drop window_s / window_duration.")
+            raise BlockError.at(key, f"rate_limit.{key} fixes the window; drop window_s / window_duration.")
         return limit, float(_PER[key])
     window_key = "window_s" if block.get("window_s") is not None else "window_duration"
     window = block.get(window_key, 60)
     if isinstance(window, bool) or not isinstance(window, (int, float)) or not 0.001 <= window <= 86400 * 31:
-        raise PolicyError(f"rate_limit.{window_key} must be a number of seconds (at most 31 days).")
+        raise BlockError.at(window_key, "Must be a number of seconds (at most 31 days).")
     return limit, float(window)
 
 
-def _int(value: Any, name: str, minimum: int) -> int:
+def _int(value: Any, key: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not minimum <= value <= 10_000_000:
-        raise PolicyError(f"{name} must be an integer from {minimum} to 10000000.")
+        raise BlockError.at(key, f"Must be an integer from {minimum} to 10000000.")
     return value
 
 
 def _choice(block: dict[str, Any], key: str, choices: tuple[str, ...], default: str) -> str:
     value = block.get(key, default)
     if value not in choices:
-        raise PolicyError(f"rate_limit.{key} must be one of {', '.join(choices)}.")
+        raise BlockError.at(key, f"Must be one of {', '.join(choices)}.")
     return str(value)
 
 

@@ -16,10 +16,9 @@ stale copy when there is one.
 """
 from __future__ import annotations
 
-from protocols.block_errors import PolicyError
 from protocols.shaping.flow import through_cache
 from protocols.shaping.request import edit_body, read_capped
 from protocols.shaping.respond import ResponseShaper
 from protocols.shaping.route import BLOCKS, RouteShaping
 
-__all__ = ["BLOCKS", "PolicyError", "ResponseShaper", "RouteShaping", "edit_body", "read_capped", "through_cache"]
+__all__ = ["BLOCKS", "ResponseShaper", "RouteShaping", "edit_body", "read_capped", "through_cache"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.block_errors import Issues, PolicyError
+from protocols.block_errors import BlockError, Issues
 from protocols.cache.config import CachePolicy
 from protocols.cache.config import compile_policy as compile_cache
 from protocols.compression.config import CompressionPolicy
@@ -27,7 +27,7 @@ class RouteShaping:
     def from_policies(cls, policies: dict[str, Any]) -> RouteShaping | None:
         """Compile `RouteSpec.policies`; None when the route uses none of the four blocks (the proxy's fast path).
 
-        Raises PolicyError whose `errors` name each problem by its full path (`cache.ttl_s`,
+        Raises BlockError whose `errors` name each problem by its full path (`cache.ttl_s`,
         `request_transformation.headers[0].pattern`), every block checked before raising.
         """
         errors: dict[str, list[str]] = {}
@@ -36,13 +36,13 @@ class RouteShaping:
         if value is not None:
             try:
                 request = RequestTransform.from_config(value)
-            except PolicyError as exc:
+            except BlockError as exc:
                 errors.update(exc.prefixed("request_transformation"))
         value = policies.get("response_transformation")
         if value is not None:
             try:
                 response = ResponseTransform.from_config(value)
-            except PolicyError as exc:
+            except BlockError as exc:
                 errors.update(exc.prefixed("response_transformation"))
         cache = compression = None
         for block in ("cache", "compression"):
@@ -52,13 +52,13 @@ class RouteShaping:
             issues = Issues()
             policy = compile_cache(value, issues) if block == "cache" else compile_compression(value, issues)
             if issues:
-                errors.update(PolicyError(issues.errors).prefixed(block))
+                errors.update(BlockError(issues.errors).prefixed(block))
             elif block == "cache":
                 cache = policy
             elif policy is not None and policy.enabled:  # type: ignore[union-attr]
                 compression = policy
         if errors:
-            raise PolicyError(errors)
+            raise BlockError(errors)
         shaping = cls(
             request if request is not None and not request.is_empty else None,
             response if response is not None and not response.is_empty else None,

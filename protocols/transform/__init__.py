@@ -2,7 +2,7 @@
 
 Wiring (ProxyApp; `protocols.shaping` does the response side and the cache/compression around it)::
 
-    # when the route table is built (PolicyError, a ValueError, -> the route is refused / left out):
+    # when the route table is built (protocols.block_errors.BlockError -> the route is refused / left out):
     request = RequestTransform.from_config(spec.policies.get("request_transformation"))
     response = ResponseTransform.from_config(spec.policies.get("response_transformation"))
 
@@ -49,10 +49,9 @@ catastrophically (see regex.py and protocols.regex_safety).
 """
 from __future__ import annotations
 
-from protocols.block_errors import PolicyError
 from protocols.transform.request import KEYS as REQUEST_KEYS
 from protocols.transform.request import RequestTransform
 from protocols.transform.response import KEYS as RESPONSE_KEYS
 from protocols.transform.response import ResponseTransform
 
-__all__ = ["REQUEST_KEYS", "RESPONSE_KEYS", "PolicyError", "RequestTransform", "ResponseTransform"]
+__all__ = ["REQUEST_KEYS", "RESPONSE_KEYS", "RequestTransform", "ResponseTransform"]

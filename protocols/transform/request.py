@@ -61,7 +61,7 @@ class RequestTransform:
     """What changes on the way upstream: headers, the path (after `{param}` substitution), the query, a JSON body.
 
     Unknown keys of the block are not errors here (the control plane reports them by path); every value of a
-    known key must compile, or `from_config` raises PolicyError naming each problem.
+    known key must compile, or `from_config` raises BlockError naming each problem.
     """
 
     __slots__ = ("header_ops", "path_rules", "query_ops", "body_ops", "max_body_bytes")

@@ -27,8 +27,9 @@ import logging
 from collections.abc import Iterable
 from typing import Any
 
+from protocols.block_errors import BlockError
 from protocols.errors import GatewayError
-from protocols.guards import GuardConfigError, Guards, origin_of
+from protocols.guards import Guards, origin_of
 from protocols.table import CompiledRoute, RouteTable
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class HandshakeGuards:
 def _compile(policies: Any, table: RouteTable, route_name: str | None) -> Guards | None:
     try:
         return Guards.from_config(policies, table.settings)
-    except GuardConfigError as exc:
+    except BlockError as exc:
         if route_name is None:
             log.error("the gateway-wide guard blocks do not compile; WebSocket handshakes without a route "
                       "answer 503: %s", exc)

@@ -9,8 +9,8 @@ import pytest
 from protocols.ftp.config import ftp_settings
 from protocols.websocket.config import websocket_policy
 from routes import services
-from routes.access_blocks import policy_error_path
 from routes.validation import normalize_route, unknown_keys, validate_route
+from tests.protocols.auth.tokens import rsa_key
 
 SECRET = "a-route-secret-of-more-than-32-bytes-0123"
 FTP_PASSWORD = "ftp-pass\r\nDELE important.csv"
@@ -182,15 +182,19 @@ def test_a_gateway_wide_jwt_secret_too_short_refuses_the_import():
     assert list(caught.value.errors) == ["jwt.secret"]
 
 
-# --- how a compiler's message becomes a field error ------------------------------------------------------------
+# --- how a compiler's error becomes a field error --------------------------------------------------------------
 
-@pytest.mark.parametrize(("block", "message", "expected"), [
-    ("rate_limit", "rate_limit.scope must be a name", ("rate_limit.scope", "Must be a name")),
-    ("jwt", "jwt.forward_claims: a claim may not set Host", ("jwt.forward_claims", "A claim may not set Host")),
-    ("jwt", "A configured key uses RS256, which jwt.algorithms does not list.",
-     ("jwt.algorithms", "A configured key uses RS256, which jwt.algorithms does not list.")),
-    ("jwt", "jwt.public_keys[1] must be a PEM text", ("jwt.public_keys[1]", "Must be a PEM text")),
-    ("jwt", "The jwt block needs a key", ("jwt", "The jwt block needs a key")),
+@pytest.mark.parametrize(("blocks", "expected"), [
+    (lambda pem: {"rate_limit": {"limit": 5, "window_s": 60, "scope": 5}},
+     {"rate_limit.scope": ['Must be a name or a list, e.g. ["ip", "route"].']}),
+    (lambda pem: {"jwt": {"secret": SECRET, "forward_claims": {"sub": "Host"}}},
+     {"jwt.forward_claims": ["A claim may not set Host; the proxy owns that field."]}),
+    (lambda pem: {"jwt": {"public_key": pem, "algorithm": "RS256", "algorithms": ["PS256"]}},
+     {"jwt.algorithms": ["A configured key uses RS256, which jwt.algorithms does not list."]}),
+    (lambda pem: {"jwt": {"public_keys": [{"pem": pem, "algorithm": "RS256"}, {"pem": "x", "algorithm": "RS256"}]}},
+     {"jwt.public_keys[1]": ["Must be a PEM text (-----BEGIN PUBLIC KEY----- or a certificate)."]}),
+    (lambda pem: {"jwt": {"issuer": "https://idp.example.com"}},
+     {"jwt": ["The jwt block needs a key: secret, public_key + algorithm, public_keys or jwks_url."]}),
 ])
-def test_a_compiler_message_is_filed_under_the_first_path_it_names(block, message, expected):
-    assert policy_error_path(block, message) == expected
+def test_a_compiler_error_is_filed_under_its_path_in_the_block(route_doc, blocks, expected):
+    assert errors_of(route_doc(**blocks(rsa_key().public_pem))) == expected

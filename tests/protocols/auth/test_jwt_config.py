@@ -1,4 +1,4 @@
-"""JwtPolicy.from_config: a wrong `jwt` block is refused at table-build time with a message naming the key."""
+"""JwtPolicy.from_config: a wrong `jwt` block is refused at table-build time with a BlockError at the key."""
 from __future__ import annotations
 
 import subprocess
@@ -10,14 +10,17 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from protocols.auth import JwtPolicy, PolicyError
+from protocols.auth import JwtPolicy
+from protocols.block_errors import BlockError
 from tests.protocols.auth.tokens import SECRET, ec_key, ed_key, rsa_key
 
 
-def refused(block: dict) -> str:
-    with pytest.raises(PolicyError) as caught:
+def refused(block: dict) -> tuple[str, str]:
+    """(path inside the block, message) of the one problem the compiler stops at."""
+    with pytest.raises(BlockError) as caught:
         JwtPolicy.from_config(block)
-    return str(caught.value)
+    [(path, messages)] = caught.value.errors.items()
+    return path, " ".join(messages)
 
 
 def test_a_secret_alone_means_hs256():
@@ -29,29 +32,39 @@ def test_a_jwks_url_alone_means_rs256():
 
 
 def test_it_refuses_the_none_algorithm():
-    assert "none" in refused({"secret": SECRET, "algorithms": ["HS256", "none"]})
+    path, message = refused({"secret": SECRET, "algorithms": ["HS256", "none"]})
+    assert path == "algorithms" and "none" in message
 
 
 def test_it_refuses_an_unknown_algorithm():
-    assert "HS1" in refused({"secret": SECRET, "algorithms": ["HS1"]})
+    path, message = refused({"secret": SECRET, "algorithms": ["HS1"]})
+    assert path == "algorithms" and "HS1" in message
 
 
 def test_it_refuses_a_block_without_a_key():
-    assert "needs a key" in refused({"issuer": "x"})
+    assert refused({"issuer": "x"}) == (
+        "", "The jwt block needs a key: secret, public_key + algorithm, public_keys or jwks_url.")
 
 
 def test_it_refuses_a_short_secret():
-    assert "at least 32" in refused({"secret": "too-short"})
-    assert "HS512 needs at least 64" in refused({"secret": SECRET, "algorithms": ["HS512"]})
+    path, message = refused({"secret": "too-short"})
+    assert path == "secret" and "at least 32" in message
+    path, message = refused({"secret": SECRET, "algorithms": ["HS512"]})
+    assert path == "secret" and "HS512 needs at least 64" in message
 
 
 def test_it_refuses_a_public_key_as_a_secret():
-    assert "public_key" in refused({"secret": rsa_key().public_pem})
+    path, message = refused({"secret": rsa_key().public_pem})
+    assert path == "secret" and "public_key" in message
 
 
 def test_it_refuses_a_private_key():
     pem = rsa_key().private_pem.decode()
-    assert "private key" in refused({"public_key": pem, "algorithm": "RS256"})
+    path, message = refused({"public_key": pem, "algorithm": "RS256"})
+    assert path == "public_key" and "private key" in message
+    path, message = refused({"public_keys": [{"pem": rsa_key().public_pem, "algorithm": "RS256"},
+                                             {"pem": pem, "algorithm": "RS256"}]})
+    assert path == "public_keys[1]" and "private key" in message
 
 
 @pytest.mark.parametrize(("key", "algorithm"), [
@@ -62,17 +75,20 @@ def test_it_refuses_a_private_key():
     (lambda: ed_key().public_pem, "ES256"),
 ])
 def test_it_refuses_a_key_of_the_wrong_kind_for_its_algorithm(key, algorithm):
-    assert algorithm in refused({"public_key": key(), "algorithm": algorithm})
+    path, message = refused({"public_key": key(), "algorithm": algorithm})
+    assert path == "public_key" and message.startswith(algorithm)
 
 
 def test_it_refuses_a_small_rsa_key():
     small = rsa.generate_private_key(65537, 1024).public_key()
     pem = small.public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
-    assert "1024 bits" in refused({"public_key": pem, "algorithm": "RS256"})
+    assert refused({"public_key": pem, "algorithm": "RS256"}) == (
+        "public_key", "The RSA key has 1024 bits; at least 2048 needed.")
 
 
 def test_it_refuses_an_hmac_algorithm_for_a_public_key():
-    assert "algorithm must be one of" in refused({"public_key": rsa_key().public_pem, "algorithm": "HS256"})
+    path, message = refused({"public_key": rsa_key().public_pem, "algorithm": "HS256"})
+    assert path == "public_key" and message.startswith("Algorithm must be one of")
 
 
 def test_it_accepts_a_certificate_as_public_key():
@@ -89,23 +105,27 @@ def test_it_accepts_a_certificate_as_public_key():
 
 
 def test_it_refuses_an_algorithm_list_that_contradicts_the_keys():
-    assert "RS256" in refused({"public_key": rsa_key().public_pem, "algorithm": "RS256", "algorithms": ["PS256"]})
-    assert "no jwt.secret" in refused({"public_key": rsa_key().public_pem, "algorithm": "RS256",
-                                       "algorithms": ["RS256", "HS256"]})
-    assert "ES256" in refused({"secret": SECRET, "algorithms": ["HS256", "ES256"]})
+    path, message = refused({"public_key": rsa_key().public_pem, "algorithm": "RS256", "algorithms": ["PS256"]})
+    assert path == "algorithms" and "RS256" in message
+    path, message = refused({"public_key": rsa_key().public_pem, "algorithm": "RS256",
+                             "algorithms": ["RS256", "HS256"]})
+    assert path == "algorithms" and "no jwt.secret" in message
+    path, message = refused({"secret": SECRET, "algorithms": ["HS256", "ES256"]})
+    assert path == "algorithms" and "ES256" in message
 
 
 def test_it_refuses_an_unknown_key_so_typos_do_not_pass_silently():
-    assert "audiance" in refused({"secret": SECRET, "audiance": "x"})
+    path, message = refused({"secret": SECRET, "audiance": "x"})
+    assert path == "" and "audiance" in message
 
 
 def test_it_refuses_a_jwks_url_that_is_not_http():
-    assert "jwks_url" in refused({"jwks_url": "file:///etc/jwks.json"})
+    assert refused({"jwks_url": "file:///etc/jwks.json"}) == ("jwks_url", "Must be an http(s) URL.")
 
 
 @pytest.mark.parametrize("header", ["Host", "authorization", "X-Forwarded-For", "bad header", ""])
 def test_it_refuses_forwarding_a_claim_into_a_header_the_proxy_owns(header):
-    assert "forward_claims" in refused({"secret": SECRET, "forward_claims": {"sub": header}})
+    assert refused({"secret": SECRET, "forward_claims": {"sub": header}})[0] == "forward_claims"
 
 
 @pytest.mark.parametrize(("key", "value"), [
@@ -113,7 +133,8 @@ def test_it_refuses_forwarding_a_claim_into_a_header_the_proxy_owns(header):
     ("required_scopes", [1]), ("cache_size", -1), ("issuer", 7), ("audience", [""]),
 ])
 def test_it_refuses_a_value_of_the_wrong_type(key, value):
-    assert key in refused({"secret": SECRET, key: value})
+    path, message = refused({"secret": SECRET, key: value})
+    assert path == key and message.startswith("Must be")
 
 
 def test_it_loads_without_django():

@@ -5,7 +5,8 @@ import email.utils
 
 import pytest
 
-from protocols.cache import CachePolicy, PolicyError
+from protocols.block_errors import BlockError
+from protocols.cache import CachePolicy
 
 NOW = 1_790_000_000.0
 POLICY = CachePolicy(ttl_s=60, stale_if_error_s=30)
@@ -72,7 +73,7 @@ def test_the_stale_window_comes_from_the_answer_then_the_route_and_revalidation_
 
 
 def test_the_block_is_checked_key_by_key():
-    with pytest.raises(PolicyError) as caught:
+    with pytest.raises(BlockError) as caught:
         CachePolicy.from_config({"ttl_s": -1, "vary_headers": "Accept", "methods": ["POST"], "statuses": [206],
                                  "store_set_cookie": "yes", "max_body_bytes": 1.5})
     assert set(caught.value.errors) == {"ttl_s", "vary_headers", "methods", "statuses", "store_set_cookie",

@@ -6,7 +6,8 @@ import zlib
 import brotli
 import pytest
 
-from protocols.compression import AVAILABLE, CompressionPolicy, GzipEncoder, PolicyError
+from protocols.block_errors import BlockError
+from protocols.compression import AVAILABLE, CompressionPolicy, GzipEncoder
 
 POLICY = CompressionPolicy.from_config({"algorithms": ["gzip", "br"]})
 JSON_HEAD = [(b"content-type", b"application/json"), (b"content-length", b"5000"), (b"etag", b'"v1"')]
@@ -59,7 +60,7 @@ def test_a_disabled_or_absent_block_means_no_compression():
 
 
 def test_bad_values_are_reported_by_key():
-    with pytest.raises(PolicyError) as caught:
+    with pytest.raises(BlockError) as caught:
         CompressionPolicy.from_config({"algorithms": ["lzma"], "content_types": ["text"], "min_bytes": -1,
                                        "gzip_level": 10})
     assert set(caught.value.errors) == {"algorithms", "content_types", "min_bytes", "gzip_level"}

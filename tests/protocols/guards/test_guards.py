@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.guards import ClientForbidden, GuardConfigError, Guards, choose_blocks, origin_of
+from protocols.block_errors import BlockError
+from protocols.guards import ClientForbidden, Guards, choose_blocks, origin_of
 
 
 def test_a_route_block_replaces_the_global_block_of_the_same_name():
@@ -29,7 +30,7 @@ def test_a_global_block_applies_to_routes_without_their_own():
 
 
 def test_every_bad_block_is_reported_at_once():
-    with pytest.raises(GuardConfigError) as caught:
+    with pytest.raises(BlockError) as caught:
         Guards.from_config({"cors": {"origins": ["null"]}, "limits": {"max_body_bytes": -1}}, None)
     assert set(caught.value.errors) == {"cors.origins[0]", "limits.max_body_bytes"}
 

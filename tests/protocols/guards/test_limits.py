@@ -5,7 +5,8 @@ import asyncio
 
 import pytest
 
-from protocols.guards import GuardConfigError, HeaderFieldsTooLarge, PayloadTooLarge, RequestLimits, UriTooLong
+from protocols.block_errors import BlockError
+from protocols.guards import HeaderFieldsTooLarge, PayloadTooLarge, RequestLimits, UriTooLong
 
 
 def scope(path: str = "/x", query: bytes = b"", headers=()) -> dict:
@@ -94,6 +95,6 @@ def test_the_defaults_are_no_body_limit_32_kib_100_fields_and_8192_characters():
 
 
 def test_a_negative_limit_is_refused_by_path():
-    with pytest.raises(GuardConfigError) as caught:
+    with pytest.raises(BlockError) as caught:
         RequestLimits.from_config({"max_body_bytes": -1, "max_url_length": "long"})
-    assert set(caught.value.errors) == {"limits.max_body_bytes", "limits.max_url_length"}
+    assert set(caught.value.errors) == {"max_body_bytes", "max_url_length"}

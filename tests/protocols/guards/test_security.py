@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.guards import GuardConfigError, SecurityHeaders
+from protocols.block_errors import BlockError
+from protocols.guards import SecurityHeaders
 
 
 def apply(block=None, headers=None, https=False) -> dict[str, list[str]]:
@@ -58,13 +59,13 @@ def test_disabled_adds_nothing():
 
 
 @pytest.mark.parametrize(("block", "path"), [
-    ({"frame_options": "ALLOW-FROM x"}, "security_headers.frame_options"),
-    ({"referrer_policy": "everything"}, "security_headers.referrer_policy"),
-    ({"content_security_policy": "a\r\nSet-Cookie: x=1"}, "security_headers.content_security_policy"),
-    ({"hsts_preload": True}, "security_headers.hsts_preload"),
-    ({"hsts_max_age": -1}, "security_headers.hsts_max_age"),
+    ({"frame_options": "ALLOW-FROM x"}, "frame_options"),
+    ({"referrer_policy": "everything"}, "referrer_policy"),
+    ({"content_security_policy": "a\r\nSet-Cookie: x=1"}, "content_security_policy"),
+    ({"hsts_preload": True}, "hsts_preload"),
+    ({"hsts_max_age": -1}, "hsts_max_age"),
 ])
 def test_bad_values_are_refused_by_path(block, path):
-    with pytest.raises(GuardConfigError) as caught:
+    with pytest.raises(BlockError) as caught:
         SecurityHeaders.from_config(block)
     assert path in caught.value.errors

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
+from protocols.block_errors import BlockError
 from protocols.cache import CachePolicy, MemoryStore, ResponseCache
-from protocols.shaping import PolicyError, ResponseShaper, RouteShaping
+from protocols.shaping import ResponseShaper, RouteShaping
 
 JSON = [(b"content-type", b"application/json")]
 
@@ -45,7 +46,7 @@ def body(data, more=False):
 
 def test_a_route_without_blocks_has_no_shaping_and_errors_of_all_blocks_come_together():
     assert RouteShaping.from_policies({"retry": {"max_retries": 1}}) is None
-    with pytest.raises(PolicyError) as caught:
+    with pytest.raises(BlockError) as caught:
         RouteShaping.from_policies({"request_transformation": {"path": {"pattern": "("}},
                                     "response_transformation": {"status_code_mappings": "x"},
                                     "cache": {"ttl_s": -1}, "compression": {"min_bytes": "big"}})

@@ -5,7 +5,8 @@ import json
 
 import pytest
 
-from protocols.transform import PolicyError, RequestTransform
+from protocols.block_errors import BlockError
+from protocols.transform import RequestTransform
 
 
 def headers_after(rules, fields):
@@ -108,7 +109,7 @@ def test_a_body_over_the_cap_is_left_alone():
 
 
 def test_every_problem_is_reported_by_path():
-    with pytest.raises(PolicyError) as caught:
+    with pytest.raises(BlockError) as caught:
         RequestTransform.from_config({
             "headers": [{"action": "set", "name": "Host", "value": "x"}, {"action": "bad", "name": "a"},
                         {"action": "add", "name": "X-A"}, {"action": "set", "name": "X-B", "value": "v",

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from protocols.transform import PolicyError, ResponseTransform
+from protocols.block_errors import BlockError
+from protocols.transform import ResponseTransform
 
 
 def mapping(condition):
@@ -46,7 +47,7 @@ def test_the_earlier_gateways_condition_string_is_evaluated():
 
 
 def test_an_unreadable_condition_string_is_an_error_not_ignored():
-    with pytest.raises(PolicyError) as caught:
+    with pytest.raises(BlockError) as caught:
         mapping("path is like /health")
     assert list(caught.value.errors) == ["status_code_mappings[0].condition"]
 
@@ -59,13 +60,13 @@ def test_the_first_matching_mapping_wins():
 
 
 def test_a_mapping_to_a_status_without_body_is_refused():
-    with pytest.raises(PolicyError) as caught:
+    with pytest.raises(BlockError) as caught:
         ResponseTransform.from_config({"status_code_mappings": [{"from": 200, "to": 204}, {"from": 99, "to": 200}]})
     assert set(caught.value.errors) == {"status_code_mappings[0].to", "status_code_mappings[1].from"}
 
 
 def test_response_headers_managed_by_the_gateway_are_refused():
-    with pytest.raises(PolicyError) as caught:
+    with pytest.raises(BlockError) as caught:
         ResponseTransform.from_config({"headers": {"set": {"Content-Length": "1", "X-Request-ID": "x"}}})
     assert set(caught.value.errors) == {"headers.set.Content-Length.name", "headers.set.X-Request-ID.name"}
 
