@@ -22,11 +22,6 @@ from routes.block_keys import refuse_unknown
 
 Errors = dict[str, list[str]]
 
-ACCESS_FIELDS = ("jwt", "ftp", "websocket")
-# Only these protocols' listeners read the block: an ftp block elsewhere, or a jwt block on a route whose requests
-# never pass the HTTP proxy's admission (FTP gateway, DNS), would be stored and silently do nothing.
-PROTOCOLS_OF = {"ftp": ("ftp",), "websocket": ("websocket",), "jwt": ("http", "websocket")}
-
 
 def _add(errors: Errors, field: str, message: str) -> None:
     errors.setdefault(field, []).append(message)
@@ -131,19 +126,6 @@ def validate_websocket(value: Any, errors: Errors) -> None:
                              or not 0 <= idle <= MAX_IDLE_TIMEOUT_S):
         _add(errors, "websocket.idle_timeout_s",
              f"Must be a number of seconds from 0 (never) to {MAX_IDLE_TIMEOUT_S} (a week).")
-
-
-def validate_access(doc: dict[str, Any], errors: Errors) -> None:
-    """Field-level errors of a route document's access blocks, including a block its protocol never reads."""
-    protocol = doc.get("protocol")
-    for field, protocols in PROTOCOLS_OF.items():
-        if doc.get(field) is not None and isinstance(protocol, str) and protocol not in protocols:
-            _add(errors, field, f"Only {' and '.join(protocols)} routes use the {field} block and this route's "
-                                f"protocol is {protocol}: remove the block (null).")
-    validate_jwt(doc.get("jwt"), errors)
-    validate_rate_limit(doc.get("rate_limit"), errors)
-    validate_ftp(doc.get("ftp"), errors)
-    validate_websocket(doc.get("websocket"), errors)
 
 
 def validate_settings_access(blocks: dict[str, Any], errors: Errors) -> None:

@@ -21,9 +21,9 @@ def _merge(errors: Errors, found: Errors, prefix: str = "") -> None:
         errors.setdefault(prefix + key, []).extend(messages)
 
 
-def validate_guards(doc: dict[str, Any], errors: Errors) -> None:
-    """Field-level errors of a route document's guard blocks (`cors.origins[0]: ...`)."""
-    _merge(errors, validate_blocks({name: refuse_unknown(name, doc.get(name), errors) for name in GUARD_FIELDS}))
+def validate_guard(block: str, value: Any, errors: Errors) -> None:
+    """Field-level errors of one of a route's guard blocks (`cors.origins[0]: ...`), compiled by the data plane."""
+    _merge(errors, validate_blocks({block: refuse_unknown(block, value, errors)}))
 
 
 def validate_settings_blocks(data: dict[str, Any], errors: Errors) -> None:

@@ -122,7 +122,7 @@ def _compiled(check: Callable[[Any, Errors], None]) -> Check:
 
 
 def _guard(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
-    guard_blocks.validate_guards({field.name: value}, errors)
+    guard_blocks.validate_guard(field.name, value, errors)
 
 
 FIELDS: tuple[Field, ...] = (
