@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
 from typing import Any, TypeAlias
 
 from django.contrib.auth import get_user_model
@@ -19,7 +18,6 @@ from routes.models import AuditEntry, Backend, ConfigState, GatewaySettings, Rou
 from routes.schema import FIELDS, STORED_NAMES
 from routes.secrets import missing_secret_errors, redact, restore_secrets
 from routes.settings_blocks import (
-    SETTINGS_BLOCKS,
     BlockChange,
     SettingsReport,
     block_changes,
@@ -32,12 +30,8 @@ from routes.validation import (
     Errors,
     normalize_route,
     split_backend_host,
-    unknown_keys,
     validate_route,
-    without_unknown_keys,
 )
-
-TOP_LEVEL_KEYS = frozenset({"version", "routers", *SETTINGS_BLOCKS})
 
 Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
 
@@ -48,40 +42,6 @@ class ConfigError(Exception):
     def __init__(self, errors: Errors) -> None:
         super().__init__("; ".join(f"{k}: {' '.join(v)}" for k, v in errors.items()))
         self.errors = errors
-
-
-@dataclass
-class ImportReport:
-    """Every change an import made (or, in a dry run, would make), and the keys it did not understand (by path).
-
-    Routes are listed by name and settings blocks by name only: a block's values may hold secrets.
-    """
-
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    settings_added: list[str] = field(default_factory=list)
-    settings_changed: list[str] = field(default_factory=list)
-    settings_removed: list[str] = field(default_factory=list)
-    unknown_keys: list[str] = field(default_factory=list)
-    dry_run: bool = False
-
-    @property
-    def changed(self) -> bool:
-        return bool(self.created or self.updated or self.deleted or self.settings_added or self.settings_changed
-                    or self.settings_removed)
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-class _DryRunDone(Exception):
-    """Raised inside a dry run's transaction once its report is complete, so every write is rolled back."""
-
-    def __init__(self, report: ImportReport) -> None:
-        super().__init__("dry run")
-        self.report = report
 
 
 # --- Reading ---------------------------------------------------------------------------------------------
@@ -129,25 +89,6 @@ def config_version() -> ConfigState:
     return ConfigState.objects.filter(pk=1).first() or ConfigState(pk=1, version=0)
 
 
-def export_config(*, include_secrets: bool = False) -> dict[str, Any]:
-    """The whole configuration in the earlier gateway's file format, loadable by `import_config`."""
-    row = gateway_settings()
-    data: dict[str, Any] = {"version": 1}
-    for block in SETTINGS_BLOCKS:
-        value = getattr(row, block)
-        if value is not None:
-            data[block] = value if include_secrets else redact(value)
-    routers = []
-    for doc in all_route_documents():
-        # Ids differ between installations, and the earlier gateway's file format has none.
-        doc.pop("id")
-        for backend in doc["backends"]:
-            backend.pop("id")
-        routers.append(doc if include_secrets else redact(doc))
-    data["routers"] = routers
-    return data
-
-
 # --- Writing ---------------------------------------------------------------------------------------------
 
 def actor_name(actor: Actor) -> str:
@@ -171,7 +112,7 @@ def record_audit(actor: Actor, source: str, action: str, object_type: str, obj_i
     )
 
 
-def _bump_version() -> None:
+def bump_version() -> None:
     ConfigState.objects.get_or_create(pk=1)
     ConfigState.objects.filter(pk=1).update(version=F("version") + 1, changed_at=timezone.now())
 
@@ -182,7 +123,7 @@ def bump_health_version() -> None:
     ConfigState.objects.filter(pk=1).update(health_version=F("health_version") + 1)
 
 
-def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list[Any]]:
+def diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[str, list[Any]]:
     keys = set(before or {}) | set(after or {})
     keys.discard("id")
     changes = {}
@@ -194,7 +135,7 @@ def _diff(before: dict[str, Any] | None, after: dict[str, Any] | None) -> dict[s
     return changes
 
 
-def _enabled_documents(exclude_ids: Iterable[int] = ()) -> list[dict[str, Any]]:
+def enabled_documents(exclude_ids: Iterable[int] = ()) -> list[dict[str, Any]]:
     excluded = set(exclude_ids)
     return [
         {"id": r.pk, "name": r.name, "enabled": True, "protocol": r.protocol, "external_path": r.external_path,
@@ -219,7 +160,7 @@ def unique_name(doc: dict[str, Any], taken: set[str]) -> str:
     return name
 
 
-def _restore_route_secrets(doc: dict[str, Any], stored: Route | None, prefix: str = "") -> Errors:
+def restore_route_secrets(doc: dict[str, Any], stored: Route | None, prefix: str = "") -> Errors:
     missing: list[str] = []
     for block in POLICY_FIELDS:
         doc[block] = restore_secrets(doc.get(block), getattr(stored, block) if stored else None, block, missing)
@@ -247,9 +188,9 @@ def prepare_route(data: Any, *, route: Route | None = None, partial: bool = Fals
     if not doc.get("name"):
         taken = set(Route.objects.values_list("name", flat=True))
         doc["name"] = unique_name(doc, taken)
-    secret_errors = _restore_route_secrets(doc, route)
+    secret_errors = restore_route_secrets(doc, route)
     if others is None:
-        others = _enabled_documents()
+        others = enabled_documents()
     errors = validate_route(doc, others)
     for key, messages in secret_errors.items():
         errors.setdefault(key, []).extend(messages)
@@ -266,7 +207,7 @@ def prepare_route(data: Any, *, route: Route | None = None, partial: bool = Fals
 BACKEND_ATTRS = ("scheme", "host", "port", "weight", "health_check_path", "enabled", "position")
 
 
-def _write_route(route: Route, doc: dict[str, Any]) -> None:
+def write_route(route: Route, doc: dict[str, Any]) -> None:
     for attr in STORED_NAMES:
         setattr(route, attr, doc[attr])
     route.save()
@@ -309,11 +250,11 @@ def save_route(data: dict[str, Any], *, actor: Actor, source: str, route: Route 
         before = route_document(route) if route is not None else None
         doc = prepare_route(data, route=route, partial=partial)
         target = route or Route()
-        _write_route(target, doc)
+        write_route(target, doc)
         after = route_document(target)
         record_audit(actor, source, AuditEntry.Action.UPDATE if route else AuditEntry.Action.CREATE,
-                     "route", target.pk, target.name, _diff(before, after))
-        _bump_version()
+                     "route", target.pk, target.name, diff(before, after))
+        bump_version()
     return target
 
 
@@ -322,8 +263,8 @@ def delete_route(route: Route, *, actor: Actor, source: str) -> None:
         before = route_document(route)
         pk, name = route.pk, route.name
         route.delete()
-        record_audit(actor, source, AuditEntry.Action.DELETE, "route", pk, name, _diff(before, None))
-        _bump_version()
+        record_audit(actor, source, AuditEntry.Action.DELETE, "route", pk, name, diff(before, None))
+        bump_version()
 
 
 def set_enabled(routes: Iterable[Route], enabled: bool, *, actor: Actor, source: str) -> int:
@@ -341,7 +282,7 @@ def set_enabled(routes: Iterable[Route], enabled: bool, *, actor: Actor, source:
 def request_reload(*, actor: Actor, source: str) -> int:
     """Ask every gateway process to rebuild its table now; returns the new version."""
     with transaction.atomic():
-        _bump_version()
+        bump_version()
         state = config_version()
         record_audit(actor, source, AuditEntry.Action.RELOAD, "config", state.version, "configuration", {})
     return state.version
@@ -382,12 +323,12 @@ def save_settings(data: Any, *, actor: Actor, source: str, partial: bool = False
         changes = block_changes(row, _check_settings(data, row, partial=partial))
         report = SettingsReport.of(row, changes, dry_run=dry_run)
         if changes and not dry_run:
-            _write_settings(row, changes, actor=actor, source=source, action=AuditEntry.Action.UPDATE)
-            _bump_version()
+            write_settings(row, changes, actor=actor, source=source, action=AuditEntry.Action.UPDATE)
+            bump_version()
     return report
 
 
-def _write_settings(row: GatewaySettings, changes: list[BlockChange], *, actor: Actor, source: str,
+def write_settings(row: GatewaySettings, changes: list[BlockChange], *, actor: Actor, source: str,
                     action: str) -> None:
     """Store the changed blocks, one audit row each (`{block: [old, new]}`, secrets redacted)."""
     for change in changes:
@@ -395,111 +336,3 @@ def _write_settings(row: GatewaySettings, changes: list[BlockChange], *, actor: 
         setattr(row, change.block, change.new)
     if changes:
         row.save()
-
-
-def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False, strict: bool = False,
-                  dry_run: bool = False) -> ImportReport:
-    """Load a configuration file of the earlier gateway (or Rusta's export) in one transaction.
-
-    Routes are matched by name (generated from the path when absent); with `replace`, routes and settings
-    blocks not in the file are deleted. Any invalid route raises ConfigError naming each error by path, and
-    nothing changes. Keys Rusta does not know are listed in the report (those of the resilience blocks are
-    dropped, as no write may store them); with `strict` each one is an error instead. With `dry_run` the
-    import runs in full, so its report is exactly what a real run would say, and is then rolled back
-    (audit rows and the version bump included).
-    """
-    try:
-        with transaction.atomic():
-            report = _import_config(data, actor=actor, source=source, replace=replace, strict=strict)
-            if dry_run:
-                raise _DryRunDone(report)
-    except _DryRunDone as done:
-        done.report.dry_run = True
-        return done.report
-    return report
-
-
-def _import_config(data: Any, *, actor: Actor, source: str, replace: bool, strict: bool) -> ImportReport:
-    """The import itself, writes and audit rows included; `import_config` decides whether they are kept."""
-    if not isinstance(data, dict):
-        raise ConfigError({"": ["The configuration must be a JSON object with a 'routers' list."]})
-    routers = data.get("routers", [])
-    if not isinstance(routers, list):
-        raise ConfigError({"routers": ["Must be a list of router objects."]})
-    report = ImportReport()
-    report.unknown_keys = [key for key in data if key not in TOP_LEVEL_KEYS and not str(key).startswith("_")]
-    settings_unknown = settings_unknown_keys(data)
-    report.unknown_keys += list(settings_unknown)
-    errors: Errors = {}
-    with transaction.atomic():
-        existing = {r.name: r for r in Route.objects.select_for_update().prefetch_related("backends")}
-        taken_in_file: set[str] = set()
-        planned: list[tuple[Route | None, dict[str, Any]]] = []
-        for index, raw in enumerate(routers):
-            prefix = f"routers[{index}]"
-            if not isinstance(raw, dict):
-                errors[prefix] = ["Must be an object."]
-                continue
-            report.unknown_keys += unknown_keys(raw, prefix)
-            doc = normalize_route(raw) if strict else without_unknown_keys(normalize_route(raw))
-            doc.pop("id", None)  # routes are matched by name; ids differ between installations
-            if not doc.get("name"):
-                doc["name"] = unique_name(doc, taken_in_file)
-            name = doc["name"] if isinstance(doc["name"], str) else None
-            if name is not None and name in taken_in_file:
-                errors.setdefault(f"{prefix}.name", []).append(f"The name '{name}' is used twice in the file.")
-            if name is not None:
-                taken_in_file.add(name)
-            route = existing.get(name) if name is not None else None
-            for key, messages in _restore_route_secrets(doc, route, f"{prefix}.").items():
-                errors.setdefault(key, []).extend(messages)
-            planned.append((route, doc))
-        kept_ids = {r.pk for name, r in existing.items() if name in taken_in_file}
-        gone_ids = {r.pk for name, r in existing.items() if name not in taken_in_file} if replace else set()
-        others = _enabled_documents(exclude_ids=kept_ids | gone_ids)
-        for index, (route, doc) in enumerate(planned):
-            if route is not None:
-                doc["id"] = route.pk
-            route_errors = validate_route(doc, others)
-            for key, messages in route_errors.items():
-                errors.setdefault(f"routers[{index}].{key}", []).extend(messages)
-            # Only valid routes take part in later clash checks; an invalid one is already reported.
-            if doc.get("enabled") and not route_errors:
-                others.append(doc)
-        row = gateway_settings()
-        # With `replace` the database equals the file: a block it lacks is cleared.
-        new_blocks = check_settings(data, row, errors, clear_absent=replace)
-        if strict:
-            # Paths that validation already refused (`retry.treshold`) keep their own message; a settings block's
-            # key gets the same wording as through the API (`ai.temp`: what `ai` knows, the closest name).
-            for path in report.unknown_keys:
-                errors.setdefault(path, [settings_unknown.get(path, "Unknown key; Rusta does not use it.")])
-        if errors:
-            raise ConfigError(errors)
-        for route, doc in planned:
-            before = route_document(route) if route is not None else None
-            target = route or Route()
-            _write_route(target, doc)
-            after = route_document(target)
-            if before is None:
-                report.created.append(target.name)
-            elif _diff(before, after):
-                report.updated.append(target.name)
-            else:
-                report.unchanged.append(target.name)
-                continue
-            record_audit(actor, source, AuditEntry.Action.IMPORT, "route", target.pk, target.name, _diff(before, after))
-        for name, route in existing.items():
-            if route.pk in gone_ids:
-                before = route_document(route)
-                route.delete()
-                report.deleted.append(name)
-                record_audit(actor, source, AuditEntry.Action.DELETE, "route", before["id"], name, _diff(before, None))
-        changes = block_changes(row, new_blocks)
-        _write_settings(row, changes, actor=actor, source=source, action=AuditEntry.Action.IMPORT)
-        for change in changes:
-            getattr(report, f"settings_{change.kind}").append(change.block)
-        # A file that changes nothing must not make every gateway process rebuild its table.
-        if report.changed:
-            _bump_version()
-    return report

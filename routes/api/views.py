@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from protocols.table import LiveTable, live
-from routes import name_check, services
+from routes import import_export, name_check, services
 from routes.api.document_types import config_type_errors, refuse_wrong_types, route_type_errors
 from routes.api.permissions import IsSuperuser, RolePermission
 from routes.api.serializers import (
@@ -154,7 +154,7 @@ class ConfigViewSet(viewsets.ViewSet):
     @extend_schema(summary="The whole configuration (secrets redacted) and its status",
                    responses=ConfigSerializer)
     def list(self, request: Request) -> Response:
-        data = services.export_config()
+        data = import_export.export_config()
         data["status"] = ConfigStatusSerializer(live_status()).data
         return Response(data)
 
@@ -182,7 +182,7 @@ class ConfigViewSet(viewsets.ViewSet):
         include_secrets = _flag(request, "include_secrets")
         if include_secrets and not IsSuperuser().has_permission(request, self):
             raise PermissionDenied("Only superusers may export secrets; leave out include_secrets.")
-        data = services.export_config(include_secrets=include_secrets)
+        data = import_export.export_config(include_secrets=include_secrets)
         version = services.config_version().version
         # A plain JSON file whatever the Accept header, so a browser saves it instead of rendering the HTML API.
         return JsonResponse(data, json_dumps_params={"indent": 2}, headers={
@@ -206,7 +206,7 @@ class ConfigViewSet(viewsets.ViewSet):
         replace, dry_run = _flag(request, "replace"), _flag(request, "dry_run")
         with transaction.atomic():
             report = refuse_wrong_types(
-                lambda: services.import_config(request.data, actor=request.user, source="api", replace=replace,
+                lambda: import_export.import_config(request.data, actor=request.user, source="api", replace=replace,
                                                dry_run=dry_run),
                 config_type_errors(request.data))
             version = services.config_version().version

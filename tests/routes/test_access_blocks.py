@@ -8,7 +8,7 @@ import pytest
 
 from protocols.ftp.config import ftp_settings
 from protocols.websocket.config import websocket_policy
-from routes import services
+from routes import import_export, services
 from routes.validation import normalize_route, unknown_keys, validate_route
 from tests.protocols.auth.tokens import rsa_key
 
@@ -169,7 +169,7 @@ def test_a_block_that_is_not_an_object_is_refused(route_doc):
 @pytest.mark.django_db
 def test_a_gateway_wide_rate_limit_that_does_not_compile_refuses_the_import():
     with pytest.raises(services.ConfigError) as caught:
-        services.import_config({"rate_limit": {"limit": 10, "store": "memcached"}, "routers": []},
+        import_export.import_config({"rate_limit": {"limit": 10, "store": "memcached"}, "routers": []},
                                actor=None, source="import")
     assert list(caught.value.errors) == ["rate_limit.store"]
     assert services.gateway_settings().rate_limit is None
@@ -178,7 +178,7 @@ def test_a_gateway_wide_rate_limit_that_does_not_compile_refuses_the_import():
 @pytest.mark.django_db
 def test_a_gateway_wide_jwt_secret_too_short_refuses_the_import():
     with pytest.raises(services.ConfigError) as caught:
-        services.import_config({"jwt": {"secret": "short"}, "routers": []}, actor=None, source="import")
+        import_export.import_config({"jwt": {"secret": "short"}, "routers": []}, actor=None, source="import")
     assert list(caught.value.errors) == ["jwt.secret"]
 
 

@@ -5,7 +5,7 @@ import pytest
 from django.contrib import messages
 from django.urls import reverse
 
-from routes import services
+from routes import import_export, services
 from routes.health.models import BackendHealth
 from routes.models import AuditEntry, Route
 from routes.secrets import REDACTED
@@ -264,7 +264,7 @@ def test_the_audit_list_filters_by_source(admin_client, route_doc):
 
 
 def test_gateway_settings_are_shown_with_secrets_redacted(admin_client, route_doc):
-    services.import_config({"jwt": {"secret": "jwt-secret-value-0123456789abcdef", "issuer": "me"}, "routers": []},
+    import_export.import_config({"jwt": {"secret": "jwt-secret-value-0123456789abcdef", "issuer": "me"}, "routers": []},
                            actor=None, source="import")
     url = reverse("admin:routes_gatewaysettings_change", args=[services.gateway_settings().pk])
     page = admin_client.get(url).content.decode()

@@ -7,7 +7,7 @@ import pytest
 from django.contrib import messages
 from django.urls import reverse
 
-from routes import services
+from routes import import_export, services
 from routes.models import AuditEntry, GatewaySettings
 from routes.secrets import REDACTED
 from tests.routes.conftest import PASSWORD
@@ -34,7 +34,7 @@ def viewer_client(client, viewer):
 
 @pytest.fixture
 def stored():
-    services.import_config({"jwt": {"secret": JWT_SECRET, "issuer": "me"}, "rate_limit": {"limit": 10,
+    import_export.import_config({"jwt": {"secret": JWT_SECRET, "issuer": "me"}, "rate_limit": {"limit": 10,
                                                                                            "window_s": 60},
                             "routers": []}, actor=None, source="import")
 

@@ -21,7 +21,7 @@ from protocols.limits.config import KNOWN_KEYS as RATE_LIMIT_KEYS
 from protocols.resilience import breaker_policy, retry_policy
 from protocols.transform import REQUEST_KEYS, RESPONSE_KEYS
 from protocols.websocket.config import websocket_policy
-from routes import services
+from routes import import_export, services
 from routes.block_keys import BLOCKS, defaults, unknown_key_message
 from routes.forms import RouteAdminForm
 from routes.models import Route
@@ -98,7 +98,7 @@ def test_the_admin_refuses_a_misspelt_guard_key_on_its_field(admin_client):
 
 @pytest.mark.django_db
 def test_an_import_lists_a_misspelt_key_and_leaves_it_out(route_doc):
-    report = services.import_config({"routers": [route_doc(cache={"ttl_s": 5, "tll_s": 9})]}, actor=None,
+    report = import_export.import_config({"routers": [route_doc(cache={"ttl_s": 5, "tll_s": 9})]}, actor=None,
                                     source="import")
     assert report.unknown_keys == ["routers[0].cache.tll_s"]
     assert Route.objects.get().cache == {"ttl_s": 5}
@@ -107,7 +107,7 @@ def test_an_import_lists_a_misspelt_key_and_leaves_it_out(route_doc):
 @pytest.mark.django_db
 def test_a_strict_import_refuses_a_misspelt_key_at_its_path(route_doc):
     with pytest.raises(services.ConfigError) as caught:
-        services.import_config({"routers": [route_doc(compression={"min_byte": 5})]}, actor=None, source="import",
+        import_export.import_config({"routers": [route_doc(compression={"min_byte": 5})]}, actor=None, source="import",
                                strict=True)
     assert list(caught.value.errors) == ["routers[0].compression.min_byte"]
     assert not Route.objects.exists()
@@ -119,7 +119,7 @@ def test_an_import_refuses_a_misspelt_access_key_even_without_strict(route_doc, 
     rules = {"alow": ["10.0.0.0/8"]}
     data = {"ip_rules": rules, "routers": []} if gateway_wide else {"routers": [route_doc(ip_rules=rules)]}
     with pytest.raises(services.ConfigError) as caught:
-        services.import_config(data, actor=None, source="import")
+        import_export.import_config(data, actor=None, source="import")
     path = "ip_rules.alow" if gateway_wide else "routers[0].ip_rules.alow"
     assert caught.value.errors == {path: [unknown_key_message("ip_rules", "alow", BLOCKS["ip_rules"].known)]}
 

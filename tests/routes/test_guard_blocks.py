@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from routes import services, snapshot
+from routes import import_export, services, snapshot
 from routes.models import GatewaySettings
 
 pytestmark = pytest.mark.django_db
@@ -49,16 +49,16 @@ def test_the_table_gets_the_guard_blocks_as_policies(route_doc):
 
 
 def test_gateway_wide_guard_blocks_import_export_and_reach_the_data_plane(route_doc):
-    services.import_config({"cors": {"origins": ["*"]}, "ip_rules": {"deny": ["192.0.2.0/24"]},
+    import_export.import_config({"cors": {"origins": ["*"]}, "ip_rules": {"deny": ["192.0.2.0/24"]},
                             "routers": [route_doc()]}, actor=None, source="import")
-    assert services.export_config()["ip_rules"] == {"deny": ["192.0.2.0/24"]}
+    assert import_export.export_config()["ip_rules"] == {"deny": ["192.0.2.0/24"]}
     settings = snapshot.build_table().settings
     assert (settings["cors"], settings["ip_rules"]) == ({"origins": ["*"]}, {"deny": ["192.0.2.0/24"]})
 
 
 def test_a_bad_gateway_wide_guard_block_is_refused_and_nothing_changes(route_doc):
     with pytest.raises(services.ConfigError) as caught:
-        services.import_config({"limits": {"max_url_length": "long"}, "routers": [route_doc()]}, actor=None,
+        import_export.import_config({"limits": {"max_url_length": "long"}, "routers": [route_doc()]}, actor=None,
                                source="import")
     assert "limits.max_url_length" in caught.value.errors
     assert not GatewaySettings.objects.exists()

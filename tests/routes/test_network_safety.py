@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from routes import services
+from routes import import_export, services
 
 pytestmark = pytest.mark.django_db
 
@@ -35,12 +35,12 @@ def test_an_import_refuses_them_too_by_path(route_doc):
     data = {"routers": [route_doc(), route_doc(name="b", external_path="/b",
                                                backends=[{"host": "http://169.254.169.254", "port": 80}])]}
     with pytest.raises(services.ConfigError) as caught:
-        services.import_config(data, actor=None, source="import")
+        import_export.import_config(data, actor=None, source="import")
     assert "routers[1].backends[0].host" in caught.value.errors
 
 
 def test_a_jwks_url_at_a_metadata_address_is_refused():
     data = {"jwt": {"jwks_url": "http://169.254.169.254/latest/meta-data/iam/"}, "routers": []}
     with pytest.raises(services.ConfigError) as caught:
-        services.import_config(data, actor=None, source="import")
+        import_export.import_config(data, actor=None, source="import")
     assert "jwt.jwks_url" in caught.value.errors

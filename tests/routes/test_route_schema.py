@@ -13,7 +13,7 @@ import pytest
 from django.urls import reverse
 
 from protocols.table import RouteTable
-from routes import schema, services
+from routes import import_export, schema, services
 from routes.block_keys import BLOCKS
 from routes.models import Backend, Route
 from routes.secrets import REDACTED, redact
@@ -137,14 +137,14 @@ def test_a_block_round_trips_through_the_api_and_reaches_the_data_plane(api, blo
 def test_a_block_round_trips_through_export_and_import(staff_user, block):
     protocol, sample = BLOCK_SAMPLES[block]
     services.save_route(document("r", protocol, **{block: sample}), actor=staff_user, source="api")
-    redacted = services.export_config()
+    redacted = import_export.export_config()
     # An export read back onto the same installation (secrets redacted) changes nothing.
-    report = services.import_config(redacted, actor=staff_user, source="import", strict=True)
+    report = import_export.import_config(redacted, actor=staff_user, source="import", strict=True)
     assert report.unchanged == ["r"] and not report.changed
     # With its secrets, it rebuilds the route on an empty installation.
-    full = services.export_config(include_secrets=True)
+    full = import_export.export_config(include_secrets=True)
     Route.objects.all().delete()
-    report = services.import_config(full, actor=staff_user, source="import", strict=True)
+    report = import_export.import_config(full, actor=staff_user, source="import", strict=True)
     assert report.created == ["r"]
     assert getattr(Route.objects.get(name="r"), block) == sample
     assert spec_of("r").policies[block] == sample

@@ -5,7 +5,7 @@ import logging
 
 import pytest
 
-from routes import services
+from routes import import_export, services
 from routes.secrets import REDACTED, redact, restore_secrets
 
 SECRET = "s3cr3t-value-that-must-never-ever-leak"
@@ -76,12 +76,12 @@ def test_a_redacted_url_without_a_stored_one_is_reported():
 @pytest.mark.django_db
 def test_secrets_never_reach_the_logs(caplog, api, route_doc):
     caplog.set_level(logging.DEBUG)
-    services.import_config({"jwt": {"secret": SECRET}, "routers": [route_doc(ai_policy={"api_key": SECRET})]},
+    import_export.import_config({"jwt": {"secret": SECRET}, "routers": [route_doc(ai_policy={"api_key": SECRET})]},
                            actor=None, source="import")
     api.get("/api/config/export/")
     api.patch("/api/routes/users/", {"ai_policy": {"api_key": "<redacted>", "provider": 5}}, format="json")
     with pytest.raises(services.ConfigError) as caught:
-        services.import_config({"jwt": {"secret": SECRET, "x": 1}, "routers": [route_doc(methods=["FETCH"])]},
+        import_export.import_config({"jwt": {"secret": SECRET, "x": 1}, "routers": [route_doc(methods=["FETCH"])]},
                                actor=None, source="import")
     assert SECRET not in str(caught.value)
     assert SECRET not in caplog.text

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from routes import services
+from routes import import_export, services
 from routes.health.models import BackendHealth, HealthState
 from routes.models import AuditEntry, Backend, Route
 from routes.secrets import REDACTED
@@ -131,14 +131,14 @@ def test_an_ipv6_backend_is_shown_in_brackets_and_survives_a_round_trip(route_do
     route = services.save_route(route_doc(backends=[{"host": "http://[::1]", "port": 8080}]), actor=None,
                                 source="api")
     assert services.route_document(route)["backends"][0]["host"] == "http://[::1]"
-    exported = services.export_config()
-    services.import_config(exported, actor=None, source="import", replace=True)
-    assert services.export_config() == exported
+    exported = import_export.export_config()
+    import_export.import_config(exported, actor=None, source="import", replace=True)
+    assert import_export.export_config() == exported
 
 
 def test_an_import_matches_routes_by_name(route_doc):
     services.save_route(route_doc(), actor=None, source="api")
-    report = services.import_config({"routers": [route_doc(read_timeout_ms=5), route_doc(name="new",
+    report = import_export.import_config({"routers": [route_doc(read_timeout_ms=5), route_doc(name="new",
                                                                                           external_path="/new")]},
                                     actor=None, source="import")
     assert (report.created, report.updated, report.deleted) == (["new"], ["users"], [])
@@ -147,7 +147,7 @@ def test_an_import_matches_routes_by_name(route_doc):
 
 def test_an_import_with_replace_deletes_routes_missing_from_the_file(route_doc):
     services.save_route(route_doc(), actor=None, source="api")
-    report = services.import_config({"routers": [route_doc(name="only", external_path="/only")]}, actor=None,
+    report = import_export.import_config({"routers": [route_doc(name="only", external_path="/only")]}, actor=None,
                                     source="import", replace=True)
     assert report.deleted == ["users"]
     assert list(Route.objects.values_list("name", flat=True)) == ["only"]
@@ -155,50 +155,50 @@ def test_an_import_with_replace_deletes_routes_missing_from_the_file(route_doc):
 
 def test_an_invalid_import_changes_nothing(route_doc):
     services.save_route(route_doc(), actor=None, source="api")
-    before = (services.export_config(), version(), AuditEntry.objects.count())
+    before = (import_export.export_config(), version(), AuditEntry.objects.count())
     bad = {"jwt": {"secret": JWT_SECRET}, "routers": [route_doc(name="fine", external_path="/fine"),
                                                route_doc(name="bad", methods=["NOPE"])]}
     with pytest.raises(services.ConfigError) as caught:
-        services.import_config(bad, actor=None, source="import", replace=True)
+        import_export.import_config(bad, actor=None, source="import", replace=True)
     assert list(caught.value.errors) == ["routers[1].methods"]
-    assert (services.export_config(), version(), AuditEntry.objects.count()) == before
+    assert (import_export.export_config(), version(), AuditEntry.objects.count()) == before
 
 
 def test_an_import_that_changes_nothing_keeps_the_version(route_doc):
-    services.import_config({"routers": [route_doc()]}, actor=None, source="import")
+    import_export.import_config({"routers": [route_doc()]}, actor=None, source="import")
     start = version()
-    report = services.import_config({"routers": [route_doc()]}, actor=None, source="import")
+    report = import_export.import_config({"routers": [route_doc()]}, actor=None, source="import")
     assert (report.created, report.updated, version()) == ([], [], start)
 
 
 def test_an_import_reports_unknown_keys_by_path(route_doc):
     data = {"plugins": {}, "ai": {"provider": "openai", "temperature": 1},
             "routers": [route_doc(), route_doc(name="b", external_path="/b", ai_policy={"foo": 1})]}
-    report = services.import_config(data, actor=None, source="import")
+    report = import_export.import_config(data, actor=None, source="import")
     assert report.unknown_keys == ["plugins", "ai.temperature", "routers[1].ai_policy.foo"]
 
 
 def test_an_exported_file_with_redacted_secrets_keeps_the_stored_ones(route_doc):
-    services.import_config({"jwt": {"secret": JWT_SECRET}, "routers": [route_doc()]}, actor=None,
+    import_export.import_config({"jwt": {"secret": JWT_SECRET}, "routers": [route_doc()]}, actor=None,
                            source="import")
-    exported = services.export_config()
+    exported = import_export.export_config()
     assert exported["jwt"]["secret"] == REDACTED
-    services.import_config(exported, actor=None, source="import", replace=True)
+    import_export.import_config(exported, actor=None, source="import", replace=True)
     assert services.gateway_settings().jwt == {"secret": JWT_SECRET}
 
 
 def test_an_import_with_replace_clears_settings_blocks_the_file_lacks(route_doc):
-    services.import_config({"jwt": {"secret": JWT_SECRET}, "ai": {"provider": "openai"}, "routers": []}, actor=None,
-                           source="import")
-    services.import_config({"ai": {"provider": "anthropic"}, "routers": []}, actor=None, source="import",
+    import_export.import_config({"jwt": {"secret": JWT_SECRET}, "ai": {"provider": "openai"}, "routers": []},
+                                actor=None, source="import")
+    import_export.import_config({"ai": {"provider": "anthropic"}, "routers": []}, actor=None, source="import",
                            replace=True)
     row = services.gateway_settings()
     assert (row.jwt, row.ai) == (None, {"provider": "anthropic"})
 
 
 def test_an_import_without_replace_keeps_settings_blocks_the_file_lacks(route_doc):
-    services.import_config({"jwt": {"secret": JWT_SECRET}, "routers": []}, actor=None, source="import")
-    services.import_config({"routers": [route_doc()]}, actor=None, source="import")
+    import_export.import_config({"jwt": {"secret": JWT_SECRET}, "routers": []}, actor=None, source="import")
+    import_export.import_config({"routers": [route_doc()]}, actor=None, source="import")
     assert services.gateway_settings().jwt == {"secret": JWT_SECRET}
 
 
@@ -253,8 +253,8 @@ def test_a_backends_health_history_survives_a_route_edit(route_doc):
 
 
 def test_an_import_of_changed_backends_is_audited_with_them(route_doc):
-    services.import_config({"routers": [route_doc()]}, actor=None, source="import")
-    report = services.import_config({"routers": [route_doc(backends=[{"host": "http://10.0.0.9", "port": 80}])]},
+    import_export.import_config({"routers": [route_doc()]}, actor=None, source="import")
+    report = import_export.import_config({"routers": [route_doc(backends=[{"host": "http://10.0.0.9", "port": 80}])]},
                                     actor=None, source="import")
     assert report.updated == ["users"]
     entry = AuditEntry.objects.filter(action="import").order_by("-id").first()
@@ -284,30 +284,30 @@ def test_the_health_version_is_bumped_on_its_own(route_doc):
 
 def the_state() -> tuple:
     """Everything an import may write: the configuration with its secrets, the version and the audit trail."""
-    return (services.export_config(include_secrets=True), version(),
+    return (import_export.export_config(include_secrets=True), version(),
             list(AuditEntry.objects.values_list("id", flat=True)))
 
 
 def test_an_import_reports_a_settings_block_it_adds_and_the_routes_it_left_alone(route_doc):
     services.save_route(route_doc(), actor=None, source="api")
-    report = services.import_config({"jwt": {"secret": JWT_SECRET}, "routers": [route_doc()]}, actor=None,
+    report = import_export.import_config({"jwt": {"secret": JWT_SECRET}, "routers": [route_doc()]}, actor=None,
                                     source="import")
     assert (report.settings_added, report.settings_changed, report.settings_removed) == (["jwt"], [], [])
     assert (report.created, report.updated, report.unchanged, report.deleted) == ([], [], ["users"], [])
 
 
 def test_an_import_reports_settings_blocks_it_changes_and_removes(route_doc):
-    services.import_config({"jwt": {"secret": JWT_SECRET}, "ai": {"provider": "openai"}, "routers": []},
+    import_export.import_config({"jwt": {"secret": JWT_SECRET}, "ai": {"provider": "openai"}, "routers": []},
                            actor=None, source="import")
-    report = services.import_config({"ai": {"provider": "anthropic"}, "routers": []}, actor=None, source="import",
+    report = import_export.import_config({"ai": {"provider": "anthropic"}, "routers": []}, actor=None, source="import",
                                     replace=True)
     assert (report.settings_added, report.settings_changed, report.settings_removed) == ([], ["ai"], ["jwt"])
 
 
 def test_importing_the_same_file_again_reports_nothing_changed(route_doc):
     data = {"jwt": {"secret": JWT_SECRET}, "rate_limit": {"limit": 10, "window_s": 60}, "routers": [route_doc()]}
-    services.import_config(data, actor=None, source="import")
-    report = services.import_config(data, actor=None, source="import")
+    import_export.import_config(data, actor=None, source="import")
+    report = import_export.import_config(data, actor=None, source="import")
     assert not report.changed
     assert report.unchanged == ["users"]
 
@@ -318,9 +318,9 @@ def test_a_dry_run_reports_what_a_real_run_does_and_changes_nothing(route_doc):
     data = {"jwt": {"secret": JWT_SECRET}, "routers": [route_doc(read_timeout_ms=9),
                                                         route_doc(name="new", external_path="/new")]}
     before = the_state()
-    dry = services.import_config(data, actor=None, source="import", replace=True, dry_run=True)
+    dry = import_export.import_config(data, actor=None, source="import", replace=True, dry_run=True)
     assert the_state() == before
-    real = services.import_config(data, actor=None, source="import", replace=True)
+    real = import_export.import_config(data, actor=None, source="import", replace=True)
     assert dry.dry_run and not real.dry_run
     assert {**dry.as_dict(), "dry_run": False} == real.as_dict()
     assert (real.created, real.updated, real.deleted, real.settings_added) == (["new"], ["users"], ["old"], ["jwt"])

@@ -16,7 +16,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from rest_framework.authtoken.models import Token
 
 from metrics.models import RetentionPolicy
-from routes import services
+from routes import import_export, services
 from routes.health.models import BackendHealth
 from routes.models import AuditEntry, GatewaySettings, Route
 from tests.support.users import PASSWORD, role_user
@@ -85,7 +85,7 @@ class World:
 @pytest.fixture
 def world(route_doc) -> World:
     route = services.save_route(route_doc(), actor=None, source="api")
-    services.import_config({"cors": {"origins": ["*"]}, "routers": [route_doc()]}, actor=None, source="import")
+    import_export.import_config({"cors": {"origins": ["*"]}, "routers": [route_doc()]}, actor=None, source="import")
     BackendHealth.objects.create(backend=route.backends.first())
     other = role_user("ursula", "superuser")
     Token.objects.create(user=other)

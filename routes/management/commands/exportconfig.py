@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from routes import services
+from routes import import_export
 
 
 class Command(BaseCommand):
@@ -19,7 +19,7 @@ class Command(BaseCommand):
                             help="Write secrets (JWT secret, API keys) instead of <redacted>; keep the file safe.")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        data = services.export_config(include_secrets=options["include_secrets"])
+        data = import_export.export_config(include_secrets=options["include_secrets"])
         text = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
         output = options.get("output")
         if not output or output == "-":

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from routes import services
+from routes import import_export, services
 
 SETTINGS_VERBS = (("added", "settings_added"), ("changed", "settings_changed"), ("removed", "settings_removed"))
 
@@ -53,7 +53,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         data = read_config(options["file"])
         try:
-            report = services.import_config(data, actor=None, source="command", replace=options["replace"],
+            report = import_export.import_config(data, actor=None, source="command", replace=options["replace"],
                                             strict=options["strict"], dry_run=options["dry_run"])
         except services.ConfigError as exc:
             for path, messages in exc.errors.items():
@@ -73,7 +73,7 @@ class Command(BaseCommand):
             self.stdout.write(self.style.SUCCESS(f"Imported; configuration version {version}."))
 
 
-def report_lines(report: services.ImportReport) -> list[str]:
+def report_lines(report: import_export.ImportReport) -> list[str]:
     """The report as an operator reads it: settings blocks by name (never their values), then routes."""
     blocks = [f"{block} {verb}" for verb, attr in SETTINGS_VERBS for block in getattr(report, attr)]
     # Unchanged routes are only counted: they are most of a re-imported file, and nothing happened to them.

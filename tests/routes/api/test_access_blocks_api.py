@@ -8,7 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from routes import services
+from routes import import_export, services
 from routes.models import AuditEntry, Route
 from routes.secrets import REDACTED
 
@@ -80,7 +80,7 @@ def test_the_import_api_refuses_a_router_with_a_bad_block_naming_its_path(api, r
 
 def test_the_import_refuses_a_router_with_a_bad_rate_limit_naming_its_path(route_doc):
     with pytest.raises(services.ConfigError) as caught:
-        services.import_config({"routers": [route_doc(rate_limit={"limit": 0})]}, actor=None, source="import")
+        import_export.import_config({"routers": [route_doc(rate_limit={"limit": 0})]}, actor=None, source="import")
     assert list(caught.value.errors) == ["routers[0].rate_limit.limit"]
 
 
@@ -103,7 +103,7 @@ def test_good_blocks_are_saved_as_sent(api, route_doc):
 
 
 def test_an_imported_ftp_route_keeps_its_block(route_doc):
-    services.import_config({"routers": [files()]}, actor=None, source="import")
+    import_export.import_config({"routers": [files()]}, actor=None, source="import")
     assert Route.objects.get(name="files").ftp["password"] == FTP_PASSWORD
 
 
@@ -195,6 +195,6 @@ def test_the_export_command_with_include_secrets_contains_the_route_secrets(stor
 
 
 def test_a_redacted_export_imported_back_keeps_the_route_secrets(stored):
-    services.import_config(services.export_config(), actor=None, source="import", replace=True)
+    import_export.import_config(import_export.export_config(), actor=None, source="import", replace=True)
     assert Route.objects.get(name="orders").jwt["secret"] == JWT_SECRET
     assert Route.objects.get(name="files").ftp["password"] == FTP_PASSWORD

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from protocols.table import live
-from routes import services
+from routes import import_export, services
 from routes.models import AuditEntry, ConfigState, GatewaySettings, Route
 from routes.secrets import REDACTED
 from routes.snapshot import build_table
@@ -27,7 +27,7 @@ def live_table():
 
 @pytest.fixture
 def stored(route_doc):
-    services.import_config({"jwt": {"secret": JWT_SECRET, "issuer": "me"}, "routers": [route_doc()]},
+    import_export.import_config({"jwt": {"secret": JWT_SECRET, "issuer": "me"}, "routers": [route_doc()]},
                            actor=None, source="import")
 
 
@@ -70,7 +70,7 @@ def test_the_export_downloads_a_redacted_json_file(api, stored):
     assert response["Content-Type"] == "application/json"
     assert response["Content-Disposition"].startswith("attachment; filename=")
     body = json.loads(response.content)
-    assert body == services.export_config()
+    assert body == import_export.export_config()
     assert body["jwt"]["secret"] == REDACTED
 
 
@@ -105,10 +105,10 @@ def test_an_import_answers_the_settings_blocks_it_changed_by_name(api, stored, r
 def test_an_import_dry_run_answers_what_a_real_one_does_and_changes_nothing(api, stored, route_doc):
     data = {"rate_limit": {"limit": 10, "window_s": 60}, "routers": [route_doc(read_timeout_ms=10),
                                                      route_doc(name="new", external_path="/new")]}
-    before = (services.export_config(include_secrets=True), services.config_version().version,
+    before = (import_export.export_config(include_secrets=True), services.config_version().version,
               AuditEntry.objects.count())
     dry = api.post("/api/config/import/?replace=true&dry_run=true", data, format="json").json()
-    assert (services.export_config(include_secrets=True), services.config_version().version,
+    assert (import_export.export_config(include_secrets=True), services.config_version().version,
             AuditEntry.objects.count()) == before
     real = api.post("/api/config/import/?replace=true", data, format="json").json()
     assert (dry["dry_run"], real["dry_run"]) == (True, False)
@@ -132,12 +132,12 @@ def test_an_import_without_replace_keeps_other_routes(api, stored, route_doc):
 
 
 def test_an_invalid_import_answers_errors_by_path_and_changes_nothing(api, stored, route_doc):
-    before = services.export_config()
+    before = import_export.export_config()
     data = {"routers": [route_doc(name="x", external_path="/x"), {"external_path": "/y", "methods": ["GET"]}]}
     response = api.post("/api/config/import/?replace=true", data, format="json")
     assert response.status_code == 400
     assert list(response.json()["errors"]) == ["routers[1].backends"]
-    assert services.export_config() == before
+    assert import_export.export_config() == before
 
 
 def test_a_replace_flag_that_is_not_a_boolean_is_refused(api, stored):

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from routes import services
+from routes import import_export, services
 from routes.models import AuditEntry, GatewaySettings
 from routes.secrets import REDACTED
 
@@ -19,7 +19,7 @@ BLOCKS = ("jwt", "rate_limit", "ai", "cors", "limits", "ip_rules", "security_hea
 
 @pytest.fixture
 def stored():
-    services.import_config({"jwt": {"secret": JWT_SECRET, "issuer": "me"}, "ai": {"provider": "openai",
+    import_export.import_config({"jwt": {"secret": JWT_SECRET, "issuer": "me"}, "ai": {"provider": "openai",
                                                                                    "api_key": AI_KEY},
                             "rate_limit": {"limit": 10, "window_s": 60}, "routers": []},
                            actor=None, source="import")
@@ -147,7 +147,7 @@ def test_a_block_is_refused_with_the_errors_an_import_gives_it(api, block):
     response = api.patch(URL, block, format="json")
     assert response.status_code == 400
     with pytest.raises(services.ConfigError) as imported:
-        services.import_config({**block, "routers": []}, actor=None, source="import")
+        import_export.import_config({**block, "routers": []}, actor=None, source="import")
     assert response.json()["errors"] == imported.value.errors
 
 
@@ -171,9 +171,9 @@ def test_a_change_bumps_the_version_once_and_no_change_keeps_it(api, stored):
 
 
 def test_a_dry_run_answers_what_the_change_would_do_and_changes_nothing(api, stored):
-    before = (version(), AuditEntry.objects.count(), services.export_config(include_secrets=True))
+    before = (version(), AuditEntry.objects.count(), import_export.export_config(include_secrets=True))
     dry = api.put(f"{URL}?dry_run=true", {"rate_limit": {"limit": 5, "window_s": 1}}, format="json").json()
-    assert (version(), AuditEntry.objects.count(), services.export_config(include_secrets=True)) == before
+    assert (version(), AuditEntry.objects.count(), import_export.export_config(include_secrets=True)) == before
     real = api.put(URL, {"rate_limit": {"limit": 5, "window_s": 1}}, format="json").json()
     assert (dry["dry_run"], real["dry_run"]) == (True, False)
     assert dry["version"] == before[0] < real["version"]

@@ -5,14 +5,14 @@ import json
 
 import pytest
 
-from routes import services
+from routes import import_export
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def secrets_stored(route_doc):
-    services.import_config({"jwt": {"secret": "jwt-secret-value-0123456789abcdef"},
+    import_export.import_config({"jwt": {"secret": "jwt-secret-value-0123456789abcdef"},
                             "routers": [route_doc(ai_policy={"enabled": True, "api_key": "sk-route-key"})]},
                            actor=None, source="import")
 

@@ -7,7 +7,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from routes import services
+from routes import import_export, services
 from routes.secrets import REDACTED
 from tests.support.compat import kairos_examples
 
@@ -24,7 +24,7 @@ def export(*args: str) -> dict:
 
 @pytest.fixture
 def configured(route_doc):
-    services.import_config({"jwt": {"secret": JWT_SECRET, "issuer": "me"},
+    import_export.import_config({"jwt": {"secret": JWT_SECRET, "issuer": "me"},
                             "routers": [route_doc(ai_policy={"enabled": True, "api_key": "sk-live"}),
                                         route_doc(name="dns", protocol="dns", external_path="/dns",
                                                   methods=["POST"], backends=[{"host": "8.8.8.8", "port": 53}])]},

@@ -12,7 +12,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from routes import services
+from routes import import_export, services
 from routes.models import AuditEntry, Route
 from tests.support.compat import fixture, kairos_examples, load
 
@@ -31,7 +31,7 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def snapshot() -> tuple:
-    return services.export_config(include_secrets=True), services.config_version().version
+    return import_export.export_config(include_secrets=True), services.config_version().version
 
 
 def the_state() -> tuple:
@@ -230,7 +230,7 @@ def test_importing_the_same_file_again_prints_that_nothing_changed(tmp_path, rou
 
 
 def test_a_changed_settings_block_and_an_updated_route_are_printed(tmp_path, route_doc):
-    services.import_config({"rate_limit": {"limit": 10, "window_s": 60}, "routers": [route_doc()]},
+    import_export.import_config({"rate_limit": {"limit": 10, "window_s": 60}, "routers": [route_doc()]},
                            actor=None, source="import")
     data = {"rate_limit": {"limit": 20, "window_s": 60}, "routers": [route_doc(read_timeout_ms=9)]}
     code, out, _ = run(str(write(tmp_path, data)))
@@ -256,7 +256,7 @@ def test_a_dry_run_prints_what_a_real_run_does_and_changes_nothing(tmp_path, rou
 def test_an_earlier_gateway_file_that_switches_on_jwt_and_a_rate_limit_says_so(tmp_path):
     # The issue: a file that sets the gateway-wide jwt and rate_limit blocks printed "0 created, 0 updated".
     data = load(fixture("advanced.json"))
-    services.import_config({**data, "jwt": None, "rate_limit": None}, actor=None, source="import")
+    import_export.import_config({**data, "jwt": None, "rate_limit": None}, actor=None, source="import")
     code, out, _ = run(str(fixture("advanced.json")))
     assert code == 0
     unchanged = len(data["routers"])
