@@ -3,15 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from protocols.balancing import Balancing
-from protocols.cache import MemoryStore, RedisCacheStore, ResponseCache
-from protocols.dns import DOH_PATHS, DnsForwarder, doh_app
+from protocols.dataplane import DataPlane, ProxyOptions
+from protocols.dns import DOH_PATHS, doh_app
 from protocols.errors import (
     ClientDisconnected,
     GatewayError,
@@ -21,31 +18,26 @@ from protocols.errors import (
     UpstreamTotalTimeout,
     protocol_error,
 )
-from protocols.ftp import FtpGateway, FtpOptions
+from protocols.ftp import match_ftp_route
 from protocols.guards import preflight_method
-from protocols.health import DEFAULT_LIMITS, HEALTH_PATHS, HealthApp, HealthLimits
-from protocols.http.access import AccessControl, RouteAccess
+from protocols.health import HEALTH_PATHS, HealthApp
+from protocols.http.access import RouteAccess
 from protocols.http.accesslog import AccessLog
 from protocols.http.forwarding import Attempt, Exchange, buffered_body, forward, streamed_body
 from protocols.http.headers import (
     VIA,
-    Network,
     RequestHead,
-    RequestIds,
-    TrustedPeers,
     client_address,
     host_key,
     normalize_path,
     raw_path,
     scan_request_headers,
 )
-from protocols.http.plugins import GuardedSend, RouteMisconfigured, TablePlugins
-from protocols.recorder import Recorder, recorder
+from protocols.http.plugins import GuardedSend, RouteMisconfigured
+from protocols.plan import RoutePlan, TablePlan
 from protocols.resilience import MAX_REPLAY_BODY
 from protocols.shaping import ResponseShaper, edit_body, read_capped, through_cache
-from protocols.table import LiveTable, RouteTable, live
-from protocols.tracing import SpanSink, traceparent_from
-from protocols.upstream import DEFAULT_IDLE_TIMEOUT, HOP_BY_HOP, UpstreamClient
+from protocols.tracing import traceparent_from
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -55,43 +47,11 @@ Send = Callable[[Message], Awaitable[None]]
 log = logging.getLogger(__name__)
 
 _METHODS = {m: m.encode() for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
-_REPLACED_RESPONSE_HEADERS = frozenset({b"x-request-id", b"date", b"server"})
 _SCHEMES = {"http": b"http", "https": b"https"}
 # The client's view of the exchange (499, as nginx logs it) when it left before an answer could be sent.
 CLIENT_CLOSED = 499
 # Paths answered before route matching: health always, DNS over HTTPS when the table has dns routes.
 _SPECIAL_PATHS = HEALTH_PATHS | DOH_PATHS
-
-
-class _TableTraits:
-    """What the listener needs to know about a table beyond matching, computed once per table."""
-
-    __slots__ = ("table", "ftp", "dns", "plugins")
-
-    def __init__(self, table: RouteTable | None) -> None:
-        self.table = table
-        routes = table.routes if table is not None else ()
-        self.ftp = any(route.protocol == "ftp" for route in routes)
-        self.dns = any(route.protocol == "dns" for route in routes)
-        self.plugins = TablePlugins(table)
-
-
-@dataclass(frozen=True, slots=True)
-class ProxyOptions:
-    """Everything ProxyApp needs from configuration, built once at start-up (the proxy never reads settings)."""
-
-    trusted_proxies: tuple[Network, ...] = ()
-    access_log: bool = True
-    pool_size: int = 256
-    state: LiveTable = field(default=live)
-    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
-    ssl_context: ssl.SSLContext | None = None  # for https (and ftps) backends; None: the system's default trust
-    clock: Callable[[], float] = time.monotonic  # breakers, budgets and latency statistics read this one
-    recorder: Recorder = field(default=recorder)  # protocols.recorder's; a NullRecorder turns recording off
-    redis_url: str = ""  # shared rate-limit counters (routes whose rate_limit says store: redis)
-    spans: SpanSink | None = None  # OpenTelemetry export: one span per proxied request; None: off
-    cache_bytes: int = 64 << 20  # the response cache in this process's memory (when redis_url is not set)
-    health: HealthLimits = DEFAULT_LIMITS  # how stale the table's source and the background work may get
 
 
 class ProxyApp:
@@ -104,43 +64,36 @@ class ProxyApp:
     DNS listeners and the rate-limit store, and to flush the log.
     """
 
-    def __init__(self, options: ProxyOptions | None = None, access_log: AccessLog | None = None) -> None:
-        options = options or ProxyOptions()
-        self.options = options
-        self.state = options.state
-        self.client = UpstreamClient(
-            pool_size=options.pool_size, idle_timeout=options.idle_timeout, ssl_context=options.ssl_context,
-            # The backend's X-Request-ID is replaced by ours so the client sees exactly one; like nginx, the
-            # server's own Date and Server go out instead of the backend's (two Date fields would be invalid).
-            strip_response_headers=HOP_BY_HOP | _REPLACED_RESPONSE_HEADERS,
-        )
-        self.balancing = Balancing(options.clock)
-        self.trusted = TrustedPeers(options.trusted_proxies)
-        self.request_ids = RequestIds()
-        self.access_log = (access_log or AccessLog()) if options.access_log else None
-        self.recorder = options.recorder
-        self.spans = options.spans
-        self.decide = options.spans.decide if options.spans is not None else None  # its sampler
-        self.access = AccessControl(options.redis_url, options.recorder)
-        self.ftp = FtpGateway(FtpOptions(state=options.state, balancing=self.balancing,
-                                         ssl_context=options.ssl_context))
-        self.dns = DnsForwarder(options.state)  # DoH here; its UDP/TCP listeners when the server starts them
-        # Routes with a `cache` block answer from here: shared by every gateway process through Redis when it
-        # is configured, else this process's own memory.
-        store = (RedisCacheStore(options.redis_url) if options.redis_url
-                 else MemoryStore(max_bytes=options.cache_bytes))
-        self.cache = ResponseCache(store, recorder=options.recorder)
-        self.health = HealthApp(options.health, options.state)  # /health, /ready and /live, for this table
-        self._traits = _TableTraits(None)
+    def __init__(self, options: ProxyOptions | None = None, access_log: AccessLog | None = None, *,
+                 dataplane: DataPlane | None = None) -> None:
+        # The process's DataPlane (rusta.asgi gives the same one to the WebSocket app), else one of its own.
+        dataplane = dataplane or DataPlane(options, access_log)
+        self.dataplane = dataplane
+        self.options = options = dataplane.options
+        self.state = dataplane.state
+        self.client = dataplane.client
+        self.trusted = dataplane.trusted
+        self.request_ids = dataplane.request_ids
+        self.access_log = dataplane.access_log
+        self.recorder = dataplane.recorder
+        self.spans = dataplane.spans
+        self.decide = dataplane.spans.decide if dataplane.spans is not None else None  # its sampler
+        self.cache = dataplane.cache
+        self.ftp = dataplane.ftp
+        self.dns = dataplane.dns
+        self.health = HealthApp(options.health, dataplane.state)  # /health, /ready and /live, for this table
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             raise ValueError(f"ProxyApp serves 'http' scopes, not {scope['type']!r}")
+        plan = self.dataplane.plan
+        if plan.table is not self.state.table:
+            plan = self.dataplane.current()
         if scope["path"] in _SPECIAL_PATHS:  # one set lookup on the hot path for both kinds
             if scope["path"] in HEALTH_PATHS:
                 await self.health(scope, receive, send)
                 return
-            if self._table_traits().dns:
+            if scope["path"] in plan.doh_paths:
                 await doh_app(scope, receive, send, self.dns)
                 return
         started = time.time()
@@ -154,13 +107,10 @@ class ProxyApp:
                 head = scan_request_headers(scope["headers"])
                 exchange.request_id = self.request_ids.take(head.request_id)
                 path = raw_path(scope)
-                traits = self._traits
-                if traits.table is not self.state.table:
-                    traits = self._table_traits()
-                if traits.ftp and await self._ftp_exchange(scope, receive, send, head, path, exchange, traits):
+                if plan.ftp_routes and await self._ftp_exchange(scope, receive, send, head, path, exchange, plan):
                     pass
                 else:
-                    attempt = self._prepare(scope, send, head, path, exchange, traits)
+                    attempt = self._prepare(scope, send, head, path, exchange, plan)
                     if attempt is None:  # a CORS preflight the gateway answers itself
                         await self._preflight(send, exchange)
                     else:
@@ -215,35 +165,29 @@ class ProxyApp:
         finally:
             metrics.connection_closed()
 
-    def _table_traits(self) -> _TableTraits:
-        traits = self._traits
-        table = self.state.table
-        if traits.table is not table:
-            traits = self._traits = _TableTraits(table)
-        return traits
-
     async def _ftp_exchange(self, scope: Scope, receive: Receive, send: Send, head: RequestHead, path: str,
-                            exchange: Exchange, traits: _TableTraits) -> bool:
+                            exchange: Exchange, plan: TablePlan) -> bool:
         """Serve the request through the FTP gateway when an ftp route covers its path (by prefix) and no more
         exact http or websocket route matches it; False when it is not an FTP request. The route's guards apply
         as on HTTP routes. FtpGateway.handle raises a GatewayError only before the response head,
         ClientDisconnected if the client leaves."""
-        table, host, clean = self.state.table, host_key(head.host), normalize_path(path)
-        found = self.ftp.match(table, host, clean)
+        host, clean = host_key(head.host), normalize_path(path)
+        found = match_ftp_route(plan.ftp_routes, host, clean)
         if found is None:
             return False
-        exact = table.match(scope["method"], host, clean).route
+        exact = plan.table.match(scope["method"], host, clean).route
         if exact is not None and exact.protocol != "ftp":
             return False
         exchange.route = found.route.name
-        guards = traits.plugins.of(found.route).guards
-        if guards is None:
+        route_plan = plan.routes[found.route.id]
+        guards = route_plan.guards
+        if route_plan.broken or guards is None:
             raise RouteMisconfigured(found.route.name)
         client_ip, https, _ = self._client(scope, head)
         exchange.guard = guard = GuardedSend.for_request(send, guards, scope["headers"], https)
         guards.check_request(scope, client_ip)
-        out = await self.ftp.handle(found.route, found.params, found.subpath, scope, guards.limit_receive(receive),
-                                    guard, exchange.request_id)
+        out = await self.ftp.handle(route_plan, found.params, found.subpath, scope, guards.limit_receive(receive),
+                                    guard, exchange.request_id, self.state.health)
         exchange.status, exchange.answered, exchange.backend = out.status, out.started, out.backend or None
         exchange.bytes_in, exchange.bytes_out, exchange.error = out.bytes_in, out.bytes_out, out.error or None
         return True
@@ -258,14 +202,13 @@ class ProxyApp:
             exchange.response_headers = decision.headers()
 
     def _prepare(self, scope: Scope, send: Send, head: RequestHead, path: str, exchange: Exchange,
-                 traits: _TableTraits) -> Attempt | None:
+                 plan: TablePlan) -> Attempt | None:
         """Match the route, run its guards, and build what every attempt sends (all but the body); raises the
         gateway error that answers instead. None when the answer is a CORS preflight's (in `exchange.preflight`).
         `send` is the request's own: the route's GuardedSend, when its answers get fields, is built around it.
         """
         method = scope["method"]
-        table = traits.table
-        assert table is not None
+        table = plan.table
         clean_path = normalize_path(path)
         host = host_key(head.host)
         # A CORS preflight is matched with the method it asks about: routes rarely list OPTIONS.
@@ -274,18 +217,18 @@ class ProxyApp:
         client_ip, https, peer = self._client(scope, head)
         route = match.route
         if route is None:
-            unrouted = traits.plugins.unrouted
+            unrouted = plan.unrouted
             exchange.guard = GuardedSend.for_request(send, unrouted, scope["headers"], https)
             unrouted.check_request(scope, client_ip)
             if match.allow:
                 raise MethodNotAllowed(method, clean_path, match.allow)
             raise NoRoute(method, clean_path)
         exchange.route = route.name
-        plugins = traits.plugins.of(route)
-        guards = plugins.guards
-        if guards is None:
+        route_plan: RoutePlan = plan.routes[route.id]
+        guards = route_plan.guards
+        if route_plan.broken or guards is None:
             raise RouteMisconfigured(route.name)
-        if plugins.touches_answers:
+        if route_plan.touches_answers:
             exchange.guard = GuardedSend.for_request(send, guards, scope["headers"], https)
         guards.check_request(scope, client_ip)
         if asked is not None:
@@ -302,9 +245,10 @@ class ProxyApp:
                     raise NoRoute(method, clean_path)
         if route.protocol != "http":
             raise protocol_error(route.name, route.protocol)
-        runtime = self.balancing.runtime(table, route)
+        runtime = route_plan.runtime
+        assert runtime is not None
         spec = route.spec
-        shaping = plugins.shaping
+        shaping = route_plan.shaping
         request_rules = shaping.request if shaping is not None else None
         if request_rules is not None:
             # Header rules see the client's end-to-end fields, before X-Forwarded-*, Via and X-Request-ID.
@@ -345,7 +289,7 @@ class ProxyApp:
         attempt = Attempt(runtime, spec, _METHODS.get(method) or method.encode(), target, headers,
                           not (spec.preserve_host and head.host), b"", head.content_length, client_ip,
                           runtime.retry.max_retries if method in runtime.retryable else 0,
-                          self.access.for_route(table, route))
+                          route_plan.access)
         attempt.guards = guards
         attempt.shaping = shaping
         return attempt
@@ -445,14 +389,9 @@ class ProxyApp:
         await send({"type": "http.response.body", "body": payload})
 
     async def aclose(self) -> None:
-        """Shutdown: stop the DNS listeners, close idle upstream and rate-limit store connections, and write
-        pending access-log lines."""
-        await self.dns.close()
-        await self.client.aclose()
-        await self.access.aclose()
-        await self.cache.aclose()
-        if self.access_log is not None:
-            self.access_log.flush()
+        """Shutdown: the data plane's (the DNS listeners, idle upstream, rate-limit and cache store connections,
+        pending access-log lines)."""
+        await self.dataplane.aclose()
 
 
 async def _read_body(attempt: Attempt, receive: Receive, head: RequestHead, exchange: Exchange) -> None:
