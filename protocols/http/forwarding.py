@@ -31,11 +31,20 @@ Headers = list[tuple[bytes, bytes]]
 
 
 class Exchange:
-    """What one request did, for error handling, the access-log line and the metrics recorder."""
+    """One request's context, made once: what every step reads (set by ProxyApp once the head is read: the clean
+    path and host key it is matched with, the client's address, whether it used https, the trusted proxy's
+    address), and what the request did, for error handling, the access-log line and the metrics recorder."""
 
     __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
                  "body_read", "upstream_s", "trace_id", "traceparent", "response_headers", "guard", "preflight",
-                 "shaped")
+                 "shaped", "clean_path", "host", "client_ip", "https", "peer")
+
+    # Set together, before any of them is read (not in __init__: a request refused earlier never needs them).
+    clean_path: str
+    host: str
+    client_ip: str
+    https: bool
+    peer: bytes | None  # the trusted proxy the request came through, else None
 
     def __init__(self, request_id: bytes) -> None:
         self.request_id = request_id

@@ -107,10 +107,11 @@ class ProxyApp:
                 head = scan_request_headers(scope["headers"])
                 exchange.request_id = self.request_ids.take(head.request_id)
                 path = raw_path(scope)
-                if plan.ftp_routes and await self._ftp_exchange(scope, receive, send, head, path, exchange, plan):
+                self._locate(scope, head, path, exchange)
+                if plan.ftp_routes and await self._ftp_exchange(scope, receive, send, exchange, plan):
                     pass
                 else:
-                    attempt = self._prepare(scope, send, head, path, exchange, plan)
+                    attempt = self._prepare(scope, send, head, exchange, plan)
                     if attempt is None:  # a CORS preflight the gateway answers itself
                         await self._preflight(send, exchange)
                     else:
@@ -125,8 +126,8 @@ class ProxyApp:
                         if attempt.shaping is not None:
                             guard = exchange.guard
                             exchange.shaped = True
-                            await self._forward_shaped(scope, head, path, attempt, receive,
-                                                       send if guard is None else guard, exchange)
+                            await self._forward_shaped(scope, attempt, receive, send if guard is None else guard,
+                                                       exchange)
                         elif attempt.spec.total_timeout <= 0:
                             # Awaited from here rather than from a helper: one coroutine frame fewer on every
                             # resume.
@@ -165,13 +166,13 @@ class ProxyApp:
         finally:
             metrics.connection_closed()
 
-    async def _ftp_exchange(self, scope: Scope, receive: Receive, send: Send, head: RequestHead, path: str,
-                            exchange: Exchange, plan: TablePlan) -> bool:
+    async def _ftp_exchange(self, scope: Scope, receive: Receive, send: Send, exchange: Exchange,
+                            plan: TablePlan) -> bool:
         """Serve the request through the FTP gateway when an ftp route covers its path (by prefix) and no more
         exact http or websocket route matches it; False when it is not an FTP request. The route's guards apply
         as on HTTP routes. FtpGateway.handle raises a GatewayError only before the response head,
         ClientDisconnected if the client leaves."""
-        host, clean = host_key(head.host), normalize_path(path)
+        host, clean = exchange.host, exchange.clean_path
         found = match_ftp_route(plan.ftp_routes, host, clean)
         if found is None:
             return False
@@ -183,9 +184,8 @@ class ProxyApp:
         guards = route_plan.guards
         if route_plan.broken or guards is None:
             raise RouteMisconfigured(found.route.name)
-        client_ip, https, _ = self._client(scope, head)
-        exchange.guard = guard = GuardedSend.for_request(send, guards, scope["headers"], https)
-        guards.check_request(scope, client_ip)
+        exchange.guard = guard = GuardedSend.for_request(send, guards, scope["headers"], exchange.https)
+        guards.check_request(scope, exchange.client_ip)
         out = await self.ftp.handle(route_plan, found.params, found.subpath, scope, guards.limit_receive(receive),
                                     guard, exchange.request_id, self.state.health)
         exchange.status, exchange.answered, exchange.backend = out.status, out.started, out.backend or None
@@ -201,7 +201,7 @@ class ProxyApp:
         if decision is not None:
             exchange.response_headers = decision.headers()
 
-    def _prepare(self, scope: Scope, send: Send, head: RequestHead, path: str, exchange: Exchange,
+    def _prepare(self, scope: Scope, send: Send, head: RequestHead, exchange: Exchange,
                  plan: TablePlan) -> Attempt | None:
         """Match the route, run its guards, and build what every attempt sends (all but the body); raises the
         gateway error that answers instead. None when the answer is a CORS preflight's (in `exchange.preflight`).
@@ -209,12 +209,12 @@ class ProxyApp:
         """
         method = scope["method"]
         table = plan.table
-        clean_path = normalize_path(path)
-        host = host_key(head.host)
+        clean_path = exchange.clean_path
+        host = exchange.host
         # A CORS preflight is matched with the method it asks about: routes rarely list OPTIONS.
         asked = preflight_method(method, scope["headers"]) if method == "OPTIONS" else None
         match = table.match(asked or method, host, clean_path)
-        client_ip, https, peer = self._client(scope, head)
+        client_ip, https = exchange.client_ip, exchange.https
         route = match.route
         if route is None:
             unrouted = plan.unrouted
@@ -258,6 +258,7 @@ class ProxyApp:
         # the client's.
         headers = [(b"host", head.host if spec.preserve_host and head.host else b"")]
         headers += head.forward
+        peer = exchange.peer
         if peer is not None:
             forwarded_for = head.forwarded_for + b", " + peer if head.forwarded_for else peer
             proto = head.forwarded_proto or _SCHEMES.get(scope["scheme"], b"http")
@@ -294,21 +295,25 @@ class ProxyApp:
         attempt.shaping = shaping
         return attempt
 
-    def _client(self, scope: Scope, head: RequestHead) -> tuple[str, bool, bytes | None]:
-        """(the client's address, whether it used https, the peer's address when it is a trusted proxy, else
-        None): behind a trusted proxy, from its X-Forwarded-For and X-Forwarded-Proto."""
+    def _locate(self, scope: Scope, head: RequestHead, path: str, exchange: Exchange) -> None:
+        """What every later step reads from the exchange: the clean path and host key the route is matched
+        with, and the client's address and whether it used https (behind a trusted proxy, from its
+        X-Forwarded-For and X-Forwarded-Proto; `peer` is then that proxy's address, else None)."""
+        exchange.clean_path = normalize_path(path)
+        exchange.host = host_key(head.host)
         client = scope.get("client")
         client_ip = client[0] if client else ""
         https = scope["scheme"] == "https"
         if client_ip not in self.trusted:
-            return client_ip, https, None
-        peer = client_ip.encode()
+            exchange.client_ip, exchange.https, exchange.peer = client_ip, https, None
+            return
+        exchange.peer = client_ip.encode()
         if head.forwarded_for:
             client_ip = client_address(client_ip, head.forwarded_for, self.trusted)
         if head.forwarded_proto:
             # The first entry is what the client used; later ones are hops between proxies.
             https = head.forwarded_proto.split(b",")[0].strip().lower() == b"https"
-        return client_ip, https, peer
+        exchange.client_ip, exchange.https = client_ip, https
 
     async def _preflight(self, send: Send, exchange: Exchange) -> None:
         """The gateway's answer to a CORS preflight the route's policy allows (complete, with an empty body)."""
@@ -320,14 +325,14 @@ class ProxyApp:
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
 
-    async def _forward_shaped(self, scope: Scope, head: RequestHead, path: str, attempt: Attempt,
-                              receive: Receive, send: Send, exchange: Exchange) -> None:
+    async def _forward_shaped(self, scope: Scope, attempt: Attempt, receive: Receive, send: Send,
+                              exchange: Exchange) -> None:
         """`forward` for a route that transforms its answers, caches or compresses: the answer goes through a
         ResponseShaper, and through the route's cache when it has one."""
         shaping = attempt.shaping
         assert shaping is not None
         method = scope["method"]
-        clean_path = normalize_path(path)
+        clean_path = exchange.clean_path
         shaper = ResponseShaper(send, shaping, method, clean_path, scope["headers"], exchange.request_id)
         shaper.extra_headers = exchange.response_headers  # RateLimit-* on answers from the cache too
 
@@ -340,7 +345,7 @@ class ProxyApp:
         try:
             if shaping.cache is not None:
                 await through_cache(self.cache, shaping.cache, shaper, exchange.route or "", method,
-                                    host_key(head.host), clean_path, scope.get("query_string", b""),
+                                    exchange.host, clean_path, scope.get("query_string", b""),
                                     scope["headers"], exchange_upstream)
             else:
                 await exchange_upstream()
