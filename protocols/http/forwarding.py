@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocols.balancing import BackendState, RouteRuntime
 from protocols.errors import ClientDisconnected, NoHealthyBackend, UpstreamError
-from protocols.http.headers import VIA
+from protocols.http.headers import answer_head
 from protocols.recorder import Recorder, recorder
 from protocols.retries import backoff, retry_after
 from protocols.table import LiveTable, RouteSpec
@@ -37,7 +37,7 @@ class Exchange:
 
     __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
                  "body_read", "upstream_s", "trace_id", "traceparent", "response_headers", "guard", "preflight",
-                 "shaped", "clean_path", "host", "client_ip", "https", "peer")
+                 "clean_path", "host", "client_ip", "https", "peer")
 
     # Set together, before any of them is read (not in __init__: a request refused earlier never needs them).
     clean_path: str
@@ -60,9 +60,9 @@ class Exchange:
         self.trace_id: str | None = None  # protocols.tracing's, once the request reached a route
         self.traceparent: bytes = b""  # the value sent upstream (carries the gateway's span id)
         self.response_headers: Headers | None = None  # added to the answer (RateLimit-* of a limited route)
-        self.guard: GuardedSend | None = None  # the route's CORS and security fields, for every answer
+        # The send that adds the route's CORS and security fields, for every answer; None when it adds none.
+        self.guard: GuardedSend | None = None
         self.preflight: tuple[int, Headers] | None = None  # a CORS preflight's answer, sent by the gateway
-        self.shaped = False  # answers go through a ResponseShaper, whose `send` adds the guards' fields
 
 
 class Attempt:
@@ -170,16 +170,10 @@ def may_retry(attempt: Attempt, health: dict[int, bool], tried: list[BackendStat
 
 
 async def respond(response: UpstreamResponse, receive: Receive, send: Send, exchange: Exchange) -> None:
-    """Relay the backend's response to the client, streaming the body with backpressure."""
+    """Relay the backend's response to the client, streaming the body with backpressure. `send` is the route's
+    GuardedSend when its answers get CORS or security fields."""
     status = exchange.status = response.status
-    headers = response.headers
-    headers.append((b"x-request-id", exchange.request_id))
-    headers.append((b"via", VIA))
-    if exchange.response_headers is not None:
-        headers += exchange.response_headers
-    guard = exchange.guard
-    if guard is not None and not exchange.shaped:
-        headers = guard.guards.response_headers(headers, guard.origin, guard.https)
+    headers = answer_head(response.headers, exchange.request_id, exchange.response_headers)
     if response.complete:
         # The common case: the whole response arrived with its head. The connection is back in the pool
         # before the client is even answered.

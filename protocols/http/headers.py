@@ -117,6 +117,21 @@ class RequestIds:
         return b"%s-%08x" % (self._prefix, next(self._counter))
 
 
+def answer_head(headers: Headers, request_id: bytes, extra: Headers | None, via: bool = True) -> Headers:
+    """The fields the gateway adds to every answer it sends (the backend's, the cache's, its own errors and
+    preflights): X-Request-ID, Via when the answer passed through (RFC 9110 7.6.3), and the exchange's `extra`
+    fields (a limited route's RateLimit-*). The route's CORS and security fields come after, from the route's
+    GuardedSend (protocols.http.plugins) that every answer but a preflight (complete as the policy gives it) is
+    sent through. Appends to `headers`, which must be the caller's own list, and returns it."""
+    if request_id:
+        headers.append((b"x-request-id", request_id))
+    if via:
+        headers.append((b"via", VIA))
+    if extra:
+        headers += extra
+    return headers
+
+
 def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:
     """Addresses and CIDR ranges (settings.RUSTA_TRUSTED_PROXIES) as networks; raises ValueError on a bad one."""
     return tuple(ipaddress.ip_network(value.strip(), strict=False) for value in values if value.strip())

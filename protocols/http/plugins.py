@@ -26,8 +26,9 @@ class GuardedSend:
     """The ASGI `send` of a request whose answers get the route's CORS and security fields: every response head,
     the backend's, the cache's and the gateway's own error answers, goes through `Guards.response_headers`.
 
-    Built complete, once the route is known: the proxy keeps it on the Exchange, where forwarding.respond and the
-    error answers read its fields, and a shaped answer (transformed, cached or compressed) is sent through it."""
+    Built complete, once the route is known, and kept on the Exchange: the proxy sends every answer of the request
+    through it (forwarded, shaped, from the cache, its own errors), after protocols.http.headers.answer_head
+    added the gateway's fields. A CORS preflight's answer, complete as the policy gives it, is not."""
 
     __slots__ = ("send", "guards", "origin", "https")
 

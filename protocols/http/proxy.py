@@ -27,6 +27,7 @@ from protocols.http.forwarding import Attempt, Exchange, buffered_body, forward,
 from protocols.http.headers import (
     VIA,
     RequestHead,
+    answer_head,
     client_address,
     host_key,
     normalize_path,
@@ -121,19 +122,18 @@ class ProxyApp:
                             if attempt.guards is not None:
                                 receive = attempt.guards.limit_receive(receive)
                             await _read_body(attempt, receive, head, exchange)
-                        # The route's CORS and security fields go on every answer: forwarding.respond and _fail
-                        # add them to the heads they build; a shaped answer gets them on its way out.
+                        # The route's CORS and security fields go on every answer (the backend's, the cache's,
+                        # the gateway's errors) as it goes out through the route's GuardedSend.
+                        guard = exchange.guard
+                        out = send if guard is None else guard
                         if attempt.shaping is not None:
-                            guard = exchange.guard
-                            exchange.shaped = True
-                            await self._forward_shaped(scope, attempt, receive, send if guard is None else guard,
-                                                       exchange)
+                            await self._forward_shaped(scope, attempt, receive, out, exchange)
                         elif attempt.spec.total_timeout <= 0:
                             # Awaited from here rather than from a helper: one coroutine frame fewer on every
                             # resume.
-                            await forward(self.client, self.state, attempt, receive, send, exchange, metrics)
+                            await forward(self.client, self.state, attempt, receive, out, exchange, metrics)
                         else:
-                            await self._forward_within_total(attempt, receive, send, exchange)
+                            await self._forward_within_total(attempt, receive, out, exchange)
             except GatewayError as exc:
                 await self._fail(send, exchange, exc)
             except ClientDisconnected:
@@ -319,7 +319,8 @@ class ProxyApp:
         """The gateway's answer to a CORS preflight the route's policy allows (complete, with an empty body)."""
         assert exchange.preflight is not None
         status, headers = exchange.preflight
-        headers.append((b"x-request-id", exchange.request_id))
+        # Complete as the route's CORS policy gives it (security fields included): not sent through its guard.
+        headers = answer_head(headers, exchange.request_id, None, via=False)
         exchange.status = status
         exchange.answered = True
         await send({"type": "http.response.start", "status": status, "headers": headers})
@@ -382,12 +383,8 @@ class ProxyApp:
             return
         request_id = exchange.request_id
         status, headers, payload = exc.response(request_id.decode("latin-1"))
-        headers.append((b"x-request-id", request_id))
-        if exchange.response_headers is not None:
-            headers += exchange.response_headers
-        guard = exchange.guard
-        if guard is not None:
-            headers = guard.guards.response_headers(headers, guard.origin, guard.https)
+        headers = answer_head(headers, request_id, exchange.response_headers, via=False)
+        send = exchange.guard or send  # the route's (or the gateway-wide) CORS and security fields
         exchange.status = status
         exchange.answered = True
         await send({"type": "http.response.start", "status": status, "headers": headers})
