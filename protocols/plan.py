@@ -21,7 +21,9 @@ from protocols.balancing import Balancing, RouteRuntime
 from protocols.dns.doh import DOH_PATHS
 from protocols.dns.resolvers import Resolver, resolvers_from_table
 from protocols.ftp.config import FtpSettings, ftp_settings
+from protocols.ftp.gateway import FtpMatch, match_ftp_route
 from protocols.guards import DEFAULT_GUARDS, GuardConfigError, Guards
+from protocols.health import HEALTH_PATHS
 from protocols.shaping import PolicyError, RouteShaping
 from protocols.table import CompiledRoute, RouteTable
 from protocols.websocket.config import WebSocketPolicy, websocket_policy
@@ -33,6 +35,10 @@ log = logging.getLogger(__name__)
 
 # The protocols whose routes pick backends through Balancing (dns routes name resolvers, not backends).
 _BALANCED = frozenset({"http", "websocket", "ftp"})
+# What TablePlan.paths maps a path answered before route matching to.
+HEALTH = "health"
+DOH = "dns"
+_HEALTH_ONLY = dict.fromkeys(HEALTH_PATHS, HEALTH)
 
 
 class RoutePlan:
@@ -69,11 +75,13 @@ class TablePlan:
     `unrouted` are the gateway-wide guards that 404 and 405 answers (and requests from denied addresses) go
     through over HTTP: the defaults when the gateway-wide blocks do not compile; `unrouted_guards` is None then,
     and a WebSocket handshake that matches no route is refused with 503. `ftp_routes` are the table's ftp
-    routes in rank order (matched by path prefix); `resolvers` the dns routes' resolvers; `doh_paths` the DNS
-    over HTTPS paths, served only when the table has dns routes (empty otherwise).
+    routes in rank order (matched by path prefix, `ftp_route`); `resolvers` the dns routes' resolvers.
+
+    `paths` are the paths answered before any route is matched, and by what: HEALTH (/health, /ready, /live,
+    always) and, when the table has dns routes, DOH for the DNS over HTTPS paths (protocols.dns.doh).
     """
 
-    __slots__ = ("table", "routes", "unrouted", "unrouted_guards", "ftp_routes", "resolvers", "doh_paths")
+    __slots__ = ("table", "routes", "unrouted", "unrouted_guards", "ftp_routes", "resolvers", "paths")
 
     def __init__(self, table: RouteTable, routes: dict[int, RoutePlan], unrouted_guards: Guards | None) -> None:
         self.table = table
@@ -82,8 +90,21 @@ class TablePlan:
         self.unrouted = unrouted_guards if unrouted_guards is not None else DEFAULT_GUARDS
         self.ftp_routes: tuple[CompiledRoute, ...] = tuple(r for r in table.routes if r.protocol == "ftp")
         self.resolvers: tuple[Resolver, ...] = resolvers_from_table(table)
-        has_dns = any(route.protocol == "dns" for route in table.routes)
-        self.doh_paths: frozenset[str] = DOH_PATHS if has_dns else frozenset()
+        self.paths: dict[str, str] = _HEALTH_ONLY
+        if any(route.protocol == "dns" for route in table.routes):
+            self.paths = {**dict.fromkeys(DOH_PATHS, DOH), **_HEALTH_ONLY}
+
+    def ftp_route(self, method: str, host: str, path: str) -> FtpMatch | None:
+        """The ftp route that serves this request (`host` and `path` as RouteTable.match takes them): the one
+        whose path is the longest prefix of `path`, unless a more exact http or websocket route matches it.
+        None when the request is not an FTP request."""
+        found = match_ftp_route(self.ftp_routes, host, path)
+        if found is None:
+            return None
+        exact = self.table.match(method, host, path).route
+        if exact is not None and exact.protocol != "ftp":
+            return None
+        return found
 
 
 def build_plan(table: RouteTable, access: AccessControl, balancing: Balancing) -> TablePlan:

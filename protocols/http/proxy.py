@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from protocols.dataplane import DataPlane, ProxyOptions
-from protocols.dns import DOH_PATHS, doh_app
+from protocols.dns import doh_app
 from protocols.errors import (
     ClientDisconnected,
     GatewayError,
@@ -18,9 +18,8 @@ from protocols.errors import (
     UpstreamTotalTimeout,
     protocol_error,
 )
-from protocols.ftp import match_ftp_route
 from protocols.guards import preflight_method
-from protocols.health import HEALTH_PATHS, HealthApp
+from protocols.health import HealthApp
 from protocols.http.access import RouteAccess
 from protocols.http.accesslog import AccessLog
 from protocols.http.forwarding import Attempt, Exchange, buffered_body, forward, streamed_body
@@ -35,7 +34,7 @@ from protocols.http.headers import (
     scan_request_headers,
 )
 from protocols.http.plugins import GuardedSend, RouteMisconfigured
-from protocols.plan import RoutePlan, TablePlan
+from protocols.plan import HEALTH, RoutePlan, TablePlan
 from protocols.resilience import MAX_REPLAY_BODY
 from protocols.shaping import ResponseShaper, edit_body, read_capped, through_cache
 from protocols.tracing import traceparent_from
@@ -51,18 +50,18 @@ _METHODS = {m: m.encode() for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELE
 _SCHEMES = {"http": b"http", "https": b"https"}
 # The client's view of the exchange (499, as nginx logs it) when it left before an answer could be sent.
 CLIENT_CLOSED = 499
-# Paths answered before route matching: health always, DNS over HTTPS when the table has dns routes.
-_SPECIAL_PATHS = HEALTH_PATHS | DOH_PATHS
 
 
 class ProxyApp:
     """ASGI 3 application for the proxy listener ("http" scopes only; rusta.asgi routes the rest elsewhere).
 
-    It never imports Django and never touches the ORM: it reads `options.state.table`, which the table watcher
-    replaces as a whole. Besides plain HTTP routes it serves `ftp` routes (protocols.ftp, by path prefix) and,
-    when the table has `dns` routes, DNS over HTTPS (protocols.dns.doh) on its paths. Every request is
-    reported to the metrics recorder. Call `await app.aclose()` at shutdown to close pooled connections, the
-    DNS listeners and the rate-limit store, and to flush the log.
+    It never imports Django and never touches the ORM: it serves the live table (`state.table`, which the table
+    watcher replaces as a whole) through its plan (protocols.plan), which its DataPlane holds and which says
+    what each route does and which paths come before route matching: /health, /ready and /live, and DNS over
+    HTTPS (protocols.dns.doh) when the table has dns routes. The plan's ftp routes are served by the data
+    plane's FTP gateway (by path prefix); every other route by forwarding. Every request is reported to the
+    metrics recorder. Call `await app.aclose()` at shutdown: it closes the DataPlane (pooled connections, the
+    DNS listeners, the rate-limit and cache stores, the access log).
     """
 
     def __init__(self, options: ProxyOptions | None = None, access_log: AccessLog | None = None, *,
@@ -90,13 +89,12 @@ class ProxyApp:
         plan = self.dataplane.plan
         if plan.table is not self.state.table:
             plan = self.dataplane.current()
-        if scope["path"] in _SPECIAL_PATHS:  # one set lookup on the hot path for both kinds
-            if scope["path"] in HEALTH_PATHS:
+        if scope["path"] in plan.paths:  # health always, DNS over HTTPS when the table has dns routes
+            if plan.paths[scope["path"]] == HEALTH:
                 await self.health(scope, receive, send)
-                return
-            if scope["path"] in plan.doh_paths:
+            else:
                 await doh_app(scope, receive, send, self.dns)
-                return
+            return
         started = time.time()
         clock = time.perf_counter()
         exchange = Exchange(b"")
@@ -172,12 +170,8 @@ class ProxyApp:
         exact http or websocket route matches it; False when it is not an FTP request. The route's guards apply
         as on HTTP routes. FtpGateway.handle raises a GatewayError only before the response head,
         ClientDisconnected if the client leaves."""
-        host, clean = exchange.host, exchange.clean_path
-        found = match_ftp_route(plan.ftp_routes, host, clean)
+        found = plan.ftp_route(scope["method"], exchange.host, exchange.clean_path)
         if found is None:
-            return False
-        exact = plan.table.match(scope["method"], host, clean).route
-        if exact is not None and exact.protocol != "ftp":
             return False
         exchange.route = found.route.name
         route_plan = plan.routes[found.route.id]
