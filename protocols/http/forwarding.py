@@ -60,8 +60,7 @@ class Exchange:
         self.trace_id: str | None = None  # protocols.tracing's, once the request reached a route
         self.traceparent: bytes = b""  # the value sent upstream (carries the gateway's span id)
         self.response_headers: Headers | None = None  # added to the answer (RateLimit-* of a limited route)
-        # The send that adds the route's CORS and security fields, for every answer; None when it adds none.
-        self.guard: GuardedSend | None = None
+        self.guard: GuardedSend | None = None  # the route's CORS and security fields, for every answer
         self.preflight: tuple[int, Headers] | None = None  # a CORS preflight's answer, sent by the gateway
 
 
@@ -69,7 +68,7 @@ class Attempt:
     """What every attempt of one request sends, and how many retries it may take."""
 
     __slots__ = ("runtime", "spec", "method", "target", "headers", "set_host", "body", "content_length", "client",
-                 "retries", "deadline", "access", "guards", "shaping")
+                 "retries", "deadline", "access", "guards", "shaping", "answer_guard")
 
     def __init__(self, runtime: RouteRuntime, spec: RouteSpec, method: bytes, target: bytes, headers: Headers,
                  set_host: bool, body: bytes | AsyncIterator[bytes], content_length: int | None, client: str,
@@ -88,6 +87,8 @@ class Attempt:
         self.access = access  # the route's JWT and rate limit, None when it has neither
         self.guards: Guards | None = None  # the route's request guards (body limit)
         self.shaping: RouteShaping | None = None  # transformations, cache, compression; None: none of them
+        # The route's CORS and security fields, added by `respond` (None for a shaped answer: its send adds them).
+        self.answer_guard: GuardedSend | None = None
 
 
 async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, receive: Receive, send: Send,
@@ -149,7 +150,7 @@ async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, re
                 await _pause(max(backoff(retry, len(tried)), wait or 0.0))
                 continue
         try:
-            await respond(response, receive, send, exchange)
+            await respond(response, receive, send, exchange, attempt.answer_guard)
         except BaseException as exc:
             if isinstance(exc, UpstreamError):
                 metrics.upstream_error(pool.label, exc.type)
@@ -169,11 +170,12 @@ def may_retry(attempt: Attempt, health: dict[int, bool], tried: list[BackendStat
     return runtime.budget.withdraw(runtime.board.clock())
 
 
-async def respond(response: UpstreamResponse, receive: Receive, send: Send, exchange: Exchange) -> None:
-    """Relay the backend's response to the client, streaming the body with backpressure. `send` is the route's
-    GuardedSend when its answers get CORS or security fields."""
+async def respond(response: UpstreamResponse, receive: Receive, send: Send, exchange: Exchange,
+                  guard: GuardedSend | None = None) -> None:
+    """Relay the backend's response to the client, streaming the body with backpressure; `guard` adds the
+    route's CORS and security fields to the head."""
     status = exchange.status = response.status
-    headers = answer_head(response.headers, exchange.request_id, exchange.response_headers)
+    headers = answer_head(response.headers, exchange.request_id, exchange.response_headers, guard)
     if response.complete:
         # The common case: the whole response arrived with its head. The connection is back in the pool
         # before the client is even answered.

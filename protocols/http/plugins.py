@@ -26,9 +26,9 @@ class GuardedSend:
     """The ASGI `send` of a request whose answers get the route's CORS and security fields: every response head,
     the backend's, the cache's and the gateway's own error answers, goes through `Guards.response_headers`.
 
-    Built complete, once the route is known, and kept on the Exchange: the proxy sends every answer of the request
-    through it (forwarded, shaped, from the cache, its own errors), after protocols.http.headers.answer_head
-    added the gateway's fields. A CORS preflight's answer, complete as the policy gives it, is not."""
+    Built complete, once the route is known, and kept on the Exchange: protocols.http.headers.answer_head adds its
+    fields to the heads the proxy builds (forwarded answers, its own errors), and a shaped answer (transformed,
+    cached or compressed) is sent through it, so that they come after the shaping."""
 
     __slots__ = ("send", "guards", "origin", "https")
 

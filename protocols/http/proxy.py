@@ -120,18 +120,19 @@ class ProxyApp:
                             if attempt.guards is not None:
                                 receive = attempt.guards.limit_receive(receive)
                             await _read_body(attempt, receive, head, exchange)
-                        # The route's CORS and security fields go on every answer (the backend's, the cache's,
-                        # the gateway's errors) as it goes out through the route's GuardedSend.
-                        guard = exchange.guard
-                        out = send if guard is None else guard
+                        # The route's CORS and security fields go on every answer: answer_head adds them to
+                        # the heads forwarding.respond and _fail build; a shaped answer gets them on its way out,
+                        # through the route's GuardedSend.
                         if attempt.shaping is not None:
-                            await self._forward_shaped(scope, attempt, receive, out, exchange)
+                            guard = exchange.guard
+                            await self._forward_shaped(scope, attempt, receive, send if guard is None else guard,
+                                                       exchange)
                         elif attempt.spec.total_timeout <= 0:
                             # Awaited from here rather than from a helper: one coroutine frame fewer on every
                             # resume.
-                            await forward(self.client, self.state, attempt, receive, out, exchange, metrics)
+                            await forward(self.client, self.state, attempt, receive, send, exchange, metrics)
                         else:
-                            await self._forward_within_total(attempt, receive, out, exchange)
+                            await self._forward_within_total(attempt, receive, send, exchange)
             except GatewayError as exc:
                 await self._fail(send, exchange, exc)
             except ClientDisconnected:
@@ -286,7 +287,10 @@ class ProxyApp:
                           runtime.retry.max_retries if method in runtime.retryable else 0,
                           route_plan.access)
         attempt.guards = guards
-        attempt.shaping = shaping
+        if shaping is None:
+            attempt.answer_guard = exchange.guard
+        else:
+            attempt.shaping = shaping
         return attempt
 
     def _locate(self, scope: Scope, head: RequestHead, path: str, exchange: Exchange) -> None:
@@ -377,8 +381,7 @@ class ProxyApp:
             return
         request_id = exchange.request_id
         status, headers, payload = exc.response(request_id.decode("latin-1"))
-        headers = answer_head(headers, request_id, exchange.response_headers, via=False)
-        send = exchange.guard or send  # the route's (or the gateway-wide) CORS and security fields
+        headers = answer_head(headers, request_id, exchange.response_headers, exchange.guard, via=False)
         exchange.status = status
         exchange.answered = True
         await send({"type": "http.response.start", "status": status, "headers": headers})
