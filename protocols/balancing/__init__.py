@@ -1,4 +1,4 @@
-"""Choosing a backend for each request: strategies, per-backend state (breakers, load, latency), the registry."""
+"""Choosing a backend for each request: strategies, per-backend state (breakers, load, latency), runtimes per table."""
 from __future__ import annotations
 
 from protocols.balancing.base import Balancer, LeastConnections, Random, RoundRobin, SmoothWeighted
