@@ -45,10 +45,11 @@ class RoutePlan:
     """What one route of one table does.
 
     `guards` is None when the route's (or the gateway-wide) guard blocks do not compile; `broken` is True when
-    its guard or shaping blocks do not: HTTP and FTP requests are then refused, and WebSocket handshakes when
-    `guards` is None. `shaping` is None for a route that neither transforms, caches nor compresses (the
-    proxy's plain path); `access` None for a route with neither a JWT policy nor a rate limit. `runtime` is
-    None for dns routes; `websocket` and `ftp` are set for routes of those protocols only.
+    its guard or shaping blocks do not: HTTP requests (FTP ones too) are then refused, WebSocket handshakes only
+    when `guards` is None (a tunnel's messages are not shaped). `shaping` is None for a route that neither
+    transforms, caches nor compresses (the proxy's plain path); `access` None for a route with neither a JWT
+    policy nor a rate limit. `runtime` is None for dns routes; `websocket` and `ftp` are set for routes of those
+    protocols only.
     """
 
     __slots__ = ("route", "guards", "shaping", "broken", "touches_answers", "access", "runtime", "websocket",
@@ -129,8 +130,9 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
     shaping: RouteShaping | None = None
     try:
         guards = Guards.from_config(policies, settings)
-        if route.protocol != "websocket":  # a tunnel's messages are not transformed, cached or compressed
-            shaping = RouteShaping.from_policies(policies)
+        # Every protocol's: a websocket or dns route asked over plain HTTP is refused as misconfigured (503)
+        # before it is refused for its protocol, as it always was.
+        shaping = RouteShaping.from_policies(policies)
     except (GuardConfigError, PolicyError) as exc:
         log.error("route %r: its settings do not compile, it answers 503: %s", route.name, exc)
         broken = True
