@@ -6,8 +6,10 @@ that in this one module means a change to the balancing API is adapted here, and
 """
 from __future__ import annotations
 
-from protocols.balancing import Balancing
-from protocols.table import BackendSpec, CompiledRoute, LiveTable
+from collections.abc import Mapping
+
+from protocols.balancing import RouteRuntime
+from protocols.table import BackendSpec
 
 
 class BackendLease:
@@ -31,12 +33,9 @@ class BackendLease:
         runtime.release(self._lease, failed, runtime.board.clock())  # type: ignore[attr-defined]
 
 
-def lease_backend(balancing: Balancing, state: LiveTable, route: CompiledRoute, client_ip: str) -> BackendLease:
-    """A backend of `route` for one attempt, chosen by the route's balancer among the backends that the health
-    overlay and the circuit breakers allow. Raises protocols.errors.NoHealthyBackend (503) when there is none.
-
-    `route` must come from `state.table` (the registry is per table)."""
-    runtime = balancing.registry(state.table).runtime(route)
-    lease = runtime.pick(client_ip, state.health)
-    backend_state = lease[0]
-    return BackendLease(backend_state.spec, runtime, lease)
+def lease_backend(runtime: RouteRuntime, health: Mapping[int, bool], client_ip: str) -> BackendLease:
+    """A backend of the route for one attempt, chosen by its balancer (`runtime`, from the route's plan) among
+    the backends that the health overlay and the circuit breakers allow. Raises
+    protocols.errors.NoHealthyBackend (503) when there is none."""
+    lease = runtime.pick(client_ip, health)
+    return BackendLease(lease[0].spec, runtime, lease)

@@ -19,12 +19,13 @@ from django.conf import settings  # noqa: E402
 from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
+from protocols.dataplane import DataPlane, ProxyOptions  # noqa: E402
 from protocols.health import HEALTH_PATHS, HealthApp, HealthLimits  # noqa: E402
-from protocols.http import ProxyApp, ProxyOptions, parse_networks  # noqa: E402
+from protocols.http import ProxyApp, parse_networks  # noqa: E402
 from protocols.recorder import NullRecorder, recorder  # noqa: E402
 from protocols.table import live  # noqa: E402
 from protocols.tracing.otlp import OtlpExporter  # noqa: E402
-from protocols.websocket import WebSocketOptions, WebSocketProxy  # noqa: E402
+from protocols.websocket import WebSocketProxy  # noqa: E402
 
 ASGIApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
@@ -51,7 +52,7 @@ def health_limits() -> HealthLimits:
 
 
 def proxy_options() -> ProxyOptions:
-    """ProxyApp's options, read from settings once per process."""
+    """The data plane's options, read from settings once per process."""
     return ProxyOptions(
         trusted_proxies=parse_networks(settings.RUSTA_TRUSTED_PROXIES),
         access_log=settings.RUSTA_ACCESS_LOG,
@@ -66,25 +67,15 @@ def proxy_options() -> ProxyOptions:
     )
 
 
-def websocket_options(proxy: ProxyApp) -> WebSocketOptions:
-    """WebSocketProxy's options: the HTTP proxy's table, trusted proxies, TLS trust, balancing (so both share
-    breakers and in-flight counts) and admission (so both share JWT policies and rate-limit counters)."""
-    return WebSocketOptions(
-        trusted_proxies=proxy.options.trusted_proxies,
-        state=proxy.state,
-        balancing=proxy.balancing,
-        ssl_context=proxy.options.ssl_context,
-        access=proxy.access,
-        access_log=proxy.access_log,  # one line per refused handshake and per ended session
-    )
-
-
-def build_proxy_application(proxy: ProxyApp | None = None,
+def build_proxy_application(dataplane: DataPlane | None = None, *, proxy: ProxyApp | None = None,
                             websocket: WebSocketProxy | None = None) -> ProtocolTypeRouter:
-    """The proxy listener: "http" scopes to ProxyApp, "websocket" scopes to WebSocketProxy (call its aclose()
-    at shutdown, before the server's own, so tunnels close with 1001)."""
-    proxy = proxy or ProxyApp(proxy_options())
-    return ProtocolTypeRouter({"http": proxy, "websocket": websocket or WebSocketProxy(websocket_options(proxy))})
+    """The proxy listener: "http" scopes to ProxyApp, "websocket" scopes to WebSocketProxy, both on one
+    DataPlane (built from settings when not given), so they share the table's plan, breakers, in-flight counts,
+    JWT policies and rate-limit counters. Call the WebSocket app's aclose() at shutdown, before the server's
+    own, so tunnels close with 1001."""
+    dataplane = dataplane or DataPlane(proxy_options())
+    return ProtocolTypeRouter({"http": proxy or ProxyApp(dataplane=dataplane),
+                               "websocket": websocket or WebSocketProxy(dataplane)})
 
 
 def build_admin_application() -> ProtocolTypeRouter:

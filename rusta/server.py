@@ -131,17 +131,17 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     from protocols.tracing.otlp import OtlpExporter
     from rusta import asgi
 
-    proxy_app = asgi.ProxyApp(asgi.proxy_options())
+    dataplane = asgi.DataPlane(asgi.proxy_options())
     # Admin and API cache purges reach this worker's cache; the follower's first poll marks where it starts.
-    watcher = TableWatcher(live, interval=options.reload_interval, purges=PurgeFollower(proxy_app.cache))
+    watcher = TableWatcher(live, interval=options.reload_interval, purges=PurgeFollower(dataplane.cache))
     watcher.start()
     worker_metrics = WorkerMetrics()
     worker_metrics.start(loop)
-    ws_app = asgi.WebSocketProxy(asgi.websocket_options(proxy_app))
+    ws_app = asgi.WebSocketProxy(dataplane)
     recorder.websocket_source = ws_app.metrics.snapshot  # its counters go out with this worker's figures
-    listener = ListenerState(ListenerLimits.from_settings(settings), access_log=proxy_app.access_log)
+    listener = ListenerState(ListenerLimits.from_settings(settings), access_log=dataplane.access_log)
     servers = [
-        _uvicorn_server(asgi.build_proxy_application(proxy_app, ws_app), grace=options.grace,
+        _uvicorn_server(asgi.build_proxy_application(dataplane, websocket=ws_app), grace=options.grace,
                         before_shutdown=ws_app.aclose, http=protocol_factory(listener)),
         _uvicorn_server(asgi.admin_application, grace=options.grace),
     ]
@@ -155,12 +155,12 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
 
     async def serve() -> None:
         if dns_socks is not None:
-            await proxy_app.dns.start_sockets(*dns_socks)
-        proxy_app.cache.bind_loop()  # purges posted by the watcher's thread run on this loop
+            await dataplane.dns.start_sockets(*dns_socks)
+        dataplane.cache.bind_loop()  # purges posted by the watcher's thread run on this loop
         await asyncio.gather(servers[0].serve([proxy_sock]), servers[1].serve([admin_sock]))
-        await proxy_app.aclose()  # the DNS listeners too
-        if isinstance(proxy_app.spans, OtlpExporter):  # send the spans still queued to the collector
-            await asyncio.to_thread(proxy_app.spans.shutdown, 3.0)
+        await dataplane.aclose()  # the DNS listeners too
+        if isinstance(dataplane.spans, OtlpExporter):  # send the spans still queued to the collector
+            await asyncio.to_thread(dataplane.spans.shutdown, 3.0)
         await worker_metrics.stop()
 
     try:

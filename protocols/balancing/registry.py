@@ -1,4 +1,4 @@
-"""Per-route runtime (balancer, policies, backend states) for the live table, and the pick/release cycle."""
+"""Per-route runtime (balancer, policies, backend states), built once per table, and the pick/release cycle."""
 from __future__ import annotations
 
 import math
@@ -142,45 +142,19 @@ def probe_interval(policies: Mapping[str, Any] | None) -> int:
     return UNHEALTHY_RETRY_AFTER
 
 
-class BalancerRegistry:
-    """The route runtimes of one RouteTable, by route id, built on a route's first request."""
-
-    __slots__ = ("table", "board", "_by_route")
-
-    def __init__(self, table: RouteTable, board: BackendBoard) -> None:
-        self.table = table
-        self.board = board
-        self._by_route: dict[int, RouteRuntime] = {}
-
-    def runtime(self, route: CompiledRoute) -> RouteRuntime:
-        runtime = self._by_route.get(route.id)
-        if runtime is None:
-            runtime = self._by_route[route.id] = RouteRuntime(route, self.board)
-        return runtime
-
-
 class Balancing:
-    """Hands out the registry for whichever table is live; a new table gets new balancers (fresh turns), while
-    breakers and statistics live on in the board for every (route, backend URL) the new table still has."""
+    """The route runtimes of each new table, built by the table's plan (protocols.plan): a new table gets new
+    balancers (fresh turns), while breakers and statistics live on in the board for every (route, backend URL)
+    the new table still has."""
 
-    __slots__ = ("board", "_registry")
+    __slots__ = ("board",)
 
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self.board = BackendBoard(clock)
-        self._registry: BalancerRegistry | None = None
 
-    def registry(self, table: RouteTable) -> BalancerRegistry:
-        registry = self._registry
-        if registry is None or registry.table is not table:
-            self.board.retain(table)
-            registry = self._registry = BalancerRegistry(table, self.board)
-        return registry
-
-    def runtime(self, table: RouteTable, route: CompiledRoute) -> RouteRuntime:
-        """The route's runtime for this table: two attribute tests and a dict lookup once it exists."""
-        registry = self._registry
-        if registry is not None and registry.table is table:
-            runtime = registry._by_route.get(route.id)
-            if runtime is not None:
-                return runtime
-        return self.registry(table).runtime(route)
+    def runtimes(self, table: RouteTable, protocols: Collection[str] | None = None) -> dict[int, RouteRuntime]:
+        """A runtime for every route of `table` (of these `protocols` only, when given), by route id; the board
+        forgets what the table no longer names. Call it once per table: each call starts fresh balancers."""
+        self.board.retain(table)
+        return {route.id: RouteRuntime(route, self.board) for route in table.routes
+                if protocols is None or route.protocol in protocols}

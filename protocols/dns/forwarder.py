@@ -72,15 +72,18 @@ class _UdpListener(asyncio.DatagramProtocol):
 class DnsForwarder:
     """Answers DNS queries from its cache or from the resolvers of the route table's dns routes.
 
-    Pure asyncio, no Django: give it the LiveTable the process serves from (resolvers follow table swaps), or
-    a fixed list of resolvers. `clock` drives TTLs and hold-downs, so tests move time instead of sleeping.
+    Pure asyncio, no Django: give it the LiveTable the process serves from (resolvers follow table swaps; its
+    health overlay applies), with a `source` that answers the resolvers of the table served now (the data
+    plane's plan) instead of computing them from the table, or a fixed list of resolvers.
+    `clock` drives TTLs and hold-downs, so tests move time instead of sleeping.
     One instance belongs to one event loop.
     """
 
     def __init__(self, state: LiveTable | None = None, *, resolvers: Sequence[Resolver] | None = None,
-                 options: DnsOptions | None = None, clock: Callable[[], float] = time.monotonic) -> None:
-        if state is None and resolvers is None:
-            raise ValueError("DnsForwarder needs a LiveTable or a list of resolvers")
+                 source: Callable[[], tuple[Resolver, ...]] | None = None, options: DnsOptions | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        if state is None and resolvers is None and source is None:
+            raise ValueError("DnsForwarder needs a LiveTable, a source of resolvers or a list of resolvers")
         self.options = options = options or DnsOptions()
         self.state = state
         self.cache = DnsCache(options.max_entries, min_ttl=options.min_ttl, max_ttl=options.max_ttl,
@@ -92,6 +95,7 @@ class DnsForwarder:
         self.dropped = 0
         self.servfail = 0
         self._fixed = tuple(resolvers) if resolvers is not None else None
+        self._source = source
         self._table: RouteTable | None = None
         self._resolvers: tuple[Resolver, ...] = ()
         self._warned_about: object = _NOT_YET
@@ -107,6 +111,8 @@ class DnsForwarder:
         """The resolvers of the table served right now (recomputed only when the table is swapped)."""
         if self._fixed is not None:
             return self._fixed
+        if self._source is not None:
+            return self._source()
         assert self.state is not None
         table = self.state.table
         if table is not self._table:
@@ -197,8 +203,8 @@ class DnsForwarder:
         resolver answered at all."""
         resolvers = self.resolvers()
         if not resolvers:
-            if self._warned_about is not self._table:
-                self._warned_about = self._table  # once per table, not once per query
+            if self._warned_about is not resolvers:
+                self._warned_about = resolvers  # once per table (each has its own tuple), not once per query
                 log.warning("DNS queries get SERVFAIL: no enabled dns route has a resolver")
             return None
         health = self.state.health if self.state is not None else None

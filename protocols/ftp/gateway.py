@@ -2,22 +2,21 @@
 FTP/FTPS backends per request (see protocols/ftp/operations.py for the endpoints).
 
 A route's external path is a prefix here: the route `/ftp` serves `/ftp/list`, `/ftp/download/...` and so on,
-which the exact-match route table cannot express, so `FtpGateway.match` looks the FTP routes up by prefix.
+which the exact-match route table cannot express, so `match_ftp_route` looks the table plan's FTP routes up by
+prefix. The route's plan (protocols.plan) carries its settings and balancer.
 """
 from __future__ import annotations
 
 import logging
 import ssl
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
 
-from protocols.balancing import Balancing
 from protocols.errors import ClientDisconnected, GatewayError, MethodNotAllowed
 from protocols.ftp.client import FtpClient
-from protocols.ftp.config import ftp_settings, login_credentials
+from protocols.ftp.config import FtpSettings, login_credentials
 from protocols.ftp.operations import OPERATIONS, Operation
 from protocols.ftp.paths import PathRejected, route_root
 from protocols.ftp.replies import (
@@ -31,7 +30,10 @@ from protocols.ftp.replies import (
 )
 from protocols.ftp.request import FtpOutcome, FtpRequest, Receive, Send
 from protocols.leases import lease_backend
-from protocols.table import CompiledRoute, LiveTable, RouteTable, live
+from protocols.table import CompiledRoute
+
+if TYPE_CHECKING:
+    from protocols.plan import RoutePlan
 
 log = logging.getLogger(__name__)
 
@@ -40,13 +42,10 @@ LEGACY_MAX_BYTES = 16 << 20  # file size limit of the earlier gateway's base64 J
 
 @dataclass(frozen=True, slots=True)
 class FtpOptions:
-    """What FtpGateway needs from configuration. Pass the HTTP proxy's `balancing` to share breakers."""
+    """What FtpGateway needs from configuration."""
 
-    state: LiveTable = field(default=live)
-    balancing: Balancing | None = None
     ssl_context: ssl.SSLContext | None = None  # for ftps backends; None means the system's default trust
     legacy_max_bytes: int = LEGACY_MAX_BYTES
-    clock: Callable[[], float] = time.monotonic
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,61 +57,59 @@ class FtpMatch:
     subpath: str
 
 
+def match_ftp_route(routes: Sequence[CompiledRoute], host: str, path: str) -> FtpMatch | None:
+    """The FTP route (of `routes`, a table's ftp routes in rank order: TablePlan.ftp_routes) whose path is the
+    longest prefix of `path` (normalised, as for RouteTable.match), static routes before parameterised ones of
+    the same length; None when no FTP route covers it."""
+    if not routes:
+        return None
+    if len(path) > 1 and path.endswith("/"):
+        path = path[:-1]
+    segments = path[1:].split("/") if path not in ("", "/") else []
+    best: FtpMatch | None = None
+    for route in routes:  # in rank order: the first of a given length wins
+        length = len(route.segments)
+        if length > len(segments) or (best is not None and length <= len(best.route.segments)):
+            continue
+        if not route.accepts_host(host):
+            continue
+        params: dict[str, str] = {}
+        for segment, value in zip(route.segments, segments, strict=False):
+            if segment.is_param:
+                if not value:
+                    break
+                params[segment.text] = value
+            elif segment.text != value:
+                break
+        else:
+            best = FtpMatch(route, params, "/" + "/".join(segments[length:]))
+    return best
+
+
 class FtpGateway:
     """Serves requests to `ftp` routes. It never touches Django or the ORM, like the rest of the data plane."""
 
     def __init__(self, options: FtpOptions | None = None) -> None:
-        options = options or FtpOptions()
-        self.options = options
-        self.state = options.state
-        self.balancing = options.balancing or Balancing(options.clock)
-        self._ftp_routes: tuple[RouteTable, tuple[CompiledRoute, ...]] | None = None
+        self.options = options or FtpOptions()
 
-    def match(self, table: RouteTable, host: str, path: str) -> FtpMatch | None:
-        """The FTP route whose path is the longest prefix of `path` (normalised, as for RouteTable.match),
-        static routes before parameterised ones of the same length; None when no FTP route covers it."""
-        cached = self._ftp_routes
-        if cached is None or cached[0] is not table:
-            cached = self._ftp_routes = (table, tuple(r for r in table.routes if r.protocol == "ftp"))
-        routes = cached[1]
-        if not routes:
-            return None
-        if len(path) > 1 and path.endswith("/"):
-            path = path[:-1]
-        segments = path[1:].split("/") if path not in ("", "/") else []
-        best: FtpMatch | None = None
-        for route in routes:  # in rank order: the first of a given length wins
-            length = len(route.segments)
-            if length > len(segments) or (best is not None and length <= len(best.route.segments)):
-                continue
-            if not route.accepts_host(host):
-                continue
-            params: dict[str, str] = {}
-            for segment, value in zip(route.segments, segments, strict=False):
-                if segment.is_param:
-                    if not value:
-                        break
-                    params[segment.text] = value
-                elif segment.text != value:
-                    break
-            else:
-                best = FtpMatch(route, params, "/" + "/".join(segments[length:]))
-        return best
-
-    async def handle(self, route: CompiledRoute, params: dict[str, str], path: str, scope: dict[str, Any],
-                     receive: Receive, send: Send, request_id: bytes) -> FtpOutcome:
-        """Serve one HTTP request (`scope` "http") for the FTP route `route`; `path` is FtpMatch.subpath.
+    async def handle(self, plan: RoutePlan, params: dict[str, str], path: str, scope: dict[str, Any],
+                     receive: Receive, send: Send, request_id: bytes,
+                     health: Mapping[int, bool]) -> FtpOutcome:
+        """Serve one HTTP request (`scope` "http") for the FTP route of `plan`; `path` is FtpMatch.subpath,
+        `health` the active health overlay (backend id -> healthy).
 
         Raises a GatewayError only before the response head (the caller answers it as JSON, with X-Request-ID);
         after the head, a failure ends the body early and is in the outcome's `error`. Raises
         ClientDisconnected when the client leaves mid-way."""
+        route, settings, runtime = plan.route, plan.ftp, plan.runtime
+        assert settings is not None and runtime is not None, "not an ftp route's plan"
         outcome = FtpOutcome()
-        request, operation = self._request(route, params, path, scope, receive, send, request_id, outcome)
+        request, operation = self._request(route, settings, params, path, scope, receive, send, request_id,
+                                           outcome)
         await operation.prepare(request)
-        settings = ftp_settings(route.name, route.spec.policies)
         user, password = login_credentials(settings, route.name, scope["headers"], request.offered)
         client = scope.get("client")
-        lease = lease_backend(self.balancing, self.state, route, client[0] if client else "")
+        lease = lease_backend(runtime, health, client[0] if client else "")
         backend = lease.backend
         host = f"[{backend.host}]" if ":" in backend.host else backend.host
         request.label = outcome.backend = f"{host}:{backend.port}"
@@ -157,8 +154,9 @@ class FtpGateway:
                     ftp.abort()
         return outcome
 
-    def _request(self, route: CompiledRoute, params: dict[str, str], path: str, scope: dict[str, Any],
-                 receive: Receive, send: Send, request_id: bytes, outcome: FtpOutcome) -> tuple[FtpRequest, Operation]:
+    def _request(self, route: CompiledRoute, settings: FtpSettings, params: dict[str, str], path: str,
+                 scope: dict[str, Any], receive: Receive, send: Send, request_id: bytes,
+                 outcome: FtpOutcome) -> tuple[FtpRequest, Operation]:
         """The operation and its request, with every check that needs no I/O done (400, 404, 405)."""
         name, _, tail = path.lstrip("/").partition("/")
         operation = OPERATIONS.get(name)
@@ -175,7 +173,6 @@ class FtpGateway:
                                    encoding="utf-8", errors="strict"))
         except UnicodeDecodeError:
             raise FtpBadRequest("The query string is not valid UTF-8.") from None
-        settings = ftp_settings(route.name, route.spec.policies)
         try:
             root = route_root(settings.root, route.upstream_path(params, "") if route.template else "", params)
         except PathRejected as exc:

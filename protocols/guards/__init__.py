@@ -4,7 +4,7 @@ Pure and ORM-free. A route's guards are compiled once from its blocks (RouteSpec
 `ip_rules`, `security_headers`) and the gateway-wide ones (GatewaySettings' blocks of the same names); a
 route's block replaces the global block of the same name, `{"enabled": false}` switches it off there.
 
-Where the proxy calls them (protocols.http.proxy, compiled per table in protocols.http.plugins; the WebSocket
+Where the proxy calls them (protocols.http.proxy, compiled per table in protocols.plan; the WebSocket
 handshake in protocols.websocket.guards): a CORS preflight is matched with the method it asks about
 (`preflight_method`); after matching, `check_request` (403 ip_rules, 414, 431, 413 by Content-Length) runs before
 JWT and rate limits, so a denied address or an oversized request never costs a token check or a Redis call; then

@@ -1,9 +1,10 @@
-"""Who may use a route, and how often: its JWT policy and rate limit, compiled once per table and per route.
+"""Who may use a route, and how often: its JWT policy and rate limit, compiled with the table's plan.
 
 A route gets a JWT policy when `auth_required` is set or its policies carry a `jwt` block; the block is the
 route's own, else the gateway-wide one (`RouteTable.settings["jwt"]`). Its rate limit is its own `rate_limit`
 block, else the gateway-wide one (a route's block replaces the global one, as the admin form says).
-`AccessControl.for_route` answers None for a route with neither, so such a route costs one dict lookup.
+`AccessControl.compile` answers None for a route with neither, which the route's plan (protocols.plan) keeps, so
+such a route costs nothing.
 
 Errors, all GatewayErrors that the listeners answer as JSON: AuthFailure (401/403), KeysUnavailable (503),
 RateLimited (429) and `AccessMisconfigured` (503 `route_misconfigured`): a route that requires a token but
@@ -23,12 +24,11 @@ from protocols.block_errors import BlockError
 from protocols.errors import GatewayError
 from protocols.limits import Decision, Limiter, LocalStore, RateLimitPolicy, RedisStore, limit_key
 from protocols.recorder import Recorder, recorder
-from protocols.table import CompiledRoute, RouteTable
+from protocols.table import CompiledRoute
 
 log = logging.getLogger(__name__)
 
 Headers = list[tuple[bytes, bytes]]
-_MISSING = object()
 # Compiled JWT policies kept across tables (their token cache and JWKS survive a configuration change).
 _MAX_KEPT_POLICIES = 256
 
@@ -90,7 +90,7 @@ class RouteAccess:
 
 class AccessControl:
     """A process's admission state: the rate-limit stores (a LocalStore; a RedisStore when `redis_url` is set)
-    and, for the live table, each route's RouteAccess, built on the route's first request.
+    and the compiled JWT policies, kept across tables. Each table's plan asks it for every route's RouteAccess.
 
     Call `await aclose()` at shutdown (the Redis connections)."""
 
@@ -98,27 +98,17 @@ class AccessControl:
         self.local = local or LocalStore()
         self.shared = RedisStore(redis_url) if redis_url else None
         self.recorder = metrics
-        self._table: RouteTable | None = None
-        self._by_route: dict[int, RouteAccess | None] = {}
         self._policies: dict[str, JwtPolicy] = {}
         self._warned_no_redis = False
 
-    def for_route(self, table: RouteTable, route: CompiledRoute) -> RouteAccess | None:
-        """The route's admission, None when it has neither a JWT policy nor a rate limit. `route` must come
-        from `table`."""
-        if table is self._table:
-            found = self._by_route.get(route.id, _MISSING)
-            if found is not _MISSING:
-                return found  # type: ignore[return-value]
-        else:
-            self._table = table
-            self._by_route = {}
-            if len(self._policies) > _MAX_KEPT_POLICIES:
-                self._policies.clear()
-        access = self._by_route[route.id] = self.compile(route, table.settings)
-        return access
+    def start_table(self) -> None:
+        """A new table's routes are about to be compiled: keep the JWT policies, unless there are too many."""
+        if len(self._policies) > _MAX_KEPT_POLICIES:
+            self._policies.clear()
 
     def compile(self, route: CompiledRoute, settings: Mapping[str, Any]) -> RouteAccess | None:
+        """The route's admission under the table's gateway-wide `settings`, None when it has neither a JWT policy
+        nor a rate limit."""
         spec = route.spec
         policies = spec.policies or {}
         jwt: JwtPolicy | None = None

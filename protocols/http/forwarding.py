@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocols.balancing import BackendState, RouteRuntime
 from protocols.errors import ClientDisconnected, NoHealthyBackend, UpstreamError
-from protocols.http.headers import VIA
+from protocols.http.headers import answer_head
 from protocols.recorder import Recorder, recorder
 from protocols.retries import backoff, retry_after
 from protocols.table import LiveTable, RouteSpec
@@ -31,11 +31,20 @@ Headers = list[tuple[bytes, bytes]]
 
 
 class Exchange:
-    """What one request did, for error handling, the access-log line and the metrics recorder."""
+    """One request's context, made once: what every step reads (set by ProxyApp once the head is read: the clean
+    path and host key it is matched with, the client's address, whether it used https, the trusted proxy's
+    address), and what the request did, for error handling, the access-log line and the metrics recorder."""
 
     __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
                  "body_read", "upstream_s", "trace_id", "traceparent", "response_headers", "guard", "preflight",
-                 "shaped")
+                 "clean_path", "host", "client_ip", "https", "peer")
+
+    # Set together, before any of them is read (not in __init__: a request refused earlier never needs them).
+    clean_path: str
+    host: str
+    client_ip: str
+    https: bool
+    peer: bytes | None  # the trusted proxy the request came through, else None
 
     def __init__(self, request_id: bytes) -> None:
         self.request_id = request_id
@@ -53,14 +62,13 @@ class Exchange:
         self.response_headers: Headers | None = None  # added to the answer (RateLimit-* of a limited route)
         self.guard: GuardedSend | None = None  # the route's CORS and security fields, for every answer
         self.preflight: tuple[int, Headers] | None = None  # a CORS preflight's answer, sent by the gateway
-        self.shaped = False  # answers go through a ResponseShaper, whose `send` adds the guards' fields
 
 
 class Attempt:
     """What every attempt of one request sends, and how many retries it may take."""
 
     __slots__ = ("runtime", "spec", "method", "target", "headers", "set_host", "body", "content_length", "client",
-                 "retries", "deadline", "access", "guards", "shaping")
+                 "retries", "deadline", "access", "guards", "shaping", "answer_guard")
 
     def __init__(self, runtime: RouteRuntime, spec: RouteSpec, method: bytes, target: bytes, headers: Headers,
                  set_host: bool, body: bytes | AsyncIterator[bytes], content_length: int | None, client: str,
@@ -79,6 +87,8 @@ class Attempt:
         self.access = access  # the route's JWT and rate limit, None when it has neither
         self.guards: Guards | None = None  # the route's request guards (body limit)
         self.shaping: RouteShaping | None = None  # transformations, cache, compression; None: none of them
+        # The route's CORS and security fields, added by `respond` (None for a shaped answer: its send adds them).
+        self.answer_guard: GuardedSend | None = None
 
 
 async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, receive: Receive, send: Send,
@@ -140,7 +150,7 @@ async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, re
                 await _pause(max(backoff(retry, len(tried)), wait or 0.0))
                 continue
         try:
-            await respond(response, receive, send, exchange)
+            await respond(response, receive, send, exchange, attempt.answer_guard)
         except BaseException as exc:
             if isinstance(exc, UpstreamError):
                 metrics.upstream_error(pool.label, exc.type)
@@ -160,17 +170,12 @@ def may_retry(attempt: Attempt, health: dict[int, bool], tried: list[BackendStat
     return runtime.budget.withdraw(runtime.board.clock())
 
 
-async def respond(response: UpstreamResponse, receive: Receive, send: Send, exchange: Exchange) -> None:
-    """Relay the backend's response to the client, streaming the body with backpressure."""
+async def respond(response: UpstreamResponse, receive: Receive, send: Send, exchange: Exchange,
+                  guard: GuardedSend | None = None) -> None:
+    """Relay the backend's response to the client, streaming the body with backpressure; `guard` adds the
+    route's CORS and security fields to the head."""
     status = exchange.status = response.status
-    headers = response.headers
-    headers.append((b"x-request-id", exchange.request_id))
-    headers.append((b"via", VIA))
-    if exchange.response_headers is not None:
-        headers += exchange.response_headers
-    guard = exchange.guard
-    if guard is not None and not exchange.shaped:
-        headers = guard.guards.response_headers(headers, guard.origin, guard.https)
+    headers = answer_head(response.headers, exchange.request_id, exchange.response_headers, guard)
     if response.complete:
         # The common case: the whole response arrived with its head. The connection is back in the pool
         # before the client is even answered.

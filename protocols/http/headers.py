@@ -5,9 +5,13 @@ import ipaddress
 import itertools
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from protocols.upstream import HOP_BY_HOP
+
+if TYPE_CHECKING:
+    from protocols.http.plugins import GuardedSend
 
 Headers = list[tuple[bytes, bytes]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -115,6 +119,24 @@ class RequestIds:
         if offered and len(offered) <= _MAX_REQUEST_ID and not offered.translate(None, _VISIBLE_ASCII):
             return offered
         return b"%s-%08x" % (self._prefix, next(self._counter))
+
+
+def answer_head(headers: Headers, request_id: bytes, extra: Headers | None, guard: GuardedSend | None = None,
+                via: bool = True) -> Headers:
+    """Every response head the gateway sends (the backend's, the cache's, its own errors and preflights) gets
+    its fields here: X-Request-ID, Via when the answer passed through (RFC 9110 7.6.3), the exchange's `extra`
+    fields (a limited route's RateLimit-*), then the route's CORS and security fields from `guard`. A shaped
+    answer passes no `guard`: it is sent through the GuardedSend, which adds them once the shaping is done.
+    Appends to `headers`, which must be the caller's own list, and returns the head."""
+    if request_id:
+        headers.append((b"x-request-id", request_id))
+    if via:
+        headers.append((b"via", VIA))
+    if extra:
+        headers += extra
+    if guard is not None:
+        headers = guard.guards.response_headers(headers, guard.origin, guard.https)
+    return headers
 
 
 def parse_networks(values: Iterable[str]) -> tuple[Network, ...]:

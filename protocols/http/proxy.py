@@ -3,15 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
-from protocols.balancing import Balancing
-from protocols.cache import MemoryStore, RedisCacheStore, ResponseCache
-from protocols.dns import DOH_PATHS, DnsForwarder, doh_app
+from protocols.dataplane import DataPlane, ProxyOptions
+from protocols.dns import doh_app
 from protocols.errors import (
     ClientDisconnected,
     GatewayError,
@@ -21,31 +18,26 @@ from protocols.errors import (
     UpstreamTotalTimeout,
     protocol_error,
 )
-from protocols.ftp import FtpGateway, FtpOptions
 from protocols.guards import preflight_method
-from protocols.health import DEFAULT_LIMITS, HEALTH_PATHS, HealthApp, HealthLimits
-from protocols.http.access import AccessControl, RouteAccess
+from protocols.health import HealthApp
+from protocols.http.access import RouteAccess
 from protocols.http.accesslog import AccessLog
 from protocols.http.forwarding import Attempt, Exchange, buffered_body, forward, streamed_body
 from protocols.http.headers import (
     VIA,
-    Network,
     RequestHead,
-    RequestIds,
-    TrustedPeers,
+    answer_head,
     client_address,
     host_key,
     normalize_path,
     raw_path,
     scan_request_headers,
 )
-from protocols.http.plugins import GuardedSend, RouteMisconfigured, TablePlugins
-from protocols.recorder import Recorder, recorder
+from protocols.http.plugins import GuardedSend, RouteMisconfigured
+from protocols.plan import HEALTH, RoutePlan, TablePlan
 from protocols.resilience import MAX_REPLAY_BODY
 from protocols.shaping import ResponseShaper, edit_body, read_capped, through_cache
-from protocols.table import LiveTable, RouteTable, live
-from protocols.tracing import SpanSink, traceparent_from
-from protocols.upstream import DEFAULT_IDLE_TIMEOUT, HOP_BY_HOP, UpstreamClient
+from protocols.tracing import traceparent_from
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -55,94 +47,54 @@ Send = Callable[[Message], Awaitable[None]]
 log = logging.getLogger(__name__)
 
 _METHODS = {m: m.encode() for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
-_REPLACED_RESPONSE_HEADERS = frozenset({b"x-request-id", b"date", b"server"})
 _SCHEMES = {"http": b"http", "https": b"https"}
 # The client's view of the exchange (499, as nginx logs it) when it left before an answer could be sent.
 CLIENT_CLOSED = 499
-# Paths answered before route matching: health always, DNS over HTTPS when the table has dns routes.
-_SPECIAL_PATHS = HEALTH_PATHS | DOH_PATHS
-
-
-class _TableTraits:
-    """What the listener needs to know about a table beyond matching, computed once per table."""
-
-    __slots__ = ("table", "ftp", "dns", "plugins")
-
-    def __init__(self, table: RouteTable | None) -> None:
-        self.table = table
-        routes = table.routes if table is not None else ()
-        self.ftp = any(route.protocol == "ftp" for route in routes)
-        self.dns = any(route.protocol == "dns" for route in routes)
-        self.plugins = TablePlugins(table)
-
-
-@dataclass(frozen=True, slots=True)
-class ProxyOptions:
-    """Everything ProxyApp needs from configuration, built once at start-up (the proxy never reads settings)."""
-
-    trusted_proxies: tuple[Network, ...] = ()
-    access_log: bool = True
-    pool_size: int = 256
-    state: LiveTable = field(default=live)
-    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
-    ssl_context: ssl.SSLContext | None = None  # for https (and ftps) backends; None: the system's default trust
-    clock: Callable[[], float] = time.monotonic  # breakers, budgets and latency statistics read this one
-    recorder: Recorder = field(default=recorder)  # protocols.recorder's; a NullRecorder turns recording off
-    redis_url: str = ""  # shared rate-limit counters (routes whose rate_limit says store: redis)
-    spans: SpanSink | None = None  # OpenTelemetry export: one span per proxied request; None: off
-    cache_bytes: int = 64 << 20  # the response cache in this process's memory (when redis_url is not set)
-    health: HealthLimits = DEFAULT_LIMITS  # how stale the table's source and the background work may get
 
 
 class ProxyApp:
     """ASGI 3 application for the proxy listener ("http" scopes only; rusta.asgi routes the rest elsewhere).
 
-    It never imports Django and never touches the ORM: it reads `options.state.table`, which the table watcher
-    replaces as a whole. Besides plain HTTP routes it serves `ftp` routes (protocols.ftp, by path prefix) and,
-    when the table has `dns` routes, DNS over HTTPS (protocols.dns.doh) on its paths. Every request is
-    reported to the metrics recorder. Call `await app.aclose()` at shutdown to close pooled connections, the
-    DNS listeners and the rate-limit store, and to flush the log.
+    It never imports Django and never touches the ORM: it serves the live table (`state.table`, which the table
+    watcher replaces as a whole) through its plan (protocols.plan), which its DataPlane holds and which says
+    what each route does and which paths come before route matching: /health, /ready and /live, and DNS over
+    HTTPS (protocols.dns.doh) when the table has dns routes. The plan's ftp routes are served by the data
+    plane's FTP gateway (by path prefix); every other route by forwarding. Every request is reported to the
+    metrics recorder. Call `await app.aclose()` at shutdown: it closes the DataPlane (pooled connections, the
+    DNS listeners, the rate-limit and cache stores, the access log).
     """
 
-    def __init__(self, options: ProxyOptions | None = None, access_log: AccessLog | None = None) -> None:
-        options = options or ProxyOptions()
-        self.options = options
-        self.state = options.state
-        self.client = UpstreamClient(
-            pool_size=options.pool_size, idle_timeout=options.idle_timeout, ssl_context=options.ssl_context,
-            # The backend's X-Request-ID is replaced by ours so the client sees exactly one; like nginx, the
-            # server's own Date and Server go out instead of the backend's (two Date fields would be invalid).
-            strip_response_headers=HOP_BY_HOP | _REPLACED_RESPONSE_HEADERS,
-        )
-        self.balancing = Balancing(options.clock)
-        self.trusted = TrustedPeers(options.trusted_proxies)
-        self.request_ids = RequestIds()
-        self.access_log = (access_log or AccessLog()) if options.access_log else None
-        self.recorder = options.recorder
-        self.spans = options.spans
-        self.decide = options.spans.decide if options.spans is not None else None  # its sampler
-        self.access = AccessControl(options.redis_url, options.recorder)
-        self.ftp = FtpGateway(FtpOptions(state=options.state, balancing=self.balancing,
-                                         ssl_context=options.ssl_context))
-        self.dns = DnsForwarder(options.state)  # DoH here; its UDP/TCP listeners when the server starts them
-        # Routes with a `cache` block answer from here: shared by every gateway process through Redis when it
-        # is configured, else this process's own memory.
-        store = (RedisCacheStore(options.redis_url) if options.redis_url
-                 else MemoryStore(max_bytes=options.cache_bytes))
-        self.cache = ResponseCache(store, recorder=options.recorder)
-        self.health = HealthApp(options.health, options.state)  # /health, /ready and /live, for this table
-        self._traits = _TableTraits(None)
+    def __init__(self, options: ProxyOptions | None = None, access_log: AccessLog | None = None, *,
+                 dataplane: DataPlane | None = None) -> None:
+        # The process's DataPlane (rusta.asgi gives the same one to the WebSocket app), else one of its own.
+        dataplane = dataplane or DataPlane(options, access_log)
+        self.dataplane = dataplane
+        self.options = options = dataplane.options
+        self.state = dataplane.state
+        self.client = dataplane.client
+        self.trusted = dataplane.trusted
+        self.request_ids = dataplane.request_ids
+        self.access_log = dataplane.access_log
+        self.recorder = dataplane.recorder
+        self.spans = dataplane.spans
+        self.decide = dataplane.spans.decide if dataplane.spans is not None else None  # its sampler
+        self.cache = dataplane.cache
+        self.ftp = dataplane.ftp
+        self.dns = dataplane.dns
+        self.health = HealthApp(options.health, dataplane.state)  # /health, /ready and /live, for this table
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             raise ValueError(f"ProxyApp serves 'http' scopes, not {scope['type']!r}")
-        if scope["path"] in _SPECIAL_PATHS:  # one set lookup on the hot path for both kinds
-            if scope["path"] in HEALTH_PATHS:
+        plan = self.dataplane.plan
+        if plan.table is not self.state.table:
+            plan = self.dataplane.current()
+        if scope["path"] in plan.paths:  # health always, DNS over HTTPS when the table has dns routes
+            if plan.paths[scope["path"]] == HEALTH:
                 await self.health(scope, receive, send)
-                return
-            if self._table_traits().dns:
+            else:
                 await doh_app(scope, receive, send, self.dns)
-                return
+            return
         started = time.time()
         clock = time.perf_counter()
         exchange = Exchange(b"")
@@ -154,13 +106,11 @@ class ProxyApp:
                 head = scan_request_headers(scope["headers"])
                 exchange.request_id = self.request_ids.take(head.request_id)
                 path = raw_path(scope)
-                traits = self._traits
-                if traits.table is not self.state.table:
-                    traits = self._table_traits()
-                if traits.ftp and await self._ftp_exchange(scope, receive, send, head, path, exchange, traits):
+                self._locate(scope, head, path, exchange)
+                if plan.ftp_routes and await self._ftp_exchange(scope, receive, send, exchange, plan):
                     pass
                 else:
-                    attempt = self._prepare(scope, send, head, path, exchange, traits)
+                    attempt = self._prepare(scope, send, head, exchange, plan)
                     if attempt is None:  # a CORS preflight the gateway answers itself
                         await self._preflight(send, exchange)
                     else:
@@ -170,13 +120,13 @@ class ProxyApp:
                             if attempt.guards is not None:
                                 receive = attempt.guards.limit_receive(receive)
                             await _read_body(attempt, receive, head, exchange)
-                        # The route's CORS and security fields go on every answer: forwarding.respond and _fail
-                        # add them to the heads they build; a shaped answer gets them on its way out.
+                        # The route's CORS and security fields go on every answer: answer_head adds them to
+                        # the heads forwarding.respond and _fail build; a shaped answer gets them on its way out,
+                        # through the route's GuardedSend.
                         if attempt.shaping is not None:
                             guard = exchange.guard
-                            exchange.shaped = True
-                            await self._forward_shaped(scope, head, path, attempt, receive,
-                                                       send if guard is None else guard, exchange)
+                            await self._forward_shaped(scope, attempt, receive, send if guard is None else guard,
+                                                       exchange)
                         elif attempt.spec.total_timeout <= 0:
                             # Awaited from here rather than from a helper: one coroutine frame fewer on every
                             # resume.
@@ -215,35 +165,24 @@ class ProxyApp:
         finally:
             metrics.connection_closed()
 
-    def _table_traits(self) -> _TableTraits:
-        traits = self._traits
-        table = self.state.table
-        if traits.table is not table:
-            traits = self._traits = _TableTraits(table)
-        return traits
-
-    async def _ftp_exchange(self, scope: Scope, receive: Receive, send: Send, head: RequestHead, path: str,
-                            exchange: Exchange, traits: _TableTraits) -> bool:
+    async def _ftp_exchange(self, scope: Scope, receive: Receive, send: Send, exchange: Exchange,
+                            plan: TablePlan) -> bool:
         """Serve the request through the FTP gateway when an ftp route covers its path (by prefix) and no more
         exact http or websocket route matches it; False when it is not an FTP request. The route's guards apply
         as on HTTP routes. FtpGateway.handle raises a GatewayError only before the response head,
         ClientDisconnected if the client leaves."""
-        table, host, clean = self.state.table, host_key(head.host), normalize_path(path)
-        found = self.ftp.match(table, host, clean)
+        found = plan.ftp_route(scope["method"], exchange.host, exchange.clean_path)
         if found is None:
             return False
-        exact = table.match(scope["method"], host, clean).route
-        if exact is not None and exact.protocol != "ftp":
-            return False
         exchange.route = found.route.name
-        guards = traits.plugins.of(found.route).guards
-        if guards is None:
+        route_plan = plan.routes[found.route.id]
+        guards = route_plan.guards
+        if route_plan.broken or guards is None:
             raise RouteMisconfigured(found.route.name)
-        client_ip, https, _ = self._client(scope, head)
-        exchange.guard = guard = GuardedSend.for_request(send, guards, scope["headers"], https)
-        guards.check_request(scope, client_ip)
-        out = await self.ftp.handle(found.route, found.params, found.subpath, scope, guards.limit_receive(receive),
-                                    guard, exchange.request_id)
+        exchange.guard = guard = GuardedSend.for_request(send, guards, scope["headers"], exchange.https)
+        guards.check_request(scope, exchange.client_ip)
+        out = await self.ftp.handle(route_plan, found.params, found.subpath, scope, guards.limit_receive(receive),
+                                    guard, exchange.request_id, self.state.health)
         exchange.status, exchange.answered, exchange.backend = out.status, out.started, out.backend or None
         exchange.bytes_in, exchange.bytes_out, exchange.error = out.bytes_in, out.bytes_out, out.error or None
         return True
@@ -257,35 +196,34 @@ class ProxyApp:
         if decision is not None:
             exchange.response_headers = decision.headers()
 
-    def _prepare(self, scope: Scope, send: Send, head: RequestHead, path: str, exchange: Exchange,
-                 traits: _TableTraits) -> Attempt | None:
+    def _prepare(self, scope: Scope, send: Send, head: RequestHead, exchange: Exchange,
+                 plan: TablePlan) -> Attempt | None:
         """Match the route, run its guards, and build what every attempt sends (all but the body); raises the
         gateway error that answers instead. None when the answer is a CORS preflight's (in `exchange.preflight`).
         `send` is the request's own: the route's GuardedSend, when its answers get fields, is built around it.
         """
         method = scope["method"]
-        table = traits.table
-        assert table is not None
-        clean_path = normalize_path(path)
-        host = host_key(head.host)
+        table = plan.table
+        clean_path = exchange.clean_path
+        host = exchange.host
         # A CORS preflight is matched with the method it asks about: routes rarely list OPTIONS.
         asked = preflight_method(method, scope["headers"]) if method == "OPTIONS" else None
         match = table.match(asked or method, host, clean_path)
-        client_ip, https, peer = self._client(scope, head)
+        client_ip, https = exchange.client_ip, exchange.https
         route = match.route
         if route is None:
-            unrouted = traits.plugins.unrouted
+            unrouted = plan.unrouted
             exchange.guard = GuardedSend.for_request(send, unrouted, scope["headers"], https)
             unrouted.check_request(scope, client_ip)
             if match.allow:
                 raise MethodNotAllowed(method, clean_path, match.allow)
             raise NoRoute(method, clean_path)
         exchange.route = route.name
-        plugins = traits.plugins.of(route)
-        guards = plugins.guards
-        if guards is None:
+        route_plan: RoutePlan = plan.routes[route.id]
+        guards = route_plan.guards
+        if route_plan.broken or guards is None:
             raise RouteMisconfigured(route.name)
-        if plugins.touches_answers:
+        if route_plan.touches_answers:
             exchange.guard = GuardedSend.for_request(send, guards, scope["headers"], https)
         guards.check_request(scope, client_ip)
         if asked is not None:
@@ -302,9 +240,10 @@ class ProxyApp:
                     raise NoRoute(method, clean_path)
         if route.protocol != "http":
             raise protocol_error(route.name, route.protocol)
-        runtime = self.balancing.runtime(table, route)
+        runtime = route_plan.runtime
+        assert runtime is not None
         spec = route.spec
-        shaping = plugins.shaping
+        shaping = route_plan.shaping
         request_rules = shaping.request if shaping is not None else None
         if request_rules is not None:
             # Header rules see the client's end-to-end fields, before X-Forwarded-*, Via and X-Request-ID.
@@ -314,6 +253,7 @@ class ProxyApp:
         # the client's.
         headers = [(b"host", head.host if spec.preserve_host and head.host else b"")]
         headers += head.forward
+        peer = exchange.peer
         if peer is not None:
             forwarded_for = head.forwarded_for + b", " + peer if head.forwarded_for else peer
             proto = head.forwarded_proto or _SCHEMES.get(scope["scheme"], b"http")
@@ -345,45 +285,53 @@ class ProxyApp:
         attempt = Attempt(runtime, spec, _METHODS.get(method) or method.encode(), target, headers,
                           not (spec.preserve_host and head.host), b"", head.content_length, client_ip,
                           runtime.retry.max_retries if method in runtime.retryable else 0,
-                          self.access.for_route(table, route))
+                          route_plan.access)
         attempt.guards = guards
-        attempt.shaping = shaping
+        if shaping is None:
+            attempt.answer_guard = exchange.guard
+        else:
+            attempt.shaping = shaping
         return attempt
 
-    def _client(self, scope: Scope, head: RequestHead) -> tuple[str, bool, bytes | None]:
-        """(the client's address, whether it used https, the peer's address when it is a trusted proxy, else
-        None): behind a trusted proxy, from its X-Forwarded-For and X-Forwarded-Proto."""
+    def _locate(self, scope: Scope, head: RequestHead, path: str, exchange: Exchange) -> None:
+        """What every later step reads from the exchange: the clean path and host key the route is matched
+        with, and the client's address and whether it used https (behind a trusted proxy, from its
+        X-Forwarded-For and X-Forwarded-Proto; `peer` is then that proxy's address, else None)."""
+        exchange.clean_path = normalize_path(path)
+        exchange.host = host_key(head.host)
         client = scope.get("client")
         client_ip = client[0] if client else ""
         https = scope["scheme"] == "https"
         if client_ip not in self.trusted:
-            return client_ip, https, None
-        peer = client_ip.encode()
+            exchange.client_ip, exchange.https, exchange.peer = client_ip, https, None
+            return
+        exchange.peer = client_ip.encode()
         if head.forwarded_for:
             client_ip = client_address(client_ip, head.forwarded_for, self.trusted)
         if head.forwarded_proto:
             # The first entry is what the client used; later ones are hops between proxies.
             https = head.forwarded_proto.split(b",")[0].strip().lower() == b"https"
-        return client_ip, https, peer
+        exchange.client_ip, exchange.https = client_ip, https
 
     async def _preflight(self, send: Send, exchange: Exchange) -> None:
         """The gateway's answer to a CORS preflight the route's policy allows (complete, with an empty body)."""
         assert exchange.preflight is not None
         status, headers = exchange.preflight
-        headers.append((b"x-request-id", exchange.request_id))
+        # Complete as the route's CORS policy gives it (security fields included): not sent through its guard.
+        headers = answer_head(headers, exchange.request_id, None, via=False)
         exchange.status = status
         exchange.answered = True
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
 
-    async def _forward_shaped(self, scope: Scope, head: RequestHead, path: str, attempt: Attempt,
-                              receive: Receive, send: Send, exchange: Exchange) -> None:
+    async def _forward_shaped(self, scope: Scope, attempt: Attempt, receive: Receive, send: Send,
+                              exchange: Exchange) -> None:
         """`forward` for a route that transforms its answers, caches or compresses: the answer goes through a
         ResponseShaper, and through the route's cache when it has one."""
         shaping = attempt.shaping
         assert shaping is not None
         method = scope["method"]
-        clean_path = normalize_path(path)
+        clean_path = exchange.clean_path
         shaper = ResponseShaper(send, shaping, method, clean_path, scope["headers"], exchange.request_id)
         shaper.extra_headers = exchange.response_headers  # RateLimit-* on answers from the cache too
 
@@ -396,7 +344,7 @@ class ProxyApp:
         try:
             if shaping.cache is not None:
                 await through_cache(self.cache, shaping.cache, shaper, exchange.route or "", method,
-                                    host_key(head.host), clean_path, scope.get("query_string", b""),
+                                    exchange.host, clean_path, scope.get("query_string", b""),
                                     scope["headers"], exchange_upstream)
             else:
                 await exchange_upstream()
@@ -433,26 +381,16 @@ class ProxyApp:
             return
         request_id = exchange.request_id
         status, headers, payload = exc.response(request_id.decode("latin-1"))
-        headers.append((b"x-request-id", request_id))
-        if exchange.response_headers is not None:
-            headers += exchange.response_headers
-        guard = exchange.guard
-        if guard is not None:
-            headers = guard.guards.response_headers(headers, guard.origin, guard.https)
+        headers = answer_head(headers, request_id, exchange.response_headers, exchange.guard, via=False)
         exchange.status = status
         exchange.answered = True
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
 
     async def aclose(self) -> None:
-        """Shutdown: stop the DNS listeners, close idle upstream and rate-limit store connections, and write
-        pending access-log lines."""
-        await self.dns.close()
-        await self.client.aclose()
-        await self.access.aclose()
-        await self.cache.aclose()
-        if self.access_log is not None:
-            self.access_log.flush()
+        """Shutdown: the data plane's (the DNS listeners, idle upstream, rate-limit and cache store connections,
+        pending access-log lines)."""
+        await self.dataplane.aclose()
 
 
 async def _read_body(attempt: Attempt, receive: Receive, head: RequestHead, exchange: Exchange) -> None:

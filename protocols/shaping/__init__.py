@@ -1,6 +1,6 @@
 """Shaping: a route's transformations, response cache and compression, put around the proxy's upstream exchange.
 
-Where the proxy uses it (protocols.http.proxy; RouteShaping compiled per table in protocols.http.plugins, None for
+Where the proxy uses it (protocols.http.proxy; RouteShaping compiled per table in protocols.plan, None for
 routes without any of the four blocks, which take the plain path): request header rules before X-Forwarded-*,
 Via and X-Request-ID are added; path rules after {param} substitution; query rules; a JSON request body read
 within the cap (`read_capped`, `edit_body`) and streamed untouched when larger; then, after JWT and rate limits,

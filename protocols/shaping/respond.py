@@ -14,7 +14,7 @@ from typing import Any
 from protocols.cache.cache import X_CACHE, Filler, Lookup, ResponseCache
 from protocols.cache.entry import CachedResponse
 from protocols.compression.encoders import Encoder
-from protocols.http.headers import VIA
+from protocols.http.headers import answer_head
 from protocols.shaping.route import RouteShaping
 
 Headers = list[tuple[bytes, bytes]]
@@ -156,11 +156,8 @@ class ResponseShaper:
         status, headers, body = self.cache.answer(entry, outcome, self.method, self.request_headers)
         self.outcome = outcome
         self.cache.count(entry.route, outcome)
-        if self.request_id:
-            headers.append((b"x-request-id", self.request_id))
-        headers.append((b"via", VIA))  # the gateway answered: it is on the answer's path (RFC 9110 7.6.3)
-        if self.extra_headers:
-            headers += self.extra_headers
+        # The gateway answered: it is on the answer's path (Via). The route's guard fields come from `send`.
+        headers = answer_head(headers, self.request_id, self.extra_headers)
         compression = self.shaping.compression
         if compression is not None:
             encoder, headers = compression.start(self.method, status, headers, self.accept_encoding)

@@ -4,32 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import ssl
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from websockets.asyncio.client import ClientConnection
 
-from protocols.balancing import Balancing
 from protocols.errors import GatewayError, InternalGatewayError, NoRoute
-from protocols.http.access import AccessControl
-from protocols.http.accesslog import AccessLog
 from protocols.http.headers import (
-    Network,
     RequestHead,
     RequestIds,
-    TrustedPeers,
     host_key,
     normalize_path,
     raw_path,
     scan_request_headers,
 )
 from protocols.leases import lease_backend
-from protocols.table import CompiledRoute, LiveTable, live
-from protocols.websocket.config import websocket_policy
-from protocols.websocket.guards import HandshakeGuards
+from protocols.table import CompiledRoute
+from protocols.websocket.guards import check_handshake
 from protocols.websocket.handshake import (
     Admission,
     UpgradeRejected,
@@ -42,6 +35,10 @@ from protocols.websocket.handshake import (
 )
 from protocols.websocket.metrics import RouteCounters, WebSocketMetrics
 from protocols.websocket.relay import GOING_AWAY, UPSTREAM_MAX_QUEUE, Tunnel
+
+if TYPE_CHECKING:
+    from protocols.dataplane import DataPlane
+    from protocols.plan import RoutePlan
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -57,26 +54,18 @@ POLICY_VIOLATION = 1008
 
 @dataclass(frozen=True, slots=True)
 class WebSocketOptions:
-    """What WebSocketProxy needs from configuration, built once at start-up.
+    """What WebSocketProxy needs from configuration beyond its DataPlane's, built once at start-up."""
 
-    Pass the HTTP proxy's `balancing` so both share breakers and in-flight counts; None gives this app its own.
-    """
-
-    trusted_proxies: tuple[Network, ...] = ()
-    state: LiveTable = field(default=live)
-    balancing: Balancing | None = None
-    ssl_context: ssl.SSLContext | None = None  # for wss backends; None means the system's default trust
     route_check_interval: float = 0.5  # how often open tunnels look for their route in a new table
     close_timeout: float = 2.0  # how long the backend gets to answer our close frame
     ping_interval: float | None = 20.0  # keepalive pings to the backend (uvicorn pings the client)
     ping_timeout: float | None = 20.0
     clock: Callable[[], float] = time.monotonic
-    access: AccessControl | None = None  # the HTTP proxy's, so handshakes get the same JWT and rate limits
-    access_log: AccessLog | None = None  # the HTTP proxy's: one line per refused handshake and per ended session
 
 
 @dataclass(slots=True)
 class _Opened:
+    plan: RoutePlan
     route: CompiledRoute
     upstream: ClientConnection
     counters: RouteCounters
@@ -96,15 +85,17 @@ class WebSocketProxy:
     every open tunnel closes with 1001 on both sides.
     """
 
-    def __init__(self, options: WebSocketOptions | None = None, metrics: WebSocketMetrics | None = None) -> None:
-        options = options or WebSocketOptions()
-        self.options = options
-        self.state = options.state
-        self.balancing = options.balancing or Balancing(options.clock)
-        self.trusted = TrustedPeers(options.trusted_proxies)
+    def __init__(self, dataplane: DataPlane, options: WebSocketOptions | None = None,
+                 metrics: WebSocketMetrics | None = None) -> None:
+        self.options = options or WebSocketOptions()
+        # The HTTP proxy's: one table plan, shared breakers, in-flight counts, JWT policies, rate-limit counters,
+        # trusted proxies, TLS trust, and its access log (one line per refused handshake and per ended session).
+        self.dataplane = dataplane
+        self.state = dataplane.state
+        self.trusted = dataplane.trusted
+        self.access_log = dataplane.access_log
         self.request_ids = RequestIds()
         self.metrics = metrics or WebSocketMetrics()
-        self.guards = HandshakeGuards()
         self.tunnels: set[Tunnel] = set()
         self._watcher: asyncio.Task[None] | None = None
         self._drained: asyncio.Event | None = None
@@ -142,7 +133,7 @@ class WebSocketProxy:
              status: int, outcome: str | tuple[Tunnel, str]) -> None:
         """One access-log line: a refused handshake (its status and error type), or a session when it ends
         (status 101, its duration, the message bytes each way, and how it ended unless the client closed it)."""
-        log = self.options.access_log
+        log = self.access_log
         if log is None:
             return
         route = backend = error = None
@@ -164,49 +155,51 @@ class WebSocketProxy:
         """Everything up to an open backend connection; raises the GatewayError that refuses it instead."""
         if self._closing:
             raise GatewayError(503, "shutting_down", "The gateway is shutting down.", [(b"retry-after", b"1")])
-        table = self.state.table
+        plan = self.dataplane.current()
+        table = plan.table
         clean_path = normalize_path(raw_path(scope))
         match = table.match("GET", host_key(head.host), clean_path)
         route = match.route
         client = client_ip(scope, head, self.trusted)
         if route is None or route.protocol != "websocket":
             # The gateway-wide guards first: a denied address learns nothing about which paths exist.
-            self.guards.check(table, None, scope, client)
+            check_handshake(plan.unrouted_guards, None, scope, client)
             raise NoRoute("GET", clean_path)
+        route_plan = plan.routes[route.id]
         counters = self.metrics.route(route.id, route.name)
-        access = self.options.access
         try:
             # IP rules, head limits and Origin before JWT and rate limits: a refused client costs no token
             # check and no Redis call.
-            self.guards.check(table, route, scope, client)
-            admission = await authorize_handshake(
-                route, scope, access.for_route(table, route) if access is not None else None, client)
+            check_handshake(route_plan.guards, route.name, scope, client)
+            admission = await authorize_handshake(route, scope, route_plan.access, client)
         except GatewayError:
             counters.rejected += 1
             raise
         try:
-            upstream, backend = await self._connect(route, match.params, clean_path, scope, head, request_id,
+            upstream, backend = await self._connect(route_plan, match.params, clean_path, scope, head, request_id,
                                                     client, admission)
         except GatewayError:
             counters.rejected += 1
             raise
-        return _Opened(route, upstream, counters, table, admission.answer_fields if admission is not None else [],
-                       backend)
+        return _Opened(route_plan, route, upstream, counters, table,
+                       admission.answer_fields if admission is not None else [], backend)
 
-    async def _connect(self, route: CompiledRoute, params: dict[str, str], clean_path: str, scope: Scope,
+    async def _connect(self, plan: RoutePlan, params: dict[str, str], clean_path: str, scope: Scope,
                        head: RequestHead, request_id: bytes, client: str,
                        admission: Admission | None) -> tuple[ClientConnection, str]:
         """The open backend connection and its host:port."""
+        route, policy, runtime = plan.route, plan.websocket, plan.runtime
+        assert policy is not None and runtime is not None, "not a websocket route's plan"
         spec = route.spec
-        lease = lease_backend(self.balancing, self.state, route, client)
+        lease = lease_backend(runtime, self.state.health, client)
         request = upstream_request(route, lease.backend, params, clean_path, scope, head, request_id, self.trusted)
         if admission is not None:
             request.headers = admission.upstream_fields(request.headers)
-        policy = websocket_policy(route.name, spec.policies)
         options = self.options
+        ssl_context = self.dataplane.options.ssl_context
         extra: dict[str, Any] = dict(request.connect_kwargs)
-        if request.uri.startswith("wss:") and options.ssl_context is not None:
-            extra["ssl"] = options.ssl_context
+        if request.uri.startswith("wss:") and ssl_context is not None:
+            extra["ssl"] = ssl_context
         try:
             upstream = await UpstreamConnect(
                 request.uri, additional_headers=request.headers,
@@ -242,7 +235,8 @@ class WebSocketProxy:
         except OSError:  # the client left while we were connecting
             await upstream.close(GOING_AWAY, "client connection lost")
             return None
-        policy = websocket_policy(route.name, route.spec.policies)
+        policy = opened.plan.websocket
+        assert policy is not None
         tunnel = Tunnel(route.id, receive, send, upstream, policy, counters, self.options.clock)
         tunnel.table = opened.table
         counters.open += 1

@@ -18,23 +18,18 @@ sandboxed frames and local files, is allowed only by `"*"`). A handshake without
 cannot come from a web page, and native and command-line clients send none. Without a `cors` block there is
 no Origin check (as in Kong and Traefik by default): the backend may still check Origin itself, it is forwarded.
 
-A route whose guard blocks do not compile (the control plane's validation normally prevents it) answers 503
-`route_misconfigured` and is never opened unguarded.
+The guards are compiled with the table's plan (protocols.plan). A route whose guard blocks do not compile (the
+control plane's validation normally prevents it) answers 503 `route_misconfigured` and is never opened
+unguarded.
 """
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterable
 from typing import Any
 
-from protocols.block_errors import BlockError
 from protocols.errors import GatewayError
 from protocols.guards import Guards, origin_of
-from protocols.table import CompiledRoute, RouteTable
 
-log = logging.getLogger(__name__)
-
-_MISSING = object()
 _ORIGIN_SHOWN = 256  # characters of a refused Origin repeated in the error message
 
 
@@ -68,53 +63,12 @@ def check_origin(guards: Guards, headers: Iterable[tuple[bytes, bytes]]) -> None
         raise OriginNotAllowed(text)
 
 
-class HandshakeGuards:
-    """Each WebSocket route's compiled Guards for the live table, built on the route's first handshake and
-    dropped when the table object changes (as protocols.http.access.AccessControl does), so a handshake costs a
-    dict lookup and the checks themselves."""
-
-    def __init__(self) -> None:
-        self._table: RouteTable | None = None
-        self._by_route: dict[int, Guards | None] = {}
-        self._global: Any = _MISSING  # Guards, or None when the gateway-wide blocks do not compile
-
-    def for_route(self, table: RouteTable, route: CompiledRoute | None) -> Guards:
-        """The route's guards (the gateway-wide ones for None); raises GuardsMisconfigured when they do not
-        compile. `route` must come from `table`."""
-        if table is not self._table:
-            self._table = table
-            self._by_route = {}
-            self._global = _MISSING
-        if route is None:
-            if self._global is _MISSING:
-                self._global = _compile(None, table, None)
-            guards: Guards | None = self._global
-        else:
-            try:
-                guards = self._by_route[route.id]
-            except KeyError:
-                guards = self._by_route[route.id] = _compile(route.spec.policies, table, route.name)
-        if guards is None:
-            # A fresh error each time: re-raising one cached instance would grow its traceback forever.
-            raise GuardsMisconfigured(route.name if route is not None else None)
-        return guards
-
-    def check(self, table: RouteTable, route: CompiledRoute | None, scope: dict[str, Any], client_ip: str) -> None:
-        """Every handshake guard, in order: IP rules (403 client_forbidden), head limits (414, 431), Origin (403
-        origin_not_allowed). Raises the GatewayError that refuses the upgrade."""
-        guards = self.for_route(table, route)
-        guards.check_request(scope, client_ip)
-        check_origin(guards, scope["headers"])
-
-
-def _compile(policies: Any, table: RouteTable, route_name: str | None) -> Guards | None:
-    try:
-        return Guards.from_config(policies, table.settings)
-    except BlockError as exc:
-        if route_name is None:
-            log.error("the gateway-wide guard blocks do not compile; WebSocket handshakes without a route "
-                      "answer 503: %s", exc)
-        else:
-            log.error("route %r has guard blocks that do not compile; its WebSocket handshakes answer 503: %s",
-                      route_name, exc)
-        return None
+def check_handshake(guards: Guards | None, route_name: str | None, scope: dict[str, Any], client_ip: str) -> None:
+    """Every handshake guard, in order: IP rules (403 client_forbidden), head limits (414, 431), Origin (403
+    origin_not_allowed). `guards` are the route's from its plan (the plan's `unrouted_guards` for a handshake
+    without a route, `route_name` None); None when they do not compile: 503 GuardsMisconfigured. Raises the
+    GatewayError that refuses the upgrade."""
+    if guards is None:
+        raise GuardsMisconfigured(route_name)
+    guards.check_request(scope, client_ip)
+    check_origin(guards, scope["headers"])

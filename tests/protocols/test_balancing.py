@@ -6,6 +6,7 @@ import json
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
+from weakref import WeakKeyDictionary
 
 import pytest
 
@@ -43,8 +44,15 @@ def table(strategy: str = "round_robin", specs: tuple[BackendSpec, ...] = BACKEN
     ])
 
 
+# Each table's runtimes, built once per table as the table's plan (protocols.plan) builds them.
+_RUNTIMES: WeakKeyDictionary[RouteTable, tuple[Balancing, dict[int, RouteRuntime]]] = WeakKeyDictionary()
+
+
 def runtime(balancing: Balancing, routes: RouteTable, route_id: int = 1) -> RouteRuntime:
-    return balancing.registry(routes).runtime(routes.by_id[route_id])
+    built = _RUNTIMES.get(routes)
+    if built is None or built[0] is not balancing:
+        built = _RUNTIMES[routes] = (balancing, balancing.runtimes(routes))
+    return built[1][route_id]
 
 
 def picks(balancing: Balancing, routes: RouteTable, route_id: int, count: int, client: str = "1.2.3.4",

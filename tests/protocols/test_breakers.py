@@ -163,7 +163,7 @@ def test_the_snapshot_names_route_backend_and_state():
     balancing = Balancing(lambda: clock[0])
     backend = BackendSpec(id=7, scheme="http", host="10.9.9.9", port=8080)
     routes = RouteTable([RouteSpec(id=901, name="snap", external_path="/s", methods=("GET",), backends=(backend,))])
-    runtime = balancing.registry(routes).runtime(routes.by_id[901])
+    runtime = balancing.runtimes(routes)[901]
     for _ in range(5):
         runtime.release(runtime.pick("c"), True, clock[0])
     (row,) = [row for row in breakers.snapshot() if row.route == "snap"]

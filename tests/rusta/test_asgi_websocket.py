@@ -4,13 +4,13 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from protocols.http import ProxyApp, ProxyOptions
+from protocols.dataplane import DataPlane, ProxyOptions
 from protocols.table import LiveTable
 from rusta.asgi import build_proxy_application
 
 
 def test_a_websocket_scope_on_the_proxy_listener_reaches_the_websocket_app() -> None:
-    app = build_proxy_application(ProxyApp(ProxyOptions(state=LiveTable(), access_log=False)))
+    app = build_proxy_application(DataPlane(ProxyOptions(state=LiveTable(), access_log=False)))
     scope = {"type": "websocket", "path": "/ws/none", "raw_path": b"/ws/none", "query_string": b"",
              "headers": [(b"host", b"gw.example")], "subprotocols": [], "client": ("127.0.0.1", 5000),
              "scheme": "ws", "extensions": {"websocket.http.response": {}}}

@@ -16,9 +16,10 @@ from typing import Any
 
 import uvicorn
 
+from protocols.dataplane import DataPlane, ProxyOptions
 from protocols.errors import ClientDisconnected, GatewayError
-from protocols.ftp import FtpGateway, FtpOptions
-from protocols.http import ProxyApp, ProxyOptions
+from protocols.ftp import match_ftp_route
+from protocols.http import ProxyApp
 from protocols.http.headers import RequestIds, host_key, normalize_path, raw_path, scan_request_headers
 from protocols.table import LiveTable, RouteSpec, RouteTable
 from protocols.websocket import WebSocketOptions, WebSocketProxy
@@ -31,12 +32,10 @@ class EdgeApp:
     def __init__(self, state: LiveTable, ssl_context: ssl.SSLContext | None = None,
                  route_check_interval: float = 0.2) -> None:
         self.state = state
-        self.http = ProxyApp(ProxyOptions(state=state, access_log=False, ssl_context=ssl_context))
-        self.websocket = WebSocketProxy(WebSocketOptions(
-            state=state, balancing=self.http.balancing, ssl_context=ssl_context,
-            route_check_interval=route_check_interval,
-        ))
-        self.ftp = FtpGateway(FtpOptions(state=state, balancing=self.http.balancing, ssl_context=ssl_context))
+        self.dataplane = DataPlane(ProxyOptions(state=state, access_log=False, ssl_context=ssl_context))
+        self.http = ProxyApp(dataplane=self.dataplane)
+        self.websocket = WebSocketProxy(self.dataplane, WebSocketOptions(route_check_interval=route_check_interval))
+        self.ftp = self.dataplane.ftp
         self.request_ids = RequestIds()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -48,15 +47,15 @@ class EdgeApp:
         head = scan_request_headers(scope["headers"])
         host = host_key(head.host)
         clean_path = normalize_path(raw_path(scope))
-        table = self.state.table
-        match = table.match(scope["method"], host, clean_path)
+        plan = self.dataplane.current()
+        match = plan.table.match(scope["method"], host, clean_path)
         if match.route is None or match.route.protocol == "ftp":
-            found = self.ftp.match(table, host, clean_path)
+            found = match_ftp_route(plan.ftp_routes, host, clean_path)
             if found is not None:
                 request_id = self.request_ids.take(head.request_id)
                 try:
-                    await self.ftp.handle(found.route, found.params, found.subpath, scope, receive, send,
-                                          request_id)
+                    await self.ftp.handle(plan.routes[found.route.id], found.params, found.subpath, scope, receive,
+                                          send, request_id, self.state.health)
                 except ClientDisconnected:
                     pass  # nobody left to answer
                 except GatewayError as exc:  # raised only before the response head, as documented

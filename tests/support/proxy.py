@@ -16,6 +16,7 @@ from typing import Any
 import uvicorn
 
 from protocols.cache import ResponseCache
+from protocols.dataplane import DataPlane
 from protocols.http import AccessLog, ProxyApp, ProxyOptions
 from protocols.http.listener import ListenerLimits, ListenerState, protocol_factory
 from protocols.table import BackendSpec, LiveTable, RouteSpec, RouteTable
@@ -94,9 +95,7 @@ class ProxyServer:
         state = self.state = LiveTable()  # tests publish health verdicts through state.install_health
         state.install(RouteTable(routes, version=1, settings=settings or {}))
         options.setdefault("access_log", access_log is not None)
-        app = self.app = ProxyApp(ProxyOptions(state=state, **options), access_log=access_log)
-        if cache is not None:
-            app.cache = cache
+        app = self.app = ProxyApp(dataplane=DataPlane(ProxyOptions(state=state, **options), access_log, cache=cache))
         self.cache = app.cache
         self.listener = ListenerState(listener or ListenerLimits(), access_log=access_log)
         self._runner = UvicornThread(lambda: app, lambda app: _uvicorn(app, self.listener), "test-proxy")

@@ -21,14 +21,14 @@ def table(*specs: Any, **settings: Any) -> RouteTable:
 
 def admit(control: AccessControl, routes: RouteTable, name: str, headers: list[tuple[bytes, bytes]] = ()) -> Any:
     compiled = next(r for r in routes.routes if r.name == name)
-    access = control.for_route(routes, compiled)
+    access = control.compile(compiled, routes.settings)
     assert access is not None
     return asyncio.run(access.admit(list(headers), "10.0.0.1"))
 
 
 def test_a_route_without_auth_or_limits_has_no_admission_step():
     routes = table(route("open", "/open", 9000), jwt=JWT)
-    assert AccessControl().for_route(routes, routes.routes[0]) is None
+    assert AccessControl().compile(routes.routes[0], routes.settings) is None
 
 
 def test_a_route_that_requires_a_token_without_jwt_settings_is_refused_with_503():
@@ -59,17 +59,17 @@ def test_a_routes_disabled_rate_limit_exempts_it_from_the_gateway_wide_one():
     control = AccessControl()
     assert admit(control, routes, "a")[1].limit == 2
     free = next(r for r in routes.routes if r.name == "free")
-    assert control.for_route(routes, free) is None
+    assert control.compile(free, routes.settings) is None
 
 
 def test_routes_with_the_same_jwt_block_share_one_policy_across_tables():
     control = AccessControl()
     first = table(route("a", "/a", 9000, auth_required=True), route("b", "/b", 9000, auth_required=True), jwt=JWT)
     second = table(route("a", "/a", 9000, auth_required=True), jwt=dict(JWT))
-    policies = {control.for_route(t, r).jwt for t in (first, second) for r in t.routes}  # type: ignore[union-attr]
+    policies = {control.compile(r, t.settings).jwt for t in (first, second) for r in t.routes}  # type: ignore[union-attr]
     assert len(policies) == 1
 
 
 def test_a_rate_limit_block_that_does_not_compile_leaves_the_route_unlimited():
     routes = table(route("a", "/a", 9000, policies={"rate_limit": {"limit": "many"}}))
-    assert AccessControl().for_route(routes, routes.routes[0]) is None
+    assert AccessControl().compile(routes.routes[0], routes.settings) is None

@@ -13,11 +13,15 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 from websockets.typing import Origin
 
+from protocols.balancing import Balancing
+from protocols.dataplane import DataPlane, ProxyOptions
 from protocols.errors import GatewayError
+from protocols.http.access import AccessControl
+from protocols.plan import build_plan
 from protocols.table import LiveTable, RouteSpec, RouteTable
-from protocols.websocket import WebSocketOptions, WebSocketProxy
+from protocols.websocket import WebSocketProxy
 from protocols.websocket import app as websocket_app
-from protocols.websocket.guards import GuardsMisconfigured, HandshakeGuards
+from protocols.websocket.guards import GuardsMisconfigured, check_handshake
 from tests.support.edge import EdgeServer
 from tests.support.upstream import refused_port
 from tests.support.wsbackend import WebSocketBackend, ws_route
@@ -225,7 +229,8 @@ def _handshake(app: WebSocketProxy, peer: str, forwarded_for: str) -> int:
 def _app_behind_proxy(policies: dict[str, Any]) -> WebSocketProxy:
     state = LiveTable()
     state.install(RouteTable([ws_route("chat", "/ws/chat", refused_port(), policies=policies)], version=1))
-    return WebSocketProxy(WebSocketOptions(state=state, trusted_proxies=(ipaddress.ip_network("10.0.0.0/8"),)))
+    return WebSocketProxy(DataPlane(ProxyOptions(state=state, access_log=False,
+                                                 trusted_proxies=(ipaddress.ip_network("10.0.0.0/8"),))))
 
 
 def test_ip_rules_see_the_address_a_trusted_proxy_forwarded() -> None:
@@ -244,32 +249,27 @@ def test_an_allowed_client_behind_a_trusted_proxy_reaches_the_backend() -> None:
     assert _handshake(app, "10.0.0.1", "203.0.113.5") == 502  # past the guards, to the backend that refuses
 
 
-# The per-table cache
+# The table's plan
 
 
-def test_guards_are_compiled_once_per_table_and_route() -> None:
-    route_spec = ws_route("chat", "/ws/chat", refused_port(), policies=CORS_APP)
-    table = RouteTable([route_spec], version=1)
-    guards = HandshakeGuards()
-    route = table.by_id[route_spec.id]
-    assert guards.for_route(table, route) is guards.for_route(table, route)
+def plan_of(table: RouteTable) -> Any:
+    return build_plan(table, AccessControl(), Balancing())
 
 
 def test_a_new_table_recompiles_the_guards() -> None:
     route_spec = ws_route("chat", "/ws/chat", refused_port())
     first = RouteTable([route_spec], version=1)
     second = RouteTable([route_spec], version=2, settings=CORS_APP)
-    guards = HandshakeGuards()
-    assert guards.for_route(first, first.by_id[route_spec.id]).cors is None
-    assert guards.for_route(second, second.by_id[route_spec.id]).cors is not None
+    assert plan_of(first).routes[route_spec.id].guards.cors is None
+    assert plan_of(second).routes[route_spec.id].guards.cors is not None
 
 
 def test_a_bad_gateway_wide_block_refuses_every_route_that_uses_it() -> None:
     route_spec = ws_route("chat", "/ws/chat", refused_port())
     table = RouteTable([route_spec], version=1, settings={"cors": {"origins": ["not an origin"]}})
-    guards = HandshakeGuards()
-    for _ in range(2):  # also once cached
-        with pytest.raises(GuardsMisconfigured):
-            guards.for_route(table, table.by_id[route_spec.id])
+    plan = plan_of(table)
+    scope = {"headers": [], "path": "/ws/chat", "raw_path": b"/ws/chat", "query_string": b""}
     with pytest.raises(GuardsMisconfigured):
-        guards.for_route(table, None)
+        check_handshake(plan.routes[route_spec.id].guards, "chat", scope, "10.0.0.1")
+    with pytest.raises(GuardsMisconfigured):
+        check_handshake(plan.unrouted_guards, None, scope, "10.0.0.1")

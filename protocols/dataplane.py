@@ -1,0 +1,99 @@
+"""The data plane's root: what every listener of a process shares (the live table and its plan, the upstream
+client, balancing, admission, the response cache, the FTP gateway and the DNS forwarder), built once."""
+from __future__ import annotations
+
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from protocols.balancing import Balancing
+from protocols.cache import MemoryStore, RedisCacheStore, ResponseCache
+from protocols.dns import DnsForwarder
+from protocols.ftp import FtpGateway, FtpOptions
+from protocols.health import DEFAULT_LIMITS, HealthLimits
+from protocols.http.access import AccessControl
+from protocols.http.accesslog import AccessLog
+from protocols.http.headers import Network, RequestIds, TrustedPeers
+from protocols.plan import TablePlan, build_plan
+from protocols.recorder import Recorder, recorder
+from protocols.table import LiveTable, live
+from protocols.tracing import SpanSink
+from protocols.upstream import DEFAULT_IDLE_TIMEOUT, HOP_BY_HOP, UpstreamClient
+
+# The backend's X-Request-ID is replaced by ours so the client sees exactly one; like nginx, the server's own
+# Date and Server go out instead of the backend's (two Date fields would be invalid).
+_REPLACED_RESPONSE_HEADERS = frozenset({b"x-request-id", b"date", b"server"})
+
+
+@dataclass(frozen=True, slots=True)
+class ProxyOptions:
+    """Everything the data plane needs from configuration, built once at start-up (it never reads settings)."""
+
+    trusted_proxies: tuple[Network, ...] = ()
+    access_log: bool = True
+    pool_size: int = 256
+    state: LiveTable = field(default=live)
+    idle_timeout: float = DEFAULT_IDLE_TIMEOUT
+    ssl_context: ssl.SSLContext | None = None  # for https (and ftps, wss) backends; None: the system's trust
+    clock: Callable[[], float] = time.monotonic  # breakers, budgets and latency statistics read this one
+    recorder: Recorder = field(default=recorder)  # protocols.recorder's; a NullRecorder turns recording off
+    redis_url: str = ""  # shared rate-limit counters (routes whose rate_limit says store: redis)
+    spans: SpanSink | None = None  # OpenTelemetry export: one span per proxied request; None: off
+    cache_bytes: int = 64 << 20  # the response cache in this process's memory (when redis_url is not set)
+    health: HealthLimits = DEFAULT_LIMITS  # how stale the table's source and the background work may get
+
+
+class DataPlane:
+    """One per process: ProxyApp and WebSocketProxy take the same instance, so they share breakers, in-flight
+    counts, JWT policies and rate-limit counters, and one plan per table.
+
+    `plan` is the TablePlan of `state.table`. The table watcher installs tables from its own thread, so the
+    plan is swapped on the event loop: `current()` (or the same identity test, inlined on the hot path) builds
+    the new table's plan, all of it at once, the first time a request sees the new table. Call
+    `await aclose()` at shutdown: pooled connections, the DNS listeners, the rate-limit and cache stores, the
+    access log.
+    """
+
+    def __init__(self, options: ProxyOptions | None = None, access_log: AccessLog | None = None, *,
+                 cache: ResponseCache | None = None) -> None:
+        options = options or ProxyOptions()
+        self.options = options
+        self.state = options.state
+        self.client = UpstreamClient(pool_size=options.pool_size, idle_timeout=options.idle_timeout,
+                                     ssl_context=options.ssl_context,
+                                     strip_response_headers=HOP_BY_HOP | _REPLACED_RESPONSE_HEADERS)
+        self.balancing = Balancing(options.clock)
+        self.access = AccessControl(options.redis_url, options.recorder)
+        self.trusted = TrustedPeers(options.trusted_proxies)
+        self.request_ids = RequestIds()
+        self.access_log = (access_log or AccessLog()) if options.access_log else None
+        self.recorder = options.recorder
+        self.spans = options.spans
+        # Routes with a `cache` block answer from here: shared by every gateway process through Redis when it
+        # is configured, else this process's own memory.
+        if cache is None:
+            store = (RedisCacheStore(options.redis_url) if options.redis_url
+                     else MemoryStore(max_bytes=options.cache_bytes))
+            cache = ResponseCache(store, recorder=options.recorder)
+        self.cache = cache
+        self.ftp = FtpGateway(FtpOptions(ssl_context=options.ssl_context))
+        # DNS over HTTPS here; its UDP/TCP listeners when the server starts them. Resolvers follow the plan.
+        self.dns = DnsForwarder(self.state, source=lambda: self.current().resolvers)
+        self.plan: TablePlan = build_plan(self.state.table, self.access, self.balancing)
+
+    def current(self) -> TablePlan:
+        """The plan of the table served now, built when the table is new to this data plane."""
+        plan = self.plan
+        table = self.state.table
+        if plan.table is not table:
+            plan = self.plan = build_plan(table, self.access, self.balancing)
+        return plan
+
+    async def aclose(self) -> None:
+        await self.dns.close()
+        await self.client.aclose()
+        await self.access.aclose()
+        await self.cache.aclose()
+        if self.access_log is not None:
+            self.access_log.flush()

@@ -1,0 +1,147 @@
+"""One compiled plan per route table: everything a route does (guards, shaping, access, balancing, protocol
+settings), built at once from the table and the data plane's shared state, so a request costs one dict lookup.
+
+`build_plan` is a pure function of (table, AccessControl, Balancing): it needs no event loop. What truly needs
+the loop (Redis connections, locks, JWKS fetches) is created lazily by the object that owns it, not here. State
+that must outlive a table swap is looked up once while the plan is built: breakers, latency statistics and
+in-flight counts live in Balancing's BackendBoard (per route id and backend URL), compiled JWT policies (their
+token cache and JWKS) in AccessControl.
+
+A route whose blocks do not compile (the control plane's validation normally prevents it) is planned
+`broken` and refused with 503 `route_misconfigured`, never served unguarded or untransformed; the log says
+why, once per table.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from protocols.balancing import Balancing, RouteRuntime
+from protocols.block_errors import BlockError
+from protocols.dns.doh import DOH_PATHS
+from protocols.dns.resolvers import Resolver, resolvers_from_table
+from protocols.ftp.config import FtpSettings, ftp_settings
+from protocols.ftp.gateway import FtpMatch, match_ftp_route
+from protocols.guards import DEFAULT_GUARDS, Guards
+from protocols.health import HEALTH_PATHS
+from protocols.shaping import RouteShaping
+from protocols.table import CompiledRoute, RouteTable
+from protocols.websocket.config import WebSocketPolicy, websocket_policy
+
+if TYPE_CHECKING:
+    from protocols.http.access import AccessControl, RouteAccess
+
+log = logging.getLogger(__name__)
+
+# The protocols whose routes pick backends through Balancing (dns routes name resolvers, not backends).
+_BALANCED = frozenset({"http", "websocket", "ftp"})
+# What TablePlan.paths maps a path answered before route matching to.
+HEALTH = "health"
+DOH = "dns"
+_HEALTH_ONLY = dict.fromkeys(HEALTH_PATHS, HEALTH)
+
+
+class RoutePlan:
+    """What one route of one table does.
+
+    `guards` is None when the route's (or the gateway-wide) guard blocks do not compile; `broken` is True when
+    its guard or shaping blocks do not: HTTP requests (FTP ones too) are then refused, WebSocket handshakes only
+    when `guards` is None (a tunnel's messages are not shaped). `shaping` is None for a route that neither
+    transforms, caches nor compresses (the proxy's plain path); `access` None for a route with neither a JWT
+    policy nor a rate limit. `runtime` is None for dns routes; `websocket` and `ftp` are set for routes of those
+    protocols only.
+    """
+
+    __slots__ = ("route", "guards", "shaping", "broken", "touches_answers", "access", "runtime", "websocket",
+                 "ftp")
+
+    def __init__(self, route: CompiledRoute, guards: Guards | None, shaping: RouteShaping | None, broken: bool,
+                 access: RouteAccess | None, runtime: RouteRuntime | None) -> None:
+        self.route = route
+        self.guards = guards
+        self.shaping = shaping
+        self.broken = broken
+        # Whether answers get fields from the guards (CORS, security headers): otherwise `send` is used as is.
+        self.touches_answers = guards is not None and (
+            guards.cors is not None or bool(guards.security.plain) or bool(guards.security.secure))
+        self.access = access
+        self.runtime = runtime
+        self.websocket: WebSocketPolicy | None = None
+        self.ftp: FtpSettings | None = None
+
+
+class TablePlan:
+    """The plans of every route of one table (`routes`, by route id), and what the table needs as a whole.
+
+    `unrouted` are the gateway-wide guards that 404 and 405 answers (and requests from denied addresses) go
+    through over HTTP: the defaults when the gateway-wide blocks do not compile; `unrouted_guards` is None then,
+    and a WebSocket handshake that matches no route is refused with 503. `ftp_routes` are the table's ftp
+    routes in rank order (matched by path prefix, `ftp_route`); `resolvers` the dns routes' resolvers.
+
+    `paths` are the paths answered before any route is matched, and by what: HEALTH (/health, /ready, /live,
+    always) and, when the table has dns routes, DOH for the DNS over HTTPS paths (protocols.dns.doh).
+    """
+
+    __slots__ = ("table", "routes", "unrouted", "unrouted_guards", "ftp_routes", "resolvers", "paths")
+
+    def __init__(self, table: RouteTable, routes: dict[int, RoutePlan], unrouted_guards: Guards | None) -> None:
+        self.table = table
+        self.routes = routes
+        self.unrouted_guards = unrouted_guards
+        self.unrouted = unrouted_guards if unrouted_guards is not None else DEFAULT_GUARDS
+        self.ftp_routes: tuple[CompiledRoute, ...] = tuple(r for r in table.routes if r.protocol == "ftp")
+        self.resolvers: tuple[Resolver, ...] = resolvers_from_table(table)
+        self.paths: dict[str, str] = _HEALTH_ONLY
+        if any(route.protocol == "dns" for route in table.routes):
+            self.paths = {**dict.fromkeys(DOH_PATHS, DOH), **_HEALTH_ONLY}
+
+    def ftp_route(self, method: str, host: str, path: str) -> FtpMatch | None:
+        """The ftp route that serves this request (`host` and `path` as RouteTable.match takes them): the one
+        whose path is the longest prefix of `path`, unless a more exact http or websocket route matches it.
+        None when the request is not an FTP request."""
+        found = match_ftp_route(self.ftp_routes, host, path)
+        if found is None:
+            return None
+        exact = self.table.match(method, host, path).route
+        if exact is not None and exact.protocol != "ftp":
+            return None
+        return found
+
+
+def build_plan(table: RouteTable, access: AccessControl, balancing: Balancing) -> TablePlan:
+    """The plan of `table`: every route compiled now. Balancing forgets the backends the table no longer has."""
+    settings = table.settings
+    try:
+        unrouted: Guards | None = Guards.from_config(None, settings)
+    except BlockError as exc:
+        log.error("the gateway-wide guard blocks do not compile; answers without a route keep the defaults and "
+                  "WebSocket handshakes without a route answer 503: %s", exc)
+        unrouted = None
+    runtimes = balancing.runtimes(table, _BALANCED)
+    access.start_table()
+    routes = {route.id: _route_plan(route, settings, access, runtimes.get(route.id)) for route in table.routes}
+    return TablePlan(table, routes, unrouted)
+
+
+def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: AccessControl,
+                runtime: RouteRuntime | None) -> RoutePlan:
+    policies = route.spec.policies or {}
+    guards: Guards | None = None
+    shaping: RouteShaping | None = None
+    try:
+        guards = Guards.from_config(policies, settings)
+        # Every protocol's: a websocket or dns route asked over plain HTTP is refused as misconfigured (503)
+        # before it is refused for its protocol, as it always was.
+        shaping = RouteShaping.from_policies(policies)
+    except BlockError as exc:
+        log.error("route %r: its settings do not compile, it answers 503: %s", route.name, exc)
+        broken = True
+    else:
+        broken = False
+    plan = RoutePlan(route, guards, shaping, broken, access.compile(route, settings), runtime)
+    if route.protocol == "websocket":
+        plan.websocket = websocket_policy(route.name, policies)
+    elif route.protocol == "ftp":
+        plan.ftp = ftp_settings(route.name, policies)
+    return plan
