@@ -7,15 +7,19 @@ these checks.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from django.urls import reverse
 
-from protocols.table import RouteTable
+from protocols.balancing import Balancing
+from protocols.http.access import AccessControl
+from protocols.plan import RoutePlan, build_plan
 from routes import import_export, schema, services
 from routes.block_keys import BLOCKS
 from routes.models import Backend, Route
+from routes.resilience_blocks import health_check_settings
 from routes.secrets import REDACTED, redact
 from routes.snapshot import build_table
 from tests.routes.conftest import PASSWORD
@@ -54,6 +58,35 @@ FIELD_SAMPLES: dict[str, Any] = {
 def document(name: str, protocol: str, **fields: Any) -> dict[str, Any]:
     return {"name": name, "protocol": protocol, "external_path": f"/{name}", "methods": ["GET"],
             "backends": [{"host": BACKENDS[protocol], "port": 2121 if protocol == "ftp" else 8080}], **fields}
+
+
+# What the data plane's compiled plan of a route shows of each block (protocols.plan.RoutePlan). `health_check` is
+# read by the control plane's probes and `ai_policy` (for now) only reaches RouteSpec: they have no entry.
+PLANNED: dict[str, Callable[[RoutePlan], Any]] = {
+    "retry": lambda plan: plan.runtime.retry.max_retries == 3,
+    "circuit_breaker": lambda plan: plan.runtime.breaker.failure_threshold == 3,
+    "request_transformation": lambda plan: plan.shaping.request is not None,
+    "response_transformation": lambda plan: plan.shaping.response is not None,
+    "rate_limit": lambda plan: plan.access.limiter is not None,
+    "cache": lambda plan: plan.shaping.cache.ttl_s == 30,
+    "compression": lambda plan: plan.shaping.compression.min_bytes == 256,
+    "cors": lambda plan: plan.guards.cors is not None,
+    "limits": lambda plan: plan.guards.limits.max_body_bytes == 1048576,
+    "ip_rules": lambda plan: plan.guards.ip_rules is not None,
+    "security_headers": lambda plan: (b"x-frame-options", b"SAMEORIGIN") in plan.guards.security.plain,
+    "jwt": lambda plan: plan.access.jwt is not None,
+    "ftp": lambda plan: plan.ftp.username == "reports",
+    "websocket": lambda plan: plan.websocket.max_message_bytes == 4096,
+}
+
+
+def planned(name: str) -> RoutePlan:
+    """The data plane's compiled plan of the route named `name`, from the table the gateways would load."""
+    table = build_table()
+    plan = build_plan(table, AccessControl(), Balancing())
+    route = next(route for route in table.routes if route.name == name)
+    assert not plan.routes[route.id].broken
+    return plan.routes[route.id]
 
 
 def spec_of(name: str) -> Any:
@@ -130,7 +163,14 @@ def test_a_block_round_trips_through_the_api_and_reaches_the_data_plane(api, blo
     assert getattr(Route.objects.get(name="r"), block) == sample
     spec = spec_of("r")
     assert spec.policies[block] == sample
-    RouteTable([spec])  # the data plane compiles the route it reads
+    if block in PLANNED:
+        assert PLANNED[block](planned("r")), f"the data plane's plan does not apply {block}"
+    if block == "health_check":  # the control plane's probes read it
+        assert health_check_settings(Route.objects.get(name="r").health_check)["interval_s"] == 10
+
+
+def test_every_block_the_data_plane_compiles_is_checked_in_its_plan():
+    assert set(PLANNED) == set(schema.BLOCK_NAMES) - {"health_check", "ai_policy"}
 
 
 @pytest.mark.parametrize("block", sorted(BLOCK_SAMPLES))
