@@ -13,7 +13,7 @@ import pytest
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
-from routes.services import import_config
+from routes.import_export import import_config
 from tests.protocols.auth.tokens import ISSUER, SECRET
 from tests.support.gateway import Gateway, http, serving_gateway, start_gateway
 from tests.support.upstream import UpstreamServer

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from routes.cache_purges import request_purge
-from routes.services import import_config
+from routes.import_export import import_config
 from tests.support.gateway import Gateway, http, serving_gateway, start_gateway
 from tests.support.upstream import UpstreamServer
 
