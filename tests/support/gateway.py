@@ -115,7 +115,27 @@ class Gateway:
 def start_gateway(tmp_path: Path, *, workers: int = 1, grace: float = 10, extra_env: dict[str, str] | None = None,
                   wait: bool = True, background: bool | None = False) -> Gateway:
     """A `runproxy` on free ports. `background`: False adds --no-background (most tests need no Celery worker),
-    True adds --with-background, None leaves runproxy's own default."""
+    True adds --with-background, None leaves runproxy's own default.
+
+    A free port can be taken by another process (the other suite runs side by side) between the moment it is
+    picked and runproxy binding it: runproxy then refuses to start, and a second pair of ports is tried."""
+    for attempt in range(3):
+        gateway = _launch(tmp_path, workers, grace, extra_env, background)
+        if not wait:
+            return gateway
+        try:
+            gateway.wait_ready()
+        except Exception:
+            gateway.stop()
+            if "address already in use" in gateway.log() and attempt < 2:
+                continue
+            raise
+        return gateway
+    raise AssertionError("unreachable")
+
+
+def _launch(tmp_path: Path, workers: int, grace: float, extra_env: dict[str, str] | None,
+            background: bool | None) -> Gateway:
     port, admin_port = free_port(), free_port()
     env = dict(os.environ)
     env.update({
@@ -134,14 +154,7 @@ def start_gateway(tmp_path: Path, *, workers: int = 1, grace: float = 10, extra_
          "--workers", str(workers), "--grace", str(grace), *flags],
         cwd=ROOT, env=env, stdout=stdout_path.open("wb"), stderr=log_path.open("wb"),
     )
-    gateway = Gateway(process, port, admin_port, log_path, stdout_path, env)
-    if wait:
-        try:
-            gateway.wait_ready()
-        except Exception:
-            gateway.stop()
-            raise
-    return gateway
+    return Gateway(process, port, admin_port, log_path, stdout_path, env)
 
 
 @contextmanager
