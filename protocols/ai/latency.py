@@ -1,0 +1,132 @@
+"""`latency_prediction`'s model: each backend's latency for this request, predicted from what is known before
+sending it (method, path template, body size), learned online, and power-of-two-choices on the predictions.
+
+Where `latency_aware` keeps one EWMA per backend, this keeps one per (backend, method, template, body-size
+bucket), the buckets log2 of the body's length: a backend fast for small bodies and slow for large ones gets the
+small ones. A key with fewer than `min_samples` recent samples falls back to (backend, method, template), then to
+the backend alone. Samples age: a key's count decays over `horizon_s` seconds of the injected clock, so a key
+not seen for a while falls back to a coarser one (which the backend's other traffic keeps fresh) and, once
+even the backend's own count has decayed, the backend is explored again as if new.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from math import exp
+from random import Random
+from typing import Generic, TypeVar
+
+Clock = Callable[[], float]
+BackendT = TypeVar("BackendT", bound=Hashable)
+ALPHA = 0.2  # an EWMA over about the last five samples of a key once it has five
+MIN_SAMPLES = 3.0
+HORIZON_S = 60.0
+EXPLORING_AT_ONCE = 1  # requests on their way to an unmeasured backend: the others go where it is known
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFeatures:
+    """What is known of a request before it is sent, for predicting its latency."""
+
+    method: str
+    template: str  # the route's path template, not the raw path: /users/{id}, not /users/42
+    body_bytes: int
+
+    @property
+    def size_bucket(self) -> int:
+        """log2 bucket of the body's length: 0 for none, 1 for 1 byte, 2 for 2-3, 3 for 4-7..."""
+        return self.body_bytes.bit_length()
+
+
+class _Estimate:
+    """An EWMA of one key's latency and its decayed sample count."""
+
+    __slots__ = ("seconds", "count", "at")
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.count = 0.0
+        self.at = 0.0
+
+    def weight(self, now: float, horizon: float) -> float:
+        return self.count * exp(-(now - self.at) / horizon) if now > self.at else self.count
+
+    def add(self, seconds: float, now: float, horizon: float) -> None:
+        self.count = self.weight(now, horizon) + 1.0
+        self.at = now
+        # The plain mean until 1/count is below ALPHA: early samples are not pulled towards a zero start.
+        self.seconds += (seconds - self.seconds) * max(ALPHA, 1.0 / self.count)
+
+
+class LatencyPredictor(Generic[BackendT]):
+    """Online latency estimates per backend and request shape; `choose` picks a backend for a request."""
+
+    __slots__ = ("min_samples", "horizon_s", "_clock", "_estimates", "_exploring")
+
+    def __init__(self, clock: Clock = time.monotonic, min_samples: float = MIN_SAMPLES,
+                 horizon_s: float = HORIZON_S) -> None:
+        self.min_samples = min_samples
+        self.horizon_s = horizon_s
+        self._clock = clock
+        self._estimates: dict[tuple[object, ...], _Estimate] = {}
+        self._exploring: dict[BackendT, int] = {}
+
+    def predict(self, backend: BackendT, features: RequestFeatures) -> float | None:
+        """Seconds this request should take on `backend`: the finest key with enough recent samples, else the
+        backend's own estimate; None when the backend has none that is recent enough (explore it)."""
+        now = self._clock()
+        horizon = self.horizon_s
+        estimates = self._estimates
+        for key in _keys(backend, features):
+            estimate = estimates.get(key)
+            if estimate is None:
+                continue
+            weight = estimate.weight(now, horizon)
+            if weight >= self.min_samples or (len(key) == 1 and weight >= 1.0):
+                return estimate.seconds
+        return None
+
+    def observe(self, backend: BackendT, features: RequestFeatures, seconds: float) -> None:
+        """A request to `backend` answered after `seconds` (to the response head; a failure counts at the time
+        it took, so a backend that fails fast still needs its breaker)."""
+        now = self._clock()
+        exploring = self._exploring.get(backend)
+        if exploring:
+            self._exploring[backend] = exploring - 1
+        estimates = self._estimates
+        for key in _keys(backend, features):
+            estimate = estimates.get(key)
+            if estimate is None:
+                estimate = estimates[key] = _Estimate()
+            estimate.add(seconds, now, self.horizon_s)
+
+    def choose(self, backends: Sequence[BackendT], features: RequestFeatures, rng: Random) -> BackendT:
+        """A backend for this request: the lower prediction of two drawn at random (one of two, so that a crowd
+        does not stampede onto the best-looking one); when one of them has no estimate, an unmeasured backend
+        that no other request is exploring, or else the measured one of the two."""
+        count = len(backends)
+        if count == 1:
+            return backends[0]
+        if not count:
+            raise ValueError("no backend to choose from")
+        first = rng.randrange(count)
+        second = rng.randrange(count - 1)
+        if second >= first:
+            second += 1
+        a, b = backends[first], backends[second]
+        a_seconds, b_seconds = self.predict(a, features), self.predict(b, features)
+        if a_seconds is not None and b_seconds is not None:
+            return a if a_seconds <= b_seconds else b
+        unknown = [backend for backend in backends if self._exploring.get(backend, 0) < EXPLORING_AT_ONCE
+                   and self.predict(backend, features) is None]
+        if unknown:
+            chosen = unknown[rng.randrange(len(unknown))]
+            self._exploring[chosen] = self._exploring.get(chosen, 0) + 1
+            return chosen
+        return b if a_seconds is None and b_seconds is not None else a
+
+def _keys(backend: object, features: RequestFeatures) -> tuple[tuple[object, ...], ...]:
+    """The keys of a request on a backend, finest first."""
+    return ((backend, features.method, features.template, features.size_bucket),
+            (backend, features.method, features.template), (backend,))
