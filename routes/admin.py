@@ -23,10 +23,10 @@ from routes import admin_extras, name_check, services
 from routes.forms import BackendInlineForm, BackendInlineFormSet, RouteAdminForm
 from routes.health.admin import health_link
 from routes.models import AuditEntry, Backend, GatewaySettings, Route
+from routes.schema import BLOCK_NAMES
 from routes.secrets import redact
 from routes.settings_blocks import SETTINGS_BLOCKS
 from routes.settings_form import GatewaySettingsForm
-from routes.validation import POLICY_FIELDS
 from routes.widgets import transformation_errors
 
 
@@ -122,7 +122,7 @@ class RouteAdmin(admin.ModelAdmin):
         if route is not None and not self.has_change_permission(request, route):
             # A viewer's read-only page shows the stored values as they are: redact them on this copy (a
             # viewer can never save it).
-            for block in POLICY_FIELDS:
+            for block in BLOCK_NAMES:
                 setattr(route, block, redact(getattr(route, block)))
         return route
 

@@ -18,17 +18,15 @@ from django.forms.models import BaseInlineFormSet
 from routes import services
 from routes.block_keys import keys_summary
 from routes.models import Backend, Route
-from routes.schema import BLOCKS_BY_NAME, BY_NAME, REQUIRED, STORED_NAMES, Block
+from routes.schema import BLOCK_NAMES, BLOCKS_BY_NAME, BY_NAME, HTTP_METHODS, REQUIRED, STORED_NAMES, Block
 from routes.secrets import redact
-from routes.validation import DNS_DEFAULTS, HTTP_METHODS, POLICY_FIELDS, Errors
+from routes.validation import DNS_DEFAULTS, Errors
 from routes.widgets import TransformationEditorWidget
 
 # Attribute of the route instance that links the backend formset back to the route form.
 FORM_LINK = "_rusta_route_form"
 TRANSFORMATION_BLOCKS = ("request_transformation", "response_transformation")
 BACKEND_ERROR = re.compile(r"^backends\[(\d+)\](?:\.(\w+))?$")
-# The route's own fields, as routes.schema declares them; the backends are the inline rows.
-ROUTE_FIELDS = STORED_NAMES
 
 
 class PrettyJSONField(forms.JSONField):
@@ -67,12 +65,12 @@ class RouteAdminForm(forms.ModelForm):
 
     class Meta:
         model = Route
-        fields = ROUTE_FIELDS
+        fields = STORED_NAMES  # the route's own fields, as routes.schema declares them; backends are inline rows
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         setattr(self.instance, FORM_LINK, self)
-        for field in POLICY_FIELDS:
+        for field in BLOCK_NAMES:
             self.initial[field] = redact(self.initial.get(field))
         self.route_document: dict[str, Any] | None = None
         if "name" not in self.fields:
@@ -96,10 +94,10 @@ class RouteAdminForm(forms.ModelForm):
 
     def document(self) -> dict[str, Any]:
         """The route document of the cleaned fields, without backends."""
-        data = {field: self.cleaned_data.get(field) for field in ROUTE_FIELDS}
+        data = {field: self.cleaned_data.get(field) for field in STORED_NAMES}
         # An empty text or number box means the field's declared default (a path without one: empty, which the
         # service layer fills in for dns routes or refuses).
-        for name in ROUTE_FIELDS:
+        for name in STORED_NAMES:
             declared = BY_NAME[name]
             if declared.kind in ("text", "int") and data[name] in (None, ""):
                 data[name] = "" if declared.default is REQUIRED else declared.default

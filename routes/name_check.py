@@ -13,7 +13,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import Any
 
-from routes.validation import split_backend_host
+from routes.field_checks import split_backend_host
 
 TIMEOUT_S = 1.0
 WORKERS = 4

@@ -14,8 +14,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from routes.field_checks import split_backend_host
 from routes.models import AuditEntry, Backend, ConfigState, GatewaySettings, Route
-from routes.schema import FIELDS, STORED_NAMES
+from routes.schema import BLOCK_NAMES, FIELDS, STORED_NAMES
 from routes.secrets import missing_secret_errors, redact, restore_secrets
 from routes.settings_blocks import (
     BlockChange,
@@ -25,13 +26,7 @@ from routes.settings_blocks import (
     settings_unknown_keys,
     unknown_blocks,
 )
-from routes.validation import (
-    POLICY_FIELDS,
-    Errors,
-    normalize_route,
-    split_backend_host,
-    validate_route,
-)
+from routes.validation import Errors, normalize_route, validate_route
 
 Actor: TypeAlias = AbstractBaseUser | AnonymousUser | None
 
@@ -162,7 +157,7 @@ def unique_name(doc: dict[str, Any], taken: set[str]) -> str:
 
 def restore_route_secrets(doc: dict[str, Any], stored: Route | None, prefix: str = "") -> Errors:
     missing: list[str] = []
-    for block in POLICY_FIELDS:
+    for block in BLOCK_NAMES:
         doc[block] = restore_secrets(doc.get(block), getattr(stored, block) if stored else None, block, missing)
     return missing_secret_errors(missing, prefix)
 

@@ -15,16 +15,12 @@ from typing import Any
 from protocols.patterns import PatternError, canonical_pattern, parse_pattern
 from routes.block_keys import BLOCKS, refuse_unknown, unknown_paths, without_unknown
 from routes.field_checks import DEFAULT_PORTS, KIND_CHECKS, split_backend_host
-from routes.schema import BLOCK_NAMES, BLOCKS_BY_NAME, FIELD_NAMES, FIELDS, HTTP_METHODS, PROTOCOLS, STRATEGIES
+from routes.schema import BLOCK_NAMES, BLOCKS_BY_NAME, FIELD_NAMES, FIELDS
 from routes.schema import defaults as field_defaults
-
-__all__ = ["HTTP_METHODS", "PROTOCOLS", "STRATEGIES", "split_backend_host"]
 
 # A dns route is answered by the DNS listener and by DNS over HTTPS on its own paths, never at a path of its own;
 # left out, its path and methods are DoH's, which the proxy answers before route matching.
 DNS_DEFAULTS: dict[str, Any] = {"external_path": "/dns-query", "methods": ["GET", "POST"]}
-POLICY_FIELDS = BLOCK_NAMES
-ROUTE_FIELDS = FIELD_NAMES
 LEGACY_FIELDS = ("host", "port", "_comment")
 BACKEND_FIELDS = ("host", "port", "weight", "health_check_path", "enabled")
 BACKEND_READ_ONLY = ("id",)  # shown by the API; a document sent back with it is not refused, and it is ignored
@@ -38,7 +34,7 @@ def _add(errors: Errors, field: str, message: str) -> None:
 
 def normalize_route(data: dict[str, Any]) -> dict[str, Any]:
     """The canonical document for what the user sent; unknown keys are dropped (see `unknown_keys`)."""
-    doc = {key: data[key] for key in ROUTE_FIELDS if key in data}
+    doc = {key: data[key] for key in FIELD_NAMES if key in data}
     if "backends" not in doc and "host" in data:
         # The earlier gateway's single-backend form: {"host": "http://x", "port": 3000}.
         doc["backends"] = [{"host": data["host"], "port": data.get("port"), "weight": 1}]
@@ -94,7 +90,7 @@ def without_unknown_keys(doc: dict[str, Any]) -> dict[str, Any]:
     of every block but the ones that decide who gets in and how much (`BlockKeys.import_drops`), which stay for
     validation to refuse."""
     out = dict(doc)
-    for block in POLICY_FIELDS:
+    for block in BLOCK_NAMES:
         if BLOCKS[block].import_drops:
             out[block] = without_unknown(block, out.get(block))
     return out
@@ -103,14 +99,14 @@ def without_unknown_keys(doc: dict[str, Any]) -> dict[str, Any]:
 def unknown_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
     """Paths of keys Rusta does not know in one router object (e.g. `routers[2].ai_policy.foo`)."""
     found = [_join(prefix, key) for key in data
-             if key not in ROUTE_FIELDS and key not in LEGACY_FIELDS and not str(key).startswith("_")]
+             if key not in FIELD_NAMES and key not in LEGACY_FIELDS and not str(key).startswith("_")]
     backends = data.get("backends")
     for index, backend in enumerate(backends if isinstance(backends, list) else []):
         if isinstance(backend, dict):
             found += [_join(prefix, f"backends[{index}].{key}") for key in backend
                       if key not in BACKEND_FIELDS and key not in BACKEND_READ_ONLY
                       and not str(key).startswith("_")]
-    for block in POLICY_FIELDS:
+    for block in BLOCK_NAMES:
         found += block_unknown_keys(block, data.get(block), _join(prefix, block))
     return found
 

@@ -26,7 +26,7 @@ from routes.block_keys import BLOCKS, defaults, unknown_key_message
 from routes.forms import RouteAdminForm
 from routes.models import Route
 from routes.resilience_blocks import health_check_settings
-from routes.validation import POLICY_FIELDS
+from routes.schema import BLOCK_NAMES
 from tests.routes.conftest import PASSWORD
 from tests.routes.test_admin import ADD_URL, TWO_BACKENDS, route_form
 
@@ -50,7 +50,7 @@ def block_doc(route_doc, block: str, value: dict) -> dict:
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("block", POLICY_FIELDS)
+@pytest.mark.parametrize("block", BLOCK_NAMES)
 def test_the_api_refuses_a_misspelt_key_of_every_block_at_its_path(api, route_doc, block):
     key = sorted(BLOCKS[block].known)[0]
     assert typo(key) not in BLOCKS[block].known

@@ -5,8 +5,8 @@ import pytest
 
 from routes import cache_purges, services
 from routes.health.models import BackendHealth, HealthState, Override
+from routes.schema import BLOCK_NAMES
 from routes.snapshot import build_table, current_versions, health_map
-from routes.validation import POLICY_FIELDS
 
 pytestmark = pytest.mark.django_db
 
@@ -46,7 +46,7 @@ def test_the_access_blocks_reach_the_route_spec(route_doc):
 
 def test_every_policy_field_of_a_route_reaches_the_data_plane(route_doc):
     services.save_route(route_doc(), actor=None, source="api")
-    assert set(build_table().routes[0].spec.policies) == set(POLICY_FIELDS)
+    assert set(build_table().routes[0].spec.policies) == set(BLOCK_NAMES)
 
 
 def test_the_polled_versions_come_from_one_row():
