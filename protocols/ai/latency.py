@@ -23,6 +23,7 @@ ALPHA = 0.2  # an EWMA over about the last five samples of a key once it has fiv
 MIN_SAMPLES = 3.0
 HORIZON_S = 60.0
 EXPLORING_AT_ONCE = 1  # requests on their way to an unmeasured backend: the others go where it is known
+TRIAL_TIMEOUT_S = 30.0  # a trial never reported (its request was cancelled, say) stops holding its slot after this
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +63,17 @@ class _Estimate:
 class LatencyPredictor(Generic[BackendT]):
     """Online latency estimates per backend and request shape; `choose` picks a backend for a request."""
 
-    __slots__ = ("min_samples", "horizon_s", "_clock", "_estimates", "_exploring")
+    __slots__ = ("min_samples", "horizon_s", "trial_timeout_s", "_clock", "_estimates", "_exploring")
 
     def __init__(self, clock: Clock = time.monotonic, min_samples: float = MIN_SAMPLES,
-                 horizon_s: float = HORIZON_S) -> None:
+                 horizon_s: float = HORIZON_S, trial_timeout_s: float = TRIAL_TIMEOUT_S) -> None:
         self.min_samples = min_samples
         self.horizon_s = horizon_s
+        self.trial_timeout_s = trial_timeout_s
         self._clock = clock
         self._estimates: dict[tuple[object, ...], _Estimate] = {}
-        self._exploring: dict[BackendT, int] = {}
+        # When each trial of an unmeasured backend started, oldest first, until its outcome is observed.
+        self._exploring: dict[BackendT, list[float]] = {}
 
     def predict(self, backend: BackendT, features: RequestFeatures) -> float | None:
         """Seconds this request should take on `backend`: the finest key with enough recent samples, else the
@@ -91,9 +94,9 @@ class LatencyPredictor(Generic[BackendT]):
         """A request to `backend` answered after `seconds` (to the response head; a failure counts at the time
         it took, so a backend that fails fast still needs its breaker)."""
         now = self._clock()
-        exploring = self._exploring.get(backend)
-        if exploring:
-            self._exploring[backend] = exploring - 1
+        trials = self._exploring.get(backend)
+        if trials:
+            trials.pop(0)
         estimates = self._estimates
         for key in _keys(backend, features):
             estimate = estimates.get(key)
@@ -118,13 +121,25 @@ class LatencyPredictor(Generic[BackendT]):
         a_seconds, b_seconds = self.predict(a, features), self.predict(b, features)
         if a_seconds is not None and b_seconds is not None:
             return a if a_seconds <= b_seconds else b
-        unknown = [backend for backend in backends if self._exploring.get(backend, 0) < EXPLORING_AT_ONCE
+        now = self._clock()
+        unknown = [backend for backend in backends if len(self._trials(backend, now)) < EXPLORING_AT_ONCE
                    and self.predict(backend, features) is None]
         if unknown:
             chosen = unknown[rng.randrange(len(unknown))]
-            self._exploring[chosen] = self._exploring.get(chosen, 0) + 1
+            self._exploring.setdefault(chosen, []).append(now)
             return chosen
         return b if a_seconds is None and b_seconds is not None else a
+
+    def _trials(self, backend: BackendT, now: float) -> list[float]:
+        """The trials of `backend` still waiting for their outcome (those older than `trial_timeout_s` are
+        dropped: their requests will never report)."""
+        trials = self._exploring.get(backend)
+        if not trials:
+            return []
+        if now - trials[0] >= self.trial_timeout_s:
+            trials[:] = [started for started in trials if now - started < self.trial_timeout_s]
+        return trials
+
 
 def _keys(backend: object, features: RequestFeatures) -> tuple[tuple[object, ...], ...]:
     """The keys of a request on a backend, finest first."""

@@ -133,5 +133,15 @@ def test_a_backend_not_heard_from_for_long_is_explored_again():
     assert predictor.choose(["a", "b"], upload(100), Random(4)) == "b"
 
 
+def test_a_trial_that_never_reports_frees_its_backend_after_the_trial_timeout():
+    clock = FakeClock()
+    predictor: LatencyPredictor[str] = LatencyPredictor(clock, trial_timeout_s=30.0)
+    predictor.observe("a", upload(100), 0.010)
+    assert predictor.choose(["a", "b"], upload(100), Random(1)) == "b"  # the trial of b, never reported
+    assert predictor.choose(["a", "b"], upload(100), Random(1)) == "a", "b's one trial is still on its way"
+    clock.now += 30.0
+    assert predictor.choose(["a", "b"], upload(100), Random(1)) == "b", "the lost trial no longer holds b"
+
+
 def test_body_sizes_fall_in_log2_buckets():
     assert [upload(size).size_bucket for size in (0, 1, 2, 3, 4, 1023, 1024)] == [0, 1, 2, 2, 3, 10, 11]
