@@ -26,7 +26,7 @@ from protocols.ai.decide import (
 )
 from protocols.ai.prompt import body_excerpt
 from protocols.ai.providers import LlmClient, ProviderSettings
-from tests.protocols.ai.test_classifier import RULE, corpus
+from tests.support.ai_corpus import RULE, corpus
 from tests.support.llm_stubs import LlmStub
 from tests.support.upstream import refused_port
 
