@@ -22,7 +22,7 @@ from django.utils.safestring import SafeString
 from routes import admin_extras, name_check, services
 from routes.forms import BackendInlineForm, BackendInlineFormSet, RouteAdminForm
 from routes.health.admin import health_link
-from routes.models import AuditEntry, Backend, GatewaySettings, Route
+from routes.models import AuditEntry, Backend, BackendHealth, GatewaySettings, HealthEvent, HealthProbe, Route
 from routes.schema import BLOCK_NAMES
 from routes.secrets import redact
 from routes.settings_blocks import SETTINGS_BLOCKS
@@ -176,6 +176,14 @@ class RouteAdmin(admin.ModelAdmin):
             else:
                 message.append({"changed": {"fields": ["backends"]}})
         return message
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, Any, set[str], Any]:
+        """A route's backends take their health rows, probes and events with them. Those are the probes' state,
+        which no one deletes by hand (their admin allows no delete), so deleting the route needs no permission
+        for them."""
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        cascaded = {str(model._meta.verbose_name) for model in (BackendHealth, HealthEvent, HealthProbe)}
+        return deleted, counts, set(perms_needed) - cascaded, protected
 
     def delete_model(self, request: HttpRequest, obj: Route) -> None:
         services.delete_route(obj, actor=request.user, source="admin")

@@ -15,7 +15,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from routes.field_checks import split_backend_host
-from routes.models import AuditEntry, Backend, ConfigState, GatewaySettings, Route
+from routes.models import AuditEntry, Backend, BackendHealth, ConfigState, GatewaySettings, Route
 from routes.schema import BLOCK_NAMES, FIELDS, STORED_NAMES
 from routes.secrets import missing_secret_errors, redact, restore_secrets
 from routes.settings_blocks import (
@@ -226,9 +226,14 @@ def _write_backends(route: Route, doc: dict[str, Any]) -> None:
         same = stored.get((scheme, values["host"].lower(), entry["port"]))
         backend = same.pop(0) if same else Backend(route=route)
         if backend.pk is None or any(getattr(backend, attr) != values[attr] for attr in BACKEND_ATTRS):
+            adding = backend.pk is None
             for attr, value in values.items():
                 setattr(backend, attr, value)
             backend.save()
+            if adding:
+                # Its health row from the start (unknown, no override: healthy), so that the admin's health list
+                # names it without writing on a GET.
+                BackendHealth.objects.create(backend=backend)
     gone = [backend.pk for rows in stored.values() for backend in rows]
     if gone:
         Backend.objects.filter(pk__in=gone).delete()

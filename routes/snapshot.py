@@ -9,7 +9,7 @@ from django.db.models import Prefetch
 
 from protocols.patterns import PatternError
 from protocols.table import BackendSpec, RouteSpec, RouteTable
-from routes.models import Backend, BackendHealth, ConfigState, GatewaySettings, Route
+from routes.models import Backend, BackendHealth, ConfigState, GatewaySettings, HealthState, Override, Route
 from routes.schema import BLOCK_NAMES, FIELDS
 
 log = logging.getLogger(__name__)
@@ -42,9 +42,10 @@ def current_versions() -> Versions:
 
 def health_map() -> dict[int, bool]:
     """Backend id -> effective health (overrides applied), in one query. Backends never checked are absent."""
+    rows = BackendHealth.objects.exclude(state=HealthState.UNKNOWN, override=Override.NONE)
     return {
         backend_id: BackendHealth.effective_of(state, override)
-        for backend_id, state, override in BackendHealth.objects.values_list("backend_id", "state", "override")
+        for backend_id, state, override in rows.values_list("backend_id", "state", "override")
     }
 
 

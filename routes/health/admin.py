@@ -1,9 +1,10 @@
 """The admin of backend health, active side: each backend's state (coloured), its last probes and state changes with
 their reasons, and the operator's override (force up, force down, clear), applied through routes.health.services.
 
-The list names every backend of every route, with or without a health-check path: opening it gives each
-backend its row (unknown, no override; routes.health.checks.ensure_rows). A backend's own page opens without one
-(an unsaved, unknown state), so that it can be forced down before its first probe.
+The list names every backend of every route, with or without a health-check path: the service layer gives each
+backend its row (unknown, no override) when it creates it, so opening the list writes nothing. A backend without
+one (a row deleted by hand) still opens on its own page (an unsaved, unknown state), so that it can be forced down
+before its first probe.
 
 metrics.admin registers BackendHealthAdmin with the passive columns (circuit breaker, recent traffic, failed
 connections) added: those are the gateways' figures, and routes does not import metrics.
@@ -95,10 +96,6 @@ class BackendHealthAdmin(admin.ModelAdmin):
         health = BackendHealth(backend=backend)
         health.checked = checks.checked_backends().filter(pk=backend.pk).exists()  # type: ignore[attr-defined]
         return health
-
-    def changelist_view(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponse:
-        checks.ensure_rows()
-        return super().changelist_view(request, extra_context)
 
     # --- Columns --------------------------------------------------------------------------------------------
 

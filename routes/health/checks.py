@@ -84,16 +84,6 @@ def checked_backends() -> QuerySet[Backend]:
     return Backend.objects.filter(_checked_backends())
 
 
-def ensure_rows() -> int:
-    """Give every backend a health row, so that the admin's list names each one, probed or not; returns how many
-    were added. A new row is `unknown` with no override, which counts as healthy, as no row did."""
-    missing = [BackendHealth(backend_id=pk) for pk in Backend.objects.filter(health__isnull=True)
-               .values_list("pk", flat=True)]
-    if missing:
-        BackendHealth.objects.bulk_create(missing, ignore_conflicts=True)  # a concurrent call may add them too
-    return len(missing)
-
-
 def _claim_due(now: datetime) -> list[_Due]:
     """The backends whose interval has passed, each claimed for this run (see the module docstring)."""
     backends = list(Backend.objects.filter(_checked_backends()).select_related("route", "health"))

@@ -56,8 +56,9 @@ def test_each_route_counts_its_backends_up_down_unknown_and_with_an_open_breaker
           {"host": "http://10.0.0.2", "port": 80, "health_check_path": "/h"},
           {"host": "http://10.0.0.3", "port": 80}, {"host": "http://10.0.0.4", "port": 80})
     first, second = Backend.objects.order_by("id")[:2]
-    BackendHealth.objects.create(backend=first, state=HealthState.HEALTHY)
-    BackendHealth.objects.create(backend=second, state=HealthState.UNHEALTHY, reason="status 503")
+    BackendHealth.objects.update_or_create(backend=first, defaults={"state": HealthState.HEALTHY})
+    BackendHealth.objects.update_or_create(backend=second,
+        defaults={"state": HealthState.UNHEALTHY, "reason": "status 503"})
     report_breakers(gateway_files, [("shop", "10.0.0.3:80", "open"), ("shop", "10.0.0.4:80", "closed")])
     row = row_of(admin_client.get(HOME).content.decode(), "shop")
     for text in ("1 down", "1 breaker open", "1 up", "1 unknown"):
@@ -68,7 +69,7 @@ def test_each_route_counts_its_backends_up_down_unknown_and_with_an_open_breaker
 
 def test_a_backend_forced_down_is_counted_down(admin_client):
     route("shop", {"host": "http://10.0.0.1", "port": 80})
-    BackendHealth.objects.create(backend=Backend.objects.get(), override=Override.DOWN)
+    BackendHealth.objects.update_or_create(backend=Backend.objects.get(), defaults={"override": Override.DOWN})
     row = row_of(admin_client.get(HOME).content.decode(), "shop")
     assert "1 down" in row and "forced down" in row
 

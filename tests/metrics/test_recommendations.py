@@ -44,7 +44,8 @@ def test_a_backend_down_per_its_health_checks_is_reported_and_blamed():
     route = save_route({"name": "users", "external_path": "/users", "methods": ["GET"],
                         "backends": [{"host": "http://10.0.0.5", "port": 8080, "health_check_path": "/h"}]},
                        actor=None, source="test")
-    BackendHealth.objects.create(backend=route.backends.get(), state=HealthState.UNHEALTHY, reason="status 503")
+    BackendHealth.objects.update_or_create(backend=route.backends.get(),
+        defaults={"state": HealthState.UNHEALTHY, "reason": "status 503"})
     traffic("10.0.0.5:8080", 40, 40)
     texts = [r.text for r in recommend(NOW)]
     assert "backend 10.0.0.5:8080 is down: its health checks fail (status 503); it gets no traffic until it " \

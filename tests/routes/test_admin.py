@@ -331,7 +331,7 @@ def test_the_form_shows_examples_of_the_resilience_blocks(admin_client):
 def test_each_backend_row_shows_its_health_and_links_to_its_page(admin_client, route_doc):
     route = services.save_route(route_doc(), actor=None, source="api")
     down, fresh = route.backends.all()
-    BackendHealth.objects.create(backend=down, state="unhealthy", reason="status 503")
+    BackendHealth.objects.update_or_create(backend=down, defaults={"state": "unhealthy", "reason": "status 503"})
     page = admin_client.get(reverse("admin:routes_route_change", args=[route.pk])).content.decode()
     assert "unhealthy" in page and "status 503" in page
     assert reverse("admin:routes_backendhealth_change", args=[down.pk]) in page

@@ -21,7 +21,7 @@ def watcher() -> TableWatcher:
 def test_the_first_poll_loads_the_table_and_the_health_overlay(watcher, route_doc):
     route = services.save_route(route_doc(), actor=None, source="api")
     backend = route.backends.first()
-    BackendHealth.objects.create(backend=backend, state=HealthState.UNHEALTHY)
+    BackendHealth.objects.update_or_create(backend=backend, defaults={"state": HealthState.UNHEALTHY})
     services.bump_health_version()
     assert watcher.check_once() is True
     assert len(watcher.state.table) == 1
@@ -41,7 +41,7 @@ def test_a_health_change_installs_a_new_overlay_and_keeps_the_table(watcher, rou
     watcher.check_once()
     table = watcher.state.table
     backend = route.backends.first()
-    BackendHealth.objects.create(backend=backend, state=HealthState.UNHEALTHY)
+    BackendHealth.objects.update_or_create(backend=backend, defaults={"state": HealthState.UNHEALTHY})
     services.bump_health_version()
     with CaptureQueriesContext(connection) as queries:
         assert watcher.check_once() is False
@@ -53,7 +53,7 @@ def test_a_health_change_installs_a_new_overlay_and_keeps_the_table(watcher, rou
 def test_a_route_edit_rebuilds_the_table_but_keeps_the_backend_ids_of_the_overlay(watcher, route_doc):
     route = services.save_route(route_doc(), actor=None, source="api")
     backend = route.backends.first()
-    BackendHealth.objects.create(backend=backend, state=HealthState.UNHEALTHY)
+    BackendHealth.objects.update_or_create(backend=backend, defaults={"state": HealthState.UNHEALTHY})
     services.bump_health_version()
     watcher.check_once()
     services.save_route({"priority": 3}, actor=None, source="api", route=route, partial=True)

@@ -77,7 +77,7 @@ def test_a_permission_granted_on_backend_health_is_kept_when_it_moves_to_routes(
 def test_rolling_the_move_back_returns_the_rows_to_metrics():
     route = Route.objects.create(name="users", external_path="/users")
     backend = route.backends.create(host="10.0.0.5", port=8080)
-    BackendHealth.objects.create(backend=backend, state="unhealthy", reason="refused")
+    BackendHealth.objects.update_or_create(backend=backend, defaults={"state": "unhealthy", "reason": "refused"})
     try:
         apps = migrate(BEFORE_MOVE)
         old = apps.get_model("metrics", "BackendHealth").objects.get(pk=backend.pk)
@@ -92,3 +92,18 @@ def test_the_models_and_the_migrations_agree():
     out = StringIO()
     call_command("makemigrations", "--check", "--dry-run", stdout=out)  # exits with 1 when a migration is missing
     assert "No changes detected" in out.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_backends_stored_before_health_rows_came_with_them_get_one():
+    apps = migrate([("routes", "0009_help_from_route_schema")])
+    try:
+        route = apps.get_model("routes", "Route").objects.create(name="users", external_path="/users")
+        backend_model = apps.get_model("routes", "Backend")
+        probed = backend_model.objects.create(route=route, scheme="http", host="10.0.0.5", port=80)
+        unprobed = backend_model.objects.create(route=route, scheme="http", host="10.0.0.6", port=80)
+        apps.get_model("routes", "BackendHealth").objects.create(backend=probed, state="unhealthy", reason="refused")
+    finally:
+        migrate()
+    assert dict(BackendHealth.objects.values_list("backend_id", "state")) == {probed.pk: "unhealthy",
+                                                                                unprobed.pk: "unknown"}

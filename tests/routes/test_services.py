@@ -180,7 +180,8 @@ def test_a_backend_on_another_port_is_a_new_backend(route_doc):
 def test_a_backends_health_history_survives_a_route_edit(route_doc):
     route = services.save_route(route_doc(), actor=None, source="api")
     backend = route.backends.get(port=8080, host="10.0.0.5")
-    BackendHealth.objects.create(backend=backend, state=HealthState.UNHEALTHY, reason="status 503")
+    BackendHealth.objects.update_or_create(backend=backend,
+        defaults={"state": HealthState.UNHEALTHY, "reason": "status 503"})
     services.save_route({"read_timeout_ms": 1000, "backends": [{"host": "http://10.0.0.5", "port": 8080}]},
                         actor=None, source="api", route=route, partial=True)
     assert BackendHealth.objects.get(pk=backend.pk).reason == "status 503"

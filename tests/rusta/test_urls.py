@@ -86,7 +86,7 @@ class World:
 def world(route_doc) -> World:
     route = services.save_route(route_doc(), actor=None, source="api")
     import_export.import_config({"cors": {"origins": ["*"]}, "routers": [route_doc()]}, actor=None, source="import")
-    BackendHealth.objects.create(backend=route.backends.first())
+    BackendHealth.objects.get_or_create(backend=route.backends.first())
     other = role_user("ursula", "superuser")
     Token.objects.create(user=other)
     return World(route=Route.objects.get(), viewer=role_user("vera", "viewer"), other_user=other)

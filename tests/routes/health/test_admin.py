@@ -58,11 +58,24 @@ def test_the_force_down_button_overrides_through_the_service(admin_client, route
     assert AuditEntry.objects.get(action="override").source == "admin"
 
 
+def health_rows() -> list[tuple]:
+    return list(BackendHealth.objects.order_by("pk").values_list())
+
+
 def test_a_backend_never_probed_has_a_page_and_reading_it_writes_nothing(admin_client, route_doc):
     backend = services.save_route(route_doc(), actor=None, source="api").backends.first()
+    before = health_rows()
     page = admin_client.get(page_url(backend)).content.decode()
     assert "no health-check path" in page  # the route document's backends have none
-    assert not BackendHealth.objects.exists()
+    assert health_rows() == before
+
+
+def test_the_list_names_every_backend_and_opening_it_writes_nothing(admin_client, route_doc):
+    route = services.save_route(route_doc(), actor=None, source="api")
+    before = health_rows()
+    page = admin_client.get(LIST_URL).content.decode()
+    assert all(backend.url in page for backend in route.backends.all())
+    assert health_rows() == before and len(before) == route.backends.count()
 
 
 def test_the_bulk_actions_force_and_clear(admin_client, unhealthy):

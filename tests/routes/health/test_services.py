@@ -33,7 +33,8 @@ def test_forcing_a_backend_down_is_audited_and_published(backend, staff_user):
 
 
 def test_forcing_an_unhealthy_backend_up_gives_it_traffic(backend, staff_user):
-    BackendHealth.objects.create(backend=backend, state=HealthState.UNHEALTHY, reason="refused")
+    BackendHealth.objects.update_or_create(backend=backend,
+        defaults={"state": HealthState.UNHEALTHY, "reason": "refused"})
     start = health_version()
     health = set_health_override(backend, Override.UP, actor=staff_user, source="admin")
     assert health.effective is True
@@ -42,7 +43,7 @@ def test_forcing_an_unhealthy_backend_up_gives_it_traffic(backend, staff_user):
 
 
 def test_clearing_an_override_hands_the_backend_back_to_its_probes(backend, staff_user):
-    BackendHealth.objects.create(backend=backend, state=HealthState.UNHEALTHY)
+    BackendHealth.objects.update_or_create(backend=backend, defaults={"state": HealthState.UNHEALTHY})
     set_health_override(backend, Override.UP, actor=staff_user, source="api")
     health = set_health_override(backend, Override.NONE, actor=staff_user, source="api")
     assert (health.override, health.override_by, health.override_at, health.effective) == ("none", "", None, False)
