@@ -21,7 +21,8 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 from protocols.dataplane import DataPlane, ProxyOptions  # noqa: E402
 from protocols.health import HEALTH_PATHS, HealthApp, HealthLimits  # noqa: E402
-from protocols.http import ProxyApp, parse_networks  # noqa: E402
+from protocols.http import parse_networks  # noqa: E402
+from protocols.http.proxy import ProxyApp  # noqa: E402
 from protocols.recorder import NullRecorder, recorder  # noqa: E402
 from protocols.table import live  # noqa: E402
 from protocols.tracing.otlp import OtlpExporter  # noqa: E402

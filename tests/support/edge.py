@@ -19,8 +19,8 @@ import uvicorn
 from protocols.dataplane import DataPlane, ProxyOptions
 from protocols.errors import ClientDisconnected, GatewayError
 from protocols.ftp import match_ftp_route
-from protocols.http import ProxyApp
 from protocols.http.headers import RequestIds, host_key, normalize_path, raw_path, scan_request_headers
+from protocols.http.proxy import ProxyApp
 from protocols.table import LiveTable, RouteSpec, RouteTable
 from protocols.websocket import WebSocketOptions, WebSocketProxy
 from tests.support.background import ServerProcess, UvicornThread, load_routes, serve_in_process

@@ -16,9 +16,10 @@ from typing import Any
 import uvicorn
 
 from protocols.cache import ResponseCache
-from protocols.dataplane import DataPlane
-from protocols.http import AccessLog, ProxyApp, ProxyOptions
+from protocols.dataplane import DataPlane, ProxyOptions
+from protocols.http import AccessLog
 from protocols.http.listener import ListenerLimits, ListenerState, protocol_factory
+from protocols.http.proxy import ProxyApp
 from protocols.table import BackendSpec, LiveTable, RouteSpec, RouteTable
 from tests.support.background import ServerProcess, UvicornThread, load_routes, serve_in_process
 from tests.support.background import listening_socket as _listening_socket  # noqa: F401  (its old home)
