@@ -180,7 +180,7 @@ def test_an_llm_slower_than_the_budget_falls_back_within_the_budget_and_its_late
         stub.answer = lambda user_text: '{"index": 1}'
         decision = await decide_within(engine, request_for("Bonjour !"), 2, engine.log)
         assert (decision.index, decision.source, decision.reason) == (2, "fallback", BUDGET_EXCEEDED)
-        assert 0.1 <= decision.elapsed_s < 0.45
+        assert 0.1 <= decision.elapsed_s < stub.delay  # cut at the budget, not left to wait for the LLM
         assert engine.log.fallbacks == {(ROUTE, STRATEGY, BUDGET_EXCEEDED): 1}
         await engine.drain()
         later = await decide_within(engine, request_for("Bonjour !"), 2, engine.log)
@@ -226,7 +226,7 @@ def test_learn_async_falls_back_at_once_and_the_background_label_serves_the_next
         stub.answer = lambda user_text: '{"index": 2}'
         first = await decide_within(engine, request_for("fn main() {}"), 0, engine.log)
         assert (first.index, first.source, first.reason) == (0, "fallback", LABELLING)
-        assert first.elapsed_s < 0.15
+        assert first.elapsed_s < stub.delay  # answered without waiting for the LLM
         again = await engine.decide(request_for("fn main() {}"))
         assert again.source == "fallback"
         await engine.drain()
