@@ -14,7 +14,6 @@ so the value the proxy applies without a setting is the value the API shows.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -247,8 +246,6 @@ FIELD_NAMES = tuple(f.name for f in FIELDS)
 BLOCK_NAMES = tuple(f.name for f in FIELDS if f.is_block)
 STORED_NAMES = tuple(f.name for f in FIELDS if f.stored)
 BLOCKS_BY_NAME: dict[str, Block] = {f.name: f for f in FIELDS if isinstance(f, Block)}
-_IDENTIFIER = re.compile(r"^[a-z_][a-z0-9_]*$")
-assert all(_IDENTIFIER.match(name) for name in FIELD_NAMES)
 
 
 def defaults() -> dict[str, Any]:
