@@ -24,9 +24,10 @@ from random import Random
 from typing import Literal
 
 from protocols.ai.classifier import OnlineClassifier, SparseVector, TextFeatures
-from protocols.ai.decide import BackendView, Decision, DecisionLog, RoutingRequest
+from protocols.ai.decide import BackendView, Decision, RoutingRequest
 from protocols.ai.prompt import body_excerpt, parse_choice, routing_prompt
 from protocols.ai.providers import LlmClient, ProviderError, ProviderSettings
+from protocols.ai.records import DecisionLog
 
 Learn = Literal["sync", "async"]
 DEFAULT_CONFIDENCE = 0.8

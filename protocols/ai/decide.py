@@ -1,5 +1,5 @@
 """The one small interface every AI routing strategy runs behind: what it sees, what it answers, its time budget,
-and the record of recent decisions an operator reads (later: /metrics, the access log, the admin page).
+and `decide_within`, which runs one under its budget (protocols.ai.records keeps what it decided).
 
 A strategy is never trusted with the request's latency: `decide_within` runs it under its budget and, when it
 overruns, raises or answers nonsense, bypasses it for the fallback and counts that. Nothing here awaits anything
@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from protocols.ai.records import DecisionLog
 
 Source = Literal["model", "llm", "cache", "fallback"]
 SOURCES: tuple[Source, ...] = ("model", "llm", "cache", "fallback")
-RECENT_DECISIONS = 200
 BUDGET_EXCEEDED = "budget exceeded"
 
 
@@ -63,60 +64,6 @@ class Strategy(Protocol):
     async def decide(self, request: RoutingRequest) -> Decision: ...
 
 
-@dataclass(frozen=True, slots=True)
-class DecisionRecord:
-    """One decision in the operator's log; `at` is wall time."""
-
-    at: float
-    route: str
-    strategy: str
-    source: Source
-    index: int | None
-    reason: str
-    elapsed_s: float
-
-
-class DecisionLog:
-    """The recent decisions (a bounded ring) and counters for /metrics, all plain ints and dicts.
-
-    `counts`: {(route, strategy, source): decisions}; `fallbacks`: {(route, strategy, reason): decisions}, the
-    reasons being short fixed phrases so that the key space stays small; `agreement`: {route: (agreed,
-    compared)}, how often the local model's confident answer matched the LLM's when both answered.
-    """
-
-    __slots__ = ("recent", "counts", "fallbacks", "agreement", "clock")
-
-    def __init__(self, size: int = RECENT_DECISIONS, *, clock: Callable[[], float] = time.time) -> None:
-        self.recent: deque[DecisionRecord] = deque(maxlen=size)
-        self.counts: dict[tuple[str, str, Source], int] = {}
-        self.fallbacks: dict[tuple[str, str, str], int] = {}
-        self.agreement: dict[str, tuple[int, int]] = {}
-        self.clock = clock
-
-    def record(self, route: str, strategy: str, decision: Decision) -> None:
-        self.recent.append(DecisionRecord(self.clock(), route, strategy, decision.source, decision.index,
-                                          decision.reason, decision.elapsed_s))
-        key = (route, strategy, decision.source)
-        self.counts[key] = self.counts.get(key, 0) + 1
-        if decision.source == "fallback":
-            reason_key = (route, strategy, decision.reason)
-            self.fallbacks[reason_key] = self.fallbacks.get(reason_key, 0) + 1
-
-    def compare(self, route: str, agreed: bool) -> None:
-        """Count one request both the local model and the LLM answered, and whether they agreed."""
-        hits, total = self.agreement.get(route, (0, 0))
-        self.agreement[route] = (hits + agreed, total + 1)
-
-    def agreement_rate(self, route: str) -> float | None:
-        """The share of compared answers that agreed on `route`; None before any was compared."""
-        hits, total = self.agreement.get(route, (0, 0))
-        return hits / total if total else None
-
-    def sources(self, route: str, strategy: str) -> dict[Source, int]:
-        """{source: decisions} for one route and strategy, every source present."""
-        return {source: self.counts.get((route, strategy, source), 0) for source in SOURCES}
-
-
 async def decide_within(strategy: Strategy, request: RoutingRequest, fallback_index: int | None,
                         log: DecisionLog | None = None, *,
                         timer: Callable[[], float] = time.perf_counter) -> Decision:
@@ -142,5 +89,6 @@ async def decide_within(strategy: Strategy, request: RoutingRequest, fallback_in
             decision = Decision(fallback_index, "fallback", "index out of range", 0.0)
     decision = replace(decision, elapsed_s=timer() - started)
     if log is not None:
-        log.record(request.route, strategy.name, decision)
+        index = decision.index
+        log.record(request.route, strategy.name, decision, request.backends[index].url if index is not None else "")
     return decision

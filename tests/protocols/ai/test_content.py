@@ -20,12 +20,12 @@ from protocols.ai.decide import (
     BUDGET_EXCEEDED,
     BackendView,
     Decision,
-    DecisionLog,
     RoutingRequest,
     decide_within,
 )
 from protocols.ai.prompt import body_excerpt
 from protocols.ai.providers import LlmClient, ProviderSettings
+from protocols.ai.records import DecisionLog
 from tests.support.ai_corpus import RULE, corpus
 from tests.support.llm_stubs import LlmStub
 from tests.support.upstream import refused_port
