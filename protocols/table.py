@@ -23,6 +23,7 @@ class BackendSpec:
     port: int
     weight: int = 1
     health_check_path: str | None = None
+    description: str = field(default="", compare=False)  # what it is for (AI routing shows it to the model)
 
     @property
     def url(self) -> str:

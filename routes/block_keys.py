@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocols.ai import config as ai_config
 from protocols.auth.config import DEFAULTS as JWT_DEFAULTS
 from protocols.auth.config import KNOWN_KEYS as JWT_KEYS
 from protocols.cache.config import DEFAULT_MAX_BODY as CACHE_MAX_BODY
@@ -130,9 +131,16 @@ BLOCKS: dict[str, BlockKeys] = {
         "missing_identity": _RATE.missing_identity, "store": _RATE.store, "on_store_error": _RATE.on_store_error,
         "key_prefix": "", "redis_key_prefix": "", "enabled": _RATE.enabled,
     }, notes=False, import_drops=False),
-    # The earlier gateway's AI routing, kept as sent; `api_key` is the route's own provider key (a secret).
-    "ai_policy": BlockKeys(_none("enabled", "strategy", "provider", "fallback_backend_index", "fallback_providers",
-                                 "streaming", "api_key")),
+    # AI routing (protocols.ai.config); `api_key` is the route's own provider key (a secret). The provider keys
+    # default to the gateway-wide `ai` block's.
+    "ai_policy": BlockKeys({
+        "enabled": True, "strategy": NO_DEFAULT, "fallback_backend_index": None,
+        "decision_timeout_ms": ai_config.DEFAULT_DECISION_TIMEOUT_MS, "decision_header": False,
+        **_none(*ai_config.LLM_KEYS), "fallback_providers": [], "streaming": False,
+        **{key: option.default for options in ai_config.STRATEGY_OPTIONS.values()
+           for key, option in options.items()},
+        "options": {},
+    }),
     "cors": BlockKeys({
         "enabled": True, "origins": NO_DEFAULT, "methods": list(cors.DEFAULT_METHODS), "headers": None,
         "exposed_headers": [], "credentials": False, "max_age": cors.DEFAULT_MAX_AGE,
@@ -156,8 +164,10 @@ BLOCKS: dict[str, BlockKeys] = {
                      import_drops=False),
     "websocket": BlockKeys({"max_message_bytes": DEFAULT_MAX_MESSAGE_BYTES,
                             "idle_timeout_s": _number(DEFAULT_IDLE_TIMEOUT)}, import_drops=False),
-    # Gateway settings only: the earlier gateway's AI provider, kept for its `ai_policy` routes.
-    "ai": BlockKeys(_none("provider", "model", "api_key")),
+    # Gateway settings only: the LLM that routes with an `ai_policy` ask unless they name their own.
+    "ai": BlockKeys({**_none("provider", "model", "api_key", "base_url"),
+                     "timeout_ms": ai_config.DEFAULT_PROVIDER_TIMEOUT_MS,
+                     "max_concurrency": ai_config.DEFAULT_MAX_CONCURRENCY}, notes=False),
 }
 
 

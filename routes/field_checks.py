@@ -11,9 +11,13 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING, Any
 
+from protocols.ai.config import ai_policy
+from protocols.block_errors import BlockError
 from protocols.patterns import MAX_PATH_LENGTH, PatternError, parse_pattern, parse_template
 from routes import network_safety
 from routes.resilience_blocks import validate_block
+
+MAX_DESCRIPTION_LENGTH = 500  # a backend's description, as routes.models stores it
 
 if TYPE_CHECKING:
     from routes.schema import Field
@@ -154,6 +158,9 @@ def check_backends(field: Field, value: Any, doc: dict[str, Any], errors: Errors
                  f"Must be null or a path starting with '/' (at most {MAX_PATH_LENGTH} characters).")
         if not isinstance(backend.get("enabled"), bool):
             _add(errors, f"{prefix}.enabled", "Must be true or false.")
+        description = backend.get("description", "")
+        if not isinstance(description, str) or len(description) > MAX_DESCRIPTION_LENGTH:
+            _add(errors, f"{prefix}.description", f"Must be text of at most {MAX_DESCRIPTION_LENGTH} characters.")
 
 
 def _valid_hostname(hostname: str) -> bool:
@@ -173,22 +180,12 @@ def check_resilience(field: Field, value: Any, doc: dict[str, Any], errors: Erro
 
 
 def check_ai_policy(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
-    if value is None:
-        return
-    if not isinstance(value, dict):
-        _add(errors, field.name, "Must be an object or null.")
-        return
-    if "enabled" in value and not isinstance(value["enabled"], bool):
-        _add(errors, "ai_policy.enabled", "Must be true or false.")
-    provider = value.get("provider")
-    if provider is not None and not isinstance(provider, str):
-        _add(errors, "ai_policy.provider", "Must be a provider name like \"openai\", or null.")
-    index = value.get("fallback_backend_index")
-    if index is None:
-        return
+    """`ai_policy`, by the data plane's own compiler. A provider or model may still come from the gateway-wide
+    `ai` block, which is checked on its own (a route is not refused for what the settings will supply)."""
     backends = doc.get("backends")
-    count = len(backends) if isinstance(backends, list) else 0
-    # The fallback names a backend by position, so it has to point inside the list.
-    if isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < max(count, 1):
-        _add(errors, "ai_policy.fallback_backend_index",
-             f"Must be null or the position of a backend (0 to {max(count - 1, 0)}).")
+    try:
+        ai_policy(value, None, len(backends) if isinstance(backends, list) else 0)
+    except BlockError as exc:
+        for path, messages in exc.prefixed(field.name).items():
+            for message in messages:
+                _add(errors, path, message)

@@ -119,7 +119,7 @@ class BackendInlineForm(forms.ModelForm):
 
     class Meta:
         model = Backend
-        fields = ("host", "port", "weight", "health_check_path", "enabled")
+        fields = ("host", "port", "weight", "health_check_path", "enabled", "description")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -140,6 +140,7 @@ class BackendInlineForm(forms.ModelForm):
             "weight": 1 if data.get("weight") is None else data["weight"],
             "health_check_path": data.get("health_check_path") or None,
             "enabled": bool(data.get("enabled")),
+            "description": data.get("description") or "",
         }
 
 

@@ -95,6 +95,9 @@ class Backend(models.Model):
     weight = models.PositiveIntegerField(default=1)
     health_check_path = models.CharField(max_length=2048, blank=True, null=True)
     enabled = models.BooleanField(default=True)
+    description = models.CharField(
+        max_length=500, blank=True, default="",
+        help_text="What this backend is for, in a sentence: AI routing (content_analysis) shows it to the model.")
     position = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -66,6 +66,7 @@ def _backend_document(backend: Backend) -> dict[str, Any]:
         "weight": backend.weight,
         "health_check_path": backend.health_check_path,
         "enabled": backend.enabled,
+        "description": backend.description,
     }
 
 
@@ -199,7 +200,7 @@ def prepare_route(data: Any, *, route: Route | None = None, partial: bool = Fals
     return doc
 
 
-BACKEND_ATTRS = ("scheme", "host", "port", "weight", "health_check_path", "enabled", "position")
+BACKEND_ATTRS = ("scheme", "host", "port", "weight", "health_check_path", "enabled", "description", "position")
 
 
 def write_route(route: Route, doc: dict[str, Any]) -> None:
@@ -222,7 +223,8 @@ def _write_backends(route: Route, doc: dict[str, Any]) -> None:
     for index, entry in enumerate(doc["backends"]):
         scheme, host = split_backend_host(entry["host"].strip(), doc["protocol"])
         values = {"scheme": scheme, "host": host.strip("[]"), "port": entry["port"], "weight": entry["weight"],
-                  "health_check_path": entry["health_check_path"], "enabled": entry["enabled"], "position": index}
+                  "health_check_path": entry["health_check_path"], "enabled": entry["enabled"],
+                  "description": entry["description"], "position": index}
         same = stored.get((scheme, values["host"].lower(), entry["port"]))
         backend = same.pop(0) if same else Backend(route=route)
         if backend.pk is None or any(getattr(backend, attr) != values[attr] for attr in BACKEND_ATTRS):

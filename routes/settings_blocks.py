@@ -8,8 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from protocols.ai.config import gateway_ai
+from protocols.block_errors import BlockError
 from routes.access_blocks import validate_settings_access
-from routes.block_keys import unknown_paths
+from routes.block_keys import unknown_paths, without_unknown
 from routes.guard_blocks import GUARD_FIELDS, validate_settings_blocks
 from routes.models import GatewaySettings
 from routes.secrets import missing_secret_errors, redact, restore_secrets
@@ -94,8 +96,14 @@ def check_settings(data: dict[str, Any], stored: GatewaySettings, errors: Errors
         elif clear_absent and block not in data:
             new_blocks[block] = None
     # Compiled once their `<redacted>` secrets are restored: the marker itself is no key.
-    validate_settings_access({block: value for block, value in new_blocks.items()
-                              if not any(key == block or key.startswith(f"{block}.") for key in errors)}, errors)
+    clean = {block: value for block, value in new_blocks.items()
+             if not any(key == block or key.startswith(f"{block}.") for key in errors)}
+    validate_settings_access(clean, errors)
+    if isinstance(clean.get("ai"), dict):
+        try:
+            gateway_ai(without_unknown("ai", clean["ai"]))  # unknown keys are reported by path on their own
+        except BlockError as exc:
+            errors.update(exc.prefixed("ai"))
     return new_blocks
 
 

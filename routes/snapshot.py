@@ -58,7 +58,7 @@ def route_spec(route: Route) -> RouteSpec:
         backends=tuple(
             BackendSpec(
                 id=b.pk, scheme=b.scheme, host=b.host, port=b.port, weight=b.weight,
-                health_check_path=b.health_check_path,
+                health_check_path=b.health_check_path, description=b.description,
             )
             for b in route.backends.all()
         ),

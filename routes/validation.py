@@ -22,7 +22,7 @@ from routes.schema import defaults as field_defaults
 # left out, its path and methods are DoH's, which the proxy answers before route matching.
 DNS_DEFAULTS: dict[str, Any] = {"external_path": "/dns-query", "methods": ["GET", "POST"]}
 LEGACY_FIELDS = ("host", "port", "_comment")
-BACKEND_FIELDS = ("host", "port", "weight", "health_check_path", "enabled")
+BACKEND_FIELDS = ("host", "port", "weight", "health_check_path", "enabled", "description")
 BACKEND_READ_ONLY = ("id",)  # shown by the API; a document sent back with it is not refused, and it is ignored
 _DEFAULTS = field_defaults()
 Errors = dict[str, list[str]]
@@ -67,6 +67,8 @@ def _normalize_backend(backend: dict[str, Any], protocol: Any) -> dict[str, Any]
     out.setdefault("weight", 1)
     out.setdefault("health_check_path", None)
     out.setdefault("enabled", True)
+    if out.get("description") is None:
+        out["description"] = ""
     if out.get("health_check_path") == "":
         out["health_check_path"] = None
     if out.get("port") is None and isinstance(out.get("host"), str):

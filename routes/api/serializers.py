@@ -42,6 +42,9 @@ class BackendSerializer(serializers.Serializer):
                                               help_text="Path probed by health checks, or null for none.")
     enabled = serializers.BooleanField(required=False, default=True,
                                        help_text="A disabled backend stays configured but gets no traffic.")
+    description = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=500,
+        help_text="What this backend is for; AI routing's content_analysis shows it to the model.")
 
 
 def _rule_field(rule: Rule, default: Any) -> serializers.Field:
