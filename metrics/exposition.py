@@ -18,18 +18,28 @@ Metric families (all workers of the gateway combined, see metrics.procfiles):
     rusta_websocket_connections_total{route}             counter: tunnels opened
     rusta_websocket_messages_total{route,direction}      counter: in (from clients), out (to clients)
     rusta_websocket_bytes_total{route,direction}         counter: message payload bytes, in and out
+    rusta_ai_decisions_total{route,strategy,source}      counter: source model, llm, cache, fallback
+    rusta_ai_decision_duration_seconds{route,strategy}   histogram over protocols.ai.records.DECISION_BOUNDS
+    rusta_ai_fallbacks_total{route,strategy,reason}      counter
+    rusta_ai_model_agreement_total{route,result}         counter: agreed, disagreed (local model vs the LLM)
+    rusta_ai_llm_calls_total{provider,outcome}           counter: outcome ok or an error kind
+    rusta_ai_llm_tokens_total{provider,direction}        counter: input, output
+    rusta_ai_anomalies_total{route,action}               counter: shadow, routed, refused
     rusta_build_info{version}                            gauge, always 1
     rusta_metrics_workers                                gauge: workers whose figures are included
 """
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from metrics.procfiles import Combined
-from protocols.recorder import BUCKETS, LATENCY_BOUNDS
+from protocols.ai.records import DECISION_BOUNDS
+from protocols.recorder import LATENCY_BOUNDS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LE = tuple(repr(bound) for bound in LATENCY_BOUNDS) + ("+Inf",)
+_AI_LE = tuple(repr(bound) for bound in DECISION_BOUNDS) + ("+Inf",)
 
 
 def escape(value: str) -> str:
@@ -111,6 +121,7 @@ def render(combined: Combined, version: str) -> str:
         lines.append(f"rusta_bytes_total{_labels(route=route, direction=direction)} {value}")
 
     lines += _websocket(totals.websocket)
+    lines += _ai(combined.ai)
 
     lines += _family("rusta_build_info", "gauge", "Always 1; the version label says which Rusta runs.")
     lines.append(f"rusta_build_info{_labels(version=version)} 1")
@@ -141,13 +152,66 @@ def _websocket(counters: dict[tuple[str, str], int]) -> list[str]:
     return lines
 
 
+def _ai(ai: dict[str, Any]) -> list[str]:
+    """AI routing's families, from the workers' combined record (protocols.ai.records' snapshot shape)."""
+    lines = _family("rusta_ai_decisions_total", "counter",
+                    "AI routing decisions by where the answer came from (model, llm, cache, fallback).")
+    for route, strategy, source, value in sorted(ai.get("decisions", [])):
+        lines.append(f"rusta_ai_decisions_total{_labels(route=route, strategy=strategy, source=source)} {value}")
+
+    lines += _family("rusta_ai_decision_duration_seconds", "histogram",
+                     "Time an AI routing decision kept the request waiting.")
+    for route, strategy, histogram in sorted(ai.get("decision_seconds", [])):
+        labels = {"route": route, "strategy": strategy}
+        lines += _histogram_lines("rusta_ai_decision_duration_seconds", labels, histogram, _AI_LE)
+
+    lines += _family("rusta_ai_fallbacks_total", "counter",
+                     "AI routing decisions that fell back to the route's normal balancing or fallback backend, by "
+                     "reason.")
+    for route, strategy, reason, value in sorted(ai.get("fallbacks", [])):
+        lines.append(f"rusta_ai_fallbacks_total{_labels(route=route, strategy=strategy, reason=reason)} {value}")
+
+    lines += _family("rusta_ai_model_agreement_total", "counter",
+                     "Requests both the local model and the LLM answered, by whether they agreed.")
+    for route, agreed, compared in sorted(ai.get("agreement", [])):
+        lines.append(f"rusta_ai_model_agreement_total{_labels(route=route, result='agreed')} {agreed}")
+        lines.append(f"rusta_ai_model_agreement_total{_labels(route=route, result='disagreed')} "
+                     f"{compared - agreed}")
+
+    llm = sorted(ai.get("llm", []))
+    lines += _family("rusta_ai_llm_calls_total", "counter", "Calls to LLM providers by outcome (ok or an error kind).")
+    for provider, outcome, calls, _, _ in llm:
+        lines.append(f"rusta_ai_llm_calls_total{_labels(provider=provider, outcome=outcome)} {calls}")
+    tokens: dict[tuple[str, str], int] = {}
+    for provider, _, _, input_tokens, output_tokens in llm:
+        tokens[(provider, "input")] = tokens.get((provider, "input"), 0) + input_tokens
+        tokens[(provider, "output")] = tokens.get((provider, "output"), 0) + output_tokens
+    lines += _family("rusta_ai_llm_tokens_total", "counter", "Tokens sent to (input) and received from (output) LLM "
+                     "providers.")
+    for (provider, direction), value in sorted(tokens.items()):
+        lines.append(f"rusta_ai_llm_tokens_total{_labels(provider=provider, direction=direction)} {value}")
+
+    lines += _family("rusta_ai_anomalies_total", "counter",
+                     "Requests found anomalous, by what was done (shadow: only recorded, routed, refused).")
+    for route, action, value in sorted(ai.get("anomalies", [])):
+        lines.append(f"rusta_ai_anomalies_total{_labels(route=route, action=action)} {value}")
+    return lines
+
+
+def _histogram_lines(name: str, labels: dict[str, str], histogram: list[float], le: tuple[str, ...]) -> list[str]:
+    """One label set's buckets (cumulative), sum and count; `histogram` is bucket counts then the sum."""
+    lines = []
+    cumulative = 0
+    for index, bound in enumerate(le):
+        cumulative += int(histogram[index])
+        lines.append(f"{name}_bucket{_labels(**labels, le=bound)} {cumulative}")
+    lines.append(f"{name}_sum{_labels(**labels)} {_number(histogram[len(le)])}")
+    lines.append(f"{name}_count{_labels(**labels)} {cumulative}")
+    return lines
+
+
 def _histogram(name: str, help_text: str, label: str, rows: Iterable[tuple[str, list[float]]]) -> list[str]:
     lines = _family(name, "histogram", help_text)
     for value, histogram in sorted(rows):
-        cumulative = 0
-        for index in range(BUCKETS):
-            cumulative += int(histogram[index])
-            lines.append(f"{name}_bucket{_labels(**{label: value, 'le': _LE[index]})} {cumulative}")
-        lines.append(f"{name}_sum{_labels(**{label: value})} {_number(histogram[BUCKETS])}")
-        lines.append(f"{name}_count{_labels(**{label: value})} {cumulative}")
+        lines += _histogram_lines(name, {label: value}, histogram, _LE)
     return lines

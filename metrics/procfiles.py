@@ -1,10 +1,11 @@
 """Figures of all the worker processes of a gateway combined: one file per live worker in a shared folder.
 
 `runproxy` forks workers that share the ports, so a scrape lands on any one of them. Each worker writes its
-cumulative totals (and its breakers' states) to `<folder>/<pid>.json` about once a second; `combined()` adds up
-the files of the workers still alive. A dead worker's counters are folded into `dead.json` (under a file lock)
-before its file goes, so counters never go backwards when a worker is replaced; its gauges are dropped. The
-supervisor empties the folder when it starts: a new gateway starts from zero, as Prometheus expects.
+cumulative totals (and its breakers' states, and what AI routing did: protocols.ai.records' snapshot) to
+`<folder>/<pid>.json` about once a second; `combined()` adds up the files of the workers still alive. A dead
+worker's counters are folded into `dead.json` (under a file lock) before its file goes, so counters never go
+backwards when a worker is replaced; its gauges and its recent AI decisions are dropped. The supervisor empties
+the folder when it starts: a new gateway starts from zero, as Prometheus expects.
 """
 from __future__ import annotations
 
@@ -18,12 +19,65 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from protocols.ai.records import MINUTES, SHOWN_RECENT
 from protocols.recorder import Totals
 
 DEAD_FILE = "dead.json"
 LOCK_FILE = ".lock"
 # Breaker states as rusta_circuit_breaker_state reports them; the worst over the workers wins.
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+# The counter sections of an AI snapshot (protocols.ai.records), each with how many leading fields of a row are
+# its key; the rest of the row are numbers (or a histogram's list of them) that add up over the workers.
+AI_COUNTERS = {"decisions": 3, "decision_seconds": 2, "fallbacks": 3, "agreement": 1, "llm": 2, "anomalies": 2,
+               "minutes": 3}
+AI_ROWS = ("recent", "verdicts")  # the last decisions and verdicts: rows with an `at`, not counters
+
+
+def empty_ai() -> dict[str, Any]:
+    """The AI section of a gateway that decided nothing yet (records.snapshot()'s shape, every list empty)."""
+    return {name: [] for name in (*AI_COUNTERS, *AI_ROWS)}
+
+
+class AiSums:
+    """AI snapshots of several workers added up into one of the same shape: counters summed (histograms bucket
+    by bucket), the recent decisions and verdicts merged by time, the last SHOWN_RECENT of each kept."""
+
+    def __init__(self) -> None:
+        self.counters: dict[str, dict[tuple[Any, ...], list[Any]]] = {name: {} for name in AI_COUNTERS}
+        self.rows: dict[str, list[dict[str, Any]]] = {name: [] for name in AI_ROWS}
+
+    def add(self, section: dict[str, Any], *, rows: bool = True) -> None:
+        """Add one worker's section; `rows=False` takes its counters only (a dead worker's)."""
+        for name, width in AI_COUNTERS.items():
+            target = self.counters[name]
+            for row in section.get(name, []):
+                key, values = tuple(row[:width]), list(row[width:])
+                target[key] = _plus(target[key], values) if key in target else values
+        if rows:
+            for name in AI_ROWS:
+                self.rows[name] += section.get(name, [])
+
+    def forget_minutes_before(self, oldest: float) -> None:
+        """Drop the per-minute counts older than `oldest` (epoch s): the page shows the last MINUTES only."""
+        minutes = self.counters["minutes"]
+        for key in [key for key in minutes if key[0] < oldest]:
+            del minutes[key]
+
+    def as_json(self) -> dict[str, Any]:
+        document: dict[str, Any] = {name: [[*key, *values] for key, values in sorted(counters.items())]
+                                    for name, counters in self.counters.items()}
+        for name, rows in self.rows.items():
+            document[name] = sorted(rows, key=lambda row: row["at"])[-SHOWN_RECENT:]
+        return document
+
+
+def _plus(left: Any, right: Any) -> Any:
+    """Numbers added, lists (a histogram's buckets) added element by element."""
+    if isinstance(left, list):
+        longer, shorter = (left, right) if len(left) >= len(right) else (right, left)
+        return [_plus(value, shorter[index]) if index < len(shorter) else value
+                for index, value in enumerate(longer)]
+    return left + right
 
 
 @dataclass
@@ -34,6 +88,7 @@ class Combined:
     breakers: dict[tuple[str, str], int] = field(default_factory=dict)
     workers: int = 0
     written_at: float = 0.0  # the newest file's time
+    ai: dict[str, Any] = field(default_factory=empty_ai)  # AI routing's record, records.snapshot()'s shape
 
 
 def folder_for(instance_dir: Path | str) -> Path:
@@ -51,10 +106,13 @@ def reset(folder: Path) -> None:
 
 
 def write(folder: Path, totals: Totals, breakers: list[dict[str, Any]], now: float,
-          pid: int | None = None) -> None:
-    """Replace this worker's file atomically (readers see the old figures or the new, never half a file)."""
+          pid: int | None = None, ai: dict[str, Any] | None = None) -> None:
+    """Replace this worker's file atomically (readers see the old figures or the new, never half a file).
+
+    `ai` is the worker's AI routing snapshot (protocols.ai.records.snapshot()); None writes an empty one."""
     folder.mkdir(parents=True, exist_ok=True)
-    document = {"pid": pid or os.getpid(), "at": now, "totals": totals.as_json(), "breakers": breakers}
+    document = {"pid": pid or os.getpid(), "at": now, "totals": totals.as_json(), "breakers": breakers,
+                "ai": ai if ai is not None else empty_ai()}
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(handle, "w") as stream:
@@ -82,6 +140,7 @@ def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
     `extra` is added as if it were one more worker (a process that records but writes no file, as in tests).
     """
     result = Combined()
+    ai = AiSums()
     if extra is not None:
         result.totals.add(extra)
     if not folder.is_dir():
@@ -101,6 +160,7 @@ def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
         result.workers += 1
         result.written_at = max(result.written_at, float(document.get("at", 0.0)))
         result.totals.add(Totals.from_json(document["totals"]))
+        ai.add(document.get("ai") or {})
         for row in document.get("breakers", []):
             key = (row["route"], row["backend"])
             value = BREAKER_VALUES.get(row["state"], 0)
@@ -115,18 +175,29 @@ def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
     buried = _read(folder / DEAD_FILE)
     if buried is not None:
         result.totals.add(Totals.from_json(buried["totals"]), gauges=False)
+        ai.add(buried.get("ai") or {}, rows=False)
+    result.ai = ai.as_json()
     return result
 
 
 def _bury(folder: Path, document: dict[str, Any]) -> None:
-    """Add a finished worker's counters to dead.json (the caller holds the lock)."""
+    """Add a finished worker's counters to dead.json (the caller holds the lock).
+
+    Its AI counters go too, per-minute counts included (the decision mix of the last hour must not dip when a
+    worker is replaced); those older than the hour before its last write are dropped, so the file stays small.
+    """
     path = folder / DEAD_FILE
     buried = _read(path)
     totals = Totals.from_json(buried["totals"]) if buried else Totals()
     totals.add(Totals.from_json(document["totals"]), gauges=False)
+    ai = AiSums()
+    if buried:
+        ai.add(buried.get("ai") or {}, rows=False)
+    ai.add(document.get("ai") or {}, rows=False)
+    ai.forget_minutes_before(int(float(document.get("at", 0.0)) // 60) * 60 - (MINUTES - 1) * 60)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     with os.fdopen(handle, "w") as stream:
-        json.dump({"totals": totals.as_json()}, stream, separators=(",", ":"))
+        json.dump({"totals": totals.as_json(), "ai": ai.as_json()}, stream, separators=(",", ":"))
     os.replace(temporary, path)
 
 

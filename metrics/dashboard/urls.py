@@ -1,9 +1,11 @@
-"""URLs of the dashboard, mounted at /admin/metrics/dashboard/ (staff only, through the admin's login)."""
+"""URLs of the dashboard, mounted at /admin/metrics/dashboard/ (staff only, through the admin's login), and of each
+route's AI routing page (metrics.ai_routing)."""
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import path
 
+from metrics import ai_routing
 from metrics.dashboard import views
 
 app_name = "metrics-dashboard"
@@ -11,5 +13,7 @@ app_name = "metrics-dashboard"
 urlpatterns = [
     path("", admin.site.admin_view(views.dashboard), name="overview"),
     path("route/<str:route>/", admin.site.admin_view(views.route_page), name="route"),
+    path("ai/<str:route>/", admin.site.admin_view(ai_routing.route_page), name="ai"),
+    path("ai/<str:route>/data/", admin.site.admin_view(ai_routing.route_data), name="ai-data"),
     path("<slug:view>/", admin.site.admin_view(views.dashboard), name="view"),
 ]

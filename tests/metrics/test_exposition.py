@@ -1,6 +1,7 @@
 """metrics.exposition and /metrics: the Prometheus text format, checked by promtool when it is installed."""
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
@@ -9,7 +10,12 @@ import pytest
 
 from metrics import exposition
 from metrics.procfiles import Combined
+from protocols.ai import records
+from protocols.ai.decide import Decision
+from protocols.ai.providers import LlmClient, ProviderError, ProviderSettings
+from protocols.ai.records import DecisionLog
 from protocols.recorder import Recorder
+from tests.support.llm_stubs import LlmStub
 
 PROMTOOL = shutil.which("promtool")
 
@@ -102,3 +108,74 @@ def test_websocket_tunnels_messages_and_bytes_are_exposed_per_route():
         'rusta_websocket_bytes_total{route="chat",direction="out"} 50',
     ):
         assert line in lines, line
+
+
+# --- AI routing's families, from a real decision log and a real LLM client's calls -------------------------------
+
+def llm_client_with_calls() -> LlmClient:
+    """A client that made two calls to a fake OpenAI on loopback: one answered (12 tokens in, 3 out), one 500."""
+
+    async def calls() -> LlmClient:
+        async with LlmStub() as stub:
+            client = LlmClient()
+            settings = ProviderSettings("openai", "test-model", stub.api_key, stub.base_url, 5.0)
+            stub.usage = (12, 3)
+            await client.chat(settings, "You route requests.", "GET /orders")
+            stub.fail(500)
+            with pytest.raises(ProviderError):
+                await client.chat(settings, "You route requests.", "GET /orders")
+            await client.aclose()
+            return client
+
+    return asyncio.run(calls())
+
+
+def ai_combined() -> Combined:
+    log = DecisionLog()
+    log.record("shop", "content_analysis", Decision(0, "model", "confident", 0.0003), "http://10.0.0.5:8080")
+    log.record("shop", "content_analysis", Decision(1, "llm", "asked the model", 0.4), "http://10.0.0.6:8080")
+    log.record("shop", "content_analysis", Decision(None, "fallback", "budget exceeded", 1.0))
+    log.compare("shop", True)
+    log.compare("shop", True)
+    log.compare("shop", False)
+    log.verdict("api", "10.9.9.9", 12.5, ("burst",), "refused")
+    combined = Combined(workers=1)
+    combined.ai = records.snapshot(logs=[log], clients=[llm_client_with_calls()])
+    return combined
+
+
+def test_ai_routing_families_are_exposed_with_their_labels():
+    lines = exposition.render(ai_combined(), "1").splitlines()
+    for line in (
+        "# TYPE rusta_ai_decisions_total counter",
+        'rusta_ai_decisions_total{route="shop",strategy="content_analysis",source="llm"} 1',
+        'rusta_ai_decisions_total{route="shop",strategy="content_analysis",source="model"} 1',
+        "# TYPE rusta_ai_decision_duration_seconds histogram",
+        'rusta_ai_decision_duration_seconds_bucket{route="shop",strategy="content_analysis",le="0.0005"} 1',
+        'rusta_ai_decision_duration_seconds_bucket{route="shop",strategy="content_analysis",le="0.5"} 2',
+        'rusta_ai_decision_duration_seconds_bucket{route="shop",strategy="content_analysis",le="+Inf"} 3',
+        'rusta_ai_decision_duration_seconds_count{route="shop",strategy="content_analysis"} 3',
+        'rusta_ai_fallbacks_total{route="shop",strategy="content_analysis",reason="budget exceeded"} 1',
+        'rusta_ai_model_agreement_total{route="shop",result="agreed"} 2',
+        'rusta_ai_model_agreement_total{route="shop",result="disagreed"} 1',
+        'rusta_ai_llm_calls_total{provider="openai",outcome="ok"} 1',
+        'rusta_ai_llm_calls_total{provider="openai",outcome="server"} 1',
+        'rusta_ai_llm_tokens_total{provider="openai",direction="input"} 12',
+        'rusta_ai_llm_tokens_total{provider="openai",direction="output"} 3',
+        'rusta_ai_anomalies_total{route="api",action="refused"} 1',
+    ):
+        assert line in lines, line
+    [total] = [line for line in lines if line.startswith("rusta_ai_decision_duration_seconds_sum")]
+    assert float(total.rsplit(" ", 1)[1]) == pytest.approx(1.4003)
+
+
+def test_the_ai_families_pass_promtool():
+    needs_promtool()
+    result = promtool_check(exposition.render(ai_combined(), "0.1.0"))
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_ai_families_are_declared_before_any_ai_decision():
+    text = exposition.render(Combined(), "1")
+    assert "# TYPE rusta_ai_decisions_total counter" in text
+    assert "rusta_ai_decisions_total{" not in text

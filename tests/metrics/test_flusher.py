@@ -9,6 +9,9 @@ from metrics import procfiles
 from metrics.flusher import WorkerFlusher
 from metrics.history import DatabaseStore
 from metrics.models import RawPoint
+from protocols.ai import records
+from protocols.ai.decide import Decision
+from protocols.ai.records import DecisionLog
 from protocols.recorder import Recorder
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -52,3 +55,31 @@ def test_breaker_backends_are_labelled_as_requests_are(monkeypatch):
     snapshot = breakers.BreakerSnapshot("users", "http://10.0.0.5:8080", "open", 5, None)
     monkeypatch.setattr(breakers, "snapshot", lambda: [snapshot])
     assert flusher.breaker_rows()[0]["backend"] == "10.0.0.5:8080"
+
+
+def test_each_tick_writes_this_processs_ai_record_into_its_file(tmp_path):
+    log = DecisionLog()
+    records.register(log)  # held weakly: gone with this test's `log`
+    flusher = WorkerFlusher(Recorder(), tmp_path, None, breakers=list)
+    flusher._thread.start()
+    log.record("shop", "content_analysis", Decision(1, "llm", "asked the model", 0.3), "http://10.0.0.6:8080")
+    flusher.tick()
+    flusher._queue.put(None)
+    flusher._thread.join(5)
+
+    ai = procfiles.combined(tmp_path).ai
+    assert ai["decisions"] == [["shop", "content_analysis", "llm", 1]]
+    assert [(row["backend"], row["elapsed_ms"]) for row in ai["recent"]] == [("http://10.0.0.6:8080", 300.0)]
+
+
+def test_stopping_keeps_the_ai_counters_of_the_last_tick(tmp_path):
+    log = DecisionLog()
+    flusher = WorkerFlusher(Recorder(), tmp_path, None, breakers=list,
+                            ai=lambda: records.snapshot(logs=[log], clients=[]))
+    flusher._thread.start()
+    log.record("shop", "content_analysis", Decision(None, "fallback", "budget exceeded", 1.0))
+    flusher.stop()  # its last tick sees the decision; the file is folded into dead.json
+
+    ai = procfiles.combined(tmp_path).ai
+    assert ai["fallbacks"] == [["shop", "content_analysis", "budget exceeded", 1]]
+    assert ai["recent"] == []
