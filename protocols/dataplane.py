@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from protocols.ai.routing import AiRouting
 from protocols.balancing import Balancing
 from protocols.cache import MemoryStore, RedisCacheStore, ResponseCache
 from protocols.dns import DnsForwarder
@@ -80,17 +81,20 @@ class DataPlane:
         self.ftp = FtpGateway(FtpOptions(ssl_context=options.ssl_context))
         # DNS over HTTPS here; its UDP/TCP listeners when the server starts them. Resolvers follow the plan.
         self.dns = DnsForwarder(self.state, source=lambda: self.current().resolvers)
-        self.plan: TablePlan = build_plan(self.state.table, self.access, self.balancing)
+        # Routes with an `ai_policy`: their LLM calls share the pooled client.
+        self.ai = AiRouting(self.client, options.clock)
+        self.plan: TablePlan = build_plan(self.state.table, self.access, self.balancing, self.ai)
 
     def current(self) -> TablePlan:
         """The plan of the table served now, built when the table is new to this data plane."""
         plan = self.plan
         table = self.state.table
         if plan.table is not table:
-            plan = self.plan = build_plan(table, self.access, self.balancing)
+            plan = self.plan = build_plan(table, self.access, self.balancing, self.ai)
         return plan
 
     async def aclose(self) -> None:
+        await self.ai.aclose()
         await self.dns.close()
         await self.client.aclose()
         await self.access.aclose()

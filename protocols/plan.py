@@ -30,6 +30,7 @@ from protocols.table import CompiledRoute, RouteTable
 from protocols.websocket.config import WebSocketPolicy, websocket_policy
 
 if TYPE_CHECKING:
+    from protocols.ai.routing import AiRouting, RouteAi
     from protocols.http.access import AccessControl, RouteAccess
 
 log = logging.getLogger(__name__)
@@ -50,11 +51,11 @@ class RoutePlan:
     when `guards` is None (a tunnel's messages are not shaped). `shaping` is None for a route that neither
     transforms, caches nor compresses (the proxy's plain path); `access` None for a route with neither a JWT
     policy nor a rate limit. `runtime` is None for dns routes; `websocket` and `ftp` are set for routes of those
-    protocols only.
+    protocols only; `ai` for http routes with an enabled `ai_policy` (protocols.ai.routing).
     """
 
     __slots__ = ("route", "guards", "shaping", "broken", "touches_answers", "access", "runtime", "websocket",
-                 "ftp")
+                 "ftp", "ai")
 
     def __init__(self, route: CompiledRoute, guards: Guards | None, shaping: RouteShaping | None, broken: bool,
                  access: RouteAccess | None, runtime: RouteRuntime | None) -> None:
@@ -69,6 +70,7 @@ class RoutePlan:
         self.runtime = runtime
         self.websocket: WebSocketPolicy | None = None
         self.ftp: FtpSettings | None = None
+        self.ai: RouteAi | None = None
 
 
 class TablePlan:
@@ -109,8 +111,10 @@ class TablePlan:
         return found
 
 
-def build_plan(table: RouteTable, access: AccessControl, balancing: Balancing) -> TablePlan:
-    """The plan of `table`: every route compiled now. Balancing forgets the backends the table no longer has."""
+def build_plan(table: RouteTable, access: AccessControl, balancing: Balancing,
+               ai: AiRouting | None = None) -> TablePlan:
+    """The plan of `table`: every route compiled now. Balancing forgets the backends the table no longer has, AI
+    routing the strategies of routes it no longer has (None: AI policies are not served)."""
     settings = table.settings
     try:
         unrouted: Guards | None = Guards.from_config(None, settings)
@@ -120,26 +124,32 @@ def build_plan(table: RouteTable, access: AccessControl, balancing: Balancing) -
         unrouted = None
     runtimes = balancing.runtimes(table, _BALANCED)
     access.start_table()
-    routes = {route.id: _route_plan(route, settings, access, runtimes.get(route.id)) for route in table.routes}
+    if ai is not None:
+        ai.start_table(table)
+    routes = {route.id: _route_plan(route, settings, access, runtimes.get(route.id), ai) for route in table.routes}
     return TablePlan(table, routes, unrouted)
 
 
 def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: AccessControl,
-                runtime: RouteRuntime | None) -> RoutePlan:
+                runtime: RouteRuntime | None, ai: AiRouting | None) -> RoutePlan:
     policies = route.spec.policies or {}
     guards: Guards | None = None
     shaping: RouteShaping | None = None
+    route_ai: RouteAi | None = None
     try:
         guards = Guards.from_config(policies, settings)
         # Every protocol's: a websocket or dns route asked over plain HTTP is refused as misconfigured (503)
         # before it is refused for its protocol, as it always was.
         shaping = RouteShaping.from_policies(policies)
+        if ai is not None and runtime is not None and route.protocol == "http":
+            route_ai = ai.route(route, settings, runtime)
     except BlockError as exc:
         log.error("route %r: its settings do not compile, it answers 503: %s", route.name, exc)
         broken = True
     else:
         broken = False
     plan = RoutePlan(route, guards, shaping, broken, access.compile(route, settings), runtime)
+    plan.ai = route_ai
     if route.protocol == "websocket":
         plan.websocket = websocket_policy(route.name, policies)
     elif route.protocol == "ftp":

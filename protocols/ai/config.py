@@ -18,8 +18,8 @@ Route block (every key optional except `strategy` when enabled):
     streaming               false         the earlier gateway's; a routing answer is a few tokens, never streamed
     content_analysis:   learn ("sync" | "async"), confidence (0.8), sample_rate (0.02), cache_ttl_s (300)
     latency_prediction: min_samples (3), horizon_s (60)
-    anomaly_detection:  mode ("shadow" | "enforce"), anomaly_backend_index (null: refuse with 429), threshold,
-                        window_s
+    anomaly_detection:  mode ("shadow" | "enforce"), anomaly_backend_index (null: refuse with 429), threshold (6),
+                        window_s (10); no fallback_backend_index (normal requests are balanced)
     installed modules:  options ({}): passed to the module as is
 
 A key of a strategy other than the route's is refused (it would do nothing). Keys are resolved now; only API keys
@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from typing import Any
 
+from protocols.ai.anomaly import DEFAULT_THRESHOLD, DEFAULT_WINDOW_S
 from protocols.ai.providers import REFUSED_PROVIDERS, ProviderSettings, resolve_provider
 from protocols.block_errors import BlockError, Issues, join
 
@@ -95,8 +96,8 @@ STRATEGY_OPTIONS: dict[str, dict[str, Option]] = {
     "anomaly_detection": {
         "mode": Option("shadow", _one_of("shadow", "enforce")),
         "anomaly_backend_index": Option(None, _index_or_null),
-        "threshold": Option(None, _number(0.1, 1000)),  # None: the detector's own default
-        "window_s": Option(None, _number(0.5, 3600)),
+        "threshold": Option(DEFAULT_THRESHOLD, _number(0.1, 1000)),
+        "window_s": Option(DEFAULT_WINDOW_S, _number(0.5, 3600)),
     },
 }
 CUSTOM_OPTIONS = {"options": Option({}, _object)}
@@ -180,7 +181,10 @@ def ai_policy(block: Any, gateway: Any, backends: int) -> AiPolicy | None:
     except BlockError:
         defaults_ai = None  # the gateway block is checked (and refused) on its own
     index = block.get("fallback_backend_index")
-    if index is not None and (isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < backends):
+    if index is not None and name == "anomaly_detection":
+        issues.add("fallback_backend_index", "Applies to strategies that choose a backend, not anomaly_detection "
+                                             "(normal requests are balanced; see anomaly_backend_index).")
+    elif index is not None and (isinstance(index, bool) or not isinstance(index, int) or not 0 <= index < backends):
         issues.add("fallback_backend_index",
                    f"Must be null or the position of a backend (0 to {max(backends - 1, 0)}).")
     timeout = block.get("decision_timeout_ms", DEFAULT_DECISION_TIMEOUT_MS)

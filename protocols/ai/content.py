@@ -10,6 +10,8 @@ teaches the local model and fills the cache, even when it comes after the reques
 `sample_rate` of the model's confident answers is also sent to the LLM in the background: that measures their
 agreement (DecisionLog.agreement) and lets the model follow the LLM when its rule changes.
 
+`fallbacks` are other providers, asked in turn when the one before fails (its error is counted either way).
+
 Background labels are bounded (`max_background` at once; beyond it a label is skipped, not queued) and never
 awaited by a request they were not started for; `aclose()` cancels them.
 """
@@ -18,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from random import Random
 from typing import Literal
@@ -57,7 +59,8 @@ class ContentAnalysis:
                  timer: Callable[[], float] = time.perf_counter, rng: Random | None = None,
                  features: TextFeatures | None = None,
                  new_classifier: Callable[[int], OnlineClassifier] = OnlineClassifier,
-                 max_background: int = MAX_BACKGROUND, max_cache_entries: int = MAX_CACHE_ENTRIES) -> None:
+                 max_background: int = MAX_BACKGROUND, max_cache_entries: int = MAX_CACHE_ENTRIES,
+                 fallbacks: Sequence[ProviderSettings] = ()) -> None:
         if not budget_s > 0:
             raise ValueError(f"budget_s must be above 0, not {budget_s!r}")
         if not cache_ttl_s >= 0:
@@ -72,6 +75,7 @@ class ContentAnalysis:
         self.budget_s = budget_s
         self.client = client
         self.settings = settings
+        self.providers = (settings, *fallbacks)  # asked in turn while the one before fails
         self.cache_ttl_s = cache_ttl_s
         self.log = log
         self.confidence = confidence
@@ -179,10 +183,17 @@ class ContentAnalysis:
         """Ask the LLM; on an answer, teach the route's model and cache it. (index, reason); never raises."""
         backends = [(backend.index, backend.url, backend.description) for backend in request.backends]
         system, user = routing_prompt(request.method, request.path, request.headers, request.body, backends)
-        try:
-            result = await self.client.chat(self.settings, system, user)
-        except ProviderError as exc:
-            return None, f"llm {exc.kind}"
+        failure: ProviderError | None = None
+        for settings in self.providers:
+            try:
+                result = await self.client.chat(settings, system, user)
+            except ProviderError as exc:
+                failure = exc
+                continue
+            break
+        else:
+            assert failure is not None
+            return None, f"llm {failure.kind}"
         index = parse_choice(result.text, len(request.backends))
         if index is None:
             return None, UNREADABLE

@@ -57,11 +57,13 @@ class RouteRuntime:
         self.retryable = frozenset(method for method in ALL_METHODS if self.retry.allows(method))
 
     def pick(self, client: str, health: Mapping[int, bool] = _NO_HEALTH,
-             tried: Collection[BackendState] = ()) -> Lease:
+             tried: Collection[BackendState] = (), preferred: int | None = None) -> Lease:
         """A backend for the next attempt; NoHealthyBackend when none may take it.
 
         Skips backends the active health checks marked down (`health`: backend id -> healthy) and backends whose
         breaker is open; `tried` (the backends this request already failed on) are avoided while others remain.
+        `preferred` (AI routing's choice, a position in `states`) is taken for a first attempt when it may take
+        the request; otherwise, and for retries, the balancer picks.
         """
         board = self.board
         now = board.clock()
@@ -72,6 +74,13 @@ class RouteRuntime:
                 budget.advance(now)
             budget.current += 1
         usable: Sequence[BackendState] = self.states
+        if preferred is not None and not tried:
+            state = usable[preferred]
+            if (not health or health.get(state.spec.id, True)) and state.breaker.available(now):
+                trial = state.breaker.acquire() if board.not_closed else 0
+                state.in_flight += 1
+                state.started_sum += now
+                return state, trial, now
         if board.not_closed or health or tried:
             usable = self._usable(health, tried, now)
             if not usable:

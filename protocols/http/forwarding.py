@@ -19,6 +19,8 @@ from protocols.table import LiveTable, RouteSpec
 from protocols.upstream import UpstreamClient, UpstreamResponse
 
 if TYPE_CHECKING:
+    from protocols.ai.decide import RoutingRequest
+    from protocols.ai.routing import RouteAi
     from protocols.guards import Guards
     from protocols.http.access import RouteAccess
     from protocols.http.plugins import GuardedSend
@@ -37,7 +39,7 @@ class Exchange:
 
     __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
                  "body_read", "upstream_s", "trace_id", "traceparent", "response_headers", "guard", "preflight",
-                 "clean_path", "host", "client_ip", "https", "peer")
+                 "clean_path", "host", "client_ip", "https", "peer", "ai", "ai_step")
 
     # Set together, before any of them is read (not in __init__: a request refused earlier never needs them).
     clean_path: str
@@ -62,13 +64,18 @@ class Exchange:
         self.response_headers: Headers | None = None  # added to the answer (RateLimit-* of a limited route)
         self.guard: GuardedSend | None = None  # the route's CORS and security fields, for every answer
         self.preflight: tuple[int, Headers] | None = None  # a CORS preflight's answer, sent by the gateway
+        self.ai: tuple[str, str] | None = None  # AI routing's (strategy, source), for the access log
+        # AI routing's step on this request, told the outcome once it is answered: (route's step, what the strategy
+        # saw, the attempt whose `served` backend answered).
+        self.ai_step: tuple[RouteAi, RoutingRequest, Attempt] | None = None
 
 
 class Attempt:
     """What every attempt of one request sends, and how many retries it may take."""
 
     __slots__ = ("runtime", "spec", "method", "target", "headers", "set_host", "body", "content_length", "client",
-                 "retries", "deadline", "access", "guards", "shaping", "answer_guard")
+                 "retries", "deadline", "access", "guards", "shaping", "answer_guard", "ai", "body_head", "preferred",
+                 "served")
 
     def __init__(self, runtime: RouteRuntime, spec: RouteSpec, method: bytes, target: bytes, headers: Headers,
                  set_host: bool, body: bytes | AsyncIterator[bytes], content_length: int | None, client: str,
@@ -89,6 +96,10 @@ class Attempt:
         self.shaping: RouteShaping | None = None  # transformations, cache, compression; None: none of them
         # The route's CORS and security fields, added by `respond` (None for a shaped answer: its send adds them).
         self.answer_guard: GuardedSend | None = None
+        self.ai: RouteAi | None = None  # the route's AI routing step, when it has an ai_policy
+        self.body_head = b""  # the body's first chunk as the client sent it (what AI routing reads of a long body)
+        self.preferred: int | None = None  # AI routing's choice for the first attempt (a backend position)
+        self.served: BackendState | None = None  # the backend whose response head came last
 
 
 async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, receive: Receive, send: Send,
@@ -107,7 +118,7 @@ async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, re
     while True:
         health = state.health  # swapped as a whole by the control plane: read it afresh for every pick
         try:
-            lease = runtime.pick(attempt.client, health, tried)
+            lease = runtime.pick(attempt.client, health, tried, attempt.preferred)
         except NoHealthyBackend:
             if last_error is None:
                 raise
@@ -138,6 +149,7 @@ async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, re
             raise
         headed = clock()
         exchange.upstream_s = headed - sent
+        attempt.served = backend
         failed = response.status in runtime.breaker.failure_statuses
         if response.status in retry.on_status and attempt.retries > len(tried):
             wait = retry_after(response.headers)

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+from protocols.ai.routing import DECISION_HEADER, RouteAi
 from protocols.dataplane import DataPlane, ProxyOptions
 from protocols.dns import doh_app
 from protocols.errors import (
@@ -120,6 +121,8 @@ class ProxyApp:
                             if attempt.guards is not None:
                                 receive = attempt.guards.limit_receive(receive)
                             await _read_body(attempt, receive, head, exchange)
+                        if attempt.ai is not None:
+                            await self._ai_decide(attempt, attempt.ai, scope, exchange)
                         # The route's CORS and security fields go on every answer: answer_head adds them to
                         # the heads forwarding.respond and _fail build; a shaped answer gets them on its way out,
                         # through the route's GuardedSend.
@@ -147,6 +150,9 @@ class ProxyApp:
                 log.exception("unexpected failure proxying %s %s (request %s)", scope["method"], path,
                               exchange.request_id.decode("latin-1"))
                 await self._fail(send, exchange, InternalGatewayError())
+            if exchange.ai_step is not None:
+                route_ai, request, attempt = exchange.ai_step
+                route_ai.finished(request, attempt.served, exchange.status, exchange.upstream_s)
             duration = time.perf_counter() - clock
             metrics.record_request(exchange.route, scope["method"], exchange.status, duration, exchange.upstream_s,
                                    exchange.bytes_in, exchange.bytes_out, exchange.backend, exchange.error)
@@ -155,7 +161,7 @@ class ProxyApp:
                 self.access_log.record(
                     started, exchange.request_id.decode("latin-1"), scope["method"], path, exchange.route,
                     exchange.backend, exchange.status, duration, exchange.bytes_in, exchange.bytes_out,
-                    client[0] if client else "", exchange.error, exchange.trace_id,
+                    client[0] if client else "", exchange.error, exchange.trace_id, exchange.ai,
                 )
             spans = self.spans
             if spans is not None and exchange.traceparent:
@@ -186,6 +192,20 @@ class ProxyApp:
         exchange.status, exchange.answered, exchange.backend = out.status, out.started, out.backend or None
         exchange.bytes_in, exchange.bytes_out, exchange.error = out.bytes_in, out.bytes_out, out.error or None
         return True
+
+    async def _ai_decide(self, attempt: Attempt, route_ai: RouteAi, scope: Scope, exchange: Exchange) -> None:
+        """AI routing's choice of backend for the first attempt (protocols.ai.routing), with the decision header
+        when the route asks for it; AnomalousRequest when the strategy refuses the request."""
+        body = attempt.body if isinstance(attempt.body, bytes) else attempt.body_head
+        length = attempt.content_length if attempt.content_length is not None else len(body)
+        request, decision = await route_ai.decide(scope["method"], exchange.clean_path, scope["headers"], body,
+                                                  length, exchange.client_ip, self.state.health)
+        attempt.preferred = decision.index
+        exchange.ai = (route_ai.strategy.name, decision.source)
+        exchange.ai_step = (route_ai, request, attempt)
+        if route_ai.header:
+            exchange.response_headers = [*(exchange.response_headers or ()),
+                                         (DECISION_HEADER, route_ai.header_value(decision))]
 
     async def _admit(self, attempt: Attempt, access: RouteAccess, scope: Scope, exchange: Exchange) -> None:
         """The route's JWT and rate limit, before the body is read and a backend picked: the principal's claim
@@ -286,6 +306,7 @@ class ProxyApp:
                           not (spec.preserve_host and head.host), b"", head.content_length, client_ip,
                           runtime.retry.max_retries if method in runtime.retryable else 0,
                           route_plan.access)
+        attempt.ai = route_plan.ai
         attempt.guards = guards
         if shaping is None:
             attempt.answer_guard = exchange.guard
@@ -402,6 +423,7 @@ async def _read_body(attempt: Attempt, receive: Receive, head: RequestHead, exch
         raise ClientDisconnected("the client went away before sending its body")
     first: bytes = message.get("body", b"")
     exchange.bytes_in = len(first)
+    attempt.body_head = first
     rules = attempt.shaping.request if attempt.shaping is not None else None
     if rules is not None and rules.body_applies(head.forward, head.content_length):
         data, complete = await read_capped(receive, first, message.get("more_body", False), rules.max_body_bytes)

@@ -316,9 +316,10 @@ def test_a_strategy_naming_no_backend_of_the_request_is_bypassed():
     assert (decision.index, decision.source, decision.reason) == (0, "fallback", "index out of range")
 
 
-def test_a_strategy_with_no_opinion_gets_the_fallback_index_and_keeps_its_reason():
-    decision, _ = decided(Scripted("shrug", index=None), fallback_index=1)
-    assert (decision.index, decision.source, decision.reason) == (1, "fallback", "scripted")
+def test_a_strategy_with_no_preference_gets_the_fallback_index_and_keeps_its_source_and_reason():
+    decision, log = decided(Scripted("shrug", index=None), fallback_index=1)
+    assert (decision.index, decision.source, decision.reason) == (1, "model", "scripted")
+    assert log.fallbacks == {}
 
 
 def test_a_strategy_answering_in_time_is_recorded_as_it_answered():

@@ -1,0 +1,154 @@
+"""AI routing through the proxy listener: real uvicorn, real loopback backends and a stub LLM speaking OpenAI's
+format. Each backend's echo names its port, so a test sees where every request went."""
+from __future__ import annotations
+
+import io
+import json
+import re
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from protocols.ai.prompt import body_excerpt
+from protocols.http import AccessLog
+from protocols.table import BackendSpec, RouteSpec
+from tests.support.ai_corpus import RULE, corpus
+from tests.support.llm_stubs import LlmStub
+from tests.support.proxy import ProxyServer, Reply
+from tests.support.upstream import UpstreamServer
+
+DESCRIPTIONS = ("questions in English, JSON documents", "French speakers", "source code review")
+WARM_UP = 1500
+HELD_OUT = 600
+
+
+@pytest.fixture(scope="module")
+def backends() -> Iterator[list[UpstreamServer]]:
+    servers = [UpstreamServer() for _ in DESCRIPTIONS]
+    for server in servers:
+        server.__enter__()
+    yield servers
+    for server in servers:
+        server.__exit__(None, None, None)
+
+
+@pytest.fixture
+def stub() -> Iterator[LlmStub]:
+    with LlmStub() as server:
+        yield server
+
+
+def ai_route(servers: list[UpstreamServer], policy: dict[str, Any] | None, route_id: int = 1,
+             name: str = "smart") -> RouteSpec:
+    specs = tuple(BackendSpec(id=route_id * 10 + i, scheme="http", host="127.0.0.1", port=server.port,
+                              description=DESCRIPTIONS[i % len(DESCRIPTIONS)])
+                  for i, server in enumerate(servers))
+    return RouteSpec(id=route_id, name=name, external_path="/ask", methods=("POST",), backends=specs,
+                     policies={"ai_policy": policy} if policy is not None else {})
+
+
+def gateway_ai(stub: LlmStub, **extra: Any) -> dict[str, Any]:
+    return {"ai": {"provider": "openai_compatible", "base_url": stub.base_url, "model": "router-1",
+                   "api_key": stub.api_key, "max_concurrency": 64, **extra}}
+
+
+def answers_by_body(labels: dict[str, int]) -> Callable[[str], str]:
+    """The stub's rule, hidden from the gateway: the label of the body excerpt the prompt shows."""
+    def answer(user_text: str) -> str:
+        body = user_text.split("Body (first characters):\n", 1)[1].rsplit("\nBackends:", 1)[0]
+        return json.dumps({"index": labels[body]})
+
+    return answer
+
+
+def served_by(reply: Reply, servers: list[UpstreamServer]) -> int:
+    assert reply.status == 200, reply.body
+    port = reply.json()["port"]
+    return [server.port for server in servers].index(port)
+
+
+def post(proxy: ProxyServer, text: str) -> Reply:
+    return proxy.call("POST", "/ask", [("Host", "gw"), ("Content-Type", "text/plain")], text.encode())
+
+
+def test_after_warm_up_the_route_follows_the_llms_rule_asking_it_for_at_most_5_percent(
+        backends: list[UpstreamServer], stub: LlmStub):
+    warm_up, held_out = list(corpus(seed=31, count=WARM_UP)), list(corpus(seed=32, count=HELD_OUT))
+    stub.answer = answers_by_body({body_excerpt(text.encode()): RULE[kind] for kind, text in warm_up + held_out})
+    policy = {"strategy": "content_analysis", "decision_timeout_ms": 2000, "decision_header": True}
+    with ProxyServer([ai_route(backends, policy)], settings=gateway_ai(stub)) as proxy:
+        for _, text in warm_up:
+            post(proxy, text)
+        asked_before = len(stub.requests)
+        stub.delay = 0.3  # a realistic LLM for the held-out requests
+        with ThreadPoolExecutor(16) as pool:
+            replies = list(pool.map(lambda pair: post(proxy, pair[1]), held_out))
+        asked = len(stub.requests) - asked_before
+        right = sum(served_by(reply, backends) == RULE[kind] for reply, (kind, _) in zip(replies, held_out,
+                                                                                           strict=True))
+        log = proxy.app.dataplane.ai.log
+        recent_model = [record.elapsed_s for record in log.recent if record.source in ("model", "cache")]
+    assert right >= 0.95 * HELD_OUT, f"{right} of {HELD_OUT} held-out requests reached the rule's backend"
+    assert asked <= 0.05 * HELD_OUT, f"the LLM was asked about {asked} of {HELD_OUT} held-out requests"
+    headers = [reply.header("X-Rusta-AI-Decision")[0] for reply in replies]
+    assert all(re.fullmatch(r"strategy=content_analysis; source=(model|cache|llm); backend=[012]", h)
+               for h in headers), headers[:5]
+    # The local answers' own cost, as the operator's log measured it (the end-to-end figure is in `make bench`).
+    assert recent_model and sorted(recent_model)[int(len(recent_model) * 0.99) - 1] < 0.005
+
+
+def test_the_decision_header_is_off_unless_asked_and_the_access_log_names_strategy_and_source(
+        backends: list[UpstreamServer], stub: LlmStub):
+    stream = io.StringIO()
+    access_log = AccessLog(stream)
+    stub.answer = lambda text: '{"index": 2}'
+    with ProxyServer([ai_route(backends, {"strategy": "content_analysis"})], access_log,
+                     settings=gateway_ai(stub)) as proxy:
+        reply = post(proxy, "def f(x): return x")
+    access_log.flush()
+    assert served_by(reply, backends) == 2
+    assert reply.header("X-Rusta-AI-Decision") == []
+    line = json.loads(stream.getvalue().splitlines()[-1])
+    assert (line["ai_strategy"], line["ai_source"]) == ("content_analysis", "llm")
+
+
+@pytest.mark.parametrize("trouble", ["down", "slow", "rate_limited", "garbage", "server_error"])
+def test_provider_trouble_never_fails_a_request_it_goes_by_the_fallback_backend(
+        backends: list[UpstreamServer], stub: LlmStub, trouble: str):
+    if trouble == "down":
+        settings = {"ai": {"provider": "openai_compatible", "base_url": "http://127.0.0.1:9", "model": "m"}}
+    else:
+        settings = gateway_ai(stub, timeout_ms=5000)
+        {"slow": lambda: setattr(stub, "delay", 2.0), "rate_limited": stub.rate_limit, "garbage": stub.garbage,
+         "server_error": stub.fail}[trouble]()
+    policy = {"strategy": "content_analysis", "fallback_backend_index": 1, "decision_timeout_ms": 200,
+              "decision_header": True}
+    with ProxyServer([ai_route(backends, policy)], settings=settings) as proxy:
+        replies = [post(proxy, f"request number {n}") for n in range(6)]
+    assert [served_by(reply, backends) for reply in replies] == [1] * 6
+    assert all("source=fallback" in reply.header("X-Rusta-AI-Decision")[0] for reply in replies)
+
+
+def test_without_a_fallback_index_the_route_balances_when_the_llm_fails(backends: list[UpstreamServer],
+                                                                       stub: LlmStub):
+    stub.fail(503)
+    with ProxyServer([ai_route(backends, {"strategy": "content_analysis"})], settings=gateway_ai(stub)) as proxy:
+        served = {served_by(post(proxy, f"text {n}"), backends) for n in range(9)}
+    assert served == {0, 1, 2}  # round robin
+
+
+def test_a_chosen_backend_that_is_down_falls_over_to_the_others(backends: list[UpstreamServer], stub: LlmStub):
+    stub.answer = lambda text: '{"index": 0}'
+    route = ai_route(backends, {"strategy": "content_analysis"})
+    with ProxyServer([route], settings=gateway_ai(stub)) as proxy:
+        proxy.state.install_health({route.backends[0].id: False}, 1)
+        served = [served_by(post(proxy, f"text {n}"), backends) for n in range(4)]
+    assert 0 not in served
+
+
+def test_a_route_without_ai_policy_asks_no_llm(backends: list[UpstreamServer], stub: LlmStub):
+    with ProxyServer([ai_route(backends, None)], settings=gateway_ai(stub)) as proxy:
+        served = [served_by(post(proxy, "Bonjour"), backends) for _ in range(3)]
+    assert served == [0, 1, 2] and stub.requests == []
