@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -17,6 +18,7 @@ from protocols.table import BackendSpec, RouteSpec
 from tests.support.ai_corpus import RULE, corpus
 from tests.support.llm_stubs import LlmStub
 from tests.support.proxy import ProxyServer, Reply
+from tests.support.sized_backend import SizedBackend
 from tests.support.upstream import UpstreamServer
 
 DESCRIPTIONS = ("questions in English, JSON documents", "French speakers", "source code review")
@@ -152,3 +154,39 @@ def test_a_route_without_ai_policy_asks_no_llm(backends: list[UpstreamServer], s
     with ProxyServer([ai_route(backends, None)], settings=gateway_ai(stub)) as proxy:
         served = [served_by(post(proxy, "Bonjour"), backends) for _ in range(3)]
     assert served == [0, 1, 2] and stub.requests == []
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[int(len(ordered) * 0.99) - 1]
+
+
+def timed_mix(proxy: ProxyServer, rounds: int) -> list[float]:
+    """Small and large bodies interleaved, 4 at a time; each request's time as the client saw it."""
+    def one(size: int) -> float:
+        started = time.perf_counter()
+        reply = proxy.call("POST", "/ask", [("Host", "gw")], b"x" * size)
+        assert reply.status == 200
+        return time.perf_counter() - started
+
+    sizes = [100 if n % 2 else 8000 for n in range(rounds)]
+    with ThreadPoolExecutor(4) as pool:
+        return list(pool.map(one, sizes))
+
+
+def test_latency_prediction_learns_which_backend_is_fast_for_which_body_and_halves_p99_of_latency_aware():
+    with SizedBackend(small_ms=5, large_ms=80) as first, SizedBackend(small_ms=80, large_ms=5) as second:
+        specs = tuple(BackendSpec(id=50 + i, scheme="http", host="127.0.0.1", port=server.port)
+                      for i, server in enumerate((first, second)))
+        predicted = RouteSpec(id=5, name="predicted", external_path="/ask", methods=("POST",), backends=specs,
+                              policies={"ai_policy": {"strategy": "latency_prediction"}})
+        aware = RouteSpec(id=5, name="aware", external_path="/ask", methods=("POST",), backends=specs,
+                          load_balancing_strategy="latency_aware")
+        figures = {}
+        for route in (aware, predicted):
+            with ProxyServer([route]) as proxy:
+                timed_mix(proxy, 100)  # both learn first
+                figures[route.name] = p99(timed_mix(proxy, 400))
+    print(f"p99 latency_aware {figures['aware'] * 1000:.1f} ms, "
+          f"latency_prediction {figures['predicted'] * 1000:.1f} ms")
+    assert figures["predicted"] <= 0.5 * figures["aware"], figures
