@@ -16,6 +16,7 @@ from protocols.ai.prompt import body_excerpt
 from protocols.http import AccessLog
 from protocols.table import BackendSpec, RouteSpec
 from tests.support.ai_corpus import RULE, corpus
+from tests.support.ai_modules import installed
 from tests.support.llm_stubs import LlmStub
 from tests.support.proxy import ProxyServer, Reply
 from tests.support.sized_backend import SizedBackend
@@ -190,3 +191,56 @@ def test_latency_prediction_learns_which_backend_is_fast_for_which_body_and_halv
     print(f"p99 latency_aware {figures['aware'] * 1000:.1f} ms, "
           f"latency_prediction {figures['predicted'] * 1000:.1f} ms")
     assert figures["predicted"] <= 0.5 * figures["aware"], figures
+
+
+# --- Decision modules installed as packages -------------------------------------------------------------------
+
+@pytest.fixture
+def modules(tmp_path: Any) -> Iterator[None]:
+    with installed(tmp_path):
+        yield
+
+
+def test_an_installed_module_named_in_ai_policy_routes_and_is_told_the_outcome(
+        backends: list[UpstreamServer], modules: None):
+    policy = {"strategy": "header_router", "options": {"header": "X-Tier", "value": "gold", "index": 2}}
+    with ProxyServer([ai_route(backends, policy)]) as proxy:
+        gold = [served_by(proxy.call("POST", "/ask", [("Host", "gw"), ("X-Tier", "gold")], b"{}"), backends)
+                for _ in range(3)]
+        other = {served_by(post(proxy, "{}"), backends) for _ in range(6)}
+        module = next(iter(proxy.app.dataplane.ai._strategies.values()))[2]
+    assert gold == [2, 2, 2] and other == {0, 1, 2}
+    assert module.observed[:3] == [(2, 200)] * 3
+
+
+def test_an_installed_module_that_overruns_its_budget_is_bypassed_and_counted(
+        backends: list[UpstreamServer], modules: None):
+    policy = {"strategy": "sleepy", "decision_timeout_ms": 50, "fallback_backend_index": 1}
+    with ProxyServer([ai_route(backends, policy)]) as proxy:
+        started = time.perf_counter()
+        served = served_by(post(proxy, "{}"), backends)
+        elapsed = time.perf_counter() - started
+        log = proxy.app.dataplane.ai.log
+    assert served == 1 and elapsed < 1.0
+    assert log.fallbacks == {("smart", "sleepy", "budget exceeded"): 1}
+
+
+def test_an_installed_module_that_cannot_start_leaves_the_route_on_its_fallback(
+        backends: list[UpstreamServer], modules: None):
+    with ProxyServer([ai_route(backends, {"strategy": "broken", "fallback_backend_index": 0})]) as proxy:
+        served = [served_by(post(proxy, "{}"), backends) for _ in range(3)]
+    assert served == [0, 0, 0]
+
+
+def test_a_modules_own_check_refuses_bad_options_by_path_and_an_unknown_module_is_refused(modules: None):
+    from protocols.ai.config import ai_policy
+    from protocols.block_errors import BlockError
+
+    with pytest.raises(BlockError) as refused:
+        ai_policy({"strategy": "header_router", "options": {"index": "x"}}, None, 3)
+    assert refused.value.errors == {"options.header": ["Must name the request header to route by."],
+                                    "options.index": ["Must be a backend position."]}
+    with pytest.raises(BlockError) as unknown:
+        ai_policy({"strategy": "header_routr"}, None, 3)
+    assert "Unknown strategy 'header_routr'" in unknown.value.errors["strategy"][0]
+    assert "header_router" in unknown.value.errors["strategy"][0]
