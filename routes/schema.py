@@ -192,10 +192,14 @@ FIELDS: tuple[Field, ...] = (
           help="This route's own rate limit, replacing the gateway-wide one.",
           admin_help='This route\'s own rate limit, like {"limit": 100, "window_s": 60, "scope": ["ip"], '
                      '"algorithm": "sliding_window"}; empty uses the gateway-wide one.'),
-    Block("ai_policy", check=field_checks.check_ai_policy, secrets=("api_key",),
-          help="AI-assisted backend selection, as the earlier gateway configured it.",
-          admin_help='Like {"enabled": true, "strategy": "content_analysis", "provider": "openai"}. Secrets shown '
-                     "as <redacted> are kept when saved unchanged."),
+    Block("ai_policy", check=field_checks.check_ai_policy, protocols=("http",), secrets=("api_key",),
+          help="AI routing: a strategy (content_analysis, latency_prediction, anomaly_detection or an installed "
+               "module) chooses the backend of each request within decision_timeout_ms; null: balancing only. "
+               "HTTP routes only.",
+          admin_help='Like {"strategy": "content_analysis", "fallback_backend_index": 0} (the LLM from the '
+                     'gateway-wide ai block, or "provider" and "model" here), {"strategy": "latency_prediction"} '
+                     'or {"strategy": "anomaly_detection", "mode": "shadow"}. HTTP routes only. Secrets shown as '
+                     "<redacted> are kept when saved unchanged."),
     Block("cache", check=_compiled(transformations.validate_cache),
           help="The route's response cache; null: answers are not cached.",
           admin_help='Response cache, like {"ttl_s": 60, "vary_headers": ["Accept-Language"]}. Empty: answers are '

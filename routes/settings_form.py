@@ -23,8 +23,10 @@ HELP = {
            'jwks.json", "algorithms": ["RS256"]}. A secret shown as <redacted> is kept when saved unchanged.',
     "rate_limit": 'For routes without their own, like {"limit": 100, "window_s": 60, "scope": ["ip"], '
                   '"algorithm": "sliding_window"}.',
-    "ai": 'Used by routes with an ai_policy: {"provider": "openai", "model": "gpt-4o", "api_key": "..."}. An '
-          "api_key shown as <redacted> is kept when saved unchanged.",
+    "ai": 'The LLM routes with an ai_policy ask unless they name their own: {"provider": "openai", "model": '
+          '"gpt-4o-mini", "api_key": "..."} (or the key from OPENAI_API_KEY), {"provider": "openai_compatible", '
+          '"base_url": "http://127.0.0.1:8000", "model": "..."}; also timeout_ms and max_concurrency. An api_key '
+          "shown as <redacted> is kept when saved unchanged.",
     "cors": 'For routes without their own, like {"origins": ["https://app.example.com"], "credentials": true}.',
     "limits": 'For routes without their own, like {"max_body_bytes": 10485760}; the header and URL limits '
               "apply by default.",

@@ -31,7 +31,7 @@ DEFAULT_BASE_URLS = {
 }
 WIRES = (*DEFAULT_BASE_URLS, "openai_compatible")
 # The earlier gateway's other names: OpenAI-compatible services, each at the base its own docs give for the OpenAI
-# SDK, less the "/v1" that Rusta adds. (Perplexity is left out: its documented path has no /v1.)
+# SDK, less the "/v1" that Rusta adds. (Perplexity is refused below: its documented path has no /v1.)
 COMPATIBLE_BASE_URLS = {
     "groq": "https://api.groq.com/openai",
     "mistral": "https://api.mistral.ai",
@@ -40,6 +40,8 @@ COMPATIBLE_BASE_URLS = {
 REFUSED_PROVIDERS = {
     "cohere": "provider 'cohere' is not supported: use 'openai_compatible' with Cohere's compatibility endpoint "
               "(base_url https://api.cohere.ai/compatibility)",
+    "perplexity": "provider 'perplexity' is not supported: its chat API has no /v1 in its path; use "
+                  "'openai_compatible' with a base_url that serves /v1/chat/completions (LiteLLM in front of it)",
 }
 ENV_KEYS = {
     "openai": "OPENAI_API_KEY",

@@ -9,6 +9,7 @@ from typing import Any
 
 from rest_framework import serializers
 
+from protocols.ai import config as ai_config
 from protocols.resilience import Rule
 from routes import schema, services
 from routes.api.access_serializers import FtpPolicySerializer, WebSocketPolicySerializer
@@ -87,19 +88,45 @@ CircuitBreakerSerializer._declared_fields = _rule_fields("circuit_breaker")
 
 
 class AiPolicySerializer(serializers.Serializer):
-    """AI-assisted backend selection, as the earlier gateway configured it."""
+    """AI routing: a strategy chooses each request's backend within `decision_timeout_ms` (protocols.ai.config
+    lists every key; a strategy's own keys apply to that strategy only)."""
 
-    enabled = serializers.BooleanField(required=False)
+    enabled = serializers.BooleanField(required=False, default=True)
     strategy = serializers.JSONField(
         required=False,
-        help_text="`\"content_analysis\"`, `{\"content_analysis\": {\"model\": \"gpt-4o\"}}`, "
-                  "`\"latency_prediction\"` or `\"anomaly_detection\"`.")
-    provider = serializers.CharField(required=False, allow_null=True)
+        help_text="`\"content_analysis\"`, `\"latency_prediction\"`, `\"anomaly_detection\"`, an installed module's "
+                  "name, or the earlier gateway's `{\"content_analysis\": {\"model\": \"gpt-4o\"}}`.")
     fallback_backend_index = serializers.IntegerField(
         required=False, allow_null=True, min_value=0,
-        help_text="Position of the backend used when the AI cannot decide.")
-    fallback_providers = serializers.ListField(child=serializers.DictField(), required=False)
-    streaming = serializers.BooleanField(required=False, allow_null=True)
+        help_text="Position of the backend taken when the strategy has no answer in time; null: balancing.")
+    decision_timeout_ms = serializers.IntegerField(required=False, min_value=1, max_value=60_000,
+                                                   default=ai_config.DEFAULT_DECISION_TIMEOUT_MS)
+    decision_header = serializers.BooleanField(required=False, default=False,
+                                               help_text="Answer with X-Rusta-AI-Decision.")
+    provider = serializers.CharField(required=False, allow_null=True,
+                                     help_text="openai, anthropic, ollama, openai_compatible (with base_url), "
+                                               "groq, mistral, xai; default: the gateway-wide `ai` block's.")
+    model = serializers.CharField(required=False, allow_null=True)
+    api_key = serializers.CharField(required=False, allow_null=True, help_text="Write-only: reads as <redacted>.")
+    base_url = serializers.CharField(required=False, allow_null=True)
+    timeout_ms = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=600_000)
+    max_concurrency = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=10_000)
+    fallback_providers = serializers.ListField(child=serializers.JSONField(), required=False,
+                                               help_text="Names or {provider, model, base_url}, asked in turn.")
+    streaming = serializers.BooleanField(required=False, default=False, help_text="false only.")
+    learn = serializers.ChoiceField(choices=("sync", "async"), required=False, help_text="content_analysis.")
+    confidence = serializers.FloatField(required=False, min_value=0.5, max_value=1, help_text="content_analysis.")
+    sample_rate = serializers.FloatField(required=False, min_value=0, max_value=1, help_text="content_analysis.")
+    cache_ttl_s = serializers.FloatField(required=False, min_value=0, max_value=86_400,
+                                         help_text="content_analysis.")
+    min_samples = serializers.FloatField(required=False, min_value=1, max_value=1000, help_text="latency_prediction.")
+    horizon_s = serializers.FloatField(required=False, min_value=1, max_value=86_400, help_text="latency_prediction.")
+    mode = serializers.ChoiceField(choices=("shadow", "enforce"), required=False, help_text="anomaly_detection.")
+    anomaly_backend_index = serializers.IntegerField(required=False, allow_null=True, min_value=0,
+                                                     help_text="anomaly_detection: the lane; null refuses (429).")
+    threshold = serializers.FloatField(required=False, min_value=0.1, max_value=1000, help_text="anomaly_detection.")
+    window_s = serializers.FloatField(required=False, min_value=0.5, max_value=3600, help_text="anomaly_detection.")
+    options = serializers.DictField(required=False, help_text="An installed module's own options.")
 
 
 class CachePolicySerializer(serializers.Serializer):
@@ -256,7 +283,9 @@ class GatewaySettingsSerializer(serializers.Serializer):
     jwt = _policy_block("`secret`, `issuer`, `audience`, `required_claims` (and Rusta's keys) for routes with "
                         "`auth_required` and no `jwt` block of their own.")
     rate_limit = _policy_block("The gateway-wide rate limit.")
-    ai = _policy_block("`provider`, `model`, `api_key` used by routes with an `ai_policy`.")
+    ai = _policy_block("The LLM routes with an `ai_policy` ask unless they name their own: `provider`, `model`, "
+                       "`api_key` (else the provider's environment variable), `base_url`, `timeout_ms`, "
+                       "`max_concurrency`.")
     cors = CorsSerializer(required=False, allow_null=True, help_text="For routes without their own `cors`.")
     limits = LimitsSerializer(required=False, allow_null=True, help_text="For routes without their own `limits`.")
     ip_rules = IpRulesSerializer(required=False, allow_null=True,
