@@ -70,6 +70,10 @@ if [[ " $* " != *" --only "* ]]; then
     wait "$harness_pid" || status=$?
     harness_pid=""
 fi
+# AI routing's content_analysis against a 300 ms stub LLM: accuracy, LLM call rate, and the p99 it adds.
+if [[ " $* " != *" --only "* ]]; then
+    "$VENV/bin/python" -m bench.ai_bench || status=$?
+fi
 # What metrics recording adds to each request (protocols.recorder, traceparent), against the 5% budget.
 "$VENV/bin/python" -m bench.recorder_bench || status=$?
 exit "$status"
