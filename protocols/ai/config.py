@@ -307,9 +307,7 @@ def _providers(block: dict[str, Any], inner: dict[str, Any], gateway: ProviderCh
                 issues.add(key, "Also given inside strategy with another value; give it once.")
             merged[key] = inner[key]
     primary = _provider(merged, gateway, issues, "")
-    if primary is None:
-        return ()
-    chosen = [primary]
+    chosen = [primary] if primary is not None else []
     raw = block.get("fallback_providers") or []
     if not isinstance(raw, list):
         issues.add("fallback_providers", "Must be a list of provider names or {provider, model, base_url} objects.")
