@@ -134,8 +134,8 @@ def test_changing_a_route_removes_a_deleted_backend_row(admin_client):
 
 
 def test_a_stored_secret_is_shown_redacted_and_kept_on_save(admin_client, route_doc):
-    route = services.save_route(route_doc(ai_policy={"enabled": True, "strategy": "content_analysis", "api_key": "sk-live"}), actor=None,
-                                source="api")
+    policy = {"enabled": True, "strategy": "content_analysis", "api_key": "sk-live"}
+    route = services.save_route(route_doc(ai_policy=policy), actor=None, source="api")
     url = reverse("admin:routes_route_change", args=[route.pk])
     page = admin_client.get(url).content.decode()
     assert "sk-live" not in page and REDACTED.replace("<", "&lt;").replace(">", "&gt;") in page

@@ -3,6 +3,7 @@ and the import; and the defaults it declares are the ones the data plane applies
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 
@@ -32,9 +33,9 @@ from tests.routes.test_admin import ADD_URL, TWO_BACKENDS, route_form
 
 JWT_SECRET = "a-route-jwt-secret-of-at-least-32-bytes"
 # A block each route block is valid as, and the protocol and backend its route needs.
-VALID = {
+VALID: dict[str, dict[str, Any]] = {
     "rate_limit": {"limit": 5, "window_s": 60}, "cors": {"origins": ["https://app.example.com"]},
-    "jwt": {"secret": JWT_SECRET},
+    "jwt": {"secret": JWT_SECRET}, "ai_policy": {"strategy": "content_analysis"},
 }
 PROTOCOL = {"ftp": ("ftp", "ftp://files.internal"), "websocket": ("websocket", "ws://chat.internal")}
 

@@ -59,7 +59,8 @@ def test_an_import_that_changes_nothing_keeps_the_version(route_doc):
 
 def test_an_import_reports_unknown_keys_by_path(route_doc):
     data = {"plugins": {}, "ai": {"provider": "openai", "temperature": 1},
-            "routers": [route_doc(), route_doc(name="b", external_path="/b", ai_policy={"foo": 1})]}
+            "routers": [route_doc(), route_doc(name="b", external_path="/b",
+                                              ai_policy={"strategy": "content_analysis", "foo": 1})]}
     report = import_export.import_config(data, actor=None, source="import")
     assert report.unknown_keys == ["plugins", "ai.temperature", "routers[1].ai_policy.foo"]
 
@@ -100,7 +101,7 @@ def test_an_import_of_changed_backends_is_audited_with_them(route_doc):
     entry = AuditEntry.objects.filter(action="import").order_by("-id").first()
     assert entry.changes["backends"][1] == [
         {"id": Backend.objects.get().pk, "host": "http://10.0.0.9", "port": 80, "weight": 1,
-         "health_check_path": None, "enabled": True},
+         "health_check_path": None, "enabled": True, "description": ""},
     ]
 
 

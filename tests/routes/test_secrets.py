@@ -76,10 +76,11 @@ def test_a_redacted_url_without_a_stored_one_is_reported():
 @pytest.mark.django_db
 def test_secrets_never_reach_the_logs(caplog, api, route_doc):
     caplog.set_level(logging.DEBUG)
-    import_export.import_config({"jwt": {"secret": SECRET}, "routers": [route_doc(ai_policy={"strategy": "content_analysis", "api_key": SECRET})]},
+    policy = {"strategy": "content_analysis", "api_key": SECRET}
+    import_export.import_config({"jwt": {"secret": SECRET}, "routers": [route_doc(ai_policy=policy)]},
                            actor=None, source="import")
     api.get("/api/config/export/")
-    api.patch("/api/routes/users/", {"ai_policy": {"strategy": "content_analysis", "api_key": "<redacted>", "provider": 5}}, format="json")
+    api.patch("/api/routes/users/", {"ai_policy": {**policy, "api_key": "<redacted>", "provider": 5}}, format="json")
     with pytest.raises(services.ConfigError) as caught:
         import_export.import_config({"jwt": {"secret": SECRET, "x": 1}, "routers": [route_doc(methods=["FETCH"])]},
                                actor=None, source="import")
@@ -89,7 +90,8 @@ def test_secrets_never_reach_the_logs(caplog, api, route_doc):
 
 @pytest.mark.django_db
 def test_secrets_never_reach_the_metrics(client, route_doc):
-    services.save_route(route_doc(ai_policy={"strategy": "content_analysis", "api_key": SECRET}), actor=None, source="api")
+    services.save_route(route_doc(ai_policy={"strategy": "content_analysis", "api_key": SECRET}), actor=None,
+                        source="api")
     assert SECRET.encode() not in client.get("/metrics").content
 
 

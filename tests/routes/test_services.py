@@ -108,13 +108,14 @@ def test_disabling_routes_reports_how_many_changed(route_doc):
 
 
 def test_secrets_are_redacted_in_the_audit(route_doc):
-    services.save_route(route_doc(ai_policy={"enabled": True, "strategy": "content_analysis", "api_key": "sk-123"}), actor=None, source="api")
-    assert AuditEntry.objects.get().changes["ai_policy"] == [None, {"enabled": True, "api_key": REDACTED}]
+    policy = {"enabled": True, "strategy": "content_analysis", "api_key": "sk-123"}
+    services.save_route(route_doc(ai_policy=policy), actor=None, source="api")
+    assert AuditEntry.objects.get().changes["ai_policy"] == [None, {**policy, "api_key": REDACTED}]
 
 
 def test_sending_a_redacted_secret_back_keeps_the_stored_one(route_doc):
-    route = services.save_route(route_doc(ai_policy={"enabled": True, "strategy": "content_analysis", "api_key": "sk-123"}), actor=None,
-                                source="api")
+    policy = {"enabled": True, "strategy": "content_analysis", "api_key": "sk-123"}
+    route = services.save_route(route_doc(ai_policy=policy), actor=None, source="api")
     shown = services.redact(services.route_document(route))
     shown["priority"] = 3
     route = services.save_route(shown, actor=None, source="api", route=route)
@@ -123,7 +124,8 @@ def test_sending_a_redacted_secret_back_keeps_the_stored_one(route_doc):
 
 def test_a_redacted_secret_with_nothing_stored_is_an_error(route_doc):
     with pytest.raises(services.ConfigError) as caught:
-        services.save_route(route_doc(ai_policy={"strategy": "content_analysis", "api_key": REDACTED}), actor=None, source="api")
+        services.save_route(route_doc(ai_policy={"strategy": "content_analysis", "api_key": REDACTED}), actor=None,
+                            source="api")
     assert list(caught.value.errors) == ["ai_policy.api_key"]
 
 

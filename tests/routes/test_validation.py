@@ -18,7 +18,8 @@ def test_a_complete_document_has_no_errors(route_doc):
 def test_the_legacy_host_and_port_become_one_backend():
     doc = normalize_route({"host": "http://localhost", "port": 3000, "external_path": "/a", "methods": ["GET"]})
     assert doc["backends"] == [
-        {"host": "http://localhost", "port": 3000, "weight": 1, "health_check_path": None, "enabled": True}
+        {"host": "http://localhost", "port": 3000, "weight": 1, "health_check_path": None, "enabled": True,
+         "description": ""}
     ]
     assert "host" not in doc and "port" not in doc
 

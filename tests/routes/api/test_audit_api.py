@@ -68,6 +68,7 @@ def test_the_trail_cannot_be_changed_through_the_api(operator_api, history):
 
 
 def test_secrets_in_a_diff_are_redacted(viewer_api, route_doc):
-    services.save_route(route_doc(ai_policy={"strategy": "content_analysis", "api_key": "sk-live-123"}), actor=None, source="api")
+    services.save_route(route_doc(ai_policy={"strategy": "content_analysis", "api_key": "sk-live-123"}), actor=None,
+                        source="api")
     body = viewer_api.get("/api/audit/").content.decode()
     assert "sk-live-123" not in body and "<redacted>" in body

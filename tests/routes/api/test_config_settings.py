@@ -104,7 +104,8 @@ def test_it_refuses_unknown_key_by_path_and_changes_nothing(api, stored):
     assert response.status_code == 400
     errors = response.json()["errors"]
     assert {"rate_limit.windw", "ai.temp"} <= set(errors)
-    assert errors["ai.temp"] == ["Unknown key; ai knows api_key, model, provider."]
+    assert errors["ai.temp"] == [
+        "Unknown key; ai knows api_key, base_url, max_concurrency, model, provider, timeout_ms."]
     assert (version(), AuditEntry.objects.count(), settings_row().rate_limit) == before
 
 

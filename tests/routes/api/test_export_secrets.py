@@ -13,7 +13,8 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def secrets_stored(route_doc):
     import_export.import_config({"jwt": {"secret": "jwt-secret-value-0123456789abcdef"},
-                            "routers": [route_doc(ai_policy={"enabled": True, "strategy": "content_analysis", "api_key": "sk-route-key"})]},
+                            "routers": [route_doc(ai_policy={"enabled": True, "strategy": "content_analysis",
+                                                             "api_key": "sk-route-key"})]},
                            actor=None, source="import")
 
 

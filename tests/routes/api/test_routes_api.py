@@ -28,7 +28,7 @@ def test_a_legacy_router_with_a_comment_posts_as_is(api):
     body = response.json()
     assert body["name"] == "api-legacy-get"
     assert body["backends"] == [{"id": Route.objects.get().backends.get().pk, "host": "http://httpbin.org", "port": 80,
-                                 "weight": 1, "health_check_path": None, "enabled": True}]
+                                 "weight": 1, "health_check_path": None, "enabled": True, "description": ""}]
     assert Route.objects.get().external_path == "/api/legacy/get"
 
 

@@ -25,7 +25,8 @@ def export(*args: str) -> dict:
 @pytest.fixture
 def configured(route_doc):
     import_export.import_config({"jwt": {"secret": JWT_SECRET, "issuer": "me"},
-                            "routers": [route_doc(ai_policy={"enabled": True, "strategy": "content_analysis", "api_key": "sk-live"}),
+                            "routers": [route_doc(ai_policy={"enabled": True, "strategy": "content_analysis",
+                                                             "api_key": "sk-live"}),
                                         route_doc(name="dns", protocol="dns", external_path="/dns",
                                                   methods=["POST"], backends=[{"host": "8.8.8.8", "port": 53}])]},
                            actor=None, source="import")

@@ -174,11 +174,12 @@ def test_with_strict_a_misspelled_resilience_key_exits_non_zero_and_changes_noth
 
 def test_with_strict_any_unknown_key_is_an_error(tmp_path, route_doc):
     data = {"server": {"port": 80}, "ai": {"provider": "openai", "modle": "x"},
-            "routers": [route_doc(ai_policy={"enabled": True, "foo": 1})]}
+            "routers": [route_doc(ai_policy={"enabled": True, "strategy": "content_analysis", "foo": 1})]}
     code, _, err = run(str(write(tmp_path, data)), "--strict")
     assert code == 1
     assert "server: Unknown key; Rusta does not use it." in err
-    assert "ai.modle: Unknown key; ai knows api_key, model, provider. Did you mean 'model'?" in err
+    assert ("ai.modle: Unknown key; ai knows api_key, base_url, max_concurrency, model, provider, timeout_ms. "
+            "Did you mean 'model'?") in err
     assert "routers[0].ai_policy.foo: Unknown key; ai_policy knows " in err
     assert not Route.objects.exists()
 
