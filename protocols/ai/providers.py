@@ -63,6 +63,8 @@ ANSWER_MAX_TOKENS = 64
 # An answer larger than this is not a routing choice; reading stops there.
 MAX_ANSWER_BYTES = 1 << 20
 
+# The longest Retry-After honoured: a provider asking for more is asked again after this.
+MAX_REST_S = 300.0
 # ProviderError.kind, the operator's view of a failed call (and the "outcome" of stats() besides "ok").
 KINDS = ("auth", "rate_limited", "server", "timeout", "bad_answer", "refused", "unreachable", "busy")
 
@@ -263,7 +265,8 @@ class LlmClient:
     """Calls to LLM providers over the data plane's pooled HTTP/1.1 client; one per process.
 
     `upstream` is the proxy's own UpstreamClient (connections to a provider are kept alive and reused like those
-    to any backend); `clock` reads wall time for Retry-After dates. Counters are plain ints for /metrics.
+    to any backend); `clock` reads wall time for Retry-After dates. After a 429 with Retry-After, calls to that
+    provider fail at once as rate_limited until the time is up (at most MAX_REST_S). Counters are plain ints.
     """
 
     def __init__(self, upstream: UpstreamClient | None = None, *, clock: Callable[[], float] = time.time) -> None:
@@ -271,6 +274,8 @@ class LlmClient:
         self._owns_upstream = upstream is None
         self.clock = clock
         self._in_flight: dict[tuple[str, str], int] = {}
+        # A provider that answered 429 is not called again before its Retry-After (clock time), per slot.
+        self._resting_until: dict[tuple[str, str], float] = {}
         self._stats: dict[tuple[str, str], dict[str, int]] = {}
 
     def stats(self) -> dict[tuple[str, str], dict[str, int]]:
@@ -280,6 +285,13 @@ class LlmClient:
     async def chat(self, settings: ProviderSettings, system: str, user: str) -> ChatResult:
         """Ask the model; the answer's text with its token counts, or ProviderError (never anything else)."""
         slot = settings.slot
+        resting = self._resting_until.get(slot)
+        if resting is not None:
+            if self.clock() < resting:
+                self._tally(settings.provider, "rate_limited")
+                raise ProviderError("rate_limited", settings.provider,
+                                    f"waiting out its Retry-After ({resting - self.clock():.1f} s left)")
+            del self._resting_until[slot]
         in_flight = self._in_flight.get(slot, 0)
         if in_flight >= settings.max_concurrency:
             # Fail fast: a routing decision that waits for a free slot only adds latency to the request.
@@ -291,6 +303,8 @@ class LlmClient:
             result = await self._call(settings, _request_body(settings, system, user))
         except ProviderError as exc:
             self._tally(settings.provider, exc.kind)
+            if exc.kind == "rate_limited" and exc.retry_after:
+                self._resting_until[slot] = self.clock() + min(exc.retry_after, MAX_REST_S)
             raise
         finally:
             self._in_flight[slot] -= 1

@@ -154,6 +154,29 @@ def test_429_is_rate_limited_with_the_seconds_of_retry_after():
     assert (error.kind, error.status, error.retry_after) == ("rate_limited", 429, 7.0)
 
 
+def test_after_a_429_the_provider_is_not_called_again_until_its_retry_after_has_passed():
+    now = [1_800_000_000.0]
+
+    async def scenario(stub: LlmStub, client: LlmClient) -> list[str]:
+        client.clock = lambda: now[0]
+        settings = settings_for(stub, "openai")
+        stub.rate_limit(retry_after="7")
+        outcomes = []
+        for advance in (0.0, 3.0, 5.0):  # asked at 0 s (429), 3 s (resting), 8 s (asked again)
+            now[0] += advance
+            if advance == 5.0:
+                stub.behave()
+            try:
+                await client.chat(settings, SYSTEM, USER)
+                outcomes.append("ok")
+            except ProviderError as exc:
+                outcomes.append(exc.kind)
+        assert len(stub.requests) == 2
+        return outcomes
+
+    assert with_stub(scenario) == ["rate_limited", "rate_limited", "ok"]
+
+
 def test_retry_after_as_an_http_date_counts_from_the_clients_clock():
     now = 1_800_000_000.0
     assert retry_after_seconds(formatdate(now + 30, usegmt=True).encode(), now) == 30.0
