@@ -244,3 +244,16 @@ def test_a_modules_own_check_refuses_bad_options_by_path_and_an_unknown_module_i
         ai_policy({"strategy": "header_routr"}, None, 3)
     assert "Unknown strategy 'header_routr'" in unknown.value.errors["strategy"][0]
     assert "header_router" in unknown.value.errors["strategy"][0]
+
+
+@pytest.mark.parametrize(("provider", "path"), [("openai", "/v1/chat/completions"), ("anthropic", "/v1/messages"),
+                                                ("ollama", "/api/chat")])
+def test_each_provider_wire_routes_requests_by_its_answer(backends: list[UpstreamServer], stub: LlmStub,
+                                                          provider: str, path: str):
+    stub.answer = lambda prompt: '{"index": 1}' if "Bonjour" in prompt else "Backend 2 fits best."
+    settings = {"ai": {"provider": provider, "model": "router-1", "base_url": stub.base_url,
+                       **({"api_key": stub.api_key} if provider != "ollama" else {})}}
+    with ProxyServer([ai_route(backends, {"strategy": "content_analysis"})], settings=settings) as proxy:
+        served = [served_by(post(proxy, text), backends) for text in ("Bonjour à tous", "def f(): pass")]
+    assert served == [1, 2]  # JSON, else the first integer of the answer
+    assert {request.path for request in stub.requests} == {path}
