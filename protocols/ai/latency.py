@@ -3,10 +3,11 @@ sending it (method, path template, body size), learned online, and power-of-two-
 
 Where `latency_aware` keeps one EWMA per backend, this keeps one per (backend, method, template, body-size
 bucket), the buckets log2 of the body's length: a backend fast for small bodies and slow for large ones gets the
-small ones. A key with fewer than `min_samples` recent samples falls back to (backend, method, template), then to
-the backend alone. Samples age: a key's count decays over `horizon_s` seconds of the injected clock, so a key
-not seen for a while falls back to a coarser one (which the backend's other traffic keeps fresh) and, once
-even the backend's own count has decayed, the backend is explored again as if new.
+small ones. A prediction starts from the backend's own estimate and is refined by (backend, method, template),
+then by the finest key, the more the more recent samples it has (half way at `min_samples`). Samples age: a key's
+count decays over `horizon_s` seconds of the injected clock, so a key not seen for a while weighs less than a
+coarser one (which the backend's other traffic keeps fresh) and, once even the backend's own count has decayed,
+the backend is explored again as if new.
 """
 from __future__ import annotations
 
@@ -76,19 +77,29 @@ class LatencyPredictor(Generic[BackendT]):
         self._exploring: dict[BackendT, list[float]] = {}
 
     def predict(self, backend: BackendT, features: RequestFeatures) -> float | None:
-        """Seconds this request should take on `backend`: the finest key with enough recent samples, else the
-        backend's own estimate; None when the backend has none that is recent enough (explore it)."""
+        """Seconds this request should take on `backend`; None when the backend has no recent estimate at all
+        (explore it). The backend's own estimate is refined by the (method, template) one, then by the body-size
+        bucket's, each weighed by the square of its decayed sample count against `min_samples`'s: a shape seen once
+        moves the prediction a tenth of the way towards what it took, `min_samples` times half of it, ten times
+        nearly all of it. (Falling back to a
+        coarser estimate outright would make a backend slow for one shape look fast for it again as soon as its few
+        samples age, and send it that shape again and again.)"""
         now = self._clock()
         horizon = self.horizon_s
         estimates = self._estimates
-        for key in _keys(backend, features):
+        keys = _keys(backend, features)
+        own = estimates.get(keys[-1])
+        if own is None or own.weight(now, horizon) < 1.0:
+            return None
+        seconds = own.seconds
+        prior = self.min_samples ** 2
+        for key in (keys[1], keys[0]):  # coarse to fine
             estimate = estimates.get(key)
             if estimate is None:
                 continue
-            weight = estimate.weight(now, horizon)
-            if weight >= self.min_samples or (len(key) == 1 and weight >= 1.0):
-                return estimate.seconds
-        return None
+            trust = estimate.weight(now, horizon) ** 2
+            seconds = (trust * estimate.seconds + prior * seconds) / (trust + prior)
+        return seconds
 
     def observe(self, backend: BackendT, features: RequestFeatures, seconds: float) -> None:
         """A request to `backend` answered after `seconds` (to the response head; a failure counts at the time

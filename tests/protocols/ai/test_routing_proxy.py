@@ -162,34 +162,39 @@ def p99(values: list[float]) -> float:
     return ordered[int(len(ordered) * 0.99) - 1]
 
 
-def timed_mix(proxy: ProxyServer, rounds: int) -> list[float]:
-    """Small and large bodies interleaved, 4 at a time; each request's time as the client saw it."""
-    def one(size: int) -> float:
+def timed_mix(proxy: ProxyServer, rounds: int) -> list[tuple[float, int, int]]:
+    """Small and large bodies interleaved, 8 at a time: (seconds as the client saw it, size, backend port)."""
+    def one(size: int) -> tuple[float, int, int]:
         started = time.perf_counter()
         reply = proxy.call("POST", "/ask", [("Host", "gw")], b"x" * size)
         assert reply.status == 200
-        return time.perf_counter() - started
+        return time.perf_counter() - started, size, reply.json()["port"]
 
     sizes = [100 if n % 2 else 8000 for n in range(rounds)]
-    with ThreadPoolExecutor(4) as pool:
+    with ThreadPoolExecutor(8) as pool:
         return list(pool.map(one, sizes))
 
 
 def test_latency_prediction_learns_which_backend_is_fast_for_which_body_and_halves_p99_of_latency_aware():
-    with SizedBackend(small_ms=5, large_ms=80) as first, SizedBackend(small_ms=80, large_ms=5) as second:
+    # The slow side is 40 times the fast one, so that a loaded machine's own stalls stay well under it.
+    with SizedBackend(small_ms=5, large_ms=200) as first, SizedBackend(small_ms=200, large_ms=5) as second:
+        fast_for = {100: first.port, 8000: second.port}
         specs = tuple(BackendSpec(id=50 + i, scheme="http", host="127.0.0.1", port=server.port)
                       for i, server in enumerate((first, second)))
         predicted = RouteSpec(id=5, name="predicted", external_path="/ask", methods=("POST",), backends=specs,
                               policies={"ai_policy": {"strategy": "latency_prediction"}})
         aware = RouteSpec(id=5, name="aware", external_path="/ask", methods=("POST",), backends=specs,
                           load_balancing_strategy="latency_aware")
-        figures = {}
+        runs = {}
         for route in (aware, predicted):
             with ProxyServer([route]) as proxy:
-                timed_mix(proxy, 100)  # both learn first
-                figures[route.name] = p99(timed_mix(proxy, 400))
-    print(f"p99 latency_aware {figures['aware'] * 1000:.1f} ms, "
-          f"latency_prediction {figures['predicted'] * 1000:.1f} ms")
+                timed_mix(proxy, 60)  # both learn first
+                runs[route.name] = timed_mix(proxy, 300)
+    figures = {name: p99([seconds for seconds, _, _ in run]) for name, run in runs.items()}
+    right = sum(port == fast_for[size] for _, size, port in runs["predicted"]) / len(runs["predicted"])
+    print(f"p99 latency_aware {figures['aware'] * 1000:.1f} ms, latency_prediction {figures['predicted'] * 1000:.1f} "
+          f"ms; latency_prediction sent {right:.1%} to the backend fast for their size")
+    assert right >= 0.99
     assert figures["predicted"] <= 0.5 * figures["aware"], figures
 
 
