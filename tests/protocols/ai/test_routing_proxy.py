@@ -262,3 +262,19 @@ def test_each_provider_wire_routes_requests_by_its_answer(backends: list[Upstrea
         served = [served_by(post(proxy, text), backends) for text in ("Bonjour à tous", "def f(): pass")]
     assert served == [1, 2]  # JSON, else the first integer of the answer
     assert {request.path for request in stub.requests} == {path}
+
+
+def test_fallback_providers_are_asked_in_turn_when_the_one_before_fails(backends: list[UpstreamServer],
+                                                                       stub: LlmStub):
+    stub.fail(503)
+    with LlmStub(api_key="sk-second") as second:
+        second.answer = lambda prompt: '{"index": 2}'
+        policy = {"strategy": "content_analysis", "provider": "openai_compatible", "base_url": stub.base_url,
+                  "model": "primary", "api_key": stub.api_key,
+                  "fallback_providers": [{"provider": "ollama", "model": "local", "base_url": second.base_url}]}
+        with ProxyServer([ai_route(backends, policy)]) as proxy:
+            served = [served_by(post(proxy, f"text {n}"), backends) for n in range(3)]
+            calls = proxy.app.dataplane.ai.llm.stats()
+    assert served == [2, 2, 2]
+    assert len(stub.requests) == 3 and [r.path for r in second.requests] == ["/api/chat"] * 3
+    assert calls[("openai_compatible", "server")]["calls"] == 3 and calls[("ollama", "ok")]["calls"] == 3
