@@ -170,7 +170,9 @@ def test_a_dead_celery_worker_is_replaced(tmp_path):
         os.killpg(first, signal.SIGKILL)
         wait_for(lambda: celery_workers(gateway) and first not in celery_workers(gateway),
                  "a new Celery worker", gateway)
-        assert "background worker" in gateway.log() and "starting a new one" in gateway.log()
+        # The supervisor says so too; its line may land a moment after the new worker shows up in /proc.
+        wait_for(lambda: "background worker" in gateway.log() and "starting a new one" in gateway.log(),
+                 "the log line about the restart", gateway)
     finally:
         assert gateway.stop() == 0
 
