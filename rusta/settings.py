@@ -44,6 +44,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc for /api/docs/, served as static files (no CDN)
     "django_prometheus",
     "channels",
     "routes",
@@ -176,6 +177,14 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Configure routes and backends of the Rusta API gateway.",
     "VERSION": "0.1.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The API reference's pages load their scripts, styles and icon from the sidecar package's static files, served
+    # by the admin listener itself: an operator's browser never fetches them from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # drf-spectacular's deepLinking kept (this dict replaces its default); no validator badge, which a layout that
+    # shows it would load from validator.swagger.io with our schema's URL.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 
 LANGUAGE_CODE = "en-us"
