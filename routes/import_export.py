@@ -11,7 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
-from routes.models import AuditEntry, Route
+from routes.models import AuditEntry, GatewaySettings, Route
 from routes.secrets import redact
 from routes.services import (
     Actor,
@@ -109,64 +109,25 @@ def import_config(data: Any, *, actor: Actor, source: str, replace: bool = False
     return report
 
 
+@dataclass
+class ImportPlan:
+    """A checked import, not yet written: each route's stored row (None: new) with the document to write, the
+    stored routes by name (locked), those to delete, and the settings blocks to store."""
+
+    routes: list[tuple[Route | None, dict[str, Any]]]
+    existing: dict[str, Route]
+    gone_ids: set[int]
+    row: GatewaySettings
+    new_blocks: dict[str, Any]
+    unknown_keys: list[str]
+
+
 def _import_config(data: Any, *, actor: Actor, source: str, replace: bool, strict: bool) -> ImportReport:
     """The import itself, writes and audit rows included; `import_config` decides whether they are kept."""
-    if not isinstance(data, dict):
-        raise ConfigError({"": ["The configuration must be a JSON object with a 'routers' list."]})
-    routers = data.get("routers", [])
-    if not isinstance(routers, list):
-        raise ConfigError({"routers": ["Must be a list of router objects."]})
-    report = ImportReport()
-    report.unknown_keys = [key for key in data if key not in TOP_LEVEL_KEYS and not str(key).startswith("_")]
-    settings_unknown = settings_unknown_keys(data)
-    report.unknown_keys += list(settings_unknown)
-    errors: Errors = {}
     with transaction.atomic():
-        existing = {r.name: r for r in Route.objects.select_for_update().prefetch_related("backends")}
-        taken_in_file: set[str] = set()
-        planned: list[tuple[Route | None, dict[str, Any]]] = []
-        for index, raw in enumerate(routers):
-            prefix = f"routers[{index}]"
-            if not isinstance(raw, dict):
-                errors[prefix] = ["Must be an object."]
-                continue
-            report.unknown_keys += unknown_keys(raw, prefix)
-            doc = normalize_route(raw) if strict else without_unknown_keys(normalize_route(raw))
-            doc.pop("id", None)  # routes are matched by name; ids differ between installations
-            if not doc.get("name"):
-                doc["name"] = unique_name(doc, taken_in_file)
-            name = doc["name"] if isinstance(doc["name"], str) else None
-            if name is not None and name in taken_in_file:
-                errors.setdefault(f"{prefix}.name", []).append(f"The name '{name}' is used twice in the file.")
-            if name is not None:
-                taken_in_file.add(name)
-            route = existing.get(name) if name is not None else None
-            for key, messages in restore_route_secrets(doc, route, f"{prefix}.").items():
-                errors.setdefault(key, []).extend(messages)
-            planned.append((route, doc))
-        kept_ids = {r.pk for name, r in existing.items() if name in taken_in_file}
-        gone_ids = {r.pk for name, r in existing.items() if name not in taken_in_file} if replace else set()
-        others = enabled_documents(exclude_ids=kept_ids | gone_ids)
-        for index, (route, doc) in enumerate(planned):
-            if route is not None:
-                doc["id"] = route.pk
-            route_errors = validate_route(doc, others)
-            for key, messages in route_errors.items():
-                errors.setdefault(f"routers[{index}].{key}", []).extend(messages)
-            # Only valid routes take part in later clash checks; an invalid one is already reported.
-            if doc.get("enabled") and not route_errors:
-                others.append(doc)
-        row = gateway_settings()
-        # With `replace` the database equals the file: a block it lacks is cleared.
-        new_blocks = check_settings(data, row, errors, clear_absent=replace)
-        if strict:
-            # Paths that validation already refused (`retry.treshold`) keep their own message; a settings block's
-            # key gets the same wording as through the API (`ai.temp`: what `ai` knows, the closest name).
-            for path in report.unknown_keys:
-                errors.setdefault(path, [settings_unknown.get(path, "Unknown key; Rusta does not use it.")])
-        if errors:
-            raise ConfigError(errors)
-        for route, doc in planned:
+        plan = plan_import(data, replace=replace, strict=strict)
+        report = ImportReport(unknown_keys=plan.unknown_keys)
+        for route, doc in plan.routes:
             before = route_document(route) if route is not None else None
             target = route or Route()
             write_route(target, doc)
@@ -179,17 +140,79 @@ def _import_config(data: Any, *, actor: Actor, source: str, replace: bool, stric
                 report.unchanged.append(target.name)
                 continue
             record_audit(actor, source, AuditEntry.Action.IMPORT, "route", target.pk, target.name, diff(before, after))
-        for name, route in existing.items():
-            if route.pk in gone_ids:
+        for name, route in plan.existing.items():
+            if route.pk in plan.gone_ids:
                 before = route_document(route)
                 route.delete()
                 report.deleted.append(name)
                 record_audit(actor, source, AuditEntry.Action.DELETE, "route", before["id"], name, diff(before, None))
-        changes = block_changes(row, new_blocks)
-        write_settings(row, changes, actor=actor, source=source, action=AuditEntry.Action.IMPORT)
+        changes = block_changes(plan.row, plan.new_blocks)
+        write_settings(plan.row, changes, actor=actor, source=source, action=AuditEntry.Action.IMPORT)
         for change in changes:
             getattr(report, f"settings_{change.kind}").append(change.block)
         # A file that changes nothing must not make every gateway process rebuild its table.
         if report.changed:
             bump_version()
     return report
+
+
+def plan_import(data: Any, *, replace: bool, strict: bool) -> ImportPlan:
+    """Every check of an import, and nothing written; raises ConfigError naming each error by path.
+
+    Call it inside a transaction: it locks the stored routes until the plan is written (routes.config_files
+    writes a plan its own way, audited as one change).
+    """
+    if not isinstance(data, dict):
+        raise ConfigError({"": ["The configuration must be a JSON object with a 'routers' list."]})
+    routers = data.get("routers", [])
+    if not isinstance(routers, list):
+        raise ConfigError({"routers": ["Must be a list of router objects."]})
+    unknown = [key for key in data if key not in TOP_LEVEL_KEYS and not str(key).startswith("_")]
+    settings_unknown = settings_unknown_keys(data)
+    unknown += list(settings_unknown)
+    errors: Errors = {}
+    existing = {r.name: r for r in Route.objects.select_for_update().prefetch_related("backends")}
+    taken_in_file: set[str] = set()
+    planned: list[tuple[Route | None, dict[str, Any]]] = []
+    for index, raw in enumerate(routers):
+        prefix = f"routers[{index}]"
+        if not isinstance(raw, dict):
+            errors[prefix] = ["Must be an object."]
+            continue
+        unknown += unknown_keys(raw, prefix)
+        doc = normalize_route(raw) if strict else without_unknown_keys(normalize_route(raw))
+        doc.pop("id", None)  # routes are matched by name; ids differ between installations
+        if not doc.get("name"):
+            doc["name"] = unique_name(doc, taken_in_file)
+        name = doc["name"] if isinstance(doc["name"], str) else None
+        if name is not None and name in taken_in_file:
+            errors.setdefault(f"{prefix}.name", []).append(f"The name '{name}' is used twice in the file.")
+        if name is not None:
+            taken_in_file.add(name)
+        route = existing.get(name) if name is not None else None
+        for key, messages in restore_route_secrets(doc, route, f"{prefix}.").items():
+            errors.setdefault(key, []).extend(messages)
+        planned.append((route, doc))
+    kept_ids = {r.pk for name, r in existing.items() if name in taken_in_file}
+    gone_ids = {r.pk for name, r in existing.items() if name not in taken_in_file} if replace else set()
+    others = enabled_documents(exclude_ids=kept_ids | gone_ids)
+    for index, (route, doc) in enumerate(planned):
+        if route is not None:
+            doc["id"] = route.pk
+        route_errors = validate_route(doc, others)
+        for key, messages in route_errors.items():
+            errors.setdefault(f"routers[{index}].{key}", []).extend(messages)
+        # Only valid routes take part in later clash checks; an invalid one is already reported.
+        if doc.get("enabled") and not route_errors:
+            others.append(doc)
+    row = gateway_settings()
+    # With `replace` the database equals the file: a block it lacks is cleared.
+    new_blocks = check_settings(data, row, errors, clear_absent=replace)
+    if strict:
+        # Paths that validation already refused (`retry.treshold`) keep their own message; a settings block's
+        # key gets the same wording as through the API (`ai.temp`: what `ai` knows, the closest name).
+        for path in unknown:
+            errors.setdefault(path, [settings_unknown.get(path, "Unknown key; Rusta does not use it.")])
+    if errors:
+        raise ConfigError(errors)
+    return ImportPlan(planned, existing, gone_ids, row, new_blocks, unknown)

@@ -8,8 +8,14 @@ from django.db import transaction
 from django.http import JsonResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import status, viewsets
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.parsers import JSONParser
@@ -17,7 +23,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from protocols.table import LiveTable, live
-from routes import import_export, name_check, services
+from routes import config_files, import_export, name_check, services
 from routes.api.document_types import config_type_errors, refuse_wrong_types, route_type_errors
 from routes.api.permissions import IsSuperuser, RolePermission
 from routes.api.serializers import (
@@ -44,6 +50,23 @@ ROUTE_KEY = OpenApiParameter(
 INVALID = OpenApiResponse(ErrorsSerializer, description="Invalid document; nothing was changed.")
 DRY_RUN = OpenApiParameter("dry_run", OpenApiTypes.BOOL, OpenApiParameter.QUERY, default=False,
                            description="Answer what the change would do, and change nothing.")
+PRUNE = OpenApiParameter(
+    "prune", OpenApiTypes.BOOL, OpenApiParameter.QUERY, default=False,
+    description="Also delete the routes and settings blocks the document lacks, and empty each section it leaves "
+                "out, so the configuration equals the document.")
+CONFIG_DIFF = inline_serializer("ConfigDiff", {
+    "changed": serializers.BooleanField(help_text="Whether applying the document changes anything."),
+    "applied": serializers.BooleanField(help_text="True when this call wrote the changes."),
+    "routes": serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
+                                    help_text="Route names: created, updated, deleted, unchanged."),
+    "settings": serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
+                                      help_text="Settings blocks by name: added, changed, removed."),
+    "changes": serializers.ListField(
+        child=serializers.DictField(),
+        help_text="Each value that changes: path (`routes.users.retry.max_retries`), op (add, remove, change), "
+                  "old and new (secrets `<redacted>`), and secret: true for a changed secret, shown without values."),
+    "version": serializers.IntegerField(help_text="The configuration version after the call."),
+})
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
 FALSE_WORDS = frozenset({"", "0", "false", "no", "off"})
 
@@ -145,8 +168,8 @@ def _flag(request: Request, name: str) -> bool:
 
 
 class ConfigViewSet(viewsets.ViewSet):
-    """The configuration as a whole: status, reload, export and import in the earlier gateway's format, and the
-    gateway-wide settings blocks."""
+    """The configuration as a whole: status, reload, export and import in the earlier gateway's format, the
+    gateway-wide settings blocks, and the diff and apply of a configuration document (routes.config_files)."""
 
     permission_classes = [RolePermission]
     parser_classes = [JSONParser]
@@ -238,3 +261,37 @@ class ConfigViewSet(viewsets.ViewSet):
                                             partial=request.method == "PATCH", dry_run=dry_run)
             version = services.config_version().version
         return Response({**report.as_dict(), "version": version})
+
+    @extend_schema(
+        summary="What applying a configuration document would change",
+        parameters=[PRUNE], request=OpenApiTypes.OBJECT, responses={200: CONFIG_DIFF, 400: INVALID})
+    @action(detail=False, methods=["post"])
+    def diff(self, request: Request) -> Response:
+        """The document of `manage.py config` as JSON: `routes` by name, `settings` blocks. Nothing is changed.
+        Operators only, like apply: whether a secret changes tells whether a guess of it was right."""
+        return self._apply(request, dry_run=True)
+
+    @extend_schema(
+        summary="Make the configuration what a configuration document says, in one audited change",
+        parameters=[PRUNE, DRY_RUN], request=OpenApiTypes.OBJECT, responses={200: CONFIG_DIFF, 400: INVALID})
+    @action(detail=False, methods=["post"])
+    def apply(self, request: Request) -> Response:
+        """All or nothing: an invalid document changes nothing and answers every error by path. `${env:...}` and
+        `${file:...}` references are refused here (only `manage.py config` resolves them)."""
+        return self._apply(request, dry_run=_flag(request, "dry_run"))
+
+    def _apply(self, request: Request, *, dry_run: bool) -> Response:
+        prune, data = _flag(request, "prune"), request.data
+        if request.stream is None:
+            raise services.ConfigError({"": ["Send the configuration document as a JSON object."]})
+        routes = data.get("routes") if isinstance(data, dict) else None
+        wrong = {path: messages for name, body in (routes.items() if isinstance(routes, dict) else ())
+                 for path, messages in route_type_errors(body, f"{config_files.route_path(name)}.").items()}
+        no_references = config_files.References()  # resolved on the server, they would disclose its environment
+        with transaction.atomic():
+            result = refuse_wrong_types(
+                lambda: config_files.apply_config(data, actor=request.user, source="api", refs=no_references,
+                                                  prune=prune, dry_run=dry_run),
+                wrong)
+            version = services.config_version().version
+        return Response({**result.as_dict(), "version": version})

@@ -1,0 +1,428 @@
+"""Configuration as code: the whole configuration as one document (routes by name, settings blocks), its dump, and
+the diff and apply of such a document, with `${env:NAME}` and `${file:PATH}` references resolved.
+
+The document (`manage.py config`, `/api/config/diff/` and `/api/config/apply/`):
+
+    format_version: 1
+    settings: {rate_limit: {...}, jwt: {...}}      # the gateway-wide blocks by name
+    routes: {users: {external_path: ..., ...}}     # every route by name, the whole route
+
+A section left out is not managed: apply leaves it as it is, unless `prune` (then it is emptied). Inside a section
+the same holds for each entry: a route or settings block the document lacks is kept, or with `prune` deleted.
+A document is checked by the import's rules (routes.import_export.plan_import, as `importconfig --strict`), and
+applied in one transaction audited as one change; a diff is that apply rolled back, so it is exactly what an apply
+would do.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+
+from routes.import_export import ImportPlan, plan_import
+from routes.models import Route
+from routes.schema import BLOCK_NAMES
+from routes.secrets import REDACTED, redact
+from routes.services import (
+    Actor,
+    ConfigError,
+    all_route_documents,
+    bump_version,
+    config_version,
+    gateway_settings,
+    record_audit,
+    route_document,
+    write_route,
+)
+from routes.settings_blocks import SETTINGS_BLOCKS, block_changes, unknown_blocks
+from routes.validation import Errors
+
+FORMAT_VERSION = 1
+# Sections a document may manage; consumers and certificates are to join them (each absent one: not managed).
+SECTIONS = ("settings", "routes")
+# Not yet one of AuditEntry.Action's choices: the one audit row of an apply.
+APPLY_ACTION = "apply"
+MAX_FILE_REFERENCE_BYTES = 1 << 20
+_REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z]+):([^}]*)\}")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_ROUTER_PATH = re.compile(r"routers\[(\d+)\]")
+
+
+class _Missing:
+    def __repr__(self) -> str:
+        return "(none)"
+
+
+MISSING: Any = _Missing()  # a key or list item that one side of a change does not have
+
+
+# --- Paths and references ------------------------------------------------------------------------------------
+
+def join_path(path: str, key: Any) -> str:
+    """`path.key`, or `path["key"]` for a key a dot would make ambiguous (a route named `api.v1`)."""
+    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
+        return f"{path}.{key}" if path else key
+    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
+
+
+def route_path(name: str) -> str:
+    """Where a route is in the document and in a diff: `routes.users`."""
+    return join_path("routes", name)
+
+
+@dataclass(frozen=True)
+class References:
+    """Where `${env:NAME}` and `${file:PATH}` are read from; None refuses that kind of reference.
+
+    `manage.py config` reads the operator's environment and files (a relative PATH is relative to the document's
+    directory). The HTTP API refuses both: resolved on the server, they would let an operator copy the gateway's
+    own environment (its database password) or files into a field anyone with the viewer role can read.
+    """
+
+    env: Mapping[str, str] | None = None
+    base_dir: Path | None = None
+
+
+def resolve_references(value: Any, refs: References, errors: Errors, path: str = "") -> Any:
+    """`value` with every reference inside its strings replaced (`$${` is a literal `${`); errors by path."""
+    if isinstance(value, dict):
+        return {key: resolve_references(item, refs, errors, join_path(path, key)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [resolve_references(item, refs, errors, f"{path}[{index}]") for index, item in enumerate(value)]
+    if not isinstance(value, str) or "${" not in value:
+        return value
+    return _REFERENCE.sub(lambda match: _resolve(match, refs, errors, path), value)
+
+
+def _resolve(match: re.Match[str], refs: References, errors: Errors, path: str) -> str:
+    if match.group(0) == "$${":
+        return "${"
+    kind, target = match.group(1), match.group(2)
+    try:
+        if kind == "env":
+            return _env(target, refs)
+        if kind == "file":
+            return _file(target, refs)
+        raise ValueError(f"Unknown reference {match.group(0)}; use ${{env:NAME}} or ${{file:PATH}} "
+                         "(write $${ for a literal ${).")
+    except ValueError as exc:
+        errors.setdefault(path, []).append(str(exc))
+        return match.group(0)
+
+
+def _env(name: str, refs: References) -> str:
+    if refs.env is None:
+        raise ValueError(_NOT_HERE)
+    if not _ENV_NAME.fullmatch(name):
+        raise ValueError(f"'{name}' is not an environment variable name.")
+    if name not in refs.env:
+        raise ValueError(f"The environment variable {name} is not set.")
+    return refs.env[name]
+
+
+def _file(name: str, refs: References) -> str:
+    if refs.base_dir is None:
+        raise ValueError(_NOT_HERE)
+    target = refs.base_dir / Path(name).expanduser()
+    try:
+        with target.open("rb") as handle:
+            raw = handle.read(MAX_FILE_REFERENCE_BYTES + 1)  # bounded: a path like /dev/zero never ends
+    except OSError as exc:
+        raise ValueError(f"Cannot read {target}: {exc.strerror or exc}.") from None
+    if len(raw) > MAX_FILE_REFERENCE_BYTES:
+        raise ValueError(f"{target} is larger than {MAX_FILE_REFERENCE_BYTES} bytes.")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError(f"{target} is not UTF-8 text.") from None
+    # Files written by editors and `echo` end with a newline that is no part of the secret.
+    return text.removesuffix("\n").removesuffix("\r")
+
+
+_NOT_HERE = ("References are resolved only by `manage.py config`, never over HTTP; send the value itself "
+             f"(or {REDACTED} to keep a stored secret).")
+
+
+# --- The document --------------------------------------------------------------------------------------------
+
+def _route_body(doc: dict[str, Any]) -> dict[str, Any]:
+    """A route document as the file has it: no ids (they differ between installations), no name (its key),
+    no null block (a block left out is null)."""
+    body = {key: value for key, value in doc.items()
+            if key not in ("id", "name") and not (key in BLOCK_NAMES and value is None)}
+    body["backends"] = [{key: value for key, value in backend.items() if key != "id"} for backend in doc["backends"]]
+    return body
+
+
+def dump_config(*, include_secrets: bool = False) -> dict[str, Any]:
+    """The whole configuration as a document that `apply_config` takes back unchanged; secrets `<redacted>`
+    (applying it keeps the stored ones) unless `include_secrets`."""
+    show = (lambda value: value) if include_secrets else redact
+    row = gateway_settings()
+    routes = {doc["name"]: _route_body(doc) for doc in sorted(all_route_documents(), key=lambda d: d["name"])}
+    return {
+        "format_version": FORMAT_VERSION,
+        # Each block and route on its own: a route named like a secret (`token`) must not be redacted whole.
+        "settings": {block: show(getattr(row, block)) for block in SETTINGS_BLOCKS if getattr(row, block) is not None},
+        "routes": {name: show(body) for name, body in routes.items()},
+    }
+
+
+def _as_import(data: Any, errors: Errors) -> tuple[dict[str, Any], list[str]]:
+    """The import's document for a configuration document (`routers` in the file's order), and each router's name."""
+    if not isinstance(data, dict):
+        raise ConfigError({"": ["The configuration must be an object with `routes` and/or `settings`."]})
+    for key in data:
+        if key != "format_version" and key not in SECTIONS:
+            errors[join_path("", key)] = [f"Unknown section; the sections are {', '.join(SECTIONS)}."]
+    if "format_version" in data and data["format_version"] != FORMAT_VERSION:
+        errors["format_version"] = [f"Must be {FORMAT_VERSION}, the only format there is."]
+    if not any(section in data for section in SECTIONS):
+        # With --prune, such a document would delete everything: far likelier the wrong file than the wish.
+        errors[""] = [f"The document names none of the sections {', '.join(SECTIONS)}; write `routes: {{}}` to "
+                      "manage an empty set of routes."]
+    imported: dict[str, Any] = {}
+    settings = data.get("settings", {})
+    if not isinstance(settings, dict):
+        errors["settings"] = ["Must be an object of settings blocks by name, like {\"rate_limit\": {...}}."]
+    else:
+        for key, messages in unknown_blocks(settings).items():
+            errors[join_path("settings", key)] = messages
+        imported.update({block: value for block, value in settings.items() if block in SETTINGS_BLOCKS})
+    routes = data.get("routes", {})
+    routers: list[dict[str, Any]] = []
+    names: list[str] = []
+    if not isinstance(routes, dict):
+        errors["routes"] = ["Must be an object of routes by name, like {\"users\": {\"external_path\": ...}}."]
+        routes = {}
+    for name, body in routes.items():
+        router = _as_router(name, body, errors)
+        if router is not None:
+            routers.append(router)
+            names.append(name)
+    imported["routers"] = routers
+    return imported, names
+
+
+def _as_router(name: str, body: Any, errors: Errors) -> dict[str, Any] | None:
+    here = route_path(name)
+    if not name.strip():
+        errors[here] = ["A route's name must not be empty."]
+        return None
+    if not isinstance(body, dict):
+        errors[here] = ["Must be an object: the route's fields."]
+        return None
+    # Keys the import skips or ignores are refused here: nothing in a document goes unread.
+    for key in body:
+        if key == "id" or str(key).startswith("_"):
+            errors[join_path(here, key)] = ["Unknown key; a route is named by its key in `routes`, and ids differ "
+                                            "between installations." if key == "id" else "Unknown key."]
+    backends = body.get("backends")
+    for index, backend in enumerate(backends if isinstance(backends, list) else []):
+        for key in backend if isinstance(backend, dict) else ():
+            if key == "id" or str(key).startswith("_"):
+                errors[join_path(f"{here}.backends[{index}]", key)] = ["Unknown key."]
+    if "name" in body and body["name"] != name:
+        errors[f"{here}.name"] = [f"The name is the route's key in `routes`; leave it out or make it '{name}'."]
+    return {**{key: value for key, value in body.items() if key != "id"}, "name": name}
+
+
+def _routes_path(path: str, names: list[str]) -> str:
+    """An import error's path (`routers[2].retry`, `rate_limit.limit`) in the document (`routes.users.retry`)."""
+    match = _ROUTER_PATH.match(path)
+    if match:
+        return route_path(names[int(match.group(1))]) + path[match.end():]
+    if path in ("", "routers"):
+        return "routes" if path else ""
+    return f"settings.{path}"
+
+
+def _below(path: str, parent: str) -> bool:
+    return path == parent or path.startswith((f"{parent}.", f"{parent}["))
+
+
+def _plan(data: Any, refs: References, *, prune: bool) -> ImportPlan:
+    """The checked plan of a document; ConfigError with every error by its path in the document."""
+    errors: Errors = {}
+    resolved = resolve_references(data, refs, errors)
+    unresolved = list(errors)
+    imported, names = _as_import(resolved, errors)
+    try:
+        plan = plan_import(imported, replace=prune, strict=True)
+    except ConfigError as exc:
+        for path, messages in exc.errors.items():
+            where = _routes_path(path, names)
+            # An unresolved reference is its value's one error: the literal `${env:...}` is no real value.
+            if not any(_below(where, bad) for bad in unresolved):
+                errors.setdefault(where, []).extend(messages)
+        raise ConfigError(errors) from None
+    if errors:
+        raise ConfigError(errors)
+    return plan
+
+
+# --- Diff and apply ------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class FieldChange:
+    """One value a change adds, removes or replaces, at its path in the document; secrets only `<redacted>`.
+
+    `secret`: a secret changed that reads `<redacted>` before and after, so neither value is shown.
+    """
+
+    path: str
+    old: Any = MISSING
+    new: Any = MISSING
+    secret: bool = False
+
+    @property
+    def op(self) -> str:
+        if self.old is MISSING:
+            return "add"
+        return "remove" if self.new is MISSING else "change"
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"path": self.path, "op": self.op, "secret": self.secret}
+        if not self.secret:
+            out.update({key: value for key, value in (("old", self.old), ("new", self.new)) if value is not MISSING})
+        return out
+
+
+@dataclass
+class ConfigDiff:
+    """What applying a document changes: routes and settings blocks by name, and each value by path."""
+
+    created: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    settings_added: list[str] = field(default_factory=list)
+    settings_changed: list[str] = field(default_factory=list)
+    settings_removed: list[str] = field(default_factory=list)
+    changes: list[FieldChange] = field(default_factory=list)
+    applied: bool = False
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "changed": self.changed,
+            "applied": self.applied,
+            "routes": {"created": self.created, "updated": self.updated, "deleted": self.deleted,
+                       "unchanged": self.unchanged},
+            "settings": {"added": self.settings_added, "changed": self.settings_changed,
+                         "removed": self.settings_removed},
+            "changes": [change.as_dict() for change in self.changes],
+        }
+
+    def audit_changes(self) -> dict[str, list[Any]]:
+        """The audit row's `{path: [before, after]}` (absent: null; a secret: `<redacted>` both sides)."""
+        def shown(value: Any, secret: bool) -> Any:
+            return REDACTED if secret else (None if value is MISSING else value)
+        return {c.path: [shown(c.old, c.secret), shown(c.new, c.secret)] for c in self.changes}
+
+
+def field_changes(path: str, old: Any, new: Any) -> list[FieldChange]:
+    """Each leaf that differs between `old` and `new` (objects by key, lists of objects by index), shown redacted."""
+    return list(_walk(path, old, new, redact(old), redact(new)))
+
+
+def _walk(path: str, old: Any, new: Any, shown_old: Any, shown_new: Any) -> Iterator[FieldChange]:
+    if old == new:
+        return
+    if all(isinstance(value, dict) for value in (old, new, shown_old, shown_new)):
+        for key in [*old, *(key for key in new if key not in old)]:
+            yield from _walk(join_path(path, key), old.get(key, MISSING), new.get(key, MISSING),
+                             shown_old.get(key, MISSING), shown_new.get(key, MISSING))
+        return
+    if all(isinstance(value, list) and all(isinstance(item, dict) for item in value)
+           for value in (old, new, shown_old, shown_new)):
+        for index in range(max(len(old), len(new))):
+            yield from _walk(f"{path}[{index}]", *(_item(items, index) for items in (old, new, shown_old, shown_new)))
+        return
+    yield FieldChange(path, shown_old, shown_new, secret=shown_old == shown_new)
+
+
+def _item(items: list[Any], index: int) -> Any:
+    return items[index] if index < len(items) else MISSING
+
+
+class _RolledBack(Exception):
+    """Raised inside the transaction of a diff or dry run once its result is known, so nothing is kept."""
+
+    def __init__(self, result: ConfigDiff) -> None:
+        super().__init__("rolled back")
+        self.result = result
+
+
+def _write(plan: ImportPlan) -> ConfigDiff:
+    """Write a checked plan (no audit, no version bump) and say what changed."""
+    result = ConfigDiff()
+    by_route: dict[str, list[FieldChange]] = {}
+    for route, doc in plan.routes:
+        before = _route_body(route_document(route)) if route is not None else None
+        target = route or Route()
+        write_route(target, doc)
+        after = _route_body(route_document(target))
+        if before is None:
+            result.created.append(target.name)
+            by_route[target.name] = [FieldChange(route_path(target.name), new=redact(after))]
+        elif before != after:
+            result.updated.append(target.name)
+            by_route[target.name] = field_changes(route_path(target.name), before, after)
+        else:
+            result.unchanged.append(target.name)
+    for name, route in plan.existing.items():
+        if route.pk in plan.gone_ids:
+            by_route[name] = [FieldChange(route_path(name), old=redact(_route_body(route_document(route))))]
+            route.delete()
+            result.deleted.append(name)
+    for change in block_changes(plan.row, plan.new_blocks):
+        getattr(result, f"settings_{change.kind}").append(change.block)
+        old, new = (MISSING if value is None else value for value in (change.old, change.new))
+        result.changes += field_changes(join_path("settings", change.block), old, new)
+        setattr(plan.row, change.block, change.new)
+    if result.settings_added or result.settings_changed or result.settings_removed:
+        plan.row.save()
+    for name in sorted(by_route):
+        result.changes += by_route[name]
+    return result
+
+
+def apply_config(data: Any, *, actor: Actor, source: str, refs: References, prune: bool = False,
+                 dry_run: bool = False) -> ConfigDiff:
+    """Make the configuration what the document says, in one transaction: one audit row (action `apply`, the
+    diff with secrets redacted) and one version bump, none when nothing changes. Raises ConfigError with every
+    error by path, changing nothing; with `dry_run` the apply runs in full and is rolled back."""
+    try:
+        with transaction.atomic():
+            result = _write(_plan(data, refs, prune=prune))
+            if dry_run:
+                raise _RolledBack(result)
+            if result.changed:
+                bump_version()
+                record_audit(actor, source, APPLY_ACTION, "config", config_version().version, "configuration",
+                             result.audit_changes())
+                result.applied = True
+    except _RolledBack as done:
+        return done.result
+    return result
+
+
+def diff_config(data: Any, *, refs: References, prune: bool = False) -> ConfigDiff:
+    """Exactly what `apply_config` of the document would change (it is that apply, rolled back)."""
+    return apply_config(data, actor=None, source="diff", refs=refs, prune=prune, dry_run=True)
+
+
+def validate_config(data: Any, *, refs: References, prune: bool = False) -> None:
+    """Raise ConfigError with every error of the document by path; nothing is written."""
+    with transaction.atomic():  # the plan locks the stored routes while it reads them
+        _plan(data, refs, prune=prune)
