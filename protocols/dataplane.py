@@ -1,5 +1,6 @@
 """The data plane's root: what every listener of a process shares (the live table and its plan, the upstream
-client, balancing, admission, the response cache, the FTP gateway and the DNS forwarder), built once."""
+client, balancing, admission, the response cache, the FTP gateway, the DNS forwarder and backend discovery),
+built once."""
 from __future__ import annotations
 
 import ssl
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from protocols.ai.routing import AiRouting
 from protocols.balancing import Balancing
 from protocols.cache import MemoryStore, RedisCacheStore, ResponseCache
+from protocols.discovery import BackendDiscovery, Lookup
 from protocols.dns import DnsForwarder
 from protocols.ftp import FtpGateway, FtpOptions
 from protocols.health import DEFAULT_LIMITS, HealthLimits
@@ -18,7 +20,7 @@ from protocols.http.accesslog import AccessLog
 from protocols.http.headers import Network, RequestIds, TrustedPeers
 from protocols.plan import TablePlan, build_plan
 from protocols.recorder import Recorder, recorder
-from protocols.table import LiveTable, live
+from protocols.table import EMPTY_TABLE, LiveTable, RouteTable, live
 from protocols.tracing import SpanSink
 from protocols.upstream import DEFAULT_IDLE_TIMEOUT, HOP_BY_HOP, UpstreamClient
 
@@ -43,6 +45,10 @@ class ProxyOptions:
     spans: SpanSink | None = None  # OpenTelemetry export: one span per proxied request; None: off
     cache_bytes: int = 64 << 20  # the response cache in this process's memory (when redis_url is not set)
     health: HealthLimits = DEFAULT_LIMITS  # how stale the table's source and the background work may get
+    # Discovered backends: the DNS boundary (None: dnspython and getaddrinfo), and whether an address that is
+    # link-local or a cloud metadata endpoint may be one (RUSTA_ALLOW_LINK_LOCAL_BACKENDS, as for saved hosts).
+    discovery_lookup: Lookup | None = None
+    allow_link_local_backends: bool = False
 
 
 class DataPlane:
@@ -51,9 +57,12 @@ class DataPlane:
 
     `plan` is the TablePlan of `state.table`. The table watcher installs tables from its own thread, so the
     plan is swapped on the event loop: `current()` (or the same identity test, inlined on the hot path) builds
-    the new table's plan, all of it at once, the first time a request sees the new table. Call
-    `await aclose()` at shutdown: pooled connections, the DNS listeners, the rate-limit and cache stores, the
-    access log.
+    the new table's plan, all of it at once, the first time a request sees the new table. Backends with
+    `discovery` are resolved by a task on the same loop (protocols.discovery), which swaps in a new plan of the
+    same table whenever their addresses change; a table that has some is planned on the loop, so that the task
+    can start there (built off the loop, the first plan is left for the first request's `current()`). Call
+    `await aclose()` at shutdown: the discovery task, pooled connections, the DNS listeners, the rate-limit and
+    cache stores, the access log.
     """
 
     def __init__(self, options: ProxyOptions | None = None, access_log: AccessLog | None = None, *,
@@ -83,17 +92,33 @@ class DataPlane:
         self.dns = DnsForwarder(self.state, source=lambda: self.current().resolvers)
         # Routes with an `ai_policy`: their LLM calls share the pooled client.
         self.ai = AiRouting(self.client, options.clock)
-        self.plan: TablePlan = build_plan(self.state.table, self.access, self.balancing, self.ai)
+        self.discovery = BackendDiscovery(self._rediscovered, lookup=options.discovery_lookup,
+                                          allow_link_local=options.allow_link_local_backends)
+        table = self.state.table
+        # Off the loop, discovery cannot start: the plan of a stand-in table, so that the first request's
+        # current() plans the real one on the loop.
+        self.plan: TablePlan = self._build(table if self.discovery.follow(table) else EMPTY_TABLE)
 
     def current(self) -> TablePlan:
-        """The plan of the table served now, built when the table is new to this data plane."""
+        """The plan of the table served now, built when the table (or what its names resolved to) is new to this
+        data plane."""
         plan = self.plan
         table = self.state.table
-        if plan.table is not table:
-            plan = self.plan = build_plan(table, self.access, self.balancing, self.ai)
+        if plan.table is not table or plan.discovered is not self.discovery.current:
+            plan = self.plan = self._build(table)
         return plan
 
+    def _build(self, table: RouteTable) -> TablePlan:
+        """The plan of `table` over what its names resolved to so far; discovery resolves its names from now on."""
+        self.discovery.follow(table)
+        return build_plan(table, self.access, self.balancing, self.ai, self.discovery.current)
+
+    def _rediscovered(self) -> None:
+        """The discovery task's news (on the loop): the table served now gets a plan over the new addresses."""
+        self.plan = self._build(self.state.table)
+
     async def aclose(self) -> None:
+        await self.discovery.aclose()
         await self.ai.aclose()
         await self.dns.close()
         await self.client.aclose()

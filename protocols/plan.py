@@ -1,7 +1,9 @@
 """One compiled plan per route table: everything a route does (guards, shaping, access, balancing, protocol
 settings), built at once from the table and the data plane's shared state, so a request costs one dict lookup.
 
-`build_plan` is a pure function of (table, AccessControl, Balancing): it needs no event loop. What truly needs
+`build_plan` is a pure function of (table, AccessControl, Balancing, AiRouting, Discovered): it needs no event
+loop. Discovered (protocols.discovery) is what the table's discovered backend names resolved to: when that
+changes, the same table gets a new plan, whose runtimes balance over the new addresses. What truly needs
 the loop (Redis connections, locks, JWKS fetches) is created lazily by the object that owns it, not here. State
 that must outlive a table swap is looked up once while the plan is built: breakers, latency statistics and
 in-flight counts live in Balancing's BackendBoard (per route id and backend URL), compiled JWT policies (their
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocols.balancing import Balancing, RouteRuntime
 from protocols.block_errors import BlockError
+from protocols.discovery import NOTHING_DISCOVERED, Discovered
 from protocols.dns.doh import DOH_PATHS
 from protocols.dns.resolvers import Resolver, resolvers_from_table
 from protocols.ftp.config import FtpSettings, ftp_settings
@@ -81,14 +84,18 @@ class TablePlan:
     and a WebSocket handshake that matches no route is refused with 503. `ftp_routes` are the table's ftp
     routes in rank order (matched by path prefix, `ftp_route`); `resolvers` the dns routes' resolvers.
 
+    `discovered` is what the table's discovered backends had resolved to when the plan was built.
+
     `paths` are the paths answered before any route is matched, and by what: HEALTH (/health, /ready, /live,
     always) and, when the table has dns routes, DOH for the DNS over HTTPS paths (protocols.dns.doh).
     """
 
-    __slots__ = ("table", "routes", "unrouted", "unrouted_guards", "ftp_routes", "resolvers", "paths")
+    __slots__ = ("table", "discovered", "routes", "unrouted", "unrouted_guards", "ftp_routes", "resolvers", "paths")
 
-    def __init__(self, table: RouteTable, routes: dict[int, RoutePlan], unrouted_guards: Guards | None) -> None:
+    def __init__(self, table: RouteTable, routes: dict[int, RoutePlan], unrouted_guards: Guards | None,
+                 discovered: Discovered = NOTHING_DISCOVERED) -> None:
         self.table = table
+        self.discovered = discovered
         self.routes = routes
         self.unrouted_guards = unrouted_guards
         self.unrouted = unrouted_guards if unrouted_guards is not None else DEFAULT_GUARDS
@@ -112,9 +119,10 @@ class TablePlan:
 
 
 def build_plan(table: RouteTable, access: AccessControl, balancing: Balancing,
-               ai: AiRouting | None = None) -> TablePlan:
-    """The plan of `table`: every route compiled now. Balancing forgets the backends the table no longer has, AI
-    routing the strategies of routes it no longer has (None: AI policies are not served)."""
+               ai: AiRouting | None = None, discovered: Discovered = NOTHING_DISCOVERED) -> TablePlan:
+    """The plan of `table`: every route compiled now, each discovered backend balanced as the addresses it
+    resolved to in `discovered`. Balancing forgets the backends the table no longer has, AI routing the
+    strategies of routes it no longer has (None: AI policies are not served)."""
     settings = table.settings
     try:
         unrouted: Guards | None = Guards.from_config(None, settings)
@@ -122,12 +130,12 @@ def build_plan(table: RouteTable, access: AccessControl, balancing: Balancing,
         log.error("the gateway-wide guard blocks do not compile; answers without a route keep the defaults and "
                   "WebSocket handshakes without a route answer 503: %s", exc)
         unrouted = None
-    runtimes = balancing.runtimes(table, _BALANCED)
+    runtimes = balancing.runtimes(table, _BALANCED, discovered.backends)
     access.start_table()
     if ai is not None:
         ai.start_table(table)
     routes = {route.id: _route_plan(route, settings, access, runtimes.get(route.id), ai) for route in table.routes}
-    return TablePlan(table, routes, unrouted)
+    return TablePlan(table, routes, unrouted, discovered)
 
 
 def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: AccessControl,
@@ -143,6 +151,9 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
         shaping = RouteShaping.from_policies(policies)
         if ai is not None and runtime is not None and route.protocol == "http":
             route_ai = ai.route(route, settings, runtime)
+            if route_ai is not None and route.discovers:
+                # Its strategies name backends by position, which addresses coming and going do not keep.
+                raise BlockError.at("ai_policy", "AI routing cannot choose among discovered backends.")
     except BlockError as exc:
         log.error("route %r: its settings do not compile, it answers 503: %s", route.name, exc)
         broken = True

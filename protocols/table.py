@@ -14,8 +14,20 @@ _IMPLIED_METHODS = {"GET": ("HEAD",)}
 
 
 @dataclass(frozen=True, slots=True)
+class DiscoverySpec:
+    """How a backend's addresses are found (protocols.discovery): `kind` "a" resolves its host to every A/AAAA
+    address at its port, "srv" reads its host as an SRV name whose targets, ports and weights become the
+    backends; again every `interval_s` seconds, from `resolver` (address, port) or, None, the system's."""
+
+    kind: str
+    interval_s: float = 5.0
+    resolver: tuple[str, int] | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class BackendSpec:
-    """One upstream server of a route, as plain data."""
+    """One upstream server of a route, as plain data; with `discovery`, a name that stands for the addresses the
+    data plane resolves it to (protocols.discovery), each balanced as a backend of its own."""
 
     id: int
     scheme: str
@@ -24,6 +36,7 @@ class BackendSpec:
     weight: int = 1
     health_check_path: str | None = None
     description: str = field(default="", compare=False)  # what it is for (AI routing shows it to the model)
+    discovery: DiscoverySpec | None = None
 
     @property
     def url(self) -> str:
@@ -49,6 +62,7 @@ class RouteSpec:
     match_host: str = ""
     load_balancing_strategy: str = "round_robin"
     auth_required: bool = False
+    auth: str = "none"  # none, key, jwt or either (protocols.auth.consumers); none + auth_required: jwt
     connect_timeout: float = 5.0
     read_timeout: float = 30.0
     total_timeout: float = 0.0  # 0: no limit on the whole exchange
@@ -63,7 +77,7 @@ class CompiledRoute:
 
     __slots__ = (
         "spec", "id", "name", "methods", "allow", "segments", "template", "param_names", "is_static",
-        "host_exact", "host_suffix", "rank", "backends", "protocol",
+        "host_exact", "host_suffix", "rank", "backends", "protocol", "discovers",
     )
 
     def __init__(self, spec: RouteSpec) -> None:
@@ -84,6 +98,7 @@ class CompiledRoute:
         self.host_suffix = host[1:] if host.startswith("*.") else ""
         self.host_exact = "" if self.host_suffix else host
         self.backends = spec.backends
+        self.discovers = any(backend.discovery is not None for backend in spec.backends)
         self.rank = 0  # set by RouteTable: lower wins
 
     def specificity(self) -> tuple[int, int, int, int, int, int]:
@@ -137,7 +152,8 @@ class RouteTable:
     """An immutable set of compiled routes. Build a new one for every configuration change.
 
     `settings` holds the gateway-wide policy blocks by name (`jwt`, `rate_limit`...: GatewaySettings' JSON
-    fields), which apply to every route that has no block of its own; treat it as read-only.
+    fields), which apply to every route that has no block of its own, and under `consumers` the table's
+    ConsumerDirectory (protocols.auth.consumers: API keys and JWT subjects); treat it as read-only.
     """
 
     def __init__(self, specs: list[RouteSpec] | tuple[RouteSpec, ...], version: int = 0,

@@ -43,7 +43,7 @@ class BackendInline(admin.TabularInline):
     model = Backend
     form = BackendInlineForm
     formset = BackendInlineFormSet
-    fields = ("host", "port", "weight", "health_check_path", "enabled", "description", "health_state")
+    fields = ("host", "port", "weight", "health_check_path", "enabled", "description", "discovery", "health_state")
     readonly_fields = ("health_state",)
     extra = 1
     min_num = 0

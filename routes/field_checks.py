@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from protocols.ai.config import ai_policy
 from protocols.block_errors import BlockError
+from protocols.discovery import discovery_spec
 from protocols.patterns import MAX_PATH_LENGTH, PatternError, parse_pattern, parse_template
 from routes import network_safety
 from routes.resilience_blocks import validate_block
@@ -31,6 +32,7 @@ SCHEMES_BY_PROTOCOL = {
     "dns": ("dns",),
 }
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ftps": 21, "dns": 53}
+TLS_SCHEMES = frozenset({"https", "wss", "ftps"})
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*\.?$")
 MATCH_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
@@ -161,15 +163,56 @@ def check_backends(field: Field, value: Any, doc: dict[str, Any], errors: Errors
         description = backend.get("description", "")
         if not isinstance(description, str) or len(description) > MAX_DESCRIPTION_LENGTH:
             _add(errors, f"{prefix}.description", f"Must be text of at most {MAX_DESCRIPTION_LENGTH} characters.")
+        if backend.get("discovery") is not None:
+            _check_discovery(prefix, backend, protocol, doc, errors)
+
+
+def _check_discovery(prefix: str, backend: dict[str, Any], protocol: str, doc: dict[str, Any],
+                     errors: Errors) -> None:
+    """A backend's `discovery`, by the data plane's own compiler, and what it cannot be combined with."""
+    where = f"{prefix}.discovery"
+    try:
+        discovery_spec(backend["discovery"])
+    except BlockError as exc:
+        for path, messages in exc.prefixed(where).items():
+            for message in messages:
+                _add(errors, path, message)
+        return
+    if protocol == "dns":
+        _add(errors, where, "A dns route forwards to the resolvers it lists; only http, websocket and ftp routes "
+                            "discover their backends: remove discovery (null).")
+        return
+    host = backend.get("host")
+    if isinstance(host, str) and host.strip():
+        scheme, hostname = split_backend_host(host.strip(), protocol)
+        if scheme in TLS_SCHEMES:
+            # Each address is connected to as the backend's host, and a certificate names the service, not them.
+            _add(errors, where, f"Discovered backends are reached by address, which a certificate does not name: "
+                                f"use {' or '.join(s for s in SCHEMES_BY_PROTOCOL[protocol] if s not in TLS_SCHEMES)}"
+                                f", or list the backend without discovery.")
+        if _is_address(hostname):
+            _add(errors, f"{prefix}.host", "Discovery resolves a DNS name: give one here (an SRV name like "
+                                           "_http._tcp.api.internal for type srv), not an address.")
+    if backend.get("health_check_path") is not None:
+        _add(errors, f"{prefix}.health_check_path",
+             "A discovered backend's addresses are not probed one by one: leave it null (each address has its "
+             "own circuit breaker, circuit_breaker).")
+    if doc.get("ai_policy") is not None:
+        _add(errors, where, "AI routing chooses backends by position, which discovered addresses do not keep: "
+                            "remove discovery or the route's ai_policy.")
 
 
 def _valid_hostname(hostname: str) -> bool:
+    return _is_address(hostname) or bool(HOSTNAME.match(hostname))
+
+
+def _is_address(hostname: str) -> bool:
     candidate = hostname[1:-1] if hostname.startswith("[") and hostname.endswith("]") else hostname
     try:
         ipaddress.ip_address(candidate)
-        return True
     except ValueError:
-        return bool(HOSTNAME.match(hostname))
+        return False
+    return True
 
 
 # --- Blocks whose checks live here ---------------------------------------------------------------------------

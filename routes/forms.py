@@ -26,7 +26,8 @@ from routes.widgets import TransformationEditorWidget
 # Attribute of the route instance that links the backend formset back to the route form.
 FORM_LINK = "_rusta_route_form"
 TRANSFORMATION_BLOCKS = ("request_transformation", "response_transformation")
-BACKEND_ERROR = re.compile(r"^backends\[(\d+)\](?:\.(\w+))?$")
+# `backends[0]`, `backends[0].port`, `backends[0].discovery.interval_s` (a key inside the row's JSON field).
+BACKEND_ERROR = re.compile(r"^backends\[(\d+)\](?:\.(\w+)(?:\.(.+))?)?$")
 
 
 class PrettyJSONField(forms.JSONField):
@@ -116,10 +117,16 @@ class BackendInlineForm(forms.ModelForm):
 
     host = forms.CharField(
         max_length=300, help_text="Like http://10.0.0.5 or wss://chat; a bare host takes the protocol's scheme.")
+    discovery = PrettyJSONField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 30}),
+        help_text='Empty: the host as it is. {"type": "a"}: each A/AAAA address of the host is a backend at this '
+                  'port; {"type": "srv"}: the host is an SRV name (_http._tcp.api.internal) whose targets and '
+                  'ports are the backends. Also "interval_s" (5) and "resolver" ("127.0.0.1:8600"; default the '
+                  "system's). Not with https/wss/ftps or a health check path.")
 
     class Meta:
         model = Backend
-        fields = ("host", "port", "weight", "health_check_path", "enabled", "description")
+        fields = ("host", "port", "weight", "health_check_path", "enabled", "description", "discovery")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -141,6 +148,7 @@ class BackendInlineForm(forms.ModelForm):
             "health_check_path": data.get("health_check_path") or None,
             "enabled": bool(data.get("enabled")),
             "description": data.get("description") or "",
+            "discovery": data.get("discovery"),
         }
 
 
@@ -180,8 +188,10 @@ class BackendInlineFormSet(BaseInlineFormSet):
             if match and int(match.group(1)) < len(rows):
                 row = rows[int(match.group(1))]
                 field = match.group(2) if match.group(2) in row.fields else None
+                # A key inside a JSON field (discovery.interval_s) is named before its message.
+                inner = f"{match.group(3)}: " if match.group(3) and field else ""
                 for message in messages:
-                    row.add_error(field, message)
+                    row.add_error(field, inner + message)
             elif key == "backends":
                 backend_messages.extend(messages)
             else:

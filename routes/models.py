@@ -86,7 +86,8 @@ class Route(models.Model):
 
 
 class Backend(models.Model):
-    """One upstream server of a route: where requests go, how much of them, and how to check it."""
+    """One upstream server of a route: where requests go, how much of them, and how to check it; with
+    `discovery`, a DNS name the data plane resolves to the servers (protocols.discovery)."""
 
     route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="backends")
     scheme = models.CharField(max_length=8, default="http")
@@ -98,6 +99,11 @@ class Backend(models.Model):
     description = models.CharField(
         max_length=500, blank=True, default="",
         help_text="What this backend is for, in a sentence: AI routing (content_analysis) shows it to the model.")
+    discovery = models.JSONField(
+        null=True, blank=True,
+        help_text='Find the addresses by DNS, like {"type": "a"} (every A/AAAA address of the host, at the port) '
+                  'or {"type": "srv", "interval_s": 5, "resolver": "127.0.0.1:8600"} (the host is an SRV name); '
+                  "null: the host as it is.")
     position = models.PositiveIntegerField(default=0)
 
     class Meta:

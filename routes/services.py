@@ -67,6 +67,8 @@ def _backend_document(backend: Backend) -> dict[str, Any]:
         "health_check_path": backend.health_check_path,
         "enabled": backend.enabled,
         "description": backend.description,
+        # Shown only when set, as sent: the documents of backends reached by their host alone stay as they were.
+        **({"discovery": backend.discovery} if backend.discovery is not None else {}),
     }
 
 
@@ -200,7 +202,8 @@ def prepare_route(data: Any, *, route: Route | None = None, partial: bool = Fals
     return doc
 
 
-BACKEND_ATTRS = ("scheme", "host", "port", "weight", "health_check_path", "enabled", "description", "position")
+BACKEND_ATTRS = ("scheme", "host", "port", "weight", "health_check_path", "enabled", "description", "discovery",
+                 "position")
 
 
 def write_route(route: Route, doc: dict[str, Any]) -> None:
@@ -224,7 +227,7 @@ def _write_backends(route: Route, doc: dict[str, Any]) -> None:
         scheme, host = split_backend_host(entry["host"].strip(), doc["protocol"])
         values = {"scheme": scheme, "host": host.strip("[]"), "port": entry["port"], "weight": entry["weight"],
                   "health_check_path": entry["health_check_path"], "enabled": entry["enabled"],
-                  "description": entry["description"], "position": index}
+                  "description": entry["description"], "discovery": entry.get("discovery"), "position": index}
         same = stored.get((scheme, values["host"].lower(), entry["port"]))
         backend = same.pop(0) if same else Backend(route=route)
         if backend.pk is None or any(getattr(backend, attr) != values[attr] for attr in BACKEND_ATTRS):

@@ -7,6 +7,8 @@ from typing import Any, NamedTuple
 from django.db import models
 from django.db.models import Prefetch
 
+from protocols.block_errors import BlockError
+from protocols.discovery import discovery_spec
 from protocols.patterns import PatternError
 from protocols.table import BackendSpec, RouteSpec, RouteTable
 from routes.models import Backend, BackendHealth, ConfigState, GatewaySettings, HealthState, Override, Route
@@ -55,17 +57,28 @@ def route_spec(route: Route) -> RouteSpec:
     fields = {field.spec: field.to_spec(getattr(route, field.name)) for field in FIELDS if field.spec is not None}
     return RouteSpec(
         id=route.pk,
-        backends=tuple(
-            BackendSpec(
-                id=b.pk, scheme=b.scheme, host=b.host, port=b.port, weight=b.weight,
-                health_check_path=b.health_check_path, description=b.description,
-            )
-            for b in route.backends.all()
-        ),
+        backends=_backend_specs(route),
         order=route.pk,
         policies={block: getattr(route, block) for block in BLOCK_NAMES},
         **fields,
     )
+
+
+def _backend_specs(route: Route) -> tuple[BackendSpec, ...]:
+    """The route's (prefetched) backends as plain data. One whose `discovery` does not compile (validation
+    prevents it) is left out and logged, rather than connected to by a name meant for discovery."""
+    specs = []
+    for b in route.backends.all():
+        try:
+            discovery = discovery_spec(b.discovery)
+        except BlockError as exc:
+            log.error("backend %s of route %s (%s) left out of the table: its discovery does not compile: %s",
+                      b.pk, route.pk, route.name, exc)
+            continue
+        specs.append(BackendSpec(id=b.pk, scheme=b.scheme, host=b.host, port=b.port, weight=b.weight,
+                                 health_check_path=b.health_check_path, description=b.description,
+                                 discovery=discovery))
+    return tuple(specs)
 
 
 def gateway_blocks() -> dict[str, Any]:

@@ -22,7 +22,7 @@ from routes.schema import defaults as field_defaults
 # left out, its path and methods are DoH's, which the proxy answers before route matching.
 DNS_DEFAULTS: dict[str, Any] = {"external_path": "/dns-query", "methods": ["GET", "POST"]}
 LEGACY_FIELDS = ("host", "port", "_comment")
-BACKEND_FIELDS = ("host", "port", "weight", "health_check_path", "enabled", "description")
+BACKEND_FIELDS = ("host", "port", "weight", "health_check_path", "enabled", "description", "discovery")
 BACKEND_READ_ONLY = ("id",)  # shown by the API; a document sent back with it is not refused, and it is ignored
 _DEFAULTS = field_defaults()
 Errors = dict[str, list[str]]
@@ -71,6 +71,8 @@ def _normalize_backend(backend: dict[str, Any], protocol: Any) -> dict[str, Any]
         out["description"] = ""
     if out.get("health_check_path") == "":
         out["health_check_path"] = None
+    if out.get("discovery") is None:
+        out.pop("discovery", None)  # a backend without discovery: its document has no such key
     if out.get("port") is None and isinstance(out.get("host"), str):
         scheme, _ = split_backend_host(out["host"].strip(), protocol if isinstance(protocol, str) else "http")
         if scheme in DEFAULT_PORTS:

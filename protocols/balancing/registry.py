@@ -13,7 +13,7 @@ from protocols.balancing.state import BackendBoard, BackendState, Clock
 from protocols.breakers import CLOSED
 from protocols.errors import NoHealthyBackend
 from protocols.resilience import ALL_METHODS, breaker_policy, retry_policy
-from protocols.table import CompiledRoute, RouteTable
+from protocols.table import BackendSpec, CompiledRoute, RouteTable
 
 # Strategy name (RouteSpec.load_balancing_strategy) -> balancer class; an unknown name gets round robin.
 STRATEGIES: dict[str, Callable[[tuple[BackendState, ...], Clock], Balancer]] = {
@@ -41,13 +41,15 @@ class RouteRuntime:
     __slots__ = ("name", "states", "balancer", "retry", "breaker", "budget", "board", "probe_interval",
                  "retryable", "_observes")
 
-    def __init__(self, route: CompiledRoute, board: BackendBoard) -> None:
+    def __init__(self, route: CompiledRoute, board: BackendBoard,
+                 backends: tuple[BackendSpec, ...] | None = None) -> None:
         spec = route.spec
         self.name = route.name
         self.board = board
         self.retry = retry_policy(route.name, spec.policies)
         self.breaker = breaker_policy(route.name, spec.policies)
-        self.states = tuple(board.state(route.id, route.name, backend, self.breaker) for backend in route.backends)
+        self.states = tuple(board.state(route.id, route.name, backend, self.breaker)
+                            for backend in (route.backends if backends is None else backends))
         factory = STRATEGIES.get(spec.load_balancing_strategy, RoundRobin)
         self.balancer = factory(self.states, board.clock)
         self._observes = self.balancer.observes
@@ -161,9 +163,13 @@ class Balancing:
     def __init__(self, clock: Clock = time.monotonic) -> None:
         self.board = BackendBoard(clock)
 
-    def runtimes(self, table: RouteTable, protocols: Collection[str] | None = None) -> dict[int, RouteRuntime]:
-        """A runtime for every route of `table` (of these `protocols` only, when given), by route id; the board
-        forgets what the table no longer names. Call it once per table: each call starts fresh balancers."""
-        self.board.retain(table)
-        return {route.id: RouteRuntime(route, self.board) for route in table.routes
-                if protocols is None or route.protocol in protocols}
+    def runtimes(self, table: RouteTable, protocols: Collection[str] | None = None,
+                 backends: Callable[[CompiledRoute], tuple[BackendSpec, ...]] | None = None) -> dict[int, RouteRuntime]:
+        """A runtime for every route of `table` (of these `protocols` only, when given), by route id, over the
+        backends `backends` gives for it (by default its own: protocols.discovery gives the addresses its names
+        resolved to); the board forgets what they no longer name. Call it once per table and set of backends:
+        each call starts fresh balancers."""
+        routes = [route for route in table.routes if protocols is None or route.protocol in protocols]
+        chosen = {route.id: backends(route) for route in routes} if backends is not None else {}
+        self.board.retain(table, chosen)
+        return {route.id: RouteRuntime(route, self.board, chosen.get(route.id)) for route in routes}

@@ -7,7 +7,7 @@ kept. The board outlives route tables; each new table prunes the entries it no l
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 from protocols import breakers
 from protocols.breakers import CLOSED, BreakerSnapshot, CircuitBreaker
@@ -74,9 +74,13 @@ class BackendBoard:
             budget = self.budgets[route_id] = RetryBudget(policy, self.clock())
         return budget
 
-    def retain(self, table: RouteTable) -> None:
-        """Forget routes and backends the new table no longer has."""
-        keep = {(route.id, backend.url) for route in table.routes for backend in route.backends}
+    def retain(self, table: RouteTable, backends: Mapping[int, tuple[BackendSpec, ...]] | None = None) -> None:
+        """Forget routes and backends the new table no longer has. `backends` replaces, by route id, the backends
+        a route has (its discovered addresses, protocols.discovery): one that went away is forgotten here while
+        requests still in flight on it keep its state until they finish."""
+        chosen = backends or {}
+        keep = {(route.id, backend.url) for route in table.routes
+                for backend in chosen.get(route.id, route.backends)}
         for key in [key for key in self.states if key not in keep]:
             state = self.states.pop(key)
             if state.breaker.state is not CLOSED:

@@ -10,6 +10,7 @@ from typing import Any
 from rest_framework import serializers
 
 from protocols.ai import config as ai_config
+from protocols.discovery import config as discovery_config
 from protocols.resilience import Rule
 from routes import schema, services
 from routes.api.access_serializers import FtpPolicySerializer, WebSocketPolicySerializer
@@ -22,6 +23,25 @@ from routes.secrets import redact
 # The shown defaults are the data plane's own, declared once in routes.block_keys.
 _CACHE = defaults("cache")
 _COMPRESSION = defaults("compression")
+
+
+class BackendDiscoverySerializer(serializers.Serializer):
+    """How a backend's addresses are found by DNS (protocols.discovery); null: its host as it is."""
+
+    type = serializers.ChoiceField(
+        choices=discovery_config.KINDS,
+        help_text="`a`: every A and AAAA address of the host, each a backend at the backend's port; `srv`: the host "
+                  "is an SRV name (like `_http._tcp.api.internal`) whose targets of the lowest priority, with "
+                  "their ports and weights (times the backend's), are the backends.")
+    interval_s = serializers.FloatField(
+        required=False, min_value=discovery_config.MIN_INTERVAL_S, max_value=discovery_config.MAX_INTERVAL_S,
+        default=discovery_config.DEFAULT_INTERVAL_S,
+        help_text="Seconds between resolutions; addresses that appear get traffic, and those that went away are "
+                  "drained, within it. A failed resolution keeps the last addresses known.")
+    resolver = serializers.CharField(
+        required=False, allow_null=True, default=None,
+        help_text="The DNS server to ask, an IP address with an optional port (`127.0.0.1:8600`, `[fd00::53]`); "
+                  "null: the system's (getaddrinfo for `a`, /etc/resolv.conf for `srv`).")
 
 
 class BackendSerializer(serializers.Serializer):
@@ -46,6 +66,10 @@ class BackendSerializer(serializers.Serializer):
     description = serializers.CharField(
         required=False, allow_blank=True, default="", max_length=500,
         help_text="What this backend is for; AI routing's content_analysis shows it to the model.")
+    discovery = BackendDiscoverySerializer(
+        required=False, allow_null=True,
+        help_text="Find the backend's addresses by DNS, each balanced (and given a circuit breaker) as a backend "
+                  "of its own; shown only when set. Not with https/wss/ftps, a health_check_path or an ai_policy.")
 
 
 def _rule_field(rule: Rule, default: Any) -> serializers.Field:
