@@ -66,9 +66,10 @@ class Discovered:
 
     def backends(self, route: CompiledRoute) -> tuple[BackendSpec, ...]:
         """The backends the route balances over: each discovered backend replaced by one per address it resolved
-        to (its id, scheme and description; the port and weight of its `a` answer, or the SRV record's port and
-        its weight times the SRV weight). Before its name first resolves, an `a` backend is reached by its name
-        (as a backend without discovery is) and an `srv` backend has no address yet."""
+        to. Each keeps the backend's id (an operator's health override of the backend covers all its addresses),
+        scheme and description; an `a` address takes the backend's port and weight, an SRV one the record's port
+        and the backend's weight times the record's. Before its name first resolves, an `a` backend is reached
+        by its name (as a backend without discovery is) and an `srv` backend has no address yet."""
         if not route.discovers:
             return route.backends
         found: dict[str, BackendSpec] = {}
