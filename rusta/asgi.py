@@ -65,6 +65,8 @@ def proxy_options() -> ProxyOptions:
         # one exporter, and its thread, per worker process. A bad value raises here, naming the variable.
         spans=OtlpExporter.from_env(os.environ),
         health=health_limits(),
+        # Discovered backend addresses follow the same rule as configured ones (routes.network_safety).
+        allow_link_local_backends=settings.RUSTA_ALLOW_LINK_LOCAL_BACKENDS,
     )
 
 
