@@ -12,7 +12,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import QuerySet
-from django.forms import Form
+from django.forms import Form, TypedChoiceField
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.urls import URLPattern, reverse
@@ -20,10 +20,11 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from routes import admin_extras, name_check, services
+from routes.consumers import admin as consumer_admin  # noqa: F401  (registers the consumers' admin)
 from routes.forms import BackendInlineForm, BackendInlineFormSet, RouteAdminForm
 from routes.health.admin import health_link
 from routes.models import AuditEntry, Backend, BackendHealth, GatewaySettings, HealthEvent, HealthProbe, Route
-from routes.schema import BLOCK_NAMES
+from routes.schema import BLOCK_NAMES, BY_NAME
 from routes.secrets import redact
 from routes.settings_blocks import SETTINGS_BLOCKS
 from routes.settings_form import GatewaySettingsForm
@@ -78,14 +79,14 @@ class RouteAdmin(admin.ModelAdmin):
     form = RouteAdminForm
     inlines = [BackendInline]
     list_display = ("name", "external_path", "methods_list", "protocol", "backend_list", "enabled")
-    list_filter = ("protocol", "enabled", "load_balancing_strategy", "auth_required")
+    list_filter = ("protocol", "enabled", "load_balancing_strategy", "auth_required", "auth")
     search_fields = ("name", "external_path", "backends__host")
     actions = ["enable_routes", "disable_routes", "purge_cache"]
     fieldsets = (
         (None, {"fields": ("name", "enabled", "protocol", "external_path", "methods", "match_host",
                            "internal_path", "priority")}),
         ("Upstream", {"fields": ("load_balancing_strategy", "connect_timeout_ms", "read_timeout_ms",
-                                 "total_timeout_ms", "preserve_host", "auth_required")}),
+                                 "total_timeout_ms", "preserve_host", "auth_required", "auth")}),
         ("Resilience (JSON)", {
             "classes": ("collapse",),
             "fields": ("retry", "health_check", "circuit_breaker"),
@@ -116,6 +117,15 @@ class RouteAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Route]:
         return super().get_queryset(request).prefetch_related("backends")
+
+    def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
+        form = super().get_form(request, obj, change, **kwargs)
+        auth = form.base_fields.get("auth")
+        if isinstance(auth, TypedChoiceField):
+            # A form posted without it (a script written before `auth` existed) keeps meaning what it meant.
+            auth.required = False
+            auth.empty_value = BY_NAME["auth"].default
+        return form
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Route | None:
         route = super().get_object(request, object_id, from_field)

@@ -6,7 +6,9 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-# Backend health lives in routes.health; importing its models here files them under this app.
+# Consumers live in routes.consumers, backend health in routes.health; importing their models here files them
+# under this app.
+from routes.consumers.models import ApiKey, Consumer, ConsumerSubject  # noqa: F401
 from routes.health.models import (  # noqa: F401
     BackendHealth,
     HealthEvent,
@@ -51,6 +53,8 @@ class Route(models.Model):
     load_balancing_strategy = models.CharField(max_length=32, choices=STRATEGY_CHOICES,
                                                default=_default("load_balancing_strategy"))
     auth_required = models.BooleanField(default=_default("auth_required"))
+    auth = models.CharField(max_length=8, choices=[(mode, mode) for mode in BY_NAME["auth"].choices],
+                            default=_default("auth"), help_text=_help("auth"))
     connect_timeout_ms = models.PositiveIntegerField(default=_default("connect_timeout_ms"))
     read_timeout_ms = models.PositiveIntegerField(default=_default("read_timeout_ms"))
     total_timeout_ms = models.PositiveIntegerField(default=_default("total_timeout_ms"),

@@ -18,9 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from protocols.auth.consumers import AUTH_MODES
 from protocols.balancing import STRATEGIES as BALANCERS
 from protocols.table import RouteSpec
 from routes import access_blocks, field_checks, guard_blocks, transformations
+from routes.consumers.route_auth import check_auth
 
 Errors = dict[str, list[str]]
 # A check of one field: (its declaration, its value, the whole canonical document, the errors to add to).
@@ -150,7 +152,12 @@ FIELDS: tuple[Field, ...] = (
     Field("load_balancing_strategy", "choice", default=_SPEC_DEFAULTS["load_balancing_strategy"],
           choices=STRATEGIES, spec="load_balancing_strategy", help="How a backend is picked for each request."),
     Field("auth_required", "bool", default=_SPEC_DEFAULTS["auth_required"], spec="auth_required",
-          help="Require a valid JWT (the route's own `jwt` block, else the gateway-wide one)."),
+          help="Require a valid JWT (the route's own `jwt` block, else the gateway-wide one): the earlier "
+               "gateway's switch, the same as `auth: \"jwt\"`; cannot go with `auth` \"key\" or \"either\"."),
+    Field("auth", "choice", default=_SPEC_DEFAULTS["auth"], choices=AUTH_MODES, spec="auth", check=check_auth,
+          help="Which credential the route takes: none, key (a consumer's API key, in X-API-Key or "
+               "`Authorization: Bearer rk_...`), jwt (a bearer JWT, as `auth_required`) or either; none with "
+               "`auth_required` (or a `jwt` block) means jwt. key and either are for http routes."),
     Field("connect_timeout_ms", "int", default=_spec_ms("connect_timeout"), low=1, high=600_000,
           spec="connect_timeout", spec_scale=0.001, help="Time to open a connection to a backend."),
     Field("read_timeout_ms", "int", default=_spec_ms("read_timeout"), low=1, high=3_600_000,

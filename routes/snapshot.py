@@ -6,11 +6,14 @@ from typing import Any, NamedTuple
 
 from django.db import models
 from django.db.models import Prefetch
+from django.utils import timezone
 
+from protocols.auth.consumers import DIRECTORY_SETTING
 from protocols.block_errors import BlockError
 from protocols.discovery import discovery_spec
 from protocols.patterns import PatternError
 from protocols.table import BackendSpec, RouteSpec, RouteTable
+from routes.consumers.directory import consumer_directory
 from routes.models import Backend, BackendHealth, ConfigState, GatewaySettings, HealthState, Override, Route
 from routes.schema import BLOCK_NAMES, FIELDS
 
@@ -93,8 +96,8 @@ def gateway_blocks() -> dict[str, Any]:
 
 
 def build_table(version: int | None = None) -> RouteTable:
-    """Compile every enabled route, with the gateway-wide blocks. A row that cannot compile is left out and
-    logged, never fatal."""
+    """Compile every enabled route, with the gateway-wide blocks and the consumer directory (in `settings`). A
+    row that cannot compile is left out and logged, never fatal."""
     if version is None:
         version = current_version()
     enabled_backends = Prefetch("backends", queryset=Backend.objects.filter(enabled=True).order_by("position", "id"))
@@ -107,4 +110,5 @@ def build_table(version: int | None = None) -> RouteTable:
             log.error("route %s (%s) left out of the table: %s", route.pk, route.name, exc)
             continue
         specs.append(spec)
-    return RouteTable(specs, version=version, settings=gateway_blocks())
+    settings = {**gateway_blocks(), DIRECTORY_SETTING: consumer_directory(timezone.now())}
+    return RouteTable(specs, version=version, settings=settings)

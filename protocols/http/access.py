@@ -1,14 +1,19 @@
-"""Who may use a route, and how often: its JWT policy and rate limit, compiled with the table's plan.
+"""Who may use a route, and how often: its credentials (API key, JWT) and rate limit, compiled with the table's plan.
 
-A route gets a JWT policy when `auth_required` is set or its policies carry a `jwt` block; the block is the
-route's own, else the gateway-wide one (`RouteTable.settings["jwt"]`). Its rate limit is its own `rate_limit`
+A route's `auth` mode ("none", "key", "jwt", "either": protocols.auth.consumers) says which credential it
+takes; `auth_required` (or a `jwt` block of its own) on a route whose mode is "none" means "jwt", as it always
+did. A "jwt" or "either" route gets a JWT policy: the route's own `jwt` block, else the gateway-wide one
+(`RouteTable.settings["jwt"]`). Keys and JWT subjects resolve to consumers through the table's
+ConsumerDirectory; the consumer's name goes upstream as `X-Consumer-Name` on http routes and is what rate
+limits with the `consumer` (or `user`) scope count. Its rate limit is its own `rate_limit`
 block, else the gateway-wide one (a route's block replaces the global one, as the admin form says).
 `AccessControl.compile` answers None for a route with neither, which the route's plan (protocols.plan) keeps, so
 such a route costs nothing.
 
 Errors, all GatewayErrors that the listeners answer as JSON: AuthFailure (401/403), KeysUnavailable (503),
-RateLimited (429) and `AccessMisconfigured` (503 `route_misconfigured`): a route that requires a token but
-whose JWT settings are missing or do not compile is refused, never opened. A rate-limit block that does not
+MissingCredentials and InvalidApiKey (401), ConsumerDisabled (403), RateLimited (429) and
+`AccessMisconfigured` (503 `route_misconfigured`): a route that requires a token but whose JWT settings are
+missing or do not compile is refused, never opened. A rate-limit block that does not
 compile is logged and left out (the route stays up, unlimited): the control plane's validation is the place
 that refuses such a block.
 """
@@ -16,10 +21,12 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Mapping
+import time
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-from protocols.auth import JwtPolicy, Principal, authorization_value
+from protocols.auth import JwtPolicy, Principal
+from protocols.auth.consumers import AUTH_MODES, RouteCredentials, directory_of
 from protocols.block_errors import BlockError
 from protocols.errors import GatewayError
 from protocols.limits import Decision, Limiter, LocalStore, RateLimitPolicy, RedisStore, limit_key
@@ -43,35 +50,47 @@ class AccessMisconfigured(GatewayError):
         )
 
 
+def auth_mode(auth: str, auth_required: bool, own_jwt: bool) -> str:
+    """The credential a route takes: its `auth`, or "jwt" when that is "none" and `auth_required` is set or the
+    route has its own `jwt` block (what both always meant)."""
+    if auth == "none" and (auth_required or own_jwt):
+        return "jwt"
+    return auth
+
+
 class RouteAccess:
-    """One route's admission: `admit` authenticates (when `jwt` is set) and then spends from the rate limit
-    (when `limiter` is set). Shared by the HTTP proxy and the WebSocket handshake."""
+    """One route's admission: `admit` authenticates (when `credentials` is set) and then spends from the rate
+    limit (when `limiter` is set). Shared by the HTTP proxy and the WebSocket handshake. `jwt` is the
+    credentials' JWT policy (None on "key" routes and routes without auth)."""
 
-    __slots__ = ("route_name", "jwt", "limiter", "broken", "recorder")
+    __slots__ = ("route_name", "jwt", "credentials", "limiter", "broken", "recorder")
 
-    def __init__(self, route_name: str, jwt: JwtPolicy | None, limiter: Limiter | None, broken: bool,
-                 metrics: Recorder) -> None:
+    def __init__(self, route_name: str, credentials: RouteCredentials | None, limiter: Limiter | None,
+                 broken: bool, metrics: Recorder) -> None:
         self.route_name = route_name
-        self.jwt = jwt
+        self.credentials = credentials
+        self.jwt = credentials.jwt if credentials is not None else None
         self.limiter = limiter
-        self.broken = broken  # requires a token, cannot check one: every request is refused
+        self.broken = broken  # requires a credential, cannot check one: every request is refused
         self.recorder = metrics
 
     async def admit(self, headers: Iterable[tuple[bytes, bytes]], client_ip: str) -> tuple[Principal | None,
                                                                                            Decision | None]:
-        """The principal (None without a JWT policy) and the rate-limit decision (None when not limited);
-        raises the GatewayError that answers instead (401/403/503/429)."""
+        """The principal (None on a route without auth) and the rate-limit decision (None when not limited);
+        raises the GatewayError that answers instead (401/403/503/429). The principal's headers carry what
+        goes upstream: the forwarded claims and, on http routes, X-Consumer-Name."""
         if self.broken:
             raise AccessMisconfigured(self.route_name)
         principal = None
-        jwt = self.jwt
-        if jwt is not None:
-            principal = await jwt.authenticate(authorization_value(headers))
+        consumer = None
+        credentials = self.credentials
+        if credentials is not None:
+            principal, consumer = await credentials.authenticate(headers)
         limiter = self.limiter
         if limiter is None:
             return principal, None
         key = limit_key(limiter.policy, self.route_name, client_ip,
-                        principal.subject if principal is not None else None, headers)
+                        principal.subject if principal is not None else None, headers, consumer)
         if key is None:
             return principal, None
         decision = await limiter.hit(key)
@@ -81,11 +100,12 @@ class RouteAccess:
         return principal, decision
 
     def upstream_headers(self, headers: Headers, principal: Principal | None) -> Headers:
-        """`headers` without the client's copies of the claim headers, plus the principal's own."""
-        jwt = self.jwt
-        if jwt is None or principal is None or not jwt.forwarded_names:
+        """`headers` without the client's copies of what the gateway sets (claim headers, X-Consumer-Name) and
+        without an API key, plus the principal's own."""
+        credentials = self.credentials
+        if credentials is None or principal is None:
             return headers
-        return jwt.strip_forwarded(headers) + list(principal.headers)
+        return credentials.upstream_headers(headers, principal)
 
 
 class AccessControl:
@@ -94,7 +114,9 @@ class AccessControl:
 
     Call `await aclose()` at shutdown (the Redis connections)."""
 
-    def __init__(self, redis_url: str = "", metrics: Recorder = recorder, local: LocalStore | None = None) -> None:
+    def __init__(self, redis_url: str = "", metrics: Recorder = recorder, local: LocalStore | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.clock = clock  # the wall clock API keys expire by
         self.local = local or LocalStore()
         self.shared = RedisStore(redis_url) if redis_url else None
         self.recorder = metrics
@@ -107,14 +129,18 @@ class AccessControl:
             self._policies.clear()
 
     def compile(self, route: CompiledRoute, settings: Mapping[str, Any]) -> RouteAccess | None:
-        """The route's admission under the table's gateway-wide `settings`, None when it has neither a JWT policy
-        nor a rate limit."""
+        """The route's admission under the table's gateway-wide `settings` (its consumer directory included),
+        None when it takes no credential and has no rate limit."""
         spec = route.spec
         policies = spec.policies or {}
         jwt: JwtPolicy | None = None
         broken = False
         own_jwt = policies.get("jwt")
-        if spec.auth_required or own_jwt:
+        mode = auth_mode(spec.auth, spec.auth_required, bool(own_jwt))
+        if mode not in AUTH_MODES:
+            log.error("route %r: unknown auth mode %r: it answers 503", route.name, mode)
+            broken = True
+        elif mode in ("jwt", "either"):
             block = own_jwt or settings.get("jwt")
             if not block:
                 log.error("route %r requires authentication but there are no jwt settings: it answers 503",
@@ -126,10 +152,14 @@ class AccessControl:
                 except BlockError as exc:
                     log.error("route %r: its jwt settings do not compile (%s): it answers 503", route.name, exc)
                     broken = True
+        credentials = None
+        if mode != "none" and not broken:
+            credentials = RouteCredentials(mode, jwt, directory_of(settings), self.clock,
+                                           forward_consumer=route.protocol == "http")
         limiter = self._limiter(route.name, policies.get("rate_limit"), settings.get("rate_limit"))
-        if jwt is None and limiter is None and not broken:
+        if credentials is None and limiter is None and not broken:
             return None
-        return RouteAccess(route.name, jwt, limiter, broken, self.recorder)
+        return RouteAccess(route.name, credentials, limiter, broken, self.recorder)
 
     def _jwt_policy(self, block: Any) -> JwtPolicy:
         """One JwtPolicy per distinct block: routes sharing the gateway-wide block share its cache and JWKS."""

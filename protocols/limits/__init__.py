@@ -10,7 +10,8 @@ Wiring (ProxyApp)::
     limiter = Limiter(policy, shared if policy.store == "redis" and shared else local, fallback=local)
 
     # per request, after the route matched (and after JWT, so `user` is the verified sub):
-    key = limit_key(policy, route.name, client_ip, principal.subject if principal else None, scope["headers"])
+    key = limit_key(policy, route.name, client_ip, principal.subject if principal else None, scope["headers"],
+                    consumer)   # the consumer's name, when the key or token resolved to one
     if key is not None:
         decision = await limiter.hit(key)
         if not decision.allowed:
@@ -37,9 +38,11 @@ Config keys (the earlier gateway's block and the multi-protocol example's shape 
   `requests_per_minute`, `requests_per_hour`.
 - `burst` / `burst_size`: the bucket size (>= limit); `burst_allowance`: tokens on top of the limit.
   Token bucket only; on a window algorithm it is ignored with an entry in `policy.warnings`.
-- `scope` (list of ip, user, route, api_key, header; [] or "global": one counter) or `strategy`: PerIP,
-  PerUser, PerRoute, PerIPAndRoute, PerUserAndRoute (["user", "route"]: the JWT subject, per route),
-  PerAPIKey, PerHeader, Global. Default ["ip"]. `header` names the header for scope "header";
+- `scope` (list of ip, user, consumer, route, api_key, header; [] or "global": one counter) or `strategy`:
+  PerIP, PerUser, PerRoute, PerIPAndRoute, PerUserAndRoute (["user", "route"]: the JWT subject, per route),
+  PerAPIKey, PerHeader, PerConsumer, Global. Default ["ip"]. "consumer" is the consumer an API key or a
+  JWT subject resolves to (protocols.auth.consumers); "user" is that consumer too when there is one, else
+  the JWT subject. `header` names the header for scope "header";
   `api_key_header` ("x-api-key") for "api_key".
   `missing_identity`: "ip" (default: no user / API key / header -> limited by client address) or "skip".
 - `store`: "local" (default) or "redis" (`enable_redis: true` means "redis"). `key_prefix` /

@@ -20,8 +20,9 @@ _ALGORITHMS = {"fixedwindow": FIXED_WINDOW, "slidingwindow": SLIDING_WINDOW, "to
 _STRATEGIES = {
     "perip": ("ip",), "peruser": ("user",), "perroute": ("route",), "peripandroute": ("ip", "route"),
     "peruserandroute": ("user", "route"), "perapikey": ("api_key",), "perheader": ("header",), "global": (),
+    "perconsumer": ("consumer",),
 }
-_SCOPES = frozenset({"ip", "user", "route", "api_key", "header", "global"})
+_SCOPES = frozenset({"ip", "user", "consumer", "route", "api_key", "header", "global"})
 _PER = {"requests_per_second": 1, "requests_per_minute": 60, "requests_per_hour": 3600}
 KNOWN_KEYS = frozenset({
     # the earlier gateway's block
@@ -101,7 +102,7 @@ def _compile(block: Any, name: str) -> RateLimitPolicy:
         else:
             raise BlockError.at("strategy", f"rate_limit.strategy {strategy!r} is neither a key scope (PerIP, PerUser, "
                                              "PerRoute, PerIPAndRoute, PerUserAndRoute, PerAPIKey, PerHeader, "
-                                             "Global) nor an algorithm (fixed_window, sliding_window, "
+                                             "PerConsumer, Global) nor an algorithm (fixed_window, sliding_window, "
                                              "token_bucket).")
     for key in ("window_type", "algorithm"):
         if block.get(key) is not None:
@@ -235,15 +236,17 @@ def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None
 
 
 def limit_key(policy: RateLimitPolicy, route_name: str, client_ip: str, user: str | None,
-              headers: Iterable[tuple[bytes, bytes]] = ()) -> str | None:
+              headers: Iterable[tuple[bytes, bytes]] = (), consumer: str | None = None) -> str | None:
     """The counter this request spends from, or None when this policy does not limit it.
 
     `headers` are ASGI headers (lower-case names). Parts by scope: ip -> the client address (as the proxy
-    resolved it through trusted proxies), route -> the route's name, user -> the authenticated subject,
-    api_key -> a hash of the `api_key_header` value (never the key itself), header -> the `header` value
-    (hashed when long). A missing user, API key or header falls back to the client address
-    (`missing_identity: "ip"`, the default, so anonymous clients are still limited) or, with
-    `missing_identity: "skip"`, leaves the request unlimited (None). No scope at all is one global counter.
+    resolved it through trusted proxies), route -> the route's name, consumer -> the consumer the API key or
+    the JWT's subject belongs to (so a consumer's key and tokens share one counter), user -> that consumer
+    when known, else the authenticated subject, api_key -> a hash of the `api_key_header` value (never the
+    key itself), header -> the `header` value (hashed when long). A missing user, consumer, API key or header
+    falls back to the client address (`missing_identity: "ip"`, the default, so anonymous clients are still
+    limited) or, with `missing_identity: "skip"`, leaves the request unlimited (None). No scope at all is one
+    global counter.
     """
     if not policy.enabled:
         return None
@@ -254,8 +257,11 @@ def limit_key(policy: RateLimitPolicy, route_name: str, client_ip: str, user: st
         elif part == "route":
             parts.append("route=" + _identity(route_name))
         else:
-            if part == "user":
-                value: str | bytes | None = user or None
+            if part == "consumer" or (part == "user" and consumer):
+                value: str | bytes | None = consumer or None
+                label = "consumer="
+            elif part == "user":
+                value = user or None
                 label = "user="
             elif part == "api_key":
                 value = _header(headers, policy.api_key_header)

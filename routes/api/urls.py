@@ -12,6 +12,7 @@ from rest_framework.routers import SimpleRouter
 
 from routes.api.audit import AuditEntryViewSet
 from routes.api.cache import CacheViewSet
+from routes.api.consumers import ConsumerViewSet
 from routes.api.health import BackendHealthViewSet
 from routes.api.permissions import RolePermission
 from routes.api.views import ConfigViewSet, RouteViewSet
@@ -43,6 +44,7 @@ router.register("config", ConfigViewSet, basename="config")
 router.register("audit", AuditEntryViewSet, basename="audit")
 router.register("cache", CacheViewSet, basename="cache")
 router.register("backends", BackendHealthViewSet, basename="backend")
+router.register("consumers", ConsumerViewSet, basename="consumer")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # drf-spectacular serves the schema to anyone by default; the API's shape is staff-only like the API.

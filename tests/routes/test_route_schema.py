@@ -52,7 +52,7 @@ BLOCK_SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
 FIELD_SAMPLES: dict[str, Any] = {
     "name": "sampled", "priority": 5, "protocol": "http", "external_path": "/users/{id}",
     "internal_path": "/v2/users/{id}", "match_host": "api.example.com", "methods": ["GET", "POST"],
-    "load_balancing_strategy": "least_connections", "auth_required": True, "connect_timeout_ms": 1234,
+    "load_balancing_strategy": "least_connections", "auth_required": True, "auth": "jwt", "connect_timeout_ms": 1234,
     "read_timeout_ms": 4321, "total_timeout_ms": 9999, "preserve_host": True,
 }
 
