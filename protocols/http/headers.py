@@ -19,10 +19,11 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 VIA = b"1.1 rusta"
 # Fields the proxy reads or replaces itself; everything else is forwarded untouched, in order. Expect is ours
 # to answer (uvicorn sends 100 Continue when the body is first read), never the backend's. Traceparent is
-# replaced by the gateway's own span (protocols.tracing).
+# replaced by the gateway's own span (protocols.tracing). X-Consumer-Name is the gateway's to say (the consumer a
+# key or token resolved to, protocols.auth.consumers): a client's copy is dropped on every route.
 _HANDLED = HOP_BY_HOP | {
     b"host", b"content-length", b"expect", b"x-request-id", b"x-forwarded-for", b"x-forwarded-proto",
-    b"x-forwarded-host", b"via", b"traceparent",
+    b"x-forwarded-host", b"via", b"traceparent", b"x-consumer-name",
 }
 # RequestHead.traceparent when the client sent the field more than once: invalid, so a new trace starts.
 _REPEATED = b"repeated"

@@ -31,7 +31,7 @@ def proxy(upstream: UpstreamServer) -> Iterator[ProxyServer]:
         subjects={"alice": BILLING})
     limit = {"limit": 2, "window_s": 60, "scope": ["consumer"]}
     routes = [route("billing", "/billing", upstream.port, auth="either", policies={"rate_limit": limit}),
-              route("keys", "/keys", upstream.port, auth="key")]
+              route("keys", "/keys", upstream.port, auth="key"), route("open", "/open", upstream.port)]
     with ProxyServer(routes, settings={"jwt": {"secret": SECRET}, DIRECTORY_SETTING: directory}) as server:
         yield server
 
@@ -46,6 +46,11 @@ def test_the_backend_learns_the_consumer_and_never_sees_the_key(proxy, upstream)
     seen = upstream.requests[-1]
     assert seen.header("x-consumer-name") == ["billing"]
     assert seen.header("x-api-key") == []
+
+
+def test_a_route_without_auth_never_passes_a_clients_own_consumer_name_upstream(proxy, upstream):
+    assert proxy.call("GET", "/open", [("X-Consumer-Name", "admin")]).status == 200
+    assert upstream.requests[-1].header("x-consumer-name") == []
 
 
 def test_a_key_client_and_a_jwt_client_of_one_consumer_share_one_limit(proxy, upstream):
