@@ -25,7 +25,7 @@ from typing import Any
 from django.db import transaction
 
 from routes.import_export import ImportPlan, plan_import
-from routes.models import Route
+from routes.models import AuditEntry, Route
 from routes.schema import BLOCK_NAMES
 from routes.secrets import REDACTED, redact
 from routes.services import (
@@ -45,8 +45,8 @@ from routes.validation import Errors
 FORMAT_VERSION = 1
 # Sections a document may manage; consumers and certificates are to join them (each absent one: not managed).
 SECTIONS = ("settings", "routes")
-# Not yet one of AuditEntry.Action's choices: the one audit row of an apply.
-APPLY_ACTION = "apply"
+# The one audit row of an apply.
+APPLY_ACTION = AuditEntry.Action.APPLY
 MAX_FILE_REFERENCE_BYTES = 1 << 20
 _REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z]+):([^}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")

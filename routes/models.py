@@ -187,6 +187,7 @@ class AuditEntry(models.Model):
         RELOAD = "reload", "Reloaded"
         OVERRIDE = "override", "Health override"
         PURGE = "purge", "Cache purge"
+        APPLY = "apply", "Applied"  # manage.py config apply and /api/config/apply/: one row for the whole change
 
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)

@@ -57,6 +57,10 @@ def test_apply_writes_the_document_as_one_audited_change(operator_api, operator,
     entry = AuditEntry.objects.first()
     assert (entry.action, entry.source, entry.actor_name) == ("apply", "api", operator.username)
     assert entry.changes == {"routes.users.read_timeout_ms": [30000, 9000]}
+    listed = operator_api.get("/api/audit/", {"action": "apply"})
+    assert listed.status_code == 200
+    rows = listed.json()["results"]
+    assert entry.pk in [row["id"] for row in rows] and {row["action"] for row in rows} == {"apply"}
 
 
 def test_after_apply_the_diff_of_the_same_document_answers_no_change(operator_api, stored):

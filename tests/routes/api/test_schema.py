@@ -27,6 +27,7 @@ def test_the_schema_lists_every_management_endpoint(schema):
     assert set(schema["paths"]) == {
         "/api/routes/", "/api/routes/{id}/", "/api/routes/validate/", "/api/config/", "/api/config/status/",
         "/api/config/reload/", "/api/config/export/", "/api/config/import/", "/api/config/settings/",
+        "/api/config/diff/", "/api/config/apply/",
         "/api/backends/{id}/health/", "/api/metrics/", "/api/metrics/history/", "/api/cache/purge/", "/api/audit/",
         "/api/audit/{id}/", "/api/consumers/", "/api/consumers/{id}/", "/api/consumers/{id}/keys/",
         "/api/consumers/{id}/keys/{key_id}/", "/api/consumers/{id}/keys/{key_id}/rotate/",
