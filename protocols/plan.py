@@ -28,6 +28,7 @@ from protocols.ftp.config import FtpSettings, ftp_settings
 from protocols.ftp.gateway import FtpMatch, match_ftp_route
 from protocols.guards import DEFAULT_GUARDS, Guards
 from protocols.health import HEALTH_PATHS
+from protocols.plugins import PluginChain, PluginEntry, compile_chain, plugin_entries
 from protocols.shaping import RouteShaping
 from protocols.table import CompiledRoute, RouteTable
 from protocols.websocket.config import WebSocketPolicy, websocket_policy
@@ -54,11 +55,12 @@ class RoutePlan:
     when `guards` is None (a tunnel's messages are not shaped). `shaping` is None for a route that neither
     transforms, caches nor compresses (the proxy's plain path); `access` None for a route with neither a JWT
     policy nor a rate limit. `runtime` is None for dns routes; `websocket` and `ftp` are set for routes of those
-    protocols only; `ai` for http routes with an enabled `ai_policy` (protocols.ai.routing).
+    protocols only; `ai` for http routes with an enabled `ai_policy` (protocols.ai.routing); `plugins` for http
+    routes that run plugins (the gateway-wide `plugins` list with the route's own, protocols.plugins).
     """
 
     __slots__ = ("route", "guards", "shaping", "broken", "touches_answers", "access", "runtime", "websocket",
-                 "ftp", "ai")
+                 "ftp", "ai", "plugins")
 
     def __init__(self, route: CompiledRoute, guards: Guards | None, shaping: RouteShaping | None, broken: bool,
                  access: RouteAccess | None, runtime: RouteRuntime | None) -> None:
@@ -74,6 +76,7 @@ class RoutePlan:
         self.websocket: WebSocketPolicy | None = None
         self.ftp: FtpSettings | None = None
         self.ai: RouteAi | None = None
+        self.plugins: PluginChain | None = None
 
 
 class TablePlan:
@@ -134,16 +137,31 @@ def build_plan(table: RouteTable, access: AccessControl, balancing: Balancing,
     access.start_table()
     if ai is not None:
         ai.start_table(table)
-    routes = {route.id: _route_plan(route, settings, access, runtimes.get(route.id), ai) for route in table.routes}
+    plugins = _gateway_plugins(settings)
+    made: dict[tuple[str, str], Any] = {}  # plugin objects, shared by the routes whose entries are the same
+    routes = {route.id: _route_plan(route, settings, access, runtimes.get(route.id), ai, plugins, made)
+              for route in table.routes}
     return TablePlan(table, routes, unrouted, discovered)
 
 
+def _gateway_plugins(settings: Mapping[str, Any]) -> tuple[PluginEntry, ...] | BlockError:
+    """The gateway-wide `plugins` entries, or why they cannot run (then every http route answers 503)."""
+    try:
+        return plugin_entries(settings.get("plugins"), check_configs=False)
+    except BlockError as exc:
+        log.error("the gateway-wide plugins do not compile; every http route answers 503: %s", exc)
+        return BlockError(exc.prefixed("plugins"))
+
+
 def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: AccessControl,
-                runtime: RouteRuntime | None, ai: AiRouting | None) -> RoutePlan:
+                runtime: RouteRuntime | None, ai: AiRouting | None,
+                plugins: tuple[PluginEntry, ...] | BlockError = (),
+                made: dict[tuple[str, str], Any] | None = None) -> RoutePlan:
     policies = route.spec.policies or {}
     guards: Guards | None = None
     shaping: RouteShaping | None = None
     route_ai: RouteAi | None = None
+    chain: PluginChain | None = None
     try:
         guards = Guards.from_config(policies, settings)
         # Every protocol's: a websocket or dns route asked over plain HTTP is refused as misconfigured (503)
@@ -154,6 +172,10 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
             if route_ai is not None and route.discovers:
                 # Its strategies name backends by position, which addresses coming and going do not keep.
                 raise BlockError.at("ai_policy", "AI routing cannot choose among discovered backends.")
+        if route.protocol == "http":
+            if isinstance(plugins, BlockError):
+                raise plugins
+            chain = compile_chain(route.name, plugins, policies, {} if made is None else made)
     except BlockError as exc:
         log.error("route %r: its settings do not compile, it answers 503: %s", route.name, exc)
         broken = True
@@ -161,6 +183,7 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
         broken = False
     plan = RoutePlan(route, guards, shaping, broken, access.compile(route, settings), runtime)
     plan.ai = route_ai
+    plan.plugins = chain
     if route.protocol == "websocket":
         plan.websocket = websocket_policy(route.name, policies)
     elif route.protocol == "ftp":

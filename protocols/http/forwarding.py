@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from protocols.guards import Guards
     from protocols.http.access import RouteAccess
     from protocols.http.plugins import GuardedSend
+    from protocols.plugins import PluginChain
     from protocols.shaping import RouteShaping
 
 Message = dict[str, Any]
@@ -75,7 +76,7 @@ class Attempt:
 
     __slots__ = ("runtime", "spec", "method", "target", "headers", "set_host", "body", "content_length", "client",
                  "retries", "deadline", "access", "guards", "shaping", "answer_guard", "ai", "body_head", "preferred",
-                 "served")
+                 "served", "plugins")
 
     def __init__(self, runtime: RouteRuntime, spec: RouteSpec, method: bytes, target: bytes, headers: Headers,
                  set_host: bool, body: bytes | AsyncIterator[bytes], content_length: int | None, client: str,
@@ -100,6 +101,7 @@ class Attempt:
         self.body_head = b""  # the body's first chunk as the client sent it (what AI routing reads of a long body)
         self.preferred: int | None = None  # AI routing's choice for the first attempt (a backend position)
         self.served: BackendState | None = None  # the backend whose response head came last
+        self.plugins: PluginChain | None = None  # the route's plugins, when it runs any
 
 
 async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, receive: Receive, send: Send,

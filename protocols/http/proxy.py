@@ -36,6 +36,7 @@ from protocols.http.headers import (
 )
 from protocols.http.plugins import GuardedSend, RouteMisconfigured
 from protocols.plan import HEALTH, RoutePlan, TablePlan
+from protocols.plugins import PluginRun
 from protocols.resilience import MAX_REPLAY_BODY
 from protocols.shaping import ResponseShaper, edit_body, read_capped, through_cache
 from protocols.tracing import traceparent_from
@@ -101,6 +102,7 @@ class ProxyApp:
         exchange = Exchange(b"")
         path = scope["path"]
         metrics = self.recorder
+        run: PluginRun | None = None  # the route's plugins, when it runs any
         metrics.connection_opened()
         try:
             try:
@@ -114,6 +116,11 @@ class ProxyApp:
                     attempt = self._prepare(scope, send, head, exchange, plan)
                     if attempt is None:  # a CORS preflight the gateway answers itself
                         await self._preflight(send, exchange)
+                    elif attempt.plugins is not None:
+                        # Every answer from here on, the gateway's own errors included, goes through the run.
+                        send = run = PluginRun(attempt.plugins, send, scope, exchange.route or "",
+                                               exchange.clean_path, exchange.client_ip)
+                        await self._plugged(scope, receive, run, head, attempt, exchange)
                     else:
                         if attempt.access is not None:
                             await self._admit(attempt, attempt.access, scope, exchange)
@@ -168,6 +175,8 @@ class ProxyApp:
                 spans.finish(scope["method"], path, exchange.route, exchange.status, started, duration,
                              exchange.traceparent, head.traceparent, exchange.backend, exchange.error,
                              exchange.request_id)
+            if run is not None:
+                run.finished(exchange.status, duration)
         finally:
             metrics.connection_closed()
 
@@ -207,14 +216,45 @@ class ProxyApp:
             exchange.response_headers = [*(exchange.response_headers or ()),
                                          (DECISION_HEADER, route_ai.header_value(decision))]
 
-    async def _admit(self, attempt: Attempt, access: RouteAccess, scope: Scope, exchange: Exchange) -> None:
+    async def _admit(self, attempt: Attempt, access: RouteAccess, scope: Scope, exchange: Exchange) -> str | None:
         """The route's JWT and rate limit, before the body is read and a backend picked: the principal's claim
-        headers replace any the client sent, and a limited route's answer gets its RateLimit-* fields."""
+        headers replace any the client sent, and a limited route's answer gets its RateLimit-* fields. Returns
+        the authenticated subject, when there is one (for the plugins' `access` phase)."""
         principal, decision = await access.admit(scope["headers"], attempt.client)
         if principal is not None:
             attempt.headers = access.upstream_headers(attempt.headers, principal)
         if decision is not None:
             exchange.response_headers = decision.headers()
+        return principal.subject if principal is not None else None
+
+    async def _plugged(self, scope: Scope, receive: Receive, run: PluginRun, head: RequestHead, attempt: Attempt,
+                       exchange: Exchange) -> None:
+        """__call__'s steps for a route that runs plugins, with their phases in between (protocols.plugins):
+        request, the JWT and rate limit, access, the body and AI routing, upstream, then the exchange, whose
+        response head goes through `run` (the response phase)."""
+        await run.request()
+        subject = await self._admit(attempt, attempt.access, scope, exchange) if attempt.access is not None else None
+        await run.access(subject)
+        if head.has_body:
+            if attempt.guards is not None:
+                receive = attempt.guards.limit_receive(receive)
+            await _read_body(attempt, receive, head, exchange)
+        if attempt.ai is not None:
+            await self._ai_decide(attempt, attempt.ai, scope, exchange)
+        attempt.headers, attempt.target = await run.upstream(attempt.headers, attempt.target)
+        if attempt.shaping is not None:
+            # A shaped answer gets the route's guard fields on its way out: the run sends through the guard
+            # meanwhile (the gateway's own error answers have them from answer_head, as without plugins).
+            plain, guard = run.inner, exchange.guard
+            run.inner = plain if guard is None else guard
+            try:
+                await self._forward_shaped(scope, attempt, receive, run, exchange)
+            finally:
+                run.inner = plain
+        elif attempt.spec.total_timeout <= 0:
+            await forward(self.client, self.state, attempt, receive, run, exchange, self.recorder)
+        else:
+            await self._forward_within_total(attempt, receive, run, exchange)
 
     def _prepare(self, scope: Scope, send: Send, head: RequestHead, exchange: Exchange,
                  plan: TablePlan) -> Attempt | None:
@@ -307,6 +347,7 @@ class ProxyApp:
                           runtime.retry.max_retries if method in runtime.retryable else 0,
                           route_plan.access)
         attempt.ai = route_plan.ai
+        attempt.plugins = route_plan.plugins
         attempt.guards = guards
         if shaping is None:
             attempt.answer_guard = exchange.guard
