@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from protocols.plugins import PluginMetrics
+from protocols.plugins import PluginMetrics, snapshot
 from protocols.table import RouteSpec
 from tests.support.plugin_packages import installed
 from tests.support.proxy import ProxyServer, Reply, route
@@ -139,6 +139,7 @@ def test_a_failing_plugin_with_on_error_continue_is_passed_over_and_counted(
     assert metrics.errors[("raising", "access", "raised")] == 100
     assert metrics.errors[("raising", "response", "raised")] == 100  # response always fails open
     assert metrics.calls[("example", "upstream")] == 100
+    assert ["sleeping", "access", "timeout", 100] in snapshot(metrics)["errors"]  # what /metrics can show
 
 
 def test_a_plugin_that_cannot_start_leaves_its_route_answering_503_route_misconfigured(
