@@ -17,6 +17,8 @@ from rest_framework.authtoken.models import Token
 
 from metrics.models import RetentionPolicy
 from routes import import_export, services
+from routes.consumers.models import Consumer
+from routes.consumers.services import issue_key, save_consumer
 from routes.health.models import BackendHealth
 from routes.models import AuditEntry, GatewaySettings, Route
 from tests.support.users import PASSWORD, role_user
@@ -55,6 +57,7 @@ class World:
     route: Route
     viewer: object
     other_user: object
+    consumer: Consumer
 
     def value(self, pattern: str, name: str) -> str:
         route = self.route
@@ -64,6 +67,7 @@ class World:
             "routes/gatewaysettings": GatewaySettings.objects.get().pk, "routes/backendhealth": backend.pk,
             "metrics/retentionpolicy": RetentionPolicy.objects.first().pk, "auth/user": self.other_user.pk,
             "auth/group": Group.objects.first().pk, "authtoken/tokenproxy": Token.objects.get().user_id,
+            "routes/consumer": self.consumer.pk,
         }
         if name == "object_id":
             if pattern.startswith("admin/r/"):
@@ -72,8 +76,10 @@ class World:
             return str(by_model[model])
         return str({
             "content_type_id": ContentType.objects.get_for_model(Route).pk, "route": route.name,
+            "consumer_id": self.consumer.pk, "key_id": self.consumer.api_keys.get().pk,
             "view": "overview", "app_label": "routes", "url": "no-such-page/", "pk": AuditEntry.objects.first().pk,
             "id": backend.pk if "backends" in pattern else (self.other_user.pk if "auth/user" in pattern
+                                                           else self.consumer.pk if "consumers" in pattern
                                                            else route.pk),
         }[name])
 
@@ -89,7 +95,9 @@ def world(route_doc) -> World:
     BackendHealth.objects.get_or_create(backend=route.backends.first())
     other = role_user("ursula", "superuser")
     Token.objects.create(user=other)
-    return World(route=Route.objects.get(), viewer=role_user("vera", "viewer"), other_user=other)
+    consumer = save_consumer({"name": "billing"}, actor=None, source="api")
+    issue_key(consumer, actor=None, source="api")
+    return World(route=Route.objects.get(), viewer=role_user("vera", "viewer"), other_user=other, consumer=consumer)
 
 
 @pytest.fixture
@@ -114,6 +122,7 @@ VIEWER_READS: list[tuple[str, int | str]] = [
     (r"/delete/$", 403),
     (r"/purge-cache/$", 405),  # POST only
     (r"/try/$", 403),  # the try-it panel shows transformed header values: operators only
+    (r"/keys/(issue|<int:key_id>/(rotate|revoke))/$", 403),  # issuing, rotating, revoking API keys: operators only
     (r"^admin/login/$", 302),  # already logged in: on to the index
     (r"^admin/logout/$", 405),  # POST only
     (r"^admin/autocomplete/$", 403),  # no field given to complete

@@ -18,7 +18,7 @@ STDIO = "-"
 EXIT_CHANGES = 2  # diff found something to change, as diff(1) and decK answer
 
 
-class FileFormatError(ValueError):
+class FileFormatError(Exception):
     """A file that is not a configuration document at all (not YAML or JSON, a key twice, a date)."""
 
 
