@@ -24,7 +24,7 @@ from typing import Any
 
 from django.db import transaction
 
-from routes.import_export import ImportPlan, plan_import
+from routes.import_export import ChangedNames, ImportPlan, plan_import
 from routes.models import AuditEntry, Route
 from routes.schema import BLOCK_NAMES
 from routes.secrets import REDACTED, redact
@@ -295,16 +295,9 @@ class FieldChange:
 
 
 @dataclass
-class ConfigDiff:
+class ConfigDiff(ChangedNames):
     """What applying a document changes: routes and settings blocks by name, and each value by path."""
 
-    created: list[str] = field(default_factory=list)
-    updated: list[str] = field(default_factory=list)
-    deleted: list[str] = field(default_factory=list)
-    unchanged: list[str] = field(default_factory=list)
-    settings_added: list[str] = field(default_factory=list)
-    settings_changed: list[str] = field(default_factory=list)
-    settings_removed: list[str] = field(default_factory=list)
     changes: list[FieldChange] = field(default_factory=list)
     applied: bool = False
 

@@ -35,11 +35,9 @@ TOP_LEVEL_KEYS = frozenset({"version", "routers", *SETTINGS_BLOCKS})
 
 
 @dataclass
-class ImportReport:
-    """Every change an import made (or, in a dry run, would make), and the keys it did not understand (by path).
-
-    Routes are listed by name and settings blocks by name only: a block's values may hold secrets.
-    """
+class ChangedNames:
+    """The routes a change created, updated, left alone or deleted, and the settings blocks it added, changed or
+    removed, by name only (a block's values may hold secrets): what an import and a configuration apply report."""
 
     created: list[str] = field(default_factory=list)
     updated: list[str] = field(default_factory=list)
@@ -48,6 +46,12 @@ class ImportReport:
     settings_added: list[str] = field(default_factory=list)
     settings_changed: list[str] = field(default_factory=list)
     settings_removed: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ImportReport(ChangedNames):
+    """Every change an import made (or, in a dry run, would make), and the keys it did not understand (by path)."""
+
     unknown_keys: list[str] = field(default_factory=list)
     dry_run: bool = False
 
