@@ -29,11 +29,16 @@ class RequestView:
 
     def header(self, name: str) -> str | None:
         """The first value of header `name` (any case), None when the request has none."""
-        name = name.lower()
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        return first_value(self.headers, name)
+
+
+def first_value(headers: tuple[tuple[str, str], ...], name: str) -> str | None:
+    """The first value of header `name` (any case) in a view's lower-cased `headers`."""
+    name = name.lower()
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +52,8 @@ class ResponseView:
     elapsed_s: float = 0.0
 
     def header(self, name: str) -> str | None:
-        name = name.lower()
-        for key, value in self.headers:
-            if key == name:
-                return value
-        return None
+        """The first value of header `name` (any case), None when the response has none."""
+        return first_value(self.headers, name)
 
 
 @dataclass(frozen=True, slots=True)
