@@ -98,8 +98,10 @@ def test_after_warm_up_the_route_follows_the_llms_rule_asking_it_for_at_most_5_p
     headers = [reply.header("X-Rusta-AI-Decision")[0] for reply in replies]
     assert all(re.fullmatch(r"strategy=content_analysis; source=(model|cache|llm); backend=[012]", h)
                for h in headers), headers[:5]
-    # The local answers' own cost, as the operator's log measured it (the end-to-end figure is in `make bench`).
-    assert recent_model and sorted(recent_model)[int(len(recent_model) * 0.99) - 1] < 0.005
+    # The local answers' own cost, as the operator's log measured it, against the LLM's answer time in this run:
+    # a small fraction of it even on a loaded machine (the end-to-end figure, against a route without ai_policy,
+    # is `make bench`'s).
+    assert recent_model and sorted(recent_model)[int(len(recent_model) * 0.99) - 1] < stub.delay / 10
 
 
 def test_the_decision_header_is_off_unless_asked_and_the_access_log_names_strategy_and_source(
