@@ -41,6 +41,16 @@ def post(gateway: Gateway, path: str, text: str) -> int:
     return json.loads(body)["port"]
 
 
+def scraped_once_counted(gateway: Gateway, timeout: float = 15.0) -> bytes:
+    """/metrics once the worker's flusher (once a second) has written the decisions."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _, _, metrics = http("GET", gateway.admin_url + "/metrics", headers={"Connection": "close"})
+        if b"rusta_ai_decisions_total{" in metrics or time.monotonic() > deadline:
+            return metrics
+        time.sleep(0.2)
+
+
 def test_the_earlier_gateways_ai_config_routes_by_the_providers_answers_end_to_end(tmp_path: Path):
     with UpstreamServer() as fast, UpstreamServer() as complex_, LlmStub() as stub:
         stub.answer = lambda prompt: '{"index": 1}' if "complex" in prompt.split("Body", 1)[1] else '{"index": 0}'
@@ -51,8 +61,7 @@ def test_the_earlier_gateways_ai_config_routes_by_the_providers_answers_end_to_e
             gateway.wait_version(1)
             ports = [post(gateway, path, text) for text in ("a quick one", "a complex analysis", "quick again",
                                                       "another complex job")]
-            time.sleep(1.5)  # the flusher writes the worker's figures once a second
-            _, _, metrics = http("GET", gateway.admin_url + "/metrics", headers={"Connection": "close"})
+            metrics = scraped_once_counted(gateway)
         finally:
             assert gateway.stop() == 0
     assert ports == [fast.port, complex_.port, fast.port, complex_.port]
