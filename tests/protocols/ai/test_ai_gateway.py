@@ -41,12 +41,18 @@ def post(gateway: Gateway, path: str, text: str) -> int:
     return json.loads(body)["port"]
 
 
-def scraped_once_counted(gateway: Gateway, timeout: float = 15.0) -> bytes:
-    """/metrics once the worker's flusher (once a second) has written the decisions."""
+def llm_decisions(metrics: bytes) -> list[tuple[str, int]]:
+    return [(route, int(count)) for route, count in re.findall(
+        r'^rusta_ai_decisions_total\{route="([^"]+)",strategy="content_analysis",source="llm"\} (\d+)$',
+        metrics.decode(), re.M)]
+
+
+def scraped_once_counted(gateway: Gateway, decisions: int, timeout: float = 15.0) -> bytes:
+    """/metrics once the worker's flusher (once a second) has written `decisions` LLM decisions."""
     deadline = time.monotonic() + timeout
     while True:
         _, _, metrics = http("GET", gateway.admin_url + "/metrics", headers={"Connection": "close"})
-        if b"rusta_ai_decisions_total{" in metrics or time.monotonic() > deadline:
+        if sum(count for _, count in llm_decisions(metrics)) >= decisions or time.monotonic() > deadline:
             return metrics
         time.sleep(0.2)
 
@@ -61,7 +67,7 @@ def test_the_earlier_gateways_ai_config_routes_by_the_providers_answers_end_to_e
             gateway.wait_version(1)
             ports = [post(gateway, path, text) for text in ("a quick one", "a complex analysis", "quick again",
                                                       "another complex job")]
-            metrics = scraped_once_counted(gateway)
+            metrics = scraped_once_counted(gateway, 4)
         finally:
             assert gateway.stop() == 0
     assert ports == [fast.port, complex_.port, fast.port, complex_.port]
@@ -69,8 +75,7 @@ def test_the_earlier_gateways_ai_config_routes_by_the_providers_answers_end_to_e
     assert len(asked) == 4
     assert {request.body["model"] for request in asked} == {model}  # the route's strategy's, not the gateway's
     assert all(request.headers["authorization"] == f"Bearer {stub.api_key}" for request in asked)
-    decisions = re.findall(r'^rusta_ai_decisions_total\{route="([^"]+)",strategy="content_analysis",'
-                           r'source="llm"\} (\d+)$', metrics.decode(), re.M)
-    assert [int(count) for _, count in decisions] == [4]
+    decisions = llm_decisions(metrics)
+    assert [count for _, count in decisions] == [4]
     lines = [line for line in gateway.access_lines() if line.get("route") == decisions[0][0]]
     assert [(line["ai_strategy"], line["ai_source"]) for line in lines] == [("content_analysis", "llm")] * 4
