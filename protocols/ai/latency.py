@@ -64,7 +64,8 @@ class _Estimate:
 class LatencyPredictor(Generic[BackendT]):
     """Online latency estimates per backend and request shape; `choose` picks a backend for a request."""
 
-    __slots__ = ("min_samples", "horizon_s", "trial_timeout_s", "_clock", "_estimates", "_exploring")
+    __slots__ = ("min_samples", "horizon_s", "trial_timeout_s", "_clock", "_estimates", "_exploring",
+                 "_shape_trials")
 
     def __init__(self, clock: Clock = time.monotonic, min_samples: float = MIN_SAMPLES,
                  horizon_s: float = HORIZON_S, trial_timeout_s: float = TRIAL_TIMEOUT_S) -> None:
@@ -75,6 +76,10 @@ class LatencyPredictor(Generic[BackendT]):
         self._estimates: dict[tuple[object, ...], _Estimate] = {}
         # When each trial of an unmeasured backend started, oldest first, until its outcome is observed.
         self._exploring: dict[BackendT, list[float]] = {}
+        # A backend never measured for a request shape is tried on it once (then again after a horizon without
+        # samples): without it, a backend slow for the shapes it happened to get first would never be tried on
+        # the shapes it is fast for. {finest key: when its trial started}.
+        self._shape_trials: dict[tuple[object, ...], float] = {}
 
     def predict(self, backend: BackendT, features: RequestFeatures) -> float | None:
         """Seconds this request should take on `backend`; None when the backend has no recent estimate at all
@@ -109,6 +114,7 @@ class LatencyPredictor(Generic[BackendT]):
         if trials:
             trials.pop(0)
         estimates = self._estimates
+        self._shape_trials.pop(_keys(backend, features)[0], None)
         for key in _keys(backend, features):
             estimate = estimates.get(key)
             if estimate is None:
@@ -130,9 +136,12 @@ class LatencyPredictor(Generic[BackendT]):
             second += 1
         a, b = backends[first], backends[second]
         a_seconds, b_seconds = self.predict(a, features), self.predict(b, features)
-        if a_seconds is not None and b_seconds is not None:
-            return a if a_seconds <= b_seconds else b
         now = self._clock()
+        if a_seconds is not None and b_seconds is not None:
+            for candidate in (a, b):
+                if self._shape_unmeasured(candidate, features, now):
+                    return candidate
+            return a if a_seconds <= b_seconds else b
         unknown = [backend for backend in backends if len(self._trials(backend, now)) < EXPLORING_AT_ONCE
                    and self.predict(backend, features) is None]
         if unknown:
@@ -140,6 +149,19 @@ class LatencyPredictor(Generic[BackendT]):
             self._exploring.setdefault(chosen, []).append(now)
             return chosen
         return b if a_seconds is None and b_seconds is not None else a
+
+    def _shape_unmeasured(self, backend: BackendT, features: RequestFeatures, now: float) -> bool:
+        """Whether `backend` has no recent sample of this request's shape and none on its way: then this request
+        is its trial (counted as on its way until observed, or for `trial_timeout_s`)."""
+        key = _keys(backend, features)[0]
+        estimate = self._estimates.get(key)
+        if estimate is not None and estimate.weight(now, self.horizon_s) >= 1.0:
+            return False
+        started = self._shape_trials.get(key)
+        if started is not None and now - started < self.trial_timeout_s:
+            return False
+        self._shape_trials[key] = now
+        return True
 
     def _trials(self, backend: BackendT, now: float) -> list[float]:
         """The trials of `backend` still waiting for their outcome (those older than `trial_timeout_s` are

@@ -160,3 +160,18 @@ def test_a_trial_that_never_reports_frees_its_backend_after_the_trial_timeout():
 
 def test_body_sizes_fall_in_log2_buckets():
     assert [upload(size).size_bucket for size in (0, 1, 2, 3, 4, 1023, 1024)] == [0, 1, 2, 2, 3, 10, 11]
+
+
+def test_a_backend_never_measured_for_a_shape_is_tried_on_it_once_and_then_chosen_if_faster():
+    clock = FakeClock()
+    predictor: LatencyPredictor[str] = LatencyPredictor(clock)
+    for _ in range(20):  # b happened to get only small bodies, on which it is slow
+        predictor.observe("a", upload(100), 0.005)
+        predictor.observe("b", upload(100), 0.200)
+        predictor.observe("a", upload(8_000), 0.200)
+    rng = Random(4)
+    first = predictor.choose(["a", "b"], upload(8_000), rng)
+    assert first == "b", "b's trial on large bodies"
+    assert predictor.choose(["a", "b"], upload(8_000), rng) == "a", "one trial at a time"
+    predictor.observe("b", upload(8_000), 0.005)
+    assert [predictor.choose(["a", "b"], upload(8_000), rng) for _ in range(20)] == ["b"] * 20
