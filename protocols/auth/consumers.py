@@ -6,8 +6,9 @@ request costs at most one SHA-256 of the presented key and dict lookups.
 
 A route's `auth` mode (`AUTH_MODES`): "none", "key" (an API key), "jwt" (a bearer JWT, what `auth_required` has
 always meant) or "either". An API key is read from `X-API-Key`, or from `Authorization: Bearer rk_...` (a JWT
-never starts with `rk_`, so the two cannot be confused); when both a key and a JWT are sent to an "either"
-route, the key decides. Answers, GatewayErrors like the JWT layer's:
+never starts with `rk_`, so the two cannot be confused), and at a WebSocket handshake from the `api_key` query
+parameter when neither field has one (protocols.websocket.handshake); when both a key and a JWT are sent to an
+"either" route, the key decides. Answers, GatewayErrors like the JWT layer's:
 - 401 `unauthorized`: no credential at all (`WWW-Authenticate: ApiKey`, plus `Bearer` on "either" routes);
 - 401 `invalid_api_key`: a key that is malformed, unknown, revoked or expired (one message for all, on purpose);
 - 403 `consumer_disabled`: a valid key or token of a consumer that is disabled;
@@ -151,8 +152,9 @@ class RouteCredentials:
     """One route's `auth` mode at request time: which credential it takes, whose it is, what goes upstream.
 
     `jwt` is the route's JwtPolicy ("jwt" and "either" modes), `directory` the table's consumers, `clock` the
-    wall clock keys expire by. With `forward_consumer` (http routes) the consumer's name goes upstream as
-    `X-Consumer-Name`, in the principal's headers; `stripped` are the client's fields removed before that.
+    wall clock keys expire by. With `forward_consumer` (http and websocket routes) the consumer's name goes
+    upstream as `X-Consumer-Name`, in the principal's headers; `stripped` are the client's fields removed before
+    that.
     """
 
     __slots__ = ("mode", "jwt", "directory", "clock", "forward_consumer", "stripped", "strip_key_bearer")

@@ -4,7 +4,7 @@ A route's `auth` mode ("none", "key", "jwt", "either": protocols.auth.consumers)
 takes; `auth_required` (or a `jwt` block of its own) on a route whose mode is "none" means "jwt", as it always
 did. A "jwt" or "either" route gets a JWT policy: the route's own `jwt` block, else the gateway-wide one
 (`RouteTable.settings["jwt"]`). Keys and JWT subjects resolve to consumers through the table's
-ConsumerDirectory; the consumer's name goes upstream as `X-Consumer-Name` on http routes and is what rate
+ConsumerDirectory; the consumer's name goes upstream as `X-Consumer-Name` (http and websocket routes) and is what rate
 limits with the `consumer` (or `user`) scope count. Its rate limit is its own `rate_limit`
 block, else the gateway-wide one (a route's block replaces the global one, as the admin form says).
 `AccessControl.compile` answers None for a route with neither, which the route's plan (protocols.plan) keeps, so
@@ -78,7 +78,7 @@ class RouteAccess:
                                                                                            Decision | None]:
         """The principal (None on a route without auth) and the rate-limit decision (None when not limited);
         raises the GatewayError that answers instead (401/403/503/429). The principal's headers carry what
-        goes upstream: the forwarded claims and, on http routes, X-Consumer-Name."""
+        goes upstream: the forwarded claims and, on http and websocket routes, X-Consumer-Name."""
         if self.broken:
             raise AccessMisconfigured(self.route_name)
         principal = None
@@ -155,7 +155,7 @@ class AccessControl:
         credentials = None
         if mode != "none" and not broken:
             credentials = RouteCredentials(mode, jwt, directory_of(settings), self.clock,
-                                           forward_consumer=route.protocol == "http")
+                                           forward_consumer=route.protocol in ("http", "websocket"))
         limiter = self._limiter(route.name, policies.get("rate_limit"), settings.get("rate_limit"))
         if credentials is None and limiter is None and not broken:
             return None

@@ -80,9 +80,9 @@ class WebSocketProxy:
     ASGI rules it relies on: the first event is `websocket.connect`, and until `websocket.accept` the app may
     answer with `websocket.http.response.*` when the server lists that extension (uvicorn does), so a refused
     handshake is a real HTTP status with Rusta's JSON error body. The handshake passes the route's guards (IP
-    rules, head limits, Origin: protocols.websocket.guards) before its JWT and rate limit, and both before any
-    backend is picked. Like ProxyApp it never touches Django or the ORM. Call `await app.aclose()` at shutdown:
-    every open tunnel closes with 1001 on both sides.
+    rules, head limits, Origin: protocols.websocket.guards) before its credential (API key or JWT) and rate
+    limit, and both before any backend is picked. Like ProxyApp it never touches Django or the ORM. Call
+    `await app.aclose()` at shutdown: every open tunnel closes with 1001 on both sides.
     """
 
     def __init__(self, dataplane: DataPlane, options: WebSocketOptions | None = None,
@@ -168,8 +168,8 @@ class WebSocketProxy:
         route_plan = plan.routes[route.id]
         counters = self.metrics.route(route.id, route.name)
         try:
-            # IP rules, head limits and Origin before JWT and rate limits: a refused client costs no token
-            # check and no Redis call.
+            # IP rules, head limits and Origin before credentials and rate limits: a refused client costs no
+            # key or token check and no Redis call.
             check_handshake(route_plan.guards, route.name, scope, client)
             admission = await authorize_handshake(route, scope, route_plan.access, client)
         except GatewayError:
@@ -192,7 +192,8 @@ class WebSocketProxy:
         assert policy is not None and runtime is not None, "not a websocket route's plan"
         spec = route.spec
         lease = lease_backend(runtime, self.state.health, client)
-        request = upstream_request(route, lease.backend, params, clean_path, scope, head, request_id, self.trusted)
+        request = upstream_request(route, lease.backend, params, clean_path, scope, head, request_id, self.trusted,
+                                   admission.query if admission is not None else None)
         if admission is not None:
             request.headers = admission.upstream_fields(request.headers)
         options = self.options

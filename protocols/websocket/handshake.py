@@ -1,11 +1,13 @@
 """The opening handshake towards the backend: its URI and header fields, the fields the client gets back, the
-authorization hook, and the one conversion of connect failures into Rusta's gateway errors."""
+authorization hook (with the `api_key` query parameter of key routes), and the one conversion of connect failures
+into Rusta's gateway errors."""
 from __future__ import annotations
 
 import socket
 import ssl
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 from websockets.asyncio.client import connect
 from websockets.exceptions import (
@@ -19,6 +21,7 @@ from websockets.exceptions import (
 from websockets.uri import parse_uri
 
 from protocols.auth import Principal
+from protocols.auth.consumers import API_KEY_HEADER, KEY_MODES, presented_key
 from protocols.errors import (
     GatewayError,
     UpstreamConnectTimeout,
@@ -46,6 +49,9 @@ _ANSWER_DROPPED = HOP_BY_HOP | HANDSHAKE_FIELDS | {b"date", b"server", b"content
 _REJECTION_KEPT = frozenset({"www-authenticate", "retry-after"})
 _SCHEMES = {"ws": "ws", "wss": "wss", "http": "ws", "https": "wss"}
 _FORWARDED_PROTO = {"ws": b"http", "wss": b"https"}
+# Browsers cannot set header fields on a WebSocket handshake, so a route that takes API keys also reads one from
+# this query parameter (as Kong's key-auth reads `apikey`). It is the gateway's credential: never sent upstream.
+API_KEY_PARAM = b"api_key"
 
 
 class UpgradeRejected(UpstreamError):
@@ -90,14 +96,16 @@ class UpstreamRequest:
 
 def upstream_request(route: CompiledRoute, backend: BackendSpec, params: dict[str, str], clean_path: str,
                      scope: dict[str, Any], head: RequestHead, request_id: bytes,
-                     trusted: TrustedPeers) -> UpstreamRequest:
-    """The backend's URI (internal path with the parameters filled in, plus the query) and the end-to-end
-    fields of the client's request, with X-Forwarded-*, Via and X-Request-ID as the HTTP proxy sends them."""
+                     trusted: TrustedPeers, query: bytes | None = None) -> UpstreamRequest:
+    """The backend's URI (internal path with the parameters filled in, plus the query: the client's, or `query`
+    when the admission took a credential out of it) and the end-to-end fields of the client's request, with
+    X-Forwarded-*, Via and X-Request-ID as the HTTP proxy sends them."""
     scheme = _SCHEMES.get(backend.scheme, "ws")
     host = f"[{backend.host}]" if ":" in backend.host else backend.host
     label = f"{host}:{backend.port}"
     target = route.upstream_path(params, clean_path)
-    query = scope.get("query_string") or b""
+    if query is None:
+        query = scope.get("query_string") or b""
     if query:
         target += "?" + query.decode("latin-1")
     # The TCP (and TLS) peer is always the backend; the URI's authority only decides the Host field.
@@ -167,33 +175,61 @@ def answer_fields(response_headers: Any, request_id: bytes) -> Headers:
 
 async def authorize_handshake(route: CompiledRoute, scope: dict[str, Any], access: RouteAccess | None = None,
                               client: str = "") -> Admission | None:
-    """The route's JWT and rate limit at the handshake, before a backend is picked or contacted (the same
-    RouteAccess the HTTP proxy applies; `client` is the address rate limits key on). Raises the GatewayError
-    that refuses the upgrade (401/403 with WWW-Authenticate, 429 with Retry-After, 503); returns what the
-    backend and the client get on the way (claim headers, RateLimit-* fields), or None when the route has no
-    such policy."""
+    """The route's credential (API key, JWT) and rate limit at the handshake, before a backend is picked or
+    contacted (the same RouteAccess the HTTP proxy applies; `client` is the address rate limits key on). On a
+    route that takes keys, a key in neither X-API-Key nor `Authorization: Bearer rk_...` is read from the
+    `api_key` query parameter. Raises the GatewayError that refuses the upgrade (401/403 with WWW-Authenticate,
+    429 with Retry-After, 503); returns what the backend and the client get on the way (claim headers,
+    X-Consumer-Name, RateLimit-* fields), or None when the route has no such policy."""
     if access is None:
         return None
-    principal, decision = await access.admit(scope["headers"], client)
-    return Admission(access, principal, decision.headers() if decision is not None else [])
+    headers = scope["headers"]
+    query = None
+    credentials = access.credentials
+    if credentials is not None and credentials.mode in KEY_MODES:
+        key, rest = split_api_key(scope.get("query_string") or b"")
+        if key is not None:
+            query = rest
+            if presented_key(headers)[0] is None:  # a key in a header field wins
+                headers = [*headers, (API_KEY_HEADER, key)]
+    principal, decision = await access.admit(headers, client)
+    return Admission(access, principal, decision.headers() if decision is not None else [], query)
+
+
+def split_api_key(query: bytes) -> tuple[bytes | None, bytes]:
+    """The `api_key` parameter of a query string (percent-decoded; b"" when it is given twice, which reads as a
+    malformed key) and the query without it, every other parameter as the client sent it."""
+    if not query:
+        return None, query
+    key: bytes | None = None
+    kept: list[bytes] = []
+    for part in query.split(b"&"):
+        name, _, value = part.partition(b"=")
+        if unquote_to_bytes(name) != API_KEY_PARAM:
+            kept.append(part)
+        else:
+            key = b"" if key is not None else unquote_to_bytes(value.replace(b"+", b" ")).strip()
+    return key, b"&".join(kept)
 
 
 @dataclass(slots=True)
 class Admission:
-    """An admitted handshake: the principal whose claim headers go to the backend, and the fields for the 101."""
+    """An admitted handshake: the principal whose headers (claims, X-Consumer-Name) go to the backend, the
+    fields for the 101, and the query to forward when the key came in it (None: the client's, unchanged)."""
 
     access: RouteAccess
     principal: Principal | None
     answer_fields: Headers
+    query: bytes | None = None
 
     def upstream_fields(self, fields: list[tuple[str, str]]) -> list[tuple[str, str]]:
-        """The backend's handshake fields without the client's copies of the claim headers, plus the principal's."""
-        jwt = self.access.jwt
-        if jwt is None or self.principal is None or not jwt.forwarded_names:
+        """The backend's handshake fields as the HTTP proxy sends them (RouteAccess.upstream_headers): without
+        the client's copies of claim headers and X-Consumer-Name and without the API key, plus the principal's."""
+        if self.principal is None:
             return fields
-        names = {name.decode("latin-1") for name in jwt.forwarded_names}
-        kept = [item for item in fields if item[0].lower() not in names]
-        return kept + [(name.decode("latin-1"), value.decode("latin-1")) for name, value in self.principal.headers]
+        raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in fields]
+        sent = self.access.upstream_headers(raw, self.principal)
+        return [(name.decode("latin-1"), value.decode("latin-1")) for name, value in sent]
 
 
 def handshake_error(exc: BaseException, label: str, timeout: float) -> GatewayError | None:

@@ -54,9 +54,17 @@ def test_an_either_route_may_carry_its_own_jwt_block(route_doc):
     assert services.prepare_route(route_doc(auth="either", jwt=JWT))["jwt"] == JWT
 
 
-def test_a_key_mode_on_a_websocket_route_is_refused(route_doc):
-    doc = route_doc(protocol="websocket", auth="key", backends=[{"host": "ws://10.0.0.5", "port": 8080}])
-    assert auth_errors(doc) == ['auth "key" is for http routes; this route\'s protocol is websocket.']
+@pytest.mark.parametrize("mode", ["key", "either"])
+def test_a_key_mode_on_a_websocket_route_is_saved(route_doc, mode):
+    doc = route_doc(protocol="websocket", auth=mode, jwt=JWT if mode == "either" else None,
+                    backends=[{"host": "ws://10.0.0.5", "port": 8080}])
+    services.save_route(doc, actor=None, source="api")
+    assert snapshot.build_table().routes[0].spec.auth == mode
+
+
+def test_a_key_mode_on_an_ftp_route_is_refused(route_doc):
+    doc = route_doc(protocol="ftp", auth="key", backends=[{"host": "ftp://10.0.0.5", "port": 21}])
+    assert auth_errors(doc) == ['auth "key" is for http and websocket routes; this route\'s protocol is ftp.']
 
 
 def test_jwt_on_an_ftp_route_is_refused(route_doc):

@@ -178,8 +178,13 @@ def test_a_jwt_routes_upstream_keeps_the_token_and_loses_a_forged_consumer():
     assert jwt_route.upstream_headers(sent, principal) == [(b"authorization", bearer(token("stranger")))]
 
 
-def test_a_websocket_route_resolves_the_consumer_without_sending_the_header():
+def test_a_websocket_route_sends_the_consumer_upstream_like_an_http_one():
     principal, _ = admit(access("jwt", protocol="websocket"), [(b"authorization", bearer(token()))])
+    assert principal.headers == ((b"x-consumer-name", b"billing"),)
+
+
+def test_an_ftp_route_resolves_the_consumer_without_sending_the_header():
+    principal, _ = admit(access("jwt", protocol="ftp"), [(b"authorization", bearer(token()))])
     assert principal.headers == ()
 
 
