@@ -112,6 +112,10 @@ class RouteAdmin(admin.ModelAdmin):
             "classes": ("collapse",),
             "fields": ("cors", "limits", "ip_rules", "security_headers"),
         }),
+        ("Plugins (JSON list; runs after the gateway-wide plugins)", {
+            "classes": ("collapse",),
+            "fields": ("plugins",),
+        }),
     )
     change_form_template = "admin/routes/route/change_form.html"
 

@@ -24,6 +24,7 @@ from protocols.compression.config import CODINGS, DEFAULT_CONTENT_TYPES, DEFAULT
 from protocols.ftp.config import DEFAULT_SETTINGS as FTP_DEFAULTS
 from protocols.guards import cors, limits, security
 from protocols.limits.config import RateLimitPolicy
+from protocols.plugins import config as plugin_config
 from protocols.resilience import DEFAULT_BREAKER, DEFAULT_RETRY
 from protocols.transform.body import DEFAULT_MAX_BODY as TRANSFORM_MAX_BODY
 from protocols.websocket.config import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES
@@ -49,12 +50,14 @@ class BlockKeys:
     who gets in and how much (a misspelt `alow` would leave the route open), where even a lenient import
     refuses it.
     `nested`: keys holding a list of objects, with the keys each object accepts.
+    `listed`: the block is a list of entries (`plugins`), each an object with these keys, not one object.
     """
 
     keys: Mapping[str, Any]
     notes: bool = True
     import_drops: bool = True
     nested: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    listed: bool = False
 
     @property
     def known(self) -> frozenset[str]:
@@ -168,6 +171,11 @@ BLOCKS: dict[str, BlockKeys] = {
     "ai": BlockKeys({**_none("provider", "model", "api_key", "base_url"),
                      "timeout_ms": ai_config.DEFAULT_PROVIDER_TIMEOUT_MS,
                      "max_concurrency": ai_config.DEFAULT_MAX_CONCURRENCY}, notes=False),
+    # A list: each entry names an installed plugin; its `config` holds the plugin's own keys, which the plugin's
+    # `check_config` judges (protocols.plugins).
+    "plugins": BlockKeys({"name": NO_DEFAULT, "config": {}, "order": plugin_config.DEFAULT_ORDER,
+                          "timeout_ms": plugin_config.DEFAULT_TIMEOUT_MS, "on_error": plugin_config.DEFAULT_ON_ERROR},
+                         notes=False, import_drops=False, listed=True),
 }
 
 
@@ -186,9 +194,19 @@ def unknown_paths(block: str, value: Any, prefix: str | None = None) -> dict[str
     """`{path: message}` for each key `value` (block `block`, reported under `prefix`, by default the block's
     name) does not know, nested objects included; {} for a block the table has no entry for, or not an object."""
     spec = BLOCKS.get(block)
+    where = block if prefix is None else prefix
+    if spec is not None and spec.listed and isinstance(value, list):
+        return {path: message for index, entry in enumerate(value)
+                for path, message in _unknown_in(block, spec, entry, f"{where}[{index}]").items()}
     if spec is None or not isinstance(value, dict):
         return {}
-    where = block if prefix is None else prefix
+    return _unknown_in(block, spec, value, where)
+
+
+def _unknown_in(block: str, spec: BlockKeys, value: Any, where: str) -> dict[str, str]:
+    """unknown_paths of one object of the block (the block itself, or one entry of a listed block)."""
+    if not isinstance(value, dict):
+        return {}
     found = {f"{where}.{key}": unknown_key_message(block, key, spec.known)
              for key in value if key not in spec.keys and not _is_note(spec, key)}
     for key, known in spec.nested.items():
@@ -204,7 +222,16 @@ def without_unknown(block: str, value: Any) -> Any:
     """A copy of the block without the keys `unknown_paths` reports (and without notes where the block has none);
     anything that is not an object is returned as is."""
     spec = BLOCKS.get(block)
+    if spec is not None and spec.listed and isinstance(value, list):
+        return [_known_only(spec, entry) for entry in value]
     if spec is None or not isinstance(value, dict):
+        return value
+    return _known_only(spec, value)
+
+
+def _known_only(spec: BlockKeys, value: Any) -> Any:
+    """without_unknown of one object of the block."""
+    if not isinstance(value, dict):
         return value
     out = {key: item for key, item in value.items() if key in spec.keys or _is_note(spec, key)}
     for key, known in spec.nested.items():

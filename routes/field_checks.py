@@ -15,6 +15,7 @@ from protocols.ai.config import ai_policy
 from protocols.block_errors import BlockError
 from protocols.discovery import discovery_spec
 from protocols.patterns import MAX_PATH_LENGTH, PatternError, parse_pattern, parse_template
+from protocols.plugins import plugin_entries
 from routes import network_safety
 from routes.resilience_blocks import validate_block
 
@@ -220,6 +221,16 @@ def _is_address(hostname: str) -> bool:
 def check_resilience(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
     """`retry`, `health_check`, `circuit_breaker`: by the ranges routes.resilience_blocks declares."""
     validate_block(field.name, value, errors)
+
+
+def check_plugins(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    """`plugins`, by the data plane's own reading of the list, each installed plugin judging its own config."""
+    try:
+        plugin_entries(value)
+    except BlockError as exc:
+        for path, messages in exc.prefixed(field.name).items():
+            for message in messages:
+                _add(errors, path, message)
 
 
 def check_ai_policy(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:

@@ -69,6 +69,7 @@ class Route(models.Model):
     response_transformation = _block_field("response_transformation")
     rate_limit = _block_field("rate_limit")
     ai_policy = _block_field("ai_policy")
+    plugins = _block_field("plugins")
     cache = _block_field("cache")
     compression = _block_field("compression")
     cors = _block_field("cors")
@@ -132,7 +133,8 @@ class GatewaySettings(models.Model):
     """Gateway-wide policy blocks imported from or exported to the earlier gateway's config (one row).
 
     `jwt`, `rate_limit` and `ai` are the earlier gateway's; `cors`, `limits`, `ip_rules` and `security_headers`
-    are Rusta's request guards, used by every route without its own block of that name.
+    are Rusta's request guards, used by every route without its own block of that name; `plugins` the plugins
+    every http route runs.
     """
 
     jwt = models.JSONField(null=True, blank=True)
@@ -143,6 +145,8 @@ class GatewaySettings(models.Model):
     limits = models.JSONField(null=True, blank=True)
     ip_rules = models.JSONField(null=True, blank=True)
     security_headers = models.JSONField(null=True, blank=True)
+    # Installed plugins every http route runs (a list; protocols.plugins), before or among the route's own.
+    plugins = models.JSONField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

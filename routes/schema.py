@@ -97,7 +97,8 @@ class Field:
 
 @dataclass(frozen=True)
 class Block(Field):
-    """A policy block: a JSON object (or null), stored as sent, compiled by the data plane.
+    """A policy block: a JSON object (or null), stored as sent, compiled by the data plane; `plugins` is a list
+    of entries instead (routes.block_keys marks it `listed`).
 
     `check` is the data plane's compiler wrapped for validation; `protocols` the route protocols whose listeners
     read the block (empty: all), since a block no listener reads would be stored and silently do nothing;
@@ -207,6 +208,14 @@ FIELDS: tuple[Field, ...] = (
                      'gateway-wide ai block, or "provider" and "model" here), {"strategy": "latency_prediction"} '
                      'or {"strategy": "anomaly_detection", "mode": "shadow"}. HTTP routes only. Secrets shown as '
                      "<redacted> are kept when saved unchanged."),
+    Block("plugins", check=field_checks.check_plugins, protocols=("http",),
+          help="Installed plugins this route runs, in `order`, after the gateway-wide ones (an entry of the same "
+               "`name` replaces the gateway's): a list of `{name, config, order, timeout_ms, on_error}`; null: the "
+               "gateway-wide list only. HTTP routes only.",
+          admin_help='A list, like [{"name": "example", "config": {"header": "X-Example"}, "timeout_ms": 50}]; each '
+                     'name an installed plugin (group rusta.plugins), its config checked by the plugin; on_error '
+                     '"fail" answers 502 plugin_failed when it raises or overruns, "continue" goes on without it. '
+                     "Empty: the gateway-wide plugins only. HTTP routes only."),
     Block("cache", check=_compiled(transformations.validate_cache),
           help="The route's response cache; null: answers are not cached.",
           admin_help='Response cache, like {"ttl_s": 60, "vary_headers": ["Accept-Language"]}. Empty: answers are '

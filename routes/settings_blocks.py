@@ -10,14 +10,15 @@ from typing import Any
 
 from protocols.ai.config import gateway_ai
 from protocols.block_errors import BlockError
+from protocols.plugins import plugin_entries
 from routes.access_blocks import validate_settings_access
-from routes.block_keys import unknown_paths, without_unknown
+from routes.block_keys import BLOCKS, unknown_paths, without_unknown
 from routes.guard_blocks import GUARD_FIELDS, validate_settings_blocks
 from routes.models import GatewaySettings
 from routes.secrets import missing_secret_errors, redact, restore_secrets
 from routes.validation import Errors
 
-SETTINGS_BLOCKS = ("jwt", "rate_limit", "ai", *GUARD_FIELDS)
+SETTINGS_BLOCKS = ("jwt", "rate_limit", "ai", *GUARD_FIELDS, "plugins")
 
 
 @dataclass(frozen=True)
@@ -84,7 +85,10 @@ def check_settings(data: dict[str, Any], stored: GatewaySettings, errors: Errors
     `jwt.secret` for a marker with nothing stored behind it); a block with an error is not fit to store.
     """
     for block in SETTINGS_BLOCKS:
-        if data.get(block) is not None and not isinstance(data[block], dict):
+        if BLOCKS[block].listed:
+            if data.get(block) is not None and not isinstance(data[block], list):
+                errors[block] = ["Must be a list or null."]
+        elif data.get(block) is not None and not isinstance(data[block], dict):
             errors[block] = ["Must be an object or null."]
     validate_settings_blocks(data, errors)
     new_blocks: dict[str, Any] = {}
@@ -104,6 +108,11 @@ def check_settings(data: dict[str, Any], stored: GatewaySettings, errors: Errors
             gateway_ai(without_unknown("ai", clean["ai"]))  # unknown keys are reported by path on their own
         except BlockError as exc:
             errors.update(exc.prefixed("ai"))
+    if isinstance(clean.get("plugins"), list):
+        try:
+            plugin_entries(without_unknown("plugins", clean["plugins"]))
+        except BlockError as exc:
+            errors.update(exc.prefixed("plugins"))
     return new_blocks
 
 

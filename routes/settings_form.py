@@ -34,6 +34,9 @@ HELP = {
                 "with an allow list, every other address gets 403.",
     "security_headers": 'For routes without their own; on by default, like {"frame_options": "DENY", '
                         '"hsts_max_age": 31536000}; false switches a header off.',
+    "plugins": 'Installed plugins every http route runs, a list like [{"name": "example", "config": {"header": '
+               '"X-Example"}, "order": 0, "timeout_ms": 50, "on_error": "fail"}]; a route\'s own entry of the same '
+               "name replaces the one here.",
 }
 
 
@@ -52,6 +55,7 @@ class GatewaySettingsForm(forms.ModelForm):
     limits = _block_field("limits")
     ip_rules = _block_field("ip_rules")
     security_headers = _block_field("security_headers")
+    plugins = _block_field("plugins")
 
     class Meta:
         model = GatewaySettings

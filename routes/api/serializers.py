@@ -200,6 +200,13 @@ def _policy_block(help_text: str) -> serializers.DictField:
     return serializers.DictField(required=False, allow_null=True, help_text=help_text)
 
 
+def _plugin_list(help_text: str) -> serializers.ListField:
+    """A `plugins` list: its entries go to validation as sent (`name`, `config`, `order`, `timeout_ms`,
+    `on_error`), so an unknown key in one is refused by its path, not dropped."""
+    return serializers.ListField(child=serializers.DictField(), required=False, allow_null=True,
+                                 help_text=help_text)
+
+
 # The blocks whose keys the OpenAPI schema spells out; any other block is a JSON object (`_policy_block`).
 BLOCK_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
     "retry": RetryPolicySerializer, "health_check": HealthCheckSerializer, "circuit_breaker": CircuitBreakerSerializer,
@@ -214,6 +221,8 @@ def _declared_field(declared: schema.Field) -> serializers.Field:
     options: dict[str, Any] = {"required": False, "help_text": declared.help}
     if declared.default is not schema.REQUIRED and not declared.is_block:
         options["default"] = declared.default
+    if declared.is_block and BLOCKS[declared.name].listed:
+        return _plugin_list(declared.help)
     if declared.is_block:
         block = BLOCK_SERIALIZERS.get(declared.name)
         if block is None:
@@ -316,6 +325,8 @@ class GatewaySettingsSerializer(serializers.Serializer):
                                  help_text="For routes without their own `ip_rules`.")
     security_headers = SecurityHeadersSerializer(required=False, allow_null=True,
                                                  help_text="For routes without their own `security_headers`.")
+    plugins = _plugin_list("Installed plugins every http route runs: a list of `{name, config, order, timeout_ms, "
+                           "on_error}`; a route's own entry of the same name replaces one here.")
 
 
 class SettingsChangeSerializer(serializers.Serializer):

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 CHANGE_URL = reverse("admin:routes_gatewaysettings_change", args=[1])
 LIST_URL = reverse("admin:routes_gatewaysettings_changelist")
 JWT_SECRET = "jwt-secret-value-0123456789abcdef-xyz"
-BLOCKS = ("jwt", "rate_limit", "ai", "cors", "limits", "ip_rules", "security_headers")
+BLOCKS = ("jwt", "rate_limit", "ai", "cors", "limits", "ip_rules", "security_headers", "plugins")
 
 
 @pytest.fixture

@@ -19,6 +19,8 @@ from protocols.ftp.config import ftp_settings
 from protocols.guards import CorsPolicy, IpRules, RequestLimits, SecurityHeaders
 from protocols.limits import RateLimitPolicy
 from protocols.limits.config import KNOWN_KEYS as RATE_LIMIT_KEYS
+from protocols.plugins import config as plugin_config
+from protocols.plugins import plugin_entries
 from protocols.resilience import breaker_policy, retry_policy
 from protocols.transform import REQUEST_KEYS, RESPONSE_KEYS
 from protocols.websocket.config import websocket_policy
@@ -35,7 +37,7 @@ JWT_SECRET = "a-route-jwt-secret-of-at-least-32-bytes"
 # A block each route block is valid as, and the protocol and backend its route needs.
 VALID: dict[str, dict[str, Any]] = {
     "rate_limit": {"limit": 5, "window_s": 60}, "cors": {"origins": ["https://app.example.com"]},
-    "jwt": {"secret": JWT_SECRET}, "ai_policy": {"strategy": "content_analysis"},
+    "jwt": {"secret": JWT_SECRET}, "ai_policy": {"strategy": "content_analysis"}, "plugins": {"name": "example"},
 }
 PROTOCOL = {"ftp": ("ftp", "ftp://files.internal"), "websocket": ("websocket", "ws://chat.internal")}
 
@@ -45,7 +47,7 @@ def typo(key: str) -> str:
     return key[0] + key[2:]
 
 
-def block_doc(route_doc, block: str, value: dict) -> dict:
+def block_doc(route_doc, block: str, value: Any) -> dict:
     protocol, host = PROTOCOL.get(block, ("http", "http://10.0.0.5"))
     return route_doc(protocol=protocol, backends=[{"host": host, "port": 2100}], **{block: value})
 
@@ -55,11 +57,14 @@ def block_doc(route_doc, block: str, value: dict) -> dict:
 def test_the_api_refuses_a_misspelt_key_of_every_block_at_its_path(api, route_doc, block):
     key = sorted(BLOCKS[block].known)[0]
     assert typo(key) not in BLOCKS[block].known
-    response = api.post("/api/routes/", block_doc(route_doc, block, {**VALID.get(block, {}), typo(key): 1}),
-                        format="json")
+    value: Any = {**VALID.get(block, {}), typo(key): 1}
+    where = block
+    if BLOCKS[block].listed:  # a list of entries (`plugins`): the key is misspelt in its first entry
+        value, where = [value], f"{block}[0]"
+    response = api.post("/api/routes/", block_doc(route_doc, block, value), format="json")
     assert response.status_code == 400
     message = unknown_key_message(block, typo(key), BLOCKS[block].known)
-    assert response.json()["errors"] == {f"{block}.{typo(key)}": [message]}
+    assert response.json()["errors"] == {f"{where}.{typo(key)}": [message]}
     assert f"Did you mean '{key}'" in message
     assert not Route.objects.exists()
 
@@ -144,7 +149,7 @@ def test_the_admin_help_quotes_the_declared_defaults():
     ("jwt", JWT_KEYS), ("rate_limit", RATE_LIMIT_KEYS), ("cache", CACHE_KEYS), ("compression", COMPRESSION_KEYS),
     ("request_transformation", REQUEST_KEYS), ("response_transformation", RESPONSE_KEYS),
     ("cors", guards.cors.KEYS), ("limits", guards.limits.KEYS), ("ip_rules", guards.ip_rules.KEYS),
-    ("security_headers", guards.security.KEYS),
+    ("security_headers", guards.security.KEYS), ("plugins", frozenset(plugin_config.ENTRY_KEYS)),
 ])
 def test_every_block_accepts_exactly_the_keys_its_data_plane_reads(block, read):
     assert BLOCKS[block].known == read
@@ -172,6 +177,7 @@ def _compilers():
         "jwt": lambda block: compile_jwt({"secret": JWT_SECRET, **block}),
         "ftp": lambda block: ftp_settings("r", {"ftp": block}),
         "websocket": lambda block: websocket_policy("r", {"websocket": block}),
+        "plugins": lambda block: plugin_entries([{"name": "example", **block}])[0],
     }
 
 

@@ -58,11 +58,11 @@ def test_an_import_that_changes_nothing_keeps_the_version(route_doc):
 
 
 def test_an_import_reports_unknown_keys_by_path(route_doc):
-    data = {"plugins": {}, "ai": {"provider": "openai", "temperature": 1},
+    data = {"extensions": {}, "ai": {"provider": "openai", "temperature": 1},
             "routers": [route_doc(), route_doc(name="b", external_path="/b",
                                               ai_policy={"strategy": "content_analysis", "foo": 1})]}
     report = import_export.import_config(data, actor=None, source="import")
-    assert report.unknown_keys == ["plugins", "ai.temperature", "routers[1].ai_policy.foo"]
+    assert report.unknown_keys == ["extensions", "ai.temperature", "routers[1].ai_policy.foo"]
 
 
 

@@ -30,7 +30,7 @@ pytestmark = pytest.mark.django_db
 
 BACKENDS = {"http": "http://10.0.0.5", "ftp": "ftp://10.0.0.5", "websocket": "ws://10.0.0.5"}
 # A valid value of each block that differs from its defaults, and the protocol of a route that reads it.
-BLOCK_SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
+BLOCK_SAMPLES: dict[str, tuple[str, Any]] = {
     "retry": ("http", {"max_retries": 3, "retry_on_status_codes": [502, 503]}),
     "health_check": ("http", {"interval_s": 10, "healthy_statuses": [200]}),
     "circuit_breaker": ("http", {"failure_threshold": 3, "failure_ratio": 0.5}),
@@ -47,6 +47,8 @@ BLOCK_SAMPLES: dict[str, tuple[str, dict[str, Any]]] = {
     "jwt": ("http", {"secret": "a-shared-secret-of-at-least-32-bytes!", "issuer": "https://idp.example.com"}),
     "ftp": ("ftp", {"username": "reports", "password": "a-password", "root": "/srv/reports"}),
     "websocket": ("websocket", {"max_message_bytes": 4096, "idle_timeout_s": 60}),
+    # The example plugin package (examples/rusta-example-plugin) is installed with the test requirements.
+    "plugins": ("http", [{"name": "example", "config": {"header_value": "sampled"}, "timeout_ms": 20}]),
 }
 # A value of each top-level field the data plane reads that differs from its default.
 FIELD_SAMPLES: dict[str, Any] = {
@@ -79,6 +81,7 @@ PLANNED: dict[str, Callable[[RoutePlan], Any]] = {
     "jwt": lambda plan: plan.access.jwt is not None,
     "ftp": lambda plan: plan.ftp.username == "reports",
     "websocket": lambda plan: plan.websocket.max_message_bytes == 4096,
+    "plugins": lambda plan: [(p.name, p.budget_s) for p in plan.plugins.plugins] == [("example", 0.02)],
     "ai_policy": lambda plan: plan.ai.strategy.name == "content_analysis" and plan.ai.policy.providers[0].provider
     == "openai",
 }

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 URL = "/api/config/settings/"
 JWT_SECRET = "jwt-secret-of-at-least-32-bytes-0123"  # long enough for HS256 (32 bytes)
 AI_KEY = "sk-ai-key-that-must-never-show"
-BLOCKS = ("jwt", "rate_limit", "ai", "cors", "limits", "ip_rules", "security_headers")
+BLOCKS = ("jwt", "rate_limit", "ai", "cors", "limits", "ip_rules", "security_headers", "plugins")
 
 
 @pytest.fixture
