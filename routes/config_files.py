@@ -1,13 +1,15 @@
-"""Configuration as code: the whole configuration as one document (routes by name, settings blocks), its dump, and
-the diff and apply of such a document, with `${env:NAME}` and `${file:PATH}` references resolved.
+"""Configuration as code: the whole configuration as one document (routes and consumers by name, settings blocks),
+its dump, and the diff and apply of such a document, with `${env:NAME}` and `${file:PATH}` references resolved.
 
 The document (`manage.py config`, `/api/config/diff/` and `/api/config/apply/`):
 
     format_version: 1
     settings: {rate_limit: {...}, jwt: {...}}      # the gateway-wide blocks by name
     routes: {users: {external_path: ..., ...}}     # every route by name, the whole route
+    consumers: {billing: {tags: [...], ...}}       # every consumer by name (routes.consumers.config_section)
 
-A section left out is not managed: apply leaves it as it is, unless `prune` (then it is emptied). Inside a section
+A section left out is not managed: apply leaves it as it is, unless `prune` (then it is emptied; never so for
+`consumers`, whose API keys no dump holds, so a prune cannot take them back). Inside a section
 the same holds for each entry: a route or settings block the document lacks is kept, or with `prune` deleted.
 A document is checked by the import's rules (routes.import_export.plan_import, as `importconfig --strict`), and
 applied in one transaction audited as one change; a diff is that apply rolled back, so it is exactly what an apply
@@ -15,15 +17,17 @@ would do.
 """
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from django.db import transaction
 
+from routes.config_changes import MISSING, FieldChange, below, field_changes, join_path
+from routes.consumers.config_section import SECTION as CONSUMERS
+from routes.consumers.config_section import ConsumersPlan, dump_consumers, plan_consumers, write_consumers
 from routes.import_export import ChangedNames, ImportPlan, plan_import
 from routes.models import AuditEntry, Route
 from routes.schema import BLOCK_NAMES
@@ -43,33 +47,17 @@ from routes.settings_blocks import SETTINGS_BLOCKS, block_changes, unknown_block
 from routes.validation import Errors
 
 FORMAT_VERSION = 1
-# Sections a document may manage; consumers and certificates are to join them (each absent one: not managed).
-SECTIONS = ("settings", "routes")
+# Sections a document may manage (each absent one: not managed); certificates are to join them.
+SECTIONS = ("settings", "routes", CONSUMERS)
 # The one audit row of an apply.
 APPLY_ACTION = AuditEntry.Action.APPLY
 MAX_FILE_REFERENCE_BYTES = 1 << 20
 _REFERENCE = re.compile(r"\$\$\{|\$\{([A-Za-z]+):([^}]*)\}")
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _ROUTER_PATH = re.compile(r"routers\[(\d+)\]")
 
 
-class _Missing:
-    def __repr__(self) -> str:
-        return "(none)"
-
-
-MISSING: Any = _Missing()  # a key or list item that one side of a change does not have
-
-
 # --- Paths and references ------------------------------------------------------------------------------------
-
-def join_path(path: str, key: Any) -> str:
-    """`path.key`, or `path["key"]` for a key a dot would make ambiguous (a route named `api.v1`)."""
-    if isinstance(key, str) and _PLAIN_KEY.fullmatch(key):
-        return f"{path}.{key}" if path else key
-    return f"{path}[{json.dumps(key, ensure_ascii=False)}]"
-
 
 def route_path(name: str) -> str:
     """Where a route is in the document and in a diff: `routes.users`."""
@@ -171,13 +159,15 @@ def dump_config(*, include_secrets: bool = False) -> dict[str, Any]:
         # Each block and route on its own: a route named like a secret (`token`) must not be redacted whole.
         "settings": {block: show(getattr(row, block)) for block in SETTINGS_BLOCKS if getattr(row, block) is not None},
         "routes": {name: show(body) for name, body in routes.items()},
+        CONSUMERS: dump_consumers(),
     }
 
 
 def _as_import(data: Any, errors: Errors) -> tuple[dict[str, Any], list[str]]:
     """The import's document for a configuration document (`routers` in the file's order), and each router's name."""
     if not isinstance(data, dict):
-        raise ConfigError({"": ["The configuration must be an object with `routes` and/or `settings`."]})
+        raise ConfigError({"": [f"The configuration must be an object with the sections {', '.join(SECTIONS)} "
+                                "(each optional)."]})
     for key in data:
         if key != "format_version" and key not in SECTIONS:
             errors[join_path("", key)] = [f"Unknown section; the sections are {', '.join(SECTIONS)}."]
@@ -243,61 +233,47 @@ def _routes_path(path: str, names: list[str]) -> str:
     return f"settings.{path}"
 
 
-def _below(path: str, parent: str) -> bool:
-    return path == parent or path.startswith((f"{parent}.", f"{parent}["))
+@dataclass(frozen=True)
+class _Plan:
+    """A checked document: the import's plan of routes and settings, and the consumers' (None: not managed)."""
+
+    routes: ImportPlan
+    consumers: ConsumersPlan | None
 
 
-def _plan(data: Any, refs: References, *, prune: bool) -> ImportPlan:
+def _plan(data: Any, refs: References, *, prune: bool) -> _Plan:
     """The checked plan of a document; ConfigError with every error by its path in the document."""
     errors: Errors = {}
     resolved = resolve_references(data, refs, errors)
     unresolved = list(errors)
     imported, names = _as_import(resolved, errors)
+    found: Errors = {}
+    plan: ImportPlan | None = None
+    consumers = plan_consumers(resolved[CONSUMERS], prune=prune, errors=found) if CONSUMERS in resolved else None
     try:
         plan = plan_import(imported, replace=prune, strict=True)
     except ConfigError as exc:
         for path, messages in exc.errors.items():
-            where = _routes_path(path, names)
-            # An unresolved reference is its value's one error: the literal `${env:...}` is no real value.
-            if not any(_below(where, bad) for bad in unresolved):
-                errors.setdefault(where, []).extend(messages)
-        raise ConfigError(errors) from None
-    if errors:
+            found.setdefault(_routes_path(path, names), []).extend(messages)
+    for where, messages in found.items():
+        # An unresolved reference is its value's one error: the literal `${env:...}` is no real value.
+        if not any(below(where, bad) for bad in unresolved):
+            errors.setdefault(where, []).extend(messages)
+    if errors or plan is None:
         raise ConfigError(errors)
-    return plan
+    return _Plan(plan, consumers)
 
 
 # --- Diff and apply ------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class FieldChange:
-    """One value a change adds, removes or replaces, at its path in the document; secrets only `<redacted>`.
-
-    `secret`: a secret changed that reads `<redacted>` before and after, so neither value is shown.
-    """
-
-    path: str
-    old: Any = MISSING
-    new: Any = MISSING
-    secret: bool = False
-
-    @property
-    def op(self) -> str:
-        if self.old is MISSING:
-            return "add"
-        return "remove" if self.new is MISSING else "change"
-
-    def as_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"path": self.path, "op": self.op, "secret": self.secret}
-        if not self.secret:
-            out.update({key: value for key, value in (("old", self.old), ("new", self.new)) if value is not MISSING})
-        return out
-
-
 @dataclass
 class ConfigDiff(ChangedNames):
-    """What applying a document changes: routes and settings blocks by name, and each value by path."""
+    """What applying a document changes: routes, settings blocks and consumers by name, and each value by path."""
 
+    consumers_created: list[str] = field(default_factory=list)
+    consumers_updated: list[str] = field(default_factory=list)
+    consumers_unchanged: list[str] = field(default_factory=list)
+    consumers_deleted: list[str] = field(default_factory=list)
     changes: list[FieldChange] = field(default_factory=list)
     applied: bool = False
 
@@ -313,6 +289,8 @@ class ConfigDiff(ChangedNames):
                        "unchanged": self.unchanged},
             "settings": {"added": self.settings_added, "changed": self.settings_changed,
                          "removed": self.settings_removed},
+            CONSUMERS: {"created": self.consumers_created, "updated": self.consumers_updated,
+                        "deleted": self.consumers_deleted, "unchanged": self.consumers_unchanged},
             "changes": [change.as_dict() for change in self.changes],
         }
 
@@ -323,31 +301,6 @@ class ConfigDiff(ChangedNames):
         return {c.path: [shown(c.old, c.secret), shown(c.new, c.secret)] for c in self.changes}
 
 
-def field_changes(path: str, old: Any, new: Any) -> list[FieldChange]:
-    """Each leaf that differs between `old` and `new` (objects by key, lists of objects by index), shown redacted."""
-    return list(_walk(path, old, new, redact(old), redact(new)))
-
-
-def _walk(path: str, old: Any, new: Any, shown_old: Any, shown_new: Any) -> Iterator[FieldChange]:
-    if old == new:
-        return
-    if all(isinstance(value, dict) for value in (old, new, shown_old, shown_new)):
-        for key in [*old, *(key for key in new if key not in old)]:
-            yield from _walk(join_path(path, key), old.get(key, MISSING), new.get(key, MISSING),
-                             shown_old.get(key, MISSING), shown_new.get(key, MISSING))
-        return
-    if all(isinstance(value, list) and all(isinstance(item, dict) for item in value)
-           for value in (old, new, shown_old, shown_new)):
-        for index in range(max(len(old), len(new))):
-            yield from _walk(f"{path}[{index}]", *(_item(items, index) for items in (old, new, shown_old, shown_new)))
-        return
-    yield FieldChange(path, shown_old, shown_new, secret=shown_old == shown_new)
-
-
-def _item(items: list[Any], index: int) -> Any:
-    return items[index] if index < len(items) else MISSING
-
-
 class _RolledBack(Exception):
     """Raised inside the transaction of a diff or dry run once its result is known, so nothing is kept."""
 
@@ -356,9 +309,9 @@ class _RolledBack(Exception):
         self.result = result
 
 
-def _write(plan: ImportPlan) -> ConfigDiff:
+def _write(checked: _Plan) -> ConfigDiff:
     """Write a checked plan (no audit, no version bump) and say what changed."""
-    result = ConfigDiff()
+    result, plan = ConfigDiff(), checked.routes
     by_route: dict[str, list[FieldChange]] = {}
     for route, doc in plan.routes:
         before = _route_body(route_document(route)) if route is not None else None
@@ -387,6 +340,11 @@ def _write(plan: ImportPlan) -> ConfigDiff:
         plan.row.save()
     for name in sorted(by_route):
         result.changes += by_route[name]
+    if checked.consumers is not None:
+        written = write_consumers(checked.consumers)
+        result.consumers_created, result.consumers_updated = written.created, written.updated
+        result.consumers_unchanged, result.consumers_deleted = written.unchanged, written.deleted
+        result.changes += written.changes
     return result
 
 
@@ -417,5 +375,5 @@ def diff_config(data: Any, *, refs: References, prune: bool = False) -> ConfigDi
 
 def validate_config(data: Any, *, refs: References, prune: bool = False) -> None:
     """Raise ConfigError with every error of the document by path; nothing is written."""
-    with transaction.atomic():  # the plan locks the stored routes while it reads them
+    with transaction.atomic():  # the plan locks the stored routes and consumers while it reads them
         _plan(data, refs, prune=prune)

@@ -75,8 +75,11 @@ def _audited(consumer: Consumer) -> dict[str, Any]:
 
 # --- Consumers -------------------------------------------------------------------------------------------
 
-def prepare_consumer(data: Any, *, consumer: Consumer | None = None, partial: bool = False) -> dict[str, Any]:
-    """The document `save_consumer` would store, without saving; raises ConfigError naming each field."""
+def prepare_consumer(data: Any, *, consumer: Consumer | None = None, partial: bool = False,
+                     subjects_by_others: bool = True) -> dict[str, Any]:
+    """The document `save_consumer` would store, without saving; raises ConfigError naming each field.
+    `subjects_by_others=False` leaves out the check that no other stored consumer has a subject: a configuration
+    apply, which may move a subject between consumers in one change, checks the result itself."""
     if not isinstance(data, dict):
         raise ConfigError({"": ['A consumer must be a JSON object like {"name": "billing"}.']})
     errors: Errors = {}
@@ -92,7 +95,7 @@ def prepare_consumer(data: Any, *, consumer: Consumer | None = None, partial: bo
         errors.setdefault("enabled", []).append("Must be true or false.")
     doc["tags"] = _strings(doc.get("tags"), "tags", MAX_TAGS, errors, _tag_error)
     doc["jwt_subjects"] = _strings(doc.get("jwt_subjects"), "jwt_subjects", MAX_SUBJECTS, errors, _subject_error)
-    if "jwt_subjects" not in errors:
+    if "jwt_subjects" not in errors and subjects_by_others:
         _check_subjects_free(doc["jwt_subjects"], consumer, errors)
     if errors:
         raise ConfigError(errors)
@@ -157,13 +160,18 @@ def save_consumer(data: Any, *, actor: Actor, source: str, consumer: Consumer | 
         before = _audited(consumer) if consumer is not None else None
         doc = prepare_consumer(data, consumer=consumer, partial=partial)
         target = consumer or Consumer()
-        target.name, target.enabled, target.tags = doc["name"], doc["enabled"], doc["tags"]
-        target.save()
-        _write_subjects(target, doc["jwt_subjects"])
+        write_consumer(target, doc)
         record_audit(actor, source, AuditEntry.Action.UPDATE if consumer else AuditEntry.Action.CREATE,
                      "consumer", target.pk, target.name, diff(before, _audited(target)))
         bump_version()
     return target
+
+
+def write_consumer(target: Consumer, doc: dict[str, Any]) -> None:
+    """Store a document from `prepare_consumer` (no audit, no version bump: the caller writes them)."""
+    target.name, target.enabled, target.tags = doc["name"], doc["enabled"], doc["tags"]
+    target.save()
+    _write_subjects(target, doc["jwt_subjects"])
 
 
 def _write_subjects(consumer: Consumer, subjects: list[str]) -> None:
@@ -198,9 +206,18 @@ def _seconds(value: Any, field: str, most: int, default: int | None) -> int | No
 
 def _new_key(consumer: Consumer, expires_at: datetime | None) -> IssuedKey:
     key = API_KEY_PREFIX + secrets.token_urlsafe(KEY_BYTES)
-    row = ApiKey.objects.create(consumer=consumer, prefix=key[:API_KEY_DISPLAY_CHARS],
-                                digest=key_digest(key.encode()).hex(), expires_at=expires_at)
-    return IssuedKey(row, key)
+    return IssuedKey(store_key(consumer, key, expires_at), key)
+
+
+def stored_digest(key: str) -> str:
+    """What an ApiKey row keeps of a key (hex SHA-256)."""
+    return key_digest(key.encode()).hex()
+
+
+def store_key(consumer: Consumer, key: str, expires_at: datetime | None = None) -> ApiKey:
+    """Keep a key's digest and prefix for the consumer (no audit, no version bump: the caller writes them)."""
+    return ApiKey.objects.create(consumer=consumer, prefix=key[:API_KEY_DISPLAY_CHARS], digest=stored_digest(key),
+                                 expires_at=expires_at)
 
 
 def _key_repr(consumer: Consumer, key: ApiKey) -> str:

@@ -12,6 +12,7 @@ import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from routes import config_files, services
+from routes.consumers.config_section import consumer_path
 
 YAML_SUFFIXES = (".yaml", ".yml")
 STDIO = "-"
@@ -132,9 +133,8 @@ def diff_lines(diff: config_files.ConfigDiff) -> list[str]:
         elif change.op == "add":
             lines.append(f"+ {change.path}: {_value(change.new)}")
         elif change.op == "remove":
-            # A deleted route is named, not printed whole: it is in the database's history (the audit trail).
-            removed = "" if change.path in {config_files.route_path(name) for name in diff.deleted} else \
-                f": {_value(change.old)}"
+            # A deleted route or consumer is named, not printed whole: it is in the audit trail.
+            removed = "" if change.path in _deleted_paths(diff) else f": {_value(change.old)}"
             lines.append(f"- {change.path}{removed}")
         else:
             lines.append(f"~ {change.path}: {_value(change.old)} -> {_value(change.new)}")
@@ -143,8 +143,19 @@ def diff_lines(diff: config_files.ConfigDiff) -> list[str]:
                   f"{len(diff.settings_removed)} removed"]
         routes = [f"{len(diff.created)} created", f"{len(diff.updated)} updated", f"{len(diff.deleted)} deleted",
                   f"{len(diff.unchanged)} unchanged"]
-        lines.append(f"routes: {', '.join(routes)}; settings blocks: {', '.join(blocks)}")
+        counts = f"routes: {', '.join(routes)}; settings blocks: {', '.join(blocks)}"
+        consumers = (diff.consumers_created, diff.consumers_updated, diff.consumers_deleted, diff.consumers_unchanged)
+        if any(consumers):
+            counts += "; consumers: " + ", ".join(
+                f"{len(names)} {word}" for names, word in zip(consumers, ("created", "updated", "deleted", "unchanged"),
+                                                              strict=True))
+        lines.append(counts)
     return lines
+
+
+def _deleted_paths(diff: config_files.ConfigDiff) -> set[str]:
+    return ({config_files.route_path(name) for name in diff.deleted}
+            | {consumer_path(name) for name in diff.consumers_deleted})
 
 
 class Command(BaseCommand):
@@ -164,8 +175,8 @@ class Command(BaseCommand):
             sub = commands.add_parser(verb, help=about)
             sub.add_argument("file", help="A .yaml, .yml or .json file, or - for JSON on standard input.")
             sub.add_argument("--prune", action="store_true",
-                             help="Also delete the routes and settings blocks FILE lacks (and empty each section "
-                                  "it leaves out), so the configuration equals FILE.")
+                             help="Also delete the routes, settings blocks and consumers FILE lacks (and empty the "
+                                  "routes or settings section it leaves out), so the configuration equals FILE.")
             if verb == "apply":
                 sub.add_argument("--dry-run", action="store_true", help="Print the diff and change nothing.")
 
@@ -204,8 +215,8 @@ class Command(BaseCommand):
                 path.chmod(0o600)  # the file now holds secrets
         except OSError as exc:
             raise CommandError(f"Cannot write {target}: {exc.strerror or exc}.") from None
-        self.stderr.write(f"Wrote {len(data['routes'])} route(s) and {len(data['settings'])} settings block(s) "
-                          f"to {target}.")
+        self.stderr.write(f"Wrote {len(data['routes'])} route(s), {len(data['settings'])} settings block(s) and "
+                          f"{len(data['consumers'])} consumer(s) to {target}.")
 
     def diff(self, diff: config_files.ConfigDiff) -> None:
         for line in diff_lines(diff):
