@@ -158,7 +158,8 @@ FIELDS: tuple[Field, ...] = (
     Field("auth", "choice", default=_SPEC_DEFAULTS["auth"], choices=AUTH_MODES, spec="auth", check=check_auth,
           help="Which credential the route takes: none, key (a consumer's API key, in X-API-Key or "
                "`Authorization: Bearer rk_...`), jwt (a bearer JWT, as `auth_required`) or either; none with "
-               "`auth_required` (or a `jwt` block) means jwt. key and either are for http routes."),
+               "`auth_required` (or a `jwt` block) means jwt. HTTP and WebSocket routes only (a WebSocket "
+               "handshake may also send its key as the `api_key` query parameter)."),
     Field("connect_timeout_ms", "int", default=_spec_ms("connect_timeout"), low=1, high=600_000,
           spec="connect_timeout", spec_scale=0.001, help="Time to open a connection to a backend."),
     Field("read_timeout_ms", "int", default=_spec_ms("read_timeout"), low=1, high=3_600_000,
