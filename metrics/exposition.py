@@ -25,6 +25,10 @@ Metric families (all workers of the gateway combined, see metrics.procfiles):
     rusta_ai_llm_calls_total{provider,outcome}           counter: outcome ok or an error kind
     rusta_ai_llm_tokens_total{provider,direction}        counter: input, output
     rusta_ai_anomalies_total{route,action}               counter: shadow, routed, refused
+    rusta_discovery_lookups_total{route,name,outcome}    counter: ok, nxdomain, empty, timeout, error
+    rusta_discovery_addresses{route,name}                gauge: addresses in use (the most of any worker)
+    rusta_discovery_last_change_timestamp_seconds{route,name}   gauge: when they last changed (epoch s)
+    rusta_discovery_last_success_timestamp_seconds{route,name}  gauge: when the name last resolved (epoch s)
     rusta_build_info{version}                            gauge, always 1
     rusta_metrics_workers                                gauge: workers whose figures are included
 """
@@ -122,6 +126,7 @@ def render(combined: Combined, version: str) -> str:
 
     lines += _websocket(totals.websocket)
     lines += _ai(combined.ai)
+    lines += _discovery(combined.discovery)
 
     lines += _family("rusta_build_info", "gauge", "Always 1; the version label says which Rusta runs.")
     lines.append(f"rusta_build_info{_labels(version=version)} 1")
@@ -195,6 +200,25 @@ def _ai(ai: dict[str, Any]) -> list[str]:
                      "Requests found anomalous, by what was done (shadow: only recorded, routed, refused).")
     for route, action, value in sorted(ai.get("anomalies", [])):
         lines.append(f"rusta_ai_anomalies_total{_labels(route=route, action=action)} {value}")
+    return lines
+
+
+def _discovery(discovery: dict[str, Any]) -> list[str]:
+    """Backend discovery's families, from the workers' combined figures (protocols.discovery.figures' shape)."""
+    lines = _family("rusta_discovery_lookups_total", "counter",
+                    "DNS resolutions of discovered backend names by outcome (ok, nxdomain, empty, timeout, error).")
+    for route, name, outcome, value in discovery.get("lookups", []):
+        lines.append(f"rusta_discovery_lookups_total{_labels(route=route, name=name, outcome=outcome)} {value}")
+    names = discovery.get("names", [])
+    lines += _family("rusta_discovery_addresses", "gauge",
+                     "Addresses a discovered backend name stands for now (kept through failed resolutions).")
+    lines += [f"rusta_discovery_addresses{_labels(route=route, name=name)} {addresses}"
+              for route, name, addresses, _, _ in names]
+    for family, column, what in (("rusta_discovery_last_change_timestamp_seconds", 3, "last changed addresses"),
+                                 ("rusta_discovery_last_success_timestamp_seconds", 4, "last resolved")):
+        lines += _family(family, "gauge", f"Unix time at which a discovered backend name {what}.")
+        lines += [f"{family}{_labels(route=row[0], name=row[1])} {_number(float(row[column]))}"
+                  for row in names if row[column] is not None]
     return lines
 
 

@@ -1,11 +1,12 @@
 """Drains a worker's recorder off the request path: totals for /metrics every second, history every few seconds.
 
 On the worker's event loop, once a second (aligned to wall-clock seconds, so a window never straddles two
-10-second buckets), `tick` closes the recorder's window and takes AI routing's snapshot (protocols.ai.records,
-read on the loop because the loop writes it), which costs microseconds to a millisecond. Everything that does I/O
-happens on the flusher's own thread: writing this process's totals file (metrics.procfiles) and writing the
-history buffer to its store (metrics.history) every `history_every` seconds. A store that fails (database
-locked, Redis away) is logged and written again on the next round; the request path never waits for it.
+10-second buckets), `tick` closes the recorder's window and takes AI routing's and backend discovery's snapshots
+(protocols.ai.records, protocols.discovery.figures: read on the loop because the loop writes them), which costs
+microseconds to a millisecond. Everything that does I/O happens on the flusher's own thread: writing this
+process's totals file (metrics.procfiles) and writing the history buffer to its store (metrics.history) every
+`history_every` seconds. A store that fails (database locked, Redis away) is logged and written again on the
+next round; the request path never waits for it.
 """
 from __future__ import annotations
 
@@ -26,11 +27,13 @@ from redis.exceptions import RedisError
 from metrics import procfiles
 from metrics.history import HistoryBuffer, Store
 from protocols.ai import records
+from protocols.discovery import figures as discovery_figures
 from protocols.recorder import Recorder, Totals, WindowKey
 
 log = logging.getLogger(__name__)
-# What one tick hands the flusher's thread: totals, breaker rows, the AI snapshot, the closed window, its start.
-_Tick = tuple[Totals, list[dict[str, Any]], dict[str, Any], dict[WindowKey, list[Any]], float]
+# What one tick hands the flusher's thread: totals, breaker rows, the AI snapshot, the closed window, its start;
+# last, backend discovery's snapshot.
+_Tick = tuple[Totals, list[dict[str, Any]], dict[str, Any], dict[WindowKey, list[Any]], float, dict[str, Any]]
 
 
 def breaker_rows() -> list[dict[str, Any]]:
@@ -51,6 +54,7 @@ class WorkerFlusher:
                  history_every: float = 2.0, clock: Callable[[], float] = time.time,
                  breakers: Callable[[], list[dict[str, Any]]] = breaker_rows,
                  ai: Callable[[], dict[str, Any]] = records.snapshot,
+                 discovery: Callable[[], dict[str, Any]] = discovery_figures.snapshot,
                  on_tick: Callable[[], None] | None = None) -> None:
         self.recorder = recorder
         self.folder = folder
@@ -60,6 +64,7 @@ class WorkerFlusher:
         self.clock = clock
         self.breakers = breakers
         self.ai = ai
+        self.discovery = discovery
         self.on_tick = on_tick
         self.history = HistoryBuffer()
         self._queue: queue.Queue[_Tick | None] = queue.Queue()
@@ -88,7 +93,7 @@ class WorkerFlusher:
         window = self.recorder.take_window()
         breakers = self.breakers()
         self.recorder.breakers_seen(breakers)
-        self._queue.put((self.recorder.snapshot(), breakers, self.ai(), window, started))
+        self._queue.put((self.recorder.snapshot(), breakers, self.ai(), window, started, self.discovery()))
         if self.on_tick is not None:
             self.on_tick()
         if self._loop is not None and self._timer is not None:
@@ -114,9 +119,9 @@ class WorkerFlusher:
             if item is None:
                 self._write_history(force=True)
                 return
-            totals, breakers, ai, window, started = item
+            totals, breakers, ai, window, started, discovery = item
             try:
-                procfiles.write(self.folder, totals, breakers, self.clock(), ai=ai)
+                procfiles.write(self.folder, totals, breakers, self.clock(), ai=ai, discovery=discovery)
             except OSError as exc:
                 log.warning("could not write this worker's metrics file: %s", exc)
             if window:

@@ -1,7 +1,8 @@
 """Figures of all the worker processes of a gateway combined: one file per live worker in a shared folder.
 
 `runproxy` forks workers that share the ports, so a scrape lands on any one of them. Each worker writes its
-cumulative totals (and its breakers' states, and what AI routing did: protocols.ai.records' snapshot) to
+cumulative totals (and its breakers' states, what AI routing did: protocols.ai.records' snapshot, and what backend
+discovery did: protocols.discovery.figures') to
 `<folder>/<pid>.json` about once a second; `combined()` adds up the files of the workers still alive. A dead
 worker's counters are folded into `dead.json` (under a file lock) before its file goes, so counters never go
 backwards when a worker is replaced; its gauges and its recent AI decisions are dropped. The supervisor empties
@@ -20,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from protocols.ai.records import MINUTES, SHOWN_RECENT
+from protocols.discovery import figures as discovery_figures
 from protocols.recorder import Totals
 
 DEAD_FILE = "dead.json"
@@ -80,6 +82,32 @@ def _plus(left: Any, right: Any) -> Any:
     return left + right
 
 
+class DiscoverySums:
+    """Discovery snapshots of several workers added up into one of the same shape: lookups summed; of the
+    names, the most addresses any worker uses and the latest times (each worker resolves on its own, and they
+    agree but for the moments a change reaches one before another)."""
+
+    def __init__(self) -> None:
+        self.lookups: dict[tuple[str, str, str], int] = {}
+        self.names: dict[tuple[str, str], list[Any]] = {}
+
+    def add(self, section: dict[str, Any], *, gauges: bool = True) -> None:
+        """Add one worker's section; `gauges=False` takes its lookup counters only (a dead worker's)."""
+        for route, name, outcome, count in section.get("lookups", []):
+            key = (route, name, outcome)
+            self.lookups[key] = self.lookups.get(key, 0) + count
+        if gauges:
+            for route, name, addresses, changed_at, resolved_at in section.get("names", []):
+                row = self.names.get((route, name))
+                self.names[(route, name)] = [addresses, changed_at, resolved_at] if row is None else [
+                    max(row[0], addresses), discovery_figures.latest(row[1], changed_at),
+                    discovery_figures.latest(row[2], resolved_at)]
+
+    def as_json(self) -> dict[str, Any]:
+        return {"lookups": [[*key, count] for key, count in sorted(self.lookups.items())],
+                "names": [[*key, *row] for key, row in sorted(self.names.items())]}
+
+
 @dataclass
 class Combined:
     """The sum of every worker's totals, the worst breaker state per (route, backend), and who took part."""
@@ -89,6 +117,7 @@ class Combined:
     workers: int = 0
     written_at: float = 0.0  # the newest file's time
     ai: dict[str, Any] = field(default_factory=empty_ai)  # AI routing's record, records.snapshot()'s shape
+    discovery: dict[str, Any] = field(default_factory=discovery_figures.empty)  # figures.snapshot()'s shape
 
 
 def folder_for(instance_dir: Path | str) -> Path:
@@ -106,13 +135,15 @@ def reset(folder: Path) -> None:
 
 
 def write(folder: Path, totals: Totals, breakers: list[dict[str, Any]], now: float,
-          pid: int | None = None, ai: dict[str, Any] | None = None) -> None:
+          pid: int | None = None, ai: dict[str, Any] | None = None, discovery: dict[str, Any] | None = None) -> None:
     """Replace this worker's file atomically (readers see the old figures or the new, never half a file).
 
-    `ai` is the worker's AI routing snapshot (protocols.ai.records.snapshot()); None writes an empty one."""
+    `ai` is the worker's AI routing snapshot (protocols.ai.records.snapshot()), `discovery` its backend
+    discovery's (protocols.discovery.figures.snapshot()); None writes an empty one."""
     folder.mkdir(parents=True, exist_ok=True)
     document = {"pid": pid or os.getpid(), "at": now, "totals": totals.as_json(), "breakers": breakers,
-                "ai": ai if ai is not None else empty_ai()}
+                "ai": ai if ai is not None else empty_ai(),
+                "discovery": discovery if discovery is not None else discovery_figures.empty()}
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(handle, "w") as stream:
@@ -141,6 +172,7 @@ def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
     """
     result = Combined()
     ai = AiSums()
+    discovery = DiscoverySums()
     if extra is not None:
         result.totals.add(extra)
     if not folder.is_dir():
@@ -161,6 +193,7 @@ def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
         result.written_at = max(result.written_at, float(document.get("at", 0.0)))
         result.totals.add(Totals.from_json(document["totals"]))
         ai.add(document.get("ai") or {})
+        discovery.add(document.get("discovery") or {})
         for row in document.get("breakers", []):
             key = (row["route"], row["backend"])
             value = BREAKER_VALUES.get(row["state"], 0)
@@ -176,7 +209,9 @@ def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
     if buried is not None:
         result.totals.add(Totals.from_json(buried["totals"]), gauges=False)
         ai.add(buried.get("ai") or {}, rows=False)
+        discovery.add(buried.get("discovery") or {}, gauges=False)
     result.ai = ai.as_json()
+    result.discovery = discovery.as_json()
     return result
 
 
@@ -195,9 +230,14 @@ def _bury(folder: Path, document: dict[str, Any]) -> None:
         ai.add(buried.get("ai") or {}, rows=False)
     ai.add(document.get("ai") or {}, rows=False)
     ai.forget_minutes_before(int(float(document.get("at", 0.0)) // 60) * 60 - (MINUTES - 1) * 60)
+    discovery = DiscoverySums()  # its lookup counters only: how many addresses it used is no longer true
+    if buried:
+        discovery.add(buried.get("discovery") or {}, gauges=False)
+    discovery.add(document.get("discovery") or {}, gauges=False)
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     with os.fdopen(handle, "w") as stream:
-        json.dump({"totals": totals.as_json(), "ai": ai.as_json()}, stream, separators=(",", ":"))
+        json.dump({"totals": totals.as_json(), "ai": ai.as_json(), "discovery": discovery.as_json()}, stream,
+                  separators=(",", ":"))
     os.replace(temporary, path)
 
 

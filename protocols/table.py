@@ -37,6 +37,9 @@ class BackendSpec:
     health_check_path: str | None = None
     description: str = field(default="", compare=False)  # what it is for (AI routing shows it to the model)
     discovery: DiscoverySpec | None = None
+    # The name TLS sends (SNI) and verifies, and the default Host, when it is not `host`: the DNS name a
+    # discovered https address was found under (protocols.discovery). "": `host`.
+    server_name: str = ""
 
     @property
     def url(self) -> str:

@@ -186,11 +186,13 @@ def _check_discovery(prefix: str, backend: dict[str, Any], protocol: str, doc: d
     host = backend.get("host")
     if isinstance(host, str) and host.strip():
         scheme, hostname = split_backend_host(host.strip(), protocol)
-        if scheme in TLS_SCHEMES:
-            # Each address is connected to as the backend's host, and a certificate names the service, not them.
-            _add(errors, where, f"Discovered backends are reached by address, which a certificate does not name: "
-                                f"use {' or '.join(s for s in SCHEMES_BY_PROTOCOL[protocol] if s not in TLS_SCHEMES)}"
-                                f", or list the backend without discovery.")
+        if scheme in TLS_SCHEMES and scheme != "https":
+            # https addresses keep their DNS name for TLS (protocols.discovery); the WebSocket and FTP clients
+            # would still name the address, which a certificate does not.
+            plain = " or ".join(s for s in SCHEMES_BY_PROTOCOL[protocol] if s not in TLS_SCHEMES)
+            _add(errors, where, f"Discovered {scheme} backends are reached by address, which a certificate does not "
+                                f"name: use {plain}, or list the backend without discovery (https backends can "
+                                f"discover).")
         if _is_address(hostname):
             _add(errors, f"{prefix}.host", "Discovery resolves a DNS name: give one here (an SRV name like "
                                            "_http._tcp.api.internal for type srv), not an address.")

@@ -122,7 +122,7 @@ class BackendInlineForm(forms.ModelForm):
         help_text='Empty: the host as it is. {"type": "a"}: each A/AAAA address of the host is a backend at this '
                   'port; {"type": "srv"}: the host is an SRV name (_http._tcp.api.internal) whose targets and '
                   'ports are the backends. Also "interval_s" (5) and "resolver" ("127.0.0.1:8600"; default the '
-                  "system's). Not with https/wss/ftps or a health check path.")
+                  "system's). Not with wss/ftps or a health check path.")
 
     class Meta:
         model = Backend

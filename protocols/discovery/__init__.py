@@ -12,9 +12,9 @@ from protocols.discovery.backends import (
     target_of,
 )
 from protocols.discovery.config import KINDS, discovery_spec, parse_nameserver
-from protocols.discovery.lookup import DiscoveryError, DnsLookup, Lookup, Service
+from protocols.discovery.lookup import OUTCOMES, DiscoveryError, DnsLookup, Lookup, Service
 
 __all__ = [
-    "KINDS", "NOTHING_DISCOVERED", "BackendDiscovery", "Discovered", "DiscoveryError", "DnsLookup", "Endpoint",
-    "Lookup", "NameStatus", "Service", "Target", "discovery_spec", "parse_nameserver", "target_of",
+    "KINDS", "NOTHING_DISCOVERED", "OUTCOMES", "BackendDiscovery", "Discovered", "DiscoveryError", "DnsLookup",
+    "Endpoint", "Lookup", "NameStatus", "Service", "Target", "discovery_spec", "parse_nameserver", "target_of",
 ]

@@ -15,10 +15,24 @@ import dns.resolver
 from dns.rdtypes.IN.SRV import SRV
 
 Nameserver = tuple[str, int]
+# getaddrinfo's failures by what they say about the name (EAI_NODATA and EAI_ADDRFAMILY exist on glibc only).
+_GAI_OUTCOMES = {
+    **{code: "empty" for code in (getattr(socket, "EAI_NODATA", None), getattr(socket, "EAI_ADDRFAMILY", None))
+       if code is not None},
+    socket.EAI_NONAME: "nxdomain",
+}
+
+
+OUTCOMES = ("ok", "nxdomain", "empty", "timeout", "error")  # how a resolution ends, as /metrics counts it
 
 
 class DiscoveryError(Exception):
-    """A name that did not resolve this time (no answer, no such name, no records); the message says why."""
+    """A name that did not resolve this time; the message says why, `outcome` says how for /metrics: "nxdomain"
+    (no such name), "empty" (no records or no usable address), "timeout" (no answer in time) or "error"."""
+
+    def __init__(self, message: str, outcome: str = "error") -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +102,9 @@ async def _query(resolver: dns.asyncresolver.Resolver, name: str, rdtype: str,
         answer = await resolver.resolve(dns.name.from_text(name), rdtype, search=False, lifetime=timeout,
                                         raise_on_no_answer=False)
     except dns.resolver.NXDOMAIN as exc:
-        raise DiscoveryError(f"{name} does not exist (NXDOMAIN)") from exc
+        raise DiscoveryError(f"{name} does not exist (NXDOMAIN)", "nxdomain") from exc
     except dns.exception.Timeout as exc:
-        raise DiscoveryError(f"no answer for {name} {rdtype} within {timeout:g} s") from exc
+        raise DiscoveryError(f"no answer for {name} {rdtype} within {timeout:g} s", "timeout") from exc
     except dns.exception.DNSException as exc:  # NoNameservers (SERVFAIL, REFUSED...), malformed names
         raise DiscoveryError(f"{name} {rdtype}: {exc}") from exc
     if answer.rrset is None:
@@ -103,7 +117,7 @@ async def _getaddrinfo(name: str, timeout: float) -> list[str]:
     try:
         infos = await asyncio.wait_for(loop.getaddrinfo(name, None, type=socket.SOCK_STREAM), timeout)
     except TimeoutError as exc:
-        raise DiscoveryError(f"no answer for {name} within {timeout:g} s") from exc
+        raise DiscoveryError(f"no answer for {name} within {timeout:g} s", "timeout") from exc
     except OSError as exc:  # socket.gaierror: no such name, no address, resolver failure
-        raise DiscoveryError(f"{name}: {exc.strerror or exc}") from exc
+        raise DiscoveryError(f"{name}: {exc.strerror or exc}", _GAI_OUTCOMES.get(exc.errno, "error")) from exc
     return [str(info[4][0]) for info in infos]

@@ -105,17 +105,17 @@ class UpstreamClient:
         self.idle_timeout = idle_timeout
         self.strip_response_headers = strip_response_headers | HOP_BY_HOP
         self._ssl_context = ssl_context
-        self._pools: dict[tuple[str, str, int], Pool] = {}
+        self._pools: dict[tuple[str, str, int, str], Pool] = {}
 
     def pool(self, backend: BackendSpec) -> Pool:
-        """The pool for this backend's (scheme, host, port), created on first use."""
-        key = (backend.scheme, backend.host, backend.port)
+        """The pool for this backend's (scheme, host, port, server name), created on first use."""
+        key = (backend.scheme, backend.host, backend.port, backend.server_name)
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = Pool(
                 backend.scheme, backend.host, backend.port, max_idle=self.pool_size,
                 idle_timeout=self.idle_timeout, strip_headers=self.strip_response_headers,
-                ssl_context=self._tls() if backend.is_tls else None,
+                ssl_context=self._tls() if backend.is_tls else None, server_name=backend.server_name,
             )
         return pool
 

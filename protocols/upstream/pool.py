@@ -1,4 +1,5 @@
-"""Keep-alive connections to one backend (scheme, host, port): bounded idle stack, idle timeout, connect errors."""
+"""Keep-alive connections to one backend (scheme, host, port, server name): bounded idle stack, idle timeout,
+connect errors."""
 from __future__ import annotations
 
 import asyncio
@@ -24,15 +25,18 @@ class Pool:
 
     Newest first keeps the busy connections warm and lets the oldest ones age out; idle ones are closed after
     `idle_timeout` so that we, not the backend, usually end a quiet connection (fewer stale keep-alive races).
+    `server_name` (a discovered https address's DNS name; "": `host`) is what TLS sends and verifies and what
+    the Host field defaults to; errors and metrics still name the address (`label`).
     """
 
     def __init__(self, scheme: str, host: str, port: int, *, max_idle: int, idle_timeout: float,
-                 ssl_context: ssl.SSLContext | None, strip_headers: frozenset[bytes]) -> None:
+                 ssl_context: ssl.SSLContext | None, strip_headers: frozenset[bytes], server_name: str = "") -> None:
         self.scheme = scheme
         self.host = host
         self.port = port
+        self.server_name = server_name or host
         self.label = authority(host, port)
-        self.host_header = authority(host, port, scheme).encode()
+        self.host_header = authority(self.server_name, port, scheme).encode()
         self.max_idle = max_idle
         self.idle_timeout = idle_timeout
         self.ssl_context = ssl_context
@@ -58,7 +62,7 @@ class Pool:
             async with asyncio.timeout(timeout):
                 _, conn = await self._loop.create_connection(
                     self._new_protocol, self.host, self.port, ssl=self.ssl_context,
-                    server_hostname=self.host if self.ssl_context is not None else None,
+                    server_hostname=self.server_name if self.ssl_context is not None else None,
                 )
         except TimeoutError:
             raise UpstreamConnectTimeout(self.label, timeout) from None

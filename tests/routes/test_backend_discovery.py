@@ -77,8 +77,8 @@ def test_a_discovery_that_is_not_an_object_is_refused_by_its_type(api):
 
 
 @pytest.mark.parametrize(("backend", "fields", "path", "says"), [
-    ({"host": "https://api.internal", "port": 443, "discovery": {"type": "a"}}, {}, "backends[0].discovery",
-     "use http"),
+    ({"host": "wss://chat.internal", "port": 443, "discovery": {"type": "a"}}, {"protocol": "websocket"},
+     "backends[0].discovery", "use ws"),
     ({"host": "http://10.0.0.5", "port": 80, "discovery": {"type": "a"}}, {}, "backends[0].host", "not an address"),
     (srv_backend(health_check_path="/health"), {}, "backends[0].health_check_path", "leave it null"),
     (srv_backend(), {"ai_policy": {"strategy": "latency_prediction"}}, "backends[0].discovery", "ai_policy"),
@@ -88,6 +88,14 @@ def test_a_discovery_that_is_not_an_object_is_refused_by_its_type(api):
 def test_what_discovery_cannot_go_with_is_refused(api, backend, fields, path, says):
     errors = errors_of(api, document(backend, **fields))
     assert says in " ".join(errors[path]), errors
+
+
+def test_an_https_backend_may_discover_its_addresses(api):
+    response = api.post("/api/routes/", document(
+        {"host": "https://_https._tcp.api.internal", "port": 443, "discovery": SRV}), format="json")
+    assert response.status_code == 201, response.json()
+    assert [(b.scheme, b.discovery) for r in build_table().routes for b in r.backends] == [
+        ("https", DiscoverySpec("srv", 2.0, ("127.0.0.1", 8600)))]
 
 
 def test_discovery_round_trips_through_export_and_import(staff_user):
