@@ -69,7 +69,7 @@ class BackendSerializer(serializers.Serializer):
     discovery = BackendDiscoverySerializer(
         required=False, allow_null=True,
         help_text="Find the backend's addresses by DNS, each balanced (and given a circuit breaker) as a backend "
-                  "of its own; shown only when set. Not with https/wss/ftps, a health_check_path or an ai_policy.")
+                  "of its own; shown only when set. Not with wss/ftps, a health_check_path or an ai_policy.")
 
 
 def _rule_field(rule: Rule, default: Any) -> serializers.Field:
