@@ -8,18 +8,27 @@ from protocols.recorder import (
     BUCKETS,
     BYTES_IN,
     BYTES_OUT,
+    CONSUMER_BUCKETS,
+    CONSUMER_COUNT,
+    CONSUMER_MAX,
+    CONSUMER_MIN,
+    CONSUMER_SUM,
     COUNT,
     DURATION_BUCKETS,
     DURATION_MAX,
     DURATION_MIN,
     DURATION_SUM,
     LATENCY_BOUNDS,
+    ConsumerKey,
     WindowKey,
 )
 
 SeriesKey = tuple[str, str]  # route, backend
 FIELDS = ("count", "errors_4xx", "errors_5xx", "errors_gateway", "duration_sum", "duration_min", "duration_max",
           "bytes_in", "bytes_out", "buckets")
+ConsumerSeriesKey = tuple[str, str]  # consumer, route
+# What a consumer's point keeps: no backend, bytes or gateway errors (the recorder's consumer cell has none).
+CONSUMER_FIELDS = ("count", "errors_4xx", "errors_5xx", "duration_sum", "duration_min", "duration_max", "buckets")
 
 
 class Agg:
@@ -57,6 +66,10 @@ class Agg:
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in FIELDS}
 
+    def consumer_dict(self) -> dict[str, Any]:
+        """The figures a consumer's point keeps (CONSUMER_FIELDS)."""
+        return {name: getattr(self, name) for name in CONSUMER_FIELDS}
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Agg:
         agg = cls()
@@ -70,6 +83,11 @@ class Agg:
     def from_row(cls, row: Any) -> Agg:
         """From a RawPoint or RollupPoint (or anything with the same attributes)."""
         return cls.from_dict({name: getattr(row, name) for name in FIELDS})
+
+    @classmethod
+    def from_consumer_row(cls, row: Any) -> Agg:
+        """From a ConsumerRawPoint or ConsumerRollupPoint (the figures it has; the others stay 0)."""
+        return cls.from_dict({name: getattr(row, name) for name in CONSUMER_FIELDS})
 
     # --- Reading -------------------------------------------------------------------------------------------
 
@@ -129,4 +147,30 @@ def from_window(window: dict[WindowKey, list[Any]]) -> dict[SeriesKey, Agg]:
         buckets = agg.buckets
         for index in range(BUCKETS):
             buckets[index] += cell[DURATION_BUCKETS + index]
+    return result
+
+
+def from_consumer_window(window: dict[ConsumerKey, list[Any]]) -> dict[ConsumerSeriesKey, Agg]:
+    """A recorder's consumer window as one aggregate per (consumer, route)."""
+    result: dict[ConsumerSeriesKey, Agg] = {}
+    for (consumer, route, status), cell in window.items():
+        key = (consumer, route)
+        agg = result.get(key)
+        if agg is None:
+            agg = result[key] = Agg()
+        count = cell[CONSUMER_COUNT]
+        agg.count += count
+        if 400 <= status < 500:
+            agg.errors_4xx += count
+        elif status >= 500:
+            agg.errors_5xx += count
+        agg.duration_sum += cell[CONSUMER_SUM]
+        low, high = cell[CONSUMER_MIN], cell[CONSUMER_MAX]
+        if agg.duration_min is None or low < agg.duration_min:
+            agg.duration_min = low
+        if agg.duration_max is None or high > agg.duration_max:
+            agg.duration_max = high
+        buckets = agg.buckets
+        for index in range(BUCKETS):
+            buckets[index] += cell[CONSUMER_BUCKETS + index]
     return result

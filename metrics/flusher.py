@@ -28,12 +28,13 @@ from metrics import procfiles
 from metrics.history import HistoryBuffer, Store
 from protocols.ai import records
 from protocols.discovery import figures as discovery_figures
-from protocols.recorder import Recorder, Totals, WindowKey
+from protocols.recorder import ConsumerKey, Recorder, Totals, WindowKey
 
 log = logging.getLogger(__name__)
-# What one tick hands the flusher's thread: totals, breaker rows, the AI snapshot, the closed window, its start;
-# last, backend discovery's snapshot.
-_Tick = tuple[Totals, list[dict[str, Any]], dict[str, Any], dict[WindowKey, list[Any]], float, dict[str, Any]]
+# What one tick hands the flusher's thread: totals, breaker rows, the AI snapshot, the closed window, its start,
+# and the consumer window closed with it; last, backend discovery's snapshot.
+_Tick = tuple[Totals, list[dict[str, Any]], dict[str, Any], dict[WindowKey, list[Any]], float,
+              dict[ConsumerKey, list[Any]], dict[str, Any]]
 
 
 def breaker_rows() -> list[dict[str, Any]]:
@@ -91,9 +92,11 @@ class WorkerFlusher:
         now = self.clock()
         started, self._window_started = self._window_started, now
         window = self.recorder.take_window()
+        consumers = self.recorder.take_consumer_window()
         breakers = self.breakers()
         self.recorder.breakers_seen(breakers)
-        self._queue.put((self.recorder.snapshot(), breakers, self.ai(), window, started, self.discovery()))
+        self._queue.put((self.recorder.snapshot(), breakers, self.ai(), window, started, consumers,
+                         self.discovery()))
         if self.on_tick is not None:
             self.on_tick()
         if self._loop is not None and self._timer is not None:
@@ -119,13 +122,13 @@ class WorkerFlusher:
             if item is None:
                 self._write_history(force=True)
                 return
-            totals, breakers, ai, window, started, discovery = item
+            totals, breakers, ai, window, started, consumers, discovery = item
             try:
                 procfiles.write(self.folder, totals, breakers, self.clock(), ai=ai, discovery=discovery)
             except OSError as exc:
                 log.warning("could not write this worker's metrics file: %s", exc)
             if window:
-                self.history.add(window, started)
+                self.history.add(window, started, consumers)
             self._write_history(force=False)
 
     def _write_history(self, *, force: bool) -> None:

@@ -9,6 +9,10 @@ writes every bucket that changed to the store, *replacing* what it wrote before 
   `ingest_from_redis` (a Celery task) sums each closed bucket over its processes into RawPoint rows with
   source `redis`, replacing them whole, then forgets the bucket: run twice, it writes the same rows.
 
+Consumers' points (per consumer and route, from the recorder's consumer window) take the same path beside them:
+ConsumerRawPoint rows upserted by the process, or a second hash per bucket (`rusta:metrics:consumers:10s:<epoch>`)
+ingested with the bucket's route points, in the same transaction.
+
 Replacing instead of incrementing is what makes a retried write harmless.
 """
 from __future__ import annotations
@@ -24,9 +28,17 @@ from typing import Any, Protocol
 
 from django.db import transaction
 
-from metrics.aggregates import FIELDS, Agg, SeriesKey, from_window
-from metrics.models import RawPoint
-from protocols.recorder import WindowKey
+from metrics.aggregates import (
+    CONSUMER_FIELDS,
+    FIELDS,
+    Agg,
+    ConsumerSeriesKey,
+    SeriesKey,
+    from_consumer_window,
+    from_window,
+)
+from metrics.models import ConsumerRawPoint, RawPoint
+from protocols.recorder import ConsumerKey, WindowKey
 
 log = logging.getLogger(__name__)
 
@@ -36,12 +48,14 @@ KEEP_AFTER_END = 30.0
 # A Redis bucket is ingested once it ended this long ago: every process has flushed it by then.
 INGEST_GRACE = 8.0
 REDIS_PREFIX = "rusta:metrics:10s:"
+REDIS_CONSUMER_PREFIX = "rusta:metrics:consumers:10s:"
 REDIS_PENDING = "rusta:metrics:pending"
 # Kept after ingesting, so that a process writing a bucket late has it ingested again whole; and a bucket
 # nobody ingests (no Celery worker) does not stay in Redis forever.
 REDIS_TTL = 3600
 
 BucketKey = tuple[int, str, str]  # epoch of the bucket start, route, backend
+ConsumerBucketKey = tuple[int, str, str]  # epoch of the bucket start, consumer, route
 
 
 def bucket_of(timestamp: float) -> int:
@@ -61,6 +75,9 @@ class Store(Protocol):
     def write(self, source: str, points: dict[BucketKey, Agg]) -> None:
         """Replace `source`'s rows of these buckets and series with these aggregates."""
 
+    def write_consumers(self, source: str, points: dict[ConsumerBucketKey, Agg]) -> None:
+        """The same for consumers' points (called only when there are some)."""
+
 
 class HistoryBuffer:
     """This process's aggregates per 10-second bucket, until each has been written after it ended."""
@@ -69,18 +86,17 @@ class HistoryBuffer:
         self.source = source or process_source()
         self.points: dict[BucketKey, Agg] = {}
         self.dirty: set[BucketKey] = set()
+        self.consumer_points: dict[ConsumerBucketKey, Agg] = {}
+        self.consumers_dirty: set[ConsumerBucketKey] = set()
 
-    def add(self, window: dict[WindowKey, list[Any]], at: float) -> None:
-        """A recorder window that started at `at` (the flusher keeps windows within one bucket)."""
+    def add(self, window: dict[WindowKey, list[Any]], at: float,
+            consumers: dict[ConsumerKey, list[Any]] | None = None) -> None:
+        """A recorder window that started at `at` (the flusher keeps windows within one bucket), and the consumer
+        window closed with it."""
         bucket = bucket_of(at)
-        for (route, backend), agg in from_window(window).items():
-            key = (bucket, route, backend)
-            current = self.points.get(key)
-            if current is None:
-                self.points[key] = agg
-            else:
-                current.merge(agg)
-            self.dirty.add(key)
+        _merge_into(self.points, self.dirty, bucket, from_window(window))
+        if consumers:
+            _merge_into(self.consumer_points, self.consumers_dirty, bucket, from_consumer_window(consumers))
 
     def flush(self, store: Store, now: float) -> int:
         """Write the buckets that changed; forget those long over. Returns how many points were written.
@@ -90,10 +106,27 @@ class HistoryBuffer:
         if dirty:
             store.write(self.source, dirty)
             self.dirty.clear()
-        for key in [key for key in self.points if key[0] + BUCKET_SECONDS + KEEP_AFTER_END < now]:
-            if key not in self.dirty:
-                del self.points[key]
-        return len(dirty)
+        consumers_dirty = {key: self.consumer_points[key] for key in self.consumers_dirty}
+        if consumers_dirty:
+            store.write_consumers(self.source, consumers_dirty)
+            self.consumers_dirty.clear()
+        for points, still_dirty in ((self.points, self.dirty), (self.consumer_points, self.consumers_dirty)):
+            for key in [key for key in points if key[0] + BUCKET_SECONDS + KEEP_AFTER_END < now]:
+                if key not in still_dirty:
+                    del points[key]
+        return len(dirty) + len(consumers_dirty)
+
+
+def _merge_into(points: dict[tuple[int, str, str], Agg], dirty: set[tuple[int, str, str]], bucket: int,
+                aggregates: dict[tuple[str, str], Agg]) -> None:
+    for (first, second), agg in aggregates.items():
+        key = (bucket, first, second)
+        current = points.get(key)
+        if current is None:
+            points[key] = agg
+        else:
+            current.merge(agg)
+        dirty.add(key)
 
 
 class DatabaseStore:
@@ -105,6 +138,14 @@ class DatabaseStore:
         RawPoint.objects.bulk_create(rows, update_conflicts=True, unique_fields=["start", "route", "backend",
                                                                                  "source"],
                                      update_fields=list(FIELDS))
+
+    def write_consumers(self, source: str, points: dict[ConsumerBucketKey, Agg]) -> None:
+        rows = [ConsumerRawPoint(start=utc(bucket), consumer=consumer, route=route, source=source,
+                                 **agg.consumer_dict())
+                for (bucket, consumer, route), agg in points.items()]
+        ConsumerRawPoint.objects.bulk_create(rows, update_conflicts=True,
+                                             unique_fields=["start", "consumer", "route", "source"],
+                                             update_fields=list(CONSUMER_FIELDS))
 
 
 class RedisStore:
@@ -122,6 +163,18 @@ class RedisStore:
             buckets.add(bucket)
         for bucket in buckets:
             pipe.expire(f"{REDIS_PREFIX}{bucket}", REDIS_TTL)
+            pipe.zadd(REDIS_PENDING, {str(bucket): bucket})
+        pipe.execute()
+
+    def write_consumers(self, source: str, points: dict[ConsumerBucketKey, Agg]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        buckets: set[int] = set()
+        for (bucket, consumer, route), agg in points.items():
+            pipe.hset(f"{REDIS_CONSUMER_PREFIX}{bucket}", json.dumps([consumer, route, source]),
+                      json.dumps(agg.consumer_dict()))
+            buckets.add(bucket)
+        for bucket in buckets:
+            pipe.expire(f"{REDIS_CONSUMER_PREFIX}{bucket}", REDIS_TTL)
             pipe.zadd(REDIS_PENDING, {str(bucket): bucket})
         pipe.execute()
 
@@ -160,11 +213,21 @@ def ingest_from_redis(client: Any, now: datetime | None = None, limit: int = 500
             route, backend, _source = json.loads(raw_field)
             agg = totals.setdefault((route, backend), Agg())
             agg.merge(Agg.from_dict(json.loads(raw_value)))
+        consumers: dict[ConsumerSeriesKey, Agg] = {}
+        for raw_field, raw_value in client.hgetall(f"{REDIS_CONSUMER_PREFIX}{bucket}").items():
+            consumer, route, _source = json.loads(raw_field)
+            consumers.setdefault((consumer, route), Agg()).merge(Agg.from_dict(json.loads(raw_value)))
         with transaction.atomic():
             RawPoint.objects.filter(start=utc(bucket), source="redis").delete()
             RawPoint.objects.bulk_create([
                 RawPoint(start=utc(bucket), route=route, backend=backend, source="redis", **agg.as_dict())
                 for (route, backend), agg in totals.items()
+            ])
+            ConsumerRawPoint.objects.filter(start=utc(bucket), source="redis").delete()
+            ConsumerRawPoint.objects.bulk_create([
+                ConsumerRawPoint(start=utc(bucket), consumer=consumer, route=route, source="redis",
+                                 **agg.consumer_dict())
+                for (consumer, route), agg in consumers.items()
             ])
         client.zrem(REDIS_PENDING, member)
         done += 1

@@ -83,6 +83,63 @@ class RollupPoint(Aggregate):
         return f"{self.resolution} {self.start:%Y-%m-%d %H:%M} {self.route}/{self.backend}"
 
 
+class ConsumerAggregate(models.Model):
+    """Traffic of one consumer on one route over one time bucket: counts, error classes and latency.
+
+    Kept apart from Aggregate (not a `consumer` column on it) so that every reader of the route and backend
+    series keeps summing all its rows; a consumer's row is smaller (no backend, bytes or gateway errors).
+    `route` is "" for a consumer's requests that matched no route (rare: credentials are checked per route).
+    """
+
+    start = models.DateTimeField()
+    consumer = models.CharField(max_length=100)
+    route = models.CharField(max_length=200, blank=True, default="")
+    count = models.BigIntegerField(default=0)
+    errors_4xx = models.BigIntegerField(default=0)
+    errors_5xx = models.BigIntegerField(default=0)
+    duration_sum = models.FloatField(default=0.0)
+    duration_min = models.FloatField(null=True, blank=True)
+    duration_max = models.FloatField(null=True, blank=True)
+    buckets = models.JSONField(default=list)
+
+    class Meta:
+        abstract = True
+
+
+class ConsumerRawPoint(ConsumerAggregate):
+    """A consumer's 10-second point as one writer saw it (a gateway process, or `redis`); replaced, never added to."""
+
+    source = models.CharField(max_length=100, help_text="The gateway process, or `redis` for ingested points.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["start", "consumer", "route", "source"],
+                                               name="consumer_rawpoint_one_row_per_writer",
+                                               violation_error_message="One row per bucket, consumer, route and "
+                                                                       "writer.")]
+        indexes = [models.Index(fields=["start"], name="consumer_rawpoint_start"),
+                   models.Index(fields=["consumer", "start"], name="consumer_rawpoint_consumer")]
+
+    def __str__(self) -> str:
+        return f"10s {self.start:%Y-%m-%d %H:%M:%S} {self.consumer} on {self.route} ({self.source})"
+
+
+class ConsumerRollupPoint(ConsumerAggregate):
+    """A consumer's rolled-up point, recomputed whole with the route series of the same resolution and bucket."""
+
+    resolution = models.CharField(max_length=3, choices=[c for c in Resolution.choices if c[0] != "10s"])
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["resolution", "start", "consumer", "route"],
+                                               name="consumer_rollup_one_row_per_bucket",
+                                               violation_error_message="One row per resolution, bucket, consumer "
+                                                                       "and route.")]
+        indexes = [models.Index(fields=["resolution", "start"], name="consumer_rollup_resolution"),
+                   models.Index(fields=["resolution", "consumer", "start"], name="consumer_rollup_consumer")]
+
+    def __str__(self) -> str:
+        return f"{self.resolution} {self.start:%Y-%m-%d %H:%M} {self.consumer} on {self.route}"
+
+
 class RetentionPolicy(models.Model):
     """How long the points of one resolution are kept; the operator edits these rows in the admin.
 

@@ -2,7 +2,8 @@
 
 Used by the history API and the admin dashboard alike. Points of a series are summed at read time over the
 rows that match (a route's series sums its backends; a backend's sums its routes; no filter sums everything),
-and read back as count, sum, min, max, avg and p50/p95/p99 from the latency buckets. `series_totals` sums a
+and read back as count, sum, min, max, avg and p50/p95/p99 from the latency buckets. A query with a `consumer`
+reads that consumer's points instead (metrics.consumer_queries has the per-consumer summary). `series_totals` sums a
 recent window per series for the admin home and the backend health list.
 """
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 from django.db.models import Min
 
 from metrics.aggregates import Agg, SeriesKey
+from metrics.consumer_queries import consumer_names
 from metrics.models import RESOLUTION_SECONDS, FillState, RawPoint, Resolution, RollupPoint
-from metrics.rollups import retention_days, source_rows
+from metrics.rollups import consumer_rows, retention_days, source_rows
 
 NAMES = ("requests", "latency", "errors", "bytes")
+CONSUMER_NAMES = ("requests", "latency", "errors")  # a consumer's points keep no bytes
 MAX_POINTS = 2000
 
 
@@ -30,6 +33,7 @@ class HistoryQuery:
     end: datetime
     route: str | None = None
     backend: str | None = None
+    consumer: str | None = None
 
     @property
     def step(self) -> int:
@@ -54,16 +58,26 @@ def default_range(interval: str, now: datetime) -> tuple[datetime, datetime]:
 
 def history(query: HistoryQuery) -> list[dict[str, Any]]:
     """One entry per bucket of the range that has traffic: {"t": ISO start, ...figures of the name}."""
-    rows = source_rows(query.interval).filter(start__gte=query.start, start__lt=query.end)
+    if query.consumer is not None:
+        rows = consumer_rows(query.interval).filter(consumer=query.consumer, start__gte=query.start,
+                                                    start__lt=query.end)
+        read = Agg.from_consumer_row
+    else:
+        rows = source_rows(query.interval).filter(start__gte=query.start, start__lt=query.end)
+        read = Agg.from_row
     if query.route is not None:
         rows = rows.filter(route=query.route)
     if query.backend is not None:
         rows = rows.filter(backend=query.backend)
     buckets: dict[datetime, Agg] = defaultdict(Agg)
     for row in rows.order_by("start").iterator(chunk_size=2000):
-        buckets[row.start].merge(Agg.from_row(row))
-    return [{"t": start.isoformat().replace("+00:00", "Z"), **figures(query.name, agg, query.step)}
-            for start, agg in sorted(buckets.items())]
+        buckets[row.start].merge(read(row))
+    points = [{"t": start.isoformat().replace("+00:00", "Z"), **figures(query.name, agg, query.step)}
+              for start, agg in sorted(buckets.items())]
+    if query.consumer is not None and query.name == "errors":
+        for point in points:
+            point["errors_gateway"] = None  # not kept per consumer: a 0 would claim there were none
+    return points
 
 
 def figures(name: str, agg: Agg, step: int) -> dict[str, Any]:
@@ -104,7 +118,7 @@ def series_totals(start: datetime, end: datetime) -> dict[SeriesKey, Agg]:
 
 
 def series_catalog() -> dict[str, Any]:
-    """Names, routes, backends, resolutions with their retention, and how far each rollup has got."""
+    """Names, routes, backends, consumers, resolutions with their retention, and how far each rollup has got."""
     routes: set[str] = set()
     backends: set[str] = set()
     for model_rows in (RawPoint.objects.all(), RollupPoint.objects.all()):
@@ -121,4 +135,4 @@ def series_catalog() -> dict[str, Any]:
             "filled_until": markers.get(value),
         })
     return {"names": list(NAMES), "routes": sorted(routes), "backends": sorted(backends),
-            "resolutions": resolutions, "max_points": MAX_POINTS}
+            "consumers": consumer_names(), "resolutions": resolutions, "max_points": MAX_POINTS}

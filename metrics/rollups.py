@@ -7,8 +7,9 @@ the next run redoes); a retry finds the marker moved and does nothing twice.
 
 A bucket is rolled up only once its sources are final: it ended SETTLE ago (late flushes from the gateways),
 the finer resolution's own marker has passed it (for 5m, 1h, 1d), and, with Redis, no older bucket is still
-waiting to be ingested. Celery runs `run_all` every few seconds (metrics.tasks); `manage.py rollup` runs the
-same without a broker.
+waiting to be ingested. Consumers' points are rolled up in the same transaction as the route series of the same
+buckets, under the same marker, and pruned by the same retention. Celery runs `run_all` every few seconds
+(metrics.tasks); `manage.py rollup` runs the same without a broker.
 """
 from __future__ import annotations
 
@@ -20,11 +21,13 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
-from metrics.aggregates import Agg, SeriesKey
+from metrics.aggregates import Agg, ConsumerSeriesKey, SeriesKey
 from metrics.models import (
     DEFAULT_RETENTION_DAYS,
     RESOLUTION_SECONDS,
     ROLLUP_SOURCE,
+    ConsumerRawPoint,
+    ConsumerRollupPoint,
     FillState,
     RawPoint,
     RetentionPolicy,
@@ -55,6 +58,13 @@ def source_rows(resolution: str):
     if resolution == "10s":
         return RawPoint.objects.all()
     return RollupPoint.objects.filter(resolution=resolution)
+
+
+def consumer_rows(resolution: str):
+    """The QuerySet of consumers' points of a resolution (raw points for "10s")."""
+    if resolution == "10s":
+        return ConsumerRawPoint.objects.all()
+    return ConsumerRollupPoint.objects.filter(resolution=resolution)
 
 
 def _source_limit(resolution: str, now: datetime, pending_before: datetime | None) -> datetime | None:
@@ -115,9 +125,18 @@ def _fill(resolution: str, source: str, start: datetime, end: datetime, step: in
             RollupPoint(resolution=resolution, start=bucket, route=route, backend=backend, **agg.as_dict())
             for (bucket, (route, backend)), agg in totals.items()
         ], batch_size=1000)
+        consumers: dict[tuple[datetime, ConsumerSeriesKey], Agg] = defaultdict(Agg)
+        for row in consumer_rows(source).filter(start__gte=start, start__lt=end).iterator(chunk_size=2000):
+            consumers[(floor(row.start, step), (row.consumer, row.route))].merge(Agg.from_consumer_row(row))
+        ConsumerRollupPoint.objects.filter(resolution=resolution, start__gte=start, start__lt=end).delete()
+        ConsumerRollupPoint.objects.bulk_create([
+            ConsumerRollupPoint(resolution=resolution, start=bucket, consumer=consumer, route=route,
+                                **agg.consumer_dict())
+            for (bucket, (consumer, route)), agg in consumers.items()
+        ], batch_size=1000)
         state.filled_until = end
         state.save(update_fields=["filled_until", "updated_at"])
-    return len(totals)
+    return len(totals) + len(consumers)
 
 
 def run_all(now: datetime | None = None, *, pending_before: datetime | None = None) -> list[RollupRun]:
@@ -151,5 +170,6 @@ def apply_retention(now: datetime | None = None) -> dict[str, int]:
             cutoff = min(cutoff, used_until) if used_until is not None else None  # type: ignore[assignment]
         if cutoff is None:
             continue
-        deleted[resolution] = source_rows(resolution).filter(start__lt=cutoff).delete()[0]
+        deleted[resolution] = (source_rows(resolution).filter(start__lt=cutoff).delete()[0]
+                               + consumer_rows(resolution).filter(start__lt=cutoff).delete()[0])
     return deleted

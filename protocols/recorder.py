@@ -4,13 +4,16 @@ A worker process has one `Recorder` (`recorder` below), used from its event loop
 finished request with `record_request`, each failed upstream attempt with `upstream_error`, and brackets every
 request (or tunnel) with `connection_opened` / `connection_closed`. Everything a request touches lands in one
 list ("cell") of the current window, keyed by (route, method, status, backend, error): one dict lookup, a few
-additions and one or two `bisect` calls on precomputed bucket bounds.
+additions and one or two `bisect` calls on precomputed bucket bounds. A request that a consumer made (an API key,
+or a JWT whose subject is a consumer's) also lands in a smaller cell of the consumer window, keyed by (consumer,
+route, status): one more dict lookup and a few additions; a request without a consumer pays one `if`.
 
 Once a second the worker's flusher (metrics.flusher), also on the event loop, calls `take_window()`: the window
 is folded into the cumulative totals that /metrics exposes, and handed over to the history writer, which turns
-it into 10-second points off the event loop. Tests drive the recorder by hand. `NullRecorder` records nothing
-(RUSTA_METRICS_RECORD=false); the worker points `websocket_source` at the WebSocket proxy's counters, which
-`snapshot` copies into the totals.
+it into 10-second points off the event loop; `take_consumer_window()` hands over the consumer window the same
+way (history only: /metrics has no per-consumer families, whose label values would grow with the consumers).
+Tests drive the recorder by hand. `NullRecorder` records nothing (RUSTA_METRICS_RECORD=false); the worker points
+`websocket_source` at the WebSocket proxy's counters, which `snapshot` copies into the totals.
 
 It lives in the data plane because the proxy calls it on every request; the metrics app (flusher, exposition,
 history, dashboard) reads what it counted, and nothing here imports back from there. Whether to record at all
@@ -54,6 +57,12 @@ WEBSOCKET_COUNTERS = ("open", "opened", "messages_from_client", "messages_to_cli
                       "bytes_to_client")
 
 WindowKey = tuple[str, str, int, str, str]  # route, method, status, backend, error type ("" when none)
+ConsumerKey = tuple[str, str, int]  # consumer, route ("" when none), status
+
+# A consumer window cell: count, duration sum, min and max, then the duration's latency bucket counts.
+CONSUMER_COUNT, CONSUMER_SUM, CONSUMER_MIN, CONSUMER_MAX = range(4)
+CONSUMER_BUCKETS = 4
+_EMPTY_CONSUMER_CELL: list[Any] = [0, 0.0, float("inf"), 0.0] + [0] * BUCKETS
 
 
 def status_class(status: int) -> str:
@@ -143,6 +152,7 @@ class Recorder:
 
     def __init__(self) -> None:
         self.window: dict[WindowKey, list[Any]] = {}
+        self.consumers: dict[ConsumerKey, list[Any]] = {}
         self.totals = Totals()
         self.active = 0
         self.peak = 0
@@ -153,11 +163,13 @@ class Recorder:
 
     def record_request(self, route: str | None, method: str, status: int, duration_s: float,
                        upstream_s: float | None, bytes_in: int, bytes_out: int, backend: str | None,
-                       error_kind: str | None) -> None:
+                       error_kind: str | None, consumer: str | None = None) -> None:
         """One finished request: `route` and `backend` None (or "") when none was reached, `upstream_s` the time
         until the backend's response head (None when no backend answered), `error_kind` the gateway error type
-        (`upstream_timeout`...) when the gateway answered or cut the response short."""
-        key = (route or "", method, status, backend or "", error_kind or "")
+        (`upstream_timeout`...) when the gateway answered or cut the response short, `consumer` the name of the
+        consumer that made it (None when no credential resolved to one)."""
+        route = route or ""
+        key = (route, method, status, backend or "", error_kind or "")
         cell = self.window.get(key)
         if cell is None:
             cell = self.window[key] = _EMPTY_CELL.copy()
@@ -169,11 +181,24 @@ class Recorder:
             cell[5] = duration_s
         cell[6] += bytes_in
         cell[7] += bytes_out
-        cell[8 + bisect_left(LATENCY_BOUNDS, duration_s)] += 1
+        slot = bisect_left(LATENCY_BOUNDS, duration_s)
+        cell[8 + slot] += 1
         if upstream_s is not None:
             cell[2] += upstream_s
             cell[3] += 1
             cell[UPSTREAM_BUCKETS + bisect_left(LATENCY_BOUNDS, upstream_s)] += 1
+        if consumer:
+            consumer_key = (consumer, route, status)
+            mine = self.consumers.get(consumer_key)
+            if mine is None:
+                mine = self.consumers[consumer_key] = _EMPTY_CONSUMER_CELL.copy()
+            mine[0] += 1
+            mine[1] += duration_s
+            if duration_s < mine[2]:
+                mine[2] = duration_s
+            if duration_s > mine[3]:
+                mine[3] = duration_s
+            mine[4 + slot] += 1
 
     def upstream_error(self, backend: str, kind: str) -> None:
         """One failed upstream attempt (retries count each): `kind` is refused, dns, reset, timeout or invalid, or
@@ -243,6 +268,11 @@ class Recorder:
         totals.connections_peak = self.peak
         return window
 
+    def take_consumer_window(self) -> dict[ConsumerKey, list[Any]]:
+        """Close the consumer window (called with `take_window`, on the same loop) and return it."""
+        consumers, self.consumers = self.consumers, {}
+        return consumers
+
     def snapshot(self) -> Totals:
         """A copy of the cumulative totals (call right after `take_window` for up-to-date figures)."""
         totals = self.totals
@@ -294,7 +324,7 @@ class NullRecorder(Recorder):
 
     def record_request(self, route: str | None, method: str, status: int, duration_s: float,
                        upstream_s: float | None, bytes_in: int, bytes_out: int, backend: str | None,
-                       error_kind: str | None) -> None:
+                       error_kind: str | None, consumer: str | None = None) -> None:
         return None
 
     def upstream_error(self, backend: str, kind: str) -> None:

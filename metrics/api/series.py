@@ -1,7 +1,8 @@
-"""The traffic history API: `GET /api/metrics/` lists the series, `GET /api/metrics/history/` reads one."""
+"""The traffic history API: `GET /api/metrics/` lists the series, `GET /api/metrics/history/` reads one (a route's,
+a backend's, a consumer's or the whole gateway's), `GET /api/metrics/consumers/` sums each consumer's traffic."""
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
@@ -13,10 +14,12 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from metrics import queries
+from metrics import consumer_queries, queries
 from metrics.models import RESOLUTION_SECONDS
 from routes.api.permissions import RolePermission
 from routes.api.serializers import ErrorsSerializer
+
+DEFAULT_SUMMARY_RANGE = timedelta(hours=1)
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -52,22 +55,50 @@ class HistoryParamsSerializer(serializers.Serializer):
                                        help_text="10s, 1m, 5m, 1h or 1d.")
     route = serializers.CharField(required=False, help_text="Only this route's traffic.")
     backend = serializers.CharField(required=False, help_text="Only this backend's (host:port) traffic.")
+    consumer = serializers.CharField(required=False, help_text="Only this consumer's traffic (requests, latency or "
+                                                               "errors; with `route`, on that route only).")
     start = FlexibleDateTimeField(required=False, help_text="Default: 120 intervals before `end`.")
     end = FlexibleDateTimeField(required=False, help_text="Default: the end of the current interval.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if "consumer" in attrs:
+            # A consumer's points are kept per route only: no backend split, no bytes.
+            if "backend" in attrs:
+                raise serializers.ValidationError({"backend": [
+                    "A consumer's history is kept per route, not per backend: leave out backend or consumer."]})
+            if attrs["name"] not in queries.CONSUMER_NAMES:
+                raise serializers.ValidationError({"name": [
+                    f"A consumer's history has {', '.join(queries.CONSUMER_NAMES)}, not {attrs['name']}."]})
         interval = attrs["interval"]
         default_start, default_end = queries.default_range(interval, timezone.now())
         end = attrs.get("end") or default_end
         start = attrs.get("start") or (default_start if "end" not in attrs else end - (default_end - default_start))
         if start >= end:
             raise serializers.ValidationError({"start": ["start must be before end."]})
-        query = queries.HistoryQuery(attrs["name"], interval, start, end, attrs.get("route"), attrs.get("backend"))
+        query = queries.HistoryQuery(attrs["name"], interval, start, end, attrs.get("route"), attrs.get("backend"),
+                                     attrs.get("consumer"))
         if query.point_count > queries.MAX_POINTS:
             raise serializers.ValidationError({"interval": [
                 f"{query.point_count} points of {interval} between start and end; at most {queries.MAX_POINTS}: "
                 "choose a longer interval or a shorter range."]})
         attrs["query"] = query
+        return attrs
+
+
+class ConsumersParamsSerializer(serializers.Serializer):
+    """The query string of the consumers' summary."""
+
+    start = FlexibleDateTimeField(required=False, help_text="Default: one hour before `end`.")
+    end = FlexibleDateTimeField(required=False, help_text="Default: now.")
+    top = serializers.IntegerField(required=False, default=consumer_queries.TOP_ROUTES, min_value=1, max_value=50,
+                                   help_text="How many of each consumer's routes to list, busiest first (1-50).")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        end = attrs.get("end") or timezone.now()
+        start = attrs.get("start") or end - DEFAULT_SUMMARY_RANGE
+        if start >= end:
+            raise serializers.ValidationError({"start": ["start must be before end."]})
+        attrs["start"], attrs["end"] = start, end
         return attrs
 
 
@@ -92,7 +123,25 @@ class MetricsViewSet(viewsets.ViewSet):
         params = HistoryParamsSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         query: queries.HistoryQuery = params.validated_data["query"]
-        return Response({
+        body: dict[str, Any] = {
             "name": query.name, "interval": query.interval, "route": query.route, "backend": query.backend,
             "start": query.start, "end": query.end, "points": queries.history(query),
-        })
+        }
+        if query.consumer is not None:
+            body["consumer"] = query.consumer
+        return Response(body)
+
+    @extend_schema(summary="Each consumer's traffic over a time range: requests, errors, latency, busiest routes",
+                   parameters=[ConsumersParamsSerializer],
+                   responses={200: OpenApiResponse(description="The consumers, busiest first."),
+                              400: OpenApiResponse(ErrorsSerializer, description="A bad parameter, named.")})
+    @action(detail=False, methods=["get"])
+    def consumers(self, request: Request) -> Response:
+        """Each consumer with traffic in [start, end): `requests`, `rate` (req/s), `errors_4xx`, `errors_5xx`,
+        `error_ratio` (4xx and 5xx over requests), `ratio_5xx`, `p50`/`p95`/`p99` (seconds), `routes` (how many it
+        called) and `top_routes` (the busiest, with the same figures)."""
+        params = ConsumersParamsSerializer(data=request.query_params)
+        params.is_valid(raise_exception=True)
+        start, end = params.validated_data["start"], params.validated_data["end"]
+        return Response({"start": start, "end": end,
+                         "consumers": consumer_queries.consumer_summary(start, end, params.validated_data["top"])})

@@ -30,6 +30,8 @@ LATENCY_SPREAD = {"id": "latency-spread", "title": "Latency average and maximum"
                   "fields": ["avg", "max"], "unit": "s"}
 ERRORS = {"id": "errors", "title": "Errors by class", "name": "errors",
           "fields": ["errors_4xx", "errors_5xx", "errors_gateway"], "unit": "requests"}
+# A consumer's history keeps no gateway errors and no bytes (metrics.models.ConsumerAggregate).
+CONSUMER_ERRORS = {**ERRORS, "fields": ["errors_4xx", "errors_5xx"]}
 ERROR_RATIO = {"id": "error-ratio", "title": "5xx ratio", "name": "errors", "fields": ["ratio"], "unit": "ratio"}
 BYTES = {"id": "bytes", "title": "Bytes in and out", "name": "bytes", "fields": ["bytes_in", "bytes_out"],
          "unit": "bytes"}
@@ -87,6 +89,7 @@ def _page(request: HttpRequest, view: str, route: str | None) -> HttpResponse:
         "views": [(key, value["title"]) for key, value in VIEWS.items()],
         "view": view,
         "route": route,
+        "consumer": None,
         "routes": _routes(),
         "charts": config["charts"] if not route else [ROUTE_LIVE, REQUESTS, LATENCY, ERRORS, BYTES],
         "show_breakers": view in ("breakers", "overview") or route is not None,
@@ -96,6 +99,30 @@ def _page(request: HttpRequest, view: str, route: str | None) -> HttpResponse:
         "uplot_script": UPLOT_SCRIPT,
         "uplot_style": UPLOT_STYLE,
         "live_totals": _live_now(live, route),
+        "ranges": RANGES,
+        "chosen_range": _chosen_range(request),
+        "intervals": INTERVALS,
+        "chosen_interval": _chosen_interval(request),
+    }
+    return render(request, "admin/metrics/dashboard.html", context)
+
+
+def consumer_page(request: HttpRequest, consumer: str) -> HttpResponse:
+    """A consumer's charts: its requests per second, errors by class and latency percentiles, from the history
+    API's `consumer` series (no live figures: the live socket carries no per-consumer figures)."""
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Metrics: consumer {consumer}",
+        "views": [(key, value["title"]) for key, value in VIEWS.items()],
+        "view": "consumers",
+        "route": None,
+        "consumer": consumer,
+        "routes": _routes(),
+        "charts": [REQUESTS, CONSUMER_ERRORS, LATENCY],
+        "show_breakers": False,
+        "uplot_available": finders.find(UPLOT_SCRIPT) is not None,
+        "uplot_script": UPLOT_SCRIPT,
+        "uplot_style": UPLOT_STYLE,
         "ranges": RANGES,
         "chosen_range": _chosen_range(request),
         "intervals": INTERVALS,

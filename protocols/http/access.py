@@ -79,25 +79,35 @@ class RouteAccess:
         """The principal (None on a route without auth) and the rate-limit decision (None when not limited);
         raises the GatewayError that answers instead (401/403/503/429). The principal's headers carry what
         goes upstream: the forwarded claims and, on http and websocket routes, X-Consumer-Name."""
+        principal, consumer = await self.identify(headers)
+        return principal, await self.spend(headers, client_ip, principal, consumer)
+
+    async def identify(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[Principal | None, str | None]:
+        """`admit`'s first step: the principal and its consumer's name (None when the route takes no credential
+        or the token's subject is no consumer's). The HTTP proxy calls the two steps itself, to know the consumer
+        even when the rate limit then refuses the request."""
         if self.broken:
             raise AccessMisconfigured(self.route_name)
-        principal = None
-        consumer = None
         credentials = self.credentials
-        if credentials is not None:
-            principal, consumer = await credentials.authenticate(headers)
+        if credentials is None:
+            return None, None
+        return await credentials.authenticate(headers)
+
+    async def spend(self, headers: Iterable[tuple[bytes, bytes]], client_ip: str, principal: Principal | None,
+                    consumer: str | None) -> Decision | None:
+        """`admit`'s second step: the rate-limit decision (None when not limited), or RateLimited."""
         limiter = self.limiter
         if limiter is None:
-            return principal, None
+            return None
         key = limit_key(limiter.policy, self.route_name, client_ip,
                         principal.subject if principal is not None else None, headers, consumer)
         if key is None:
-            return principal, None
+            return None
         decision = await limiter.hit(key)
         if not decision.allowed:
             self.recorder.rate_limited(self.route_name)
             raise decision.error(self.route_name)
-        return principal, decision
+        return decision
 
     def upstream_headers(self, headers: Headers, principal: Principal | None) -> Headers:
         """`headers` without the client's copies of what the gateway sets (claim headers, X-Consumer-Name) and

@@ -9,7 +9,7 @@ from typing import TextIO
 
 # A request stores a tuple; formatting happens at flush time, once per batch.
 Entry = tuple[float, str, str, str, "str | None", "str | None", int, float, int, int, str, "str | None",
-              "str | None", "tuple[str, str] | None"]
+              "str | None", "tuple[str, str] | None", "str | None"]
 
 FLUSH_INTERVAL = 0.05
 MAX_PENDING = 2048
@@ -22,7 +22,8 @@ class AccessLog:
     route, backend, status, duration_ms, bytes_in, bytes_out, client, `error` (the gateway error type) only
     on lines where the gateway answered or cut the response short, and `trace_id` (the W3C trace id sent
     upstream, protocols.tracing) on lines of requests that reached a route; `ai_strategy` and `ai_source`
-    (model, llm, cache or fallback) on lines of routes with an ai_policy. Call `flush()` at shutdown.
+    (model, llm, cache or fallback) on lines of routes with an ai_policy; `consumer` on every line: the consumer
+    an API key or a JWT subject resolved to, null when none did. Call `flush()` at shutdown.
     """
 
     def __init__(self, stream: TextIO | None = None, interval: float = FLUSH_INTERVAL,
@@ -37,10 +38,11 @@ class AccessLog:
 
     def record(self, started: float, request_id: str, method: str, path: str, route: str | None,
                backend: str | None, status: int, duration: float, bytes_in: int, bytes_out: int, client: str,
-               error: str | None = None, trace_id: str | None = None, ai: tuple[str, str] | None = None) -> None:
+               error: str | None = None, trace_id: str | None = None, ai: tuple[str, str] | None = None,
+               consumer: str | None = None) -> None:
         pending = self._pending
         pending.append((started, request_id, method, path, route, backend, status, duration, bytes_in, bytes_out,
-                        client, error, trace_id, ai))
+                        client, error, trace_id, ai, consumer))
         if len(pending) >= self.max_pending:
             self.flush()
         elif self._timer is None:
@@ -66,13 +68,13 @@ class AccessLog:
 
     def _format(self, entry: Entry) -> str:
         (started, request_id, method, path, route, backend, status, duration, bytes_in, bytes_out, client, error,
-         trace_id, ai) = entry
+         trace_id, ai, consumer) = entry
         line = (
             f'{{"time":"{self._timestamp(started)}","request_id":{_quote(request_id)},"method":{_quote(method)},'
             f'"path":{_quote(path)},"route":{"null" if route is None else _quote(route)},'
             f'"backend":{"null" if backend is None else _quote(backend)},"status":{status},'
             f'"duration_ms":{duration * 1000:.3f},"bytes_in":{bytes_in},"bytes_out":{bytes_out},'
-            f'"client":{_quote(client)}'
+            f'"client":{_quote(client)},"consumer":{"null" if consumer is None else _quote(consumer)}'
         )
         if error is not None:
             line += f',"error":{_quote(error)}'

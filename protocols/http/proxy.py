@@ -162,13 +162,15 @@ class ProxyApp:
                 route_ai.finished(request, attempt.served, exchange.status, exchange.upstream_s)
             duration = time.perf_counter() - clock
             metrics.record_request(exchange.route, scope["method"], exchange.status, duration, exchange.upstream_s,
-                                   exchange.bytes_in, exchange.bytes_out, exchange.backend, exchange.error)
+                                   exchange.bytes_in, exchange.bytes_out, exchange.backend, exchange.error,
+                                   exchange.consumer)
             if self.access_log is not None:
                 client = scope.get("client")
                 self.access_log.record(
                     started, exchange.request_id.decode("latin-1"), scope["method"], path, exchange.route,
                     exchange.backend, exchange.status, duration, exchange.bytes_in, exchange.bytes_out,
                     client[0] if client else "", exchange.error, exchange.trace_id, exchange.ai,
+                    exchange.consumer,
                 )
             spans = self.spans
             if spans is not None and exchange.traceparent:
@@ -220,7 +222,8 @@ class ProxyApp:
         """The route's JWT and rate limit, before the body is read and a backend picked: the principal's claim
         headers replace any the client sent, and a limited route's answer gets its RateLimit-* fields. Returns
         the authenticated subject, when there is one (for the plugins' `access` phase)."""
-        principal, decision = await access.admit(scope["headers"], attempt.client)
+        principal, exchange.consumer = await access.identify(scope["headers"])
+        decision = await access.spend(scope["headers"], attempt.client, principal, exchange.consumer)
         if principal is not None:
             attempt.headers = access.upstream_headers(attempt.headers, principal)
         if decision is not None:

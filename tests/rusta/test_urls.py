@@ -76,7 +76,7 @@ class World:
             return str(by_model[model])
         return str({
             "content_type_id": ContentType.objects.get_for_model(Route).pk, "route": route.name,
-            "consumer_id": self.consumer.pk, "key_id": self.consumer.api_keys.get().pk,
+            "consumer_id": self.consumer.pk, "consumer": self.consumer.name, "key_id": self.consumer.api_keys.get().pk,
             "view": "overview", "app_label": "routes", "url": "no-such-page/", "pk": AuditEntry.objects.first().pk,
             "id": backend.pk if "backends" in pattern else (self.other_user.pk if "auth/user" in pattern
                                                            else self.consumer.pk if "consumers" in pattern

@@ -3,8 +3,11 @@
   "use strict";
   const root = document.getElementById("metrics-dashboard");
   if (!root) return;
-  const charts = JSON.parse(document.getElementById("metrics-charts").textContent);
+  const chartList = document.getElementById("metrics-charts");
+  if (!chartList) { tablePage(); return; }
+  const charts = JSON.parse(chartList.textContent);
   const route = root.dataset.route;
+  const consumer = root.dataset.consumer;
   const historyUrl = root.dataset.historyUrl;
   const catalogUrl = root.dataset.catalogUrl;
   const STEPS = { "10s": 10, "1m": 60, "5m": 300, "1h": 3600, "1d": 86400 };
@@ -196,6 +199,7 @@
       if (spec.live || byName[spec.name]) continue;
       const query = new URLSearchParams({ name: spec.name, interval, start: String(rangeStart), end: String(end) });
       if (route) query.set("route", route);
+      if (consumer) query.set("consumer", consumer);
       byName[spec.name] = fetch(`${historyUrl}?${query}`, { credentials: "same-origin" })
         .then((response) => (response.ok ? response.json() : { points: [] }));
     }
@@ -265,6 +269,7 @@
   }
 
   function connect() {
+    if (!status) return; // a consumer's page: the live socket carries no per-consumer figures
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
     const socket = new WebSocket(`${scheme}://${window.location.host}/ws/metrics/live/`);
     socket.onopen = () => { backoff = 500; status.textContent = "live"; status.className = "live-status connected"; };
@@ -278,4 +283,24 @@
     };
   }
   connect();
+
+  // A page drawn by the server (the Consumers table): the route picker, and a range picker that reloads it.
+  function tablePage() {
+    const picker = document.getElementById("route-picker");
+    const range = document.getElementById("range");
+    const query = window.location.search;
+    for (const link of document.querySelectorAll(".metrics-tabs a")) link.search = query;
+    picker.addEventListener("change", () => {
+      const path = picker.value ? `/admin/metrics/dashboard/route/${encodeURIComponent(picker.value)}/`
+                                : "/admin/metrics/dashboard/";
+      window.location.href = path + query;
+    });
+    if (range) {
+      range.addEventListener("change", () => {
+        const chosen = new URLSearchParams(window.location.search);
+        chosen.set("range", range.value);
+        window.location.search = chosen.toString();
+      });
+    }
+  }
 })();

@@ -10,7 +10,7 @@ from tests.support.proxy import ProxyServer, route
 from tests.support.upstream import UpstreamServer
 
 KEYS = {"time", "request_id", "method", "path", "route", "backend", "status", "duration_ms", "bytes_in",
-        "bytes_out", "client"}
+        "bytes_out", "client", "consumer"}
 
 
 def record(log: AccessLog, **overrides: object) -> None:

@@ -28,7 +28,8 @@ def test_the_schema_lists_every_management_endpoint(schema):
         "/api/routes/", "/api/routes/{id}/", "/api/routes/validate/", "/api/config/", "/api/config/status/",
         "/api/config/reload/", "/api/config/export/", "/api/config/import/", "/api/config/settings/",
         "/api/config/diff/", "/api/config/apply/",
-        "/api/backends/{id}/health/", "/api/metrics/", "/api/metrics/history/", "/api/cache/purge/", "/api/audit/",
+        "/api/backends/{id}/health/", "/api/metrics/", "/api/metrics/history/", "/api/metrics/consumers/",
+        "/api/cache/purge/", "/api/audit/",
         "/api/audit/{id}/", "/api/consumers/", "/api/consumers/{id}/", "/api/consumers/{id}/keys/",
         "/api/consumers/{id}/keys/{key_id}/", "/api/consumers/{id}/keys/{key_id}/rotate/",
     }
