@@ -19,6 +19,7 @@ import logging
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from protocols.ai.plugin import ai_plugin
 from protocols.balancing import Balancing, RouteRuntime
 from protocols.block_errors import BlockError
 from protocols.discovery import NOTHING_DISCOVERED, Discovered
@@ -175,7 +176,9 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
         if route.protocol == "http":
             if isinstance(plugins, BlockError):
                 raise plugins
-            chain = compile_chain(route.name, plugins, policies, {} if made is None else made)
+            # AI routing is the route's built-in plugin, run in the chain's balance phase (protocols.ai.plugin).
+            builtins = (ai_plugin(route_ai),) if route_ai is not None else ()
+            chain = compile_chain(route.name, plugins, policies, {} if made is None else made, builtins=builtins)
     except BlockError as exc:
         log.error("route %r: its settings do not compile, it answers 503: %s", route.name, exc)
         broken = True

@@ -22,8 +22,6 @@ from protocols.ai.providers import LlmClient
 from protocols.ai.records import DecisionLog, register
 from protocols.ai.strategies import build_strategy
 from protocols.balancing import RouteRuntime
-from protocols.balancing.state import BackendState
-from protocols.breakers import OPEN
 from protocols.errors import GatewayError
 from protocols.table import CompiledRoute, RouteTable
 from protocols.upstream import UpstreamClient
@@ -42,11 +40,10 @@ class AnomalousRequest(GatewayError):
 
 
 class RouteAi:
-    """One AI route of one table: its strategy, what the strategy is shown of the route, and the decision's
-    bookkeeping on the request (`attempt.ai_request`, `exchange.ai`)."""
+    """One AI route of one table: its strategy and what the strategy is shown of the route. It runs as the
+    route's built-in plugin (protocols.ai.plugin), in the plugin chain's `balance`, `response` and `log` phases."""
 
-    __slots__ = ("name", "template", "policy", "strategy", "views", "runtime", "log", "header", "positions",
-                 "_observe")
+    __slots__ = ("name", "template", "policy", "strategy", "views", "runtime", "log", "header", "_observe")
 
     def __init__(self, route: CompiledRoute, policy: AiPolicy, strategy: Strategy, runtime: RouteRuntime,
                  log: DecisionLog) -> None:
@@ -59,15 +56,15 @@ class RouteAi:
         self.runtime = runtime
         self.log = log
         self.header = policy.decision_header
-        self.positions = {id(state): index for index, state in enumerate(runtime.states)}
         self._observe = getattr(strategy, "observe", None)
 
     async def decide(self, method: str, path: str, headers: Sequence[tuple[bytes, bytes]], body: bytes,
-                     body_bytes: int, client: str, health: Mapping[int, bool]) -> tuple[RoutingRequest, Decision]:
+                     body_bytes: int, client: str,
+                     usable: frozenset[int] | None) -> tuple[RoutingRequest, Decision]:
         """The strategy's decision for this request (within the policy's budget), recorded; AnomalousRequest when
-        the strategy refuses it."""
+        the strategy refuses it. `usable`: the positions of the backends that may take it now, None for all."""
         request = RoutingRequest(self.name, method, path, self.template, headers, body, self.views, client,
-                                 body_bytes, self._usable(health))
+                                 body_bytes, usable)
         decision = await decide_within(self.strategy, request, self.policy.fallback_index, self.log)
         if decision.refusal:
             raise AnomalousRequest(self.name, decision.refusal)
@@ -78,31 +75,21 @@ class RouteAi:
         chosen = "balanced" if decision.index is None else str(decision.index)
         return f"strategy={self.strategy.name}; source={decision.source}; backend={chosen}".encode()
 
-    def finished(self, request: RoutingRequest, served: BackendState | None, status: int,
-                 upstream_s: float | None) -> None:
-        """Tell the strategy how the request went (the backend that answered last, the client's status)."""
+    @property
+    def observes(self) -> bool:
+        """Whether the strategy wants to be told how each request went."""
+        return self._observe is not None
+
+    def finished(self, request: RoutingRequest, index: int | None, status: int, upstream_s: float | None) -> None:
+        """Tell the strategy how the request went (the position of the backend that answered last, the client's
+        status)."""
         observe = self._observe
         if observe is None:
             return
-        index = self.positions.get(id(served)) if served is not None else None
         try:
             observe(request, index, status, upstream_s)
         except Exception:  # an installed module's bug must not fail the request that already has its answer
             log.exception("route %r: the %s strategy's observe failed", self.name, self.strategy.name)
-
-    def _usable(self, health: Mapping[int, bool]) -> frozenset[int] | None:
-        runtime = self.runtime
-        if not health and not runtime.board.not_closed:
-            return None
-        now = runtime.board.clock()
-        # Read without touching the breakers (pick half-opens one whose time is up, and takes its trial).
-        return frozenset(index for index, state in enumerate(runtime.states)
-                         if health.get(state.spec.id, True) and not _shut(state, now))
-
-
-def _shut(state: BackendState, now: float) -> bool:
-    breaker = state.breaker
-    return breaker.state is OPEN and breaker.opened_at is not None and now - breaker.opened_at < breaker.policy.open_s
 
 
 class AiRouting:

@@ -10,7 +10,7 @@ from protocols.balancing.base import Balancer, LeastConnections, Random, RoundRo
 from protocols.balancing.hashing import IpHash
 from protocols.balancing.latency import LatencyAware
 from protocols.balancing.state import BackendBoard, BackendState, Clock
-from protocols.breakers import CLOSED
+from protocols.breakers import CLOSED, OPEN
 from protocols.errors import NoHealthyBackend
 from protocols.resilience import ALL_METHODS, breaker_policy, retry_policy
 from protocols.table import BackendSpec, CompiledRoute, RouteTable
@@ -39,7 +39,7 @@ class RouteRuntime:
     """Everything the proxy needs about one route beyond its spec: balancer, backend states, parsed policies."""
 
     __slots__ = ("name", "states", "balancer", "retry", "breaker", "budget", "board", "probe_interval",
-                 "retryable", "_observes")
+                 "retryable", "_observes", "_positions")
 
     def __init__(self, route: CompiledRoute, board: BackendBoard,
                  backends: tuple[BackendSpec, ...] | None = None) -> None:
@@ -57,6 +57,7 @@ class RouteRuntime:
         self.probe_interval = probe_interval(spec.policies)
         # The methods whose requests may be retried at all under this route's policy.
         self.retryable = frozenset(method for method in ALL_METHODS if self.retry.allows(method))
+        self._positions = {id(state): index for index, state in enumerate(self.states)}
 
     def pick(self, client: str, health: Mapping[int, bool] = _NO_HEALTH,
              tried: Collection[BackendState] = (), preferred: int | None = None) -> Lease:
@@ -119,6 +120,21 @@ class RouteRuntime:
         if self._observes and failed is not None:
             self.balancer.observe(state, at, at - started, failed)
 
+    def position(self, state: BackendState | None) -> int | None:
+        """Where `state` is in the route's backends (what `pick`'s `preferred` names); None for None."""
+        return None if state is None else self._positions.get(id(state))
+
+    def usable_positions(self, health: Mapping[int, bool]) -> frozenset[int] | None:
+        """The positions of the backends that may take a first attempt now (healthy, breaker not open); None
+        when all may. Read without touching the breakers (`pick` half-opens one whose time is up, and takes
+        its trial)."""
+        board = self.board
+        if not health and not board.not_closed:
+            return None
+        now = board.clock()
+        return frozenset(index for index, state in enumerate(self.states)
+                         if health.get(state.spec.id, True) and not _shut(state, now))
+
     def has_usable(self, health: Mapping[int, bool], tried: Collection[BackendState] = ()) -> bool:
         """Whether `pick` would find a backend now."""
         return bool(self._usable(health, tried, self.board.clock()))
@@ -142,6 +158,12 @@ class RouteRuntime:
         retry_after = max(1, math.ceil(min(waits))) if waits else self.probe_interval
         return NoHealthyBackend(self.name, retry_after, backends=len(states), unhealthy=len(unhealthy),
                                 open_breakers=len(waits))
+
+
+def _shut(state: BackendState, now: float) -> bool:
+    """An open breaker whose time is not up (one whose time is up would take a trial)."""
+    breaker = state.breaker
+    return breaker.state is OPEN and breaker.opened_at is not None and now - breaker.opened_at < breaker.policy.open_s
 
 
 def probe_interval(policies: Mapping[str, Any] | None) -> int:

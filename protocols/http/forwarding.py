@@ -19,8 +19,6 @@ from protocols.table import LiveTable, RouteSpec
 from protocols.upstream import UpstreamClient, UpstreamResponse
 
 if TYPE_CHECKING:
-    from protocols.ai.decide import RoutingRequest
-    from protocols.ai.routing import RouteAi
     from protocols.guards import Guards
     from protocols.http.access import RouteAccess
     from protocols.http.plugins import GuardedSend
@@ -40,7 +38,7 @@ class Exchange:
 
     __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
                  "body_read", "upstream_s", "trace_id", "traceparent", "response_headers", "guard", "preflight",
-                 "clean_path", "host", "client_ip", "https", "peer", "ai", "ai_step", "consumer")
+                 "clean_path", "host", "client_ip", "https", "peer", "ai", "consumer")
 
     # Set together, before any of them is read (not in __init__: a request refused earlier never needs them).
     clean_path: str
@@ -65,10 +63,9 @@ class Exchange:
         self.response_headers: Headers | None = None  # added to the answer (RateLimit-* of a limited route)
         self.guard: GuardedSend | None = None  # the route's CORS and security fields, for every answer
         self.preflight: tuple[int, Headers] | None = None  # a CORS preflight's answer, sent by the gateway
-        self.ai: tuple[str, str] | None = None  # AI routing's (strategy, source), for the access log
-        # AI routing's step on this request, told the outcome once it is answered: (route's step, what the strategy
-        # saw, the attempt whose `served` backend answered).
-        self.ai_step: tuple[RouteAi, RoutingRequest, Attempt] | None = None
+        # What chose the backend in the plugins' balance phase (AI routing's strategy) and where its answer came
+        # from, for the access log's ai_strategy and ai_source.
+        self.ai: tuple[str, str] | None = None
         # The consumer an API key or a JWT subject resolved to (protocols.auth.consumers), for the recorder's
         # per-consumer figures and the access log; set before the rate limit, so a 429 is the consumer's too.
         self.consumer: str | None = None
@@ -78,7 +75,7 @@ class Attempt:
     """What every attempt of one request sends, and how many retries it may take."""
 
     __slots__ = ("runtime", "spec", "method", "target", "headers", "set_host", "body", "content_length", "client",
-                 "retries", "deadline", "access", "guards", "shaping", "answer_guard", "ai", "body_head", "preferred",
+                 "retries", "deadline", "access", "guards", "shaping", "answer_guard", "body_head", "preferred",
                  "served", "plugins")
 
     def __init__(self, runtime: RouteRuntime, spec: RouteSpec, method: bytes, target: bytes, headers: Headers,
@@ -100,9 +97,8 @@ class Attempt:
         self.shaping: RouteShaping | None = None  # transformations, cache, compression; None: none of them
         # The route's CORS and security fields, added by `respond` (None for a shaped answer: its send adds them).
         self.answer_guard: GuardedSend | None = None
-        self.ai: RouteAi | None = None  # the route's AI routing step, when it has an ai_policy
-        self.body_head = b""  # the body's first chunk as the client sent it (what AI routing reads of a long body)
-        self.preferred: int | None = None  # AI routing's choice for the first attempt (a backend position)
+        self.body_head = b""  # the body's first chunk as the client sent it (what `balance` reads of a long body)
+        self.preferred: int | None = None  # the balance phase's choice for the first attempt (a backend position)
         self.served: BackendState | None = None  # the backend whose response head came last
         self.plugins: PluginChain | None = None  # the route's plugins, when it runs any
 

@@ -1,14 +1,17 @@
-"""What the proxy puts around a route's answers from its guards, and the error of a route whose blocks do not
+"""What the proxy puts around a route's answers from its guards, the error of a route whose blocks do not
 compile (both compiled with the table's plan, protocols.plan): such a route is refused with 503
-`route_misconfigured` rather than served unguarded or untransformed.
+`route_misconfigured` rather than served unguarded or untransformed; and the backends as the plugins' `balance`
+phase sees them.
 """
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+from protocols.balancing import RouteRuntime
 from protocols.errors import GatewayError
 from protocols.guards import Guards, origin_of
+from protocols.plugins import Backend
 
 Message = dict[str, Any]
 Send = Callable[[Message], Awaitable[None]]
@@ -49,3 +52,11 @@ class GuardedSend:
             message["headers"] = self.guards.response_headers(list(message.get("headers", ())), self.origin,
                                                               self.https)
         await self.send(message)
+
+
+def backend_views(runtime: RouteRuntime, health: Mapping[int, bool]) -> tuple[Backend, ...]:
+    """The route's backends as the plugins' `balance` phase sees them, each saying whether it may take the
+    request now (health checks, circuit breaker)."""
+    usable = runtime.usable_positions(health)
+    return tuple(Backend(index, state.spec.url, state.spec.description, usable is None or index in usable)
+                 for index, state in enumerate(runtime.states))

@@ -7,7 +7,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
-from protocols.ai.routing import DECISION_HEADER, RouteAi
 from protocols.dataplane import DataPlane, ProxyOptions
 from protocols.dns import doh_app
 from protocols.errors import (
@@ -34,7 +33,7 @@ from protocols.http.headers import (
     raw_path,
     scan_request_headers,
 )
-from protocols.http.plugins import GuardedSend, RouteMisconfigured
+from protocols.http.plugins import GuardedSend, RouteMisconfigured, backend_views
 from protocols.plan import HEALTH, RoutePlan, TablePlan
 from protocols.plugins import PluginRun
 from protocols.resilience import MAX_REPLAY_BODY
@@ -103,6 +102,7 @@ class ProxyApp:
         path = scope["path"]
         metrics = self.recorder
         run: PluginRun | None = None  # the route's plugins, when it runs any
+        attempt: Attempt | None = None
         metrics.connection_opened()
         try:
             try:
@@ -119,7 +119,8 @@ class ProxyApp:
                     elif attempt.plugins is not None:
                         # Every answer from here on, the gateway's own errors included, goes through the run.
                         send = run = PluginRun(attempt.plugins, send, scope, exchange.route or "",
-                                               exchange.clean_path, exchange.client_ip)
+                                               exchange.clean_path, exchange.client_ip,
+                                               exchange.request_id.decode("latin-1"))
                         await self._plugged(scope, receive, run, head, attempt, exchange)
                     else:
                         if attempt.access is not None:
@@ -128,8 +129,6 @@ class ProxyApp:
                             if attempt.guards is not None:
                                 receive = attempt.guards.limit_receive(receive)
                             await _read_body(attempt, receive, head, exchange)
-                        if attempt.ai is not None:
-                            await self._ai_decide(attempt, attempt.ai, scope, exchange)
                         # The route's CORS and security fields go on every answer: answer_head adds them to
                         # the heads forwarding.respond and _fail build; a shaped answer gets them on its way out,
                         # through the route's GuardedSend.
@@ -157,10 +156,10 @@ class ProxyApp:
                 log.exception("unexpected failure proxying %s %s (request %s)", scope["method"], path,
                               exchange.request_id.decode("latin-1"))
                 await self._fail(send, exchange, InternalGatewayError())
-            if exchange.ai_step is not None:
-                route_ai, request, attempt = exchange.ai_step
-                route_ai.finished(request, attempt.served, exchange.status, exchange.upstream_s)
             duration = time.perf_counter() - clock
+            if run is not None and attempt is not None:
+                # The log phase (AI routing's strategies learn there: a plain method runs at once).
+                run.finished(exchange.status, duration, attempt.runtime.position(attempt.served), exchange.upstream_s)
             metrics.record_request(exchange.route, scope["method"], exchange.status, duration, exchange.upstream_s,
                                    exchange.bytes_in, exchange.bytes_out, exchange.backend, exchange.error,
                                    exchange.consumer)
@@ -177,8 +176,6 @@ class ProxyApp:
                 spans.finish(scope["method"], path, exchange.route, exchange.status, started, duration,
                              exchange.traceparent, head.traceparent, exchange.backend, exchange.error,
                              exchange.request_id)
-            if run is not None:
-                run.finished(exchange.status, duration)
         finally:
             metrics.connection_closed()
 
@@ -204,19 +201,16 @@ class ProxyApp:
         exchange.bytes_in, exchange.bytes_out, exchange.error = out.bytes_in, out.bytes_out, out.error or None
         return True
 
-    async def _ai_decide(self, attempt: Attempt, route_ai: RouteAi, scope: Scope, exchange: Exchange) -> None:
-        """AI routing's choice of backend for the first attempt (protocols.ai.routing), with the decision header
-        when the route asks for it; AnomalousRequest when the strategy refuses the request."""
+    async def _balance(self, run: PluginRun, attempt: Attempt, exchange: Exchange) -> None:
+        """The `balance` phase (AI routing's, and any plugin's that chooses backends): its choice is the first
+        attempt's preferred backend, which balancing passes over when it is down or behind an open breaker."""
         body = attempt.body if isinstance(attempt.body, bytes) else attempt.body_head
-        length = attempt.content_length if attempt.content_length is not None else len(body)
-        request, decision = await route_ai.decide(scope["method"], exchange.clean_path, scope["headers"], body,
-                                                  length, exchange.client_ip, self.state.health)
-        attempt.preferred = decision.index
-        exchange.ai = (route_ai.strategy.name, decision.source)
-        exchange.ai_step = (route_ai, request, attempt)
-        if route_ai.header:
-            exchange.response_headers = [*(exchange.response_headers or ()),
-                                         (DECISION_HEADER, route_ai.header_value(decision))]
+        size = attempt.content_length if attempt.content_length is not None else len(body)
+        chosen = await run.balance(body, size, backend_views(attempt.runtime, self.state.health))
+        if chosen is not None:
+            plugin, choice = chosen
+            attempt.preferred = choice.index
+            exchange.ai = (plugin.label, choice.source or plugin.name)
 
     async def _admit(self, attempt: Attempt, access: RouteAccess, scope: Scope, exchange: Exchange) -> str | None:
         """The route's JWT and rate limit, before the body is read and a backend picked: the principal's claim
@@ -233,8 +227,8 @@ class ProxyApp:
     async def _plugged(self, scope: Scope, receive: Receive, run: PluginRun, head: RequestHead, attempt: Attempt,
                        exchange: Exchange) -> None:
         """__call__'s steps for a route that runs plugins, with their phases in between (protocols.plugins):
-        request, the JWT and rate limit, access, the body and AI routing, upstream, then the exchange, whose
-        response head goes through `run` (the response phase)."""
+        request, the JWT and rate limit, access, the body, balance (AI routing's choice of backend), upstream,
+        then the exchange, whose response goes through `run` (the response and body phases)."""
         await run.request()
         subject = await self._admit(attempt, attempt.access, scope, exchange) if attempt.access is not None else None
         await run.access(subject)
@@ -242,8 +236,8 @@ class ProxyApp:
             if attempt.guards is not None:
                 receive = attempt.guards.limit_receive(receive)
             await _read_body(attempt, receive, head, exchange)
-        if attempt.ai is not None:
-            await self._ai_decide(attempt, attempt.ai, scope, exchange)
+        if run.chain.by_phase["balance"]:
+            await self._balance(run, attempt, exchange)
         attempt.headers, attempt.target = await run.upstream(attempt.headers, attempt.target)
         if attempt.shaping is not None:
             # A shaped answer gets the route's guard fields on its way out: the run sends through the guard
@@ -349,7 +343,6 @@ class ProxyApp:
                           not (spec.preserve_host and head.host), b"", head.content_length, client_ip,
                           runtime.retry.max_retries if method in runtime.retryable else 0,
                           route_plan.access)
-        attempt.ai = route_plan.ai
         attempt.plugins = route_plan.plugins
         attempt.guards = guards
         if shaping is None:

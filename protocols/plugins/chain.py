@@ -17,8 +17,14 @@ from protocols.plugins.interface import (
     ALLOWED,
     BLOCKING_PHASES,
     PHASES,
+    REFUSING_PHASES,
     Answer,
+    Backend,
+    BalanceView,
+    BodyView,
+    Choose,
     Modify,
+    Replace,
     RequestView,
     ResponseView,
     Result,
@@ -30,6 +36,11 @@ Message = dict[str, Any]
 Send = Callable[[Message], Awaitable[None]]
 Headers = list[tuple[bytes, bytes]]
 ERROR_KINDS = ("raised", "timeout", "bad_result")
+# The `body` phase sees bodies up to this size; a longer one goes out as the backend sent it (streamed).
+MAX_BODY_BYTES = 1 << 20
+# Response heads the `body` phase is not given: no body, or one meant to stream (events) or already encoded.
+_NO_BODY_STATUSES = frozenset({204, 304})
+_HOP_FIELDS_ON_NEW_BODY = frozenset({b"content-length", b"transfer-encoding", b"etag", b"content-md5"})
 
 
 class PluginFailed(GatewayError):
@@ -98,10 +109,12 @@ def snapshot(metrics: PluginMetrics = METRICS) -> dict[str, Any]:
 class LoadedPlugin:
     """One entry of a chain: the plugin object its factory made, and its phase methods (those it has)."""
 
-    __slots__ = ("name", "budget_s", "fail", "methods")
+    __slots__ = ("name", "label", "budget_s", "fail", "methods")
 
     def __init__(self, entry: PluginEntry, plugin: Any) -> None:
         self.name = entry.name
+        # What the access log names as the chooser of a backend (`balance`): the plugin's `label`, else its name.
+        self.label = str(getattr(plugin, "label", entry.name))
         self.budget_s = entry.timeout_ms / 1000
         self.fail = entry.on_error == "fail"
         self.methods: dict[str, Callable[[Any], Any]] = {
@@ -122,7 +135,9 @@ class PluginChain:
 
     async def call(self, plugin: LoadedPlugin, phase: str, view: Any) -> Result:
         """One phase call within the plugin's budget; a failure is counted, logged, and raised as PluginFailed
-        where the plugin's on_error asks (blocking phases only), else the result is Continue (None)."""
+        where the plugin's on_error asks (blocking phases only), else the result is Continue (None). A
+        GatewayError with a 4xx status raised by the plugin is the gateway's answer to the client, as raised
+        (a refusal in the gateway's own JSON form); any other exception is the plugin's failure."""
         started = time.perf_counter()
         error: str | None = None
         result: Any = None
@@ -135,6 +150,13 @@ class PluginChain:
                 error = "bad_result"
                 log.error("route %r: plugin %r returned %r in its %s phase, which allows %s", self.route,
                           plugin.name, result, phase, ", ".join(kind.__name__ for kind in ALLOWED[phase]))
+        except GatewayError as refusal:
+            if 400 <= refusal.status < 500 and phase in REFUSING_PHASES:
+                self.metrics.record(plugin.name, phase, time.perf_counter() - started, None)
+                raise
+            error = "raised"
+            log.error("route %r: plugin %r raised %s (%d) in its %s phase", self.route, plugin.name,
+                      type(refusal).__name__, refusal.status, phase)
         except TimeoutError:
             error = "timeout"
             log.warning("route %r: plugin %r overran its %.0f ms budget in its %s phase", self.route, plugin.name,
@@ -157,15 +179,29 @@ class PluginChain:
                 raise PluginAnswer(plugin.name, result)
 
     def log(self, view: ResponseView) -> None:
-        """The `log` phase, fire-and-forget: run after the exchange, never delaying it."""
-        if not self.by_phase["log"]:
-            return
-        task = asyncio.get_running_loop().create_task(self._log(view))
-        self.pending.add(task)
-        task.add_done_callback(self.pending.discard)
-
-    async def _log(self, view: ResponseView) -> None:
+        """The `log` phase, after the exchange: a plain method is called at once (it must not block), the
+        coroutines run in a task of their own, never delaying the exchange."""
+        waiting = []
         for plugin in self.by_phase["log"]:
+            method = plugin.methods["log"]
+            if inspect.iscoroutinefunction(method):
+                waiting.append(plugin)
+                continue
+            started = time.perf_counter()
+            error = None
+            try:
+                method(view)
+            except Exception:  # a third party's code, isolated: the exchange is over anyway
+                error = "raised"
+                log.exception("route %r: plugin %r failed in its log phase", self.route, plugin.name)
+            self.metrics.record(plugin.name, "log", time.perf_counter() - started, error)
+        if waiting:
+            task = asyncio.get_running_loop().create_task(self._log(waiting, view))
+            self.pending.add(task)
+            task.add_done_callback(self.pending.discard)
+
+    async def _log(self, plugins: list[LoadedPlugin], view: ResponseView) -> None:
+        for plugin in plugins:
             await self.call(plugin, "log", view)
 
 
@@ -186,19 +222,22 @@ def _text(headers: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]
 
 class PluginRun:
     """One request's way through its route's chain. It is also the request's ASGI `send`: the response head
-    goes through the `response` phase, and what went out is kept for the `log` phase."""
+    goes through the `response` phase, the body through the `body` phase (when a plugin has one and the body
+    is short enough to hold), and what went out is kept for the `log` phase."""
 
-    __slots__ = ("chain", "inner", "view", "status", "headers")
+    __slots__ = ("chain", "inner", "view", "status", "headers", "held", "held_size")
 
     def __init__(self, chain: PluginChain, send: Send, scope: Mapping[str, Any], route: str, path: str,
-                 client: str) -> None:
+                 client: str, request_id: str = "") -> None:
         self.chain = chain
         self.inner = send
         query = scope.get("query_string") or b""
         self.view = RequestView(scope["method"], path, query.decode("latin-1"), _text(scope["headers"]), client,
-                                route)
+                                route, None, request_id)
         self.status = 0
         self.headers: tuple[tuple[str, str], ...] = ()
+        self.held: list[Message] | None = None  # the response's messages while the `body` phase waits for it
+        self.held_size = 0
 
     async def request(self) -> None:
         await self.chain.gate("request", self.view)
@@ -207,6 +246,24 @@ class PluginRun:
         if subject is not None:
             self.view = replace(self.view, subject=subject)
         await self.chain.gate("access", self.view)
+
+    async def balance(self, body: bytes, body_size: int,
+                      backends: tuple[Backend, ...]) -> tuple[LoadedPlugin, Choose] | None:
+        """The `balance` phase: the first plugin that chooses (a backend in range, or None with a source to
+        log), and its choice; None when none does. PluginAnswer when a plugin answers instead."""
+        chain = self.chain
+        view = BalanceView(self.view, body, body_size, backends)
+        for plugin in chain.by_phase["balance"]:
+            result = await chain.call(plugin, "balance", view)
+            if isinstance(result, Answer):
+                raise PluginAnswer(plugin.name, result)
+            if isinstance(result, Choose):
+                if result.index is not None and not 0 <= result.index < len(backends):
+                    log.warning("route %r: plugin %r chose backend %r of %d; the route's balancing picks",
+                                chain.route, plugin.name, result.index, len(backends))
+                    continue
+                return plugin, result
+        return None
 
     async def upstream(self, headers: Headers, target: bytes) -> tuple[Headers, bytes]:
         """The `upstream` phase over what the attempt will send (headers[0] is Host): the edited headers and
@@ -225,7 +282,8 @@ class PluginRun:
         return headers, target
 
     async def __call__(self, message: Message) -> None:
-        if message["type"] == "http.response.start":
+        kind = message["type"]
+        if kind == "http.response.start":
             headers = list(message.get("headers", ()))
             self.status = message["status"]
             for plugin in self.chain.by_phase["response"]:
@@ -235,21 +293,72 @@ class PluginRun:
                     headers = edit_headers(headers, result)
             message["headers"] = headers
             self.headers = _text(headers)
+            if self.chain.by_phase["body"] and self._body_wanted(headers):
+                self.held = [message]
+                return
+        elif kind == "http.response.body" and self.held is not None:
+            self.held.append(message)
+            self.held_size += len(message.get("body", b""))
+            if self.held_size > MAX_BODY_BYTES:
+                await self._release()  # too long to hold: it goes out as it came, and streams from here
+            elif not message.get("more_body", False):
+                await self._send_edited()
+            return
         await self.inner(message)
 
-    def finished(self, status: int, elapsed_s: float) -> None:
-        self.chain.log(ResponseView(self.view, status, self.headers, elapsed_s))
+    def _body_wanted(self, headers: Headers) -> bool:
+        """Whether the `body` phase gets this response: one with a body, not encoded, not an event stream."""
+        if self.status in _NO_BODY_STATUSES or self.status < 200 or self.view.method == "HEAD":
+            return False
+        for name, value in headers:
+            if name == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
+                return False
+            if name == b"content-type" and value.lower().startswith(b"text/event-stream"):
+                return False
+            if name == b"content-length" and value.isdigit() and int(value) > MAX_BODY_BYTES:
+                return False
+        return True
+
+    async def _release(self) -> None:
+        held, self.held = self.held or [], None
+        for message in held:
+            await self.inner(message)
+
+    async def _send_edited(self) -> None:
+        """The held response through the `body` phase, then out with its new length."""
+        held, self.held = self.held or [], None
+        head = held[0]
+        body = b"".join(message.get("body", b"") for message in held[1:])
+        response = ResponseView(self.view, self.status, self.headers)
+        changed = False
+        for plugin in self.chain.by_phase["body"]:
+            result = await self.chain.call(plugin, "body", BodyView(response, body))
+            if isinstance(result, Replace):
+                body, changed = bytes(result.body), True
+        if changed:
+            headers = [(name, value) for name, value in head["headers"] if name not in _HOP_FIELDS_ON_NEW_BODY]
+            headers.append((b"content-length", str(len(body)).encode()))
+            head = {**head, "headers": headers}
+            self.headers = _text(headers)
+        await self.inner(head)
+        await self.inner({"type": "http.response.body", "body": body, "more_body": False})
+
+    def finished(self, status: int, elapsed_s: float, backend: int | None = None,
+                 upstream_s: float | None = None) -> None:
+        self.chain.log(ResponseView(self.view, status, self.headers, elapsed_s, backend, upstream_s))
 
 
 def compile_chain(route: str, gateway: tuple[PluginEntry, ...], policies: Mapping[str, Any],
-                  made: dict[tuple[str, str], Any], metrics: PluginMetrics = METRICS) -> PluginChain | None:
-    """The chain of one route (None when it runs no plugin); `made` shares the plugin objects of identical
-    entries across the table's routes. BlockError (path `plugins`) when a plugin cannot start."""
+                  made: dict[tuple[str, str], Any], metrics: PluginMetrics = METRICS,
+                  builtins: tuple[LoadedPlugin, ...] = ()) -> PluginChain | None:
+    """The chain of one route (None when it runs no plugin): `builtins` (Rusta's own, put there by the route's
+    blocks) first, then its `plugins` entries in order; `made` shares the plugin objects of identical entries
+    across the table's routes. BlockError (path `plugins`) when a plugin cannot start."""
     entries = route_chain(gateway, plugin_entries(policies.get("plugins"), check_configs=False))
-    if not entries:
+    if not entries and not builtins:
         return None
     installed = installed_plugins()
-    loaded = []
+    loaded = list(builtins)
     for entry in entries:
         key = (entry.name, repr(sorted(entry.config.items())))
         plugin = made.get(key)

@@ -10,6 +10,9 @@ from typing import Any
 from protocols.block_errors import BlockError, Issues, join
 
 ENTRY_POINT_GROUP = "rusta.plugins"
+# Rusta's own plugins: put in a route's chain by its blocks, never listed in `plugins` (protocols.ai.plugin).
+BUILTIN_AI = "ai_routing"
+BUILTINS = {BUILTIN_AI: "AI routing runs from the route's ai_policy block; it is not listed in plugins."}
 ENTRY_KEYS = ("name", "config", "order", "timeout_ms", "on_error")
 ON_ERROR = ("fail", "continue")
 DEFAULT_ORDER = 0
@@ -31,8 +34,9 @@ class PluginEntry:
 
 
 def installed_plugins() -> dict[str, EntryPoint]:
-    """{name: entry point} of the plugins installed as packages (group `rusta.plugins`)."""
-    return {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP)}
+    """{name: entry point} of the plugins installed as packages (group `rusta.plugins`); a package that takes
+    the name of one of Rusta's own is left out."""
+    return {point.name: point for point in entry_points(group=ENTRY_POINT_GROUP) if point.name not in BUILTINS}
 
 
 def plugin_entries(value: Any, *, check_configs: bool = True) -> tuple[PluginEntry, ...]:
@@ -71,6 +75,9 @@ def _entry(raw: dict[str, Any], where: str, installed: Mapping[str, EntryPoint],
     ok = True
     if not isinstance(name, str) or not name:
         issues.add(join(where, "name"), f"Must name an installed plugin: {names}.")
+        ok = False
+    elif name in BUILTINS:
+        issues.add(join(where, "name"), BUILTINS[name])
         ok = False
     elif name not in installed:
         issues.add(join(where, "name"), f"Unknown plugin {name!r}; installed: {names}.")

@@ -3,7 +3,6 @@ gateway-wide list applies to every route, and a faulty plugin under load costs 5
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -15,7 +14,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from tests.support.gateway import Gateway, http, start_gateway
-from tests.support.plugin_packages import EXAMPLE_SRC, installed
+from tests.support.plugin_packages import installed_for_gateway
 from tests.support.upstream import UpstreamServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,11 +31,9 @@ def api() -> APIClient:
 
 @pytest.fixture
 def packages(tmp_path: Path) -> Iterator[dict[str, str]]:
-    """The example package and the faulty plugins installed here and in the gateway's processes (PYTHONPATH)."""
-    site = tmp_path / "site"
-    with installed(site):
-        paths = [str(site), str(EXAMPLE_SRC), str(Path(__file__).resolve().parents[2])]
-        yield {"PYTHONPATH": os.pathsep.join(paths + [os.environ.get("PYTHONPATH", "")])}
+    """The example package and the faulty plugins installed here and in the gateway's processes."""
+    with installed_for_gateway(tmp_path / "site") as env:
+        yield env
 
 
 def route(api: APIClient, upstream: UpstreamServer, name: str, **fields: Any) -> dict[str, Any]:

@@ -4,13 +4,14 @@ on sys.path (so the tests do not depend on the example being pip-installed in th
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from protocols.plugins import RequestView, ResponseView
+from protocols.plugins import BalanceView, BodyView, RequestView, ResponseView
 
 EXAMPLE_SRC = Path(__file__).resolve().parents[2] / "examples" / "rusta-example-plugin" / "src"
 
@@ -63,6 +64,58 @@ class Recording:
         self.seen.append(("log", view))
 
 
+class Steering:
+    """Chooses the backend the request's X-Backend-Index names (balance), and remembers where each went (log)."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.outcomes: list[tuple[int, int | None, float | None]] = []
+
+    async def balance(self, view: BalanceView) -> Any:
+        from protocols.plugins import Choose
+
+        wanted = view.request.header("x-backend-index")
+        return Choose(int(wanted), "header") if wanted is not None else None
+
+    def log(self, view: ResponseView) -> None:
+        self.outcomes.append((view.status, view.backend, view.upstream_s))
+
+
+class Redacting:
+    """Replaces every `secret` in a response body (body phase)."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.seen: list[int] = []
+
+    async def body(self, view: BodyView) -> Any:
+        from protocols.plugins import Replace
+
+        self.seen.append(len(view.body))
+        return Replace(view.body.replace(b"secret", b"[redacted]")) if b"secret" in view.body else None
+
+
+class Refusing:
+    """Refuses a request without an X-Ticket header with the gateway's own 4xx error (access phase)."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        pass
+
+    async def access(self, view: RequestView) -> None:
+        from protocols.errors import GatewayError
+
+        if view.header("x-ticket") is None:
+            raise GatewayError(402, "ticket_required", "Send a ticket in X-Ticket.")
+
+
+class BalanceRaising:
+    """Raises in its balance phase."""
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        pass
+
+    async def balance(self, view: BalanceView) -> None:
+        raise RuntimeError("the balance phase raised")
+
+
 def broken_factory(config: Mapping[str, Any]) -> Any:
     raise RuntimeError("cannot start")
 
@@ -72,6 +125,10 @@ raising = tests.support.plugin_packages:Raising
 sleeping = tests.support.plugin_packages:Sleeping
 recording = tests.support.plugin_packages:Recording
 broken = tests.support.plugin_packages:broken_factory
+steering = tests.support.plugin_packages:Steering
+redacting = tests.support.plugin_packages:Redacting
+refusing = tests.support.plugin_packages:Refusing
+balance_raising = tests.support.plugin_packages:BalanceRaising
 """
 EXAMPLE_ENTRY_POINTS = """[rusta.plugins]
 example = rusta_example_plugin:factory
@@ -97,3 +154,11 @@ def installed(folder: Path) -> Iterator[None]:
     finally:
         for path in paths:
             sys.path.remove(path)
+
+
+@contextmanager
+def installed_for_gateway(folder: Path) -> Iterator[dict[str, str]]:
+    """`installed`, here and in `runproxy`'s processes: yields the environment (PYTHONPATH) to start them with."""
+    with installed(folder):
+        paths = [str(folder), str(EXAMPLE_SRC), str(Path(__file__).resolve().parents[2])]
+        yield {"PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])}

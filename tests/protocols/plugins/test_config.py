@@ -27,7 +27,13 @@ def refused(value: object) -> dict[str, list[str]]:
 def test_an_unknown_plugin_is_refused_at_its_name_with_the_installed_names(plugins: None) -> None:
     errors = refused([{"name": "exampel"}])
     assert list(errors) == ["[0].name"]
-    assert errors["[0].name"][0].startswith("Unknown plugin 'exampel'; installed: broken, example, ")
+    message = errors["[0].name"][0]
+    assert message.startswith("Unknown plugin 'exampel'; installed: ") and ", example, " in message
+
+
+def test_rustas_own_ai_routing_cannot_be_listed_and_says_where_it_comes_from(plugins: None) -> None:
+    errors = refused([{"name": "ai_routing"}])
+    assert errors == {"[0].name": ["AI routing runs from the route's ai_policy block; it is not listed in plugins."]}
 
 
 def test_the_plugins_own_check_refuses_its_config_by_path(plugins: None) -> None:
