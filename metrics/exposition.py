@@ -29,6 +29,9 @@ Metric families (all workers of the gateway combined, see metrics.procfiles):
     rusta_discovery_addresses{route,name}                gauge: addresses in use (the most of any worker)
     rusta_discovery_last_change_timestamp_seconds{route,name}   gauge: when they last changed (epoch s)
     rusta_discovery_last_success_timestamp_seconds{route,name}  gauge: when the name last resolved (epoch s)
+    rusta_plugin_calls_total{plugin,phase}               counter (AI routing counts as plugin ai_routing)
+    rusta_plugin_errors_total{plugin,phase,kind}         counter: raised, timeout, bad_result
+    rusta_plugin_seconds_total{plugin,phase}             counter: seconds spent in the phase calls
     rusta_build_info{version}                            gauge, always 1
     rusta_metrics_workers                                gauge: workers whose figures are included
 """
@@ -127,6 +130,7 @@ def render(combined: Combined, version: str) -> str:
     lines += _websocket(totals.websocket)
     lines += _ai(combined.ai)
     lines += _discovery(combined.discovery)
+    lines += _plugins(combined.plugins)
 
     lines += _family("rusta_build_info", "gauge", "Always 1; the version label says which Rusta runs.")
     lines.append(f"rusta_build_info{_labels(version=version)} 1")
@@ -219,6 +223,22 @@ def _discovery(discovery: dict[str, Any]) -> list[str]:
         lines += _family(family, "gauge", f"Unix time at which a discovered backend name {what}.")
         lines += [f"{family}{_labels(route=row[0], name=row[1])} {_number(float(row[column]))}"
                   for row in names if row[column] is not None]
+    return lines
+
+
+def _plugins(plugins: dict[str, Any]) -> list[str]:
+    """The plugins' families (their phases' calls, failures and time), from the workers' combined counters;
+    AI routing counts as the plugin `ai_routing`."""
+    lines = _family("rusta_plugin_calls_total", "counter", "Plugin phase calls, by plugin and phase.")
+    for plugin, phase, value in plugins.get("calls", []):
+        lines.append(f"rusta_plugin_calls_total{_labels(plugin=plugin, phase=phase)} {value}")
+    lines += _family("rusta_plugin_errors_total", "counter",
+                     "Plugin phase calls that failed: raised, timeout (overran the budget) or bad_result.")
+    for plugin, phase, kind, value in plugins.get("errors", []):
+        lines.append(f"rusta_plugin_errors_total{_labels(plugin=plugin, phase=phase, kind=kind)} {value}")
+    lines += _family("rusta_plugin_seconds_total", "counter", "Time spent in plugin phase calls.")
+    for plugin, phase, value in plugins.get("seconds", []):
+        lines.append(f"rusta_plugin_seconds_total{_labels(plugin=plugin, phase=phase)} {_number(float(value))}")
     return lines
 
 

@@ -2,7 +2,7 @@
 
 `runproxy` forks workers that share the ports, so a scrape lands on any one of them. Each worker writes its
 cumulative totals (and its breakers' states, what AI routing did: protocols.ai.records' snapshot, and what backend
-discovery did: protocols.discovery.figures') to
+discovery did: protocols.discovery.figures', and its plugins' counters: protocols.plugins.snapshot()) to
 `<folder>/<pid>.json` about once a second; `combined()` adds up the files of the workers still alive. A dead
 worker's counters are folded into `dead.json` (under a file lock) before its file goes, so counters never go
 backwards when a worker is replaced; its gauges and its recent AI decisions are dropped. The supervisor empties
@@ -33,6 +33,13 @@ BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 AI_COUNTERS = {"decisions": 3, "decision_seconds": 2, "fallbacks": 3, "agreement": 1, "llm": 2, "anomalies": 2,
                "minutes": 3}
 AI_ROWS = ("recent", "verdicts")  # the last decisions and verdicts: rows with an `at`, not counters
+# The plugins' counters (protocols.plugins.snapshot): calls and seconds by (plugin, phase), errors by kind too.
+PLUGIN_COUNTERS = {"calls": 2, "errors": 3, "seconds": 2}
+
+
+def empty_plugins() -> dict[str, Any]:
+    """The plugins' section of a gateway whose plugins ran no phase yet."""
+    return {name: [] for name in PLUGIN_COUNTERS}
 
 
 def empty_ai() -> dict[str, Any]:
@@ -40,21 +47,38 @@ def empty_ai() -> dict[str, Any]:
     return {name: [] for name in (*AI_COUNTERS, *AI_ROWS)}
 
 
-class AiSums:
-    """AI snapshots of several workers added up into one of the same shape: counters summed (histograms bucket
-    by bucket), the recent decisions and verdicts merged by time, the last SHOWN_RECENT of each kept."""
+class CounterSums:
+    """Counter sections of several workers added up into one of the same shape: each named list holds rows whose
+    first `widths[name]` fields are the key and the rest numbers (or a histogram's list of them), summed."""
 
-    def __init__(self) -> None:
-        self.counters: dict[str, dict[tuple[Any, ...], list[Any]]] = {name: {} for name in AI_COUNTERS}
-        self.rows: dict[str, list[dict[str, Any]]] = {name: [] for name in AI_ROWS}
+    def __init__(self, widths: dict[str, int]) -> None:
+        self.widths = widths
+        self.counters: dict[str, dict[tuple[Any, ...], list[Any]]] = {name: {} for name in widths}
 
     def add(self, section: dict[str, Any], *, rows: bool = True) -> None:
-        """Add one worker's section; `rows=False` takes its counters only (a dead worker's)."""
-        for name, width in AI_COUNTERS.items():
+        """Add one worker's section (`rows`: see AiSums)."""
+        for name, width in self.widths.items():
             target = self.counters[name]
             for row in section.get(name, []):
                 key, values = tuple(row[:width]), list(row[width:])
                 target[key] = _plus(target[key], values) if key in target else values
+
+    def as_json(self) -> dict[str, Any]:
+        return {name: [[*key, *values] for key, values in sorted(counters.items())]
+                for name, counters in self.counters.items()}
+
+
+class AiSums(CounterSums):
+    """AI snapshots of several workers added up into one of the same shape: counters summed (histograms bucket
+    by bucket), the recent decisions and verdicts merged by time, the last SHOWN_RECENT of each kept."""
+
+    def __init__(self) -> None:
+        super().__init__(AI_COUNTERS)
+        self.rows: dict[str, list[dict[str, Any]]] = {name: [] for name in AI_ROWS}
+
+    def add(self, section: dict[str, Any], *, rows: bool = True) -> None:
+        """Add one worker's section; `rows=False` takes its counters only (a dead worker's)."""
+        super().add(section)
         if rows:
             for name in AI_ROWS:
                 self.rows[name] += section.get(name, [])
@@ -66,8 +90,7 @@ class AiSums:
             del minutes[key]
 
     def as_json(self) -> dict[str, Any]:
-        document: dict[str, Any] = {name: [[*key, *values] for key, values in sorted(counters.items())]
-                                    for name, counters in self.counters.items()}
+        document = super().as_json()
         for name, rows in self.rows.items():
             document[name] = sorted(rows, key=lambda row: row["at"])[-SHOWN_RECENT:]
         return document
@@ -118,6 +141,7 @@ class Combined:
     written_at: float = 0.0  # the newest file's time
     ai: dict[str, Any] = field(default_factory=empty_ai)  # AI routing's record, records.snapshot()'s shape
     discovery: dict[str, Any] = field(default_factory=discovery_figures.empty)  # figures.snapshot()'s shape
+    plugins: dict[str, Any] = field(default_factory=empty_plugins)  # protocols.plugins.snapshot()'s shape
 
 
 def folder_for(instance_dir: Path | str) -> Path:
@@ -135,15 +159,18 @@ def reset(folder: Path) -> None:
 
 
 def write(folder: Path, totals: Totals, breakers: list[dict[str, Any]], now: float,
-          pid: int | None = None, ai: dict[str, Any] | None = None, discovery: dict[str, Any] | None = None) -> None:
+          pid: int | None = None, ai: dict[str, Any] | None = None, discovery: dict[str, Any] | None = None,
+          plugins: dict[str, Any] | None = None) -> None:
     """Replace this worker's file atomically (readers see the old figures or the new, never half a file).
 
     `ai` is the worker's AI routing snapshot (protocols.ai.records.snapshot()), `discovery` its backend
-    discovery's (protocols.discovery.figures.snapshot()); None writes an empty one."""
+    discovery's (protocols.discovery.figures.snapshot()), `plugins` its plugins' counters
+    (protocols.plugins.snapshot()); None writes an empty one."""
     folder.mkdir(parents=True, exist_ok=True)
     document = {"pid": pid or os.getpid(), "at": now, "totals": totals.as_json(), "breakers": breakers,
                 "ai": ai if ai is not None else empty_ai(),
-                "discovery": discovery if discovery is not None else discovery_figures.empty()}
+                "discovery": discovery if discovery is not None else discovery_figures.empty(),
+                "plugins": plugins if plugins is not None else empty_plugins()}
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(handle, "w") as stream:
@@ -173,6 +200,7 @@ def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
     result = Combined()
     ai = AiSums()
     discovery = DiscoverySums()
+    plugins = CounterSums(PLUGIN_COUNTERS)
     if extra is not None:
         result.totals.add(extra)
     if not folder.is_dir():
@@ -194,6 +222,7 @@ def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
         result.totals.add(Totals.from_json(document["totals"]))
         ai.add(document.get("ai") or {})
         discovery.add(document.get("discovery") or {})
+        plugins.add(document.get("plugins") or {})
         for row in document.get("breakers", []):
             key = (row["route"], row["backend"])
             value = BREAKER_VALUES.get(row["state"], 0)
@@ -210,8 +239,10 @@ def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
         result.totals.add(Totals.from_json(buried["totals"]), gauges=False)
         ai.add(buried.get("ai") or {}, rows=False)
         discovery.add(buried.get("discovery") or {}, gauges=False)
+        plugins.add(buried.get("plugins") or {})
     result.ai = ai.as_json()
     result.discovery = discovery.as_json()
+    result.plugins = plugins.as_json()
     return result
 
 
@@ -234,10 +265,13 @@ def _bury(folder: Path, document: dict[str, Any]) -> None:
     if buried:
         discovery.add(buried.get("discovery") or {}, gauges=False)
     discovery.add(document.get("discovery") or {}, gauges=False)
+    plugins = CounterSums(PLUGIN_COUNTERS)
+    for source in (buried or {}, document):
+        plugins.add(source.get("plugins") or {})
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     with os.fdopen(handle, "w") as stream:
-        json.dump({"totals": totals.as_json(), "ai": ai.as_json(), "discovery": discovery.as_json()}, stream,
-                  separators=(",", ":"))
+        json.dump({"totals": totals.as_json(), "ai": ai.as_json(), "discovery": discovery.as_json(),
+                   "plugins": plugins.as_json()}, stream, separators=(",", ":"))
     os.replace(temporary, path)
 
 
