@@ -15,6 +15,7 @@ from routes.api.cache import CacheViewSet
 from routes.api.consumers import ConsumerViewSet
 from routes.api.health import BackendHealthViewSet
 from routes.api.permissions import RolePermission
+from routes.api.plugins import PluginViewSet
 from routes.api.views import ConfigViewSet, RouteViewSet
 
 app_name = "api"
@@ -45,6 +46,7 @@ router.register("audit", AuditEntryViewSet, basename="audit")
 router.register("cache", CacheViewSet, basename="cache")
 router.register("backends", BackendHealthViewSet, basename="backend")
 router.register("consumers", ConsumerViewSet, basename="consumer")
+router.register("plugins", PluginViewSet, basename="plugin")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # drf-spectacular serves the schema to anyone by default; the API's shape is staff-only like the API.

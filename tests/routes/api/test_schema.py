@@ -31,7 +31,7 @@ def test_the_schema_lists_every_management_endpoint(schema):
         "/api/backends/{id}/health/", "/api/metrics/", "/api/metrics/history/", "/api/metrics/consumers/",
         "/api/cache/purge/", "/api/audit/",
         "/api/audit/{id}/", "/api/consumers/", "/api/consumers/{id}/", "/api/consumers/{id}/keys/",
-        "/api/consumers/{id}/keys/{key_id}/", "/api/consumers/{id}/keys/{key_id}/rotate/",
+        "/api/consumers/{id}/keys/{key_id}/", "/api/consumers/{id}/keys/{key_id}/rotate/", "/api/plugins/",
     }
 
 
