@@ -63,6 +63,24 @@ class Agg:
         for index, value in enumerate(other.buckets[:BUCKETS]):
             self.buckets[index] += value
 
+    def add_requests(self, status: int, count: int, total: float, low: float, high: float, cell: list[Any],
+                     buckets_at: int) -> None:
+        """`count` requests of one status from a recorder cell: their time (sum, min, max) and the latency
+        buckets that start at `cell[buckets_at]`."""
+        self.count += count
+        if 400 <= status < 500:
+            self.errors_4xx += count
+        elif status >= 500:
+            self.errors_5xx += count
+        self.duration_sum += total
+        if self.duration_min is None or low < self.duration_min:
+            self.duration_min = low
+        if self.duration_max is None or high > self.duration_max:
+            self.duration_max = high
+        buckets = self.buckets
+        for index in range(BUCKETS):
+            buckets[index] += cell[buckets_at + index]
+
     def as_dict(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in FIELDS}
 
@@ -128,25 +146,12 @@ def from_window(window: dict[WindowKey, list[Any]]) -> dict[SeriesKey, Agg]:
         agg = result.get(key)
         if agg is None:
             agg = result[key] = Agg()
-        count = cell[COUNT]
-        agg.count += count
-        if 400 <= status < 500:
-            agg.errors_4xx += count
-        elif status >= 500:
-            agg.errors_5xx += count
+        agg.add_requests(status, cell[COUNT], cell[DURATION_SUM], cell[DURATION_MIN], cell[DURATION_MAX],
+                         cell, DURATION_BUCKETS)
         if error:
-            agg.errors_gateway += count
-        agg.duration_sum += cell[DURATION_SUM]
-        low, high = cell[DURATION_MIN], cell[DURATION_MAX]
-        if agg.duration_min is None or low < agg.duration_min:
-            agg.duration_min = low
-        if agg.duration_max is None or high > agg.duration_max:
-            agg.duration_max = high
+            agg.errors_gateway += cell[COUNT]
         agg.bytes_in += cell[BYTES_IN]
         agg.bytes_out += cell[BYTES_OUT]
-        buckets = agg.buckets
-        for index in range(BUCKETS):
-            buckets[index] += cell[DURATION_BUCKETS + index]
     return result
 
 
@@ -158,19 +163,6 @@ def from_consumer_window(window: dict[ConsumerKey, list[Any]]) -> dict[ConsumerS
         agg = result.get(key)
         if agg is None:
             agg = result[key] = Agg()
-        count = cell[CONSUMER_COUNT]
-        agg.count += count
-        if 400 <= status < 500:
-            agg.errors_4xx += count
-        elif status >= 500:
-            agg.errors_5xx += count
-        agg.duration_sum += cell[CONSUMER_SUM]
-        low, high = cell[CONSUMER_MIN], cell[CONSUMER_MAX]
-        if agg.duration_min is None or low < agg.duration_min:
-            agg.duration_min = low
-        if agg.duration_max is None or high > agg.duration_max:
-            agg.duration_max = high
-        buckets = agg.buckets
-        for index in range(BUCKETS):
-            buckets[index] += cell[CONSUMER_BUCKETS + index]
+        agg.add_requests(status, cell[CONSUMER_COUNT], cell[CONSUMER_SUM], cell[CONSUMER_MIN], cell[CONSUMER_MAX],
+                         cell, CONSUMER_BUCKETS)
     return result
