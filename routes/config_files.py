@@ -14,6 +14,9 @@ the same holds for each entry: a route or settings block the document lacks is k
 A document is checked by the import's rules (routes.import_export.plan_import, as `importconfig --strict`), and
 applied in one transaction audited as one change; a diff is that apply rolled back, so it is exactly what an apply
 would do.
+
+`manage.py config apply` remembers the references it resolved (routes.config_references), so `config dump` writes
+them back where the stored value is still what they resolved to; the HTTP API neither resolves nor remembers any.
 """
 from __future__ import annotations
 
@@ -26,6 +29,7 @@ from typing import Any
 from django.db import transaction
 
 from routes.config_changes import MISSING, FieldChange, below, field_changes, join_path
+from routes.config_references import remember, rewrite, stored_references, written_values
 from routes.consumers.config_section import SECTION as CONSUMERS
 from routes.consumers.config_section import ConsumersPlan, dump_consumers, plan_consumers, write_consumers
 from routes.import_export import ChangedNames, ImportPlan, plan_import
@@ -148,19 +152,37 @@ def _route_body(doc: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-def dump_config(*, include_secrets: bool = False) -> dict[str, Any]:
-    """The whole configuration as a document that `apply_config` takes back unchanged; secrets `<redacted>`
-    (applying it keeps the stored ones) unless `include_secrets`."""
-    show = (lambda value: value) if include_secrets else redact
+def _stored_document() -> dict[str, Any]:
+    """The whole configuration as a document, secrets and all, `${` unescaped."""
     row = gateway_settings()
     routes = {doc["name"]: _route_body(doc) for doc in sorted(all_route_documents(), key=lambda d: d["name"])}
     return {
         "format_version": FORMAT_VERSION,
-        # Each block and route on its own: a route named like a secret (`token`) must not be redacted whole.
-        "settings": {block: show(getattr(row, block)) for block in SETTINGS_BLOCKS if getattr(row, block) is not None},
-        "routes": {name: show(body) for name, body in routes.items()},
+        "settings": {block: getattr(row, block) for block in SETTINGS_BLOCKS if getattr(row, block) is not None},
+        "routes": routes,
         CONSUMERS: dump_consumers(),
     }
+
+
+def dump_config(*, include_secrets: bool = False, references: bool = False) -> dict[str, Any]:
+    """The whole configuration as a document that `apply_config` takes back unchanged; secrets `<redacted>`
+    (applying it keeps the stored ones) unless `include_secrets`. With `references` (and not `include_secrets`),
+    a value a `manage.py config apply` resolved from a reference is written as that reference again while the
+    stored value is still what it resolved to. A literal `${` is written `$${`, so applying gives it back."""
+    stored = _stored_document()
+    shown = stored if include_secrets else {
+        **stored,
+        # Each block and route on its own: a route named like a secret (`token`) must not be redacted whole.
+        "settings": {block: redact(value) for block, value in stored["settings"].items()},
+        "routes": {name: redact(body) for name, body in stored["routes"].items()},
+    }
+    written = stored_references() if references and not include_secrets else _no_reference
+    document: dict[str, Any] = rewrite(stored, shown, written=written)
+    return document
+
+
+def _no_reference(path: str, value: str) -> None:
+    return None
 
 
 def _as_import(data: Any, errors: Errors) -> tuple[dict[str, Any], list[str]]:
@@ -239,6 +261,7 @@ class _Plan:
 
     routes: ImportPlan
     consumers: ConsumersPlan | None
+    resolved: Any  # the document with its references resolved
 
 
 def _plan(data: Any, refs: References, *, prune: bool) -> _Plan:
@@ -261,7 +284,7 @@ def _plan(data: Any, refs: References, *, prune: bool) -> _Plan:
             errors.setdefault(where, []).extend(messages)
     if errors or plan is None:
         raise ConfigError(errors)
-    return _Plan(plan, consumers)
+    return _Plan(plan, consumers, resolved)
 
 
 # --- Diff and apply ------------------------------------------------------------------------------------------
@@ -349,15 +372,23 @@ def _write(checked: _Plan) -> ConfigDiff:
 
 
 def apply_config(data: Any, *, actor: Actor, source: str, refs: References, prune: bool = False,
-                 dry_run: bool = False) -> ConfigDiff:
+                 dry_run: bool = False, remember_references: bool = False) -> ConfigDiff:
     """Make the configuration what the document says, in one transaction: one audit row (action `apply`, the
     diff with secrets redacted) and one version bump, none when nothing changes. Raises ConfigError with every
-    error by path, changing nothing; with `dry_run` the apply runs in full and is rolled back."""
+    error by path, changing nothing; with `dry_run` the apply runs in full and is rolled back.
+
+    `remember_references`: also remember, in the same transaction, the references the document's values were
+    resolved from, for `dump_config(references=True)` (even when nothing changed: the values may have been
+    stored another way before)."""
     try:
         with transaction.atomic():
-            result = _write(_plan(data, refs, prune=prune))
+            checked = _plan(data, refs, prune=prune)
+            result = _write(checked)
             if dry_run:
                 raise _RolledBack(result)
+            if remember_references:
+                remember(list(written_values(data, checked.resolved)), managed=_entries(data),
+                         current=_stored_document())
             if result.changed:
                 bump_version()
                 record_audit(actor, source, APPLY_ACTION, "config", config_version().version, "configuration",
@@ -366,6 +397,12 @@ def apply_config(data: Any, *, actor: Actor, source: str, refs: References, prun
     except _RolledBack as done:
         return done.result
     return result
+
+
+def _entries(data: dict[str, Any]) -> list[str]:
+    """The paths of the entries a checked document names (`settings.jwt`, `routes.users`, `consumers.billing`):
+    each is written whole, so what it held before is no longer what the document says."""
+    return [join_path(section, name) for section in SECTIONS for name in data.get(section) or {}]
 
 
 def diff_config(data: Any, *, refs: References, prune: bool = False) -> ConfigDiff:

@@ -6,8 +6,9 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-# Consumers live in routes.consumers, backend health in routes.health; importing their models here files them
-# under this app.
+# Consumers live in routes.consumers, backend health in routes.health, applied references in
+# routes.config_references; importing their models here files them under this app.
+from routes.config_references import ConfigReference  # noqa: F401
 from routes.consumers.models import ApiKey, Consumer, ConsumerSubject  # noqa: F401
 from routes.health.models import (  # noqa: F401
     BackendHealth,

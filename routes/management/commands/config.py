@@ -164,7 +164,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser: CommandParser) -> None:
         commands = parser.add_subparsers(dest="subcommand", required=True, metavar="{dump,validate,diff,apply}")
-        dump = commands.add_parser("dump", help="Write the configuration (secrets <redacted>) to FILE or stdout.")
+        dump = commands.add_parser("dump", help="Write the configuration to FILE or stdout: values applied from "
+                                                "${env:...} or ${file:...} as those references while unchanged, "
+                                                "other secrets <redacted>.")
         dump.add_argument("file", nargs="?", default=STDIO, help="A .yaml, .yml or .json file; - (default): JSON "
                                                                  "on standard output.")
         dump.add_argument("--include-secrets", action="store_true",
@@ -194,7 +196,8 @@ class Command(BaseCommand):
                 self.diff(config_files.diff_config(data, refs=refs, prune=options["prune"]))
             else:
                 self.apply(config_files.apply_config(data, actor=None, source="command", refs=refs,
-                                                     prune=options["prune"], dry_run=options["dry_run"]))
+                                                     prune=options["prune"], dry_run=options["dry_run"],
+                                                     remember_references=True))
         except services.ConfigError as exc:
             for path, messages in exc.errors.items():
                 for message in messages:
@@ -203,7 +206,7 @@ class Command(BaseCommand):
             raise CommandError(f"{options['file']} has {count} error(s); nothing was changed.") from None
 
     def dump(self, target: str, *, include_secrets: bool) -> None:
-        data = config_files.dump_config(include_secrets=include_secrets)
+        data = config_files.dump_config(include_secrets=include_secrets, references=True)
         text = render_document(data, target)
         if target == STDIO:
             self.stdout.write(text, ending="")

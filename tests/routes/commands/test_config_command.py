@@ -112,6 +112,7 @@ def test_a_dumped_file_applies_without_a_change(users_file, tmp_path):
 
 
 def test_dump_writes_yaml_with_secrets_redacted(users_file, tmp_path):
+    users_file.write_text(USERS.replace("${env:TEST_JWT_SECRET}", JWT_SECRET))  # by reference, dump writes that
     run("apply", str(users_file))
     target = tmp_path / "dump.yml"
     _, _, err = run("dump", str(target))
