@@ -128,6 +128,14 @@ def rusta_cached(ctx: Context) -> Scenario:
                     routes=bench_route(ctx.upstream_port, cache={"ttl_s": 600}))
 
 
+def rusta_plugin(ctx: Context) -> Scenario:
+    """The bench route running the example plugin package (examples/rusta-example-plugin, installed with the test
+    requirements): its upstream phase sets a header on every request; compare with the primary run."""
+    plugins = [{"name": "example", "config": {"header_value": "bench"}}]
+    return Scenario("rusta_plugin", "Rusta, example plugin", "rusta", routes=bench_route(ctx.upstream_port,
+                                                                                          plugins=plugins))
+
+
 def _slow_route(ctx: Context, strategy: str) -> dict[str, Any]:
     document = bench_route(ctx.upstream_port, load_balancing_strategy=strategy)
     document["routers"][0]["backends"] = [{"host": "http://127.0.0.1", "port": port, "weight": 1}
@@ -156,6 +164,7 @@ SCENARIOS: tuple[Callable[[Context], Scenario], ...] = (
     rusta_jwt_rate_limit,
     rusta_jwt_local_rate_limit,
     rusta_cached,
+    rusta_plugin,
     rusta_slow_round_robin,
     rusta_slow_latency_aware,
 )
