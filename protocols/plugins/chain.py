@@ -142,10 +142,17 @@ class PluginChain:
         error: str | None = None
         result: Any = None
         try:
-            async with asyncio.timeout(plugin.budget_s):
-                result = plugin.methods[phase](view)
-                if inspect.isawaitable(result):
-                    result = await result
+            result = plugin.methods[phase](view)
+            if inspect.isawaitable(result):
+                steps = result.__await__()
+                try:
+                    waits_on = steps.send(None)  # most phases finish without waiting: no timer for them
+                except StopIteration as done:
+                    result = done.value
+                else:
+                    left = plugin.budget_s - (time.perf_counter() - started)
+                    async with asyncio.timeout(max(left, 0.0)):
+                        result = await _finish(steps, waits_on)
             if result is not None and not isinstance(result, ALLOWED[phase]):
                 error = "bad_result"
                 log.error("route %r: plugin %r returned %r in its %s phase, which allows %s", self.route,
@@ -205,6 +212,38 @@ class PluginChain:
             await self.call(plugin, "log", view)
 
 
+class _Resume:
+    """Awaiting it goes on driving a phase coroutine's steps from where they stopped."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self, steps: Any) -> None:
+        self.steps = steps
+
+    def __await__(self) -> Any:
+        return self.steps
+
+
+async def _finish(steps: Any, waits_on: Any) -> Any:
+    """Run a phase coroutine that stopped at its first wait to its end, in this same task (a timeout the plugin
+    set up refers to it): once what it waits on (`waits_on`, the future it yielded, or None for a bare yield) is
+    done, its steps are driven by this task as if it had been awaited from the start. A cancellation meanwhile
+    (the budget, or the plugin's own timeout) reaches the plugin where it waits, as the task would deliver it."""
+    try:
+        if asyncio.isfuture(waits_on):
+            await asyncio.wait((waits_on,))
+        else:
+            await asyncio.sleep(0)
+    except asyncio.CancelledError as cancel:
+        if not (asyncio.isfuture(waits_on) and waits_on.cancel()):  # cancelled, its await raises by itself
+            try:
+                waits_on = steps.throw(cancel)
+            except StopIteration as done:
+                return done.value
+            return await _finish(steps, waits_on)
+    return await _Resume(steps)
+
+
 def edit_headers(headers: Headers, modify: Modify, start: int = 0) -> Headers:
     """`headers` with `modify`'s fields removed and set (from position `start`: the Host field before it stays)."""
     drop = {name.lower().encode("latin-1") for name in modify.remove}
@@ -225,7 +264,7 @@ class PluginRun:
     goes through the `response` phase, the body through the `body` phase (when a plugin has one and the body
     is short enough to hold), and what went out is kept for the `log` phase."""
 
-    __slots__ = ("chain", "inner", "view", "status", "headers", "held", "held_size")
+    __slots__ = ("chain", "inner", "view", "status", "sent", "held", "held_size")
 
     def __init__(self, chain: PluginChain, send: Send, scope: Mapping[str, Any], route: str, path: str,
                  client: str, request_id: str = "") -> None:
@@ -235,7 +274,7 @@ class PluginRun:
         self.view = RequestView(scope["method"], path, query.decode("latin-1"), _text(scope["headers"]), client,
                                 route, None, request_id)
         self.status = 0
-        self.headers: tuple[tuple[str, str], ...] = ()
+        self.sent: Headers = []  # the response head's fields as they went out
         self.held: list[Message] | None = None  # the response's messages while the `body` phase waits for it
         self.held_size = 0
 
@@ -271,7 +310,9 @@ class PluginRun:
         chain = self.chain
         for plugin in chain.by_phase["upstream"]:
             path, _, query = target.decode("latin-1").partition("?")
-            view = replace(self.view, path=path, headers=_text(headers[1:]))
+            view = self.view
+            view = RequestView(view.method, path, view.query, _text(headers[1:]), view.client, view.route,
+                               view.subject, view.request_id, view.ctx)
             result = await chain.call(plugin, "upstream", view)
             if isinstance(result, Answer):
                 raise PluginAnswer(plugin.name, result)
@@ -292,7 +333,7 @@ class PluginRun:
                 if isinstance(result, Modify):
                     headers = edit_headers(headers, result)
             message["headers"] = headers
-            self.headers = _text(headers)
+            self.sent = headers
             if self.chain.by_phase["body"] and self._body_wanted(headers):
                 self.held = [message]
                 return
@@ -329,7 +370,7 @@ class PluginRun:
         held, self.held = self.held or [], None
         head = held[0]
         body = b"".join(message.get("body", b"") for message in held[1:])
-        response = ResponseView(self.view, self.status, self.headers)
+        response = ResponseView(self.view, self.status, _text(self.sent))
         changed = False
         for plugin in self.chain.by_phase["body"]:
             result = await self.chain.call(plugin, "body", BodyView(response, body))
@@ -339,13 +380,14 @@ class PluginRun:
             headers = [(name, value) for name, value in head["headers"] if name not in _HOP_FIELDS_ON_NEW_BODY]
             headers.append((b"content-length", str(len(body)).encode()))
             head = {**head, "headers": headers}
-            self.headers = _text(headers)
+            self.sent = headers
         await self.inner(head)
         await self.inner({"type": "http.response.body", "body": body, "more_body": False})
 
     def finished(self, status: int, elapsed_s: float, backend: int | None = None,
                  upstream_s: float | None = None) -> None:
-        self.chain.log(ResponseView(self.view, status, self.headers, elapsed_s, backend, upstream_s))
+        if self.chain.by_phase["log"]:
+            self.chain.log(ResponseView(self.view, status, _text(self.sent), elapsed_s, backend, upstream_s))
 
 
 def compile_chain(route: str, gateway: tuple[PluginEntry, ...], policies: Mapping[str, Any],
