@@ -142,6 +142,11 @@ class StreamTranslator:
         return "".join(self._text)
 
     @property
+    def started_answer(self) -> bool:
+        """Whether any text or tool call has come yet (what the time to the first token waits for)."""
+        return bool(self._text or self._tools)
+
+    @property
     def usage(self) -> Usage:
         """The provider's figures when the stream carried its final usage; otherwise the input as the provider
         gave it at the start (Anthropic) or as Rusta counted it, and the output counted over what was streamed

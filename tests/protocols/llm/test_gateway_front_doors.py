@@ -1,0 +1,254 @@
+"""The LLM front doors on a real listener: the official OpenAI and Anthropic SDKs, pointed at Rusta, get correct
+answers, streamed and not, from every provider kind (loopback stubs speaking each real format), and a target
+failing with 429 or 500 before its first byte costs the client nothing: the next target answers and the fallback
+is recorded with its reason."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import anthropic
+import openai
+import pytest
+import uvicorn
+
+from protocols.llm.exchange import Outcome
+from protocols.llm.gateway import LlmGateway
+from protocols.llm.tokens import counter_for
+from protocols.table import BackendSpec
+from protocols.upstream import UpstreamClient
+from tests.support.background import UvicornThread
+from tests.support.llm_providers import ProviderStub, Usage
+
+PREFIX = "/llm"
+KEY = "sk-stub-key"
+
+
+@dataclass(frozen=True)
+class StubTarget:
+    """A target on a stub provider (the shape protocols.llm.exchange.Target asks for)."""
+
+    name: str
+    provider: Any
+    model: str
+    port: int
+    priority: int = 0
+    weight: int = 1
+    context_window: int | None = None
+    timeout_s: float = 10.0
+
+    def auth_headers(self) -> tuple[tuple[bytes, bytes], ...]:
+        if self.provider == "anthropic":
+            return ((b"x-api-key", KEY.encode()), (b"anthropic-version", b"2023-06-01"))
+        if self.provider == "ollama":
+            return ()
+        return ((b"authorization", b"Bearer " + KEY.encode()),)
+
+    def backend_spec(self, route_id: int, index: int) -> BackendSpec:
+        return BackendSpec(id=route_id * 100 + index, scheme="http", host="127.0.0.1", port=self.port)
+
+
+@dataclass
+class LlmServer:
+    """An ASGI app serving one LLM route at PREFIX with `targets`, recording each exchange's Outcome."""
+
+    targets: list[StubTarget]
+    outcomes: list[Outcome] = field(default_factory=list)
+    gateway: LlmGateway | None = None
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if self.gateway is None:
+            self.gateway = LlmGateway(UpstreamClient())
+        subpath = scope["path"][len(PREFIX):]
+        order = list(range(len(self.targets)))  # in the listed order: the tests script who fails first
+        self.outcomes.append(await self.gateway.serve(1, self.targets, subpath, scope["method"], receive, send,
+                                                      order=order))
+
+    async def aclose(self) -> None:
+        if self.gateway is not None:
+            await self.gateway.upstream.aclose()
+
+
+def serve(app: LlmServer) -> UvicornThread[LlmServer]:
+    def server(asgi: LlmServer) -> uvicorn.Server:
+        return uvicorn.Server(uvicorn.Config(asgi, loop="uvloop", lifespan="off", log_level="warning"))
+
+    runner = UvicornThread(lambda: app, server, "test-llm")
+    runner.start()
+    return runner
+
+
+@pytest.fixture(scope="module")
+def stubs() -> Iterator[tuple[ProviderStub, ProviderStub]]:
+    with ProviderStub() as first, ProviderStub() as second:
+        yield first, second
+
+
+@pytest.fixture
+def fresh(stubs: tuple[ProviderStub, ProviderStub]) -> tuple[ProviderStub, ProviderStub]:
+    for stub in stubs:
+        stub.behave()
+        stub.answer = f"Answer from {stub.port}."
+        stub.usage = Usage(input=21, output=5, cached_input=0)
+    return stubs
+
+
+def sdk_clients(port: int) -> tuple[openai.OpenAI, anthropic.Anthropic]:
+    base = f"http://127.0.0.1:{port}{PREFIX}"
+    return (openai.OpenAI(base_url=base + "/v1", api_key="rusta-key", max_retries=0),
+            anthropic.Anthropic(base_url=base, api_key="rusta-key", max_retries=0))
+
+
+@pytest.mark.parametrize("provider", ["openai", "anthropic", "ollama", "openai_compatible"])
+def test_both_sdks_get_the_answer_streamed_and_not_from_each_provider_kind(fresh, provider: str) -> None:
+    stub = fresh[0]
+    app = LlmServer([StubTarget(provider, provider, "stub-model", stub.port)])
+    runner = serve(app)
+    try:
+        oai, claude = sdk_clients(runner.port)
+        chat = oai.chat.completions.create(model="stub-model", messages=[{"role": "user", "content": "Hi"}])
+        streamed = "".join(chunk.choices[0].delta.content or "" for chunk in oai.chat.completions.create(
+            model="stub-model", messages=[{"role": "user", "content": "Hi"}], stream=True) if chunk.choices)
+        message = claude.messages.create(model="stub-model", max_tokens=64,
+                                         messages=[{"role": "user", "content": "Hi"}])
+        with claude.messages.stream(model="stub-model", max_tokens=64,
+                                    messages=[{"role": "user", "content": "Hi"}]) as stream:
+            anthropic_streamed = "".join(stream.text_stream)
+            final = stream.get_final_message()
+    finally:
+        runner.stop()
+    expected = f"Answer from {stub.port}."
+    assert chat.choices[0].message.content == expected
+    assert (chat.usage.prompt_tokens, chat.usage.completion_tokens) == (21, 5)
+    assert streamed == expected
+    assert message.content[0].text == expected and message.usage.output_tokens == 5
+    assert anthropic_streamed == expected and final.usage.output_tokens == 5
+    assert [outcome.usage.output_tokens for outcome in app.outcomes] == [5, 5, 5, 5]
+    assert all(outcome.complete and outcome.target == provider for outcome in app.outcomes)
+    # The provider got the route's key, never the client's.
+    assert all("rusta-key" not in str(request.headers) for request in stub.requests)
+
+
+@pytest.mark.parametrize("failure", ["rate_limited", "server_error"])
+def test_a_failing_first_target_costs_the_client_nothing_and_the_fallback_is_recorded(fresh, failure: str) -> None:
+    first, second = fresh
+    if failure == "rate_limited":
+        first.rate_limit(retry_after="0", times=2)
+    else:
+        first.fail(500, times=2)
+    app = LlmServer([StubTarget("primary", "openai", "stub-model", first.port),
+                     StubTarget("backup", "anthropic", "stub-model", second.port)])
+    runner = serve(app)
+    try:
+        oai, _ = sdk_clients(runner.port)
+        whole = oai.chat.completions.create(model="stub-model", messages=[{"role": "user", "content": "Hi"}])
+        streamed = "".join(chunk.choices[0].delta.content or "" for chunk in oai.chat.completions.create(
+            model="stub-model", messages=[{"role": "user", "content": "Hi"}], stream=True) if chunk.choices)
+    finally:
+        runner.stop()
+    assert whole.choices[0].message.content == f"Answer from {second.port}."
+    assert streamed == f"Answer from {second.port}."
+    assert [(outcome.target, [(f.target, f.reason) for f in outcome.fallbacks]) for outcome in app.outcomes] == [
+        ("backup", [("primary", failure)])] * 2
+
+
+def test_every_target_failing_gives_the_client_the_last_refusal_in_its_own_format(fresh) -> None:
+    first, second = fresh
+    first.fail(503, times=1)
+    second.rate_limit(retry_after="7", times=1)
+    app = LlmServer([StubTarget("a", "openai", "stub-model", first.port),
+                     StubTarget("b", "openai", "stub-model", second.port)])
+    runner = serve(app)
+    try:
+        oai, _ = sdk_clients(runner.port)
+        with pytest.raises(openai.RateLimitError) as caught:
+            oai.chat.completions.create(model="stub-model", messages=[{"role": "user", "content": "Hi"}])
+    finally:
+        runner.stop()
+    assert caught.value.status_code == 429
+    assert app.outcomes[0].error == "no_target"
+    assert [f.reason for f in app.outcomes[0].fallbacks] == ["server_error", "rate_limited"]
+
+
+def test_a_request_the_format_cannot_carry_is_the_clients_400_in_its_sdk(fresh) -> None:
+    app = LlmServer([StubTarget("a", "anthropic", "stub-model", fresh[0].port)])
+    runner = serve(app)
+    try:
+        oai, _ = sdk_clients(runner.port)
+        with pytest.raises(openai.BadRequestError):
+            oai.chat.completions.create(model="stub-model", n=2, messages=[{"role": "user", "content": "Hi"}])
+    finally:
+        runner.stop()
+
+
+def test_a_cut_stream_ends_with_an_error_event_and_counts_what_was_streamed(fresh) -> None:
+    stub = fresh[0]
+    stub.answer = "one two three four five six seven eight"
+    stub.cut_after(3, times=1)
+    app = LlmServer([StubTarget("a", "openai", "gpt-4o-mini", stub.port)])
+    runner = serve(app)
+    try:
+        oai, _ = sdk_clients(runner.port)
+        received = []
+        with pytest.raises(openai.APIError):
+            for chunk in oai.chat.completions.create(model="gpt-4o-mini", stream=True,
+                                                     messages=[{"role": "user", "content": "Count"}]):
+                if chunk.choices and chunk.choices[0].delta.content:
+                    received.append(chunk.choices[0].delta.content)
+    finally:
+        runner.stop()
+    outcome = app.outcomes[0]
+    assert "".join(received) == stub.requests[-1].streamed_text == "one two three "
+    assert (outcome.error, outcome.complete) == ("stream_cut", False)
+    assert outcome.usage.estimated
+    assert outcome.usage.output_tokens == counter_for("gpt-4o-mini").count("one two three ")
+    assert outcome.usage.input_tokens > 0
+
+
+def test_a_prompt_too_long_for_one_target_goes_to_a_target_with_a_larger_window(fresh) -> None:
+    small, large = fresh
+    small.context_overflow(times=1)
+    app = LlmServer([StubTarget("small", "anthropic", "stub-model", small.port, context_window=8000),
+                     StubTarget("same", "openai", "stub-model", small.port, context_window=8000),
+                     StubTarget("large", "openai", "stub-model", large.port, context_window=128000)])
+    runner = serve(app)
+    try:
+        oai, _ = sdk_clients(runner.port)
+        answer = oai.chat.completions.create(model="stub-model", messages=[{"role": "user", "content": "Long"}])
+    finally:
+        runner.stop()
+    assert answer.choices[0].message.content == f"Answer from {large.port}."
+    assert [(f.target, f.reason) for f in app.outcomes[0].fallbacks] == [("small", "context_length")]
+
+
+def test_a_rate_limited_target_is_left_alone_until_its_retry_after_has_passed(fresh) -> None:
+    first, second = fresh
+    first.rate_limit(retry_after="30", times=1)
+    app = LlmServer([StubTarget("primary", "openai", "stub-model", first.port),
+                     StubTarget("backup", "openai", "stub-model", second.port)])
+    runner = serve(app)
+    try:
+        oai, _ = sdk_clients(runner.port)
+        before = len(first.requests)
+        for _ in range(3):
+            oai.chat.completions.create(model="stub-model", messages=[{"role": "user", "content": "Hi"}])
+    finally:
+        runner.stop()
+    assert len(first.requests) - before == 1  # asked once, then held for its Retry-After
+    assert [outcome.target for outcome in app.outcomes] == ["backup"] * 3
+    assert [[f.reason for f in outcome.fallbacks] for outcome in app.outcomes] == [["rate_limited"]] * 3
+
+
+def test_the_time_to_the_first_token_is_measured_from_the_stream(fresh) -> None:
+    stub = fresh[0]
+    stub.first_token_delay = 0.2
+    app = LlmServer([StubTarget("a", "openai", "stub-model", stub.port)])
+    runner = serve(app)
+    try:
+        oai, _ = sdk_clients(runner.port)
+        list(oai.chat.completions.create(model="stub-model", stream=True,
+                                         messages=[{"role": "user", "content": "Hi"}]))
+    finally:
+        runner.stop()
+    assert app.outcomes[0].first_token_s is not None and app.outcomes[0].first_token_s >= 0.2
