@@ -26,10 +26,10 @@ from protocols.discovery import NOTHING_DISCOVERED, Discovered
 from protocols.dns.doh import DOH_PATHS
 from protocols.dns.resolvers import Resolver, resolvers_from_table
 from protocols.ftp.config import FtpSettings, ftp_settings
-from protocols.ftp.gateway import FtpMatch, match_ftp_route
 from protocols.guards import DEFAULT_GUARDS, Guards
 from protocols.health import HEALTH_PATHS
 from protocols.plugins import PluginChain, PluginEntry, compile_chain, plugin_entries
+from protocols.prefixes import PrefixMatch, match_prefix_route
 from protocols.shaping import RouteShaping
 from protocols.table import CompiledRoute, RouteTable
 from protocols.websocket.config import WebSocketPolicy, websocket_policy
@@ -109,11 +109,11 @@ class TablePlan:
         if any(route.protocol == "dns" for route in table.routes):
             self.paths = {**dict.fromkeys(DOH_PATHS, DOH), **_HEALTH_ONLY}
 
-    def ftp_route(self, method: str, host: str, path: str) -> FtpMatch | None:
+    def ftp_route(self, method: str, host: str, path: str) -> PrefixMatch | None:
         """The ftp route that serves this request (`host` and `path` as RouteTable.match takes them): the one
         whose path is the longest prefix of `path`, unless a more exact http or websocket route matches it.
         None when the request is not an FTP request."""
-        found = match_ftp_route(self.ftp_routes, host, path)
+        found = match_prefix_route(self.ftp_routes, host, path)
         if found is None:
             return None
         exact = self.table.match(method, host, path).route

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from protocols.ftp.config import FtpSettings, ftp_settings
-from protocols.ftp.gateway import FtpGateway, FtpMatch, FtpOptions, match_ftp_route
+from protocols.ftp.gateway import FtpGateway, FtpOptions
 from protocols.ftp.request import FtpOutcome
 
-__all__ = ["FtpGateway", "FtpMatch", "FtpOptions", "FtpOutcome", "FtpSettings", "ftp_settings", "match_ftp_route"]
+__all__ = ["FtpGateway", "FtpOptions", "FtpOutcome", "FtpSettings", "ftp_settings"]

@@ -2,14 +2,14 @@
 FTP/FTPS backends per request (see protocols/ftp/operations.py for the endpoints).
 
 A route's external path is a prefix here: the route `/ftp` serves `/ftp/list`, `/ftp/download/...` and so on,
-which the exact-match route table cannot express, so `match_ftp_route` looks the table plan's FTP routes up by
-prefix. The route's plan (protocols.plan) carries its settings and balancer.
+which the exact-match route table cannot express, so the table plan looks its FTP routes up by prefix
+(protocols.prefixes). The route's plan (protocols.plan) carries its settings and balancer.
 """
 from __future__ import annotations
 
 import logging
 import ssl
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote
@@ -48,44 +48,6 @@ class FtpOptions:
     legacy_max_bytes: int = LEGACY_MAX_BYTES
 
 
-@dataclass(frozen=True, slots=True)
-class FtpMatch:
-    """An FTP route found by prefix: `subpath` is what follows the route's path ("/list", "/download/a.txt")."""
-
-    route: CompiledRoute
-    params: dict[str, str]
-    subpath: str
-
-
-def match_ftp_route(routes: Sequence[CompiledRoute], host: str, path: str) -> FtpMatch | None:
-    """The FTP route (of `routes`, a table's ftp routes in rank order: TablePlan.ftp_routes) whose path is the
-    longest prefix of `path` (normalised, as for RouteTable.match), static routes before parameterised ones of
-    the same length; None when no FTP route covers it."""
-    if not routes:
-        return None
-    if len(path) > 1 and path.endswith("/"):
-        path = path[:-1]
-    segments = path[1:].split("/") if path not in ("", "/") else []
-    best: FtpMatch | None = None
-    for route in routes:  # in rank order: the first of a given length wins
-        length = len(route.segments)
-        if length > len(segments) or (best is not None and length <= len(best.route.segments)):
-            continue
-        if not route.accepts_host(host):
-            continue
-        params: dict[str, str] = {}
-        for segment, value in zip(route.segments, segments, strict=False):
-            if segment.is_param:
-                if not value:
-                    break
-                params[segment.text] = value
-            elif segment.text != value:
-                break
-        else:
-            best = FtpMatch(route, params, "/" + "/".join(segments[length:]))
-    return best
-
-
 class FtpGateway:
     """Serves requests to `ftp` routes. It never touches Django or the ORM, like the rest of the data plane."""
 
@@ -95,7 +57,7 @@ class FtpGateway:
     async def handle(self, plan: RoutePlan, params: dict[str, str], path: str, scope: dict[str, Any],
                      receive: Receive, send: Send, request_id: bytes,
                      health: Mapping[int, bool]) -> FtpOutcome:
-        """Serve one HTTP request (`scope` "http") for the FTP route of `plan`; `path` is FtpMatch.subpath,
+        """Serve one HTTP request (`scope` "http") for the FTP route of `plan`; `path` is PrefixMatch.subpath,
         `health` the active health overlay (backend id -> healthy).
 
         Raises a GatewayError only before the response head (the caller answers it as JSON, with X-Request-ID);

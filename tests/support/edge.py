@@ -18,9 +18,9 @@ import uvicorn
 
 from protocols.dataplane import DataPlane, ProxyOptions
 from protocols.errors import ClientDisconnected, GatewayError
-from protocols.ftp import match_ftp_route
 from protocols.http.headers import RequestIds, host_key, normalize_path, raw_path, scan_request_headers
 from protocols.http.proxy import ProxyApp
+from protocols.prefixes import match_prefix_route
 from protocols.table import LiveTable, RouteSpec, RouteTable
 from protocols.websocket import WebSocketOptions, WebSocketProxy
 from tests.support.background import ServerProcess, UvicornThread, load_routes, serve_in_process
@@ -50,7 +50,7 @@ class EdgeApp:
         plan = self.dataplane.current()
         match = plan.table.match(scope["method"], host, clean_path)
         if match.route is None or match.route.protocol == "ftp":
-            found = match_ftp_route(plan.ftp_routes, host, clean_path)
+            found = match_prefix_route(plan.ftp_routes, host, clean_path)
             if found is not None:
                 request_id = self.request_ids.take(head.request_id)
                 try:

@@ -1,7 +1,7 @@
 """Finding the FTP route for a request: the route's path is a prefix of the request's."""
 from __future__ import annotations
 
-from protocols.ftp import FtpMatch, match_ftp_route
+from protocols.prefixes import PrefixMatch, match_prefix_route
 from protocols.table import BackendSpec, RouteSpec, RouteTable
 
 
@@ -11,9 +11,9 @@ def spec(route_id: int, path: str, protocol: str = "ftp", host: str = "") -> Rou
                      protocol=protocol, match_host=host)
 
 
-def match(table: RouteTable, host: str, path: str) -> FtpMatch | None:
+def match(table: RouteTable, host: str, path: str) -> PrefixMatch | None:
     """What the proxy does with the table's plan (TablePlan.ftp_routes: the ftp routes in rank order)."""
-    return match_ftp_route(tuple(r for r in table.routes if r.protocol == "ftp"), host, path)
+    return match_prefix_route(tuple(r for r in table.routes if r.protocol == "ftp"), host, path)
 
 
 def test_the_longest_prefix_wins() -> None:
