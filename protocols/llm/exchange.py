@@ -60,6 +60,8 @@ class Target(Protocol):
     weight: int
     context_window: int | None
     timeout_s: float
+    path_prefix: bytes  # base_url's path (`/openai` for groq), before the provider's own path
+    missing_key: str  # why the target cannot be called ("": it can)
 
     def auth_headers(self) -> tuple[tuple[bytes, bytes], ...]: ...
 
@@ -68,8 +70,8 @@ class Target(Protocol):
 
 @dataclass
 class Fallback:
-    """A target passed over, and why: rate_limited, server_error, context_length, timeout, unreachable,
-    bad_answer."""
+    """A target passed over, and why: rate_limited, server_error, context_length, timeout, unreachable, format
+    (its format cannot carry the request), no_key (its key is not set in this gateway)."""
 
     target: str
     reason: str
@@ -158,6 +160,9 @@ class Exchange:
             if self.rate_limits.waiting(target.name):
                 outcome.fallbacks.append(Fallback(target.name, "rate_limited"))
                 continue
+            if target.missing_key:  # its key's variable is unset in this gateway: never called without it
+                outcome.fallbacks.append(Fallback(target.name, "no_key"))
+                continue
             if smaller_than is not None and (target.context_window or 0) <= smaller_than:
                 continue
             try:
@@ -209,7 +214,7 @@ class Exchange:
         host = spec.host if spec.port in (80, 443) else f"{spec.host}:{spec.port}"
         headers = [(b"host", host.encode()), _JSON, (b"accept", b"application/json, text/event-stream"),
                    *target.auth_headers()]
-        path = getattr(target, "path_prefix", b"") + CHAT_PATHS[target.provider]
+        path = target.path_prefix + CHAT_PATHS[target.provider]
         return await self.upstream.request(pool, b"POST", path, headers, data, connect_timeout=CONNECT_TIMEOUT_S,
                                            read_timeout=target.timeout_s)
 

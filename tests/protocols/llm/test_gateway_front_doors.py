@@ -37,6 +37,8 @@ class StubTarget:
     weight: int = 1
     context_window: int | None = None
     timeout_s: float = 10.0
+    path_prefix: bytes = b""
+    missing_key: str = ""
 
     def auth_headers(self) -> tuple[tuple[bytes, bytes], ...]:
         if self.provider == "anthropic":
