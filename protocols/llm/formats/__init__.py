@@ -7,5 +7,7 @@ Where to look:
 - streams.py: streamed answers, OpenAI <-> Anthropic (and Ollama -> either), with stream_readers.py (provider
   events in) and stream_writers.py (client events out); framing.py decodes SSE and NDJSON.
 - usage.py: each provider's token usage, read exactly.
+- embeddings.py: the /v1/embeddings door (OpenAI-style and Ollama providers; can_serve says who serves what).
+- models.py: the /v1/models lists, OpenAI's and Anthropic's (paged), written from the route's targets.
 Token counting lives beside this package, in protocols/llm/tokens.py.
 """
