@@ -1,6 +1,9 @@
 """BlockError, the one error of a config block that cannot be compiled, and the collector that gathers its problems."""
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 
 class BlockError(ValueError):
     """A block that cannot be compiled (`jwt`, `rate_limit`, `cors`, `cache`, ...), raised by every compiler.
@@ -52,3 +55,12 @@ def join(prefix: str, key: str | int) -> str:
     if isinstance(key, int):
         return f"{prefix}[{key}]"
     return f"{prefix}.{key}" if prefix else key
+
+
+def unknown_key_message(block: str, key: object, known: Iterable[str]) -> str:
+    """The one wording of an unknown key, with the closest known keys when any is near (`treshold`); the control
+    plane's checks (routes.block_keys) and the data plane's compilers both use it."""
+    names = sorted(known)
+    close = difflib.get_close_matches(str(key), names, n=2)
+    hint = f" Did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
+    return f"Unknown key; {block} knows {', '.join(names)}.{hint}"

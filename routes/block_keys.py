@@ -8,7 +8,6 @@ the number shown; `NO_DEFAULT` marks a key that is unset unless given (a rule li
 """
 from __future__ import annotations
 
-import difflib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 from protocols.ai import config as ai_config
 from protocols.auth.config import DEFAULTS as JWT_DEFAULTS
 from protocols.auth.config import KNOWN_KEYS as JWT_KEYS
+from protocols.block_errors import unknown_key_message
 from protocols.cache.config import DEFAULT_MAX_BODY as CACHE_MAX_BODY
 from protocols.cache.config import DEFAULT_STATUSES as CACHE_STATUSES
 from protocols.cache.config import DEFAULT_TTL_S, CachePolicy
@@ -177,13 +177,6 @@ BLOCKS: dict[str, BlockKeys] = {
                           "timeout_ms": plugin_config.DEFAULT_TIMEOUT_MS, "on_error": plugin_config.DEFAULT_ON_ERROR},
                          notes=False, import_drops=False, listed=True),
 }
-
-
-def unknown_key_message(block: str, key: str, known: frozenset[str]) -> str:
-    """The one wording of an unknown key, with the closest known keys when any is near (`treshold`)."""
-    close = difflib.get_close_matches(str(key), sorted(known), n=2)
-    hint = f" Did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
-    return f"Unknown key; {block} knows {', '.join(sorted(known))}.{hint}"
 
 
 def _is_note(spec: BlockKeys, key: Any) -> bool:
