@@ -19,14 +19,13 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from protocols.errors import UpstreamError
 from protocols.llm.formats.chat import ChatRequest, FormatError, ProviderFormatError, Usage
 from protocols.llm.formats.streams import StreamTranslator
 from protocols.llm.formats.translate import (
     ClientFormat,
-    ProviderKind,
     fill_usage,
     parse_response,
     render_error,
@@ -34,7 +33,7 @@ from protocols.llm.formats.translate import (
     render_response,
     wire_of,
 )
-from protocols.table import BackendSpec
+from protocols.llm.targets import Target
 from protocols.upstream import UpstreamClient
 
 Message = dict[str, Any]
@@ -48,24 +47,6 @@ CONNECT_TIMEOUT_S = 10.0
 _JSON = (b"content-type", b"application/json")
 _STREAM_HEADERS = {"openai": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
                    "anthropic": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]}
-
-
-class Target(Protocol):
-    """What an exchange needs of a target (protocols.llm.targets.Target)."""
-
-    name: str
-    provider: ProviderKind
-    model: str
-    priority: int
-    weight: int
-    context_window: int | None
-    timeout_s: float
-    path_prefix: bytes  # base_url's path (`/openai` for groq), before the provider's own path
-    missing_key: str  # why the target cannot be called ("": it can)
-
-    def auth_headers(self) -> tuple[tuple[bytes, bytes], ...]: ...
-
-    def backend_spec(self, route_id: int, index: int) -> BackendSpec: ...
 
 
 @dataclass
@@ -91,6 +72,7 @@ class Outcome:
     first_token_s: float | None = None
     complete: bool = False
     error: str | None = None
+    cost_micros: int = 0  # the answer's price (0: unpriced target, or nobody answered)
 
 
 class RateLimits:

@@ -12,9 +12,13 @@ import json
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from protocols.llm.exchange import Exchange, Outcome, RateLimits, Send, Target, target_order
-from protocols.llm.formats.chat import FormatError
+from protocols.llm.budgets import Budgets, LocalBudgetStore, Subject
+from protocols.llm.config import LlmPolicy
+from protocols.llm.exchange import Exchange, Outcome, RateLimits, Send, target_order
+from protocols.llm.formats.chat import DEFAULT_ANTHROPIC_MAX_TOKENS, ChatRequest, FormatError, Part, TextPart
 from protocols.llm.formats.translate import ClientFormat, parse_request, render_error
+from protocols.llm.guard import Verdict
+from protocols.llm.targets import Target
 from protocols.llm.tokens import counter_for
 from protocols.upstream import UpstreamClient
 
@@ -23,7 +27,6 @@ Receive = Callable[[], Awaitable[Message]]
 # The front doors, by the path below the route's (`/llm` + `/v1/chat/completions`).
 CHAT_DOORS: dict[str, ClientFormat] = {"/v1/chat/completions": "openai", "/chat/completions": "openai",
                                        "/v1/messages": "anthropic", "/messages": "anthropic"}
-DEFAULT_MAX_BODY_BYTES = 1 << 20
 
 
 class BodyTooLarge(Exception):
@@ -31,44 +34,111 @@ class BodyTooLarge(Exception):
 
 
 class LlmGateway:
-    """The data plane's LLM front doors (one per process)."""
+    """The data plane's LLM front doors (one per process): the upstream client, the targets' rate-limit holds and
+    the token limits and budgets (`budgets`: shared through Redis when the gateway has REDIS_URL)."""
 
-    def __init__(self, upstream: UpstreamClient) -> None:
+    def __init__(self, upstream: UpstreamClient, budgets: Budgets | None = None) -> None:
         self.upstream = upstream
         self.rate_limits = RateLimits()
+        self.budgets = budgets or Budgets(LocalBudgetStore())
 
     @staticmethod
     def door(subpath: str) -> ClientFormat | None:
         """The client format of the front door at `subpath` (the path below the route's), None for no door."""
         return CHAT_DOORS.get(subpath.rstrip("/") or "/")
 
-    async def serve(self, route_id: int, targets: Sequence[Target], subpath: str, method: str, receive: Receive,
-                    send: Send, *, max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+    async def serve(self, route_id: int, route: str, policy: LlmPolicy, subpath: str, method: str,
+                    receive: Receive, send: Send, *, consumer: str | None = None,
                     order: list[int] | None = None) -> Outcome:
         """Answer one request of an LLM route; the Outcome says what it cost and who answered."""
         client = self.door(subpath)
         if client is None:
-            return await _refuse(send, "openai", 404, f"No LLM front door at {subpath}: use /v1/chat/completions "
-                                                       "or /v1/messages.", "not_found_error")
+            return await refuse(send, "openai", 404, f"No LLM front door at {subpath}: use /v1/chat/completions "
+                                                      "or /v1/messages.", "not_found_error")
         if method != "POST":
-            return await _refuse(send, client, 405, f"{subpath} takes POST.", "invalid_request_error")
+            return await refuse(send, client, 405, f"{subpath} takes POST.", "invalid_request_error")
         try:
-            body = json.loads(await _read_body(receive, max_body_bytes))
+            body = json.loads(await _read_body(receive, policy.max_body_bytes))
         except BodyTooLarge:
-            return await _refuse(send, client, 413, f"The request body is larger than {max_body_bytes} bytes.",
-                                 "request_too_large")
+            return await refuse(send, client, 413, f"The request body is larger than {policy.max_body_bytes} "
+                                                   "bytes.", "request_too_large")
         except ValueError:
-            return await _refuse(send, client, 400, "The request body is not JSON.", "invalid_request_error")
+            return await refuse(send, client, 400, "The request body is not JSON.", "invalid_request_error")
         if not isinstance(body, dict):
-            return await _refuse(send, client, 400, "The request body must be a JSON object.", "invalid_request_error")
+            return await refuse(send, client, 400, "The request body must be a JSON object.",
+                                "invalid_request_error")
         try:
             request = parse_request(client, body)
         except FormatError as exc:
-            return await _refuse(send, client, 400, exc.message, "invalid_request_error", exc.param)
+            return await refuse(send, client, 400, exc.message, "invalid_request_error", exc.param)
         counter = counter_for(request.model)
-        exchange = Exchange(self.upstream, self.rate_limits, route_id, targets, client, request,
-                            counter.count_request(request), counter.count)
-        return await exchange.run(send, order if order is not None else target_order(targets))
+        prompt_tokens = counter.count_request(request)
+        if policy.guard is not None:
+            verdict = policy.guard.check(request.role_texts())
+            if verdict.refused or (verdict := _tokens_verdict(policy, prompt_tokens, verdict)).refused:
+                return await refuse(send, client, verdict.status, verdict.message, "invalid_request_error",
+                                    verdict.rule)
+            if verdict.outcome == "masked":
+                _apply_masks(request, verdict.texts)
+        targets = policy.targets
+        reservation = None
+        if policy.budgets is not None:
+            admission = await self.budgets.reserve(
+                [policy.budgets], Subject(consumer, route, request.model),
+                tokens=prompt_tokens + (request.max_tokens or DEFAULT_ANTHROPIC_MAX_TOKENS),
+                cost=max((target.prices.max_cost(prompt_tokens, request.max_tokens or DEFAULT_ANTHROPIC_MAX_TOKENS)
+                          for target in targets if target.prices is not None), default=0))
+            if not admission.allowed:
+                refusal = admission.error()
+                outcome = await refuse(send, client, refusal.status, refusal.message, refusal.type,
+                                       headers=refusal.headers)
+                return outcome
+            reservation = admission.reservation
+        exchange = Exchange(self.upstream, self.rate_limits, route_id, targets, client, request, prompt_tokens,
+                            counter.count)
+        try:
+            outcome = await exchange.run(send, order if order is not None else target_order(targets))
+        finally:
+            if reservation is not None:
+                await self._settle(reservation, exchange.outcome, targets)
+        return outcome
+
+    async def _settle(self, reservation: Any, outcome: Outcome, targets: Sequence[Target]) -> None:
+        """Replace what was reserved by what the answer used (nothing when no target answered)."""
+        usage = outcome.usage
+        if usage is None:
+            await self.budgets.release(reservation)
+            return
+        prices = next((target.prices for target in targets if target.name == outcome.target), None)
+        cost = prices.cost(usage.uncached_input_tokens + usage.cache_write_tokens, usage.output_tokens,
+                           usage.cached_input_tokens) if prices is not None else 0
+        outcome.cost_micros = cost
+        await self.budgets.settle(reservation, tokens=usage.total_tokens, cost=cost)
+
+
+def _tokens_verdict(policy: LlmPolicy, prompt_tokens: int, verdict: Verdict) -> Verdict:
+    """The guard's prompt-token cap over Rusta's count of the prompt, once its patterns let it through."""
+    assert policy.guard is not None
+    capped = policy.guard.check_tokens(prompt_tokens)
+    return capped if capped.refused else verdict
+
+
+def _apply_masks(request: ChatRequest, texts: Sequence[str]) -> None:
+    """Write the guard's masked texts back: a message whose text changed keeps its other parts (images) and
+    gets its text as one part where its first text part was."""
+    for message, text in zip(request.messages, texts, strict=False):
+        if message.text() == text:
+            continue
+        parts: list[Part] = []
+        placed = False
+        for part in message.content:
+            if isinstance(part, TextPart):
+                if not placed:
+                    parts.append(TextPart(text, part.extra))
+                    placed = True
+            else:
+                parts.append(part)
+        message.content = parts
 
 
 async def _read_body(receive: Receive, limit: int) -> bytes:
@@ -87,10 +157,12 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
             return b"".join(parts)
 
 
-async def _refuse(send: Send, client: ClientFormat, status: int, message: str, type: str,
-                  param: str | None = None) -> Outcome:
+async def refuse(send: Send, client: ClientFormat, status: int, message: str, type: str, param: str | None = None,
+                 headers: Sequence[tuple[bytes, bytes]] = ()) -> Outcome:
+    """Answer in the front door's own error format (so the client's SDK raises its usual error)."""
     payload = json.dumps(render_error(client, status, message, type=type, param=param)).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
+                            *headers]})
     await send({"type": "http.response.body", "body": payload, "more_body": False})
     return Outcome(status=status, error=type)

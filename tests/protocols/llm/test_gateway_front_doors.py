@@ -13,10 +13,10 @@ import openai
 import pytest
 import uvicorn
 
+from protocols.llm.config import llm_policy
 from protocols.llm.exchange import Outcome
 from protocols.llm.gateway import LlmGateway
 from protocols.llm.tokens import counter_for
-from protocols.table import BackendSpec
 from protocols.upstream import UpstreamClient
 from tests.support.background import UvicornThread
 from tests.support.llm_providers import ProviderStub, Usage
@@ -25,47 +25,31 @@ PREFIX = "/llm"
 KEY = "sk-stub-key"
 
 
-@dataclass(frozen=True)
-class StubTarget:
-    """A target on a stub provider (the shape protocols.llm.exchange.Target asks for)."""
-
-    name: str
-    provider: Any
-    model: str
-    port: int
-    priority: int = 0
-    weight: int = 1
-    context_window: int | None = None
-    timeout_s: float = 10.0
-    path_prefix: bytes = b""
-    missing_key: str = ""
-
-    def auth_headers(self) -> tuple[tuple[bytes, bytes], ...]:
-        if self.provider == "anthropic":
-            return ((b"x-api-key", KEY.encode()), (b"anthropic-version", b"2023-06-01"))
-        if self.provider == "ollama":
-            return ()
-        return ((b"authorization", b"Bearer " + KEY.encode()),)
-
-    def backend_spec(self, route_id: int, index: int) -> BackendSpec:
-        return BackendSpec(id=route_id * 100 + index, scheme="http", host="127.0.0.1", port=self.port)
+def target(name: str, provider: str, model: str, stub: ProviderStub, **extra: Any) -> dict[str, Any]:
+    """A `targets` entry for a stub provider."""
+    return {"name": name, "provider": provider, "model": model, "base_url": stub.base_url, "api_key": KEY, **extra}
 
 
 @dataclass
 class LlmServer:
-    """An ASGI app serving one LLM route at PREFIX with `targets`, recording each exchange's Outcome."""
+    """An ASGI app serving one LLM route at PREFIX with the `llm` block of `targets`, recording each exchange's
+    Outcome."""
 
-    targets: list[StubTarget]
+    targets: list[dict[str, Any]]
+    extra: dict[str, Any] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
     gateway: LlmGateway | None = None
+
+    def __post_init__(self) -> None:
+        self.policy = llm_policy({"targets": self.targets, **self.extra}, route_name="chat")
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if self.gateway is None:
             self.gateway = LlmGateway(UpstreamClient())
         subpath = scope["path"][len(PREFIX):]
         order = list(range(len(self.targets)))  # in the listed order: the tests script who fails first
-        self.outcomes.append(await self.gateway.serve(1, self.targets, subpath, scope["method"], receive, send,
-                                                      order=order))
+        self.outcomes.append(await self.gateway.serve(1, "chat", self.policy, subpath, scope["method"], receive,
+                                                      send, consumer="alice", order=order))
 
     async def aclose(self) -> None:
         if self.gateway is not None:
@@ -105,7 +89,7 @@ def sdk_clients(port: int) -> tuple[openai.OpenAI, anthropic.Anthropic]:
 @pytest.mark.parametrize("provider", ["openai", "anthropic", "ollama", "openai_compatible"])
 def test_both_sdks_get_the_answer_streamed_and_not_from_each_provider_kind(fresh, provider: str) -> None:
     stub = fresh[0]
-    app = LlmServer([StubTarget(provider, provider, "stub-model", stub.port)])
+    app = LlmServer([target(provider, provider, "stub-model", stub)])
     runner = serve(app)
     try:
         oai, claude = sdk_clients(runner.port)
@@ -139,8 +123,8 @@ def test_a_failing_first_target_costs_the_client_nothing_and_the_fallback_is_rec
         first.rate_limit(retry_after="0", times=2)
     else:
         first.fail(500, times=2)
-    app = LlmServer([StubTarget("primary", "openai", "stub-model", first.port),
-                     StubTarget("backup", "anthropic", "stub-model", second.port)])
+    app = LlmServer([target("primary", "openai", "stub-model", first),
+                     target("backup", "anthropic", "stub-model", second)])
     runner = serve(app)
     try:
         oai, _ = sdk_clients(runner.port)
@@ -159,8 +143,8 @@ def test_every_target_failing_gives_the_client_the_last_refusal_in_its_own_forma
     first, second = fresh
     first.fail(503, times=1)
     second.rate_limit(retry_after="7", times=1)
-    app = LlmServer([StubTarget("a", "openai", "stub-model", first.port),
-                     StubTarget("b", "openai", "stub-model", second.port)])
+    app = LlmServer([target("a", "openai", "stub-model", first),
+                     target("b", "openai", "stub-model", second)])
     runner = serve(app)
     try:
         oai, _ = sdk_clients(runner.port)
@@ -174,7 +158,7 @@ def test_every_target_failing_gives_the_client_the_last_refusal_in_its_own_forma
 
 
 def test_a_request_the_format_cannot_carry_is_the_clients_400_in_its_sdk(fresh) -> None:
-    app = LlmServer([StubTarget("a", "anthropic", "stub-model", fresh[0].port)])
+    app = LlmServer([target("a", "anthropic", "stub-model", fresh[0])])
     runner = serve(app)
     try:
         oai, _ = sdk_clients(runner.port)
@@ -188,7 +172,7 @@ def test_a_cut_stream_ends_with_an_error_event_and_counts_what_was_streamed(fres
     stub = fresh[0]
     stub.answer = "one two three four five six seven eight"
     stub.cut_after(3, times=1)
-    app = LlmServer([StubTarget("a", "openai", "gpt-4o-mini", stub.port)])
+    app = LlmServer([target("a", "openai", "gpt-4o-mini", stub)])
     runner = serve(app)
     try:
         oai, _ = sdk_clients(runner.port)
@@ -211,9 +195,9 @@ def test_a_cut_stream_ends_with_an_error_event_and_counts_what_was_streamed(fres
 def test_a_prompt_too_long_for_one_target_goes_to_a_target_with_a_larger_window(fresh) -> None:
     small, large = fresh
     small.context_overflow(times=1)
-    app = LlmServer([StubTarget("small", "anthropic", "stub-model", small.port, context_window=8000),
-                     StubTarget("same", "openai", "stub-model", small.port, context_window=8000),
-                     StubTarget("large", "openai", "stub-model", large.port, context_window=128000)])
+    app = LlmServer([target("small", "anthropic", "stub-model", small, context_window=8000),
+                     target("same", "openai", "stub-model", small, context_window=8000),
+                     target("large", "openai", "stub-model", large, context_window=128000)])
     runner = serve(app)
     try:
         oai, _ = sdk_clients(runner.port)
@@ -227,8 +211,8 @@ def test_a_prompt_too_long_for_one_target_goes_to_a_target_with_a_larger_window(
 def test_a_rate_limited_target_is_left_alone_until_its_retry_after_has_passed(fresh) -> None:
     first, second = fresh
     first.rate_limit(retry_after="30", times=1)
-    app = LlmServer([StubTarget("primary", "openai", "stub-model", first.port),
-                     StubTarget("backup", "openai", "stub-model", second.port)])
+    app = LlmServer([target("primary", "openai", "stub-model", first),
+                     target("backup", "openai", "stub-model", second)])
     runner = serve(app)
     try:
         oai, _ = sdk_clients(runner.port)
@@ -245,7 +229,7 @@ def test_a_rate_limited_target_is_left_alone_until_its_retry_after_has_passed(fr
 def test_the_time_to_the_first_token_is_measured_from_the_stream(fresh) -> None:
     stub = fresh[0]
     stub.first_token_delay = 0.2
-    app = LlmServer([StubTarget("a", "openai", "stub-model", stub.port)])
+    app = LlmServer([target("a", "openai", "stub-model", stub)])
     runner = serve(app)
     try:
         oai, _ = sdk_clients(runner.port)
