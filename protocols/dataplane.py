@@ -18,6 +18,8 @@ from protocols.health import DEFAULT_LIMITS, HealthLimits
 from protocols.http.access import AccessControl
 from protocols.http.accesslog import AccessLog
 from protocols.http.headers import Network, RequestIds, TrustedPeers
+from protocols.llm.budgets import Budgets, LocalBudgetStore, RedisBudgetStore
+from protocols.llm.gateway import LlmGateway
 from protocols.plan import TablePlan, build_plan
 from protocols.recorder import Recorder, recorder
 from protocols.table import EMPTY_TABLE, LiveTable, RouteTable, live
@@ -92,6 +94,10 @@ class DataPlane:
         self.dns = DnsForwarder(self.state, source=lambda: self.current().resolvers)
         # Routes with an `ai_policy`: their LLM calls share the pooled client.
         self.ai = AiRouting(self.client, options.clock)
+        # LLM routes' front doors; their token limits and budgets are shared through Redis when it is configured.
+        local_budgets = LocalBudgetStore()
+        self.llm = LlmGateway(self.client, Budgets(
+            RedisBudgetStore(options.redis_url) if options.redis_url else local_budgets, local_budgets))
         self.discovery = BackendDiscovery(self._rediscovered, lookup=options.discovery_lookup,
                                           allow_link_local=options.allow_link_local_backends)
         table = self.state.table
@@ -120,6 +126,7 @@ class DataPlane:
     async def aclose(self) -> None:
         await self.discovery.aclose()
         await self.ai.aclose()
+        await self.llm.aclose()
         await self.dns.close()
         await self.client.aclose()
         await self.access.aclose()

@@ -28,6 +28,7 @@ from protocols.dns.resolvers import Resolver, resolvers_from_table
 from protocols.ftp.config import FtpSettings, ftp_settings
 from protocols.guards import DEFAULT_GUARDS, Guards
 from protocols.health import HEALTH_PATHS
+from protocols.llm.config import LlmPolicy, llm_policy
 from protocols.plugins import PluginChain, PluginEntry, compile_chain, plugin_entries
 from protocols.prefixes import PrefixMatch, match_prefix_route
 from protocols.shaping import RouteShaping
@@ -57,11 +58,12 @@ class RoutePlan:
     transforms, caches nor compresses (the proxy's plain path); `access` None for a route with neither a JWT
     policy nor a rate limit. `runtime` is None for dns routes; `websocket` and `ftp` are set for routes of those
     protocols only; `ai` for http routes with an enabled `ai_policy` (protocols.ai.routing); `plugins` for http
-    routes that run plugins (the gateway-wide `plugins` list with the route's own, protocols.plugins).
+    routes that run plugins (the gateway-wide `plugins` list with the route's own, protocols.plugins); `llm` for
+    llm routes (their compiled `llm` block: targets, guard, budgets).
     """
 
     __slots__ = ("route", "guards", "shaping", "broken", "touches_answers", "access", "runtime", "websocket",
-                 "ftp", "ai", "plugins")
+                 "ftp", "ai", "plugins", "llm")
 
     def __init__(self, route: CompiledRoute, guards: Guards | None, shaping: RouteShaping | None, broken: bool,
                  access: RouteAccess | None, runtime: RouteRuntime | None) -> None:
@@ -78,6 +80,7 @@ class RoutePlan:
         self.ftp: FtpSettings | None = None
         self.ai: RouteAi | None = None
         self.plugins: PluginChain | None = None
+        self.llm: LlmPolicy | None = None
 
 
 class TablePlan:
@@ -94,7 +97,8 @@ class TablePlan:
     always) and, when the table has dns routes, DOH for the DNS over HTTPS paths (protocols.dns.doh).
     """
 
-    __slots__ = ("table", "discovered", "routes", "unrouted", "unrouted_guards", "ftp_routes", "resolvers", "paths")
+    __slots__ = ("table", "discovered", "routes", "unrouted", "unrouted_guards", "ftp_routes", "llm_routes",
+                 "resolvers", "paths")
 
     def __init__(self, table: RouteTable, routes: dict[int, RoutePlan], unrouted_guards: Guards | None,
                  discovered: Discovered = NOTHING_DISCOVERED) -> None:
@@ -104,6 +108,7 @@ class TablePlan:
         self.unrouted_guards = unrouted_guards
         self.unrouted = unrouted_guards if unrouted_guards is not None else DEFAULT_GUARDS
         self.ftp_routes: tuple[CompiledRoute, ...] = tuple(r for r in table.routes if r.protocol == "ftp")
+        self.llm_routes: tuple[CompiledRoute, ...] = tuple(r for r in table.routes if r.protocol == "llm")
         self.resolvers: tuple[Resolver, ...] = resolvers_from_table(table)
         self.paths: dict[str, str] = _HEALTH_ONLY
         if any(route.protocol == "dns" for route in table.routes):
@@ -113,11 +118,20 @@ class TablePlan:
         """The ftp route that serves this request (`host` and `path` as RouteTable.match takes them): the one
         whose path is the longest prefix of `path`, unless a more exact http or websocket route matches it.
         None when the request is not an FTP request."""
-        found = match_prefix_route(self.ftp_routes, host, path)
+        return self._prefix_route(self.ftp_routes, "ftp", method, host, path)
+
+    def llm_route(self, method: str, host: str, path: str) -> PrefixMatch | None:
+        """The llm route whose front doors this request is for (`/llm/v1/chat/completions` of the route
+        `/llm`), as `ftp_route` finds ftp routes; None when it is not for one."""
+        return self._prefix_route(self.llm_routes, "llm", method, host, path)
+
+    def _prefix_route(self, routes: tuple[CompiledRoute, ...], protocol: str, method: str, host: str,
+                      path: str) -> PrefixMatch | None:
+        found = match_prefix_route(routes, host, path)
         if found is None:
             return None
         exact = self.table.match(method, host, path).route
-        if exact is not None and exact.protocol != "ftp":
+        if exact is not None and exact.protocol != protocol:
             return None
         return found
 
@@ -163,6 +177,7 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
     shaping: RouteShaping | None = None
     route_ai: RouteAi | None = None
     chain: PluginChain | None = None
+    llm: LlmPolicy | None = None
     try:
         guards = Guards.from_config(policies, settings)
         # Every protocol's: a websocket or dns route asked over plain HTTP is refused as misconfigured (503)
@@ -179,6 +194,8 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
             # AI routing is the route's built-in plugin, run in the chain's balance phase (protocols.ai.plugin).
             builtins = (ai_plugin(route_ai),) if route_ai is not None else ()
             chain = compile_chain(route.name, plugins, policies, {} if made is None else made, builtins=builtins)
+        elif route.protocol == "llm":
+            llm = llm_policy(policies.get("llm"), route_name=route.name)
     except BlockError as exc:
         log.error("route %r: its settings do not compile, it answers 503: %s", route.name, exc)
         broken = True
@@ -187,6 +204,7 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
     plan = RoutePlan(route, guards, shaping, broken, access.compile(route, settings), runtime)
     plan.ai = route_ai
     plan.plugins = chain
+    plan.llm = llm
     if route.protocol == "websocket":
         plan.websocket = websocket_policy(route.name, policies)
     elif route.protocol == "ftp":

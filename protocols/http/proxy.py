@@ -33,6 +33,7 @@ from protocols.http.headers import (
     raw_path,
     scan_request_headers,
 )
+from protocols.http.llm_routes import serve_llm
 from protocols.http.plugins import GuardedSend, RouteMisconfigured, backend_views
 from protocols.plan import HEALTH, RoutePlan, TablePlan
 from protocols.plugins import PluginRun
@@ -81,6 +82,7 @@ class ProxyApp:
         self.decide = dataplane.spans.decide if dataplane.spans is not None else None  # its sampler
         self.cache = dataplane.cache
         self.ftp = dataplane.ftp
+        self.llm = dataplane.llm
         self.dns = dataplane.dns
         self.health = HealthApp(options.health, dataplane.state)  # /health, /ready and /live, for this table
 
@@ -111,6 +113,8 @@ class ProxyApp:
                 path = raw_path(scope)
                 self._locate(scope, head, path, exchange)
                 if plan.ftp_routes and await self._ftp_exchange(scope, receive, send, exchange, plan):
+                    pass
+                elif plan.llm_routes and await serve_llm(self.llm, plan, scope, receive, send, exchange):
                     pass
                 else:
                     attempt = self._prepare(scope, send, head, exchange, plan)

@@ -42,6 +42,12 @@ class LlmGateway:
         self.rate_limits = RateLimits()
         self.budgets = budgets or Budgets(LocalBudgetStore())
 
+    async def aclose(self) -> None:
+        """Close the budgets' Redis connection, if it has one (the upstream client is the data plane's)."""
+        close = getattr(self.budgets.store, "aclose", None)
+        if close is not None:
+            await close()
+
     @staticmethod
     def door(subpath: str) -> ClientFormat | None:
         """The client format of the front door at `subpath` (the path below the route's), None for no door."""
