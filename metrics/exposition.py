@@ -32,6 +32,12 @@ Metric families (all workers of the gateway combined, see metrics.procfiles):
     rusta_plugin_calls_total{plugin,phase}               counter (AI routing counts as plugin ai_routing)
     rusta_plugin_errors_total{plugin,phase,kind}         counter: raised, timeout, bad_result
     rusta_plugin_seconds_total{plugin,phase}             counter: seconds spent in the phase calls
+    rusta_llm_requests_total{route,model,consumer,status_class}   counter: requests of LLM routes
+    rusta_llm_tokens_total{route,model,consumer,kind}    counter: input (whole prompt), output, cached_input
+    rusta_llm_cost_total{route,model,consumer}           counter: currency units of the route's budgets, exact
+    rusta_llm_time_to_first_token_seconds{route,model}   histogram (streamed answers)
+    rusta_llm_output_tokens_per_second{route,model}      histogram over protocols.llm.metrics.TPS_BOUNDS (streamed)
+    rusta_llm_fallbacks_total{route,target,reason}       counter: targets passed over, by reason
     rusta_build_info{version}                            gauge, always 1
     rusta_metrics_workers                                gauge: workers whose figures are included
 """
@@ -42,11 +48,14 @@ from typing import Any
 
 from metrics.procfiles import Combined
 from protocols.ai.records import DECISION_BOUNDS
+from protocols.llm.budgets.money import format_micros
+from protocols.llm.metrics import TPS_BOUNDS
 from protocols.recorder import LATENCY_BOUNDS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _LE = tuple(repr(bound) for bound in LATENCY_BOUNDS) + ("+Inf",)
 _AI_LE = tuple(repr(bound) for bound in DECISION_BOUNDS) + ("+Inf",)
+_TPS_LE = tuple(repr(bound) for bound in TPS_BOUNDS) + ("+Inf",)
 
 
 def escape(value: str) -> str:
@@ -131,6 +140,7 @@ def render(combined: Combined, version: str) -> str:
     lines += _ai(combined.ai)
     lines += _discovery(combined.discovery)
     lines += _plugins(combined.plugins)
+    lines += _llm(combined.llm)
 
     lines += _family("rusta_build_info", "gauge", "Always 1; the version label says which Rusta runs.")
     lines.append(f"rusta_build_info{_labels(version=version)} 1")
@@ -239,6 +249,39 @@ def _plugins(plugins: dict[str, Any]) -> list[str]:
     lines += _family("rusta_plugin_seconds_total", "counter", "Time spent in plugin phase calls.")
     for plugin, phase, value in plugins.get("seconds", []):
         lines.append(f"rusta_plugin_seconds_total{_labels(plugin=plugin, phase=phase)} {_number(float(value))}")
+    return lines
+
+
+def _llm(llm: dict[str, Any]) -> list[str]:
+    """The LLM routes' families, from the workers' combined counters (protocols.llm.metrics.snapshot's shape)."""
+    lines = _family("rusta_llm_requests_total", "counter", "Requests of LLM routes by route, model that answered "
+                    "(empty when none did), consumer and status class.")
+    for route, model, consumer, status, value in llm.get("requests", []):
+        labels = _labels(route=route, model=model, consumer=consumer, status_class=status)
+        lines.append(f"rusta_llm_requests_total{labels} {value}")
+    lines += _family("rusta_llm_tokens_total", "counter", "Tokens of LLM routes' answered requests: input (the "
+                     "whole prompt, cached included), output, cached_input (read from the provider's cache).")
+    for route, model, consumer, kind, value in llm.get("tokens", []):
+        lines.append(f"rusta_llm_tokens_total{_labels(route=route, model=model, consumer=consumer, kind=kind)} "
+                     f"{value}")
+    lines += _family("rusta_llm_cost_total", "counter", "Cost of LLM routes' answers in currency units of the "
+                     "route's budgets (exact: summed in micro-units).")
+    for route, model, consumer, micros in llm.get("cost", []):
+        lines.append(f"rusta_llm_cost_total{_labels(route=route, model=model, consumer=consumer)} "
+                     f"{format_micros(int(micros))}")
+    for name, section, le, help_text in (
+            ("rusta_llm_time_to_first_token_seconds", "ttft", _LE,
+             "Time from asking a streamed LLM request's first target to the first token of its answer "
+             "(fallbacks included)."),
+            ("rusta_llm_output_tokens_per_second", "tps", _TPS_LE,
+             "Output tokens per second of streamed LLM answers, from their first token to their end.")):
+        lines += _family(name, "histogram", help_text)
+        for route, model, histogram in llm.get(section, []):
+            lines += _histogram_lines(name, {"route": route, "model": model}, histogram, le)
+    lines += _family("rusta_llm_fallbacks_total", "counter", "LLM targets passed over, by reason (rate_limited, "
+                     "server_error, context_length, timeout, unreachable, format, no_key).")
+    for route, target, reason, value in llm.get("fallbacks", []):
+        lines.append(f"rusta_llm_fallbacks_total{_labels(route=route, target=target, reason=reason)} {value}")
     return lines
 
 

@@ -1,9 +1,9 @@
 """Drains a worker's recorder off the request path: totals for /metrics every second, history every few seconds.
 
 On the worker's event loop, once a second (aligned to wall-clock seconds, so a window never straddles two
-10-second buckets), `tick` closes the recorder's window and takes AI routing's, backend discovery's and the
-plugins' snapshots (protocols.ai.records, protocols.discovery.figures, protocols.plugins: read on the loop
-because the loop writes them), which costs
+10-second buckets), `tick` closes the recorder's window and takes AI routing's, backend discovery's, the
+plugins' and the LLM routes' snapshots (protocols.ai.records, protocols.discovery.figures, protocols.plugins,
+protocols.llm.metrics: read on the loop because the loop writes them), which costs
 microseconds to a millisecond. Everything that does I/O happens on the flusher's own thread: writing this
 process's totals file (metrics.procfiles) and writing the history buffer to its store (metrics.history) every
 `history_every` seconds. A store that fails (database locked, Redis away) is logged and written again on the
@@ -29,14 +29,16 @@ from metrics import procfiles
 from metrics.history import HistoryBuffer, Store
 from protocols.ai import records
 from protocols.discovery import figures as discovery_figures
+from protocols.llm import metrics as llm_metrics
 from protocols.plugins import snapshot as plugin_snapshot
 from protocols.recorder import ConsumerKey, Recorder, Totals, WindowKey
 
 log = logging.getLogger(__name__)
 # What one tick hands the flusher's thread: totals, breaker rows, the AI snapshot, the closed window, its start,
-# and the consumer window closed with it; last, backend discovery's snapshot and the plugins' counters.
+# and the consumer window closed with it; last, backend discovery's snapshot, the plugins' and the LLM routes'
+# counters.
 _Tick = tuple[Totals, list[dict[str, Any]], dict[str, Any], dict[WindowKey, list[Any]], float,
-              dict[ConsumerKey, list[Any]], dict[str, Any], dict[str, Any]]
+              dict[ConsumerKey, list[Any]], dict[str, Any], dict[str, Any], dict[str, Any]]
 
 
 def breaker_rows() -> list[dict[str, Any]]:
@@ -59,6 +61,7 @@ class WorkerFlusher:
                  ai: Callable[[], dict[str, Any]] = records.snapshot,
                  discovery: Callable[[], dict[str, Any]] = discovery_figures.snapshot,
                  plugins: Callable[[], dict[str, Any]] = plugin_snapshot,
+                 llm: Callable[[], dict[str, Any]] = llm_metrics.snapshot,
                  on_tick: Callable[[], None] | None = None) -> None:
         self.recorder = recorder
         self.folder = folder
@@ -70,6 +73,7 @@ class WorkerFlusher:
         self.ai = ai
         self.discovery = discovery
         self.plugins = plugins
+        self.llm = llm
         self.on_tick = on_tick
         self.history = HistoryBuffer()
         self._queue: queue.Queue[_Tick | None] = queue.Queue()
@@ -100,7 +104,7 @@ class WorkerFlusher:
         breakers = self.breakers()
         self.recorder.breakers_seen(breakers)
         self._queue.put((self.recorder.snapshot(), breakers, self.ai(), window, started, consumers,
-                         self.discovery(), self.plugins()))
+                         self.discovery(), self.plugins(), self.llm()))
         if self.on_tick is not None:
             self.on_tick()
         if self._loop is not None and self._timer is not None:
@@ -126,10 +130,10 @@ class WorkerFlusher:
             if item is None:
                 self._write_history(force=True)
                 return
-            totals, breakers, ai, window, started, consumers, discovery, plugins = item
+            totals, breakers, ai, window, started, consumers, discovery, plugins, llm = item
             try:
                 procfiles.write(self.folder, totals, breakers, self.clock(), ai=ai, discovery=discovery,
-                                plugins=plugins)
+                                plugins=plugins, llm=llm)
             except OSError as exc:
                 log.warning("could not write this worker's metrics file: %s", exc)
             if window:

@@ -2,7 +2,8 @@
 
 `runproxy` forks workers that share the ports, so a scrape lands on any one of them. Each worker writes its
 cumulative totals (and its breakers' states, what AI routing did: protocols.ai.records' snapshot, and what backend
-discovery did: protocols.discovery.figures', and its plugins' counters: protocols.plugins.snapshot()) to
+discovery did: protocols.discovery.figures', its plugins' counters: protocols.plugins.snapshot(), and its LLM
+routes': protocols.llm.metrics.snapshot()) to
 `<folder>/<pid>.json` about once a second; `combined()` adds up the files of the workers still alive. A dead
 worker's counters are folded into `dead.json` (under a file lock) before its file goes, so counters never go
 backwards when a worker is replaced; its gauges and its recent AI decisions are dropped. The supervisor empties
@@ -22,6 +23,7 @@ from typing import Any
 
 from protocols.ai.records import MINUTES, SHOWN_RECENT
 from protocols.discovery import figures as discovery_figures
+from protocols.llm import metrics as llm_metrics
 from protocols.recorder import Totals
 
 DEAD_FILE = "dead.json"
@@ -35,6 +37,8 @@ AI_COUNTERS = {"decisions": 3, "decision_seconds": 2, "fallbacks": 3, "agreement
 AI_ROWS = ("recent", "verdicts")  # the last decisions and verdicts: rows with an `at`, not counters
 # The plugins' counters (protocols.plugins.snapshot): calls and seconds by (plugin, phase), errors by kind too.
 PLUGIN_COUNTERS = {"calls": 2, "errors": 3, "seconds": 2}
+# The LLM routes' counters (protocols.llm.metrics.snapshot): requests, tokens, cost, histograms, fallbacks.
+LLM_COUNTERS = llm_metrics.COUNTER_WIDTHS
 
 
 def empty_plugins() -> dict[str, Any]:
@@ -142,6 +146,7 @@ class Combined:
     ai: dict[str, Any] = field(default_factory=empty_ai)  # AI routing's record, records.snapshot()'s shape
     discovery: dict[str, Any] = field(default_factory=discovery_figures.empty)  # figures.snapshot()'s shape
     plugins: dict[str, Any] = field(default_factory=empty_plugins)  # protocols.plugins.snapshot()'s shape
+    llm: dict[str, Any] = field(default_factory=llm_metrics.empty)  # protocols.llm.metrics.snapshot()'s shape
 
 
 def folder_for(instance_dir: Path | str) -> Path:
@@ -160,17 +165,19 @@ def reset(folder: Path) -> None:
 
 def write(folder: Path, totals: Totals, breakers: list[dict[str, Any]], now: float,
           pid: int | None = None, ai: dict[str, Any] | None = None, discovery: dict[str, Any] | None = None,
-          plugins: dict[str, Any] | None = None) -> None:
+          plugins: dict[str, Any] | None = None, llm: dict[str, Any] | None = None) -> None:
     """Replace this worker's file atomically (readers see the old figures or the new, never half a file).
 
     `ai` is the worker's AI routing snapshot (protocols.ai.records.snapshot()), `discovery` its backend
     discovery's (protocols.discovery.figures.snapshot()), `plugins` its plugins' counters
-    (protocols.plugins.snapshot()); None writes an empty one."""
+    (protocols.plugins.snapshot()), `llm` its LLM routes' (protocols.llm.metrics.snapshot()); None writes an
+    empty one."""
     folder.mkdir(parents=True, exist_ok=True)
     document = {"pid": pid or os.getpid(), "at": now, "totals": totals.as_json(), "breakers": breakers,
                 "ai": ai if ai is not None else empty_ai(),
                 "discovery": discovery if discovery is not None else discovery_figures.empty(),
-                "plugins": plugins if plugins is not None else empty_plugins()}
+                "plugins": plugins if plugins is not None else empty_plugins(),
+                "llm": llm if llm is not None else llm_metrics.empty()}
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(handle, "w") as stream:
@@ -201,6 +208,7 @@ def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
     ai = AiSums()
     discovery = DiscoverySums()
     plugins = CounterSums(PLUGIN_COUNTERS)
+    llm = CounterSums(LLM_COUNTERS)
     if extra is not None:
         result.totals.add(extra)
     if not folder.is_dir():
@@ -223,6 +231,7 @@ def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
         ai.add(document.get("ai") or {})
         discovery.add(document.get("discovery") or {})
         plugins.add(document.get("plugins") or {})
+        llm.add(document.get("llm") or {})
         for row in document.get("breakers", []):
             key = (row["route"], row["backend"])
             value = BREAKER_VALUES.get(row["state"], 0)
@@ -240,9 +249,11 @@ def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
         ai.add(buried.get("ai") or {}, rows=False)
         discovery.add(buried.get("discovery") or {}, gauges=False)
         plugins.add(buried.get("plugins") or {})
+        llm.add(buried.get("llm") or {})
     result.ai = ai.as_json()
     result.discovery = discovery.as_json()
     result.plugins = plugins.as_json()
+    result.llm = llm.as_json()
     return result
 
 
@@ -266,12 +277,14 @@ def _bury(folder: Path, document: dict[str, Any]) -> None:
         discovery.add(buried.get("discovery") or {}, gauges=False)
     discovery.add(document.get("discovery") or {}, gauges=False)
     plugins = CounterSums(PLUGIN_COUNTERS)
+    llm = CounterSums(LLM_COUNTERS)
     for source in (buried or {}, document):
         plugins.add(source.get("plugins") or {})
+        llm.add(source.get("llm") or {})
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     with os.fdopen(handle, "w") as stream:
         json.dump({"totals": totals.as_json(), "ai": ai.as_json(), "discovery": discovery.as_json(),
-                   "plugins": plugins.as_json()}, stream, separators=(",", ":"))
+                   "plugins": plugins.as_json(), "llm": llm.as_json()}, stream, separators=(",", ":"))
     os.replace(temporary, path)
 
 
