@@ -112,6 +112,10 @@ class RouteAdmin(admin.ModelAdmin):
             "classes": ("collapse",),
             "fields": ("cors", "limits", "ip_rules", "security_headers"),
         }),
+        ("LLM (JSON; llm routes only: their models, guard, token limits and budgets)", {
+            "classes": ("collapse",),
+            "fields": ("llm",),
+        }),
         ("Plugins (JSON list; runs after the gateway-wide plugins)", {
             "classes": ("collapse",),
             "fields": ("plugins",),

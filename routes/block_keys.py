@@ -24,6 +24,8 @@ from protocols.compression.config import CODINGS, DEFAULT_CONTENT_TYPES, DEFAULT
 from protocols.ftp.config import DEFAULT_SETTINGS as FTP_DEFAULTS
 from protocols.guards import cors, limits, security
 from protocols.limits.config import RateLimitPolicy
+from protocols.llm import config as llm_config
+from protocols.llm.targets import TARGET_KEYS
 from protocols.plugins import config as plugin_config
 from protocols.resilience import DEFAULT_BREAKER, DEFAULT_RETRY
 from protocols.transform.body import DEFAULT_MAX_BODY as TRANSFORM_MAX_BODY
@@ -171,6 +173,12 @@ BLOCKS: dict[str, BlockKeys] = {
     "ai": BlockKeys({**_none("provider", "model", "api_key", "base_url"),
                      "timeout_ms": ai_config.DEFAULT_PROVIDER_TIMEOUT_MS,
                      "max_concurrency": ai_config.DEFAULT_MAX_CONCURRENCY}, notes=False),
+    # An llm route's models and what limits them (protocols.llm.config); its targets' keys are listed here too, so
+    # a misspelt one is refused in the same words as any block's.
+    "llm": BlockKeys({"targets": NO_DEFAULT, "guard": NO_DEFAULT, "token_limits": NO_DEFAULT, "budgets": NO_DEFAULT,
+                      "on_store_error": "open", "cache": None,
+                      "max_body_bytes": llm_config.DEFAULT_MAX_BODY_BYTES},
+                     notes=False, import_drops=False, nested={"targets": frozenset(TARGET_KEYS)}),
     # A list: each entry names an installed plugin; its `config` holds the plugin's own keys, which the plugin's
     # `check_config` judges (protocols.plugins).
     "plugins": BlockKeys({"name": NO_DEFAULT, "config": {}, "order": plugin_config.DEFAULT_ORDER,

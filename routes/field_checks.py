@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from protocols.ai.config import ai_policy
 from protocols.block_errors import BlockError
 from protocols.discovery import discovery_spec
+from protocols.llm.config import llm_policy
 from protocols.patterns import MAX_PATH_LENGTH, PatternError, parse_pattern, parse_template
 from protocols.plugins import plugin_entries
 from routes import network_safety
@@ -124,6 +125,10 @@ def split_backend_host(host: str, protocol: str) -> tuple[str, str]:
 
 def check_backends(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
     protocol = doc.get("protocol")
+    if protocol == "llm":
+        if value:  # stored, they would never be asked
+            _add(errors, field.name, "An llm route's models are its llm.targets: leave backends empty.")
+        return
     if protocol not in SCHEMES_BY_PROTOCOL:
         return  # the protocol's own error says it; schemes depend on it
     if not isinstance(value, list) or not value:
@@ -223,6 +228,24 @@ def _is_address(hostname: str) -> bool:
 def check_resilience(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
     """`retry`, `health_check`, `circuit_breaker`: by the ranges routes.resilience_blocks declares."""
     validate_block(field.name, value, errors)
+
+
+def check_llm(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    """`llm`, by the data plane's own compiler; required on llm routes. A target's key unset where this runs is
+    not an error here: the gateway reads it where it runs (protocols.llm.targets)."""
+    if value is None:
+        if doc.get("protocol") == "llm":
+            _add(errors, field.name, 'Required on llm routes: their models, like {"targets": [{"provider": '
+                                     '"openai", "model": "gpt-4o-mini"}]}.')
+        return
+    try:
+        llm_policy(value, route_name=str(doc.get("name") or ""))
+    except BlockError as exc:
+        for path, messages in exc.prefixed(field.name).items():
+            for message in messages:
+                _add(errors, path, message)
+    if isinstance(value, dict) and value.get("cache") is not None:
+        _add(errors, f"{field.name}.cache", "The LLM answer cache is not built yet: leave cache out (or null).")
 
 
 def check_plugins(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:

@@ -71,6 +71,7 @@ class Route(models.Model):
     rate_limit = _block_field("rate_limit")
     ai_policy = _block_field("ai_policy")
     plugins = _block_field("plugins")
+    llm = _block_field("llm")
     cache = _block_field("cache")
     compression = _block_field("compression")
     cors = _block_field("cors")

@@ -37,7 +37,7 @@ class _Required:
 REQUIRED: Any = _Required()  # no default: the document must give it (or, for `name`, one is made up)
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
-PROTOCOL_CHOICES = (("http", "HTTP"), ("websocket", "WebSocket"), ("dns", "DNS"), ("ftp", "FTP"))
+PROTOCOL_CHOICES = (("http", "HTTP"), ("websocket", "WebSocket"), ("dns", "DNS"), ("ftp", "FTP"), ("llm", "LLM"))
 STRATEGY_CHOICES = (
     ("round_robin", "Round robin"),
     ("weighted", "Weighted round robin"),
@@ -135,7 +135,8 @@ FIELDS: tuple[Field, ...] = (
     Field("priority", "int", default=_SPEC_DEFAULTS["priority"], low=-1_000_000, high=1_000_000, spec="priority",
           help="Breaks ties between equally specific patterns; higher wins."),
     Field("protocol", "choice", default=_SPEC_DEFAULTS["protocol"], choices=PROTOCOLS, spec="protocol",
-          help="Which listener serves the route: http, websocket, dns or ftp."),
+          help="Which listener serves the route: http, websocket, dns, ftp or llm (OpenAI's and Anthropic's APIs "
+               "in front of the route's llm.targets)."),
     Field("external_path", "text", max_length=2048, check=field_checks.check_external_path, spec="external_path",
           help="Public path; `{name}` captures one whole segment, like `/users/{id}`. Required except on dns "
                "routes, which default to `/dns-query` (DNS over HTTPS, answered before route matching)."),
@@ -217,6 +218,15 @@ FIELDS: tuple[Field, ...] = (
                      'name an installed plugin (group rusta.plugins), its config checked by the plugin; on_error '
                      '"fail" answers 502 plugin_failed when it raises or overruns, "continue" goes on without it. '
                      "Empty: the gateway-wide plugins only. HTTP routes only."),
+    Block("llm", check=field_checks.check_llm, protocols=("llm",),
+          help="An llm route's models (`targets`: provider, model, key, weight, priority, prices, context window), "
+               "its prompt `guard`, `token_limits` and `budgets`, `cache` and `max_body_bytes`; required on llm "
+               "routes, which answer OpenAI's and Anthropic's APIs under their path.",
+          admin_help='llm routes only, like {"targets": [{"provider": "openai", "model": "gpt-4o-mini"}, '
+                     '{"provider": "anthropic", "model": "claude-3-5-haiku-latest", "priority": 1}], '
+                     '"token_limits": [{"tokens_per_minute": 100000}]}. Keys without api_key come from the '
+                     "provider's variable where the gateway runs (OPENAI_API_KEY...). A key shown as <redacted> is "
+                     "kept when saved unchanged."),
     Block("cache", check=_compiled(transformations.validate_cache),
           help="The route's response cache; null: answers are not cached.",
           admin_help='Response cache, like {"ttl_s": 60, "vary_headers": ["Accept-Language"]}. Empty: answers are '

@@ -21,6 +21,8 @@ from routes.schema import defaults as field_defaults
 # A dns route is answered by the DNS listener and by DNS over HTTPS on its own paths, never at a path of its own;
 # left out, its path and methods are DoH's, which the proxy answers before route matching.
 DNS_DEFAULTS: dict[str, Any] = {"external_path": "/dns-query", "methods": ["GET", "POST"]}
+# An llm route's front doors take POST (chat) and GET (model lists); its models are its llm.targets.
+LLM_DEFAULTS: dict[str, Any] = {"methods": ["GET", "POST"], "backends": []}
 LEGACY_FIELDS = ("host", "port", "_comment")
 BACKEND_FIELDS = ("host", "port", "weight", "health_check_path", "enabled", "description", "discovery")
 BACKEND_READ_ONLY = ("id",)  # shown by the API; a document sent back with it is not refused, and it is ignored
@@ -39,8 +41,9 @@ def normalize_route(data: dict[str, Any]) -> dict[str, Any]:
         # The earlier gateway's single-backend form: {"host": "http://x", "port": 3000}.
         doc["backends"] = [{"host": data["host"], "port": data.get("port"), "weight": 1}]
     doc.setdefault("protocol", _DEFAULTS["protocol"])
-    if doc["protocol"] == "dns":
-        for key, value in DNS_DEFAULTS.items():
+    defaults = DNS_DEFAULTS if doc["protocol"] == "dns" else LLM_DEFAULTS if doc["protocol"] == "llm" else {}
+    if defaults:
+        for key, value in defaults.items():
             if doc.get(key) in (None, "", []):
                 doc[key] = list(value) if isinstance(value, list) else value
     for key, value in _DEFAULTS.items():

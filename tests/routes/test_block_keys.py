@@ -38,8 +38,10 @@ JWT_SECRET = "a-route-jwt-secret-of-at-least-32-bytes"
 VALID: dict[str, dict[str, Any]] = {
     "rate_limit": {"limit": 5, "window_s": 60}, "cors": {"origins": ["https://app.example.com"]},
     "jwt": {"secret": JWT_SECRET}, "ai_policy": {"strategy": "content_analysis"}, "plugins": {"name": "example"},
+    "llm": {"targets": [{"provider": "openai", "model": "gpt-4o-mini"}]},
 }
-PROTOCOL = {"ftp": ("ftp", "ftp://files.internal"), "websocket": ("websocket", "ws://chat.internal")}
+PROTOCOL = {"ftp": ("ftp", "ftp://files.internal"), "websocket": ("websocket", "ws://chat.internal"),
+            "llm": ("llm", None)}
 
 
 def typo(key: str) -> str:
@@ -49,7 +51,8 @@ def typo(key: str) -> str:
 
 def block_doc(route_doc, block: str, value: Any) -> dict:
     protocol, host = PROTOCOL.get(block, ("http", "http://10.0.0.5"))
-    return route_doc(protocol=protocol, backends=[{"host": host, "port": 2100}], **{block: value})
+    backends = [{"host": host, "port": 2100}] if host is not None else []  # an llm route's models are its targets
+    return route_doc(protocol=protocol, backends=backends, **{block: value})
 
 
 @pytest.mark.django_db
@@ -187,3 +190,14 @@ def test_spelling_out_the_declared_defaults_changes_nothing_the_proxy_does(block
     # `{}` would compile to "no policy" for the blocks an empty object switches on; `enabled` keeps them on.
     empty = {"enabled": True} if "enabled" in BLOCKS[block].keys and block != "health_check" else {}
     assert _state(compile_block({**empty, **defaults(block)})) == _state(compile_block(empty))
+
+
+@pytest.mark.django_db
+def test_an_llm_targets_misspelt_key_and_a_cache_not_built_yet_are_refused_at_their_paths(api, route_doc):
+    llm = {"targets": [{"provider": "openai", "modle": "gpt-4o-mini"}], "cache": {"ttl_s": 60}}
+    response = api.post("/api/routes/", route_doc(protocol="llm", backends=[], llm=llm), format="json")
+    assert response.status_code == 400
+    errors = response.json()["errors"]
+    assert "Did you mean 'model'?" in errors["llm.targets[0].modle"][0]
+    assert errors["llm.cache"] == ["The LLM answer cache is not built yet: leave cache out (or null)."]
+    assert not Route.objects.exists()

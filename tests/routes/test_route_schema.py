@@ -49,6 +49,9 @@ BLOCK_SAMPLES: dict[str, tuple[str, Any]] = {
     "websocket": ("websocket", {"max_message_bytes": 4096, "idle_timeout_s": 60}),
     # The example plugin package (examples/rusta-example-plugin) is installed with the test requirements.
     "plugins": ("http", [{"name": "example", "config": {"header_value": "sampled"}, "timeout_ms": 20}]),
+    # The key is nested in a target: redacted at any depth, restored by position when sent back.
+    "llm": ("llm", {"targets": [{"provider": "openai", "model": "gpt-4o-mini", "api_key": "sk-sampled-key-1234"}],
+                    "max_body_bytes": 65536}),
 }
 # A value of each top-level field the data plane reads that differs from its default.
 FIELD_SAMPLES: dict[str, Any] = {
@@ -60,8 +63,9 @@ FIELD_SAMPLES: dict[str, Any] = {
 
 
 def document(name: str, protocol: str, **fields: Any) -> dict[str, Any]:
-    return {"name": name, "protocol": protocol, "external_path": f"/{name}", "methods": ["GET"],
-            "backends": [{"host": BACKENDS[protocol], "port": 2121 if protocol == "ftp" else 8080}], **fields}
+    backends = [] if protocol == "llm" else [{"host": BACKENDS[protocol], "port": 2121 if protocol == "ftp" else 8080}]
+    return {"name": name, "protocol": protocol, "external_path": f"/{name}", "methods": ["GET"], "backends": backends,
+            **fields}
 
 
 # What the data plane's compiled plan of a route shows of each block (protocols.plan.RoutePlan). `health_check` is
@@ -82,6 +86,8 @@ PLANNED: dict[str, Callable[[RoutePlan], Any]] = {
     "ftp": lambda plan: plan.ftp.username == "reports",
     "websocket": lambda plan: plan.websocket.max_message_bytes == 4096,
     "plugins": lambda plan: [(p.name, p.budget_s) for p in plan.plugins.plugins] == [("example", 0.02)],
+    "llm": lambda plan: [(t.model, t.api_key) for t in plan.llm.targets] == [("gpt-4o-mini", "sk-sampled-key-1234")]
+    and plan.llm.max_body_bytes == 65536,
     "ai_policy": lambda plan: plan.ai.strategy.name == "content_analysis" and plan.ai.policy.providers[0].provider
     == "openai",
 }
@@ -204,10 +210,13 @@ def _admin_post(protocol: str, blocks: dict[str, Any]) -> dict[str, Any]:
         "match_host": "", "internal_path": "", "priority": "0", "load_balancing_strategy": "round_robin",
         "connect_timeout_ms": "5000", "read_timeout_ms": "30000", "total_timeout_ms": "0",
         "backends-TOTAL_FORMS": "1", "backends-INITIAL_FORMS": "0", "backends-MIN_NUM_FORMS": "0",
-        "backends-MAX_NUM_FORMS": "1000", "backends-0-host": BACKENDS[protocol],
+        "backends-MAX_NUM_FORMS": "1000", "backends-0-host": BACKENDS.get(protocol, ""),
         "backends-0-port": "2121" if protocol == "ftp" else "8080", "backends-0-weight": "1",
         "backends-0-enabled": "on",
     }
+    if protocol == "llm":  # its models are its llm block's targets: no backend rows
+        data = {key: value for key, value in data.items() if not key.startswith("backends-0-")}
+        data["backends-TOTAL_FORMS"] = "0"
     data.update({name: "" for name in schema.BLOCK_NAMES})
     data.update(blocks)
     return data
@@ -226,9 +235,11 @@ def test_a_block_round_trips_through_the_admin(client, staff_user, block):
     form = client.get(change).context["adminform"].form
     shown = json.loads(form[block].value())
     assert shown == redact(sample)
-    backend = Backend.objects.get(route=route)
     data = _admin_post(protocol, {block: json.dumps(shown)})
-    data.update({"backends-INITIAL_FORMS": "1", "backends-0-id": str(backend.pk), "backends-0-route": str(route.pk)})
+    if protocol != "llm":
+        backend = Backend.objects.get(route=route)
+        data.update({"backends-INITIAL_FORMS": "1", "backends-0-id": str(backend.pk),
+                     "backends-0-route": str(route.pk)})
     response = client.post(change, data)
     assert response.status_code == 302, response.context["errors"] if response.context else response
     assert getattr(Route.objects.get(name="r"), block) == sample
