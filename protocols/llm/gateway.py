@@ -9,6 +9,7 @@ gateway per data plane: it holds the upstream client, the targets' rate-limit ho
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -18,6 +19,7 @@ from protocols.llm.exchange import Exchange, Outcome, RateLimits, Send, target_o
 from protocols.llm.formats.chat import DEFAULT_ANTHROPIC_MAX_TOKENS, ChatRequest, FormatError, Part, TextPart
 from protocols.llm.formats.translate import ClientFormat, parse_request, render_error
 from protocols.llm.guard import Verdict
+from protocols.llm.metrics import METRICS, LlmMetrics
 from protocols.llm.targets import Target
 from protocols.llm.tokens import counter_for
 from protocols.upstream import UpstreamClient
@@ -37,10 +39,12 @@ class LlmGateway:
     """The data plane's LLM front doors (one per process): the upstream client, the targets' rate-limit holds and
     the token limits and budgets (`budgets`: shared through Redis when the gateway has REDIS_URL)."""
 
-    def __init__(self, upstream: UpstreamClient, budgets: Budgets | None = None) -> None:
+    def __init__(self, upstream: UpstreamClient, budgets: Budgets | None = None,
+                 metrics: LlmMetrics = METRICS) -> None:
         self.upstream = upstream
         self.rate_limits = RateLimits()
         self.budgets = budgets or Budgets(LocalBudgetStore())
+        self.metrics = metrics
 
     async def aclose(self) -> None:
         """Close the budgets' Redis connection, if it has one (the upstream client is the data plane's)."""
@@ -56,7 +60,18 @@ class LlmGateway:
     async def serve(self, route_id: int, route: str, policy: LlmPolicy, subpath: str, method: str,
                     receive: Receive, send: Send, *, consumer: str | None = None,
                     order: list[int] | None = None) -> Outcome:
-        """Answer one request of an LLM route; the Outcome says what it cost and who answered."""
+        """Answer one request of an LLM route; the Outcome says what it cost and who answered. Every request is
+        counted (protocols.llm.metrics), refusals included."""
+        started = time.perf_counter()
+        streamed = [False]
+        outcome = await self._serve(route_id, route, policy, subpath, method, receive, send, consumer, order,
+                                    streamed)
+        self.metrics.record(route, consumer, outcome, time.perf_counter() - started, streamed=streamed[0])
+        return outcome
+
+    async def _serve(self, route_id: int, route: str, policy: LlmPolicy, subpath: str, method: str,
+                     receive: Receive, send: Send, consumer: str | None, order: list[int] | None,
+                     streamed: list[bool]) -> Outcome:
         client = self.door(subpath)
         if client is None:
             return await refuse(send, "openai", 404, f"No LLM front door at {subpath}: use /v1/chat/completions "
@@ -77,6 +92,7 @@ class LlmGateway:
             request = parse_request(client, body)
         except FormatError as exc:
             return await refuse(send, client, 400, exc.message, "invalid_request_error", exc.param)
+        streamed[0] = request.stream
         counter = counter_for(request.model)
         prompt_tokens = counter.count_request(request)
         if policy.guard is not None:
@@ -105,21 +121,29 @@ class LlmGateway:
         try:
             outcome = await exchange.run(send, order if order is not None else target_order(targets))
         finally:
+            outcome = exchange.outcome
+            outcome.cost_micros = _cost(outcome, targets)
             if reservation is not None:
-                await self._settle(reservation, exchange.outcome, targets)
+                await self._settle(reservation, outcome)
         return outcome
 
-    async def _settle(self, reservation: Any, outcome: Outcome, targets: Sequence[Target]) -> None:
+    async def _settle(self, reservation: Any, outcome: Outcome) -> None:
         """Replace what was reserved by what the answer used (nothing when no target answered)."""
         usage = outcome.usage
         if usage is None:
             await self.budgets.release(reservation)
             return
-        prices = next((target.prices for target in targets if target.name == outcome.target), None)
-        cost = prices.cost(usage.uncached_input_tokens + usage.cache_write_tokens, usage.output_tokens,
-                           usage.cached_input_tokens) if prices is not None else 0
-        outcome.cost_micros = cost
-        await self.budgets.settle(reservation, tokens=usage.total_tokens, cost=cost)
+        await self.budgets.settle(reservation, tokens=usage.total_tokens, cost=outcome.cost_micros)
+
+
+def _cost(outcome: Outcome, targets: Sequence[Target]) -> int:
+    """The answer's usage priced at the target that answered (0 when it is unpriced or nobody answered)."""
+    usage = outcome.usage
+    prices = next((target.prices for target in targets if target.name == outcome.target), None)
+    if usage is None or prices is None:
+        return 0
+    return prices.cost(usage.uncached_input_tokens + usage.cache_write_tokens, usage.output_tokens,
+                       usage.cached_input_tokens)
 
 
 def _tokens_verdict(policy: LlmPolicy, prompt_tokens: int, verdict: Verdict) -> Verdict:

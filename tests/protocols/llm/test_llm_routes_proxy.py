@@ -8,6 +8,7 @@ from typing import Any
 import openai
 import pytest
 
+from protocols.llm.metrics import METRICS, snapshot
 from protocols.table import RouteSpec
 from tests.support.llm_providers import ProviderStub, Usage
 from tests.support.proxy import ProxyServer
@@ -81,3 +82,31 @@ def test_a_path_under_the_route_that_is_no_front_door_is_a_404_in_openais_format
     with ProxyServer([llm_route(stub)]) as proxy:
         reply = proxy.call("POST", "/llm/v1/nothing", [("Host", "gw"), ("Content-Type", "application/json")], b"{}")
     assert reply.status == 404 and reply.json()["error"]["type"] == "not_found_error"
+
+
+def cost_and_tokens(route: str) -> tuple[int, dict[str, int]]:
+    """What the process's LLM metrics hold for `route`: cost in micro-units, tokens by kind."""
+    rows = snapshot(METRICS)
+    cost = sum(row[-1] for row in rows["cost"] if row[0] == route)
+    tokens: dict[str, int] = {}
+    for row in rows["tokens"]:
+        if row[0] == route:
+            tokens[row[3]] = tokens.get(row[3], 0) + row[-1]
+    return cost, tokens
+
+
+def test_spend_is_the_providers_usage_times_the_targets_prices_exactly_streamed_or_not(stub: ProviderStub) -> None:
+    stub.usage = Usage(input=30, output=6, cached_input=10)  # 40 prompt tokens, 10 of them read from cache
+    route = llm_route(stub)
+    route.policies["llm"]["targets"][0]["price_per_million"] = {"input": 2.5, "output": 10, "cached_input": 1.25}
+    before_cost, before_tokens = cost_and_tokens("chat")
+    with ProxyServer([route]) as proxy:
+        openai_client = client(proxy)
+        openai_client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}])
+        list(openai_client.chat.completions.create(model="gpt-4o-mini", stream=True,
+                                                   messages=[{"role": "user", "content": "Hi"}]))
+    cost, tokens = cost_and_tokens("chat")
+    # 30 uncached x 2.5 + 10 cached x 1.25 + 6 x 10 per million = 147.5 micro-units, rounded up once: 148.
+    assert cost - before_cost == 2 * 148
+    assert {kind: tokens[kind] - before_tokens.get(kind, 0) for kind in tokens} == {
+        "input": 80, "output": 12, "cached_input": 20}
