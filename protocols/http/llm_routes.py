@@ -49,7 +49,8 @@ async def serve_llm(gateway: LlmGateway, plan: TablePlan, scope: dict[str, Any],
         exchange.status, exchange.error, exchange.answered = outcome.status, exc.type, True
         return True
     outcome = await gateway.serve(route.id, route.name, policy, found.subpath, scope["method"],
-                                  guards.limit_receive(receive), guard, consumer=exchange.consumer)
+                                  guards.limit_receive(receive), guard, consumer=exchange.consumer,
+                                  headers=scope["headers"], query=scope.get("query_string") or b"")
     exchange.status, exchange.answered = outcome.status, True
     exchange.backend = outcome.target
     exchange.error = outcome.error if outcome.status >= 400 or outcome.error == "stream_cut" else None

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from protocols.errors import UpstreamError
-from protocols.llm.formats.chat import ChatRequest, FormatError, ProviderFormatError, Usage
+from protocols.llm.formats import embeddings
+from protocols.llm.formats.chat import FormatError, ProviderFormatError, Usage
 from protocols.llm.formats.streams import StreamTranslator
 from protocols.llm.formats.translate import (
     ClientFormat,
@@ -118,7 +119,7 @@ class Exchange:
     count of it, `count` the token counter for what is answered."""
 
     def __init__(self, upstream: UpstreamClient, rate_limits: RateLimits, route_id: int, targets: Sequence[Target],
-                 client: ClientFormat, request: ChatRequest, prompt_tokens: int, count: Counter,
+                 client: ClientFormat, request: Any, prompt_tokens: int, count: Counter,
                  clock: Callable[[], float] = time.perf_counter) -> None:
         self.upstream = upstream
         self.rate_limits = rate_limits
@@ -147,8 +148,10 @@ class Exchange:
                 continue
             if smaller_than is not None and (target.context_window or 0) <= smaller_than:
                 continue
+            if not self._serves(target):
+                continue
             try:
-                body = render_request(self.request, target.provider, target.model)
+                body = self._render(target)
             except FormatError as exc:  # this target's format cannot carry the request; another's may
                 last = (400, json.dumps(render_error(self.client, 400, exc.message, param=exc.param)).encode())
                 outcome.fallbacks.append(Fallback(target.name, "format"))
@@ -176,10 +179,7 @@ class Exchange:
                 await _answer(send, status, self._translated_error(target, status, payload))
                 outcome.status, outcome.error, outcome.complete = status, "provider_refused", True
                 return outcome
-            if self.request.stream:
-                await self._stream(target, response, send, started)
-            else:
-                await self._whole(target, response, send, started)
+            await self._deliver(target, response, send, started)
             return outcome
         # Every target passed over: the client gets the last refusal (429 when all are rate-limited, 400 when the
         # prompt fits none, else the last failure), or 503 when none could even be asked.
@@ -189,14 +189,32 @@ class Exchange:
         await _answer(send, status, payload)
         return outcome
 
+    # --- What a front door changes: which targets, the provider's body and path, and the answer ---------------
+
+    def _serves(self, target: Target) -> bool:
+        return True  # every provider kind chats
+
+    def _render(self, target: Target) -> dict[str, Any]:
+        return render_request(self.request, target.provider, target.model)
+
+    def _path(self, target: Target) -> bytes:
+        return CHAT_PATHS[target.provider]
+
+    async def _deliver(self, target: Target, response: Any, send: Send, started: float) -> None:
+        if self.request.stream:
+            await self._stream(target, response, send, started)
+        else:
+            await self._whole(target, response, send, started)
+
     async def _send(self, target: Target, index: int, body: dict[str, Any]) -> Any:
         spec = target.backend_spec(self.route_id, index)
         pool = self.upstream.pool(spec)
         data = json.dumps(body).encode()
-        host = spec.host if spec.port in (80, 443) else f"{spec.host}:{spec.port}"
+        name = f"[{spec.host}]" if ":" in spec.host else spec.host
+        host = name if spec.port in (80, 443) else f"{name}:{spec.port}"
         headers = [(b"host", host.encode()), _JSON, (b"accept", b"application/json, text/event-stream"),
                    *target.auth_headers()]
-        path = target.path_prefix + CHAT_PATHS[target.provider]
+        path = target.path_prefix + self._path(target)
         return await self.upstream.request(pool, b"POST", path, headers, data, connect_timeout=CONNECT_TIMEOUT_S,
                                            read_timeout=target.timeout_s)
 
@@ -287,3 +305,33 @@ async def _answer(send: Send, status: int, payload: bytes) -> None:
     await send({"type": "http.response.start", "status": status,
                 "headers": [_JSON, (b"content-length", str(len(payload)).encode())]})
     await send({"type": "http.response.body", "body": payload, "more_body": False})
+
+
+class EmbeddingsExchange(Exchange):
+    """OpenAI's /v1/embeddings door: the same fallback among the targets that have an embeddings API (not
+    Anthropic's), the answer in the encoding the client asked for; `request` is an EmbeddingsRequest."""
+
+    def _serves(self, target: Target) -> bool:
+        return embeddings.can_serve(target.provider, "embeddings")
+
+    def _render(self, target: Target) -> dict[str, Any]:
+        return embeddings.render_request(self.request, target.provider, target.model)
+
+    def _path(self, target: Target) -> bytes:
+        return embeddings.EMBEDDINGS_PATHS[target.provider]
+
+    async def _deliver(self, target: Target, response: Any, send: Send, started: float) -> None:
+        payload = await _read_all(response)
+        outcome = self.outcome
+        outcome.first_token_s = self.clock() - started
+        try:
+            answer = embeddings.parse_response(target.provider, json.loads(payload))
+        except (ValueError, ProviderFormatError) as exc:
+            outcome.status, outcome.error = 502, "bad_answer"
+            await _answer(send, 502, self._error(502, f"The model provider {target.name} sent an answer Rusta "
+                                                      f"cannot read: {exc}"))
+            return
+        outcome.usage = embeddings.fill_usage(answer, self.prompt_tokens)
+        outcome.complete, outcome.status = True, 200
+        rendered = embeddings.render_response(answer, self.request.encoding_format)
+        await _answer(send, 200, json.dumps(rendered).encode())

@@ -1,5 +1,6 @@
-"""The front doors of an LLM route: OpenAI's `/v1/chat/completions` and Anthropic's `/v1/messages` under the route's
-path, each reaching the route's targets whatever their provider (protocols.llm.exchange does the asking).
+"""The front doors of an LLM route: OpenAI's `/v1/chat/completions`, `/v1/embeddings` and `/v1/models` and Anthropic's
+`/v1/messages` and `/v1/models` under the route's path, each reaching the route's targets whatever their provider
+(protocols.llm.exchange does the asking; the model lists are written from the route's own targets).
 
 `LlmGateway.serve` takes one request the proxy matched to an LLM route: it finds the front door from the path below
 the route's own, reads the body (at most the policy's `max_body_bytes`), parses it in the door's format (a mistake is
@@ -12,10 +13,12 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
+from urllib.parse import parse_qsl
 
 from protocols.llm.budgets import Budgets, LocalBudgetStore, Subject
 from protocols.llm.config import LlmPolicy
-from protocols.llm.exchange import Exchange, Outcome, RateLimits, Send, target_order
+from protocols.llm.exchange import EmbeddingsExchange, Exchange, Outcome, RateLimits, Send, target_order
+from protocols.llm.formats import embeddings, models
 from protocols.llm.formats.chat import DEFAULT_ANTHROPIC_MAX_TOKENS, ChatRequest, FormatError, Part, TextPart
 from protocols.llm.formats.translate import ClientFormat, parse_request, render_error
 from protocols.llm.guard import Verdict
@@ -29,6 +32,8 @@ Receive = Callable[[], Awaitable[Message]]
 # The front doors, by the path below the route's (`/llm` + `/v1/chat/completions`).
 CHAT_DOORS: dict[str, ClientFormat] = {"/v1/chat/completions": "openai", "/chat/completions": "openai",
                                        "/v1/messages": "anthropic", "/messages": "anthropic"}
+EMBEDDING_DOORS = frozenset({"/v1/embeddings", "/embeddings"})
+MODEL_DOORS = ("/v1/models", "/models")
 
 
 class BodyTooLarge(Exception):
@@ -59,23 +64,56 @@ class LlmGateway:
 
     async def serve(self, route_id: int, route: str, policy: LlmPolicy, subpath: str, method: str,
                     receive: Receive, send: Send, *, consumer: str | None = None,
+                    headers: Sequence[tuple[bytes, bytes]] = (), query: bytes = b"",
                     order: list[int] | None = None) -> Outcome:
         """Answer one request of an LLM route; the Outcome says what it cost and who answered. Every request is
         counted (protocols.llm.metrics), refusals included."""
         started = time.perf_counter()
         streamed = [False]
+        door = subpath.rstrip("/") or "/"
+        if door in MODEL_DOORS or door.startswith(tuple(f"{prefix}/" for prefix in MODEL_DOORS)):
+            return await self._models(policy, door, method, send, headers, query)
         outcome = await self._serve(route_id, route, policy, subpath, method, receive, send, consumer, order,
                                     streamed)
         self.metrics.record(route, consumer, outcome, time.perf_counter() - started, streamed=streamed[0])
         return outcome
 
+    async def _models(self, policy: LlmPolicy, door: str, method: str, send: Send,
+                      headers: Sequence[tuple[bytes, bytes]], query: bytes) -> Outcome:
+        """GET /v1/models[/{id}]: the route's models, in Anthropic's list shape for a client that sends
+        `anthropic-version` (its SDK always does), else OpenAI's; no provider is asked."""
+        client: ClientFormat = "anthropic" if any(name.lower() == b"anthropic-version" for name, _ in headers) \
+            else "openai"
+        if method not in ("GET", "HEAD"):
+            return await refuse(send, client, 405, f"{door} takes GET.", "invalid_request_error")
+        entries = [(target.model, target.provider) for target in policy.targets]
+        model_id = door.split("/models", 1)[1].lstrip("/")
+        try:
+            if model_id:
+                body = (models.render_anthropic_model(entries, model_id) if client == "anthropic"
+                        else models.render_openai_model(entries, model_id))
+                if body is None:
+                    return await refuse(send, client, 404, f"This route has no model {model_id!r}.",
+                                        "not_found_error")
+            elif client == "anthropic":
+                page = models.parse_anthropic_page(dict(parse_qsl(query.decode("latin-1"))))
+                body = models.render_anthropic_list(entries, page)
+            else:
+                body = models.render_openai_list(entries)
+        except FormatError as exc:
+            return await refuse(send, client, 400, exc.message, "invalid_request_error", exc.param)
+        await _json(send, 200, body)
+        return Outcome(status=200, complete=True)
+
     async def _serve(self, route_id: int, route: str, policy: LlmPolicy, subpath: str, method: str,
                      receive: Receive, send: Send, consumer: str | None, order: list[int] | None,
                      streamed: list[bool]) -> Outcome:
-        client = self.door(subpath)
+        embedding = (subpath.rstrip("/") or "/") in EMBEDDING_DOORS
+        client = "openai" if embedding else self.door(subpath)
         if client is None:
-            return await refuse(send, "openai", 404, f"No LLM front door at {subpath}: use /v1/chat/completions "
-                                                      "or /v1/messages.", "not_found_error")
+            return await refuse(send, "openai", 404, f"No LLM front door at {subpath}: use /v1/chat/completions, "
+                                                      "/v1/messages, /v1/embeddings or /v1/models.",
+                                "not_found_error")
         if method != "POST":
             return await refuse(send, client, 405, f"{subpath} takes POST.", "invalid_request_error")
         try:
@@ -89,26 +127,31 @@ class LlmGateway:
             return await refuse(send, client, 400, "The request body must be a JSON object.",
                                 "invalid_request_error")
         try:
-            request = parse_request(client, body)
+            request: Any = embeddings.parse_request(body) if embedding else parse_request(client, body)
         except FormatError as exc:
             return await refuse(send, client, 400, exc.message, "invalid_request_error", exc.param)
-        streamed[0] = request.stream
+        streamed[0] = not embedding and request.stream
         counter = counter_for(request.model)
-        prompt_tokens = counter.count_request(request)
+        prompt_tokens = request.prompt_tokens(counter.count) if embedding else counter.count_request(request)
         if policy.guard is not None:
             verdict = policy.guard.check(request.role_texts())
             if verdict.refused or (verdict := _tokens_verdict(policy, prompt_tokens, verdict)).refused:
                 return await refuse(send, client, verdict.status, verdict.message, "invalid_request_error",
                                     verdict.rule)
             if verdict.outcome == "masked":
-                _apply_masks(request, verdict.texts)
+                if embedding:
+                    request.texts = list(verdict.texts)
+                else:
+                    _apply_masks(request, verdict.texts)
         targets = policy.targets
+        # An embedding answers no tokens; a chat answer at most its max_tokens (Anthropic's default when unset).
+        answer_tokens = 0 if embedding else request.max_tokens or DEFAULT_ANTHROPIC_MAX_TOKENS
         reservation = None
         if policy.budgets is not None:
             admission = await self.budgets.reserve(
                 [policy.budgets], Subject(consumer, route, request.model),
-                tokens=prompt_tokens + (request.max_tokens or DEFAULT_ANTHROPIC_MAX_TOKENS),
-                cost=max((target.prices.max_cost(prompt_tokens, request.max_tokens or DEFAULT_ANTHROPIC_MAX_TOKENS)
+                tokens=prompt_tokens + answer_tokens,
+                cost=max((target.prices.max_cost(prompt_tokens, answer_tokens)
                           for target in targets if target.prices is not None), default=0))
             if not admission.allowed:
                 refusal = admission.error()
@@ -116,8 +159,9 @@ class LlmGateway:
                                        headers=refusal.headers)
                 return outcome
             reservation = admission.reservation
-        exchange = Exchange(self.upstream, self.rate_limits, route_id, targets, client, request, prompt_tokens,
-                            counter.count)
+        kind = EmbeddingsExchange if embedding else Exchange
+        exchange = kind(self.upstream, self.rate_limits, route_id, targets, client, request, prompt_tokens,
+                        counter.count)
         try:
             outcome = await exchange.run(send, order if order is not None else target_order(targets))
         finally:
@@ -190,9 +234,13 @@ async def _read_body(receive: Receive, limit: int) -> bytes:
 async def refuse(send: Send, client: ClientFormat, status: int, message: str, type: str, param: str | None = None,
                  headers: Sequence[tuple[bytes, bytes]] = ()) -> Outcome:
     """Answer in the front door's own error format (so the client's SDK raises its usual error)."""
-    payload = json.dumps(render_error(client, status, message, type=type, param=param)).encode()
+    await _json(send, status, render_error(client, status, message, type=type, param=param), headers)
+    return Outcome(status=status, error=type)
+
+
+async def _json(send: Send, status: int, body: Any, headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+    payload = json.dumps(body).encode()
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
                             *headers]})
     await send({"type": "http.response.body", "body": payload, "more_body": False})
-    return Outcome(status=status, error=type)

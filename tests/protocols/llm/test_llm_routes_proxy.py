@@ -110,3 +110,31 @@ def test_spend_is_the_providers_usage_times_the_targets_prices_exactly_streamed_
     assert cost - before_cost == 2 * 148
     assert {kind: tokens[kind] - before_tokens.get(kind, 0) for kind in tokens} == {
         "input": 80, "output": 12, "cached_input": 20}
+
+
+def test_embeddings_go_to_a_target_that_has_them_and_come_back_in_the_sdks_encoding(stub: ProviderStub) -> None:
+    route = llm_route(stub)
+    route.policies["llm"]["targets"] = [
+        {"name": "claude", "provider": "anthropic", "model": "claude-haiku", "base_url": stub.base_url,
+         "api_key": KEY},  # no embeddings API: passed over
+        {"name": "local", "provider": "ollama", "model": "nomic-embed-text", "base_url": stub.base_url}]
+    with ProxyServer([route]) as proxy:
+        answer = client(proxy).embeddings.create(model="nomic-embed-text", input=["one", "two"])
+    assert [len(item.embedding) for item in answer.data] == [8, 8]
+    assert [request.path for request in stub.requests] == ["/api/embed"]
+
+
+def test_the_model_lists_name_the_routes_targets_in_each_sdks_shape(stub: ProviderStub) -> None:
+    import anthropic
+
+    route = llm_route(stub)
+    route.policies["llm"]["targets"].append({"name": "claude", "provider": "anthropic", "model": "claude-haiku",
+                                             "base_url": stub.base_url, "api_key": KEY})
+    with ProxyServer([route]) as proxy:
+        openai_ids = [model.id for model in client(proxy).models.list()]
+        claude = anthropic.Anthropic(base_url=f"http://127.0.0.1:{proxy.port}/llm", api_key="x", max_retries=0)
+        anthropic_ids = [model.id for model in claude.models.list()]
+        with pytest.raises(openai.NotFoundError):
+            client(proxy).models.retrieve("gpt-9")
+    assert openai_ids == anthropic_ids == ["gpt-4o-mini", "claude-haiku"]
+    assert stub.requests == []  # no provider was asked
