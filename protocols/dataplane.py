@@ -18,6 +18,7 @@ from protocols.health import DEFAULT_LIMITS, HealthLimits
 from protocols.http.access import AccessControl
 from protocols.http.accesslog import AccessLog
 from protocols.http.headers import Network, RequestIds, TrustedPeers
+from protocols.llm.answers import MemoryAnswers, RedisAnswers
 from protocols.llm.budgets import Budgets, LocalBudgetStore, RedisBudgetStore
 from protocols.llm.gateway import LlmGateway
 from protocols.plan import TablePlan, build_plan
@@ -97,7 +98,8 @@ class DataPlane:
         # LLM routes' front doors; their token limits and budgets are shared through Redis when it is configured.
         local_budgets = LocalBudgetStore()
         self.llm = LlmGateway(self.client, Budgets(
-            RedisBudgetStore(options.redis_url) if options.redis_url else local_budgets, local_budgets))
+            RedisBudgetStore(options.redis_url) if options.redis_url else local_budgets, local_budgets),
+            answers=RedisAnswers(options.redis_url) if options.redis_url else MemoryAnswers())
         self.discovery = BackendDiscovery(self._rediscovered, lookup=options.discovery_lookup,
                                           allow_link_local=options.allow_link_local_backends)
         table = self.state.table

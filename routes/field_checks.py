@@ -244,8 +244,6 @@ def check_llm(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> 
         for path, messages in exc.prefixed(field.name).items():
             for message in messages:
                 _add(errors, path, message)
-    if isinstance(value, dict) and value.get("cache") is not None:
-        _add(errors, f"{field.name}.cache", "The LLM answer cache is not built yet: leave cache out (or null).")
 
 
 def check_plugins(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:

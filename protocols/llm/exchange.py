@@ -23,7 +23,7 @@ from typing import Any
 
 from protocols.errors import UpstreamError
 from protocols.llm.formats import embeddings
-from protocols.llm.formats.chat import FormatError, ProviderFormatError, Usage
+from protocols.llm.formats.chat import ChatResponse, FormatError, ProviderFormatError, Usage
 from protocols.llm.formats.streams import StreamTranslator
 from protocols.llm.formats.translate import (
     ClientFormat,
@@ -74,6 +74,8 @@ class Outcome:
     complete: bool = False
     error: str | None = None
     cost_micros: int = 0  # the answer's price (0: unpriced target, or nobody answered)
+    answer: ChatResponse | None = None  # a complete chat answer, for the answer cache
+    cached: bool = False  # replayed from the answer cache: no provider was asked
 
 
 class RateLimits:
@@ -232,7 +234,7 @@ class Exchange:
         if answer.usage.estimated or not (answer.usage.input_tokens or answer.usage.output_tokens):
             answer.usage.estimated = True  # reported nothing: counted by Rusta, never recorded as free
             fill_usage(answer, self.prompt_tokens, self.count)
-        outcome.usage, outcome.complete, outcome.status = answer.usage, True, 200
+        outcome.usage, outcome.complete, outcome.status, outcome.answer = answer.usage, True, 200, answer
         await _answer(send, 200, json.dumps(render_response(self.client, answer)).encode())
 
     async def _stream(self, target: Target, response: Any, send: Send, started: float) -> None:
@@ -257,6 +259,8 @@ class Exchange:
             tail += translator.error_bytes(f"The model provider {target.name} ended the answer early.")
             outcome.error = "stream_cut"
         outcome.usage, outcome.complete = translator.usage, translator.complete
+        if translator.complete:
+            outcome.answer = translator.response()
         await send({"type": "http.response.body", "body": tail, "more_body": False})
 
     def _error(self, status: int, message: str) -> bytes:

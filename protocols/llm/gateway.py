@@ -15,12 +15,21 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from urllib.parse import parse_qsl
 
+from protocols.llm.answers import AnswerStore, MemoryAnswers, answer_key, decode, encode
 from protocols.llm.budgets import Budgets, LocalBudgetStore, Subject
 from protocols.llm.config import LlmPolicy
 from protocols.llm.exchange import EmbeddingsExchange, Exchange, Outcome, RateLimits, Send, target_order
 from protocols.llm.formats import embeddings, models
-from protocols.llm.formats.chat import DEFAULT_ANTHROPIC_MAX_TOKENS, ChatRequest, FormatError, Part, TextPart
-from protocols.llm.formats.translate import ClientFormat, parse_request, render_error
+from protocols.llm.formats.chat import (
+    DEFAULT_ANTHROPIC_MAX_TOKENS,
+    ChatRequest,
+    ChatResponse,
+    FormatError,
+    Part,
+    TextPart,
+)
+from protocols.llm.formats.streams import replay
+from protocols.llm.formats.translate import ClientFormat, parse_request, render_error, render_response
 from protocols.llm.guard import Verdict
 from protocols.llm.metrics import METRICS, LlmMetrics
 from protocols.llm.targets import Target
@@ -45,17 +54,19 @@ class LlmGateway:
     the token limits and budgets (`budgets`: shared through Redis when the gateway has REDIS_URL)."""
 
     def __init__(self, upstream: UpstreamClient, budgets: Budgets | None = None,
-                 metrics: LlmMetrics = METRICS) -> None:
+                 metrics: LlmMetrics = METRICS, answers: AnswerStore | None = None) -> None:
         self.upstream = upstream
         self.rate_limits = RateLimits()
         self.budgets = budgets or Budgets(LocalBudgetStore())
         self.metrics = metrics
+        self.answers: AnswerStore = answers or MemoryAnswers()
 
     async def aclose(self) -> None:
         """Close the budgets' Redis connection, if it has one (the upstream client is the data plane's)."""
         close = getattr(self.budgets.store, "aclose", None)
         if close is not None:
             await close()
+        await self.answers.aclose()
 
     @staticmethod
     def door(subpath: str) -> ClientFormat | None:
@@ -143,6 +154,13 @@ class LlmGateway:
                     request.texts = list(verdict.texts)
                 else:
                     _apply_masks(request, verdict.texts)
+        key = None
+        if policy.cache is not None and not embedding:
+            key = answer_key(route, consumer, client, body)
+            stored = await self.answers.get(key)
+            cached = decode(stored) if stored is not None else None
+            if cached is not None:
+                return await _replay(cached, client, request, send)
         targets = policy.targets
         # An embedding answers no tokens; a chat answer at most its max_tokens (Anthropic's default when unset).
         answer_tokens = 0 if embedding else request.max_tokens or DEFAULT_ANTHROPIC_MAX_TOKENS
@@ -169,6 +187,10 @@ class LlmGateway:
             outcome.cost_micros = _cost(outcome, targets)
             if reservation is not None:
                 await self._settle(reservation, outcome)
+        if key is not None and policy.cache is not None and outcome.status == 200 and outcome.answer is not None:
+            data = encode(outcome.answer)  # complete answers only: Exchange sets `answer` for those
+            if len(data) <= policy.cache.max_body_bytes:
+                await self.answers.set(key, data, policy.cache)
         return outcome
 
     async def _settle(self, reservation: Any, outcome: Outcome) -> None:
@@ -178,6 +200,18 @@ class LlmGateway:
             await self.budgets.release(reservation)
             return
         await self.budgets.settle(reservation, tokens=usage.total_tokens, cost=outcome.cost_micros)
+
+
+async def _replay(answer: ChatResponse, client: ClientFormat, request: ChatRequest, send: Send) -> Outcome:
+    """A cached answer, as a stream when the request streams; no provider is asked, nothing is spent."""
+    if request.stream:
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]})
+        await send({"type": "http.response.body", "body": replay(answer, client, include_usage=request.include_usage),
+                    "more_body": False})
+    else:
+        await _json(send, 200, render_response(client, answer))
+    return Outcome(status=200, model=answer.model, complete=True, cached=True)
 
 
 def _cost(outcome: Outcome, targets: Sequence[Target]) -> int:

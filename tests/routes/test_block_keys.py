@@ -193,11 +193,11 @@ def test_spelling_out_the_declared_defaults_changes_nothing_the_proxy_does(block
 
 
 @pytest.mark.django_db
-def test_an_llm_targets_misspelt_key_and_a_cache_not_built_yet_are_refused_at_their_paths(api, route_doc):
-    llm = {"targets": [{"provider": "openai", "modle": "gpt-4o-mini"}], "cache": {"ttl_s": 60}}
+def test_an_llm_targets_misspelt_key_and_a_misspelt_cache_key_are_refused_at_their_paths(api, route_doc):
+    llm = {"targets": [{"provider": "openai", "modle": "gpt-4o-mini"}], "cache": {"tll_s": 60}}
     response = api.post("/api/routes/", route_doc(protocol="llm", backends=[], llm=llm), format="json")
     assert response.status_code == 400
     errors = response.json()["errors"]
     assert "Did you mean 'model'?" in errors["llm.targets[0].modle"][0]
-    assert errors["llm.cache"] == ["The LLM answer cache is not built yet: leave cache out (or null)."]
+    assert "Did you mean 'ttl_s'?" in errors["llm.cache.tll_s"][0]
     assert not Route.objects.exists()

@@ -48,8 +48,9 @@ class LlmServer:
             self.gateway = LlmGateway(UpstreamClient())
         subpath = scope["path"][len(PREFIX):]
         order = list(range(len(self.targets)))  # in the listed order: the tests script who fails first
+        consumer = dict(scope["headers"]).get(b"x-test-consumer", b"alice").decode()
         self.outcomes.append(await self.gateway.serve(1, "chat", self.policy, subpath, scope["method"], receive,
-                                                      send, consumer="alice", order=order))
+                                                      send, consumer=consumer, order=order))
 
     async def aclose(self) -> None:
         if self.gateway is not None:
@@ -238,3 +239,31 @@ def test_the_time_to_the_first_token_is_measured_from_the_stream(fresh) -> None:
     finally:
         runner.stop()
     assert app.outcomes[0].first_token_s is not None and app.outcomes[0].first_token_s >= 0.2
+
+
+def test_a_cached_answer_is_replayed_to_its_consumer_only_streamed_or_not_and_never_an_error(fresh) -> None:
+    stub = fresh[0]
+    app = LlmServer([target("a", "openai", "stub-model", stub)], extra={"cache": {"ttl_s": 60}})
+    runner = serve(app)
+    ask = {"model": "stub-model", "messages": [{"role": "user", "content": "Same question"}]}
+    before = len(stub.requests)
+    try:
+        oai, _ = sdk_clients(runner.port)
+        stub.fail(500, times=1)
+        with pytest.raises(openai.InternalServerError):
+            oai.chat.completions.create(**ask)
+        first = oai.chat.completions.create(**ask)  # the error was not kept: the provider is asked again
+        again = oai.chat.completions.create(**ask)
+        streamed = "".join(chunk.choices[0].delta.content or "" for chunk in oai.chat.completions.create(
+            stream=True, **ask) if chunk.choices)
+        bob = oai.chat.completions.create(**ask, extra_headers={"x-test-consumer": "bob"})
+        other = oai.chat.completions.create(**{**ask, "temperature": 0.5})
+    finally:
+        runner.stop()
+    expected = f"Answer from {stub.port}."
+    assert first.choices[0].message.content == again.choices[0].message.content == streamed == expected
+    assert bob.choices[0].message.content == other.choices[0].message.content == expected
+    # Asked: the failure, the first answer, bob's (another tenant: never alice's answer), another temperature.
+    assert len(stub.requests) - before == 4
+    assert [outcome.cached for outcome in app.outcomes] == [False, False, True, True, False, False]
+    assert app.outcomes[2].usage is None and app.outcomes[2].cost_micros == 0
