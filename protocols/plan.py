@@ -29,8 +29,10 @@ from protocols.ftp.config import FtpSettings, ftp_settings
 from protocols.guards import DEFAULT_GUARDS, Guards
 from protocols.health import HEALTH_PATHS
 from protocols.llm.config import LlmPolicy, llm_policy
+from protocols.llm.health import DEFAULT_RESILIENCE, Resilience
 from protocols.plugins import PluginChain, PluginEntry, compile_chain, plugin_entries
 from protocols.prefixes import PrefixMatch, match_prefix_route
+from protocols.resilience import breaker_policy, retry_policy
 from protocols.shaping import RouteShaping
 from protocols.table import CompiledRoute, RouteTable
 from protocols.websocket.config import WebSocketPolicy, websocket_policy
@@ -63,7 +65,7 @@ class RoutePlan:
     """
 
     __slots__ = ("route", "guards", "shaping", "broken", "touches_answers", "access", "runtime", "websocket",
-                 "ftp", "ai", "plugins", "llm")
+                 "ftp", "ai", "plugins", "llm", "llm_resilience")
 
     def __init__(self, route: CompiledRoute, guards: Guards | None, shaping: RouteShaping | None, broken: bool,
                  access: RouteAccess | None, runtime: RouteRuntime | None) -> None:
@@ -81,6 +83,7 @@ class RoutePlan:
         self.ai: RouteAi | None = None
         self.plugins: PluginChain | None = None
         self.llm: LlmPolicy | None = None
+        self.llm_resilience: Resilience = DEFAULT_RESILIENCE
 
 
 class TablePlan:
@@ -178,6 +181,7 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
     route_ai: RouteAi | None = None
     chain: PluginChain | None = None
     llm: LlmPolicy | None = None
+    llm_resilience = DEFAULT_RESILIENCE
     try:
         guards = Guards.from_config(policies, settings)
         # Every protocol's: a websocket or dns route asked over plain HTTP is refused as misconfigured (503)
@@ -196,6 +200,8 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
             chain = compile_chain(route.name, plugins, policies, {} if made is None else made, builtins=builtins)
         elif route.protocol == "llm":
             llm = llm_policy(policies.get("llm"), route_name=route.name)
+            llm_resilience = Resilience(breaker_policy(route.name, policies), retry_policy(route.name, policies),
+                                        route.spec.load_balancing_strategy == "latency_aware")
     except BlockError as exc:
         log.error("route %r: its settings do not compile, it answers 503: %s", route.name, exc)
         broken = True
@@ -205,6 +211,7 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
     plan.ai = route_ai
     plan.plugins = chain
     plan.llm = llm
+    plan.llm_resilience = llm_resilience
     if route.protocol == "websocket":
         plan.websocket = websocket_policy(route.name, policies)
     elif route.protocol == "ftp":

@@ -50,7 +50,8 @@ async def serve_llm(gateway: LlmGateway, plan: TablePlan, scope: dict[str, Any],
         return True
     outcome = await gateway.serve(route.id, route.name, policy, found.subpath, scope["method"],
                                   guards.limit_receive(receive), guard, consumer=exchange.consumer,
-                                  headers=scope["headers"], query=scope.get("query_string") or b"")
+                                  headers=scope["headers"], query=scope.get("query_string") or b"",
+                                  resilience=route_plan.llm_resilience)
     exchange.status, exchange.answered = outcome.status, True
     exchange.backend = outcome.target
     exchange.error = outcome.error if outcome.status >= 400 or outcome.error == "stream_cut" else None

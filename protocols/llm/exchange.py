@@ -1,7 +1,10 @@
-"""One chat request through an LLM route: the client's format translated for each target in turn, the answer (or
-its stream) translated back, falling back to the next target before the first byte is sent to the client.
+"""One chat (or embeddings) request through an LLM route: the client's format translated for each target in turn,
+the answer (or its stream) translated back, falling back to the next target before the first byte is sent to the
+client.
 
-The order of the targets: lower `priority` first; among equals, a weighted random order. A target is passed over,
+The order of the targets: lower `priority` first; among equals, a weighted random order, or the fastest first token
+first on a `latency_aware` route (protocols.llm.health). A target behind an open breaker is passed over, and no
+fallback is made past the route's retry budget. A target is passed over,
 and the next one asked, when it answers 429 (and is then left alone until its Retry-After has passed, at most 300 s),
 5xx, or a context-length error (then only targets with a larger `context_window` are asked), or when it cannot be
 reached or does not answer within its `timeout_s`. Any other answer of the provider is the client's, translated:
@@ -15,7 +18,6 @@ the stream was cut) and the time to the first token, for the ledger, the metrics
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +36,7 @@ from protocols.llm.formats.translate import (
     render_response,
     wire_of,
 )
+from protocols.llm.health import DEFAULT_RESILIENCE, Resilience, TargetHealth
 from protocols.llm.targets import Target
 from protocols.upstream import UpstreamClient
 
@@ -43,7 +46,6 @@ Counter = Callable[[str], int]
 CHAT_PATHS: dict[str, bytes] = {"openai": b"/v1/chat/completions", "openai_compatible": b"/v1/chat/completions",
                                 "anthropic": b"/v1/messages", "ollama": b"/api/chat"}
 MAX_RATE_LIMIT_WAIT_S = 300.0
-_RANDOM = random.Random()
 CONNECT_TIMEOUT_S = 10.0
 _JSON = (b"content-type", b"application/json")
 _STREAM_HEADERS = {"openai": [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")],
@@ -102,27 +104,14 @@ class RateLimits:
         return True
 
 
-def target_order(targets: Sequence[Target], rng: random.Random | None = None) -> list[int]:
-    """Positions of `targets` in the order to try them: by priority, then a weighted random order among equals."""
-    choices = (rng or _RANDOM).choices
-    order: list[int] = []
-    for priority in sorted({target.priority for target in targets}):
-        group = [index for index, target in enumerate(targets) if target.priority == priority]
-        while group:
-            weights = [max(targets[index].weight, 1) for index in group]
-            chosen = choices(group, weights)[0]
-            order.append(chosen)
-            group.remove(chosen)
-    return order
-
-
 class Exchange:
     """One chat request of one route: `request` parsed from the client's `client` format, `prompt_tokens` Rusta's
     count of it, `count` the token counter for what is answered."""
 
     def __init__(self, upstream: UpstreamClient, rate_limits: RateLimits, route_id: int, targets: Sequence[Target],
                  client: ClientFormat, request: Any, prompt_tokens: int, count: Counter,
-                 clock: Callable[[], float] = time.perf_counter) -> None:
+                 clock: Callable[[], float] = time.perf_counter, health: TargetHealth | None = None,
+                 resilience: Resilience = DEFAULT_RESILIENCE) -> None:
         self.upstream = upstream
         self.rate_limits = rate_limits
         self.route_id = route_id
@@ -132,6 +121,8 @@ class Exchange:
         self.prompt_tokens = prompt_tokens
         self.count = count
         self.clock = clock
+        self.health = health or TargetHealth()
+        self.resilience = resilience
         self.outcome = Outcome()
 
     async def run(self, send: Send, order: list[int] | None = None) -> Outcome:
@@ -140,7 +131,12 @@ class Exchange:
         started = self.clock()
         smaller_than: int | None = None  # after a context-length error: only targets with a larger window
         last: tuple[int, bytes] | None = None
-        for index in order if order is not None else target_order(self.targets):
+        health, resilience = self.health, self.resilience
+        health.admit(self.route_id, resilience.retry)
+        asked = False
+        if order is None:
+            order = health.order(self.route_id, self.targets, resilience.latency_aware)
+        for index in order:
             target = self.targets[index]
             if self.rate_limits.waiting(target.name):
                 outcome.fallbacks.append(Fallback(target.name, "rate_limited"))
@@ -152,20 +148,33 @@ class Exchange:
                 continue
             if not self._serves(target):
                 continue
+            breaker = health.breaker(self.route_id, target.name, resilience.breaker)
+            if not breaker.available(health.clock()):
+                outcome.fallbacks.append(Fallback(target.name, "breaker_open"))
+                continue
+            if asked and not health.may_fall_back(self.route_id, resilience.retry):
+                outcome.fallbacks.append(Fallback(target.name, "budget"))  # the route's fallback budget is spent
+                break
             try:
                 body = self._render(target)
             except FormatError as exc:  # this target's format cannot carry the request; another's may
                 last = (400, json.dumps(render_error(self.client, 400, exc.message, param=exc.param)).encode())
                 outcome.fallbacks.append(Fallback(target.name, "format"))
                 continue
+            asked = True
+            trial = breaker.acquire()
+            asked_at = self.clock()
             try:
                 response = await self._send(target, index, body)
             except UpstreamError as exc:
+                breaker.record(True, trial, health.clock())
                 outcome.fallbacks.append(Fallback(target.name, "timeout" if exc.status == 504 else "unreachable"))
                 last = (exc.status, self._error(exc.status, f"The model provider {target.name} could not be "
                                                             f"reached: {exc.message}"))
                 continue
             status = response.status
+            # A 5xx is the target's failure; a 429 says nothing of its health (it is held, below).
+            breaker.record(True if status >= 500 else None if status == 429 else False, trial, health.clock())
             payload = await _read_all(response) if status >= 400 else b""
             if status == 429 or status >= 500 or (status in (400, 413) and _context_length(payload)):
                 reason = "rate_limited" if status == 429 else "server_error" if status >= 500 else "context_length"
@@ -182,6 +191,8 @@ class Exchange:
                 outcome.status, outcome.error, outcome.complete = status, "provider_refused", True
                 return outcome
             await self._deliver(target, response, send, started)
+            if outcome.first_token_s is not None and outcome.complete:  # this target's own time, not the fallbacks'
+                health.first_token(self.route_id, target.name, outcome.first_token_s - (asked_at - started))
             return outcome
         # Every target passed over: the client gets the last refusal (429 when all are rate-limited, 400 when the
         # prompt fits none, else the last failure), or 503 when none could even be asked.

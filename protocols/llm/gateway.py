@@ -18,7 +18,7 @@ from urllib.parse import parse_qsl
 from protocols.llm.answers import AnswerStore, MemoryAnswers, answer_key, decode, encode
 from protocols.llm.budgets import Budgets, LocalBudgetStore, Subject
 from protocols.llm.config import LlmPolicy
-from protocols.llm.exchange import EmbeddingsExchange, Exchange, Outcome, RateLimits, Send, target_order
+from protocols.llm.exchange import EmbeddingsExchange, Exchange, Outcome, RateLimits, Send
 from protocols.llm.formats import embeddings, models
 from protocols.llm.formats.chat import (
     DEFAULT_ANTHROPIC_MAX_TOKENS,
@@ -31,6 +31,7 @@ from protocols.llm.formats.chat import (
 from protocols.llm.formats.streams import replay
 from protocols.llm.formats.translate import ClientFormat, parse_request, render_error, render_response
 from protocols.llm.guard import Verdict
+from protocols.llm.health import DEFAULT_RESILIENCE, Resilience, TargetHealth
 from protocols.llm.metrics import METRICS, LlmMetrics
 from protocols.llm.targets import Target
 from protocols.llm.tokens import counter_for
@@ -60,6 +61,7 @@ class LlmGateway:
         self.budgets = budgets or Budgets(LocalBudgetStore())
         self.metrics = metrics
         self.answers: AnswerStore = answers or MemoryAnswers()
+        self.health = TargetHealth()
 
     async def aclose(self) -> None:
         """Close the budgets' Redis connection, if it has one (the upstream client is the data plane's)."""
@@ -76,7 +78,7 @@ class LlmGateway:
     async def serve(self, route_id: int, route: str, policy: LlmPolicy, subpath: str, method: str,
                     receive: Receive, send: Send, *, consumer: str | None = None,
                     headers: Sequence[tuple[bytes, bytes]] = (), query: bytes = b"",
-                    order: list[int] | None = None) -> Outcome:
+                    resilience: Resilience = DEFAULT_RESILIENCE, order: list[int] | None = None) -> Outcome:
         """Answer one request of an LLM route; the Outcome says what it cost and who answered. Every request is
         counted (protocols.llm.metrics), refusals included."""
         started = time.perf_counter()
@@ -85,7 +87,7 @@ class LlmGateway:
         if door in MODEL_DOORS or door.startswith(tuple(f"{prefix}/" for prefix in MODEL_DOORS)):
             return await self._models(policy, door, method, send, headers, query)
         outcome = await self._serve(route_id, route, policy, subpath, method, receive, send, consumer, order,
-                                    streamed)
+                                    streamed, resilience)
         self.metrics.record(route, consumer, outcome, time.perf_counter() - started, streamed=streamed[0])
         return outcome
 
@@ -118,7 +120,7 @@ class LlmGateway:
 
     async def _serve(self, route_id: int, route: str, policy: LlmPolicy, subpath: str, method: str,
                      receive: Receive, send: Send, consumer: str | None, order: list[int] | None,
-                     streamed: list[bool]) -> Outcome:
+                     streamed: list[bool], resilience: Resilience) -> Outcome:
         embedding = (subpath.rstrip("/") or "/") in EMBEDDING_DOORS
         client = "openai" if embedding else self.door(subpath)
         if client is None:
@@ -179,9 +181,11 @@ class LlmGateway:
             reservation = admission.reservation
         kind = EmbeddingsExchange if embedding else Exchange
         exchange = kind(self.upstream, self.rate_limits, route_id, targets, client, request, prompt_tokens,
-                        counter.count)
+                        counter.count, health=self.health, resilience=resilience)
+        if order is None:
+            order = self.health.order(route_id, targets, resilience.latency_aware)
         try:
-            outcome = await exchange.run(send, order if order is not None else target_order(targets))
+            outcome = await exchange.run(send, order)
         finally:
             outcome = exchange.outcome
             outcome.cost_micros = _cost(outcome, targets)

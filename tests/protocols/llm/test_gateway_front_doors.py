@@ -16,7 +16,9 @@ import uvicorn
 from protocols.llm.config import llm_policy
 from protocols.llm.exchange import Outcome
 from protocols.llm.gateway import LlmGateway
+from protocols.llm.health import DEFAULT_RESILIENCE, Resilience
 from protocols.llm.tokens import counter_for
+from protocols.resilience import breaker_policy, retry_policy
 from protocols.upstream import UpstreamClient
 from tests.support.background import UvicornThread
 from tests.support.llm_providers import ProviderStub, Usage
@@ -39,6 +41,8 @@ class LlmServer:
     extra: dict[str, Any] = field(default_factory=dict)
     outcomes: list[Outcome] = field(default_factory=list)
     gateway: LlmGateway | None = None
+    resilience: Resilience = DEFAULT_RESILIENCE
+    listed_order: bool = True  # ask the targets in the listed order (the tests script who fails first)
 
     def __post_init__(self) -> None:
         self.policy = llm_policy({"targets": self.targets, **self.extra}, route_name="chat")
@@ -47,10 +51,11 @@ class LlmServer:
         if self.gateway is None:
             self.gateway = LlmGateway(UpstreamClient())
         subpath = scope["path"][len(PREFIX):]
-        order = list(range(len(self.targets)))  # in the listed order: the tests script who fails first
+        order = list(range(len(self.targets))) if self.listed_order else None
         consumer = dict(scope["headers"]).get(b"x-test-consumer", b"alice").decode()
         self.outcomes.append(await self.gateway.serve(1, "chat", self.policy, subpath, scope["method"], receive,
-                                                      send, consumer=consumer, order=order))
+                                                      send, consumer=consumer, order=order,
+                                                      resilience=self.resilience))
 
     async def aclose(self) -> None:
         if self.gateway is not None:
@@ -267,3 +272,57 @@ def test_a_cached_answer_is_replayed_to_its_consumer_only_streamed_or_not_and_ne
     assert len(stub.requests) - before == 4
     assert [outcome.cached for outcome in app.outcomes] == [False, False, True, True, False, False]
     assert app.outcomes[2].usage is None and app.outcomes[2].cost_micros == 0
+
+
+def test_a_target_failing_in_a_row_is_left_alone_behind_its_open_breaker(fresh) -> None:
+    first, second = fresh
+    first.fail(500, times=3)
+    resilience = Resilience(breaker_policy("chat", {"circuit_breaker": {"failure_threshold": 2, "open_s": 60}}))
+    app = LlmServer([target("flaky", "openai", "stub-model", first), target("steady", "openai", "stub-model", second)],
+                    resilience=resilience)
+    runner = serve(app)
+    before = len(first.requests)
+    try:
+        oai, _ = sdk_clients(runner.port)
+        for _ in range(4):
+            oai.chat.completions.create(model="stub-model", messages=[{"role": "user", "content": "Hi"}])
+    finally:
+        runner.stop()
+    assert len(first.requests) - before == 2  # two failures opened its breaker; it was not asked again
+    assert [[f.reason for f in outcome.fallbacks] for outcome in app.outcomes] == [
+        ["server_error"], ["server_error"], ["breaker_open"], ["breaker_open"]]
+
+
+def test_no_fallback_is_made_past_the_routes_retry_budget(fresh) -> None:
+    first, second = fresh
+    first.fail(503, times=5)
+    spent = retry_policy("chat", {"retry": {"budget_ratio": 0, "budget_min_per_s": 0}})
+    app = LlmServer([target("down", "openai", "stub-model", first), target("up", "openai", "stub-model", second)],
+                    resilience=Resilience(retry=spent))
+    runner = serve(app)
+    try:
+        oai, _ = sdk_clients(runner.port)
+        with pytest.raises(openai.APIStatusError) as caught:
+            oai.chat.completions.create(model="stub-model", messages=[{"role": "user", "content": "Hi"}])
+    finally:
+        runner.stop()
+    assert caught.value.status_code == 503
+    assert [(f.target, f.reason) for f in app.outcomes[0].fallbacks] == [("down", "server_error"), ("up", "budget")]
+
+
+def test_a_latency_aware_route_asks_the_target_with_the_fastest_first_token_first(fresh) -> None:
+    slow, fast = fresh
+    slow.first_token_delay = 0.15
+    app = LlmServer([target("slow", "openai", "stub-model", slow), target("fast", "openai", "stub-model", fast)],
+                    resilience=Resilience(latency_aware=True), listed_order=False)
+    runner = serve(app)
+    try:
+        oai, _ = sdk_clients(runner.port)
+        for _ in range(6):
+            list(oai.chat.completions.create(model="stub-model", stream=True,
+                                             messages=[{"role": "user", "content": "Hi"}]))
+    finally:
+        runner.stop()
+    # Each is measured once (never-measured targets go first), then the fast one takes every request.
+    assert sorted(outcome.target for outcome in app.outcomes[:2]) == ["fast", "slow"]
+    assert [outcome.target for outcome in app.outcomes[2:]] == ["fast"] * 4
