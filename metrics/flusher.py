@@ -8,15 +8,20 @@ microseconds to a millisecond. Everything that does I/O happens on the flusher's
 process's totals file (metrics.procfiles) and writing the history buffer to its store (metrics.history) every
 `history_every` seconds. A store that fails (database locked, Redis away) is logged and written again on the
 next round; the request path never waits for it.
+
+On the embedded default the flusher also keeps the LLM token limits and budgets (metrics.llm_spend): every
+`spend_every` seconds and at stop its thread has the counters' snapshot taken on the loop (`spend`, which the
+loop's requests change), then writes it to the database itself.
 """
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import logging
 import queue
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -25,15 +30,20 @@ from django.db import close_old_connections
 from django.db.utils import DatabaseError
 from redis.exceptions import RedisError
 
-from metrics import procfiles
+from metrics import llm_spend, procfiles
 from metrics.history import HistoryBuffer, Store
 from protocols.ai import records
 from protocols.discovery import figures as discovery_figures
 from protocols.llm import metrics as llm_metrics
+from protocols.llm.budgets import SpendEntry
 from protocols.plugins import snapshot as plugin_snapshot
 from protocols.recorder import ConsumerKey, Recorder, Totals, WindowKey
 
 log = logging.getLogger(__name__)
+# How long the flusher's thread waits for the loop to take the LLM counters' snapshot (microseconds of work).
+SPEND_SNAPSHOT_TIMEOUT_S = 2.0
+# Takes the LLM counters' snapshot on the loop (Budgets.export).
+SpendSnapshot = Callable[[], Coroutine[Any, Any, Sequence[SpendEntry]]]
 # What one tick hands the flusher's thread: totals, breaker rows, the AI snapshot, the closed window, its start,
 # and the consumer window closed with it; last, backend discovery's snapshot, the plugins' and the LLM routes'
 # counters.
@@ -62,7 +72,9 @@ class WorkerFlusher:
                  discovery: Callable[[], dict[str, Any]] = discovery_figures.snapshot,
                  plugins: Callable[[], dict[str, Any]] = plugin_snapshot,
                  llm: Callable[[], dict[str, Any]] = llm_metrics.snapshot,
-                 on_tick: Callable[[], None] | None = None) -> None:
+                 on_tick: Callable[[], None] | None = None,
+                 spend: SpendSnapshot | None = None, spend_every: float = 10.0,
+                 spend_writer: Callable[[Sequence[SpendEntry], float], object] = llm_spend.write_snapshot) -> None:
         self.recorder = recorder
         self.folder = folder
         self.store = store
@@ -75,6 +87,10 @@ class WorkerFlusher:
         self.plugins = plugins
         self.llm = llm
         self.on_tick = on_tick
+        self.spend = spend
+        self.spend_every = spend_every
+        self.spend_writer = spend_writer
+        self._last_spend = 0.0
         self.history = HistoryBuffer()
         self._queue: queue.Queue[_Tick | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="rusta-metrics-flusher", daemon=True)
@@ -129,6 +145,7 @@ class WorkerFlusher:
             item = self._queue.get()
             if item is None:
                 self._write_history(force=True)
+                self._write_spend(force=True)
                 return
             totals, breakers, ai, window, started, consumers, discovery, plugins, llm = item
             try:
@@ -139,6 +156,7 @@ class WorkerFlusher:
             if window:
                 self.history.add(window, started, consumers)
             self._write_history(force=False)
+            self._write_spend(force=False)
 
     def _write_history(self, *, force: bool) -> None:
         now = self.clock()
@@ -150,5 +168,31 @@ class WorkerFlusher:
             self.history.flush(self.store, now)
         except (DatabaseError, RedisError, OSError) as exc:
             log.warning("could not write the traffic history (will retry): %s", exc)
+        finally:
+            close_old_connections()
+
+    def _write_spend(self, *, force: bool) -> None:
+        """The LLM counters' snapshot, taken on the loop, written here (see the module docstring)."""
+        now = self.clock()
+        loop = self._loop
+        if (self.spend is None or loop is None or not loop.is_running()
+                or (not force and now - self._last_spend < self.spend_every)):
+            return
+        self._last_spend = now
+        future = asyncio.run_coroutine_threadsafe(self.spend(), loop)
+        try:
+            entries = future.result(SPEND_SNAPSHOT_TIMEOUT_S)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            log.warning("the event loop did not hand over the LLM spend counters in %.0f s (will retry)",
+                        SPEND_SNAPSHOT_TIMEOUT_S)
+            return
+        if not entries:
+            return
+        close_old_connections()
+        try:
+            self.spend_writer(entries, now)
+        except DatabaseError as exc:
+            log.warning("could not write the LLM spend counters (will retry): %s", exc)
         finally:
             close_old_connections()

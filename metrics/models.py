@@ -176,3 +176,30 @@ class FillState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.resolution} filled until {self.filled_until:%Y-%m-%d %H:%M:%S}"
+
+
+class LlmSpend(models.Model):
+    """What one LLM token limit or budget counter (a day or longer) spent in one window, kept across restarts.
+
+    Written from the counters' store (metrics.llm_spend): by each gateway process on the embedded default, by the
+    `metrics.persist_llm_spend` task from Redis; read back when a gateway process starts, to raise its counters.
+    `used` only grows: a write keeps the larger of the stored and the new value, so a retried or older write
+    never lowers it, and several writers of one counter (workers on the embedded default) leave the largest.
+    """
+
+    # A counter key, `<policy>|<meter>|<scope>` (protocols.llm.budgets.config): `route:chat|tokens:day|consumer=x`.
+    key = models.TextField()
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    used = models.BigIntegerField(help_text="Settled usage: tokens, or micro-units of the budget's currency.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "LLM spend"
+        verbose_name_plural = "LLM spend"
+        constraints = [models.UniqueConstraint(fields=["key", "window_start"], name="llmspend_one_row_per_window",
+                                               violation_error_message="One row per counter and window.")]
+        indexes = [models.Index(fields=["window_end"], name="llmspend_window_end")]
+
+    def __str__(self) -> str:
+        return f"{self.key} from {self.window_start:%Y-%m-%d}: {self.used}"

@@ -2,12 +2,18 @@
 a heartbeat (metrics.background) that tells the gateways the background work is running."""
 from __future__ import annotations
 
+import logging
+
 from celery import shared_task
+from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from metrics import timeseries
+from metrics import llm_spend, timeseries
 from metrics.background import heartbeat
+from protocols.llm.budgets import StoreUnavailable
 from routes.health import checks
+
+log = logging.getLogger(__name__)
 
 
 # The health checks are routes' (routes.health.checks); the task stays here, under its registered name, because
@@ -37,3 +43,19 @@ def apply_retention(now: str | None = None) -> int:
     deleted = sum(timeseries.apply_retention(now=parse_datetime(now) if now else None).values())
     heartbeat.beat()
     return deleted
+
+
+@shared_task(name="metrics.persist_llm_spend", ignore_result=True)
+def persist_llm_spend(now: str | None = None) -> int:
+    """Copy the LLM token limits' and budgets' day-or-longer counters from Redis to the database, and raise back
+    those Redis lost (beat sends this every 10 s when REDIS_URL is set; without it each gateway process writes
+    its own); returns how many counters were read. Redis away: logged, the next run copies."""
+    moment = parsed.timestamp() if now and (parsed := parse_datetime(now)) else None
+    read = 0
+    if settings.REDIS_URL:
+        try:
+            read = llm_spend.persist_redis_spend(settings.REDIS_URL, now=moment).read
+        except StoreUnavailable as exc:
+            log.warning("could not read the LLM spend counters from Redis (the next run will): %s", exc)
+    heartbeat.beat()
+    return read

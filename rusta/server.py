@@ -135,7 +135,7 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     # Admin and API cache purges reach this worker's cache; the follower's first poll marks where it starts.
     watcher = TableWatcher(live, interval=options.reload_interval, purges=PurgeFollower(dataplane.cache))
     watcher.start()
-    worker_metrics = WorkerMetrics()
+    worker_metrics = WorkerMetrics(budgets=dataplane.llm.budgets)
     worker_metrics.start(loop)
     ws_app = asgi.WebSocketProxy(dataplane)
     recorder.websocket_source = ws_app.metrics.snapshot  # its counters go out with this worker's figures
@@ -154,6 +154,7 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     loop.add_signal_handler(signal.SIGINT, stop)
 
     async def serve() -> None:
+        await worker_metrics.seed_budgets()  # LLM spend kept across restarts, before the first request
         if dns_socks is not None:
             await dataplane.dns.start_sockets(*dns_socks)
         dataplane.cache.bind_loop()  # purges posted by the watcher's thread run on this loop

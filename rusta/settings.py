@@ -143,6 +143,11 @@ CELERY_BEAT_SCHEDULE = {
     "rollup-metrics": {"task": "metrics.rollup", "schedule": 10.0, "options": {"expires": 10}},
     "apply-metrics-retention": {"task": "metrics.apply_retention", "schedule": 600.0, "options": {"expires": 300}},
 }
+if REDIS_URL:
+    # LLM token limits and budgets of a day or longer, copied from Redis to the database (metrics.llm_spend); on
+    # the embedded default each gateway process writes its own counters.
+    CELERY_BEAT_SCHEDULE["persist-llm-spend"] = {"task": "metrics.persist_llm_spend", "schedule": 10.0,
+                                                 "options": {"expires": 10}}
 # The log level of the Celery worker `runproxy` starts; INFO would log two lines per health-check tick.
 RUSTA_BACKGROUND_LOG_LEVEL = envstr("RUSTA_BACKGROUND_LOG_LEVEL", "WARNING")
 # Every task run records when it ran (metrics.background); after this many seconds without one, /health and /ready
