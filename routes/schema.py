@@ -252,16 +252,17 @@ FIELDS: tuple[Field, ...] = (
           help="Security response headers; null: the gateway-wide ones (on by default).",
           admin_help="On by default; hsts_max_age applies on https only. A backend's own value wins unless "
                      '"override" is true; false switches a header off.'),
-    Block("jwt", check=_compiled(access_blocks.validate_jwt), protocols=("http", "websocket"), secrets=("secret",),
+    Block("jwt", check=_compiled(access_blocks.validate_jwt), protocols=("http", "websocket", "llm"),
+          secrets=("secret",),
           help="This route's own JWT settings (keys as in the gateway-wide `jwt` block: `secret`, `public_key(s)`, "
                "`jwks_url`, `issuer`, `audience`, `required_scopes`...); a route with one always requires a token. "
                "The secret reads back as `<redacted>`. Null: the gateway-wide block, used when `auth_required` is "
-               "set. HTTP and WebSocket routes only.",
+               "set. HTTP, WebSocket and LLM routes only.",
           admin_help='This route\'s own JWT settings, like {"secret": "at least 32 bytes for HS256", "issuer": '
                      '"https://idp.example.com", "required_scopes": ["orders:read"]} or {"jwks_url": '
                      '"https://idp.example.com/.well-known/jwks.json", "algorithms": ["RS256"]}; a route with one '
-                     "always requires a token. Empty: the gateway-wide settings, when auth_required is set. HTTP and "
-                     "WebSocket routes only. Secrets shown as <redacted> are kept when saved unchanged."),
+                     "always requires a token. Empty: the gateway-wide settings, when auth_required is set. HTTP, "
+                     "WebSocket and LLM routes only. Secrets shown as <redacted> are kept when saved unchanged."),
     Block("ftp", check=_compiled(access_blocks.validate_ftp), protocols=("ftp",), secrets=("password",),
           help="FTP login and root of an ftp route (password write-only); null: anonymous login.",
           admin_help='ftp routes only: {"username": "reports", "password": "...", "root": "/srv/reports"}, or '

@@ -134,9 +134,31 @@ def validate_route(doc: dict[str, Any], others: Iterable[dict[str, Any]] = ()) -
                 and protocol not in block.protocols:
             _add(errors, block.name, f"Only {' and '.join(block.protocols)} routes use the {block.name} block and "
                                      f"this route's protocol is {protocol}: remove the block (null).")
+    if protocol == "llm":
+        _check_llm_blocks(doc, errors)
     if doc.get("enabled") and not errors.get("methods") and not errors.get("external_path"):
         _validate_unique(doc, canonical_pattern(parse_pattern(doc["external_path"])), others, errors)
     return errors
+
+
+# Blocks every protocol's listener reads but the LLM front doors: an llm route has no backends to probe and its
+# answers are translated, cached and sized by its own llm block; of `retry`, only the fallback budget applies.
+LLM_UNUSED_BLOCKS = ("health_check", "request_transformation", "response_transformation", "cache", "compression")
+LLM_RETRY_KEYS = frozenset({"budget_ratio", "budget_window_s", "budget_min_per_s"})
+
+
+def _check_llm_blocks(doc: dict[str, Any], errors: Errors) -> None:
+    for block in LLM_UNUSED_BLOCKS:
+        if doc.get(block) is not None:
+            _add(errors, block, f"An llm route does not use {block} (its llm block has its own cache and "
+                                "limits): remove it (null).")
+    retry = doc.get("retry")
+    if isinstance(retry, dict):
+        for key in retry:
+            if key not in LLM_RETRY_KEYS and not str(key).startswith("_"):
+                _add(errors, f"retry.{key}", "On an llm route only the fallback budget applies (budget_ratio, "
+                                             "budget_window_s, budget_min_per_s): a failing target is not asked "
+                                             "again, the next one is.")
 
 
 def _validate_unique(doc: dict[str, Any], pattern: str, others: Iterable[dict[str, Any]], errors: Errors) -> None:

@@ -201,3 +201,16 @@ def test_an_llm_targets_misspelt_key_and_a_misspelt_cache_key_are_refused_at_the
     assert "Did you mean 'model'?" in errors["llm.targets[0].modle"][0]
     assert "Did you mean 'ttl_s'?" in errors["llm.cache.tll_s"][0]
     assert not Route.objects.exists()
+
+
+@pytest.mark.django_db
+def test_an_llm_route_refuses_the_blocks_its_front_doors_would_not_apply(api, route_doc):
+    llm = {"targets": [{"provider": "openai", "model": "gpt-4o-mini"}]}
+    response = api.post("/api/routes/", route_doc(protocol="llm", backends=[], llm=llm, cache={"ttl_s": 5},
+                                                  health_check={"interval_s": 5},
+                                                  retry={"max_retries": 2, "budget_ratio": 0.1}), format="json")
+    assert response.status_code == 400
+    assert sorted(response.json()["errors"]) == ["cache", "health_check", "retry.max_retries"]
+    fine = api.post("/api/routes/", route_doc(protocol="llm", backends=[], llm=llm, retry={"budget_ratio": 0.1},
+                                              circuit_breaker={"failure_threshold": 2}), format="json")
+    assert fine.status_code == 201, fine.json()
