@@ -87,13 +87,39 @@ def restore_secrets(new: Any, old: Any, path: str, missing: list[str]) -> Any:
         return out
     if isinstance(new, list):
         old_list = old if isinstance(old, list) else []
-        return [restore_secrets(value, old_list[i] if i < len(old_list) else None, f"{path}[{i}]", missing)
+        return [restore_secrets(value, _counterpart(value, i, old_list), f"{path}[{i}]", missing)
                 for i, value in enumerate(new)]
     if isinstance(new, str) and REDACTED in new and _URL_PASSWORD.match(new):
         if isinstance(old, str) and redact_url(old) == new and old != new:
             return old
         missing.append(path)
     return new
+
+
+def _identity(item: Any) -> Any:
+    """What names a list item whatever its position: its `name`, else its `provider` and `model` (an llm
+    target), else nothing (it is known by its position)."""
+    if not isinstance(item, dict):
+        return None
+    if isinstance(item.get("name"), str):
+        return ("name", item["name"])
+    if isinstance(item.get("provider"), str) and isinstance(item.get("model"), str):
+        return ("target", item["provider"], item["model"])
+    return None
+
+
+def _counterpart(item: Any, index: int, old_list: list[Any]) -> Any:
+    """The stored item `item` was shown as: the one of the same identity, so a list reordered (or with an entry
+    removed) before it is sent back keeps each secret with its own entry; by position when the item has no
+    identity or its identity is not unique among the stored ones; None for an entry that is new."""
+    identity = _identity(item)
+    if identity is not None:
+        same = [stored for stored in old_list if _identity(stored) == identity]
+        if len(same) == 1:
+            return same[0]
+        if not same:
+            return None
+    return old_list[index] if index < len(old_list) else None
 
 
 def missing_secret_errors(missing: list[str], prefix: str = "") -> dict[str, list[str]]:

@@ -105,3 +105,15 @@ def test_route_secrets_never_reach_the_logs(caplog, api, route_doc):
     api.patch("/api/routes/users/", {"jwt": {"secret": SECRET, "algorithms": ["HS512"]}}, format="json")
     api.patch("/api/routes/files/", {"ftp": {"password": SECRET + "\n", "root": 5}}, format="json")
     assert SECRET not in caplog.text
+
+
+def test_a_reordered_list_keeps_each_secret_with_its_own_entry_and_a_new_entry_has_none():
+    stored = {"targets": [{"provider": "openai", "model": "a", "api_key": "sk-one"},
+                          {"name": "second", "provider": "anthropic", "model": "b", "api_key": "sk-two"}]}
+    sent = {"targets": [{"name": "second", "provider": "anthropic", "model": "b", "api_key": REDACTED},
+                        {"provider": "openai", "model": "a", "api_key": REDACTED},
+                        {"provider": "ollama", "model": "c", "api_key": REDACTED}]}
+    missing: list[str] = []
+    restored = restore_secrets(sent, stored, "llm", missing)
+    assert [target["api_key"] for target in restored["targets"]] == ["sk-two", "sk-one", None]
+    assert missing == ["llm.targets[2].api_key"]
