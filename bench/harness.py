@@ -96,13 +96,18 @@ class Bench:
     def measure(self, scenario: Scenario, port: int, cost_of: int | None) -> dict[str, Any]:
         """Warm up, then the measured run; CPU time of `cost_of`'s process tree per request."""
         url = f"http://127.0.0.1:{port}{scenario.path}"
+        connections = scenario.connections or self.args.connections
+        script = None
+        if scenario.method != "GET" or scenario.body is not None:
+            script = self.run_dir / f"{scenario.name}.lua"
+            script.write_text(wrk.request_script(scenario.method, scenario.body or ""))
         if self.args.warmup > 0:
-            wrk.run(self.procs, url, seconds=self.args.warmup, connections=self.args.connections,
-                    cpu=self.load_cpu, headers=scenario.headers)
+            wrk.run(self.procs, url, seconds=self.args.warmup, connections=connections,
+                    cpu=self.load_cpu, headers=scenario.headers, script=script)
         tree = process_tree(cost_of) if cost_of else []
         before = cpu_seconds(tree)
-        result = wrk.run(self.procs, url, seconds=self.args.seconds, connections=self.args.connections,
-                         cpu=self.load_cpu, headers=scenario.headers)
+        result = wrk.run(self.procs, url, seconds=self.args.seconds, connections=connections,
+                         cpu=self.load_cpu, headers=scenario.headers, script=script)
         cpu = cpu_seconds(tree) - before
         return {
             "requests_per_s": round(result.requests_per_s, 1),
@@ -116,6 +121,7 @@ class Bench:
             "socket_errors": result.socket_errors,
             "errors": result.errors,
             "cpu_us_per_request": round(cpu * 1e6 / result.requests, 1) if cost_of and result.requests else None,
+            "connections": connections,
         }
 
     def start_redis(self) -> tuple[Any, int]:
@@ -219,9 +225,11 @@ class Bench:
             except BenchError as exc:
                 raise BenchError(f"runproxy {exc}; see {log_path}") from None
             ready_s = time.monotonic() - started
-            status = http_status(port, scenario.path, headers=scenario.headers)
+            status = http_status(port, scenario.path, headers=scenario.headers, method=scenario.method,
+                                 body=scenario.body)
             if status != 200:
-                raise BenchError(f"GET {scenario.path} through Rusta answered {status}, not 200; see {log_path}")
+                raise BenchError(f"{scenario.method} {scenario.path} through Rusta answered {status}, not 200; "
+                                 f"see {log_path}")
             measured = self.measure(scenario, port, cost_of=proc.pid)
             measured["processes"] = [asdict(m) for m in worker_memory(proc.pid)]
             measured["ready_after_s"] = round(ready_s, 2)

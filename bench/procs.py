@@ -95,12 +95,13 @@ def free_port(preferred: int, taken: set[int]) -> int:
             return port
 
 
-def http_status(port: int, path: str, timeout: float = 1.0, headers: Sequence[str] = ()) -> int | None:
-    """The status of GET http://127.0.0.1:port/path, or None when nothing answers; `headers` as wrk's -H
-    takes them ("Name: value")."""
+def http_status(port: int, path: str, timeout: float = 1.0, headers: Sequence[str] = (), method: str = "GET",
+                body: str | None = None) -> int | None:
+    """The status of `method` http://127.0.0.1:port/path (GET unless told), or None when nothing answers;
+    `headers` as wrk's -H takes them ("Name: value")."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        conn.request("GET", path, headers=dict(header.split(": ", 1) for header in headers))
+        conn.request(method, path, body=body, headers=dict(header.split(": ", 1) for header in headers))
         response = conn.getresponse()
         response.read()
         return response.status

@@ -11,6 +11,9 @@ MIN_RATIO_TO_NGINX = 0.20
 MAX_P99_MS = 25.0
 MAX_WORKER_RSS_MIB = 120.0
 MIN_MATCHES_PER_S = 200_000
+# Issue 16: an LLM route in front of a provider answering at once adds at most this at p99 (non-streamed), over the
+# same provider reached directly in the same run.
+MAX_LLM_P99_OVER_DIRECT_MS = 2.0
 
 
 _MEDIAN_FIELDS = ("requests_per_s", "p50_ms", "p75_ms", "p90_ms", "p99_ms", "cpu_us_per_request")
@@ -80,7 +83,23 @@ def targets(results: list[dict[str, Any]], matching: dict[str, Any] | None) -> l
     rate = matching.get("matches_per_s") if matching and matching.get("ok") else None
     check("route matching (matches/s)", rate, f">= {MIN_MATCHES_PER_S:,}",
           None if rate is None else rate >= MIN_MATCHES_PER_S)
+    over = llm_p99_over_direct(results)
+    check("LLM route p99 over direct (ms)", over, f"<= {MAX_LLM_P99_OVER_DIRECT_MS:g}",
+          None if over is None else over <= MAX_LLM_P99_OVER_DIRECT_MS, "+.2f")
+    llm = next((r for r in results if r["name"] == "rusta_llm" and r["status"] == "ok"), None)
+    llm_errors = llm["errors"] if llm else None
+    # An LLM route answering 4xx or 502 at once would otherwise pass the latency target.
+    check("LLM route non-2xx responses and socket errors", llm_errors, "= 0",
+          None if llm_errors is None else llm_errors == 0)
     return checks
+
+
+def llm_p99_over_direct(results: list[dict[str, Any]]) -> float | None:
+    """p99 of the llm route minus p99 of the stub provider reached directly (ms), or None when either is missing."""
+    ok = {r["name"]: r for r in results if r["status"] == "ok"}
+    if "rusta_llm" not in ok or "llm_direct" not in ok:
+        return None
+    return round(ok["rusta_llm"]["p99_ms"] - ok["llm_direct"]["p99_ms"], 3)
 
 
 def comparisons(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -100,6 +119,8 @@ def comparisons(results: list[dict[str, Any]]) -> dict[str, Any]:
         with_cpu, without_cpu = ok["rusta"]["cpu_us_per_request"], ok["rusta_no_recording"]["cpu_us_per_request"]
         if with_cpu is not None and without_cpu is not None:
             cpu_delta = round(with_cpu - without_cpu, 1)
+    llm_p50 = (round(ok["rusta_llm"]["p50_ms"] - ok["llm_direct"]["p50_ms"], 3)
+               if "rusta_llm" in ok and "llm_direct" in ok else None)
     slow_runs = ("slow_round_robin", "slow_latency_aware")
     slow = {name: ok[name]["p99_ms"] if name in ok else None for name in slow_runs}
     return {
@@ -108,6 +129,9 @@ def comparisons(results: list[dict[str, Any]]) -> dict[str, Any]:
         "recording_cpu_us_per_request": cpu_delta,
         "jwt_ratelimit_ratio": ratio("rusta_jwt_ratelimit", "rusta"),
         "jwt_local_limit_ratio": ratio("rusta_jwt_local_limit", "rusta"),
+        "llm_p99_over_direct_ms": llm_p99_over_direct(results),
+        "llm_p50_over_direct_ms": llm_p50,
+        "llm_ratio_to_direct": ratio("rusta_llm", "llm_direct"),
         "slow_backend_p99_ms": slow,
         # p99 alone can hide the difference: latency_aware still sends the slow backend a few per cent.
         "slow_backend_p50_p90_ms": {name: [ok[name]["p50_ms"], ok[name].get("p90_ms")] if name in ok else None
@@ -180,6 +204,10 @@ def print_comparisons(compared: dict[str, Any]) -> None:
         lines.append(f"  JWT + Redis rate limit: req/s vs the plain route = {compared['jwt_ratelimit_ratio']:.3f}")
     if compared["jwt_local_limit_ratio"] is not None:
         lines.append(f"  JWT + local rate limit: req/s vs the plain route = {compared['jwt_local_limit_ratio']:.3f}")
+    if compared.get("llm_p99_over_direct_ms") is not None:
+        lines.append(f"  LLM route over the stub provider direct: p99 {compared['llm_p99_over_direct_ms']:+.2f} ms, "
+                     f"p50 {compared['llm_p50_over_direct_ms']:+.2f} ms, "
+                     f"req/s ratio {_cell(compared['llm_ratio_to_direct'], '.3f')}")
     slow = compared["slow_backend_p99_ms"]
     if any(value is not None for value in slow.values()):
         shown = ", ".join(f"{name.removeprefix('slow_')} {_cell(value, '.2f')} ms" for name, value in slow.items())

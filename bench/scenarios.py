@@ -7,6 +7,7 @@ clean stop, table and JSON) is the harness's job.
 """
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,6 +21,14 @@ Upstream = Literal["nginx", "slow"]
 # which answer in well under 2 ms under the bench's load).
 SLOW_DELAY_MS = 20
 JWT_SECRET = "bench-only-secret-of-more-than-thirty-two-bytes"
+# The LLM scenarios' request: a small non-streamed chat.completions call, the same to the stub and through Rusta.
+LLM_REQUEST = json.dumps({"model": "bench-model", "messages": [{"role": "user", "content": "Say pong."}],
+                          "max_tokens": 16}, separators=(",", ":"))
+LLM_HEADERS = ("Content-Type: application/json",)
+# Issue 16 bounds the latency an LLM route adds, so the pair runs with one connection: a request never waits behind
+# another, and the p99 difference is the gateway's own time (with 50 connections on one saturated worker the p99 is
+# mostly queueing, 50 / requests per second, whatever each request costs).
+LLM_CONNECTIONS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +47,9 @@ class Scenario:
     kind: "direct" hits the upstream itself, "nginx" the reference proxy, "rusta" `manage.py runproxy`
     loaded with `routes` (importconfig's JSON document). `primary` marks the run the targets are checked on.
     `redis`: the harness starts a private redis-server and gives Rusta its REDIS_URL. `upstream`: "slow" needs
-    the slow-backend helper running (the harness starts it once when any scenario does).
+    the slow-backend helper running (the harness starts it once when any scenario does). `method` and `body`:
+    every request of the run (wrk sends them through a Lua script). `connections`: wrk's -c for this run instead
+    of the bench's --connections.
     """
 
     name: str
@@ -52,6 +63,9 @@ class Scenario:
     primary: bool = False
     redis: bool = False
     upstream: Upstream = "nginx"
+    method: str = "GET"
+    body: str | None = None
+    connections: int | None = None
 
 
 def bench_route(upstream_port: int, *, name: str = "bench", external_path: str = "/bench",
@@ -155,6 +169,24 @@ def rusta_slow_latency_aware(ctx: Context) -> Scenario:
                     routes=_slow_route(ctx, "latency_aware"), upstream="slow")
 
 
+def llm_direct(ctx: Context) -> Scenario:
+    """The LLM ceiling: wrk POSTing a chat request straight at the stub provider (a fixed chat.completion from
+    the bench upstream, bench/nginx/upstream.conf.template)."""
+    return Scenario("llm_direct", "llm stub direct, 1 conn", "direct", path="/v1/chat/completions",
+                    headers=LLM_HEADERS, method="POST", body=LLM_REQUEST, connections=LLM_CONNECTIONS)
+
+
+def rusta_llm(ctx: Context) -> Scenario:
+    """The same request through an llm route with one openai_compatible target at the stub, no auth, guard or
+    limits: what the LLM gateway adds (parsing, the target's exchange, reading the usage, recording)."""
+    router = {"name": "llm", "protocol": "llm", "external_path": "/llm",
+              "llm": {"targets": [{"provider": "openai_compatible", "model": "bench-model",
+                                   "base_url": f"http://127.0.0.1:{ctx.upstream_port}"}]}}
+    return Scenario("rusta_llm", "Rusta, llm route, 1 conn", "rusta", path="/llm/v1/chat/completions",
+                    routes={"version": 1, "routers": [router]}, headers=LLM_HEADERS, method="POST",
+                    body=LLM_REQUEST, connections=LLM_CONNECTIONS)
+
+
 SCENARIOS: tuple[Callable[[Context], Scenario], ...] = (
     upstream_direct,
     nginx_proxy,
@@ -167,4 +199,6 @@ SCENARIOS: tuple[Callable[[Context], Scenario], ...] = (
     rusta_plugin,
     rusta_slow_round_robin,
     rusta_slow_latency_aware,
+    llm_direct,
+    rusta_llm,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 import re
 import subprocess
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from bench.procs import Processes
 
@@ -70,12 +71,24 @@ def parse(output: str) -> WrkResult:
     )
 
 
+def request_script(method: str, body: str) -> str:
+    """A wrk Lua script that sends every request with `method` and `body` (wrk's -H still adds the headers).
+
+    The body goes in a Lua long bracket, which needs no escaping as long as the body lacks its closing mark."""
+    if "]==]" in body:
+        raise WrkError("a request body containing ]==] cannot be put in the wrk script")
+    return f'wrk.method = "{method}"\nwrk.body = [==[{body}]==]\n'
+
+
 def run(procs: Processes, url: str, *, seconds: float, connections: int, threads: int = 1,
-        cpu: str | None = None, headers: tuple[str, ...] = ()) -> WrkResult:
-    """One bounded wrk run (`-d`), keep-alive, pinned to `cpu`; it stops by itself."""
+        cpu: str | None = None, headers: tuple[str, ...] = (), script: Path | None = None) -> WrkResult:
+    """One bounded wrk run (`-d`), keep-alive, pinned to `cpu`; it stops by itself. `script`: a wrk Lua script
+    (`request_script`) for requests other than a bodiless GET."""
     argv = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds:g}s", "--latency", "--timeout", "5s"]
     for header in headers:
         argv += ["-H", header]
+    if script is not None:
+        argv += ["-s", str(script)]
     argv.append(url)
     proc = procs.start(argv, cpu=cpu, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:

@@ -31,8 +31,37 @@ def test_ratios_are_relative_to_nginx_in_the_same_run() -> None:
 
 
 def test_a_fast_small_clean_rusta_passes_every_target() -> None:
-    verdicts = _verdicts([_run("nginx", 30_000.0), _run("rusta", 7_500.0, primary=True)])
+    verdicts = _verdicts([_run("nginx", 30_000.0), _run("rusta", 7_500.0, primary=True),
+                          _run("llm_direct", 12_000.0, p99=0.1), _run("rusta_llm", 2_000.0, p99=1.5)])
     assert all(v is True for v in verdicts.values())
+
+
+def test_an_llm_route_adding_more_than_2_ms_at_p99_fails() -> None:
+    verdicts = _verdicts([_run("llm_direct", 12_000.0, p99=0.1), _run("rusta_llm", 2_000.0, p99=2.5)])
+    assert verdicts["LLM route p99 over direct (ms)"] is False
+
+
+def test_an_llm_route_answering_errors_fails_even_when_fast() -> None:
+    verdicts = _verdicts([_run("llm_direct", 12_000.0, p99=0.1), _run("rusta_llm", 9_000.0, p99=0.2, errors=3)])
+    assert verdicts["LLM route p99 over direct (ms)"] is True
+    assert verdicts["LLM route non-2xx responses and socket errors"] is False
+
+
+def test_the_llm_target_is_skipped_without_the_direct_run() -> None:
+    verdicts = _verdicts([_run("rusta_llm", 2_000.0, p99=1.5)])
+    assert verdicts["LLM route p99 over direct (ms)"] is None
+
+
+def test_comparisons_give_the_llm_route_over_the_provider_direct() -> None:
+    from bench.report import comparisons
+
+    runs = [_run("llm_direct", 10_000.0, p99=0.25), _run("rusta_llm", 2_500.0, p99=1.75)]
+    for run in runs:
+        run.update(p50_ms=0.5 if run["name"] == "rusta_llm" else 0.125)
+    compared = comparisons(runs)
+    assert compared["llm_p99_over_direct_ms"] == 1.5
+    assert compared["llm_p50_over_direct_ms"] == 0.375
+    assert compared["llm_ratio_to_direct"] == 0.25
 
 
 def test_the_rss_target_looks_at_workers_not_the_supervisor() -> None:
@@ -86,3 +115,4 @@ def test_comparisons_are_none_without_their_runs() -> None:
 
     compared = comparisons([_run("rusta", 6_000.0, primary=True)])
     assert compared["recording_ratio"] is None and compared["jwt_ratelimit_ratio"] is None
+    assert compared["llm_p99_over_direct_ms"] is None

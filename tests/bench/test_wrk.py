@@ -1,9 +1,16 @@
 """Tests of bench/wrk.py: reading wrk's --latency report."""
 from __future__ import annotations
 
+import shutil
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
 import pytest
 
-from bench.wrk import WrkError, parse
+from bench.procs import Processes
+from bench.wrk import WrkError, parse, request_script, run
 
 CLEAN = """\
 Running 10s test @ http://127.0.0.1:8000/bench
@@ -66,3 +73,54 @@ def test_it_refuses_a_report_without_the_latency_distribution() -> None:
     without = "\n".join(line for line in CLEAN.splitlines() if "%" not in line or "Stdev" in line)
     with pytest.raises(WrkError):
         parse(without)
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """Answers 200 and keeps each request's method, Content-Type and body."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive, as wrk expects
+    seen: list[tuple[str, str | None, bytes]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.seen.append((self.command, self.headers.get("Content-Type"), body))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - the base class's name
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[int]:
+    _Recorder.seen = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield int(server.server_address[1])
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")
+def test_its_request_script_makes_wrk_post_the_body_with_the_given_headers(recorder: int, tmp_path: Path) -> None:
+    body = '{"model":"bench-model","messages":[{"role":"user","content":"Say \\"pong\\"."}]}'
+    script = tmp_path / "post.lua"
+    script.write_text(request_script("POST", body))
+    procs = Processes()
+    try:
+        result = run(procs, f"http://127.0.0.1:{recorder}/v1/chat/completions", seconds=1, connections=1,
+                     headers=("Content-Type: application/json",), script=script)
+    finally:
+        procs.stop_all()
+    assert result.errors == 0 and result.requests > 0
+    assert _Recorder.seen[0] == ("POST", "application/json", body.encode())
+
+
+def test_a_body_that_would_end_the_script_s_string_is_refused() -> None:
+    with pytest.raises(WrkError):
+        request_script("POST", "x]==]y")
