@@ -3,7 +3,8 @@
 On the worker's event loop, once a second (aligned to wall-clock seconds, so a window never straddles two
 10-second buckets), `tick` closes the recorder's window and takes AI routing's, backend discovery's, the
 plugins' and the LLM routes' snapshots (protocols.ai.records, protocols.discovery.figures, protocols.plugins,
-protocols.llm.metrics: read on the loop because the loop writes them), which costs
+protocols.llm.metrics: read on the loop because the loop writes them) and the LLM routes' spend window (kept in
+the history beside the recorder's window, metrics.llm_points), which costs
 microseconds to a millisecond. Everything that does I/O happens on the flusher's own thread: writing this
 process's totals file (metrics.procfiles) and writing the history buffer to its store (metrics.history) every
 `history_every` seconds. A store that fails (database locked, Redis away) is logged and written again on the
@@ -36,6 +37,7 @@ from protocols.ai import records
 from protocols.discovery import figures as discovery_figures
 from protocols.llm import metrics as llm_metrics
 from protocols.llm.budgets import SpendEntry
+from protocols.llm.metrics import SpendKey
 from protocols.plugins import snapshot as plugin_snapshot
 from protocols.recorder import ConsumerKey, Recorder, Totals, WindowKey
 
@@ -46,9 +48,10 @@ SPEND_SNAPSHOT_TIMEOUT_S = 2.0
 SpendSnapshot = Callable[[], Coroutine[Any, Any, Sequence[SpendEntry]]]
 # What one tick hands the flusher's thread: totals, breaker rows, the AI snapshot, the closed window, its start,
 # and the consumer window closed with it; last, backend discovery's snapshot, the plugins' and the LLM routes'
-# counters.
+# counters, then the LLM spend window.
 _Tick = tuple[Totals, list[dict[str, Any]], dict[str, Any], dict[WindowKey, list[Any]], float,
-              dict[ConsumerKey, list[Any]], dict[str, Any], dict[str, Any], dict[str, Any]]
+              dict[ConsumerKey, list[Any]], dict[str, Any], dict[str, Any], dict[str, Any],
+              dict[SpendKey, list[int]]]
 
 
 def breaker_rows() -> list[dict[str, Any]]:
@@ -72,6 +75,7 @@ class WorkerFlusher:
                  discovery: Callable[[], dict[str, Any]] = discovery_figures.snapshot,
                  plugins: Callable[[], dict[str, Any]] = plugin_snapshot,
                  llm: Callable[[], dict[str, Any]] = llm_metrics.snapshot,
+                 llm_window: Callable[[], dict[SpendKey, list[int]]] = llm_metrics.take_window,
                  on_tick: Callable[[], None] | None = None,
                  spend: SpendSnapshot | None = None, spend_every: float = 10.0,
                  spend_writer: Callable[[Sequence[SpendEntry], float], object] = llm_spend.write_snapshot) -> None:
@@ -86,6 +90,7 @@ class WorkerFlusher:
         self.discovery = discovery
         self.plugins = plugins
         self.llm = llm
+        self.llm_window = llm_window
         self.on_tick = on_tick
         self.spend = spend
         self.spend_every = spend_every
@@ -120,7 +125,7 @@ class WorkerFlusher:
         breakers = self.breakers()
         self.recorder.breakers_seen(breakers)
         self._queue.put((self.recorder.snapshot(), breakers, self.ai(), window, started, consumers,
-                         self.discovery(), self.plugins(), self.llm()))
+                         self.discovery(), self.plugins(), self.llm(), self.llm_window()))
         if self.on_tick is not None:
             self.on_tick()
         if self._loop is not None and self._timer is not None:
@@ -147,14 +152,14 @@ class WorkerFlusher:
                 self._write_history(force=True)
                 self._write_spend(force=True)
                 return
-            totals, breakers, ai, window, started, consumers, discovery, plugins, llm = item
+            totals, breakers, ai, window, started, consumers, discovery, plugins, llm, spend = item
             try:
                 procfiles.write(self.folder, totals, breakers, self.clock(), ai=ai, discovery=discovery,
                                 plugins=plugins, llm=llm)
             except OSError as exc:
                 log.warning("could not write this worker's metrics file: %s", exc)
-            if window:
-                self.history.add(window, started, consumers)
+            if window or spend:
+                self.history.add(window, started, consumers, spend)
             self._write_history(force=False)
             self._write_spend(force=False)
 

@@ -13,6 +13,9 @@ Consumers' points (per consumer and route, from the recorder's consumer window) 
 ConsumerRawPoint rows upserted by the process, or a second hash per bucket (`rusta:metrics:consumers:10s:<epoch>`)
 ingested with the bucket's route points, in the same transaction.
 
+LLM routes' spend points (per route, model and consumer, from protocols.llm.metrics' window) take the same path
+too: metrics.llm_points has their buffer, rows and hash (`rusta:metrics:llm:10s:<epoch>`).
+
 Replacing instead of incrementing is what makes a retried write harmless.
 """
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any, Protocol
 
 from django.db import transaction
 
+from metrics import llm_points
 from metrics.aggregates import (
     CONSUMER_FIELDS,
     FIELDS,
@@ -38,6 +42,7 @@ from metrics.aggregates import (
     from_window,
 )
 from metrics.models import ConsumerRawPoint, RawPoint
+from protocols.llm.metrics import SpendKey
 from protocols.recorder import ConsumerKey, WindowKey
 
 log = logging.getLogger(__name__)
@@ -78,6 +83,9 @@ class Store(Protocol):
     def write_consumers(self, source: str, points: dict[ConsumerBucketKey, Agg]) -> None:
         """The same for consumers' points (called only when there are some)."""
 
+    def write_llm_spend(self, source: str, points: dict[llm_points.SpendBucketKey, list[int]]) -> None:
+        """The same for LLM spend points (called only when there are some)."""
+
 
 class HistoryBuffer:
     """This process's aggregates per 10-second bucket, until each has been written after it ended."""
@@ -88,15 +96,19 @@ class HistoryBuffer:
         self.dirty: set[BucketKey] = set()
         self.consumer_points: dict[ConsumerBucketKey, Agg] = {}
         self.consumers_dirty: set[ConsumerBucketKey] = set()
+        self.spend = llm_points.SpendBuffer()
 
     def add(self, window: dict[WindowKey, list[Any]], at: float,
-            consumers: dict[ConsumerKey, list[Any]] | None = None) -> None:
+            consumers: dict[ConsumerKey, list[Any]] | None = None,
+            spend: dict[SpendKey, list[int]] | None = None) -> None:
         """A recorder window that started at `at` (the flusher keeps windows within one bucket), and the consumer
-        window closed with it."""
+        window and LLM spend window closed with it."""
         bucket = bucket_of(at)
         _merge_into(self.points, self.dirty, bucket, from_window(window))
         if consumers:
             _merge_into(self.consumer_points, self.consumers_dirty, bucket, from_consumer_window(consumers))
+        if spend:
+            self.spend.add(spend, bucket)
 
     def flush(self, store: Store, now: float) -> int:
         """Write the buckets that changed; forget those long over. Returns how many points were written.
@@ -110,11 +122,12 @@ class HistoryBuffer:
         if consumers_dirty:
             store.write_consumers(self.source, consumers_dirty)
             self.consumers_dirty.clear()
+        spent = self.spend.flush(store, self.source, now)
         for points, still_dirty in ((self.points, self.dirty), (self.consumer_points, self.consumers_dirty)):
             for key in [key for key in points if key[0] + BUCKET_SECONDS + KEEP_AFTER_END < now]:
                 if key not in still_dirty:
                     del points[key]
-        return len(dirty) + len(consumers_dirty)
+        return len(dirty) + len(consumers_dirty) + spent
 
 
 def _merge_into(points: dict[tuple[int, str, str], Agg], dirty: set[tuple[int, str, str]], bucket: int,
@@ -147,6 +160,9 @@ class DatabaseStore:
                                              unique_fields=["start", "consumer", "route", "source"],
                                              update_fields=list(CONSUMER_FIELDS))
 
+    def write_llm_spend(self, source: str, points: dict[llm_points.SpendBucketKey, list[int]]) -> None:
+        llm_points.write_database(source, points)
+
 
 class RedisStore:
     """Hashes in Redis, ingested by `ingest_from_redis` (REDIS_URL set)."""
@@ -175,6 +191,13 @@ class RedisStore:
             buckets.add(bucket)
         for bucket in buckets:
             pipe.expire(f"{REDIS_CONSUMER_PREFIX}{bucket}", REDIS_TTL)
+            pipe.zadd(REDIS_PENDING, {str(bucket): bucket})
+        pipe.execute()
+
+    def write_llm_spend(self, source: str, points: dict[llm_points.SpendBucketKey, list[int]]) -> None:
+        pipe = self.client.pipeline(transaction=False)
+        for bucket in llm_points.write_redis(pipe, source, points):
+            pipe.expire(f"{llm_points.REDIS_LLM_PREFIX}{bucket}", REDIS_TTL)
             pipe.zadd(REDIS_PENDING, {str(bucket): bucket})
         pipe.execute()
 
@@ -217,6 +240,7 @@ def ingest_from_redis(client: Any, now: datetime | None = None, limit: int = 500
         for raw_field, raw_value in client.hgetall(f"{REDIS_CONSUMER_PREFIX}{bucket}").items():
             consumer, route, _source = json.loads(raw_field)
             consumers.setdefault((consumer, route), Agg()).merge(Agg.from_dict(json.loads(raw_value)))
+        spend = llm_points.read_redis_bucket(client, bucket)
         with transaction.atomic():
             RawPoint.objects.filter(start=utc(bucket), source="redis").delete()
             RawPoint.objects.bulk_create([
@@ -229,6 +253,7 @@ def ingest_from_redis(client: Any, now: datetime | None = None, limit: int = 500
                                  **agg.consumer_dict())
                 for (consumer, route), agg in consumers.items()
             ])
+            llm_points.replace_ingested(bucket, spend)
         client.zrem(REDIS_PENDING, member)
         done += 1
     return done

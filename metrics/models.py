@@ -140,6 +140,62 @@ class ConsumerRollupPoint(ConsumerAggregate):
         return f"{self.resolution} {self.start:%Y-%m-%d %H:%M} {self.consumer} on {self.route}"
 
 
+class LlmSpendAggregate(models.Model):
+    """What one consumer spent on one LLM route and model over one time bucket: requests, tokens by kind and cost.
+
+    `cost_micros` is in integer micro-units of the route's budget currency, so sums are exact at every resolution.
+    `model` is "" for requests no target answered (refusals), `consumer` "" for requests without one.
+    `input_tokens` is the whole prompt (cached tokens included), as on /metrics.
+    """
+
+    start = models.DateTimeField()
+    route = models.CharField(max_length=200)
+    model = models.CharField(max_length=200, blank=True, default="")
+    consumer = models.CharField(max_length=100, blank=True, default="")
+    requests = models.BigIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_input_tokens = models.BigIntegerField(default=0)
+    cost_micros = models.BigIntegerField(default=0)
+
+    class Meta:
+        abstract = True
+
+
+class LlmSpendRawPoint(LlmSpendAggregate):
+    """An LLM spend 10-second point as one writer saw it (a gateway process, or `redis`); replaced, never added to."""
+
+    source = models.CharField(max_length=100, help_text="The gateway process, or `redis` for ingested points.")
+
+    class Meta:
+        verbose_name = "LLM spend raw point"
+        constraints = [models.UniqueConstraint(fields=["start", "route", "model", "consumer", "source"],
+                                               name="llm_spend_rawpoint_one_row_per_writer",
+                                               violation_error_message="One row per bucket, route, model, consumer "
+                                                                       "and writer.")]
+        indexes = [models.Index(fields=["start"], name="llm_spend_rawpoint_start")]
+
+    def __str__(self) -> str:
+        return f"10s {self.start:%Y-%m-%d %H:%M:%S} {self.consumer} on {self.route}/{self.model} ({self.source})"
+
+
+class LlmSpendRollupPoint(LlmSpendAggregate):
+    """A rolled-up LLM spend point, recomputed whole with the route series of the same resolution and bucket."""
+
+    resolution = models.CharField(max_length=3, choices=[c for c in Resolution.choices if c[0] != "10s"])
+
+    class Meta:
+        verbose_name = "LLM spend rollup point"
+        constraints = [models.UniqueConstraint(fields=["resolution", "start", "route", "model", "consumer"],
+                                               name="llm_spend_rollup_one_row_per_bucket",
+                                               violation_error_message="One row per resolution, bucket, route, "
+                                                                       "model and consumer.")]
+        indexes = [models.Index(fields=["resolution", "start"], name="llm_spend_rollup_resolution")]
+
+    def __str__(self) -> str:
+        return f"{self.resolution} {self.start:%Y-%m-%d %H:%M} {self.consumer} on {self.route}/{self.model}"
+
+
 class RetentionPolicy(models.Model):
     """How long the points of one resolution are kept; the operator edits these rows in the admin.
 

@@ -7,9 +7,9 @@ the next run redoes); a retry finds the marker moved and does nothing twice.
 
 A bucket is rolled up only once its sources are final: it ended SETTLE ago (late flushes from the gateways),
 the finer resolution's own marker has passed it (for 5m, 1h, 1d), and, with Redis, no older bucket is still
-waiting to be ingested. Consumers' points are rolled up in the same transaction as the route series of the same
-buckets, under the same marker, and pruned by the same retention. Celery runs `run_all` every few seconds
-(metrics.tasks); `manage.py rollup` runs the same without a broker.
+waiting to be ingested. Consumers' points and LLM spend points (metrics.llm_points) are rolled up in the same
+transaction as the route series of the same buckets, under the same marker, and pruned by the same retention.
+Celery runs `run_all` every few seconds (metrics.tasks); `manage.py rollup` runs the same without a broker.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Min
 from django.utils import timezone
 
+from metrics import llm_points
 from metrics.aggregates import Agg, ConsumerSeriesKey, SeriesKey
 from metrics.models import (
     DEFAULT_RETENTION_DAYS,
@@ -96,7 +97,9 @@ def rollup(resolution: str, now: datetime | None = None, *, pending_before: date
     for _ in range(max_batches):  # bounded: a run after a long outage resumes next time
         marker = FillState.objects.filter(resolution=resolution).values_list("filled_until", flat=True).first()
         if marker is None:
-            first = source_rows(source).aggregate(first=Min("start"))["first"]
+            firsts = [rows.aggregate(first=Min("start"))["first"]
+                      for rows in (source_rows(source), llm_points.spend_rows(source))]
+            first = min((moment for moment in firsts if moment is not None), default=None)
             if first is None:
                 return run
             marker = floor(first, step)
@@ -134,9 +137,10 @@ def _fill(resolution: str, source: str, start: datetime, end: datetime, step: in
                                 **agg.consumer_dict())
             for (bucket, (consumer, route)), agg in consumers.items()
         ], batch_size=1000)
+        spent = llm_points.fill(resolution, source, start, end, step)
         state.filled_until = end
         state.save(update_fields=["filled_until", "updated_at"])
-    return len(totals) + len(consumers)
+    return len(totals) + len(consumers) + spent
 
 
 def run_all(now: datetime | None = None, *, pending_before: datetime | None = None) -> list[RollupRun]:
@@ -171,5 +175,6 @@ def apply_retention(now: datetime | None = None) -> dict[str, int]:
         if cutoff is None:
             continue
         deleted[resolution] = (source_rows(resolution).filter(start__lt=cutoff).delete()[0]
-                               + consumer_rows(resolution).filter(start__lt=cutoff).delete()[0])
+                               + consumer_rows(resolution).filter(start__lt=cutoff).delete()[0]
+                               + llm_points.spend_rows(resolution).filter(start__lt=cutoff).delete()[0])
     return deleted

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from rest_framework.routers import SimpleRouter
 
+from metrics.api.llm_spend import LlmSpendViewSet
 from metrics.api.series import MetricsViewSet
 
 app_name = "metrics-api"
 
 router = SimpleRouter()
 router.register("metrics", MetricsViewSet, basename="metrics")
+router.register("metrics/llm/spend", LlmSpendViewSet, basename="metrics-llm-spend")
 
 urlpatterns = router.urls

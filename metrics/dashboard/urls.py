@@ -1,12 +1,13 @@
 """URLs of the dashboard, mounted at /admin/metrics/dashboard/ (staff only, through the admin's login): its views,
-a page per route, the Consumers view and a page per consumer, and each route's AI routing page (metrics.ai_routing)."""
+a page per route, the Consumers view and a page per consumer, the LLM Spend view, and each route's AI routing page
+(metrics.ai_routing)."""
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import path
 
 from metrics import ai_routing
-from metrics.dashboard import consumers, views
+from metrics.dashboard import consumers, spend, views
 
 app_name = "metrics-dashboard"
 
@@ -17,5 +18,6 @@ urlpatterns = [
     path("ai/<str:route>/data/", admin.site.admin_view(ai_routing.route_data), name="ai-data"),
     path("consumers/", admin.site.admin_view(consumers.consumers_page), name="consumers"),
     path("consumer/<str:consumer>/", admin.site.admin_view(views.consumer_page), name="consumer"),
+    path("spend/", admin.site.admin_view(spend.spend_page), name="spend"),
     path("<slug:view>/", admin.site.admin_view(views.dashboard), name="view"),
 ]

@@ -13,6 +13,10 @@ metrics.procfiles sums over workers (the first COUNTER_WIDTHS[name] fields of a 
     tps        [[route, model, [counts per TPS_BOUNDS and +Inf..., sum]]]       output tokens per second
     fallbacks  [[route, target, reason, n]]
 
+Beside the cumulative counters, `window` gathers what the requests since the last `take_window` spent, per
+(route, model, consumer): [requests, input, output, cached_input tokens, cost micros]. The flusher takes it every
+tick into the stored LLM spend history (metrics.llm_points), as it takes the recorder's window.
+
 `model` is the model of the target that answered ("" when none did: a refusal, or every target passed over);
 `consumer` is "" for requests without one. Consumers are bounded by the Consumer table, models by the routes'
 targets, so the label sets stay small.
@@ -31,6 +35,9 @@ if TYPE_CHECKING:
 TPS_BOUNDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 TOKEN_KINDS = ("input", "output", "cached_input")
 COUNTER_WIDTHS = {"requests": 4, "tokens": 4, "cost": 3, "ttft": 2, "tps": 2, "fallbacks": 3}
+# The figures of a spend window's cell, in order.
+WINDOW_FIELDS = ("requests", "input_tokens", "output_tokens", "cached_input_tokens", "cost_micros")
+SpendKey = tuple[str, str, str]  # route, model, consumer
 
 
 def _new_histogram(bounds: tuple[float, ...]) -> list[float]:
@@ -56,7 +63,7 @@ class LlmMetrics:
     """Per (route, model, consumer): requests by status class, tokens by kind and cost; per (route, model): time
     to first token and output tokens per second of streamed answers; per (route, target, reason): fallbacks."""
 
-    __slots__ = ("requests", "tokens", "cost", "ttft", "tps", "fallbacks")
+    __slots__ = ("requests", "tokens", "cost", "ttft", "tps", "fallbacks", "window")
 
     def __init__(self) -> None:
         self.requests: dict[tuple[str, str, str, str], int] = {}
@@ -65,6 +72,7 @@ class LlmMetrics:
         self.ttft: dict[tuple[str, str], list[float]] = {}
         self.tps: dict[tuple[str, str], list[float]] = {}
         self.fallbacks: dict[tuple[str, str, str], int] = {}
+        self.window: dict[SpendKey, list[int]] = {}
 
     def record(self, route: str, consumer: str | None, outcome: Outcome, elapsed_s: float, *,
                streamed: bool) -> None:
@@ -76,6 +84,10 @@ class LlmMetrics:
         who = consumer or ""
         key = (route, model, who, status_class(outcome.status))
         self.requests[key] = self.requests.get(key, 0) + 1
+        cell = self.window.get((route, model, who))
+        if cell is None:
+            cell = self.window[(route, model, who)] = [0, 0, 0, 0, 0]
+        cell[0] += 1
         usage = outcome.usage
         if usage is not None:
             tokens = self.tokens
@@ -85,6 +97,10 @@ class LlmMetrics:
                 tokens[token_key] = tokens.get(token_key, 0) + count
             cost_key = (route, model, who)
             self.cost[cost_key] = self.cost.get(cost_key, 0) + outcome.cost_micros
+            cell[1] += usage.input_tokens
+            cell[2] += usage.output_tokens
+            cell[3] += usage.cached_input_tokens
+            cell[4] += outcome.cost_micros
         first = outcome.first_token_s
         if streamed and first is not None:
             _observe(self.ttft, (route, model), LATENCY_BOUNDS, first)
@@ -95,6 +111,12 @@ class LlmMetrics:
             fallback_key = (route, fallback.target, fallback.reason)
             self.fallbacks[fallback_key] = self.fallbacks.get(fallback_key, 0) + 1
 
+    def take_window(self) -> dict[SpendKey, list[int]]:
+        """Hand over what was spent since the last call (on the loop, like Recorder.take_window); a new window
+        starts empty. The cumulative counters are not touched."""
+        window, self.window = self.window, {}
+        return window
+
 
 # This process's LLM metrics: every LLM request counts here (tests give their own).
 METRICS = LlmMetrics()
@@ -103,6 +125,11 @@ METRICS = LlmMetrics()
 def empty() -> dict[str, Any]:
     """The snapshot of a gateway whose LLM routes answered nothing yet."""
     return {name: [] for name in COUNTER_WIDTHS}
+
+
+def take_window(metrics: LlmMetrics = METRICS) -> dict[SpendKey, list[int]]:
+    """This process's spend window (LlmMetrics.take_window), for the flusher."""
+    return metrics.take_window()
 
 
 def snapshot(metrics: LlmMetrics = METRICS) -> dict[str, Any]:
