@@ -4,15 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from metrics import llm_spend_queries, queries
-from metrics.api.series import DEFAULT_SUMMARY_RANGE, FlexibleDateTimeField
+from metrics import llm_spend_queries
+from metrics.api.series import FlexibleDateTimeField, interval_range, summary_range, within_points
 from metrics.models import RESOLUTION_SECONDS
 from routes.api.permissions import RolePermission
 from routes.api.serializers import ErrorsSerializer
@@ -35,18 +34,10 @@ class SpendParamsSerializer(serializers.Serializer):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         interval = attrs["interval"]
-        default_start, default_end = queries.default_range(interval, timezone.now())
-        end = attrs.get("end") or default_end
-        start = attrs.get("start") or (default_start if "end" not in attrs else end - (default_end - default_start))
-        if start >= end:
-            raise serializers.ValidationError({"start": ["start must be before end."]})
-        query = llm_spend_queries.SpendQuery(interval, start, end, attrs.get("route"), attrs.get("model"),
-                                             attrs.get("consumer"), attrs.get("by"))
-        if query.point_count > queries.MAX_POINTS:
-            raise serializers.ValidationError({"interval": [
-                f"{query.point_count} points of {interval} between start and end; at most {queries.MAX_POINTS}: "
-                "choose a longer interval or a shorter range."]})
-        attrs["query"] = query
+        start, end = interval_range(attrs)
+        attrs["query"] = within_points(llm_spend_queries.SpendQuery(
+            interval, start, end, attrs.get("route"), attrs.get("model"), attrs.get("consumer"), attrs.get("by")),
+            interval)
         return attrs
 
 
@@ -57,11 +48,7 @@ class SpendSummaryParamsSerializer(serializers.Serializer):
     end = FlexibleDateTimeField(required=False, help_text="Default: now.")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        end = attrs.get("end") or timezone.now()
-        start = attrs.get("start") or end - DEFAULT_SUMMARY_RANGE
-        if start >= end:
-            raise serializers.ValidationError({"start": ["start must be before end."]})
-        attrs["start"], attrs["end"] = start, end
+        attrs["start"], attrs["end"] = summary_range(attrs)
         return attrs
 
 

@@ -70,18 +70,9 @@ class HistoryParamsSerializer(serializers.Serializer):
                 raise serializers.ValidationError({"name": [
                     f"A consumer's history has {', '.join(queries.CONSUMER_NAMES)}, not {attrs['name']}."]})
         interval = attrs["interval"]
-        default_start, default_end = queries.default_range(interval, timezone.now())
-        end = attrs.get("end") or default_end
-        start = attrs.get("start") or (default_start if "end" not in attrs else end - (default_end - default_start))
-        if start >= end:
-            raise serializers.ValidationError({"start": ["start must be before end."]})
-        query = queries.HistoryQuery(attrs["name"], interval, start, end, attrs.get("route"), attrs.get("backend"),
-                                     attrs.get("consumer"))
-        if query.point_count > queries.MAX_POINTS:
-            raise serializers.ValidationError({"interval": [
-                f"{query.point_count} points of {interval} between start and end; at most {queries.MAX_POINTS}: "
-                "choose a longer interval or a shorter range."]})
-        attrs["query"] = query
+        start, end = interval_range(attrs)
+        attrs["query"] = within_points(queries.HistoryQuery(attrs["name"], interval, start, end, attrs.get("route"),
+                                                            attrs.get("backend"), attrs.get("consumer")), interval)
         return attrs
 
 
@@ -94,12 +85,37 @@ class ConsumersParamsSerializer(serializers.Serializer):
                                    help_text="How many of each consumer's routes to list, busiest first (1-50).")
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
-        end = attrs.get("end") or timezone.now()
-        start = attrs.get("start") or end - DEFAULT_SUMMARY_RANGE
-        if start >= end:
-            raise serializers.ValidationError({"start": ["start must be before end."]})
-        attrs["start"], attrs["end"] = start, end
+        attrs["start"], attrs["end"] = summary_range(attrs)
         return attrs
+
+
+def interval_range(attrs: dict[str, Any]) -> tuple[Any, Any]:
+    """`start` and `end` of a series query: given, else 120 intervals ending at the current one (a `start` left
+    out keeps that length before a given `end`); ValidationError when start is not before end."""
+    default_start, default_end = queries.default_range(attrs["interval"], timezone.now())
+    end = attrs.get("end") or default_end
+    start = attrs.get("start") or (default_start if "end" not in attrs else end - (default_end - default_start))
+    if start >= end:
+        raise serializers.ValidationError({"start": ["start must be before end."]})
+    return start, end
+
+
+def summary_range(attrs: dict[str, Any]) -> tuple[Any, Any]:
+    """`start` and `end` of a summary: given, else the hour before now; ValidationError when start is not first."""
+    end = attrs.get("end") or timezone.now()
+    start = attrs.get("start") or end - DEFAULT_SUMMARY_RANGE
+    if start >= end:
+        raise serializers.ValidationError({"start": ["start must be before end."]})
+    return start, end
+
+
+def within_points(query: Any, interval: str) -> Any:
+    """`query` when it asks for at most MAX_POINTS points; else the 400 saying so at `interval`."""
+    if query.point_count > queries.MAX_POINTS:
+        raise serializers.ValidationError({"interval": [
+            f"{query.point_count} points of {interval} between start and end; at most {queries.MAX_POINTS}: "
+            "choose a longer interval or a shorter range."]})
+    return query
 
 
 class MetricsViewSet(viewsets.ViewSet):
