@@ -15,7 +15,8 @@ from typing import Any
 
 from metrics.consumer_queries import cover
 from metrics.llm_points import add_into, figures_of, spend_rows
-from metrics.models import RESOLUTION_SECONDS, FillState
+from metrics.models import FillState
+from metrics.queries import PointRange
 from protocols.llm.budgets.money import format_micros
 from protocols.llm.metrics import WINDOW_FIELDS
 
@@ -24,7 +25,7 @@ SPLITS = ("consumer", "model", "route")
 
 
 @dataclass(frozen=True)
-class SpendQuery:
+class SpendQuery(PointRange):
     interval: str
     start: datetime
     end: datetime
@@ -32,14 +33,6 @@ class SpendQuery:
     model: str | None = None
     consumer: str | None = None
     by: str | None = None
-
-    @property
-    def step(self) -> int:
-        return RESOLUTION_SECONDS[self.interval]
-
-    @property
-    def point_count(self) -> int:
-        return max(0, int((self.end - self.start).total_seconds()) // self.step)
 
 
 def figures(cell: list[int]) -> dict[str, Any]:

@@ -25,15 +25,12 @@ CONSUMER_NAMES = ("requests", "latency", "errors")  # a consumer's points keep n
 MAX_POINTS = 2000
 
 
-@dataclass(frozen=True)
-class HistoryQuery:
-    name: str
+class PointRange:
+    """What a query over stored points derives from its `interval`, `start` and `end` (its own fields)."""
+
     interval: str
     start: datetime
     end: datetime
-    route: str | None = None
-    backend: str | None = None
-    consumer: str | None = None
 
     @property
     def step(self) -> int:
@@ -42,6 +39,17 @@ class HistoryQuery:
     @property
     def point_count(self) -> int:
         return max(0, int((self.end - self.start).total_seconds()) // self.step)
+
+
+@dataclass(frozen=True)
+class HistoryQuery(PointRange):
+    name: str
+    interval: str
+    start: datetime
+    end: datetime
+    route: str | None = None
+    backend: str | None = None
+    consumer: str | None = None
 
 
 def floor(moment: datetime, seconds: int) -> datetime:
