@@ -31,14 +31,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any
 
-from tests.support.background import start_thread
+from tests.support.json_stub_server import JsonStubServer
 from tests.support.llm_stubs import _bearer, _user_text
 from tests.support.llm_wire import (
     Answer,
@@ -134,10 +133,13 @@ class _Reply:
     content_type: str = "application/json"
 
 
-class ProviderStub:
+class ProviderStub(JsonStubServer):
     """The fake providers; see the module docstring."""
 
+    thread_name = "llm-providers"
+
     def __init__(self, api_key: str = "sk-stub-key") -> None:
+        super().__init__()
         self.api_key = api_key
         self.answer: str | Callable[[ProviderRequest], str] = "The stub provider says hello to you."
         self.tool_calls: list[ToolCall] = []
@@ -147,17 +149,7 @@ class ProviderStub:
         self.first_token_delay = 0.0
         self.chunk_delay = 0.0
         self.requests: list[ProviderRequest] = []
-        self.connections = 0
-        self.port = 0
         self._faults: list[_Fault] = []
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._handlers: set[asyncio.Task[None]] = set()
-        self._closing = False
-        self._thread: threading.Thread | None = None
-        self._stop: asyncio.Event | None = None
-        self._ready = threading.Event()
 
     @property
     def base_url(self) -> str:
@@ -193,90 +185,12 @@ class ProviderStub:
                 self._faults.pop(0)
         return fault
 
-    # --- serving on the caller's loop -----------------------------------------------------------------------
-
-    async def __aenter__(self) -> ProviderStub:
-        await self._start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self._close()
-
-    async def _start(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def _close(self) -> None:
-        assert self._server is not None
-        self._closing = True
-        self._server.close()
-        for writer in list(self._writers):
-            writer.transport.abort()
-        for task in list(self._handlers):
-            task.cancel()
-        await asyncio.gather(*self._handlers, return_exceptions=True)
-        await self._server.wait_closed()
-
-    # --- serving from a thread ------------------------------------------------------------------------------
-
-    def __enter__(self) -> ProviderStub:
-        self._thread = threading.Thread(target=asyncio.run, args=(self._run(),), name="llm-providers", daemon=True)
-        start_thread(self._thread, self._ready, "LLM provider stub")
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        assert self._loop is not None and self._stop is not None and self._thread is not None
-        self._loop.call_soon_threadsafe(self._stop.set)
-        self._thread.join(10)
-
-    async def _run(self) -> None:
-        self._stop = asyncio.Event()
-        await self._start()
-        self._ready.set()
-        await self._stop.wait()
-        await self._close()
-
-    # --- HTTP/1.1 -------------------------------------------------------------------------------------------
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.connections += 1
-        self._writers.add(writer)
-        task = asyncio.current_task()
-        assert task is not None
-        self._handlers.add(task)
-        try:
-            while await self._exchange(reader, writer):
-                pass
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
-            pass
-        except asyncio.CancelledError:
-            # Ending quietly when the stub closes: asyncio 3.11 logs a cancelled connection handler as an error.
-            if not self._closing:
-                raise
-        finally:
-            self._handlers.discard(task)
-            self._writers.discard(writer)
-            writer.transport.abort()
-
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Serve one request; False when the connection is to be closed."""
-        try:
-            head = await reader.readuntil(b"\r\n\r\n")
-        except asyncio.IncompleteReadError:
+        read = await self.read_request(reader)
+        if read is None:
             return False
-        request_line, *fields = head.decode("latin-1").split("\r\n")
-        method, target, _ = request_line.split(" ", 2)
-        headers: dict[str, str] = {}
-        for line in fields:
-            if line:
-                name, _, value = line.partition(":")
-                headers[name.strip().lower()] = value.strip()
-        raw = await reader.readexactly(int(headers.get("content-length", "0")))
-        try:
-            body = json.loads(raw) if raw else None
-        except ValueError:
-            body = None
+        method, target, headers, body = read
         request = ProviderRequest(method, target.split("?", 1)[0], headers, body)
         self.requests.append(request)
         request_id = f"req_stub{len(self.requests)}"
