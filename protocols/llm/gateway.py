@@ -44,6 +44,7 @@ CHAT_DOORS: dict[str, ClientFormat] = {"/v1/chat/completions": "openai", "/chat/
                                        "/v1/messages": "anthropic", "/messages": "anthropic"}
 EMBEDDING_DOORS = frozenset({"/v1/embeddings", "/embeddings"})
 MODEL_DOORS = ("/v1/models", "/models")
+_MODEL_PREFIXES = tuple(f"{door}/" for door in MODEL_DOORS)  # /v1/models/{id}
 
 
 class BodyTooLarge(Exception):
@@ -84,7 +85,7 @@ class LlmGateway:
         started = time.perf_counter()
         streamed = [False]
         door = subpath.rstrip("/") or "/"
-        if door in MODEL_DOORS or door.startswith(tuple(f"{prefix}/" for prefix in MODEL_DOORS)):
+        if door in MODEL_DOORS or door.startswith(_MODEL_PREFIXES):
             return await self._models(policy, door, method, send, headers, query)
         outcome = await self._serve(route_id, route, policy, subpath, method, receive, send, consumer, order,
                                     streamed, resilience)
