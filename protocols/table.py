@@ -8,6 +8,7 @@ from types import MappingProxyType
 from typing import Any
 
 from protocols.patterns import Segment, parse_pattern, parse_template
+from protocols.tls import CertificateSpec
 
 # GET implies HEAD (RFC 9110 9.3.2), as Kong and nginx do.
 _IMPLIED_METHODS = {"GET": ("HEAD",)}
@@ -157,12 +158,15 @@ class RouteTable:
     `settings` holds the gateway-wide policy blocks by name (`jwt`, `rate_limit`...: GatewaySettings' JSON
     fields), which apply to every route that has no block of its own, and under `consumers` the table's
     ConsumerDirectory (protocols.auth.consumers: API keys and JWT subjects); treat it as read-only.
+    `certificates` are the TLS certificates the proxy listener serves (protocols.tls), picked by SNI.
     """
 
     def __init__(self, specs: list[RouteSpec] | tuple[RouteSpec, ...], version: int = 0,
-                 settings: Mapping[str, Any] | None = None) -> None:
+                 settings: Mapping[str, Any] | None = None,
+                 certificates: tuple[CertificateSpec, ...] = ()) -> None:
         self.version = version
         self.settings: Mapping[str, Any] = MappingProxyType(dict(settings or {}))
+        self.certificates = certificates
         self.built_at = time.time()
         compiled = [CompiledRoute(spec) for spec in specs]
         compiled.sort(key=CompiledRoute.specificity)
