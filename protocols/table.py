@@ -41,6 +41,11 @@ class BackendSpec:
     # The name TLS sends (SNI) and verifies, and the default Host, when it is not `host`: the DNS name a
     # discovered https address was found under (protocols.discovery). "": `host`.
     server_name: str = ""
+    # The backend's `tls` options (https/wss backends): the CA bundle (PEM) that signs its certificate instead of
+    # the system's, the name to send (SNI) and verify instead of `server_name`/`host`, and whether to verify at all.
+    tls_ca: str = field(default="", compare=False)
+    tls_server_name: str = ""
+    tls_verify: bool = True
 
     @property
     def url(self) -> str:
