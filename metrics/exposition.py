@@ -10,6 +10,8 @@ Metric families (all workers of the gateway combined, see metrics.procfiles):
     rusta_circuit_breaker_state{route,backend}           gauge: 0 closed, 1 half-open, 2 open
     rusta_circuit_breaker_opens_total{route,backend}     counter (moves to open, sampled every second)
     rusta_rate_limited_total{route}                      counter
+    rusta_tls_handshake_errors_total{reason}             counter: no_certificate, client_certificate,
+                                                         protocol_version, other
     rusta_cache_requests_total{route,result}             counter: hit, miss
     rusta_cache_stores_total{route}                      counter: answers stored in the response cache
     rusta_cache_stored_bytes_total{route}                counter: body bytes of those answers
@@ -116,6 +118,12 @@ def render(combined: Combined, version: str) -> str:
     lines += _family("rusta_rate_limited_total", "counter", "Requests rejected by a rate limit.")
     for route, value in sorted(totals.rate_limited.items()):
         lines.append(f"rusta_rate_limited_total{_labels(route=route)} {value}")
+
+    lines += _family("rusta_tls_handshake_errors_total", "counter",
+                     "Failed TLS handshakes on the proxy's TLS listener, by reason (no_certificate for the name, "
+                     "client_certificate, protocol_version, other).")
+    for reason, value in sorted(totals.tls_handshake_errors.items()):
+        lines.append(f"rusta_tls_handshake_errors_total{_labels(reason=reason)} {value}")
 
     lines += _family("rusta_cache_requests_total", "counter", "Response cache lookups by result (hit, miss).")
     for (route, result), value in sorted(totals.cache.items()):

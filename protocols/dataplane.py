@@ -24,6 +24,7 @@ from protocols.llm.gateway import LlmGateway
 from protocols.plan import TablePlan, build_plan
 from protocols.recorder import Recorder, recorder
 from protocols.table import EMPTY_TABLE, LiveTable, RouteTable, live
+from protocols.tls.contexts import ServerContexts
 from protocols.tracing import SpanSink
 from protocols.upstream import DEFAULT_IDLE_TIMEOUT, HOP_BY_HOP, UpstreamClient
 
@@ -52,6 +53,10 @@ class ProxyOptions:
     # link-local or a cloud metadata endpoint may be one (RUSTA_ALLOW_LINK_LOCAL_BACKENDS, as for saved hosts).
     discovery_lookup: Lookup | None = None
     allow_link_local_backends: bool = False
+    # The TLS listener: whether this process serves one (plans then hold the table's certificate contexts), and
+    # the port that routes redirecting plain HTTP send clients to (443 is left out of the URL).
+    tls: bool = False
+    https_port: int = 443
 
 
 class DataPlane:
@@ -100,6 +105,8 @@ class DataPlane:
         self.llm = LlmGateway(self.client, Budgets(
             RedisBudgetStore(options.redis_url) if options.redis_url else local_budgets, local_budgets),
             answers=RedisAnswers(options.redis_url) if options.redis_url else MemoryAnswers())
+        # The TLS listener's certificate contexts, reused across tables while a certificate is unchanged.
+        self.certificates = ServerContexts() if options.tls else None
         self.discovery = BackendDiscovery(self._rediscovered, lookup=options.discovery_lookup,
                                           allow_link_local=options.allow_link_local_backends)
         table = self.state.table
@@ -119,7 +126,7 @@ class DataPlane:
     def _build(self, table: RouteTable) -> TablePlan:
         """The plan of `table` over what its names resolved to so far; discovery resolves its names from now on."""
         self.discovery.follow(table)
-        return build_plan(table, self.access, self.balancing, self.ai, self.discovery.current)
+        return build_plan(table, self.access, self.balancing, self.ai, self.discovery.current, self.certificates)
 
     def _rediscovered(self) -> None:
         """The discovery task's news (on the loop): the table served now gets a plan over the new addresses."""

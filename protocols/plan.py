@@ -35,6 +35,8 @@ from protocols.prefixes import PrefixMatch, match_prefix_route
 from protocols.resilience import breaker_policy, retry_policy
 from protocols.shaping import RouteShaping
 from protocols.table import CompiledRoute, RouteTable
+from protocols.tls.contexts import NO_CERTIFICATES, CertificateLookup, ServerContexts
+from protocols.tls.policy import DEFAULT_TLS_POLICY, TlsPolicy, compile_tls_policy
 from protocols.websocket.config import WebSocketPolicy, websocket_policy
 
 if TYPE_CHECKING:
@@ -61,11 +63,12 @@ class RoutePlan:
     policy nor a rate limit. `runtime` is None for dns routes; `websocket` and `ftp` are set for routes of those
     protocols only; `ai` for http routes with an enabled `ai_policy` (protocols.ai.routing); `plugins` for http
     routes that run plugins (the gateway-wide `plugins` list with the route's own, protocols.plugins); `llm` for
-    llm routes (their compiled `llm` block: targets, guard, budgets).
+    llm routes (their compiled `llm` block: targets, guard, budgets); `tls` is its `tls` block (HTTPS redirect,
+    client certificates; protocols.tls.policy).
     """
 
     __slots__ = ("route", "guards", "shaping", "broken", "touches_answers", "access", "runtime", "websocket",
-                 "ftp", "ai", "plugins", "llm", "llm_resilience")
+                 "ftp", "ai", "plugins", "llm", "llm_resilience", "tls")
 
     def __init__(self, route: CompiledRoute, guards: Guards | None, shaping: RouteShaping | None, broken: bool,
                  access: RouteAccess | None, runtime: RouteRuntime | None) -> None:
@@ -84,6 +87,7 @@ class RoutePlan:
         self.plugins: PluginChain | None = None
         self.llm: LlmPolicy | None = None
         self.llm_resilience: Resilience = DEFAULT_RESILIENCE
+        self.tls: TlsPolicy = DEFAULT_TLS_POLICY
 
 
 class TablePlan:
@@ -98,10 +102,13 @@ class TablePlan:
 
     `paths` are the paths answered before any route is matched, and by what: HEALTH (/health, /ready, /live,
     always) and, when the table has dns routes, DOH for the DNS over HTTPS paths (protocols.dns.doh).
+
+    `tls` is the TLS listener's certificate lookup for this table (protocols.tls.contexts): its certificates'
+    contexts by SNI name, asking for client certificates when a route's `tls` block wants them.
     """
 
     __slots__ = ("table", "discovered", "routes", "unrouted", "unrouted_guards", "ftp_routes", "llm_routes",
-                 "resolvers", "paths")
+                 "resolvers", "paths", "tls")
 
     def __init__(self, table: RouteTable, routes: dict[int, RoutePlan], unrouted_guards: Guards | None,
                  discovered: Discovered = NOTHING_DISCOVERED) -> None:
@@ -116,6 +123,7 @@ class TablePlan:
         self.paths: dict[str, str] = _HEALTH_ONLY
         if any(route.protocol == "dns" for route in table.routes):
             self.paths = {**dict.fromkeys(DOH_PATHS, DOH), **_HEALTH_ONLY}
+        self.tls: CertificateLookup = NO_CERTIFICATES
 
     def ftp_route(self, method: str, host: str, path: str) -> PrefixMatch | None:
         """The ftp route that serves this request (`host` and `path` as RouteTable.match takes them): the one
@@ -140,10 +148,12 @@ class TablePlan:
 
 
 def build_plan(table: RouteTable, access: AccessControl, balancing: Balancing,
-               ai: AiRouting | None = None, discovered: Discovered = NOTHING_DISCOVERED) -> TablePlan:
+               ai: AiRouting | None = None, discovered: Discovered = NOTHING_DISCOVERED,
+               certificates: ServerContexts | None = None) -> TablePlan:
     """The plan of `table`: every route compiled now, each discovered backend balanced as the addresses it
     resolved to in `discovered`. Balancing forgets the backends the table no longer has, AI routing the
-    strategies of routes it no longer has (None: AI policies are not served)."""
+    strategies of routes it no longer has (None: AI policies are not served); `certificates` (None: no TLS
+    listener) builds the table's certificate lookup, reusing the contexts of unchanged certificates."""
     settings = table.settings
     try:
         unrouted: Guards | None = Guards.from_config(None, settings)
@@ -159,7 +169,12 @@ def build_plan(table: RouteTable, access: AccessControl, balancing: Balancing,
     made: dict[tuple[str, str], Any] = {}  # plugin objects, shared by the routes whose entries are the same
     routes = {route.id: _route_plan(route, settings, access, runtimes.get(route.id), ai, plugins, made)
               for route in table.routes}
-    return TablePlan(table, routes, unrouted, discovered)
+    plan = TablePlan(table, routes, unrouted, discovered)
+    if certificates is not None:
+        # The CAs of every route that asks for client certificates; the proxy checks each route's own.
+        bundles = sorted({p.tls.client_ca_pem for p in routes.values() if p.tls.wants_client_certificate})
+        plan.tls = certificates.lookup(table.certificates, "\n".join(bundles))
+    return plan
 
 
 def _gateway_plugins(settings: Mapping[str, Any]) -> tuple[PluginEntry, ...] | BlockError:
@@ -178,6 +193,7 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
     policies = route.spec.policies or {}
     guards: Guards | None = None
     shaping: RouteShaping | None = None
+    tls = DEFAULT_TLS_POLICY
     route_ai: RouteAi | None = None
     chain: PluginChain | None = None
     llm: LlmPolicy | None = None
@@ -187,6 +203,7 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
         # Every protocol's: a websocket or dns route asked over plain HTTP is refused as misconfigured (503)
         # before it is refused for its protocol, as it always was.
         shaping = RouteShaping.from_policies(policies)
+        tls = compile_tls_policy(policies.get("tls"))
         if ai is not None and runtime is not None and route.protocol == "http":
             route_ai = ai.route(route, settings, runtime)
             if route_ai is not None and route.discovers:
@@ -212,6 +229,7 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
     plan.plugins = chain
     plan.llm = llm
     plan.llm_resilience = llm_resilience
+    plan.tls = tls
     if route.protocol == "websocket":
         plan.websocket = websocket_policy(route.name, policies)
     elif route.protocol == "ftp":

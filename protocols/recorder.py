@@ -90,6 +90,7 @@ class Totals:
     cache_stored: dict[tuple[str, str], int] = field(default_factory=dict)  # route, "entries" | "bytes"
     breaker_opens: dict[tuple[str, str], int] = field(default_factory=dict)  # route, backend (seen by the flusher)
     websocket: dict[tuple[str, str], int] = field(default_factory=dict)  # route, one of WEBSOCKET_COUNTERS
+    tls_handshake_errors: dict[str, int] = field(default_factory=dict)  # reason (TLS_HANDSHAKE_REASONS)
     connections_active: int = 0
     connections_peak: int = 0
 
@@ -102,6 +103,7 @@ class Totals:
             "cache": _join(self.cache), "cache_stored": _join(self.cache_stored),
             "breaker_opens": _join(self.breaker_opens),
             "websocket": _join(self.websocket),
+            "tls_handshake_errors": dict(self.tls_handshake_errors),
             "connections_active": self.connections_active,
             "connections_peak": self.connections_peak,
         }
@@ -115,6 +117,7 @@ class Totals:
             cache=_split(data.get("cache", {})), cache_stored=_split(data.get("cache_stored", {})),
             breaker_opens=_split(data.get("breaker_opens", {})),
             websocket=_split(data.get("websocket", {})),
+            tls_handshake_errors=dict(data.get("tls_handshake_errors", {})),
             connections_active=int(data.get("connections_active", 0)),
             connections_peak=int(data.get("connections_peak", 0)),
         )
@@ -125,7 +128,7 @@ class Totals:
             (self.requests, other.requests), (self.bytes, other.bytes), (self.upstream_errors, other.upstream_errors),
             (self.rate_limited, other.rate_limited), (self.cache, other.cache),
             (self.cache_stored, other.cache_stored),
-            (self.breaker_opens, other.breaker_opens))
+            (self.breaker_opens, other.breaker_opens), (self.tls_handshake_errors, other.tls_handshake_errors))
         for mine, theirs in pairs:
             for key, value in theirs.items():
                 mine[key] = mine.get(key, 0) + value
@@ -235,6 +238,11 @@ class Recorder:
         counts = self.totals.cache
         counts[key] = counts.get(key, 0) + 1
 
+    def tls_handshake_failed(self, reason: str) -> None:
+        """A TLS handshake on the proxy's TLS listener failed (protocols.tls.contexts.failure_reason's label)."""
+        counts = self.totals.tls_handshake_errors
+        counts[reason] = counts.get(reason, 0) + 1
+
     def cache_stored(self, route: str, size: int) -> None:
         """An answer of `size` body bytes was stored in the response cache for `route`."""
         counts = self.totals.cache_stored
@@ -283,6 +291,7 @@ class Recorder:
             bytes=dict(totals.bytes), upstream_errors=dict(totals.upstream_errors),
             rate_limited=dict(totals.rate_limited), cache=dict(totals.cache), cache_stored=dict(totals.cache_stored),
             breaker_opens=dict(totals.breaker_opens), websocket=self.websocket_counters(),
+            tls_handshake_errors=dict(totals.tls_handshake_errors),
             connections_active=self.active, connections_peak=self.peak,
         )
 
@@ -343,6 +352,9 @@ class NullRecorder(Recorder):
         return None
 
     def cache_stored(self, route: str, size: int) -> None:
+        return None
+
+    def tls_handshake_failed(self, reason: str) -> None:
         return None
 
 

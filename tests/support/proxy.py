@@ -21,6 +21,8 @@ from protocols.http import AccessLog
 from protocols.http.listener import ListenerLimits, ListenerState, protocol_factory
 from protocols.http.proxy import ProxyApp
 from protocols.table import BackendSpec, LiveTable, RouteSpec, RouteTable
+from protocols.tls import CertificateSpec
+from protocols.tls.contexts import front_context
 from tests.support.background import ServerProcess, UvicornThread, load_routes, serve_in_process
 from tests.support.background import listening_socket as _listening_socket  # noqa: F401  (its old home)
 
@@ -76,11 +78,17 @@ def call(port: int, method: str, target: str, headers: Iterable[tuple[str, str]]
         conn.close()
 
 
-def _uvicorn(app: ProxyApp, listener: ListenerState | None = None) -> uvicorn.Server:
-    """uvicorn as runproxy configures the proxy listener: its protocol is protocols.http.listener's."""
+def _uvicorn(app: ProxyApp, listener: ListenerState | None = None, tls: bool = False) -> uvicorn.Server:
+    """uvicorn as runproxy configures the proxy listener: its protocol is protocols.http.listener's; with `tls`,
+    its TLS listener's front context (the certificates of the app's current table, by SNI)."""
     listener = listener or ListenerState(access_log=app.access_log)
+    factory = None
+    if tls:
+        dataplane = app.dataplane
+        front = front_context(lambda: dataplane.current().tls, dataplane.recorder.tls_handshake_failed)
+        factory = lambda _config, _default: front  # noqa: E731
     config = uvicorn.Config(app, loop="uvloop", http=protocol_factory(listener), lifespan="off", access_log=False,
-                            proxy_headers=False, log_level="warning")
+                            proxy_headers=False, log_level="warning", ssl_context_factory=factory)
     return uvicorn.Server(config)
 
 
@@ -88,18 +96,21 @@ class ProxyServer:
     """`with ProxyServer(routes) as proxy:` serves those routes on `proxy.port` from a background thread.
 
     `settings` are the table's gateway-wide blocks (GatewaySettings); `cache` replaces the proxy's own response
-    cache (a fresh in-memory one) when a test needs to see or drive it; `listener` sets the listener's limits."""
+    cache (a fresh in-memory one) when a test needs to see or drive it; `listener` sets the listener's limits.
+    With `tls`, the port is the proxy's TLS listener, serving the table's `certificates` by SNI."""
 
     def __init__(self, routes: list[RouteSpec], access_log: AccessLog | None = None, *,
                  settings: dict[str, Any] | None = None, cache: ResponseCache | None = None,
-                 listener: ListenerLimits | None = None, **options: Any) -> None:
+                 listener: ListenerLimits | None = None, certificates: tuple[CertificateSpec, ...] = (),
+                 **options: Any) -> None:
         state = self.state = LiveTable()  # tests publish health verdicts through state.install_health
-        state.install(RouteTable(routes, version=1, settings=settings or {}))
+        state.install(RouteTable(routes, version=1, settings=settings or {}, certificates=certificates))
+        tls = bool(options.get("tls"))
         options.setdefault("access_log", access_log is not None)
         app = self.app = ProxyApp(dataplane=DataPlane(ProxyOptions(state=state, **options), access_log, cache=cache))
         self.cache = app.cache
         self.listener = ListenerState(listener or ListenerLimits(), access_log=access_log)
-        self._runner = UvicornThread(lambda: app, lambda app: _uvicorn(app, self.listener), "test-proxy")
+        self._runner = UvicornThread(lambda: app, lambda app: _uvicorn(app, self.listener, tls), "test-proxy")
         self.port: int = self._runner.port
 
     def __enter__(self) -> ProxyServer:
