@@ -164,6 +164,32 @@ class ProtocolNotSupported(GatewayError):
         )
 
 
+class ClientCertificateRequired(GatewayError):
+    """401: the route requires a client certificate and the connection presented none."""
+
+    def __init__(self, route_name: str) -> None:
+        super().__init__(401, "client_certificate_required",
+                         f"Route '{route_name}' requires a TLS client certificate; none was presented.")
+
+
+class ClientCertificateUntrusted(GatewayError):
+    """403: the client certificate was not issued by a CA this route accepts (another route's CA did)."""
+
+    def __init__(self, route_name: str) -> None:
+        super().__init__(403, "client_certificate_untrusted",
+                         f"The TLS client certificate was not issued by a CA that route '{route_name}' accepts.")
+
+
+class HttpsRedirect(GatewayError):
+    """301, 302, 307 or 308: the route is served over HTTPS only (its `tls` block's `redirect_http`); `Location`
+    is the same URL on the TLS listener."""
+
+    def __init__(self, status: int, location: str) -> None:
+        super().__init__(status, "https_redirect", f"This resource is served over HTTPS: {location}",
+                         [(b"location", location.encode("latin-1"))])
+        self.location = location
+
+
 class InternalGatewayError(GatewayError):
     """502: an unexpected failure inside the gateway; the traceback is logged. Rusta never answers 500."""
 

@@ -19,6 +19,9 @@ the application sees the request, so nothing below has to think about it:
 - a head must arrive within `header_timeout` and a body must not stall for `body_timeout` (408), and one client
   address may hold at most `max_connections_per_client` connections per worker process (429).
 
+Over TLS, every request's scope carries ASGI's TLS extension (`scope["extensions"]["tls"]`, protocols.tls.clients),
+computed once per connection.
+
 Every refusal is one JSON answer (`{"error", "type", "request_id"}`) with `Connection: close`, an access-log
 line, and the connection closed. A refusal that concerns a pipelined request waits until the answers to the
 requests before it are complete, so answers never interleave.
@@ -41,6 +44,7 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from protocols.http.accesslog import AccessLog
 from protocols.http.headers import Network, RequestIds, TrustedPeers
+from protocols.tls.clients import TlsExtension, connection_extension
 
 UNDERSCORE_ACTIONS = ("drop", "reject", "allow")
 
@@ -173,12 +177,16 @@ class StrictHttpProtocol(HttpToolsProtocol):
         self._previous_read = b""
         self._tail = b""
         self._kept: bytearray | None = None
+        self._tls: TlsExtension | None = None
         self._drop_underscores = listener.limits.underscore_headers == "drop"
         self._reject_underscores = listener.limits.underscore_headers == "reject"
 
     # Connection life
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        ssl_object = transport.get_extra_info("ssl_object")
+        if ssl_object is not None:  # the handshake is complete: the client certificate is known
+            self._tls = connection_extension(ssl_object)
         self._last_read = self._head_since = self.listener.clock()
         address = self.client[0] if self.client else ""
         if address and not self.listener.admit(address):
@@ -242,6 +250,11 @@ class StrictHttpProtocol(HttpToolsProtocol):
         return scope is not None and scope is not self._complete_scope
 
     # Parser callbacks
+    def on_message_begin(self) -> None:
+        HttpToolsProtocol.on_message_begin(self)
+        if self._tls is not None:
+            self.scope["extensions"] = {"tls": self._tls}  # type: ignore[dict-item]  # (typed loosely by uvicorn)
+
     def on_header(self, name: bytes, value: bytes) -> None:
         if self._complete_scope is self.scope:
             return  # a trailer field: never merged into the header section (RFC 9110 6.5.1)

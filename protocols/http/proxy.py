@@ -12,6 +12,7 @@ from protocols.dns import doh_app
 from protocols.errors import (
     ClientDisconnected,
     GatewayError,
+    HttpsRedirect,
     InternalGatewayError,
     MethodNotAllowed,
     NoRoute,
@@ -39,6 +40,8 @@ from protocols.plan import HEALTH, RoutePlan, TablePlan
 from protocols.plugins import PluginRun
 from protocols.resilience import MAX_REPLAY_BODY
 from protocols.shaping import ResponseShaper, edit_body, read_capped, through_cache
+from protocols.tls.clients import client_subject
+from protocols.tls.policy import TlsPolicy
 from protocols.tracing import traceparent_from
 
 Scope = dict[str, Any]
@@ -287,6 +290,9 @@ class ProxyApp:
         if route_plan.touches_answers:
             exchange.guard = GuardedSend.for_request(send, guards, scope["headers"], https)
         guards.check_request(scope, client_ip)
+        tls = route_plan.tls
+        if tls.redirect_http and not https:
+            raise HttpsRedirect(tls.redirect_status, self._https_location(scope, host))
         if asked is not None:
             preflight = guards.cors_preflight(method, scope["headers"], https)
             if preflight is not None:
@@ -301,6 +307,9 @@ class ProxyApp:
                     raise NoRoute(method, clean_path)
         if route.protocol != "http":
             raise protocol_error(route.name, route.protocol)
+        if tls.wants_client_certificate:  # before the route's JWT, keys and rate limit (in _admit)
+            head.forward = _with_subject(head.forward, tls, client_subject(
+                scope, route.name, tls.client_certificate == "required", tls.client_ca_pem, tls.client_cas))
         runtime = route_plan.runtime
         assert runtime is not None
         spec = route.spec
@@ -354,6 +363,14 @@ class ProxyApp:
         else:
             attempt.shaping = shaping
         return attempt
+
+    def _https_location(self, scope: Scope, host: str) -> str:
+        """The request's URL on the TLS listener (`host` as matched: lower-case, without port)."""
+        port = self.options.https_port
+        authority = host if port == 443 else f"{host}:{port}"
+        query = scope.get("query_string")
+        target = raw_path(scope) + ("?" + query.decode("latin-1") if query else "")
+        return f"https://{authority}{target}"
 
     def _locate(self, scope: Scope, head: RequestHead, path: str, exchange: Exchange) -> None:
         """What every later step reads from the exchange: the clean path and host key the route is matched
@@ -453,6 +470,18 @@ class ProxyApp:
         """Shutdown: the data plane's (the DNS listeners, idle upstream, rate-limit and cache store connections,
         pending access-log lines)."""
         await self.dataplane.aclose()
+
+
+def _with_subject(forward: list[tuple[bytes, bytes]], tls: TlsPolicy,
+                  subject: str | None) -> list[tuple[bytes, bytes]]:
+    """The client's fields without its own copy of the route's subject header, and with the verified subject."""
+    if not tls.subject_header:
+        return forward
+    name = tls.subject_header.encode("latin-1")
+    kept = [field for field in forward if field[0] != name]
+    if subject is not None:
+        kept.append((name, subject.encode()))
+    return kept
 
 
 async def _read_body(attempt: Attempt, receive: Receive, head: RequestHead, exchange: Exchange) -> None:
