@@ -105,17 +105,20 @@ class UpstreamClient:
         self.idle_timeout = idle_timeout
         self.strip_response_headers = strip_response_headers | HOP_BY_HOP
         self._ssl_context = ssl_context
-        self._pools: dict[tuple[str, str, int, str], Pool] = {}
+        self._pools: dict[tuple[str, str, int, str, str, str, bool], Pool] = {}
+        self._contexts: dict[tuple[str, bool], ssl.SSLContext] = {}
 
     def pool(self, backend: BackendSpec) -> Pool:
-        """The pool for this backend's (scheme, host, port, server name), created on first use."""
-        key = (backend.scheme, backend.host, backend.port, backend.server_name)
+        """The pool for this backend's (scheme, host, port, server name) and TLS options, created on first use."""
+        key = (backend.scheme, backend.host, backend.port, backend.server_name, backend.tls_server_name,
+               backend.tls_ca, backend.tls_verify)
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = Pool(
                 backend.scheme, backend.host, backend.port, max_idle=self.pool_size,
                 idle_timeout=self.idle_timeout, strip_headers=self.strip_response_headers,
-                ssl_context=self._tls() if backend.is_tls else None, server_name=backend.server_name,
+                ssl_context=self.tls_context(backend) if backend.is_tls else None, server_name=backend.server_name,
+                tls_name=backend.tls_server_name,
             )
         return pool
 
@@ -184,10 +187,22 @@ class UpstreamClient:
             pool.close()
         self._pools.clear()
 
-    def _tls(self) -> ssl.SSLContext:
-        if self._ssl_context is None:
-            self._ssl_context = ssl.create_default_context()
-        return self._ssl_context
+    def tls_context(self, backend: BackendSpec) -> ssl.SSLContext:
+        """The client context for a TLS backend: one per distinct (CA bundle, verify) of the backends' `tls`
+        options. Verification is on unless the backend turns it off; its `tls_ca` replaces the system's trust
+        (or the client's own context, for backends without one). ssl.SSLError or ValueError on a bad bundle."""
+        key = (backend.tls_ca, backend.tls_verify)
+        context = self._contexts.get(key)
+        if context is None:
+            if not backend.tls_ca and backend.tls_verify and self._ssl_context is not None:
+                context = self._ssl_context
+            else:
+                context = ssl.create_default_context(cadata=backend.tls_ca or None)
+                if not backend.tls_verify:
+                    context.check_hostname = False
+                    context.verify_mode = ssl.CERT_NONE
+            self._contexts[key] = context
+        return context
 
 
 def _drop(conn: UpstreamConnection, pump: asyncio.Task[None] | None) -> None:

@@ -26,15 +26,18 @@ class Pool:
     Newest first keeps the busy connections warm and lets the oldest ones age out; idle ones are closed after
     `idle_timeout` so that we, not the backend, usually end a quiet connection (fewer stale keep-alive races).
     `server_name` (a discovered https address's DNS name; "": `host`) is what TLS sends and verifies and what
-    the Host field defaults to; errors and metrics still name the address (`label`).
+    the Host field defaults to; `tls_name` (the backend's `tls.server_name`; "": `server_name`) replaces it in
+    TLS only (SNI and verification); errors and metrics still name the address (`label`).
     """
 
     def __init__(self, scheme: str, host: str, port: int, *, max_idle: int, idle_timeout: float,
-                 ssl_context: ssl.SSLContext | None, strip_headers: frozenset[bytes], server_name: str = "") -> None:
+                 ssl_context: ssl.SSLContext | None, strip_headers: frozenset[bytes], server_name: str = "",
+                 tls_name: str = "") -> None:
         self.scheme = scheme
         self.host = host
         self.port = port
         self.server_name = server_name or host
+        self.tls_name = tls_name or self.server_name
         self.label = authority(host, port)
         self.host_header = authority(self.server_name, port, scheme).encode()
         self.max_idle = max_idle
@@ -62,10 +65,13 @@ class Pool:
             async with asyncio.timeout(timeout):
                 _, conn = await self._loop.create_connection(
                     self._new_protocol, self.host, self.port, ssl=self.ssl_context,
-                    server_hostname=self.server_name if self.ssl_context is not None else None,
+                    server_hostname=self.tls_name if self.ssl_context is not None else None,
                 )
         except TimeoutError:
             raise UpstreamConnectTimeout(self.label, timeout) from None
+        except ssl.SSLCertVerificationError as exc:
+            raise UpstreamRefused(self.label, f"TLS handshake failed: its certificate did not verify "
+                                              f"({exc.verify_message or exc.reason or exc})") from None
         except ssl.SSLError as exc:
             raise UpstreamRefused(self.label, f"TLS handshake failed ({exc.reason or exc})") from None
         except ConnectionRefusedError:
