@@ -52,8 +52,11 @@ def health_limits() -> HealthLimits:
                         background_stale_after=settings.RUSTA_BACKGROUND_STALE_AFTER)
 
 
-def proxy_options() -> ProxyOptions:
-    """The data plane's options, read from settings once per process."""
+def proxy_options(https_port: int | None = None) -> ProxyOptions:
+    """The data plane's options, read from settings once per process. `https_port` is the TLS listener's port
+    (None: this process has none); plain-HTTP redirects go to RUSTA_TLS_REDIRECT_PORT when it is set (a load
+    balancer publishes another port), else to that port, else to 443."""
+    redirect = settings.RUSTA_TLS_REDIRECT_PORT or https_port or 443
     return ProxyOptions(
         trusted_proxies=parse_networks(settings.RUSTA_TRUSTED_PROXIES),
         access_log=settings.RUSTA_ACCESS_LOG,
@@ -67,6 +70,8 @@ def proxy_options() -> ProxyOptions:
         health=health_limits(),
         # Discovered backend addresses follow the same rule as configured ones (routes.network_safety).
         allow_link_local_backends=settings.RUSTA_ALLOW_LINK_LOCAL_BACKENDS,
+        tls=https_port is not None,
+        https_port=redirect,
     )
 
 

@@ -1,9 +1,11 @@
 """The gateway process model: one supervisor binds both ports and forks N workers that share them.
 
 Each worker runs the proxy and admin listeners on one uvloop event loop (uvicorn servers given the pre-bound
-sockets), the DNS forwarder when `dns_port` is set (UDP and TCP sockets bound by the supervisor too), and a
-table watcher thread. SIGTERM stops accepting, closes WebSocket tunnels with 1001, lets requests in flight
-finish within the grace period, and exits 0; a worker that dies unexpectedly is replaced.
+sockets), the proxy's TLS listener when `tls_port` is set (the same application and protocol, with the
+certificates of the table served now, picked by SNI: protocols.tls.contexts), the DNS forwarder when `dns_port`
+is set (UDP and TCP sockets bound by the supervisor too), and a table watcher thread. SIGTERM stops accepting,
+closes WebSocket tunnels with 1001, lets requests in flight finish within the grace period, and exits 0; a worker
+that dies unexpectedly is replaced.
 
 With `background` on (the default on the embedded broker), the supervisor also runs the background work: one
 Celery worker with an embedded beat (health checks), started as a child in its own process group, restarted if
@@ -17,6 +19,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -38,6 +41,8 @@ class ServerOptions:
     background: bool = False
     background_log_level: str = "WARNING"
     dns_port: int | None = None  # None: no DNS listeners (DNS over HTTPS on the proxy port still works)
+    tls_host: str = ""  # "": `host`
+    tls_port: int | None = None  # None: no TLS listener
 
 
 class ListenError(OSError):
@@ -71,7 +76,7 @@ def bind(host: str, port: int, listener: str) -> socket.socket:
 
 
 def _uvicorn_server(app: Any, *, grace: float, before_shutdown: Callable[[], Awaitable[None]] | None = None,
-                    http: Any = "httptools") -> Any:
+                    http: Any = "httptools", ssl_context: ssl.SSLContext | None = None) -> Any:
     import uvicorn
 
     class QuietServer(uvicorn.Server):
@@ -105,12 +110,15 @@ def _uvicorn_server(app: Any, *, grace: float, before_shutdown: Callable[[], Awa
         timeout_keep_alive=60,
         # Declared int by uvicorn, used as asyncio.wait_for's timeout: a fraction of a second works.
         timeout_graceful_shutdown=grace,  # type: ignore[arg-type]
+        # The TLS listener's: the front context, whose SNI callback picks the current table's certificates.
+        ssl_context_factory=(lambda _config, _default: ssl_context) if ssl_context is not None else None,
     )
     return QuietServer(config)
 
 
 def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: socket.socket,
-               dns_socks: tuple[socket.socket, socket.socket] | None = None) -> None:
+               dns_socks: tuple[socket.socket, socket.socket] | None = None,
+               tls_sock: socket.socket | None = None) -> None:
     """The body of one worker process: never returns normally, exits 0 after a graceful stop."""
     import uvloop
 
@@ -131,7 +139,8 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     from protocols.tracing.otlp import OtlpExporter
     from rusta import asgi
 
-    dataplane = asgi.DataPlane(asgi.proxy_options())
+    https_port = tls_sock.getsockname()[1] if tls_sock is not None else None
+    dataplane = asgi.DataPlane(asgi.proxy_options(https_port=https_port))
     # Admin and API cache purges reach this worker's cache; the follower's first poll marks where it starts.
     watcher = TableWatcher(live, interval=options.reload_interval, purges=PurgeFollower(dataplane.cache))
     watcher.start()
@@ -140,11 +149,22 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     ws_app = asgi.WebSocketProxy(dataplane)
     recorder.websocket_source = ws_app.metrics.snapshot  # its counters go out with this worker's figures
     listener = ListenerState(ListenerLimits.from_settings(settings), access_log=dataplane.access_log)
+    proxy_app = asgi.build_proxy_application(dataplane, websocket=ws_app)
     servers = [
-        _uvicorn_server(asgi.build_proxy_application(dataplane, websocket=ws_app), grace=options.grace,
-                        before_shutdown=ws_app.aclose, http=protocol_factory(listener)),
+        _uvicorn_server(proxy_app, grace=options.grace, before_shutdown=ws_app.aclose,
+                        http=protocol_factory(listener)),
         _uvicorn_server(asgi.admin_application, grace=options.grace),
     ]
+    sockets = [[proxy_sock], [admin_sock]]
+    if tls_sock is not None:
+        from protocols.tls.contexts import front_context
+
+        front = front_context(lambda: dataplane.current().tls, dataplane.recorder.tls_handshake_failed)
+        # Its own ListenerState: the same limits, its own connection counts and sweep.
+        tls_listener = ListenerState(ListenerLimits.from_settings(settings), access_log=dataplane.access_log)
+        servers.append(_uvicorn_server(proxy_app, grace=options.grace, before_shutdown=ws_app.aclose,
+                                       http=protocol_factory(tls_listener), ssl_context=front))
+        sockets.append([tls_sock])
 
     def stop(*_: Any) -> None:
         for server in servers:
@@ -158,7 +178,7 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
         if dns_socks is not None:
             await dataplane.dns.start_sockets(*dns_socks)
         dataplane.cache.bind_loop()  # purges posted by the watcher's thread run on this loop
-        await asyncio.gather(servers[0].serve([proxy_sock]), servers[1].serve([admin_sock]))
+        await asyncio.gather(*(server.serve(socks) for server, socks in zip(servers, sockets, strict=True)))
         await dataplane.aclose()  # the DNS listeners too
         if isinstance(dataplane.spans, OtlpExporter):  # send the spans still queued to the collector
             await asyncio.to_thread(dataplane.spans.shutdown, 3.0)
@@ -207,6 +227,9 @@ class Supervisor:
 
         proxy_sock = bind(self.options.host, self.options.port, "the proxy listener")
         admin_sock = bind(self.options.admin_host, self.options.admin_port, "the admin listener")
+        tls_host = self.options.tls_host or self.options.host
+        tls_sock = (bind(tls_host, self.options.tls_port, "the proxy's TLS listener")
+                    if self.options.tls_port is not None else None)
         dns_socks = None
         if self.options.dns_port is not None:
             try:
@@ -216,6 +239,8 @@ class Supervisor:
         proxy_port = proxy_sock.getsockname()[1]
         admin_port = admin_sock.getsockname()[1]
         log.info("proxy listening on http://%s:%s", self.options.host, proxy_port)
+        if tls_sock is not None:
+            log.info("proxy listening on https://%s:%s", tls_host, tls_sock.getsockname()[1])
         log.info("admin listening on http://%s:%s/admin/ (API under /api/, metrics at /metrics)",
                  self.options.admin_host, admin_port)
         if dns_socks is not None:
@@ -223,8 +248,9 @@ class Supervisor:
                      dns_socks[0].getsockname()[1])
         log.info("this gateway's own state (workers' metrics files, beat schedule, disk broker): %s",
                  settings.INSTANCE_DIR)
-        sockets = (proxy_sock, admin_sock, dns_socks)
-        inherited = [proxy_sock.fileno(), admin_sock.fileno(), *(s.fileno() for s in dns_socks or ())]
+        sockets = (proxy_sock, admin_sock, dns_socks, tls_sock)
+        inherited = [proxy_sock.fileno(), admin_sock.fileno(), *(s.fileno() for s in dns_socks or ()),
+                     *([tls_sock.fileno()] if tls_sock is not None else [])]
         connections.close_all()  # children must not share the parent's database connections
         from metrics.worker import reset_shared_folder
 
@@ -266,13 +292,13 @@ class Supervisor:
         return 0
 
     def _spawn(self, index: int, proxy_sock: socket.socket, admin_sock: socket.socket,
-               dns_socks: tuple[socket.socket, socket.socket] | None) -> None:
+               dns_socks: tuple[socket.socket, socket.socket] | None, tls_sock: socket.socket | None) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
             try:
-                run_worker(self.options, proxy_sock, admin_sock, dns_socks)
+                run_worker(self.options, proxy_sock, admin_sock, dns_socks, tls_sock)
             except BaseException:  # the worker must never fall back into the supervisor's loop
                 log.exception("worker %s crashed", index)
             os._exit(1)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import dj_database_url
 
-from rusta.env import envbool, envchoice, envfloat, envint, envlist, envstr
+from rusta.env import EnvError, envbool, envchoice, envfloat, envint, envlist, envstr
 from rusta.instance import instance_dir
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -234,6 +234,11 @@ RUSTA_HEALTH_HISTORY = envint("RUSTA_HEALTH_HISTORY", 100)
 # metadata.google.internal, ...) are refused unless this is true: they would let a configuration change read the
 # host's cloud credentials through the gateway.
 RUSTA_ALLOW_LINK_LOCAL_BACKENDS = envbool("RUSTA_ALLOW_LINK_LOCAL_BACKENDS", False)
+# The port in the Location of a route's HTTPS redirect (its tls block's redirect_http) when a load balancer
+# publishes the TLS listener on another one; 0: the TLS listener's own port (443 when there is none).
+RUSTA_TLS_REDIRECT_PORT = envint("RUSTA_TLS_REDIRECT_PORT", 0)
+if not 0 <= RUSTA_TLS_REDIRECT_PORT <= 65535:
+    raise EnvError(f"RUSTA_TLS_REDIRECT_PORT must be a port number (1 to 65535), not {RUSTA_TLS_REDIRECT_PORT}")
 
 # --- Metrics ---------------------------------------------------------------------------------------------
 # Count every proxied request for /metrics and the history; false swaps in a recorder that does nothing (the

@@ -69,9 +69,6 @@ class Pool:
                 )
         except TimeoutError:
             raise UpstreamConnectTimeout(self.label, timeout) from None
-        except ssl.SSLCertVerificationError as exc:
-            raise UpstreamRefused(self.label, f"TLS handshake failed: its certificate did not verify "
-                                              f"({exc.verify_message or exc.reason or exc})") from None
         except ssl.SSLError as exc:
             raise UpstreamRefused(self.label, f"TLS handshake failed ({exc.reason or exc})") from None
         except ConnectionRefusedError:

@@ -45,7 +45,7 @@ def test_a_backend_whose_certificate_another_ca_signed_is_a_502_naming_tls(backe
         reply = proxy.call("GET", "/x")
     assert reply.status == 502
     assert reply.json()["type"] == "upstream_connect_refused"
-    assert "TLS handshake failed" in reply.json()["error"]
+    assert "TLS handshake failed (CERTIFICATE_VERIFY_FAILED)" in reply.json()["error"]
 
 
 def test_a_name_the_certificate_does_not_carry_is_a_502(ca, backend):

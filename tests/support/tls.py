@@ -71,7 +71,7 @@ def served_serial(port: int, server_name: str | None, context: ssl.SSLContext) -
         return serial_of(der)
 
 
-class _Https(http.client.HTTPSConnection):
+class HttpsConnection(http.client.HTTPSConnection):
     """An HTTPS connection to 127.0.0.1 that sends `server_name` as SNI and Host."""
 
     def __init__(self, port: int, server_name: str, context: ssl.SSLContext, timeout: float) -> None:
@@ -86,7 +86,7 @@ class _Https(http.client.HTTPSConnection):
 def https_call(port: int, server_name: str, context: ssl.SSLContext, method: str, target: str,
                headers: Iterable[tuple[str, str]] = (), timeout: float = 10.0) -> Reply:
     """One HTTPS request on a new connection to the listener on 127.0.0.1:`port`."""
-    conn = _Https(port, server_name, context, timeout)
+    conn = HttpsConnection(port, server_name, context, timeout)
     try:
         conn.putrequest(method, target, skip_accept_encoding=True)
         for name, value in headers:

@@ -37,6 +37,11 @@ class Command(BaseCommand):
                             help="Also serve the DNS forwarder on this UDP and TCP port (0 picks a free one; "
                                  "default off, or RUSTA_DNS_PORT). DNS over HTTPS (/dns-query) is on the proxy port "
                                  "whenever dns routes exist.")
+        parser.add_argument("--tls-port", type=int,
+                            default=envint("RUSTA_TLS_PORT", 0) if os.environ.get("RUSTA_TLS_PORT") else None,
+                            help="Also serve the proxy over TLS on this port, with the certificates of the route "
+                                 "table picked by SNI (0 picks a free one; default off, or RUSTA_TLS_PORT).")
+        parser.add_argument("--tls-host", default=None, help="Address of the TLS listener (default: --host).")
         background = parser.add_mutually_exclusive_group()
         background.add_argument(
             "--no-background", dest="background", action="store_false", default=None,
@@ -50,7 +55,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if options["workers"] < 1:
             raise CommandError("--workers must be at least 1.")
-        for name in ("port", "admin_port", "dns_port"):
+        for name in ("port", "admin_port", "dns_port", "tls_port"):
             if options[name] is not None and not 0 <= options[name] <= 65535:
                 raise CommandError(f"--{name.replace('_', '-')} must be a port number (0 to 65535).")
         self.check(display_num_errors=False)
@@ -66,6 +71,8 @@ class Command(BaseCommand):
             background=settings.RUSTA_EMBEDDED_BROKER if options["background"] is None else options["background"],
             background_log_level=settings.RUSTA_BACKGROUND_LOG_LEVEL,
             dns_port=options["dns_port"],
+            tls_host=options["tls_host"] or options["host"],
+            tls_port=options["tls_port"],
         )
         try:
             code = Supervisor(server_options).run()

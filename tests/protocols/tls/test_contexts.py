@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import ssl
+import threading
+import time
 
 import pytest
 import trustme
@@ -9,7 +11,16 @@ import trustme
 from protocols.table import RouteTable
 from protocols.tls.contexts import ServerContexts
 from tests.support.proxy import ProxyServer, route
-from tests.support.tls import certificate, client_context, handshake, https_call, served_serial, spec_serial
+from tests.support.tls import (
+    HttpsConnection,
+    certificate,
+    client_context,
+    handshake,
+    https_call,
+    serial_of,
+    served_serial,
+    spec_serial,
+)
 from tests.support.upstream import UpstreamServer
 
 
@@ -82,7 +93,8 @@ def test_tls_1_2_offers_only_ecdhe_with_an_aead(ca, upstream):
 
 
 def test_requests_over_tls_are_proxied_with_https_as_their_scheme(ca, upstream):
-    with ProxyServer([route("r", "/hello", upstream.port)], tls=True, certificates=(certificate(ca, "a.example"),)) as proxy:
+    routes = [route("r", "/hello", upstream.port)]
+    with ProxyServer(routes, tls=True, certificates=(certificate(ca, "a.example"),)) as proxy:
         reply = https_call(proxy.port, "a.example", client_context(ca), "GET", "/hello")
         assert reply.status == 200
         assert upstream.requests[-1].header("x-forwarded-proto") == ["https"]
@@ -123,3 +135,51 @@ def test_a_plan_builds_its_lookup_once_per_table(ca, upstream):
         proxy.state.install(RouteTable([], version=2, certificates=(certificate(ca, "b.example"),)))
         assert dataplane.current().tls.pick("b.example") is not None
         assert dataplane.current().tls.pick("a.example") is None
+
+
+def test_a_renewed_certificate_is_served_from_the_next_handshake_while_requests_go_on(ca, upstream):
+    """20 clients loop over new and kept-alive HTTPS connections for 3 s; the certificate is renewed midway."""
+    old = certificate(ca, "a.example")
+    routes = [route("r", "/loop", upstream.port)]
+    with ProxyServer(routes, tls=True, certificates=(old,)) as proxy:
+        failures: list[BaseException] = []
+        counts = [0] * 20
+        stop = threading.Event()
+
+        def client(index: int) -> None:
+            kept = HttpsConnection(proxy.port, "a.example", client_context(ca), 10)
+            while not stop.is_set():
+                try:
+                    if index % 2:  # a new connection (a new handshake) for every request
+                        assert https_call(proxy.port, "a.example", client_context(ca), "GET", "/loop").status == 200
+                    else:
+                        kept.request("GET", "/loop")
+                        response = kept.getresponse()
+                        response.read()
+                        assert response.status == 200
+                    counts[index] += 1
+                except BaseException as exc:  # noqa: BLE001 - every failure is reported below
+                    failures.append(exc)
+                    return
+            kept.close()
+
+        kept_before = handshake(proxy.port, "a.example", client_context(ca))
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(20)]
+        for thread in threads:
+            thread.start()
+        time.sleep(1.5)
+        renewed = certificate(ca, "a.example")
+        proxy.state.install(RouteTable(routes, version=2, certificates=(renewed,)))
+        assert served_serial(proxy.port, "a.example", client_context(ca)) == spec_serial(renewed)
+        time.sleep(1.5)
+        stop.set()
+        for thread in threads:
+            thread.join(20)
+        # A connection opened before the swap keeps its certificate and still serves.
+        der = kept_before.getpeercert(binary_form=True)
+        kept_before.sendall(b"GET /loop HTTP/1.1\r\nHost: a.example\r\nConnection: close\r\n\r\n")
+        assert kept_before.recv(12).startswith(b"HTTP/1.1 200")
+        kept_before.close()
+    assert failures == []
+    assert all(count > 0 for count in counts)
+    assert der is not None and serial_of(der) == spec_serial(old)
