@@ -14,7 +14,7 @@ from protocols.ai import records
 from protocols.ai.decide import Decision
 from protocols.ai.providers import LlmClient, ProviderError, ProviderSettings
 from protocols.ai.records import DecisionLog
-from protocols.recorder import Recorder
+from protocols.recorder import Recorder, Totals
 from tests.support.llm_stubs import LlmStub
 
 PROMTOOL = shutil.which("promtool")
@@ -69,6 +69,18 @@ def test_every_gateway_family_is_exposed_with_its_labels():
         "rusta_metrics_workers 2",
     ):
         assert line in text.splitlines(), line
+
+
+def test_tls_handshake_errors_are_exposed_by_reason_summed_over_workers():
+    combined = Combined(workers=2)
+    for reasons in (("no_certificate", "protocol_version"), ("no_certificate",)):
+        recorder = Recorder()
+        for reason in reasons:
+            recorder.tls_handshake_failed(reason)
+        combined.totals.add(Totals.from_json(recorder.snapshot().as_json()))  # as procfiles carries them
+    lines = exposition.render(combined, "1").splitlines()
+    assert 'rusta_tls_handshake_errors_total{reason="no_certificate"} 2' in lines
+    assert 'rusta_tls_handshake_errors_total{reason="protocol_version"} 1' in lines
 
 
 def test_label_values_are_escaped():

@@ -113,14 +113,14 @@ class Gateway:
 
 
 def start_gateway(tmp_path: Path, *, workers: int = 1, grace: float = 10, extra_env: dict[str, str] | None = None,
-                  wait: bool = True, background: bool | None = False) -> Gateway:
+                  wait: bool = True, background: bool | None = False, extra_args: tuple[str, ...] = ()) -> Gateway:
     """A `runproxy` on free ports. `background`: False adds --no-background (most tests need no Celery worker),
-    True adds --with-background, None leaves runproxy's own default.
+    True adds --with-background, None leaves runproxy's own default; `extra_args` go on its command line.
 
     A free port can be taken by another process (the other suite runs side by side) between the moment it is
     picked and runproxy binding it: runproxy then refuses to start, and a second pair of ports is tried."""
     for attempt in range(3):
-        gateway = _launch(tmp_path, workers, grace, extra_env, background)
+        gateway = _launch(tmp_path, workers, grace, extra_env, background, extra_args)
         if not wait:
             return gateway
         try:
@@ -135,7 +135,7 @@ def start_gateway(tmp_path: Path, *, workers: int = 1, grace: float = 10, extra_
 
 
 def _launch(tmp_path: Path, workers: int, grace: float, extra_env: dict[str, str] | None,
-            background: bool | None) -> Gateway:
+            background: bool | None, extra_args: tuple[str, ...] = ()) -> Gateway:
     port, admin_port = free_port(), free_port()
     env = dict(os.environ)
     env.update({
@@ -151,7 +151,7 @@ def _launch(tmp_path: Path, workers: int, grace: float, extra_env: dict[str, str
     flags = {False: ["--no-background"], True: ["--with-background"], None: []}[background]
     process = subprocess.Popen(
         [sys.executable, "manage.py", "runproxy", "--port", str(port), "--admin-port", str(admin_port),
-         "--workers", str(workers), "--grace", str(grace), *flags],
+         "--workers", str(workers), "--grace", str(grace), *flags, *extra_args],
         cwd=ROOT, env=env, stdout=stdout_path.open("wb"), stderr=log_path.open("wb"),
     )
     return Gateway(process, port, admin_port, log_path, stdout_path, env)
