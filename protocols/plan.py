@@ -199,11 +199,16 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
     llm: LlmPolicy | None = None
     llm_resilience = DEFAULT_RESILIENCE
     try:
+        # First: a route whose client certificates cannot be checked is refused with no guards (WebSocket
+        # handshakes too), never served to anyone.
+        tls = compile_tls_policy(policies.get("tls"))
+        if tls.wants_client_certificate and route.protocol != "http":
+            # Checked by the HTTP proxy only: served elsewhere, the route would let anyone in.
+            raise BlockError.at("tls.client_certificate", "Client certificates are checked on http routes only.")
         guards = Guards.from_config(policies, settings)
         # Every protocol's: a websocket or dns route asked over plain HTTP is refused as misconfigured (503)
         # before it is refused for its protocol, as it always was.
         shaping = RouteShaping.from_policies(policies)
-        tls = compile_tls_policy(policies.get("tls"))
         if ai is not None and runtime is not None and route.protocol == "http":
             route_ai = ai.route(route, settings, runtime)
             if route_ai is not None and route.discovers:

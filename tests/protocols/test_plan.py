@@ -92,3 +92,20 @@ def test_a_new_table_keeps_the_breakers_of_the_backends_it_still_has(dataplane):
     after = dataplane.current().routes[spec.id].runtime
     assert before is not None and after is not None and before is not after
     assert after.states[0].breaker is before.states[0].breaker
+
+
+def test_a_routes_tls_block_is_compiled_into_its_plan_and_a_bad_one_breaks_the_route():
+    good = route("good", "/good", 9000, policies={"tls": {"redirect_http": True, "redirect_status": 301}})
+    bad = route("bad", "/bad", 9000, policies={"tls": {"redirect_status": 200}})
+    plan = plan_of(good, bad)
+    assert plan.routes[good.id].tls.redirect_http and plan.routes[good.id].tls.redirect_status == 301
+    assert plan.routes[bad.id].broken
+
+
+def test_a_websocket_route_that_wants_client_certificates_is_refused_rather_than_served_without_them():
+    import trustme
+
+    block = {"tls": {"client_certificate": "required", "client_ca": trustme.CA().cert_pem.bytes().decode()}}
+    ws = route("ws", "/ws", 9000, protocol="websocket", policies=block)
+    planned = plan_of(ws).routes[ws.id]
+    assert planned.broken and planned.guards is None  # what refuses a WebSocket handshake
