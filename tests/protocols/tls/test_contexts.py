@@ -1,12 +1,16 @@
 """The proxy's TLS listener: certificates by SNI, protocol versions and suites, contexts kept across tables."""
 from __future__ import annotations
 
+import re
+import shutil
 import ssl
+import subprocess
 import threading
 import time
 
 import pytest
 import trustme
+from cryptography import x509
 
 from protocols.table import RouteTable
 from protocols.tls.contexts import ServerContexts
@@ -183,3 +187,37 @@ def test_a_renewed_certificate_is_served_from_the_next_handshake_while_requests_
     assert failures == []
     assert all(count > 0 for count in counts)
     assert der is not None and serial_of(der) == spec_serial(old)
+
+
+def openssl_served_serial(port: int, *options: str) -> int:
+    """The serial number of the certificate `openssl s_client` was served."""
+    result = subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{port}", *options], input="",
+                            capture_output=True, text=True, timeout=20)
+    pem = re.search(r"-----BEGIN CERTIFICATE-----.+?-----END CERTIFICATE-----", result.stdout, re.DOTALL)
+    assert pem is not None, result.stderr
+    return x509.load_pem_x509_certificate(pem[0].encode()).serial_number
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="needs the openssl command")
+@pytest.mark.parametrize("version", ["-tls1_2", "-tls1_3"])
+def test_openssl_is_served_the_certificate_of_the_name_it_asks_for_or_the_default(ca, upstream, version):
+    a, b, fallback = (certificate(ca, "a.example"), certificate(ca, "b.example"),
+                      certificate(ca, "fallback.example", default=True))
+    with ProxyServer([route("r", "/x", upstream.port)], tls=True, certificates=(a, b, fallback)) as proxy:
+        assert openssl_served_serial(proxy.port, "-servername", "a.example", version) == spec_serial(a)
+        assert openssl_served_serial(proxy.port, "-servername", "b.example", version) == spec_serial(b)
+        assert openssl_served_serial(proxy.port, "-servername", "nobody.example", version) == spec_serial(fallback)
+
+
+@pytest.mark.skipif(shutil.which("curl") is None, reason="needs the curl command")
+def test_curl_with_the_ca_and_a_resolved_name_gets_the_answer(ca, upstream, tmp_path):
+    bundle = tmp_path / "ca.pem"
+    bundle.write_bytes(ca.cert_pem.bytes())
+    served = (certificate(ca, "a.example"),)
+    with ProxyServer([route("r", "/x", upstream.port)], tls=True, certificates=served) as proxy:
+        result = subprocess.run(
+            ["curl", "-sS", "-i", "--cacert", str(bundle), "--resolve", f"a.example:{proxy.port}:127.0.0.1",
+             f"https://a.example:{proxy.port}/x"], capture_output=True, text=True, timeout=20)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("HTTP/1.1 200")
+    assert "strict-transport-security: max-age=31536000" in result.stdout.lower()
