@@ -150,8 +150,16 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     recorder.websocket_source = ws_app.metrics.snapshot  # its counters go out with this worker's figures
     listener = ListenerState(ListenerLimits.from_settings(settings), access_log=dataplane.access_log)
     proxy_app = asgi.build_proxy_application(dataplane, websocket=ws_app)
+    closing: list[asyncio.Future[None]] = []
+
+    async def close_tunnels() -> None:
+        """Once, however many proxy listeners stop: they share the WebSocket app and its tunnels."""
+        if not closing:
+            closing.append(asyncio.ensure_future(ws_app.aclose()))
+        await asyncio.shield(closing[0])
+
     servers = [
-        _uvicorn_server(proxy_app, grace=options.grace, before_shutdown=ws_app.aclose,
+        _uvicorn_server(proxy_app, grace=options.grace, before_shutdown=close_tunnels,
                         http=protocol_factory(listener)),
         _uvicorn_server(asgi.admin_application, grace=options.grace),
     ]
@@ -162,7 +170,7 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
         front = front_context(lambda: dataplane.current().tls, dataplane.recorder.tls_handshake_failed)
         # Its own ListenerState: the same limits, its own connection counts and sweep.
         tls_listener = ListenerState(ListenerLimits.from_settings(settings), access_log=dataplane.access_log)
-        servers.append(_uvicorn_server(proxy_app, grace=options.grace, before_shutdown=ws_app.aclose,
+        servers.append(_uvicorn_server(proxy_app, grace=options.grace, before_shutdown=close_tunnels,
                                        http=protocol_factory(tls_listener), ssl_context=front))
         sockets.append([tls_sock])
 

@@ -367,6 +367,9 @@ class ProxyApp:
     def _https_location(self, scope: Scope, host: str) -> str:
         """The request's URL on the TLS listener (`host` as matched: lower-case, without port)."""
         port = self.options.https_port
+        if not host:  # an HTTP/1.0 request without Host: the address it reached
+            server = scope.get("server")
+            host = server[0] if server else "localhost"
         authority = host if port == 443 else f"{host}:{port}"
         query = scope.get("query_string")
         target = raw_path(scope) + ("?" + query.decode("latin-1") if query else "")
