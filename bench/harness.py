@@ -1,11 +1,11 @@
-"""`make bench`: upstream direct, nginx proxy and Rusta under the same wrk load, in one run, on pinned cores."""
+"""`make bench`: the upstream direct, nginx, Caddy and Rusta under the same load (wrk, h2load, gRPC), in one
+run, on pinned cores: the orchestrator of bench/peers.py, bench/rusta.py and bench/load.py."""
 from __future__ import annotations
 
 import argparse
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import socket
@@ -17,27 +17,14 @@ from pathlib import Path
 from types import FrameType
 from typing import IO, Any
 
-from bench import report, wrk
-from bench.procs import (
-    BenchError,
-    Processes,
-    cpu_seconds,
-    free_port,
-    http_status,
-    process_tree,
-    wait_until_ok,
-    worker_memory,
-)
+from bench import h2, load, peers, report, rusta, tls, wrk
+from bench.load import LoadSettings
+from bench.procs import BenchError, Processes, free_port, wait_until_ok, worker_memory
+from bench.rusta import IMPORTCONFIG, RUNPROXY, RustaRunner
 from bench.scenarios import SCENARIOS, SLOW_DELAY_MS, Context, Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
-NGINX_TEMPLATES = Path(__file__).resolve().parent / "nginx"
-RUNPROXY = ROOT / "rusta" / "management" / "commands" / "runproxy.py"
-IMPORTCONFIG = ROOT / "routes" / "management" / "commands" / "importconfig.py"
-# Inherited settings that would point the bench at someone's real database, broker or tuning.
-_SCRUBBED_PREFIXES = ("RUSTA_", "DJANGO_", "CELERY_")
-_SCRUBBED = frozenset({"DATABASE_URL", "REDIS_URL"})
-_PLACEHOLDER = re.compile(r"@[A-Z_]+@")
+__all__ = ["IMPORTCONFIG", "RUNPROXY", "Bench", "main"]
 
 
 def pick_cpus() -> tuple[str | None, str | None]:
@@ -49,7 +36,7 @@ def pick_cpus() -> tuple[str | None, str | None]:
 
 
 class Bench:
-    """One bench run: a private directory, the shared upstream, then each scenario in turn."""
+    """One bench run: a private directory, the shared upstreams, then each scenario in turn."""
 
     def __init__(self, args: argparse.Namespace, procs: Processes, run_dir: Path) -> None:
         self.args = args
@@ -60,76 +47,34 @@ class Bench:
         self.upstream_port = free_port(args.upstream_port, taken)
         self.slow_ports = (free_port(args.upstream_port + 10, taken), free_port(args.upstream_port + 11, taken),
                            free_port(args.upstream_port + 12, taken))
-        self.template_db: Path | None = None
+        self.grpc_port = free_port(args.upstream_port + 4, taken)
+        self.taken = taken
+        self.load = LoadSettings(procs, run_dir, args.seconds, args.warmup, args.connections, self.load_cpu)
+        self._certificate: tls.BenchCertificate | None = None
+        self.rusta = RustaRunner(procs, run_dir, ports=(args.rusta_port, args.rusta_admin_port, args.rusta_tls_port),
+                                 cpu=self.proxy_cpu, taken=taken, measure=self.measure,
+                                 certificate=self.certificate, start_redis=self.start_redis)
 
     # --- helpers ------------------------------------------------------------------------------------------
     def log_file(self, name: str) -> IO[bytes]:
         """The log of one step; the child gets its own copy of the descriptor, so close it after starting."""
         return open(self.run_dir / f"{name}.log", "ab")
 
-    def render_nginx(self, template: str, **values: int) -> Path:
-        text = (NGINX_TEMPLATES / template).read_text().replace("@RUN_DIR@", str(self.run_dir))
-        for key, value in values.items():
-            text = text.replace(f"@{key}@", str(value))
-        leftover = _PLACEHOLDER.findall(text)
-        if leftover:
-            raise BenchError(f"{template}: placeholders left unfilled: {', '.join(sorted(set(leftover)))}")
-        conf = self.run_dir / template.removesuffix(".template")
-        conf.write_text(text)
-        return conf
-
-    def start_nginx(self, template: str, cpu: str | None, check_path: str, **values: int) -> Any:
-        conf = self.render_nginx(template, **values)
-        name = conf.stem
-        # nginx makes its temp directories but not their parent; its workers (not root) must reach them.
-        (self.run_dir / f"{name}-temp").mkdir(mode=0o755, exist_ok=True)
-        error_log = self.run_dir / f"{name}.error.log"
-        with self.log_file(name) as log:
-            proc = self.procs.start(["nginx", "-p", str(self.run_dir), "-c", str(conf), "-e", str(error_log)],
-                                    cpu=cpu, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until_ok(proc, [(values["PORT"], check_path)], timeout=10)
-        except BenchError as exc:
-            raise BenchError(f"nginx ({name}) {exc}; see {error_log}") from None
-        return proc
+    def certificate(self) -> tls.BenchCertificate:
+        """The TLS runs' certificate, made once per bench run."""
+        if self._certificate is None:
+            self._certificate = tls.make_certificate(self.run_dir)
+        return self._certificate
 
     def measure(self, scenario: Scenario, port: int, cost_of: int | None) -> dict[str, Any]:
-        """Warm up, then the measured run; CPU time of `cost_of`'s process tree per request."""
-        url = f"http://127.0.0.1:{port}{scenario.path}"
-        connections = scenario.connections or self.args.connections
-        script = None
-        if scenario.method != "GET" or scenario.body is not None:
-            script = self.run_dir / f"{scenario.name}.lua"
-            script.write_text(wrk.request_script(scenario.method, scenario.body or ""))
-        if self.args.warmup > 0:
-            wrk.run(self.procs, url, seconds=self.args.warmup, connections=connections,
-                    cpu=self.load_cpu, headers=scenario.headers, script=script)
-        tree = process_tree(cost_of) if cost_of else []
-        before = cpu_seconds(tree)
-        result = wrk.run(self.procs, url, seconds=self.args.seconds, connections=connections,
-                         cpu=self.load_cpu, headers=scenario.headers, script=script)
-        cpu = cpu_seconds(tree) - before
-        return {
-            "requests_per_s": round(result.requests_per_s, 1),
-            "requests": result.requests,
-            "seconds": result.seconds,
-            "p50_ms": round(result.p50_ms, 3),
-            "p75_ms": round(result.latency_ms.get("p75", 0.0), 3),
-            "p90_ms": round(result.latency_ms.get("p90", 0.0), 3),
-            "p99_ms": round(result.p99_ms, 3),
-            "non_2xx": result.non_2xx,
-            "socket_errors": result.socket_errors,
-            "errors": result.errors,
-            "cpu_us_per_request": round(cpu * 1e6 / result.requests, 1) if cost_of and result.requests else None,
-            "connections": connections,
-        }
+        return load.measure(self.load, scenario, port, cost_of)
 
     def start_redis(self) -> tuple[Any, int]:
         """A private redis-server (nothing kept on disk) on a free port, on the load CPU like the upstream."""
         redis_server = shutil.which("redis-server")
         if redis_server is None:
             raise BenchError("redis-server is not installed (apt-get install redis-server)")
-        port = free_port(self.args.upstream_port + 20, {self.upstream_port, *self.slow_ports})
+        port = free_port(self.args.upstream_port + 20, set(self.taken))
         with self.log_file("redis") as log:
             proc = self.procs.start([redis_server, "--port", str(port), "--bind", "127.0.0.1", "--save", "",
                                      "--appendonly", "no", "--dir", str(self.run_dir), "--daemonize", "no"],
@@ -151,110 +96,53 @@ class Bench:
         wait_until_ok(proc, [(port, "/") for port in self.slow_ports[:-1]], timeout=10)
         return proc
 
-    # --- Rusta --------------------------------------------------------------------------------------------
-    def rusta_env(self, db: Path, var_dir: Path, access_log: bool) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in _SCRUBBED and not k.startswith(_SCRUBBED_PREFIXES)}
-        var_dir.mkdir(parents=True, exist_ok=True)
-        env.update({
-            "DATABASE_URL": f"sqlite:///{db}",  # db is absolute, hence sqlite:////...
-            "RUSTA_VAR_DIR": str(var_dir),
-            "RUSTA_ACCESS_LOG": "true" if access_log else "false",
-            "RUSTA_SHUTDOWN_GRACE": "5",
-        })
-        return env
-
-    def manage(self, argv: list[str], env: dict[str, str], log_name: str) -> None:
-        with self.log_file(log_name) as log:
-            done = subprocess.run([sys.executable, "manage.py", *argv], cwd=ROOT, env=env, stdin=subprocess.DEVNULL,
-                                  stdout=log, stderr=subprocess.STDOUT, timeout=300)
-        if done.returncode != 0:
-            raise BenchError(f"manage.py {argv[0]} failed (status {done.returncode}); "
-                             f"see {self.run_dir / (log_name + '.log')}")
-
-    def migrated_db(self) -> Path:
-        """A migrated database, made once per bench run; every Rusta scenario starts from a copy of it."""
-        if self.template_db is None:
-            db = self.run_dir / "template.sqlite3"
-            started = time.monotonic()
-            self.manage(["migrate", "--noinput", "-v", "0"], self.rusta_env(db, self.run_dir / "var", False),
-                        "migrate")
-            print(f"  migrated a fresh database in {time.monotonic() - started:.1f} s", flush=True)
-            self.template_db = db
-        return self.template_db
-
-    def run_rusta(self, scenario: Scenario) -> dict[str, Any]:
-        missing = [p.name for p in (RUNPROXY, IMPORTCONFIG) if not p.exists()]
-        if missing:
-            return {"status": "skipped", "reason": f"{', '.join(missing)} not in this checkout yet"}
-        template = self.migrated_db()
-        db = self.run_dir / f"{scenario.name}.sqlite3"
-        for source in template.parent.glob(template.name + "*"):  # the -wal and -shm files too
-            shutil.copyfile(source, db.parent / source.name.replace(template.name, db.name))
-        env = self.rusta_env(db, self.run_dir / f"{scenario.name}-var", scenario.access_log)
-        env.update(scenario.env)
-        redis = None
-        if scenario.redis:
-            redis, redis_port = self.start_redis()
-            env["REDIS_URL"] = f"redis://127.0.0.1:{redis_port}/0"
+    def start_grpc_backend(self) -> Any:
+        """bench/grpc_load.py's backend on the gRPC port, on the load CPU like the upstream."""
+        argv = [sys.executable, "-m", "bench.grpc_load", "serve", "--port", str(self.grpc_port)]
+        with self.log_file("grpc-backend") as log:
+            proc = self.procs.start(argv, cpu=self.load_cpu, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
         try:
-            return self._run_rusta(scenario, env)
-        finally:
-            if redis is not None:
-                self.procs.stop(redis, grace=5.0)
-
-    def _run_rusta(self, scenario: Scenario, env: dict[str, str]) -> dict[str, Any]:
-        routes = self.run_dir / f"{scenario.name}.routes.json"
-        routes.write_text(json.dumps(scenario.routes, indent=2))
-        self.manage(["importconfig", str(routes)], env, scenario.name)
-
-        in_use = {self.upstream_port, *self.slow_ports}
-        port = free_port(self.args.rusta_port, in_use)
-        admin_port = free_port(self.args.rusta_admin_port, in_use)
-        log_path = self.run_dir / f"{scenario.name}.log"
-        # --no-background: the Celery worker would share the proxy's pinned core; the bench measures the proxy.
-        argv = [sys.executable, "manage.py", "runproxy", "--host", "127.0.0.1", "--port", str(port),
-                "--admin-port", str(admin_port), "--workers", "1", "--no-background"]
-        with self.log_file(scenario.name) as log:
-            # With the access log on, its lines (stdout) go to /dev/null: we measure producing them, not a disk.
-            proc = self.procs.start(argv, cpu=self.proxy_cpu, env=env, cwd=ROOT,
-                                    stdout=subprocess.DEVNULL if scenario.access_log else log, stderr=log)
-        try:
-            started = time.monotonic()
-            try:
-                wait_until_ok(proc, [(port, "/ready"), (admin_port, "/ready")], timeout=60)
-            except BenchError as exc:
-                raise BenchError(f"runproxy {exc}; see {log_path}") from None
-            ready_s = time.monotonic() - started
-            status = http_status(port, scenario.path, headers=scenario.headers, method=scenario.method,
-                                 body=scenario.body)
-            if status != 200:
-                raise BenchError(f"{scenario.method} {scenario.path} through Rusta answered {status}, not 200; "
-                                 f"see {log_path}")
-            measured = self.measure(scenario, port, cost_of=proc.pid)
-            measured["processes"] = [asdict(m) for m in worker_memory(proc.pid)]
-            measured["ready_after_s"] = round(ready_s, 2)
-        finally:
-            stopped_by_itself = self.procs.stop(proc, grace=15.0)
-        # Clean: it left on SIGTERM within the grace period, and with status 0.
-        measured["clean_stop"] = stopped_by_itself and proc.returncode == 0
-        measured["exit_status"] = proc.returncode
-        return {"status": "ok", **measured}
+            peers.wait_until_listening(proc, self.grpc_port, timeout=20)
+        except BenchError as exc:
+            self.procs.stop(proc, grace=1.0)
+            raise BenchError(f"the gRPC backend {exc}; see {self.run_dir / 'grpc-backend.log'}") from None
+        return proc
 
     # --- the run ------------------------------------------------------------------------------------------
+    def start_peer(self, scenario: Scenario) -> Any:
+        """nginx or Caddy as `scenario` wants it (TLS, h2c), on the proxy CPU, ready to measure."""
+        port = free_port(self.args.nginx_port if scenario.kind == "nginx" else self.args.caddy_port, set(self.taken))
+        values: dict[str, int | str] = {"PORT": port, "UPSTREAM_PORT": self.upstream_port}
+        if scenario.tls:
+            cert = self.certificate()
+            values.update(CERT=str(cert.cert_path), KEY=str(cert.key_path))
+        # Only a cleartext HTTP/1.1 listener can be probed with a plain GET; the others are ready when they listen.
+        check = scenario.path if not scenario.tls and scenario.tool == "wrk" else None
+        if scenario.kind == "nginx":
+            template = ("proxy-tls.conf.template" if scenario.tls else
+                        "proxy-h2c.conf.template" if scenario.tool == "h2load" else "proxy.conf.template")
+            proc = peers.start_nginx(self.procs, self.run_dir, template, self.proxy_cpu, check, **values)
+        else:
+            template = "Caddyfile-tls.template" if scenario.tls else "Caddyfile.template"
+            proc = peers.start_caddy(self.procs, self.run_dir, template, self.proxy_cpu, check, **values)
+        if scenario.tls:
+            tls.wait_for_handshake(port, timeout=10)
+        return proc, port
+
     def run_scenario(self, scenario: Scenario) -> dict[str, Any]:
         if scenario.kind == "direct":
-            return {"status": "ok", **self.measure(scenario, self.upstream_port, cost_of=None)}
-        if scenario.kind == "nginx":
-            port = free_port(self.args.nginx_port, {self.upstream_port})
-            proc = self.start_nginx("proxy.conf.template", self.proxy_cpu, scenario.path, PORT=port,
-                                    UPSTREAM_PORT=self.upstream_port)
+            return {"status": "ok", **self.measure(scenario, self.upstream_port, None)}
+        if scenario.kind == "grpc_direct":
+            return {"status": "ok", **self.measure(scenario, self.grpc_port, None)}
+        if scenario.kind in ("nginx", "caddy"):
+            proc, port = self.start_peer(scenario)
             try:
-                measured = self.measure(scenario, port, cost_of=proc.pid)
+                measured = self.measure(scenario, port, proc.pid)
                 measured["processes"] = [asdict(m) for m in worker_memory(proc.pid)]
             finally:
                 self.procs.stop(proc, grace=5.0)
             return {"status": "ok", **measured}
-        return self.run_rusta(scenario)
+        return self.rusta.run(scenario)
 
     def match_bench(self) -> dict[str, Any]:
         argv = [sys.executable, str(ROOT / "bench" / "match_bench.py"), "--json",
@@ -271,12 +159,16 @@ class Bench:
             return {"ok": False, "reason": f"match_bench.py failed: {err.decode(errors='replace')[-500:]}"}
 
     def run(self, scenarios: list[Scenario]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
-        upstream = self.start_nginx("upstream.conf.template", self.load_cpu, "/", PORT=self.upstream_port)
+        upstream = peers.start_nginx(self.procs, self.run_dir, "upstream.conf.template", self.load_cpu, "/",
+                                     PORT=self.upstream_port)
         results = []
-        slow = None
+        slow = grpc_backend = None
         try:
             if any(s.upstream == "slow" for s in scenarios):
                 slow = self.start_slow_upstreams()
+            if any(s.kind == "grpc_direct" or (s.tool == "grpc" and rusta.missing_capability(s) is None)
+                   for s in scenarios):
+                grpc_backend = self.start_grpc_backend()
             matching = None
             if not self.args.skip_match:
                 print("route matching micro-benchmark...", flush=True)
@@ -293,19 +185,22 @@ class Bench:
                     print(f"{label}: {self.args.warmup:g} s warm-up + {self.args.seconds:g} s...", flush=True)
                     try:
                         outcome = self.run_scenario(scenario)
-                    except (BenchError, wrk.WrkError, subprocess.SubprocessError) as exc:
+                    except (BenchError, wrk.WrkError, h2.H2loadError, subprocess.SubprocessError) as exc:
                         outcome = {"status": "failed", "reason": str(exc)}
                     if outcome["status"] != "ok":
                         print(f"  {outcome['status']}: {outcome['reason']}", flush=True)
                     rounds[scenario.name].append(outcome)
             for scenario in scenarios:
                 base = {"name": scenario.name, "label": scenario.label, "kind": scenario.kind,
-                        "primary": scenario.primary, "path": scenario.path, "access_log": scenario.access_log}
+                        "primary": scenario.primary, "path": scenario.path, "access_log": scenario.access_log,
+                        "group": scenario.group, "tool": scenario.tool, "tls": scenario.tls,
+                        "workers": scenario.workers, "pinned": scenario.pinned}
                 results.append({**base, **report.combine_rounds(rounds[scenario.name])})
         finally:
             self.procs.stop(upstream, grace=5.0)
-            if slow is not None:
-                self.procs.stop(slow, grace=5.0)
+            for helper in (slow, grpc_backend):
+                if helper is not None:
+                    self.procs.stop(helper, grace=5.0)
         return results, matching
 
 
@@ -357,6 +252,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--nginx-port", type=int, default=9102)
     parser.add_argument("--rusta-port", type=int, default=8000)
     parser.add_argument("--rusta-admin-port", type=int, default=8001)
+    parser.add_argument("--rusta-tls-port", type=int, default=8443)
+    parser.add_argument("--caddy-port", type=int, default=9103)
     parser.add_argument("--output", type=Path, default=ROOT / ".bench" / "results.json")
     parser.add_argument("--list", action="store_true", help="list the scenarios and exit")
     return parser.parse_args(argv)
@@ -386,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
 
     procs = Processes()
     bench = Bench(args, procs, run_dir)
-    ctx = Context(upstream_port=bench.upstream_port, slow_ports=bench.slow_ports)
+    ctx = Context(upstream_port=bench.upstream_port, slow_ports=bench.slow_ports, grpc_port=bench.grpc_port)
     scenarios = [make(ctx) for make in SCENARIOS]
     if args.only:
         wanted = {name.strip() for name in args.only.split(",") if name.strip()}

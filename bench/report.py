@@ -2,9 +2,12 @@
 from __future__ import annotations
 
 import json
+import os
 import statistics
 from pathlib import Path
 from typing import Any
+
+from bench.scenarios import GROUP_TITLES
 
 # The targets of the gateway on this kind of machine (see shared/PERF-ANCHORS.md for where they come from).
 MIN_RATIO_TO_NGINX = 0.20
@@ -14,6 +17,12 @@ MIN_MATCHES_PER_S = 200_000
 # Issue 16: an LLM route in front of a provider answering at once adds at most this at p99 (non-streamed), over the
 # same provider reached directly in the same run.
 MAX_LLM_P99_OVER_DIRECT_MS = 2.0
+# Issue 17: Rusta's plain route above Caddy's req/s (HTTP/1.1 and TLS) with a p99 no worse; JWT + Redis rate limit
+# at >= 0.8 of the plain route; two workers >= 1.7x one, judged only where two cores are free for them.
+MIN_RATIO_TO_CADDY = 1.0
+MIN_JWT_RATELIMIT_RATIO = 0.8
+MIN_TWO_WORKER_SCALING = 1.7
+MIN_CPUS_FOR_SCALING = 4
 
 
 _MEDIAN_FIELDS = ("requests_per_s", "p50_ms", "p75_ms", "p90_ms", "p99_ms", "cpu_us_per_request")
@@ -45,13 +54,17 @@ def combine_rounds(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def add_ratios(results: list[dict[str, Any]]) -> None:
-    """Each run's req/s relative to nginx measured in the same run (absolute figures drift between runs)."""
-    nginx = next((r for r in results if r["kind"] == "nginx" and r["status"] == "ok"), None)
-    for result in results:
-        if nginx is not None and result["status"] == "ok":
-            result["vs_nginx"] = round(result["requests_per_s"] / nginx["requests_per_s"], 3)
-        else:
-            result["vs_nginx"] = None
+    """Each run's req/s relative to nginx and to Caddy measured in the same run and the same group (HTTP/1.1, TLS,
+    h2c...): absolute figures drift between runs, and a TLS run is only comparable with TLS runs."""
+    for kind in ("nginx", "caddy"):
+        peers: dict[str, dict[str, Any]] = {}
+        for r in results:
+            if r["kind"] == kind and r["status"] == "ok" and r["requests_per_s"]:
+                peers.setdefault(r.get("group", "http1"), r)
+        for result in results:
+            peer = peers.get(result.get("group", "http1"))
+            result[f"vs_{kind}"] = (round(result["requests_per_s"] / peer["requests_per_s"], 3)
+                                    if peer is not None and result["status"] == "ok" else None)
 
 
 def worker_rss(result: dict[str, Any]) -> float | None:
@@ -91,7 +104,48 @@ def targets(results: list[dict[str, Any]], matching: dict[str, Any] | None) -> l
     # An LLM route answering 4xx or 502 at once would otherwise pass the latency target.
     check("LLM route non-2xx responses and socket errors", llm_errors, "= 0",
           None if llm_errors is None else llm_errors == 0)
+    checks.extend(edge_targets(results))
     return checks
+
+
+def edge_targets(results: list[dict[str, Any]], cpus: int | None = None) -> list[dict[str, Any]]:
+    """Issue 17's speed targets: Rusta against Caddy (req/s and p99, HTTP/1.1 and TLS), JWT + Redis rate limit
+    against the plain route, two workers against one. `pass` is None when a run is missing or, for scaling, when
+    the machine has fewer than MIN_CPUS_FOR_SCALING cores (the figure is still shown, with why)."""
+    ok = {r["name"]: r for r in results if r["status"] == "ok"}
+    checks: list[dict[str, Any]] = []
+
+    def check(name: str, value: float | None, limit: str, passed: bool | None, note: str = "") -> None:
+        shown = "-" if value is None else format(value, ".3f")
+        checks.append({"target": name, "value": value, "shown": shown, "limit": limit, "pass": passed,
+                       "note": note})
+
+    for rusta, caddy, where in (("rusta", "caddy_proxy", "HTTP/1.1"), ("rusta_tls", "caddy_tls", "TLS")):
+        pair = rusta in ok and caddy in ok
+        rate = ratio(ok, rusta, caddy)
+        check(f"Rusta req/s vs Caddy, {where}", rate, f"> {MIN_RATIO_TO_CADDY:.2f}",
+              None if rate is None else rate > MIN_RATIO_TO_CADDY)
+        p99 = round(ok[rusta]["p99_ms"] / ok[caddy]["p99_ms"], 3) if pair and ok[caddy]["p99_ms"] else None
+        check(f"Rusta p99 / Caddy p99, {where}", p99, "<= 1.00", None if p99 is None else p99 <= 1.0)
+    limited = ratio(ok, "rusta_jwt_ratelimit", "rusta")
+    check("JWT + Redis rate limit req/s vs plain route", limited, f">= {MIN_JWT_RATELIMIT_RATIO:.2f}",
+          None if limited is None else limited >= MIN_JWT_RATELIMIT_RATIO)
+    scaling = ratio(ok, "rusta_workers_2", "rusta_workers_1")
+    if cpus is None:
+        cpus = os.cpu_count() or 1
+    enough = cpus >= MIN_CPUS_FOR_SCALING
+    note = "" if enough else (f"{cpus} cores: the 2 workers share them with wrk and the upstream; "
+                              f"judged on {MIN_CPUS_FOR_SCALING}+ cores")
+    check("2 workers vs 1 worker req/s, unpinned", scaling, f">= {MIN_TWO_WORKER_SCALING:.2f}",
+          None if scaling is None or not enough else scaling >= MIN_TWO_WORKER_SCALING, note)
+    return checks
+
+
+def ratio(ok: dict[str, dict[str, Any]], name: str, base: str) -> float | None:
+    """req/s of run `name` over run `base` (both in `ok`, by name), or None when either is missing."""
+    if name in ok and base in ok and ok[base]["requests_per_s"]:
+        return round(ok[name]["requests_per_s"] / ok[base]["requests_per_s"], 3)
+    return None
 
 
 def llm_p99_over_direct(results: list[dict[str, Any]]) -> float | None:
@@ -107,13 +161,7 @@ def comparisons(results: list[dict[str, Any]]) -> dict[str, Any]:
     with a recorder that does nothing), JWT + rate limit against the plain route, and p99 with one slow
     backend of three under round robin and under latency_aware. None where a run is missing."""
     ok = {r["name"]: r for r in results if r["status"] == "ok"}
-
-    def ratio(name: str, base: str) -> float | None:
-        if name in ok and base in ok and ok[base]["requests_per_s"]:
-            return round(ok[name]["requests_per_s"] / ok[base]["requests_per_s"], 3)
-        return None
-
-    recorded = ratio("rusta", "rusta_no_recording")
+    recorded = ratio(ok, "rusta", "rusta_no_recording")
     cpu_delta = None
     if "rusta" in ok and "rusta_no_recording" in ok:
         with_cpu, without_cpu = ok["rusta"]["cpu_us_per_request"], ok["rusta_no_recording"]["cpu_us_per_request"]
@@ -127,11 +175,15 @@ def comparisons(results: list[dict[str, Any]]) -> dict[str, Any]:
         "recording_ratio": recorded,  # req/s with recording / without
         "recording_overhead_pct": None if recorded is None else round((1 - recorded) * 100, 1),
         "recording_cpu_us_per_request": cpu_delta,
-        "jwt_ratelimit_ratio": ratio("rusta_jwt_ratelimit", "rusta"),
-        "jwt_local_limit_ratio": ratio("rusta_jwt_local_limit", "rusta"),
+        "jwt_ratelimit_ratio": ratio(ok, "rusta_jwt_ratelimit", "rusta"),
+        "jwt_local_limit_ratio": ratio(ok, "rusta_jwt_local_limit", "rusta"),
         "llm_p99_over_direct_ms": llm_p99_over_direct(results),
         "llm_p50_over_direct_ms": llm_p50,
-        "llm_ratio_to_direct": ratio("rusta_llm", "llm_direct"),
+        "llm_ratio_to_direct": ratio(ok, "rusta_llm", "llm_direct"),
+        "grpc_ratio_to_direct": ratio(ok, "rusta_grpc", "grpc_direct"),
+        "grpc_p99_over_direct_ms": (round(ok["rusta_grpc"]["p99_ms"] - ok["grpc_direct"]["p99_ms"], 3)
+                                    if "rusta_grpc" in ok and "grpc_direct" in ok else None),
+        "two_worker_scaling": ratio(ok, "rusta_workers_2", "rusta_workers_1"),
         "slow_backend_p99_ms": slow,
         # p99 alone can hide the difference: latency_aware still sends the slow backend a few per cent.
         "slow_backend_p50_p90_ms": {name: [ok[name]["p50_ms"], ok[name].get("p90_ms")] if name in ok else None
@@ -158,19 +210,13 @@ def print_report(results: list[dict[str, Any]], checks: list[dict[str, Any]], ma
     print(f"wrk -t1 -c{settings['connections']} -d{settings['seconds']:g}s --latency, keep-alive, "
           f"{settings['warmup']:g} s warm-up; proxy on CPU {settings['proxy_cpu']}, "
           f"wrk and upstream on CPU {settings['load_cpu']}{rounds}")
-    header = (f"{'scenario':<30} {'req/s':>9} {'vs nginx':>9} {'p50 ms':>8} {'p99 ms':>8} "
-              f"{'CPU us/req':>10} {'RSS MiB':>8} {'HWM MiB':>8} {'errors':>7}")
-    print(header)
-    print("-" * len(header))
+    print("HTTP/2: h2load -t1 -c50 -m10 (p50/p99 from its per-request log); gRPC: bench/grpc_load.py, 50 calls in "
+          "flight on one channel; TLS: ECDSA P-256 certificate made for this run")
+    groups: dict[str, list[dict[str, Any]]] = {}
     for r in results:
-        if r["status"] != "ok":
-            print(f"{r['label']:<30} {r['status'].upper()}: {r['reason']}")
-            continue
-        rss = worker_rss(r)
-        hwm = max((p["vmhwm_mib"] for p in r.get("processes", []) if p["role"] != "main"), default=None)
-        print(f"{r['label']:<30} {r['requests_per_s']:>9,.0f} {_cell(r['vs_nginx'], '>9.3f')} "
-              f"{r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} {_cell(r['cpu_us_per_request'], '>10.0f')} "
-              f"{_cell(rss, '>8.1f')} {_cell(hwm, '>8.1f')} {r['errors']:>7}")
+        groups.setdefault(r.get("group", "http1"), []).append(r)
+    for group, runs in groups.items():
+        print_table(GROUP_TITLES.get(group, group), runs)
     for r in results:
         if r["status"] == "ok" and r["kind"] == "rusta":
             print(f"\n{r['label']}: processes after the run"
@@ -190,7 +236,27 @@ def print_report(results: list[dict[str, Any]], checks: list[dict[str, Any]], ma
     print("\ntargets")
     for c in checks:
         verdict = {True: "PASS", False: "FAIL", None: "SKIP"}[c["pass"]]
-        print(f"  {verdict}  {c['target']:<44} {c['shown']:>10}  (target {c['limit']})")
+        note = f"; {c['note']}" if c.get("note") else ""
+        print(f"  {verdict}  {c['target']:<44} {c['shown']:>10}  (target {c['limit']}{note})")
+
+
+def print_table(title: str, results: list[dict[str, Any]]) -> None:
+    """One group's runs: req/s, ratios to nginx and Caddy of the same group, latency, CPU, memory, errors."""
+    header = (f"{'scenario':<30} {'req/s':>9} {'vs nginx':>9} {'vs caddy':>9} {'p50 ms':>8} {'p99 ms':>8} "
+              f"{'CPU us/req':>10} {'RSS MiB':>8} {'HWM MiB':>8} {'errors':>7}")
+    print(f"\n{title}")
+    print(header)
+    print("-" * len(header))
+    for r in results:
+        if r["status"] != "ok":
+            print(f"{r['label']:<30} {r['status'].upper()}: {r['reason']}")
+            continue
+        rss = worker_rss(r)
+        hwm = max((p["vmhwm_mib"] for p in r.get("processes", []) if p["role"] != "main"), default=None)
+        print(f"{r['label']:<30} {r['requests_per_s']:>9,.0f} {_cell(r['vs_nginx'], '>9.3f')} "
+              f"{_cell(r.get('vs_caddy'), '>9.3f')} {r['p50_ms']:>8.2f} {r['p99_ms']:>8.2f} "
+              f"{_cell(r['cpu_us_per_request'], '>10.0f')} {_cell(rss, '>8.1f')} {_cell(hwm, '>8.1f')} "
+              f"{r['errors']:>7}")
 
 
 def print_comparisons(compared: dict[str, Any]) -> None:
@@ -208,6 +274,11 @@ def print_comparisons(compared: dict[str, Any]) -> None:
         lines.append(f"  LLM route over the stub provider direct: p99 {compared['llm_p99_over_direct_ms']:+.2f} ms, "
                      f"p50 {compared['llm_p50_over_direct_ms']:+.2f} ms, "
                      f"req/s ratio {_cell(compared['llm_ratio_to_direct'], '.3f')}")
+    if compared.get("grpc_ratio_to_direct") is not None:
+        lines.append(f"  gRPC route over the backend direct: req/s ratio {compared['grpc_ratio_to_direct']:.3f}, "
+                     f"p99 {compared['grpc_p99_over_direct_ms']:+.2f} ms")
+    if compared.get("two_worker_scaling") is not None:
+        lines.append(f"  --workers 2 / --workers 1, unpinned: req/s ratio {compared['two_worker_scaling']:.3f}")
     slow = compared["slow_backend_p99_ms"]
     if any(value is not None for value in slow.values()):
         shown = ", ".join(f"{name.removeprefix('slow_')} {_cell(value, '.2f')} ms" for name, value in slow.items())

@@ -15,8 +15,25 @@ from typing import Any, Literal
 
 import jwt
 
-Kind = Literal["direct", "nginx", "rusta"]
+Kind = Literal["direct", "nginx", "caddy", "rusta", "grpc_direct"]
 Upstream = Literal["nginx", "slow"]
+# What drives the load: wrk (HTTP/1.1, cleartext or TLS), h2load (HTTP/2) or bench/grpc_load.py (gRPC unary calls).
+Tool = Literal["wrk", "h2load", "grpc"]
+# The tables of the report: runs are compared (vs nginx, vs Caddy) within their group only.
+Group = Literal["http1", "tls", "h2c", "h2", "grpc", "scaling"]
+GROUP_TITLES: dict[str, str] = {
+    "http1": "HTTP/1.1, cleartext",
+    "tls": "HTTP/1.1 over TLS (wrk https, keep-alive)",
+    "h2c": "HTTP/2 with prior knowledge, cleartext (h2load)",
+    "h2": "HTTP/2 over TLS, ALPN (h2load)",
+    "grpc": "gRPC unary calls (grpcio client, 100-byte messages)",
+    "scaling": "Rusta workers, unpinned on every core (wrk and the upstream share them)",
+}
+# h2load's shape: 50 connections (as wrk's), 10 concurrent streams on each.
+H2_CLIENTS = 50
+H2_STREAMS = 10
+# The gRPC load generator's calls in flight, on one channel (one HTTP/2 connection).
+GRPC_CONCURRENCY = 50
 # The slow-backend scenarios: three upstreams, the last answering SLOW_DELAY_MS late (about 10x the others,
 # which answer in well under 2 ms under the bench's load).
 SLOW_DELAY_MS = 20
@@ -34,10 +51,11 @@ LLM_CONNECTIONS = 1
 @dataclass(frozen=True, slots=True)
 class Context:
     """What scenario functions may build on: where the shared upstream listens, and the three ports of the
-    slow-backend helper (bench/slow_upstreams.py; the last one is slow)."""
+    slow-backend helper (bench/slow_upstreams.py; the last one is slow), and the gRPC backend's port."""
 
     upstream_port: int
     slow_ports: tuple[int, int, int] = (0, 0, 0)
+    grpc_port: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +67,9 @@ class Scenario:
     `redis`: the harness starts a private redis-server and gives Rusta its REDIS_URL. `upstream`: "slow" needs
     the slow-backend helper running (the harness starts it once when any scenario does). `method` and `body`:
     every request of the run (wrk sends them through a Lua script). `connections`: wrk's -c for this run instead
-    of the bench's --connections.
+    of the bench's --connections. `tool`: what drives the load; `tls`: the peer listens with the bench's
+    certificate and the load goes over https; `workers`: runproxy's --workers; `pinned`: False runs the peer and
+    the load generator on every core (the scaling runs); `group`: the report table the run belongs to.
     """
 
     name: str
@@ -66,6 +86,11 @@ class Scenario:
     method: str = "GET"
     body: str | None = None
     connections: int | None = None
+    tool: Tool = "wrk"
+    tls: bool = False
+    workers: int = 1
+    pinned: bool = True
+    group: Group = "http1"
 
 
 def bench_route(upstream_port: int, *, name: str = "bench", external_path: str = "/bench",
@@ -187,9 +212,89 @@ def rusta_llm(ctx: Context) -> Scenario:
                     body=LLM_REQUEST, connections=LLM_CONNECTIONS)
 
 
+def caddy_proxy(ctx: Context) -> Scenario:
+    """Caddy (Debian's package) as reverse proxy on one Go thread, the same route shape as nginx's."""
+    return Scenario("caddy_proxy", "Caddy reverse_proxy, 1 thread", "caddy")
+
+
+def nginx_tls(ctx: Context) -> Scenario:
+    """nginx terminating TLS (the bench's ECDSA certificate), HTTP/1.1 keep-alive from wrk."""
+    return Scenario("nginx_tls", "nginx, TLS", "nginx", tls=True, group="tls")
+
+
+def caddy_tls(ctx: Context) -> Scenario:
+    """Caddy terminating TLS with the same certificate."""
+    return Scenario("caddy_tls", "Caddy, TLS", "caddy", tls=True, group="tls")
+
+
+def rusta_tls(ctx: Context) -> Scenario:
+    """Rusta's `runproxy --tls-port`, the certificate stored through /api/certificates/."""
+    return Scenario("rusta_tls", "Rusta, TLS", "rusta", routes=bench_route(ctx.upstream_port), tls=True,
+                    group="tls")
+
+
+def nginx_h2c(ctx: Context) -> Scenario:
+    """nginx speaking HTTP/2 with prior knowledge on a cleartext port."""
+    return Scenario("nginx_h2c", "nginx, h2c", "nginx", tool="h2load", group="h2c")
+
+
+def caddy_h2c(ctx: Context) -> Scenario:
+    """Caddy with `protocols h1 h2 h2c`: HTTP/2 with prior knowledge on its cleartext port."""
+    return Scenario("caddy_h2c", "Caddy, h2c", "caddy", tool="h2load", group="h2c")
+
+
+def rusta_h2c(ctx: Context) -> Scenario:
+    """Rusta's proxy port, HTTP/2 with prior knowledge (HTTP/1.1 stays on the same port)."""
+    return Scenario("rusta_h2c", "Rusta, h2c", "rusta", routes=bench_route(ctx.upstream_port), tool="h2load",
+                    group="h2c")
+
+
+def nginx_h2(ctx: Context) -> Scenario:
+    """nginx, HTTP/2 over TLS (ALPN)."""
+    return Scenario("nginx_h2", "nginx, h2 over TLS", "nginx", tool="h2load", tls=True, group="h2")
+
+
+def caddy_h2(ctx: Context) -> Scenario:
+    """Caddy, HTTP/2 over TLS (ALPN)."""
+    return Scenario("caddy_h2", "Caddy, h2 over TLS", "caddy", tool="h2load", tls=True, group="h2")
+
+
+def rusta_h2(ctx: Context) -> Scenario:
+    """Rusta's --tls-port, HTTP/2 by ALPN."""
+    return Scenario("rusta_h2", "Rusta, h2 over TLS", "rusta", routes=bench_route(ctx.upstream_port),
+                    tool="h2load", tls=True, group="h2")
+
+
+def grpc_direct(ctx: Context) -> Scenario:
+    """The gRPC ceiling: the load generator calling the grpcio backend itself."""
+    return Scenario("grpc_direct", "grpcio backend direct", "grpc_direct", path="/bench.Echo/Call", tool="grpc",
+                    group="grpc")
+
+
+def rusta_grpc(ctx: Context) -> Scenario:
+    """The same calls through a `protocol: "grpc"` route to that backend, over HTTP/2 with prior knowledge."""
+    router = {"name": "grpc", "protocol": "grpc", "external_path": "/bench.Echo", "internal_path": "/bench.Echo",
+              "methods": ["POST"], "backends": [{"host": "http://127.0.0.1", "port": ctx.grpc_port, "weight": 1}]}
+    return Scenario("rusta_grpc", "Rusta, grpc route", "rusta", path="/bench.Echo/Call",
+                    routes={"version": 1, "routers": [router]}, tool="grpc", group="grpc")
+
+
+def rusta_one_worker_unpinned(ctx: Context) -> Scenario:
+    """The scaling pair's base: `--workers 1`, nothing pinned."""
+    return Scenario("rusta_workers_1", "Rusta, --workers 1, unpinned", "rusta", routes=bench_route(ctx.upstream_port),
+                    pinned=False, group="scaling")
+
+
+def rusta_two_workers_unpinned(ctx: Context) -> Scenario:
+    """`--workers 2`, nothing pinned: the two workers, wrk and the upstream share the machine's cores."""
+    return Scenario("rusta_workers_2", "Rusta, --workers 2, unpinned", "rusta", routes=bench_route(ctx.upstream_port),
+                    workers=2, pinned=False, group="scaling")
+
+
 SCENARIOS: tuple[Callable[[Context], Scenario], ...] = (
     upstream_direct,
     nginx_proxy,
+    caddy_proxy,
     rusta_one_route,
     rusta_access_log,
     rusta_without_recording,
@@ -201,4 +306,17 @@ SCENARIOS: tuple[Callable[[Context], Scenario], ...] = (
     rusta_slow_latency_aware,
     llm_direct,
     rusta_llm,
+    nginx_tls,
+    caddy_tls,
+    rusta_tls,
+    nginx_h2c,
+    caddy_h2c,
+    rusta_h2c,
+    nginx_h2,
+    caddy_h2,
+    rusta_h2,
+    grpc_direct,
+    rusta_grpc,
+    rusta_one_worker_unpinned,
+    rusta_two_workers_unpinned,
 )
