@@ -33,19 +33,19 @@ def _call(request: bytes, context: grpc.aio.ServicerContext[bytes, bytes]) -> by
     return PAYLOAD
 
 
-def backend(port: int) -> grpc.aio.Server:
-    """The backend, not started: METHOD answers PAYLOAD to any request."""
+def backend(port: int) -> tuple[grpc.aio.Server, int]:
+    """The backend, not started, and the port it will listen on (`port`, or one picked when 0): METHOD answers
+    PAYLOAD to any request."""
     server = grpc.aio.server()
     handler = grpc.method_handlers_generic_handler(
         METHOD.split("/")[1], {METHOD.split("/")[2]: grpc.unary_unary_rpc_method_handler(_call)})
     server.add_generic_rpc_handlers((handler,))
-    server.add_insecure_port(f"127.0.0.1:{port}")
-    return server
+    return server, server.add_insecure_port(f"127.0.0.1:{port}")
 
 
 async def serve(port: int) -> None:
     """Run the backend until the process is stopped."""
-    server = backend(port)
+    server, _ = backend(port)
     await server.start()
     print(f"serving {METHOD} on 127.0.0.1:{port}", flush=True)
     await server.wait_for_termination()

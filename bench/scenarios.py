@@ -273,8 +273,9 @@ def grpc_direct(ctx: Context) -> Scenario:
 
 def rusta_grpc(ctx: Context) -> Scenario:
     """The same calls through a `protocol: "grpc"` route to that backend, over HTTP/2 with prior knowledge."""
-    router = {"name": "grpc", "protocol": "grpc", "external_path": "/bench.Echo", "internal_path": "/bench.Echo",
-              "methods": ["POST"], "backends": [{"host": "http://127.0.0.1", "port": ctx.grpc_port, "weight": 1}]}
+    # Every method of the service, forwarded under its own path (a grpc route's methods are POST).
+    router = {"name": "grpc", "protocol": "grpc", "external_path": "/bench.Echo/{method}",
+              "backends": [{"host": "http://127.0.0.1", "port": ctx.grpc_port, "weight": 1}]}
     return Scenario("rusta_grpc", "Rusta, grpc route", "rusta", path="/bench.Echo/Call",
                     routes={"version": 1, "routers": [router]}, tool="grpc", group="grpc")
 

@@ -28,8 +28,8 @@ def test_the_tls_and_http2_runs_use_their_tools() -> None:
 def test_the_grpc_route_forwards_the_method_path_to_the_grpc_backend() -> None:
     router = ALL["rusta_grpc"].routes["routers"][0]  # type: ignore[index]
     assert router["protocol"] == "grpc"
-    assert ALL["rusta_grpc"].path.startswith(router["external_path"] + "/")
-    assert router["internal_path"] == router["external_path"]
+    assert router["external_path"] == "/bench.Echo/{method}" and "internal_path" not in router
+    assert ALL["rusta_grpc"].path == "/bench.Echo/Call"
     assert router["backends"] == [{"host": "http://127.0.0.1", "port": 9105, "weight": 1}]
 
 
