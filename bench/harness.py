@@ -21,7 +21,7 @@ from bench import h2, load, peers, report, rusta, tls, wrk
 from bench.load import LoadSettings
 from bench.procs import BenchError, Processes, free_port, wait_until_ok, worker_memory
 from bench.rusta import IMPORTCONFIG, RUNPROXY, RustaRunner
-from bench.scenarios import SCENARIOS, SLOW_DELAY_MS, Context, Scenario
+from bench.scenarios import GROUP_TITLES, SCENARIOS, SLOW_DELAY_MS, Context, Scenario
 
 ROOT = Path(__file__).resolve().parent.parent
 __all__ = ["IMPORTCONFIG", "RUNPROXY", "Bench", "main"]
@@ -246,6 +246,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=1,
                         help="interleaved rounds; each figure is the median over them (the anchors used 3)")
     parser.add_argument("--only", default="", help="comma-separated scenario names (default: all)")
+    parser.add_argument("--groups", default="",
+                        help=f"comma-separated report groups to run ({', '.join(GROUP_TITLES)}; default: all)")
     parser.add_argument("--match-seconds", type=float, default=2.0, help="route-matching time budget")
     parser.add_argument("--skip-match", action="store_true", help="leave out the route-matching benchmark")
     parser.add_argument("--upstream-port", type=int, default=9101)
@@ -268,7 +270,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.list:
         for s in (make(Context(upstream_port=args.upstream_port)) for make in SCENARIOS):
-            print(f"{s.name:<22} {s.label}")
+            print(f"{s.name:<22} {s.group:<8} {s.label}")
         return 0
     for signum in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
         signal.signal(signum, _raise_on_signal)
@@ -292,6 +294,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"unknown scenarios: {', '.join(sorted(unknown))} (see --list)", file=sys.stderr)
             return 2
         scenarios = [s for s in scenarios if s.name in wanted]
+    if args.groups:
+        groups = {name.strip() for name in args.groups.split(",") if name.strip()}
+        if groups - set(GROUP_TITLES):
+            print(f"unknown groups: {', '.join(sorted(groups - set(GROUP_TITLES)))} "
+                  f"(known: {', '.join(GROUP_TITLES)})", file=sys.stderr)
+            return 2
+        scenarios = [s for s in scenarios if s.group in groups]
 
     load_before = os.getloadavg()[0]
     if load_before > 0.5:

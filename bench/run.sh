@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Entry point of `make bench`: installs what the bench needs when it is missing, then runs bench/harness.py.
-# Arguments are passed on to the harness (try: bash bench/run.sh --help, or --only rusta --seconds 5).
+# Arguments are passed on to the harness (try: bash bench/run.sh --help, --only rusta --seconds 5, or --groups tls,h2).
 # Every process the bench starts listens on 127.0.0.1 only, every load run is bounded by wrk -d, and all of
 # them are stopped on exit, whatever the exit.
 set -euo pipefail
@@ -15,6 +15,8 @@ command -v nginx >/dev/null 2>&1 || need_apt+=(nginx)
 command -v taskset >/dev/null 2>&1 || need_apt+=(util-linux)
 command -v dnsperf >/dev/null 2>&1 || need_apt+=(dnsperf)
 command -v redis-server >/dev/null 2>&1 || need_apt+=(redis-server)  # the JWT + Redis rate-limit scenario
+[[ -x /usr/bin/caddy ]] || need_apt+=(caddy)  # the peer of issue 17's runs (Debian's build, run on one Go thread)
+command -v h2load >/dev/null 2>&1 || need_apt+=(nghttp2-client)  # the HTTP/2 runs
 if ((${#need_apt[@]})); then
     if [[ $(id -u) -ne 0 ]]; then
         echo "bench: missing ${need_apt[*]}; install them (apt-get install -y ${need_apt[*]}) or run as root" >&2
@@ -30,6 +32,9 @@ if ((${#need_apt[@]})); then
     fi
     if [[ " ${need_apt[*]} " == *" redis-server "* ]] && command -v systemctl >/dev/null 2>&1; then
         systemctl disable --now redis-server >/dev/null 2>&1 || true
+    fi
+    if [[ " ${need_apt[*]} " == *" caddy "* ]] && command -v systemctl >/dev/null 2>&1; then
+        systemctl disable --now caddy >/dev/null 2>&1 || true
     fi
 fi
 
@@ -63,15 +68,17 @@ status=0
 wait "$harness_pid" || status=$?
 harness_pid=""
 
-# The DNS forwarder against dnsperf, the upstream alone as its reference (skipped with --only).
-if [[ " $* " != *" --only "* ]]; then
+# The DNS forwarder against dnsperf, the upstream alone as its reference (skipped with --only or --groups).
+subset=""
+[[ " $* " == *" --only "* || " $* " == *" --groups "* || " $* " == *" --only="* || " $* " == *" --groups="* ]] && subset=1
+if [[ -z $subset ]]; then
     "$VENV/bin/python" -m bench.dns_bench --seconds 10 &
     harness_pid=$!
     wait "$harness_pid" || status=$?
     harness_pid=""
 fi
 # AI routing's content_analysis against a 300 ms stub LLM: accuracy, LLM call rate, and the p99 it adds.
-if [[ " $* " != *" --only "* ]]; then
+if [[ -z $subset ]]; then
     "$VENV/bin/python" -m bench.ai_bench || status=$?
 fi
 # What metrics recording adds to each request (protocols.recorder, traceparent), against the 5% budget.
