@@ -233,6 +233,8 @@ def machine_facts() -> dict[str, Any]:
         "python": platform.python_version(),
         "nginx": first_line(["nginx", "-v"]),
         "wrk": first_line(["wrk", "-v"]),
+        "caddy": first_line([peers.CADDY, "version"]),
+        "h2load": first_line(["h2load", "--version"]),
         "git_commit": first_line(["git", "rev-parse", "HEAD"]),
         "git_dirty": bool(first_line(["git", "status", "--porcelain"])),
     }

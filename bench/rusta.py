@@ -26,6 +26,7 @@ _SCRUBBED = frozenset({"DATABASE_URL", "REDIS_URL"})
 # The superuser that stores the TLS runs' certificate through the API (a private database, thrown away).
 ADMIN_USER = "bench"
 ADMIN_PASSWORD = "bench-only-password-7c1f"
+PROBE_TIMEOUT_S = 10.0
 
 Measure = Callable[[Scenario, int, "int | None"], dict[str, Any]]
 
@@ -160,9 +161,12 @@ class RustaRunner:
                 tls.wait_for_handshake(tls_port, timeout=10)
             load_port = tls_port if tls_port is not None else port
             if scenario.tool == "wrk":
-                status = (tls.https_status(load_port, scenario.path, headers=scenario.headers) if scenario.tls else
-                          http_status(load_port, scenario.path, headers=scenario.headers, method=scenario.method,
-                                      body=scenario.body))
+                # The first request of a route may import its code (an llm route's providers): on a busy machine
+                # that took more than a second, so the probe waits up to PROBE_TIMEOUT_S.
+                status = (tls.https_status(load_port, scenario.path, headers=scenario.headers,
+                                           timeout=PROBE_TIMEOUT_S) if scenario.tls else
+                          http_status(load_port, scenario.path, timeout=PROBE_TIMEOUT_S, headers=scenario.headers,
+                                      method=scenario.method, body=scenario.body))
                 if status != 200:
                     raise BenchError(f"{scenario.method} {scenario.path} through Rusta answered {status}, not 200; "
                                      f"see {log_path}")
