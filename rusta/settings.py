@@ -224,6 +224,10 @@ RUSTA_CLIENT_HEADER_TIMEOUT = envfloat("RUSTA_CLIENT_HEADER_TIMEOUT", 10.0)
 RUSTA_CLIENT_BODY_TIMEOUT = envfloat("RUSTA_CLIENT_BODY_TIMEOUT", 60.0)
 RUSTA_MAX_CONNECTIONS_PER_CLIENT = envint("RUSTA_MAX_CONNECTIONS_PER_CLIENT", 256)
 RUSTA_UNDERSCORE_HEADERS = envchoice("RUSTA_UNDERSCORE_HEADERS", "drop", ("drop", "reject", "allow"))
+# HTTP/2 on the proxy listener (protocols.http.h2): streams one connection may have in progress, and the request
+# body bytes one stream may have in flight before the gateway reads them (the connection's window is four times it).
+RUSTA_H2_MAX_STREAMS = envint("RUSTA_H2_MAX_STREAMS", 128)
+RUSTA_H2_WINDOW_BYTES = envint("RUSTA_H2_WINDOW_BYTES", 65536)
 # Write one JSON access-log line per request on stdout.
 RUSTA_ACCESS_LOG = envbool("RUSTA_ACCESS_LOG", True)
 # The database stops counting as reachable for /ready after this long without a successful check (seconds).

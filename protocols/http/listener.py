@@ -22,6 +22,9 @@ the application sees the request, so nothing below has to think about it:
 Over TLS, every request's scope carries ASGI's TLS extension (`scope["extensions"]["tls"]`, protocols.tls.clients),
 computed once per connection.
 
+A connection whose TLS handshake chose "h2" by ALPN, or whose first bytes are the HTTP/2 client preface, is handed
+to protocols.http.h2 (the same limits apply there, in HTTP/2's terms).
+
 Every refusal is one JSON answer (`{"error", "type", "request_id"}`) with `Connection: close`, an access-log
 line, and the connection closed. A refusal that concerns a pipelined request waits until the answers to the
 requests before it are complete, so answers never interleave.
@@ -37,7 +40,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
@@ -57,6 +60,7 @@ _OWS = b" \t"
 _OWS_CODES = (32, 9)
 _OTHER_PROTOCOLS = re.compile(rb"RTSP/|ICE/")
 _KEPT_LIMIT = 1 << 16
+H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # RFC 9113 3.4: what a client with prior knowledge sends first
 _CACHE_LIMIT = 1024
 
 
@@ -69,6 +73,8 @@ class ListenerLimits:
     max_connections_per_client: int = 256  # per client address and worker process; 0: no cap
     underscore_headers: str = "drop"  # drop | reject | allow
     trusted_proxies: tuple[Network, ...] = ()  # peers exempt from the connection cap (they carry many clients)
+    h2_max_streams: int = 128  # HTTP/2 streams one connection may have in progress (SETTINGS_MAX_CONCURRENT_STREAMS)
+    h2_window_bytes: int = 1 << 16  # HTTP/2 request body one stream may have in flight (SETTINGS_INITIAL_WINDOW_SIZE)
 
     @classmethod
     def from_settings(cls, settings: Any) -> ListenerLimits:
@@ -79,7 +85,9 @@ class ListenerLimits:
                    body_timeout=settings.RUSTA_CLIENT_BODY_TIMEOUT,
                    max_connections_per_client=settings.RUSTA_MAX_CONNECTIONS_PER_CLIENT,
                    underscore_headers=settings.RUSTA_UNDERSCORE_HEADERS,
-                   trusted_proxies=parse_networks(settings.RUSTA_TRUSTED_PROXIES))
+                   trusted_proxies=parse_networks(settings.RUSTA_TRUSTED_PROXIES),
+                   h2_max_streams=settings.RUSTA_H2_MAX_STREAMS,
+                   h2_window_bytes=settings.RUSTA_H2_WINDOW_BYTES)
 
     def __post_init__(self) -> None:
         if self.underscore_headers not in UNDERSCORE_ACTIONS:
@@ -88,6 +96,10 @@ class ListenerLimits:
             raise ValueError("header_timeout and body_timeout must be above 0 seconds")
         if self.max_connections_per_client < 0:
             raise ValueError("max_connections_per_client must be 0 (no cap) or more")
+        if self.h2_max_streams < 1:
+            raise ValueError("h2_max_streams must be 1 or more")
+        if not 1024 <= self.h2_window_bytes <= 2**31 - 1:
+            raise ValueError("h2_window_bytes must be between 1024 and 2147483647 (RFC 9113 6.5.2)")
 
 
 class Refusal(Exception):
@@ -100,6 +112,12 @@ class Refusal(Exception):
         self.message = message
 
 
+class Swept(Protocol):
+    """A connection the listener's sweep holds to its time limits (HTTP/1.1 or HTTP/2)."""
+
+    def check_timeouts(self, now: float) -> None: ...
+
+
 @dataclass
 class ListenerState:
     """One per listener and worker process: the limits, the open connections per client address, the sweep that
@@ -108,7 +126,7 @@ class ListenerState:
     limits: ListenerLimits = field(default_factory=ListenerLimits)
     access_log: AccessLog | None = None
     clock: Callable[[], float] = time.monotonic
-    connections: set[StrictHttpProtocol] = field(default_factory=set)
+    connections: set[Swept] = field(default_factory=set)
     per_client: dict[str, int] = field(default_factory=dict)
     request_ids: RequestIds = field(default_factory=RequestIds)
     # The clock as of the last sweep: connections stamp their reads with it (no clock call per read); the
@@ -138,7 +156,7 @@ class ListenerState:
         else:
             self.per_client.pop(address, None)
 
-    def watch(self, connection: StrictHttpProtocol, loop: asyncio.AbstractEventLoop) -> None:
+    def watch(self, connection: Swept, loop: asyncio.AbstractEventLoop) -> None:
         self.connections.add(connection)
         if self._sweep is None:
             self.now = self.clock()
@@ -178,6 +196,7 @@ class StrictHttpProtocol(HttpToolsProtocol):
         self._tail = b""
         self._kept: bytearray | None = None
         self._tls: TlsExtension | None = None
+        self._preface = b""  # the connection's first bytes while they may be the HTTP/2 client preface
         self._drop_underscores = listener.limits.underscore_headers == "drop"
         self._reject_underscores = listener.limits.underscore_headers == "reject"
 
@@ -196,6 +215,37 @@ class StrictHttpProtocol(HttpToolsProtocol):
             return
         self._address = address
         self.listener.watch(self, self.loop)
+        if ssl_object is not None and ssl_object.selected_alpn_protocol() == "h2":
+            self._to_http2(b"")
+
+    def _sniff(self, data: bytes) -> bytes:
+        """The connection's first bytes: the HTTP/2 client preface, whole or in pieces, hands the connection to
+        protocols.http.h2; anything else is returned, to be read as HTTP/1.1."""
+        seen = self._preface + data
+        size = min(len(seen), 24)
+        if seen[:size] != H2_PREFACE[:size]:
+            self._preface = b""
+            return seen
+        if size < 24:
+            self._preface = seen
+        else:
+            self._to_http2(seen)
+        return b""
+
+    def _to_http2(self, first_bytes: bytes) -> None:
+        """Hand the transport to the HTTP/2 protocol; the connection stays counted against the client's cap."""
+        from protocols.http.h2 import Http2Protocol  # (here: it reads this module's checks)
+
+        if self.transport.is_closing():
+            return
+        self._unset_keepalive_if_required()
+        self.connections.discard(self)  # uvicorn's set: the HTTP/2 protocol enters it itself
+        self.listener.connections.discard(self)
+        address, self._address = self._address, ""
+        protocol = Http2Protocol(self.config, self.server_state, self.app_state, self.loop, listener=self.listener,
+                                 address=address, extensions=None if self._tls is None else {"tls": self._tls})
+        protocol.take_over(self.transport, self.server, self.client, self.scheme or "http",
+                           self._head_since or self.listener.clock(), first_bytes)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._forget()
@@ -216,6 +266,10 @@ class StrictHttpProtocol(HttpToolsProtocol):
         self._last_read = self.listener.now
         if self._refusal is not None or self.parser is None:
             return  # nothing after a refused request is read
+        if not self._previous_read:  # the connection's first read (or the preface's pieces so far)
+            data = self._sniff(data)
+            if not data:
+                return
         self._unset_keepalive_if_required()
         if self._kept is not None:
             if len(self._kept) < _KEPT_LIMIT:  # a request line is at its start
