@@ -24,6 +24,7 @@ finish, then closes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -41,7 +42,7 @@ from h2.events import (
     StreamReset,
     WindowUpdated,
 )
-from h2.exceptions import ProtocolError
+from h2.exceptions import ProtocolError, StreamClosedError
 from h2.frame_buffer import CONTINUATION_BACKLOG
 from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
@@ -109,8 +110,8 @@ class Http2Protocol(asyncio.Protocol):
         self._goaway_sent = False
         self._resets = 0
         self._resets_since = 0.0
-        self.held_peak = 0  # the most request-body bytes held unread at once (what tests check against windows)
-        self._held = 0
+        self.held = 0  # request-body bytes received and not read by their applications yet (not acknowledged)
+        self.held_peak = 0  # the most ever held at once
 
     # Connection life
     def take_over(self, transport: asyncio.Transport, server: Any, client: Any, scheme: str, since: float,
@@ -222,7 +223,7 @@ class Http2Protocol(asyncio.Protocol):
 
     def acknowledge(self, stream: Http2Stream, size: int) -> None:
         """The application read `size` flow-controlled bytes of `stream`: the client may send as many again."""
-        self._held -= size
+        self.held -= size
         if size and not self.transport.is_closing():
             self.h2.acknowledge_received_data(size, stream.id)
             self.flush()
@@ -230,18 +231,23 @@ class Http2Protocol(asyncio.Protocol):
     def reset(self, stream: Http2Stream, code: str) -> None:
         stream.disconnect()
         if not self.transport.is_closing():
-            self.h2.reset_stream(stream.id, ErrorCodes[code])
+            self._reset(stream.id, ErrorCodes[code])
             self.flush()
+
+    def _reset(self, stream_id: int, code: ErrorCodes) -> None:
+        """RST_STREAM, unless the stream is closed already (the client's own reset may be in the same read)."""
+        with contextlib.suppress(StreamClosedError):
+            self.h2.reset_stream(stream_id, code)
 
     # Events
     def _on_request(self, event: RequestReceived) -> None:
         stream_id = event.stream_id
         self._head_since = None
         if self._goaway_sent and stream_id > self._last_accepted:
-            self.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)  # begun after GOAWAY: never served
+            self._reset(stream_id, ErrorCodes.REFUSED_STREAM)  # begun after GOAWAY: never served
             return
         if len(self.streams) >= self.max_streams:
-            self.h2.reset_stream(stream_id, ErrorCodes.REFUSED_STREAM)
+            self._reset(stream_id, ErrorCodes.REFUSED_STREAM)
             self._count_reset()
             return
         head: dict[bytes, bytes] = {}
@@ -296,9 +302,12 @@ class Http2Protocol(asyncio.Protocol):
         method = head.get(b":method", b"").decode("latin-1")
         fields = [(b":status", b"%d" % status), *self.default_headers, (b"content-type", b"application/json"),
                   (b"content-length", b"%d" % len(body)), (b"x-request-id", request_id.encode())]
-        self.h2.send_headers(stream_id, fields, end_stream=method == "HEAD")
-        if method != "HEAD":
-            self.h2.send_data(stream_id, body, end_stream=True)  # far below any initial window
+        try:
+            self.h2.send_headers(stream_id, fields, end_stream=method == "HEAD")
+            if method != "HEAD":
+                self.h2.send_data(stream_id, body, end_stream=True)  # far below any initial window
+        except StreamClosedError:
+            return  # the client reset it meanwhile
         log_ = self.listener.access_log
         if log_ is not None:
             target = head.get(b":path", b"").partition(b"?")[0][:200].decode("latin-1")
@@ -313,7 +322,7 @@ class Http2Protocol(asyncio.Protocol):
                 self.h2.acknowledge_received_data(size, event.stream_id)
             return
         stream.data(event.data, size)
-        held = self._held = self._held + size
+        held = self.held = self.held + size
         if held > self.held_peak:
             self.held_peak = held
 
@@ -350,7 +359,7 @@ class Http2Protocol(asyncio.Protocol):
         held, stream.held = stream.held, 0
         stream.chunks.clear()
         if held:
-            self._held -= held
+            self.held -= held
             if not self.transport.is_closing():
                 self.h2.acknowledge_received_data(held, stream.id)
 
@@ -363,7 +372,7 @@ class Http2Protocol(asyncio.Protocol):
             return
         self._forget_held(stream)
         if not stream.ended and not stream.disconnected:
-            self.h2.reset_stream(stream.id, ErrorCodes.NO_ERROR if stream.complete else ErrorCodes.CANCEL)
+            self._reset(stream.id, ErrorCodes.NO_ERROR if stream.complete else ErrorCodes.CANCEL)
         self.flush()
         if self._goaway_sent and not self.streams:
             self.transport.close()

@@ -105,7 +105,7 @@ class H2Client:
         self.flush()
 
     def read_until(self, done: Callable[[H2Client], bool], timeout: float = 10.0) -> bool:
-        """Read and handle frames until `done(self)` or the connection closes; False on timeout."""
+        """Read and handle frames until `done(self)` or the connection closes; False on timeout or close."""
         deadline = time.monotonic() + timeout
         while not done(self):
             if self.closed:
@@ -113,11 +113,11 @@ class H2Client:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return False
-            self.sock.settimeout(remaining)
+            self.sock.settimeout(min(remaining, 0.05))  # `done` may watch the server's state, not only frames
             try:
                 data = self.sock.recv(1 << 16)
             except TimeoutError:
-                return False
+                continue
             except (ConnectionResetError, ssl.SSLError):
                 data = b""
             if not data:
@@ -173,7 +173,8 @@ class ListenerApp:
                 return None
 
         def server(wrapped: Wrapped) -> uvicorn.Server:
-            config = uvicorn.Config(wrapped, loop="uvloop", http=protocol_factory(self.listener), lifespan="off",
+            config = uvicorn.Config(wrapped, loop="uvloop", http=protocol_factory(self.listener),  # type: ignore[arg-type]
+                                    lifespan="off",
                                     access_log=False, log_level="warning", timeout_graceful_shutdown=5)
             config.load()
             config.ssl = ssl_context  # (uvicorn builds its own from files; this one carries ALPN)
