@@ -54,13 +54,14 @@ class H2Client:
     """`with H2Client(port) as client:` connects and sends the preface (with TLS: ALPN "h2")."""
 
     def __init__(self, port: int, *, obey_limits: bool = True, ssl_context: ssl.SSLContext | None = None,
-                 window: int | None = None, acknowledge: bool = True) -> None:
+                 window: int | None = None, acknowledge: bool = True, preface_in_pieces: bool = False) -> None:
         self.port = port
         self.ssl_context = ssl_context
         cls = H2Connection if obey_limits else _UnboundedClient
         self.conn = cls(H2Configuration(client_side=True, header_encoding=None))
         self.window = window
         self.acknowledge = acknowledge  # hand DATA back to the server's window as it arrives
+        self.preface_in_pieces = preface_in_pieces  # the 24-byte preface a byte at a time (each its own segment)
         self.responses: dict[int, H2Response] = {}
         self.terminated: ConnectionTerminated | None = None
         self.closed = False
@@ -70,6 +71,13 @@ class H2Client:
         raw = socket.create_connection(("127.0.0.1", self.port), timeout=10)
         self.sock = raw if self.ssl_context is None else self.ssl_context.wrap_socket(raw, server_hostname="localhost")
         self.conn.initiate_connection()
+        if self.preface_in_pieces:
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            data = self.conn.data_to_send()
+            for index in range(24):
+                self.sock.sendall(data[index:index + 1])
+                time.sleep(0.01)
+            self.sock.sendall(data[24:])
         if self.window is not None:
             from h2.settings import SettingCodes
 
@@ -173,9 +181,9 @@ class ListenerApp:
                 return None
 
         def server(wrapped: Wrapped) -> uvicorn.Server:
-            config = uvicorn.Config(wrapped, loop="uvloop", http=protocol_factory(self.listener),  # type: ignore[arg-type]
-                                    lifespan="off",
-                                    access_log=False, log_level="warning", timeout_graceful_shutdown=5)
+            http: Any = protocol_factory(self.listener)
+            config = uvicorn.Config(wrapped, loop="uvloop", http=http, lifespan="off", access_log=False,
+                                    log_level="warning", timeout_graceful_shutdown=5)
             config.load()
             config.ssl = ssl_context  # (uvicorn builds its own from files; this one carries ALPN)
             return uvicorn.Server(config)
