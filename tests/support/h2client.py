@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from h2.config import H2Configuration
-from h2.connection import H2Connection
+from h2.connection import ConnectionState, H2Connection
 from h2.events import (
     ConnectionTerminated,
     DataReceived,
@@ -159,6 +159,9 @@ class H2Client:
             response.reset = int(event.error_code or 0)
         elif isinstance(event, ConnectionTerminated):
             self.terminated = event
+            if event.error_code == 0:
+                # h2 would refuse every frame after a GOAWAY; a graceful one still answers the streams it names.
+                self.conn.state_machine.state = ConnectionState.CLIENT_OPEN
 
 
 class ListenerApp:
