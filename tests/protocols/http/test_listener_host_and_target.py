@@ -178,7 +178,6 @@ def test_an_http_major_version_other_than_1_is_not_supported(proxy, upstream, ve
 
 @pytest.mark.parametrize("data", [
     b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",  # a TLS ClientHello on the plain-text port
-    b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",  # the HTTP/2 preface
     b"GET /any/x HTTP/1.1\nHost: a.example\n\n",  # bare LF
     b"GET /any/x HTTP/1.1\r\nHost: a.example\r\n folded\r\n\r\n",  # obs-fold
     b"GET /any/x HTTP/1.1\r\nHost : a.example\r\n\r\n",  # white space before the colon
