@@ -91,7 +91,9 @@ class Http2Protocol(asyncio.Protocol):
         limits = listener.limits
         self.max_streams = limits.h2_max_streams
         self._address = address  # the client address counted against the listener's cap ("" when not counted)
-        self.h2 = _GatewayH2Connection(H2Configuration(client_side=False, header_encoding=None))
+        # Outbound fields are checked by Http2Stream already (names, values, connection-specific fields).
+        self.h2 = _GatewayH2Connection(H2Configuration(client_side=False, header_encoding=None,
+                                                       validate_outbound_headers=False))
         self.h2.local_settings = Settings(client=False, initial_values={
             SettingCodes.MAX_CONCURRENT_STREAMS: self.max_streams,
             SettingCodes.INITIAL_WINDOW_SIZE: limits.h2_window_bytes,
@@ -103,6 +105,7 @@ class Http2Protocol(asyncio.Protocol):
         self.client: tuple[str, int] | None = None
         self.scheme = "http"
         self.write_paused = False
+        self._send_scheduled = False
         self._drained: asyncio.Event | None = None
         self._head_since: float | None = None  # until the first request head arrives
         self._idle_since = listener.now
@@ -199,9 +202,21 @@ class Http2Protocol(asyncio.Protocol):
         self.flush()
 
     def flush(self) -> None:
+        """Write the frames h2 has queued, now."""
         data = self.h2.data_to_send()
         if data and not self.transport.is_closing():
             self.transport.write(data)
+
+    def send_soon(self) -> None:
+        """Write the queued frames at the end of this loop iteration: the frames of every stream that answered
+        meanwhile go out in one write (a write per frame costs a system call each)."""
+        if not self._send_scheduled:
+            self._send_scheduled = True
+            self.loop.call_soon(self._send_scheduled_frames)
+
+    def _send_scheduled_frames(self) -> None:
+        self._send_scheduled = False
+        self.flush()
 
     def pause_writing(self) -> None:
         self.write_paused = True
@@ -226,13 +241,13 @@ class Http2Protocol(asyncio.Protocol):
         self.held -= size
         if size and not self.transport.is_closing():
             self.h2.acknowledge_received_data(size, stream.id)
-            self.flush()
+            self.send_soon()
 
     def reset(self, stream: Http2Stream, code: str) -> None:
         stream.disconnect()
         if not self.transport.is_closing():
             self._reset(stream.id, ErrorCodes[code])
-            self.flush()
+            self.send_soon()
 
     def _reset(self, stream_id: int, code: ErrorCodes) -> None:
         """RST_STREAM, unless the stream is closed already (the client's own reset may be in the same read)."""
@@ -373,9 +388,11 @@ class Http2Protocol(asyncio.Protocol):
         self._forget_held(stream)
         if not stream.ended and not stream.disconnected:
             self._reset(stream.id, ErrorCodes.NO_ERROR if stream.complete else ErrorCodes.CANCEL)
-        self.flush()
         if self._goaway_sent and not self.streams:
+            self.flush()
             self.transport.close()
+        else:
+            self.send_soon()
 
     # Timeouts, checked by the listener's sweep
     def check_timeouts(self, now: float) -> None:

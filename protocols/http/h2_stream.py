@@ -230,7 +230,7 @@ class Http2Stream:
             return
         except ProtocolError as exc:  # h2 refused what the application asked (a field it cannot carry...)
             raise RuntimeError(f"HTTP/2 refused the response: {exc}") from exc
-        self.protocol.flush()
+        self.protocol.send_soon()
 
     def _finish(self) -> None:
         self.complete = True
