@@ -43,7 +43,6 @@ from h2.events import (
     WindowUpdated,
 )
 from h2.exceptions import ProtocolError, StreamClosedError
-from h2.frame_buffer import CONTINUATION_BACKLOG
 from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
@@ -60,7 +59,6 @@ MAX_HEADER_LIST_SIZE = 1 << 16  # as HTTP/1.1's head limit
 CONNECTION_WINDOWS = 4  # the connection's receive window, in stream windows
 RESET_LIMIT = 200
 RESET_PERIOD = 10.0
-assert CONTINUATION_BACKLOG <= 64  # noqa: S101  (the docstring's promise rests on h2's limit)
 
 
 class _GatewayH2Connection(H2Connection):
@@ -124,7 +122,7 @@ class Http2Protocol(asyncio.Protocol):
         self.server, self.client, self.scheme = server, client, scheme
         self._head_since = since
         self.server_state.connections.add(self)
-        self.listener.connections.add(self)
+        self.listener.watch(self, self.loop)
         transport.set_protocol(self)
         self.h2.initiate_connection()
         window = self.listener.limits.h2_window_bytes * CONNECTION_WINDOWS

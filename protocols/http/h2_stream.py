@@ -24,7 +24,7 @@ log = logging.getLogger("protocols.http.h2")
 # RFC 9113 8.2.2: connection-specific fields never appear in an HTTP/2 message; an application written for
 # HTTP/1.1 may still send them, so they are dropped on the way out.
 CONNECTION_FIELDS = frozenset({b"connection", b"keep-alive", b"proxy-connection", b"transfer-encoding", b"upgrade"})
-_BAD_NAME = re.compile(b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"A-Z]')
+_BAD_NAME = re.compile(b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"]')
 _BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 _NO_BODY_STATUSES = frozenset({204, 304})

@@ -168,3 +168,13 @@ def test_a_stream_reset_by_the_client_reads_as_http_disconnect(server):
         later = client.response(client.request("GET", "/after"))
     assert later.status == 200
     assert SEEN == ["disconnect"]
+
+
+def test_request_trailers_are_dropped_never_merged_into_the_header_section(server):
+    with H2Client(server.port) as client:
+        stream = client.request("POST", "/body", body=b"abc", end=False)
+        client.conn.send_headers(stream, [("x-trailer", "sneaky")], end_stream=True)
+        client.flush()
+        described = json.loads(client.response(stream).body)
+    assert described["body"] == "abc"
+    assert all(name != "x-trailer" for name, _ in described["headers"])

@@ -86,6 +86,28 @@ def test_a_bad_authority_gets_the_listeners_400_and_reaches_no_backend(proxy, up
     assert len(upstream.requests) == before
 
 
+def test_a_field_name_with_an_underscore_is_dropped_as_over_http11(proxy):
+    with H2Client(proxy.port) as client:
+        response = client.response(client.request("GET", "/any/x", [("x_user", "admin"), ("x-kept", "1")]))
+    names = [name for name, _ in json.loads(bytes(response.body))["headers"]]
+    assert "x-kept" in names
+    assert "x_user" not in names
+
+
+@pytest.mark.parametrize(("method", "path", "status", "kind"), [
+    ("GET", "/any/a\\b", 400, "invalid_target"),
+    ("GET", "/any/%zz", 400, "invalid_target"),
+    ("OPTIONS", "*", 400, "invalid_target"),
+])
+def test_the_listeners_target_checks_apply_over_http2(proxy, upstream, method, path, status, kind):
+    before = len(upstream.requests)
+    with H2Client(proxy.port) as client:
+        response = client.response(client.request(method, path))
+    assert response.status == status
+    assert json.loads(bytes(response.body))["type"] == kind
+    assert len(upstream.requests) == before
+
+
 def test_httpx_runs_many_concurrent_streams_on_one_connection(proxy):
     async def run() -> list[httpx.Response]:
         async with httpx.AsyncClient(http1=False, http2=True, timeout=30) as client:
