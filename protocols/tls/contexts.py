@@ -26,8 +26,9 @@ from protocols.tls import CertificateSpec
 
 log = logging.getLogger(__name__)
 
-# What ALPN offers on the proxy listener; the HTTP/2 listener adds "h2" here.
-ALPN: tuple[str, ...] = ("http/1.1",)
+# What ALPN offers on the proxy listener, in the server's order of preference: a connection that picks "h2" is
+# served HTTP/2 (protocols.http.h2), any other HTTP/1.1.
+ALPN: tuple[str, ...] = ("h2", "http/1.1")
 # TLS 1.2's suites: forward secrecy and an AEAD only (TLS 1.3's are all of that kind already).
 CIPHERS_TLS12 = "ECDHE+AESGCM:ECDHE+CHACHA20"
 _OPTIONS = ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION | ssl.OP_CIPHER_SERVER_PREFERENCE

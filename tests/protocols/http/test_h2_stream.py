@@ -5,10 +5,12 @@ An ASGI app of the test's own is served on the proxy listener's protocol; a fram
 from __future__ import annotations
 
 import json
+import ssl
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+import trustme
 
 from tests.support.h2client import H2Client, ListenerApp
 
@@ -53,6 +55,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         more = message["more_body"]
     described = {key: scope[key] for key in ("type", "http_version", "method", "scheme", "path", "root_path",
                                               "client", "server")}
+    described |= {"tls": "tls" in scope["extensions"]}
     described |= {"raw_path": scope["raw_path"].decode(), "query_string": scope["query_string"].decode(),
                   "headers": [[n.decode(), v.decode()] for n, v in scope["headers"]],
                   "extensions": sorted(scope["extensions"]), "state": scope["state"],
@@ -89,6 +92,7 @@ def test_the_scope_is_the_one_an_http11_request_gets(server):
     assert described["server"] == ["127.0.0.1", server.port]
     assert described["headers"] == [["host", "api.example:8443"], ["x-one", "1"]]
     assert described["extensions"] == ["http.response.trailers"]
+    assert not described["tls"]
     assert described["state"] == {}
 
 
@@ -178,3 +182,18 @@ def test_request_trailers_are_dropped_never_merged_into_the_header_section(serve
         described = json.loads(client.response(stream).body)
     assert described["body"] == "abc"
     assert all(name != "x-trailer" for name, _ in described["headers"])
+
+
+def test_over_tls_the_scope_carries_https_and_the_tls_extension():
+    authority = trustme.CA()
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("localhost").configure_cert(server_context)
+    server_context.set_alpn_protocols(["h2", "http/1.1"])
+    client_context = ssl.create_default_context(cadata=authority.cert_pem.bytes().decode())
+    client_context.set_alpn_protocols(["h2"])
+    with ListenerApp(app, ssl_context=server_context) as running, \
+            H2Client(running.port, ssl_context=client_context) as client:
+        described = json.loads(client.response(client.request("GET", "/secure")).body)
+    assert described["http_version"] == "2"
+    assert described["scheme"] == "https"
+    assert described["tls"]

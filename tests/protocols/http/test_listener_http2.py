@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -15,12 +14,10 @@ import httpx
 import pytest
 import trustme
 
-from protocols.dataplane import DataPlane, ProxyOptions
 from protocols.http import AccessLog
-from protocols.http.proxy import ProxyApp
-from protocols.table import LiveTable, RouteTable
-from tests.support.h2client import H2Client, ListenerApp
+from tests.support.h2client import H2Client
 from tests.support.proxy import ProxyServer, route
+from tests.support.tls import certificate
 from tests.support.upstream import UpstreamServer, pattern_chunks, pattern_sha256
 
 MiB = 1 << 20
@@ -197,27 +194,22 @@ def test_an_http2_request_is_access_logged_like_an_http11_one(proxy, access_log)
     assert (two["method"], two["route"], two["status"], two["client"]) == ("GET", "any", 200, "127.0.0.1")
 
 
-# TLS: ALPN picks HTTP/2 or HTTP/1.1 on one port
+# TLS: ALPN picks HTTP/2 or HTTP/1.1 on one port (the listener's own front context, protocols.tls.contexts)
 
 @pytest.fixture(scope="module")
 def tls_proxy(upstream: UpstreamServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, str]]:
     authority = trustme.CA()
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    authority.issue_cert("localhost", "127.0.0.1").configure_cert(context)
-    context.set_alpn_protocols(["h2", "http/1.1"])
     ca_file = tmp_path_factory.mktemp("tls") / "ca.pem"
     authority.cert_pem.write_to_path(str(ca_file))
-    state = LiveTable()
-    state.install(RouteTable([route("any", "/any/{rest}", upstream.port)], version=1))
-    app = ProxyApp(dataplane=DataPlane(ProxyOptions(state=state, access_log=False)))
-    with ListenerApp(app, ssl_context=context) as server:
+    routes = [route("any", "/any/{rest}", upstream.port)]
+    with ProxyServer(routes, tls=True, certificates=(certificate(authority, "api.example"),)) as server:
         yield server.port, str(ca_file)
 
 
 def test_curl_over_tls_gets_http2_by_alpn(tls_proxy):
     port, ca_file = tls_proxy
-    result = curl("--http2", "--cacert", ca_file, "-w", "\n%{http_version}",
-                  f"https://localhost:{port}/any/secure")
+    result = curl("--http2", "--cacert", ca_file, "--resolve", f"api.example:{port}:127.0.0.1", "-w",
+                  "\n%{http_version}", f"https://api.example:{port}/any/secure")
     body, _, version = result.stdout.rpartition(b"\n")
     assert version == b"2", result.stderr
     echoed = json.loads(body)
@@ -227,6 +219,6 @@ def test_curl_over_tls_gets_http2_by_alpn(tls_proxy):
 
 def test_curl_over_tls_without_h2_still_gets_http11(tls_proxy):
     port, ca_file = tls_proxy
-    result = curl("--http1.1", "--cacert", ca_file, "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
-                  f"https://localhost:{port}/any/secure")
+    result = curl("--http1.1", "--cacert", ca_file, "--resolve", f"api.example:{port}:127.0.0.1", "-o", "/dev/null",
+                  "-w", "%{http_version} %{http_code}", f"https://api.example:{port}/any/secure")
     assert result.stdout == b"1.1 200", result.stderr
