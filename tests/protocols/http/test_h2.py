@@ -6,6 +6,7 @@ hostile peer. Limits are small where a test waits on them, and bounds are genero
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from collections.abc import Iterator
 from typing import Any
@@ -210,3 +211,14 @@ def test_an_http2_connection_counts_against_the_per_client_cap():
         with socket.create_connection(("127.0.0.1", server.port), timeout=5) as other:
             other.sendall(b"GET / HTTP/1.1\r\nHost: a.example\r\n\r\n")
             assert other.recv(100).startswith(b"HTTP/1.1 429")
+
+
+def test_a_stalled_request_body_gets_408_on_its_stream_and_the_connection_serves_on():
+    limits = ListenerLimits(header_timeout=5, body_timeout=0.5)
+    with ListenerApp(app, limits) as server, H2Client(server.port) as client:
+        stalled = client.request("POST", "/count", [("content-length", "10")], body=b"12345", end=False)
+        response = client.response(stalled)
+        after = client.response(client.request("GET", "/after"))
+    assert response.status == 408
+    assert json.loads(bytes(response.body))["type"] == "request_body_timeout"
+    assert after.status == 200
