@@ -46,8 +46,7 @@ from h2.exceptions import ProtocolError, StreamClosedError
 from h2.settings import SettingCodes, Settings
 from hyperframe.frame import GoAwayFrame
 
-from protocols.http.h2_stream import Http2Stream, build_scope
-from protocols.http.listener import _BAD_TARGET, _valid_authority
+from protocols.http.h2_stream import Http2Stream, build_scope, check_head
 
 if TYPE_CHECKING:
     from protocols.http.listener import ListenerState
@@ -278,7 +277,7 @@ class Http2Protocol(asyncio.Protocol):
                 headers.append((name, value))
         hosts = [value for name, value in headers if name == b"host"]
         authority = head.get(b":authority", hosts[0] if len(hosts) == 1 else None)
-        refusal = refusal or self._check(head, authority)
+        refusal = refusal or check_head(head, authority)
         if refusal is not None:
             self._answer(stream_id, head, *refusal)
             return
@@ -295,18 +294,6 @@ class Http2Protocol(asyncio.Protocol):
         tasks = self.server_state.tasks
         tasks.add(task)
         task.add_done_callback(tasks.discard)
-
-    def _check(self, head: dict[bytes, bytes], authority: bytes | None) -> tuple[int, str, str] | None:
-        """The listener's checks of a request head that HTTP/2 framing leaves open (h2 checks the rest)."""
-        if head.get(b":method") == b"CONNECT":
-            return 501, "method_not_implemented", "CONNECT is not served: this is not a forward proxy."
-        path = head.get(b":path", b"")
-        if path[:1] != b"/" or not path.isascii() or _BAD_TARGET.search(path) is not None:
-            return 400, "invalid_target", ("The request target must be a path without a backslash, a fragment, an "
-                                           "invalid percent-encoding or an encoded NUL.")
-        if authority is None or not _valid_authority(authority):
-            return 400, "invalid_host", "The request needs one valid :authority (or Host) host[:port]."
-        return None
 
     def _answer(self, stream_id: int, head: dict[bytes, bytes], status: int, kind: str, message: str) -> None:
         """The gateway's own answer on one stream (the JSON refusal of an HTTP/1.1 head), access-logged."""

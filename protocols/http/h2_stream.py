@@ -1,4 +1,4 @@
-"""One HTTP/2 stream as an ASGI request: its scope, `receive()` paced by flow control, and `send()` with trailers.
+"""One HTTP/2 stream as an ASGI request: its head checked, its scope, `receive()` paced by flow control, `send()`.
 
 The connection (protocols.http.h2) feeds a stream what arrives for it and owns the wire; a stream only holds the
 body bytes its application has not read yet. They stay unacknowledged until `receive()` hands them over, so the
@@ -16,6 +16,8 @@ from urllib.parse import unquote
 
 from h2.exceptions import ProtocolError, StreamClosedError
 
+from protocols.http.listener import _BAD_TARGET, _valid_authority
+
 if TYPE_CHECKING:
     from protocols.http.h2 import Http2Protocol
 
@@ -28,6 +30,20 @@ _BAD_NAME = re.compile(b'[\x00-\x1f\x7f()<>@,;:\\[\\]={} \t\\\\"]')
 _BAD_VALUE = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
 _DISCONNECT: dict[str, Any] = {"type": "http.disconnect"}
 _NO_BODY_STATUSES = frozenset({204, 304})
+
+
+def check_head(head: dict[bytes, bytes], authority: bytes | None) -> tuple[int, str, str] | None:
+    """The listener's checks of a request head that HTTP/2 framing leaves open (h2 checks the rest): the
+    (status, type, message) of the refusal, or None."""
+    if head.get(b":method") == b"CONNECT":
+        return 501, "method_not_implemented", "CONNECT is not served: this is not a forward proxy."
+    path = head.get(b":path", b"")
+    if path[:1] != b"/" or not path.isascii() or _BAD_TARGET.search(path) is not None:
+        return 400, "invalid_target", ("The request target must be a path without a backslash, a fragment, an "
+                                       "invalid percent-encoding or an encoded NUL.")
+    if authority is None or not _valid_authority(authority):
+        return 400, "invalid_host", "The request needs one valid :authority (or Host) host[:port]."
+    return None
 
 
 def build_scope(head: dict[bytes, bytes], headers: list[tuple[bytes, bytes]], protocol: Http2Protocol
