@@ -1,0 +1,365 @@
+"""One upstream HTTP/2 connection: an asyncio protocol around h2, multiplexing streams with flow control both ways.
+
+Receiving: every stream may hold at most STREAM_WINDOW unread bytes, because its window is re-opened only as
+the caller reads (`Http2Stream.read`); the connection's window is re-opened as data arrives, so one slow reader
+never stalls the other streams. Sending: `Http2Stream.send` waits for the peer's windows and for the socket.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import h2.exceptions
+import h2.settings
+
+from protocols.errors import UpstreamError, UpstreamInvalidResponse, UpstreamReset
+
+Headers = list[tuple[bytes, bytes]]
+
+# Our receive window per stream: what one stream may buffer before its reader catches up.
+STREAM_WINDOW = 256 * 1024
+# The connection's receive window; re-opened on receipt, so it only paces the peer, never our memory.
+CONNECTION_WINDOW = 4 * 1024 * 1024
+_MAX_FRAME = 64 * 1024
+
+
+class UpstreamStreamReset(UpstreamReset):
+    """502: the backend reset one stream (RST_STREAM); `code` is its HTTP/2 error code."""
+
+    def __init__(self, backend: str, code: int) -> None:
+        try:
+            name = h2.errors.ErrorCodes(code).name
+        except ValueError:
+            name = str(code)
+        super().__init__(backend, f"stream with RST_STREAM {name}")
+        self.code = code
+
+
+class Http2Stream:
+    """One request/response exchange on an Http2Connection, read and written by one caller."""
+
+    __slots__ = ("conn", "id", "status", "headers", "trailers", "head_done", "ended", "error", "_chunks",
+                 "_unacked", "_waiter", "_send_waiter")
+
+    def __init__(self, conn: Http2Connection, stream_id: int) -> None:
+        self.conn = conn
+        self.id = stream_id
+        self.status = 0
+        self.headers: Headers = []
+        self.trailers: Headers = []
+        self.head_done = False
+        self.ended = False  # the backend ended its side (END_STREAM)
+        # The first failure: the backend's (an UpstreamError), or the client side's that ended the exchange.
+        self.error: Exception | None = None
+        self._chunks: deque[tuple[bytes, int]] = deque()  # data, flow-controlled length (padding included)
+        self._unacked = 0
+        self._waiter: asyncio.Future[None] | None = None
+        self._send_waiter: asyncio.Future[None] | None = None
+
+    async def response(self) -> None:
+        """Wait for the response head (raises the stream's error)."""
+        while not self.head_done and self.error is None:
+            await self._wait()
+        if self.error is not None and not self.head_done:
+            raise self.error
+
+    async def read(self) -> bytes:
+        """The next piece of the body (b"" once it is over: `trailers` are then set); re-opens the window."""
+        while True:
+            if self._chunks:
+                data, length = self._chunks.popleft()
+                self._consumed(length)
+                return data
+            if self.error is not None:
+                raise self.error
+            if self.ended:
+                return b""
+            await self._wait()
+
+    async def send(self, data: bytes, end: bool = False) -> None:
+        """Send request body bytes as the peer's windows and our socket allow; `end` half-closes the stream."""
+        conn = self.conn
+        view = memoryview(data)
+        while view:
+            self._check()
+            window = min(conn.h2.local_flow_control_window(self.id), conn.h2.max_outbound_frame_size)
+            if window <= 0 or conn.writing_paused:
+                await self._wait_send()
+                continue
+            piece = view[:window]
+            view = view[window:]
+            conn.h2.send_data(self.id, piece.tobytes(), end_stream=end and not view)
+            conn.flush()
+        if end and not data:
+            self._check()
+            conn.h2.end_stream(self.id)
+            conn.flush()
+        if conn.writing_paused:
+            await self._wait_send()
+
+    def cancel(self, code: int = h2.errors.ErrorCodes.CANCEL) -> None:
+        """Give up on the exchange: RST_STREAM to the backend unless the stream is already over."""
+        conn = self.conn
+        if conn.streams.pop(self.id, None) is None:
+            return
+        if not conn.closed:
+            try:
+                conn.h2.reset_stream(self.id, code)
+            except h2.exceptions.StreamClosedError:
+                pass  # both sides had already ended it
+            conn.flush()
+        conn.stream_done()
+
+    def finish(self) -> None:
+        """The exchange is over on both sides: forget the stream (a stream still open is reset)."""
+        if self.ended and self.conn.streams.get(self.id) is self and self._send_closed():
+            del self.conn.streams[self.id]
+            self.conn.stream_done()
+        else:
+            self.cancel()
+
+    # --- called by the connection ------------------------------------------------------------------------
+
+    def fail(self, exc: Exception) -> None:
+        if self.error is None:
+            self.error = exc
+        self.wake()
+        self.wake_sender()
+
+    def wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None:
+            self._waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def wake_sender(self) -> None:
+        waiter = self._send_waiter
+        if waiter is not None:
+            self._send_waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
+
+    def received(self, data: bytes, length: int) -> None:
+        self._chunks.append((data, length))
+        self.wake()
+
+    # --- internals -----------------------------------------------------------------------------------------
+
+    async def _wait(self) -> None:
+        waiter = self._waiter = self.conn.loop.create_future()
+        await waiter
+
+    async def _wait_send(self) -> None:
+        while self.error is None and not self.conn.closed:
+            conn = self.conn
+            if not conn.writing_paused and conn.h2.local_flow_control_window(self.id) > 0:
+                return
+            waiter = self._send_waiter = conn.loop.create_future()
+            conn.senders.add(self)
+            try:
+                await waiter
+            finally:
+                conn.senders.discard(self)
+        self._check()
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
+        if self.conn.closed:
+            raise UpstreamReset(self.conn.label, "while the request was being sent")
+
+    def _send_closed(self) -> bool:
+        stream = self.conn.h2.streams.get(self.id)
+        return stream is None or stream.closed or stream.state_machine.state.name in ("HALF_CLOSED_LOCAL", "CLOSED")
+
+    def _consumed(self, length: int) -> None:
+        if not length or self.ended:
+            return  # an ended stream takes no WINDOW_UPDATE
+        self._unacked += length
+        if self._unacked >= STREAM_WINDOW // 2:
+            conn = self.conn
+            try:
+                conn.h2.increment_flow_control_window(self._unacked, stream_id=self.id)
+            except h2.exceptions.StreamClosedError:
+                return
+            self._unacked = 0
+            conn.flush()
+
+
+class Http2Connection(asyncio.Protocol):
+    """A client connection to one backend (cleartext with prior knowledge, or TLS that chose h2 by ALPN).
+
+    Usable for new streams while `ready` (the server's SETTINGS arrived), neither closed nor told to go away,
+    and below the server's max_concurrent_streams (`has_room`).
+    """
+
+    def __init__(self, label: str, authority: bytes, scheme: bytes) -> None:
+        self.label = label  # host:port, for errors and metrics
+        self.authority = authority
+        self.scheme = scheme
+        self.loop = asyncio.get_running_loop()
+        config = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_inbound_headers=True)
+        self.h2 = h2.connection.H2Connection(config)
+        self.transport: asyncio.Transport | None = None
+        self.streams: dict[int, Http2Stream] = {}
+        self.senders: set[Http2Stream] = set()
+        self.ready: asyncio.Future[None] = self.loop.create_future()
+        self.closed = False
+        self.going_away = False
+        self.writing_paused = False
+        self._conn_unacked = 0
+
+    @property
+    def usable(self) -> bool:
+        return self.ready.done() and not self.ready.exception() and not self.closed and not self.going_away
+
+    @property
+    def has_room(self) -> bool:
+        return len(self.streams) < self.h2.remote_settings.max_concurrent_streams
+
+    def open_stream(self, method: bytes, path: bytes, headers: Headers, end: bool = False,
+                    authority: bytes = b"") -> Http2Stream:
+        """Send a request head on a new stream (its pseudo-fields first, `headers` as given after them);
+        :authority is the backend's unless `authority` is given."""
+        stream_id = self.h2.get_next_available_stream_id()
+        head = [(b":method", method), (b":scheme", self.scheme), (b":authority", authority or self.authority),
+                (b":path", path), *headers]
+        stream = self.streams[stream_id] = Http2Stream(self, stream_id)
+        self.h2.send_headers(stream_id, head, end_stream=end)
+        self.flush()
+        return stream
+
+    def stream_done(self) -> None:
+        if self.going_away and not self.streams:
+            self.close()
+
+    def flush(self) -> None:
+        data = self.h2.data_to_send()
+        if data and self.transport is not None and not self.closed:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self.h2.close_connection()
+            self.flush()
+        except h2.exceptions.ProtocolError:
+            pass  # the connection is already past saying goodbye
+        self._lost(UpstreamReset(self.label, "as the gateway closed the connection"))
+        if self.transport is not None:
+            self.transport.close()
+
+    # --- asyncio.Protocol --------------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.h2.local_settings = h2.settings.Settings(client=True, initial_values={
+            h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: STREAM_WINDOW,
+            h2.settings.SettingCodes.ENABLE_PUSH: 0,
+            h2.settings.SettingCodes.MAX_FRAME_SIZE: _MAX_FRAME,
+        })
+        # Values given at construction count as in force (the peer applies them before any frame of ours).
+        self.h2.max_inbound_frame_size = _MAX_FRAME
+        self.h2.initiate_connection()
+        self.h2.increment_flow_control_window(CONNECTION_WINDOW - 65535)
+        self.flush()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            events = self.h2.receive_data(data)
+        except h2.exceptions.ProtocolError as exc:
+            self.flush()  # h2's GOAWAY
+            self._lost(UpstreamInvalidResponse(self.label, f"HTTP/2 protocol error ({exc})"))
+            if self.transport is not None:
+                self.transport.close()
+            return
+        for event in events:
+            self._handle(event)
+        if self._conn_unacked >= CONNECTION_WINDOW // 4 and not self.closed:
+            self.h2.increment_flow_control_window(self._conn_unacked)
+            self._conn_unacked = 0
+        self.flush()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._lost(UpstreamReset(self.label, "during the exchange"))
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        for stream in list(self.senders):
+            stream.wake_sender()
+
+    # --- h2 events -----------------------------------------------------------------------------------------
+
+    def _handle(self, event: h2.events.Event) -> None:
+        if isinstance(event, h2.events.DataReceived):
+            self._conn_unacked += event.flow_controlled_length
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.received(event.data, event.flow_controlled_length)
+        elif isinstance(event, h2.events.ResponseReceived):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.headers = [(bytes(n), bytes(v)) for n, v in event.headers]
+                stream.status = int(dict(stream.headers).get(b":status", b"0"))
+                stream.headers = [(n, v) for n, v in stream.headers if not n.startswith(b":")]
+                stream.head_done = True
+                stream.wake()
+        elif isinstance(event, h2.events.TrailersReceived):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.trailers = [(bytes(n), bytes(v)) for n, v in event.headers]
+                stream.wake()
+        elif isinstance(event, h2.events.StreamEnded):
+            stream = self.streams.get(event.stream_id)
+            if stream is not None:
+                stream.ended = True
+                stream.wake()
+                stream.wake_sender()
+        elif isinstance(event, h2.events.StreamReset):
+            stream = self.streams.pop(event.stream_id, None)
+            if stream is not None:
+                stream.fail(UpstreamStreamReset(self.label, int(event.error_code or 0)))
+                self.stream_done()
+        elif isinstance(event, h2.events.WindowUpdated):
+            if event.stream_id:
+                stream = self.streams.get(event.stream_id)
+                if stream is not None:
+                    stream.wake_sender()
+            else:
+                for stream in list(self.senders):
+                    stream.wake_sender()
+        elif isinstance(event, h2.events.RemoteSettingsChanged):
+            if not self.ready.done():
+                self.ready.set_result(None)
+            for stream in list(self.senders):
+                stream.wake_sender()  # a new initial window size opens every stream's window
+        elif isinstance(event, h2.events.ConnectionTerminated):
+            self._went_away(event.last_stream_id, int(event.error_code or 0))
+
+    def _went_away(self, last_stream_id: int | None, code: int) -> None:
+        """GOAWAY: streams above `last_stream_id` were never processed; with an error code, none will finish."""
+        self.going_away = True
+        last = last_stream_id if last_stream_id is not None else 0
+        for stream_id, stream in list(self.streams.items()):
+            if stream_id > last or code:
+                del self.streams[stream_id]
+                stream.fail(UpstreamReset(self.label, "(GOAWAY) before finishing the stream"))
+        self.stream_done()
+
+    def _lost(self, exc: UpstreamError) -> None:
+        self.closed = True
+        if not self.ready.done():
+            self.ready.set_exception(exc)
+            self.ready.exception()  # retrieved: whoever connects reads it, nobody else need
+        streams, self.streams = self.streams, {}
+        for stream in streams.values():
+            stream.fail(exc)

@@ -1,0 +1,128 @@
+"""A real grpcio server on 127.0.0.1 for the suite: generic handlers with bytes in and out (no protobuf), in
+cleartext or TLS (a trustme CA's certificate for 127.0.0.1 and localhost).
+
+Methods of the service `test.Echo` (every answer is prefixed with the server's `name` and ":" unless said):
+  Unary           the request back; trailing metadata `x-served-by: NAME` and `x-trailer-bin` (binary)
+  ServerStream    the request is a count N: N messages "NAME:0" ... "NAME:N-1"; "N:S" pads each to S bytes
+  ClientStream    every request message joined with "+"
+  Bidi            each request message back as it arrives
+  NotFound        fails with NOT_FOUND "no such thing: <request>" (and trailing metadata `x-why: missing`)
+  Slow            the request after `slow_s` seconds (0.5 by default)
+  Whoami          NAME (no prefix)
+  Metadata        the invocation metadata it got, "key=value" lines (no prefix)
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from concurrent import futures
+from typing import Any
+
+import grpc
+import trustme
+
+SERVICE = "test.Echo"
+
+
+def frame(message: bytes) -> bytes:
+    """One gRPC length-prefixed message (uncompressed)."""
+    return b"\x00" + len(message).to_bytes(4, "big") + message
+
+
+def unframe(data: bytes) -> list[bytes]:
+    """The messages of a gRPC body."""
+    messages = []
+    while data:
+        size = int.from_bytes(data[1:5], "big")
+        messages.append(data[5:5 + size])
+        data = data[5 + size:]
+    return messages
+
+
+class GrpcBackend:
+    """`with GrpcBackend("a") as backend:` serves test.Echo on `backend.port` (TLS when `tls` is a trustme CA;
+    `max_concurrent_streams` is the HTTP/2 setting it announces)."""
+
+    def __init__(self, name: str = "backend", *, tls: trustme.CA | None = None, slow_s: float = 0.5,
+                 max_concurrent_streams: int | None = None) -> None:
+        self.name = name
+        self.slow_s = slow_s
+        self.calls = 0
+        self.cancelled = 0
+        options = [] if max_concurrent_streams is None else [("grpc.max_concurrent_streams", max_concurrent_streams)]
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=options)
+        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, self._handlers()),))
+        if tls is None:
+            self.port = self.server.add_insecure_port("127.0.0.1:0")
+        else:
+            cert = tls.issue_cert("127.0.0.1", "localhost")
+            credentials = grpc.ssl_server_credentials(
+                [(cert.private_key_pem.bytes(), b"".join(blob.bytes() for blob in cert.cert_chain_pems))])
+            self.port = self.server.add_secure_port("127.0.0.1:0", credentials)
+
+    def __enter__(self) -> GrpcBackend:
+        self.server.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.stop(grace=None)
+
+    def _handlers(self) -> dict[str, grpc.RpcMethodHandler]:
+        return {
+            "Unary": grpc.unary_unary_rpc_method_handler(self._unary),
+            "ServerStream": grpc.unary_stream_rpc_method_handler(self._server_stream),
+            "ClientStream": grpc.stream_unary_rpc_method_handler(self._client_stream),
+            "Bidi": grpc.stream_stream_rpc_method_handler(self._bidi),
+            "NotFound": grpc.unary_unary_rpc_method_handler(self._not_found),
+            "Slow": grpc.unary_unary_rpc_method_handler(self._slow),
+            "Whoami": grpc.unary_unary_rpc_method_handler(self._whoami),
+            "Metadata": grpc.unary_unary_rpc_method_handler(self._metadata),
+        }
+
+    def _prefixed(self, message: bytes) -> bytes:
+        return self.name.encode() + b":" + message
+
+    def _unary(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        self.calls += 1
+        context.set_trailing_metadata((("x-served-by", self.name), ("x-trailer-bin", b"\x00\x01\xff")))
+        return self._prefixed(request)
+
+    def _server_stream(self, request: bytes, context: grpc.ServicerContext) -> Iterator[bytes]:
+        self.calls += 1
+        count, _, size = request.partition(b":")
+        for index in range(int(count)):
+            yield self._prefixed(str(index).encode()).ljust(int(size or 0), b".")
+
+    def _client_stream(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+        self.calls += 1
+        return self._prefixed(b"+".join(requests))
+
+    def _bidi(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> Iterator[bytes]:
+        self.calls += 1
+        for request in requests:
+            yield self._prefixed(request)
+
+    def _not_found(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        self.calls += 1
+        context.set_trailing_metadata((("x-why", "missing"),))
+        context.abort(grpc.StatusCode.NOT_FOUND, f"no such thing: {request.decode()}")
+        raise AssertionError("abort raises")
+
+    def _slow(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        self.calls += 1
+        deadline = time.monotonic() + self.slow_s
+        while time.monotonic() < deadline:
+            if not context.is_active():
+                self.cancelled += 1
+                return b""
+            time.sleep(0.01)
+        return self._prefixed(request)
+
+    def _whoami(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        self.calls += 1
+        return self.name.encode()
+
+    def _metadata(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        self.calls += 1
+        pairs: Any = context.invocation_metadata()
+        return "\n".join(f"{item.key}={item.value}" for item in pairs).encode()
