@@ -20,6 +20,7 @@ Metric families (all workers of the gateway combined, see metrics.procfiles):
     rusta_websocket_connections_total{route}             counter: tunnels opened
     rusta_websocket_messages_total{route,direction}      counter: in (from clients), out (to clients)
     rusta_websocket_bytes_total{route,direction}         counter: message payload bytes, in and out
+    rusta_grpc_calls_total{route,grpc_status}            counter: gRPC calls by the status their client got
     rusta_ai_decisions_total{route,strategy,source}      counter: source model, llm, cache, fallback
     rusta_ai_decision_duration_seconds{route,strategy}   histogram over protocols.ai.records.DECISION_BOUNDS
     rusta_ai_fallbacks_total{route,strategy,reason}      counter
@@ -145,6 +146,9 @@ def render(combined: Combined, version: str) -> str:
         lines.append(f"rusta_bytes_total{_labels(route=route, direction=direction)} {value}")
 
     lines += _websocket(totals.websocket)
+    lines += _family("rusta_grpc_calls_total", "counter", "gRPC calls, by the grpc-status their client got.")
+    for (route, code), value in sorted(totals.grpc_calls.items()):
+        lines.append(f"rusta_grpc_calls_total{_labels(route=route, grpc_status=code)} {value}")
     lines += _ai(combined.ai)
     lines += _discovery(combined.discovery)
     lines += _plugins(combined.plugins)

@@ -1,6 +1,6 @@
 """The data plane's root: what every listener of a process shares (the live table and its plan, the upstream
-client, balancing, admission, the response cache, the FTP gateway, the DNS forwarder and backend discovery),
-built once."""
+clients (HTTP/1.1, and HTTP/2 for gRPC), balancing, admission, the response cache, the FTP gateway, the DNS
+forwarder and backend discovery), built once."""
 from __future__ import annotations
 
 import ssl
@@ -27,6 +27,7 @@ from protocols.table import EMPTY_TABLE, LiveTable, RouteTable, live
 from protocols.tls.contexts import ServerContexts
 from protocols.tracing import SpanSink
 from protocols.upstream import DEFAULT_IDLE_TIMEOUT, HOP_BY_HOP, UpstreamClient
+from protocols.upstream.http2_client import Http2Client
 
 # The backend's X-Request-ID is replaced by ours so the client sees exactly one; like nginx, the server's own
 # Date and Server go out instead of the backend's (two Date fields would be invalid).
@@ -81,6 +82,7 @@ class DataPlane:
         self.client = UpstreamClient(pool_size=options.pool_size, idle_timeout=options.idle_timeout,
                                      ssl_context=options.ssl_context,
                                      strip_response_headers=HOP_BY_HOP | _REPLACED_RESPONSE_HEADERS)
+        self.grpc = Http2Client()  # gRPC routes' backends, over HTTP/2
         self.balancing = Balancing(options.clock)
         self.access = AccessControl(options.redis_url, options.recorder)
         self.trusted = TrustedPeers(options.trusted_proxies)
@@ -138,6 +140,7 @@ class DataPlane:
         await self.llm.aclose()
         await self.dns.close()
         await self.client.aclose()
+        await self.grpc.aclose()
         await self.access.aclose()
         await self.cache.aclose()
         if self.access_log is not None:

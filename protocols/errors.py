@@ -154,6 +154,28 @@ class UpgradeRequired(GatewayError):
         )
 
 
+class Http2Required(GatewayError):
+    """426: a gRPC route was called over HTTP/1.1 (or a listener that cannot send trailers): gRPC needs HTTP/2."""
+
+    def __init__(self, route_name: str, tls: bool) -> None:
+        super().__init__(
+            426, "http2_required",
+            f"Route '{route_name}' is a gRPC route; call it over HTTP/2 (TLS with ALPN h2, or cleartext with prior "
+            "knowledge).",
+            [(b"upgrade", b"h2" if tls else b"h2c")],
+        )
+
+
+class GrpcContentTypeRequired(GatewayError):
+    """415: an HTTP/2 request to a gRPC route without a gRPC content type (as gRPC servers answer it)."""
+
+    def __init__(self, route_name: str) -> None:
+        super().__init__(
+            415, "unsupported_media_type",
+            f"Route '{route_name}' is a gRPC route; send content-type application/grpc (or application/grpc+proto).",
+        )
+
+
 class ProtocolNotSupported(GatewayError):
     """501: the route's protocol (dns, ftp) is not served on the HTTP listener yet."""
 

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 # The protocols whose routes pick backends through Balancing (dns routes name resolvers, not backends).
-_BALANCED = frozenset({"http", "websocket", "ftp"})
+_BALANCED = frozenset({"http", "websocket", "ftp", "grpc"})
 # What TablePlan.paths maps a path answered before route matching to.
 HEALTH = "health"
 DOH = "dns"
@@ -209,6 +209,8 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
         # Every protocol's: a websocket or dns route asked over plain HTTP is refused as misconfigured (503)
         # before it is refused for its protocol, as it always was.
         shaping = RouteShaping.from_policies(policies)
+        if route.protocol == "grpc":
+            shaping = None  # a call's messages and trailers pass through as they are
         if ai is not None and runtime is not None and route.protocol == "http":
             route_ai = ai.route(route, settings, runtime)
             if route_ai is not None and route.discovers:

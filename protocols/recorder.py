@@ -91,6 +91,7 @@ class Totals:
     breaker_opens: dict[tuple[str, str], int] = field(default_factory=dict)  # route, backend (seen by the flusher)
     websocket: dict[tuple[str, str], int] = field(default_factory=dict)  # route, one of WEBSOCKET_COUNTERS
     tls_handshake_errors: dict[str, int] = field(default_factory=dict)  # reason (TLS_HANDSHAKE_REASONS)
+    grpc_calls: dict[tuple[str, str], int] = field(default_factory=dict)  # route, grpc-status ("0", "14"...)
     connections_active: int = 0
     connections_peak: int = 0
 
@@ -102,7 +103,7 @@ class Totals:
             "upstream_errors": _join(self.upstream_errors), "rate_limited": dict(self.rate_limited),
             "cache": _join(self.cache), "cache_stored": _join(self.cache_stored),
             "breaker_opens": _join(self.breaker_opens),
-            "websocket": _join(self.websocket),
+            "websocket": _join(self.websocket), "grpc_calls": _join(self.grpc_calls),
             "tls_handshake_errors": dict(self.tls_handshake_errors),
             "connections_active": self.connections_active,
             "connections_peak": self.connections_peak,
@@ -116,7 +117,7 @@ class Totals:
             upstream_errors=_split(data.get("upstream_errors", {})), rate_limited=dict(data.get("rate_limited", {})),
             cache=_split(data.get("cache", {})), cache_stored=_split(data.get("cache_stored", {})),
             breaker_opens=_split(data.get("breaker_opens", {})),
-            websocket=_split(data.get("websocket", {})),
+            websocket=_split(data.get("websocket", {})), grpc_calls=_split(data.get("grpc_calls", {})),
             tls_handshake_errors=dict(data.get("tls_handshake_errors", {})),
             connections_active=int(data.get("connections_active", 0)),
             connections_peak=int(data.get("connections_peak", 0)),
@@ -128,7 +129,8 @@ class Totals:
             (self.requests, other.requests), (self.bytes, other.bytes), (self.upstream_errors, other.upstream_errors),
             (self.rate_limited, other.rate_limited), (self.cache, other.cache),
             (self.cache_stored, other.cache_stored),
-            (self.breaker_opens, other.breaker_opens), (self.tls_handshake_errors, other.tls_handshake_errors))
+            (self.breaker_opens, other.breaker_opens), (self.tls_handshake_errors, other.tls_handshake_errors),
+            (self.grpc_calls, other.grpc_calls))
         for mine, theirs in pairs:
             for key, value in theirs.items():
                 mine[key] = mine.get(key, 0) + value
@@ -229,6 +231,12 @@ class Recorder:
                 opens[key] = opens.get(key, 0) + 1
             seen[key] = row["state"]
 
+    def grpc_call(self, route: str | None, grpc_status: int) -> None:
+        """One finished gRPC call and the status its client got (the backend's, or the gateway's own)."""
+        key = (route or "", str(grpc_status))
+        counts = self.totals.grpc_calls
+        counts[key] = counts.get(key, 0) + 1
+
     def rate_limited(self, route: str) -> None:
         counts = self.totals.rate_limited
         counts[route] = counts.get(route, 0) + 1
@@ -291,7 +299,7 @@ class Recorder:
             bytes=dict(totals.bytes), upstream_errors=dict(totals.upstream_errors),
             rate_limited=dict(totals.rate_limited), cache=dict(totals.cache), cache_stored=dict(totals.cache_stored),
             breaker_opens=dict(totals.breaker_opens), websocket=self.websocket_counters(),
-            tls_handshake_errors=dict(totals.tls_handshake_errors),
+            tls_handshake_errors=dict(totals.tls_handshake_errors), grpc_calls=dict(totals.grpc_calls),
             connections_active=self.active, connections_peak=self.peak,
         )
 
@@ -343,6 +351,9 @@ class NullRecorder(Recorder):
         return None
 
     def connection_closed(self) -> None:
+        return None
+
+    def grpc_call(self, route: str | None, grpc_status: int) -> None:
         return None
 
     def rate_limited(self, route: str) -> None:

@@ -9,7 +9,7 @@ from typing import TextIO
 
 # A request stores a tuple; formatting happens at flush time, once per batch.
 Entry = tuple[float, str, str, str, "str | None", "str | None", int, float, int, int, str, "str | None",
-              "str | None", "tuple[str, str] | None", "str | None"]
+              "str | None", "tuple[str, str] | None", "str | None", "int | None"]
 
 FLUSH_INTERVAL = 0.05
 MAX_PENDING = 2048
@@ -23,7 +23,8 @@ class AccessLog:
     on lines where the gateway answered or cut the response short, and `trace_id` (the W3C trace id sent
     upstream, protocols.tracing) on lines of requests that reached a route; `ai_strategy` and `ai_source`
     (model, llm, cache or fallback) on lines of routes with an ai_policy; `consumer` on every line: the consumer
-    an API key or a JWT subject resolved to, null when none did. Call `flush()` at shutdown.
+    an API key or a JWT subject resolved to, null when none did; `grpc_status` on lines of gRPC calls (the
+    status their client got). Call `flush()` at shutdown.
     """
 
     def __init__(self, stream: TextIO | None = None, interval: float = FLUSH_INTERVAL,
@@ -39,10 +40,10 @@ class AccessLog:
     def record(self, started: float, request_id: str, method: str, path: str, route: str | None,
                backend: str | None, status: int, duration: float, bytes_in: int, bytes_out: int, client: str,
                error: str | None = None, trace_id: str | None = None, ai: tuple[str, str] | None = None,
-               consumer: str | None = None) -> None:
+               consumer: str | None = None, grpc_status: int | None = None) -> None:
         pending = self._pending
         pending.append((started, request_id, method, path, route, backend, status, duration, bytes_in, bytes_out,
-                        client, error, trace_id, ai, consumer))
+                        client, error, trace_id, ai, consumer, grpc_status))
         if len(pending) >= self.max_pending:
             self.flush()
         elif self._timer is None:
@@ -68,7 +69,7 @@ class AccessLog:
 
     def _format(self, entry: Entry) -> str:
         (started, request_id, method, path, route, backend, status, duration, bytes_in, bytes_out, client, error,
-         trace_id, ai, consumer) = entry
+         trace_id, ai, consumer, grpc_status) = entry
         line = (
             f'{{"time":"{self._timestamp(started)}","request_id":{_quote(request_id)},"method":{_quote(method)},'
             f'"path":{_quote(path)},"route":{"null" if route is None else _quote(route)},'
@@ -82,6 +83,8 @@ class AccessLog:
             line += f',"trace_id":"{trace_id}"'  # 32 lower-case hex digits: nothing to escape
         if ai is not None:
             line += f',"ai_strategy":{_quote(ai[0])},"ai_source":{_quote(ai[1])}'
+        if grpc_status is not None:
+            line += f',"grpc_status":{grpc_status}'
         return line + "}\n"
 
     def _timestamp(self, started: float) -> str:

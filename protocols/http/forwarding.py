@@ -38,7 +38,7 @@ class Exchange:
 
     __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
                  "body_read", "upstream_s", "trace_id", "traceparent", "response_headers", "guard", "preflight",
-                 "clean_path", "host", "client_ip", "https", "peer", "ai", "consumer")
+                 "clean_path", "host", "client_ip", "https", "peer", "ai", "consumer", "grpc_status")
 
     # Set together, before any of them is read (not in __init__: a request refused earlier never needs them).
     clean_path: str
@@ -69,6 +69,7 @@ class Exchange:
         # The consumer an API key or a JWT subject resolved to (protocols.auth.consumers), for the recorder's
         # per-consumer figures and the access log; set before the rate limit, so a 429 is the consumer's too.
         self.consumer: str | None = None
+        self.grpc_status: int | None = None  # a gRPC call's status, as its client got it (protocols.grpc)
 
 
 class Attempt:

@@ -19,6 +19,7 @@ from protocols.errors import (
     UpstreamTotalTimeout,
     protocol_error,
 )
+from protocols.grpc import answer_error, check_call, forward_call, is_grpc_request
 from protocols.guards import preflight_method
 from protocols.health import HealthApp
 from protocols.http.access import RouteAccess
@@ -123,6 +124,8 @@ class ProxyApp:
                     attempt = self._prepare(scope, send, head, exchange, plan)
                     if attempt is None:  # a CORS preflight the gateway answers itself
                         await self._preflight(send, exchange)
+                    elif attempt.spec.protocol == "grpc":
+                        await self._call_grpc(scope, receive, send, attempt, exchange)
                     elif attempt.plugins is not None:
                         # Every answer from here on, the gateway's own errors included, goes through the run.
                         send = run = PluginRun(attempt.plugins, send, scope, exchange.route or "",
@@ -150,7 +153,7 @@ class ProxyApp:
                         else:
                             await self._forward_within_total(attempt, receive, send, exchange)
             except GatewayError as exc:
-                await self._fail(send, exchange, exc)
+                await self._fail(scope, send, exchange, exc)
             except ClientDisconnected:
                 # The listener answers a stalled body itself (408) and says so in the scope's state.
                 refused = scope["state"].get("rusta.refused") if "state" in scope else None
@@ -162,7 +165,7 @@ class ProxyApp:
                     exchange.request_id = self.request_ids.take(b"")
                 log.exception("unexpected failure proxying %s %s (request %s)", scope["method"], path,
                               exchange.request_id.decode("latin-1"))
-                await self._fail(send, exchange, InternalGatewayError())
+                await self._fail(scope, send, exchange, InternalGatewayError())
             duration = time.perf_counter() - clock
             if run is not None and attempt is not None:
                 # The log phase (AI routing's strategies learn there: a plain method runs at once).
@@ -170,13 +173,15 @@ class ProxyApp:
             metrics.record_request(exchange.route, scope["method"], exchange.status, duration, exchange.upstream_s,
                                    exchange.bytes_in, exchange.bytes_out, exchange.backend, exchange.error,
                                    exchange.consumer)
+            if exchange.grpc_status is not None:
+                metrics.grpc_call(exchange.route, exchange.grpc_status)
             if self.access_log is not None:
                 client = scope.get("client")
                 self.access_log.record(
                     started, exchange.request_id.decode("latin-1"), scope["method"], path, exchange.route,
                     exchange.backend, exchange.status, duration, exchange.bytes_in, exchange.bytes_out,
                     client[0] if client else "", exchange.error, exchange.trace_id, exchange.ai,
-                    exchange.consumer,
+                    exchange.consumer, exchange.grpc_status,
                 )
             spans = self.spans
             if spans is not None and exchange.traceparent:
@@ -305,7 +310,7 @@ class ProxyApp:
                     if match.allow:
                         raise MethodNotAllowed(method, clean_path, match.allow)
                     raise NoRoute(method, clean_path)
-        if route.protocol != "http":
+        if route.protocol != "http" and route.protocol != "grpc":  # gRPC calls: _call_grpc
             raise protocol_error(route.name, route.protocol)
         if tls.wants_client_certificate:  # before the route's JWT, keys and rate limit (in _admit)
             head.forward = _with_subject(head.forward, tls, client_subject(
@@ -455,11 +460,26 @@ class ProxyApp:
             self.recorder.upstream_error(backend, "timeout")
             raise UpstreamTotalTimeout(backend, total) from None
 
-    async def _fail(self, send: Send, exchange: Exchange, exc: GatewayError) -> None:
+    async def _call_grpc(self, scope: Scope, receive: Receive, send: Send, attempt: Attempt,
+                         exchange: Exchange) -> None:
+        """A gRPC route's call (protocols.grpc): the route's JWT and rate limit, then the call, its messages
+        streamed both ways within the route's body limit."""
+        timeout_field = check_call(scope, exchange.route or "")
+        if attempt.access is not None:
+            await self._admit(attempt, attempt.access, scope, exchange)
+        if attempt.guards is not None:
+            receive = attempt.guards.limit_receive(receive)
+        await forward_call(self.dataplane.grpc, self.state, attempt, receive, send, exchange, self.recorder,
+                           timeout_field)
+
+    async def _fail(self, scope: Scope, send: Send, exchange: Exchange, exc: GatewayError) -> None:
         exchange.error = exc.type
         if exchange.answered:
             # A second head is impossible: return without finishing the body, and the server closes the
             # connection, so the client sees a truncated response rather than a complete-looking one.
+            return
+        if is_grpc_request(scope):
+            await answer_error(send, exchange, exc)  # Trailers-Only, with the error's gRPC status
             return
         request_id = exchange.request_id
         status, headers, payload = exc.response(request_id.decode("latin-1"))
