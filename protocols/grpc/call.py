@@ -3,8 +3,12 @@ response messages and trailers streamed back; a failure after the response head 
 
 The ASGI rules this relies on (the HTTP/2 listener's `http.response.trailers` extension): `http.response.start`
 with `"trailers": True`, then body messages, the last with `more_body` False, then one `http.response.trailers`.
-Before the start, a failure is raised as the gateway error it is, which ProxyApp answers Trailers-Only
-(`answer_error`). A connect failure may move the call to another backend (nothing of it was sent yet); once a
+Before the start, a failure is raised as the gateway error it is, which ProxyApp answers with `answer_error`.
+
+A status alone (the gateway's errors, a backend's Trailers-Only answer) goes out as a head and trailers, never as
+a head with an empty body: an ASGI server turns that into HEADERS and an empty DATA frame with END_STREAM, which
+grpcio's client refuses ("Data frame with END_STREAM flag received", UNKNOWN), and ASGI has no way to end a
+stream on its head. A connect failure may move the call to another backend (nothing of it was sent yet); once a
 stream is open the call is never retried.
 """
 from __future__ import annotations
@@ -88,15 +92,22 @@ def grpc_status_in(fields: Headers) -> int | None:
 
 
 async def answer_error(send: Send, exchange: Exchange, error: GatewayError) -> None:
-    """The gateway's own error as a Trailers-Only answer: HTTP 200, application/grpc, grpc-status and
-    grpc-message in the one head."""
-    code = exchange.grpc_status = code_of(error)
-    headers = [(b"content-type", b"application/grpc"), *status_fields(code, error.message)]
-    headers = answer_head(headers, exchange.request_id, exchange.response_headers, exchange.guard, via=False)
+    """The gateway's own error in gRPC's terms: HTTP 200, application/grpc, no message, then trailers with its
+    grpc-status and grpc-message (percent-encoded)."""
+    code = code_of(error)
+    headers = answer_head([(b"content-type", b"application/grpc")], exchange.request_id, exchange.response_headers,
+                          exchange.guard, via=False)
     exchange.status = 200
     exchange.answered = True
-    await send({"type": "http.response.start", "status": 200, "headers": headers})
-    await send({"type": "http.response.body", "body": b""})
+    await send({"type": "http.response.start", "status": 200, "headers": headers, "trailers": True})
+    await end_call(send, exchange, status_fields(code, error.message))
+
+
+async def end_call(send: Send, exchange: Exchange, trailers: Headers) -> None:
+    """The end of a call whose head was sent (with `"trailers": True`): the last body message, then trailers."""
+    exchange.grpc_status = grpc_status_in(trailers)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
+    await send({"type": TRAILERS, "headers": trailers, "more_trailers": False})
 
 
 class DeadlineExceeded(UpstreamTimeout):
@@ -234,11 +245,13 @@ class GrpcCall:
         headers = answer_head(headers, exchange.request_id, exchange.response_headers, self.attempt.answer_guard)
         send = self.send
         if stream.ended and grpc_status_in(stream.headers) is not None:
-            # Trailers-Only: the status is in the one head, passed on as such.
-            exchange.grpc_status = grpc_status_in(stream.headers)
+            # Trailers-Only: the content type stays in the head, the status and every other field (the call's
+            # trailing metadata) go in the trailers (see the module docstring).
             exchange.answered = True
-            await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": b""})
+            trailing = [item for item in headers if item[0] != b"content-type" and item in stream.headers]
+            headers = [item for item in headers if item not in trailing]
+            await send({"type": "http.response.start", "status": status, "headers": headers, "trailers": True})
+            await end_call(send, exchange, trailing)
             return
         exchange.answered = True
         await send({"type": "http.response.start", "status": status, "headers": headers, "trailers": True})
@@ -281,9 +294,7 @@ class GrpcCall:
                 stream.cancel()
 
     async def _end(self, trailers: Headers) -> None:
-        self.exchange.grpc_status = grpc_status_in(trailers)
-        await self.send({"type": "http.response.body", "body": b"", "more_body": False})
-        await self.send({"type": TRAILERS, "headers": trailers, "more_trailers": False})
+        await end_call(self.send, self.exchange, trailers)
 
     def _close(self) -> None:
         if self.upload is not None:

@@ -479,7 +479,7 @@ class ProxyApp:
             # connection, so the client sees a truncated response rather than a complete-looking one.
             return
         if is_grpc_request(scope):
-            await answer_error(send, exchange, exc)  # Trailers-Only, with the error's gRPC status
+            await answer_error(send, exchange, exc)  # HTTP 200, its gRPC status in the trailers
             return
         request_id = exchange.request_id
         status, headers, payload = exc.response(request_id.decode("latin-1"))

@@ -80,11 +80,10 @@ class AsgiCall:
 
     @property
     def trailers(self) -> dict[bytes, bytes]:
-        """The trailers, or the head's fields of a Trailers-Only answer."""
         for message in self.sent:
             if message["type"] == "http.response.trailers":
                 return dict(message["headers"])
-        return self.headers
+        raise AssertionError(f"no trailers were sent: {self.sent}")
 
     @property
     def status(self) -> int:
