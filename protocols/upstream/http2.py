@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from typing import Any
 
 import h2.config
 import h2.connection
@@ -16,7 +17,7 @@ import h2.events
 import h2.exceptions
 import h2.settings
 
-from protocols.errors import UpstreamError, UpstreamInvalidResponse, UpstreamReset
+from protocols.errors import GatewayError, UpstreamError, UpstreamInvalidResponse, UpstreamReset
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -27,16 +28,38 @@ CONNECTION_WINDOW = 4 * 1024 * 1024
 _MAX_FRAME = 64 * 1024
 
 
+class _ClientConnection(h2.connection.H2Connection):
+    """h2's client side, except that a GOAWAY leaves the connection's state to Http2Connection: h2 4.4 closes it
+    at once and then refuses, as a protocol error, the frames the server still sends for streams in flight
+    (python-hyper/h2 issue 1199), which would lose every call of a backend that restarts or ages out a
+    connection, and even the GOAWAY's own news when more frames follow it in one read."""
+
+    def _receive_goaway_frame(self, frame: Any) -> tuple[list[Any], list[h2.events.Event]]:
+        event = h2.events.ConnectionTerminated()
+        try:
+            event.error_code = h2.errors.ErrorCodes(frame.error_code)
+        except ValueError:
+            event.error_code = frame.error_code
+        event.last_stream_id = frame.last_stream_id
+        event.additional_data = frame.additional_data or None
+        return [], [event]
+
+
 class UpstreamStreamReset(UpstreamReset):
     """502: the backend reset one stream (RST_STREAM); `code` is its HTTP/2 error code."""
 
     def __init__(self, backend: str, code: int) -> None:
-        try:
-            name = h2.errors.ErrorCodes(code).name
-        except ValueError:
-            name = str(code)
-        super().__init__(backend, f"stream with RST_STREAM {name}")
+        GatewayError.__init__(self, 502, "upstream_reset",
+                              f"Backend {backend} reset the stream (RST_STREAM {_code_name(code)}).")
         self.code = code
+
+
+def _code_name(code: int) -> str:
+    """An HTTP/2 error code's name (NO_ERROR, CANCEL...), or its number when it has none."""
+    try:
+        return h2.errors.ErrorCodes(code).name
+    except ValueError:
+        return str(code)
 
 
 class Http2Stream:
@@ -204,7 +227,7 @@ class Http2Connection(asyncio.Protocol):
         self.scheme = scheme
         self.loop = asyncio.get_running_loop()
         config = h2.config.H2Configuration(client_side=True, header_encoding=None, validate_inbound_headers=True)
-        self.h2 = h2.connection.H2Connection(config)
+        self.h2 = _ClientConnection(config)
         self.transport: asyncio.Transport | None = None
         self.streams: dict[int, Http2Stream] = {}
         self.senders: set[Http2Stream] = set()
@@ -343,17 +366,22 @@ class Http2Connection(asyncio.Protocol):
             for stream in list(self.senders):
                 stream.wake_sender()  # a new initial window size opens every stream's window
         elif isinstance(event, h2.events.ConnectionTerminated):
-            self._went_away(event.last_stream_id, int(event.error_code or 0))
+            self._went_away(event.last_stream_id, int(event.error_code or 0), event.additional_data)
 
-    def _went_away(self, last_stream_id: int | None, code: int) -> None:
-        """GOAWAY: streams above `last_stream_id` were never processed; with an error code, none will finish."""
+    def _went_away(self, last_stream_id: int | None, code: int, reason: bytes | None) -> None:
+        """GOAWAY: no new streams; those above `last_stream_id` were never processed; with an error code, none
+        will finish and the connection is closed."""
         self.going_away = True
         last = last_stream_id if last_stream_id is not None else 0
+        detail = f"(GOAWAY {_code_name(code)}{': ' + reason.decode('latin-1') if reason else ''})"
         for stream_id, stream in list(self.streams.items()):
             if stream_id > last or code:
                 del self.streams[stream_id]
-                stream.fail(UpstreamReset(self.label, "(GOAWAY) before finishing the stream"))
-        self.stream_done()
+                stream.fail(UpstreamReset(self.label, f"{detail} before finishing the stream"))
+        if code:
+            self.close()
+        else:
+            self.stream_done()
 
     def _lost(self, exc: UpstreamError) -> None:
         self.closed = True

@@ -41,15 +41,16 @@ def unframe(data: bytes) -> list[bytes]:
 
 class GrpcBackend:
     """`with GrpcBackend("a") as backend:` serves test.Echo on `backend.port` (TLS when `tls` is a trustme CA;
-    `max_concurrent_streams` is the HTTP/2 setting it announces)."""
+    `max_concurrent_streams` is the HTTP/2 setting it announces, `options` grpcio's own server options)."""
 
     def __init__(self, name: str = "backend", *, tls: trustme.CA | None = None, slow_s: float = 0.5,
-                 max_concurrent_streams: int | None = None) -> None:
+                 max_concurrent_streams: int | None = None, options: tuple[tuple[str, Any], ...] = ()) -> None:
         self.name = name
         self.slow_s = slow_s
         self.calls = 0
         self.cancelled = 0
-        options = [] if max_concurrent_streams is None else [("grpc.max_concurrent_streams", max_concurrent_streams)]
+        if max_concurrent_streams is not None:
+            options = (*options, ("grpc.max_concurrent_streams", max_concurrent_streams))
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=options)
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, self._handlers()),))
         if tls is None:

@@ -24,7 +24,7 @@ from tests.support.proxy import pool_route
 from tests.support.upstream import refused_port
 
 T = TypeVar("T")
-OK, DEADLINE_EXCEEDED, NOT_FOUND, PERMISSION_DENIED = 0, 4, 5, 7
+OK, DEADLINE_EXCEEDED, NOT_FOUND, PERMISSION_DENIED, INTERNAL = 0, 4, 5, 7, 13
 RESOURCE_EXHAUSTED, UNIMPLEMENTED, UNAVAILABLE, UNAUTHENTICATED = 8, 12, 14, 16
 
 
@@ -307,3 +307,48 @@ def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:
             return False
         time.sleep(0.01)
     return True
+
+
+# --- failures once the call is under way, and limits ------------------------------------------------------------
+
+def test_a_backend_shut_down_mid_call_ends_it_in_the_trailers_with_the_status_of_how_it_went():
+    server = GrpcBackend("leaving")
+
+    async def scenario(gw: Gateway) -> tuple[bytes, AsgiCall]:
+        call = AsgiCall(gw.app, grpc_scope("/test.Echo/Bidi"))
+        await call.put(b"one")
+        first = await asyncio.wait_for(call.message(), 10)
+        await asyncio.to_thread(server.server.stop, None)
+        return first, await call.finished()
+
+    with server:
+        first, call = through([grpc_route("leaving", [server.port])], scenario)
+    assert first == b"leaving:one"
+    assert call.start["status"] == 200
+    # grpcio's server.stop sends GOAWAY NO_ERROR, then GOAWAY INTERNAL_ERROR "Cancelling all calls" (UNAVAILABLE)
+    # and RST_STREAM NO_ERROR on the call (INTERNAL in gRPC's mapping), in either order.
+    message = call.trailers[b"grpc-message"]
+    if b"GOAWAY INTERNAL_ERROR: Cancelling all calls" in message:
+        assert call.status == UNAVAILABLE
+    else:
+        assert b"RST_STREAM NO_ERROR" in message
+        assert call.status == INTERNAL
+
+
+def test_a_backend_slower_than_the_routes_read_timeout_to_answer_is_deadline_exceeded():
+    with GrpcBackend("slow", slow_s=5.0) as server:
+        call = through([grpc_route("slow", [server.port], read_timeout=0.2)],
+                       lambda gw: unary(gw.app, "/test.Echo/Slow", b"x"))
+    assert call.status == DEADLINE_EXCEEDED
+    assert b"did not send the response head" in call.trailers[b"grpc-message"]
+
+
+def test_request_messages_past_the_routes_body_limit_are_resource_exhausted(backend):
+    async def scenario(gw: Gateway) -> AsgiCall:
+        call = AsgiCall(gw.app, grpc_scope("/test.Echo/ClientStream"))
+        await call.put(b"x" * 600)
+        await call.put(b"y" * 600, last=True)
+        return await call.finished()
+
+    call = through([grpc_route("small", [backend.port], policies={"limits": {"max_body_bytes": 1000}})], scenario)
+    assert call.status == RESOURCE_EXHAUSTED

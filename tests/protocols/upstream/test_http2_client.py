@@ -141,6 +141,24 @@ def test_a_dead_connection_is_replaced_by_a_new_one(backend):
     assert asyncio.run(scenario()) == ([b"one:second"], 1)
 
 
+def test_a_connection_the_server_sends_away_is_replaced_by_a_new_one():
+    aging = GrpcBackend("aging", options=(("grpc.max_connection_age_ms", 100),
+                                          ("grpc.max_connection_age_grace_ms", 1000)))
+
+    async def scenario() -> tuple[list[bytes], int]:
+        client = Http2Client()
+        first = await call(client, aging.port, "Unary", b"1")
+        (old,) = [conn for conns in client._connections.values() for conn in conns]
+        while not old.going_away and not old.closed:  # the server's GOAWAY, once the connection is 100 ms old
+            await asyncio.sleep(0.02)
+        second = await call(client, aging.port, "Unary", b"2")
+        (new,) = [conn for conns in client._connections.values() for conn in conns]
+        return first[1] + second[1], int(new is not old)
+
+    with aging:
+        assert asyncio.run(scenario()) == ([b"aging:1", b"aging:2"], 1)
+
+
 def test_a_connection_lost_mid_call_fails_the_call_with_a_reset(backend):
     async def scenario() -> None:
         client = Http2Client()
