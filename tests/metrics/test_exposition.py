@@ -41,6 +41,7 @@ def busy_combined() -> Combined:
     recorder.rate_limited("users")
     recorder.cache_result("users", hit=True)
     recorder.cache_stored("users", 512)
+    recorder.grpc_call("echo", 14)
     recorder.connection_opened()
     recorder.take_window()
     combined = Combined(workers=2)
@@ -65,6 +66,7 @@ def test_every_gateway_family_is_exposed_with_its_labels():
         'rusta_cache_stores_total{route="users"} 1',
         'rusta_cache_stored_bytes_total{route="users"} 512',
         'rusta_bytes_total{route="users",direction="out"} 100',
+        'rusta_grpc_calls_total{route="echo",grpc_status="14"} 1',
         'rusta_build_info{version="1.2.3"} 1',
         "rusta_metrics_workers 2",
     ):

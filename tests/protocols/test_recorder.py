@@ -150,3 +150,16 @@ def test_the_websocket_proxys_counters_are_in_the_snapshot_and_add_up_over_worke
     combined.add(snapshot, gauges=False)  # a worker that died: its tunnels are not open any more
     assert combined.websocket[("chat", "open")] == 2
     assert combined.websocket[("chat", "messages_from_client")] == 20
+
+
+def test_grpc_calls_are_counted_by_route_and_status_and_survive_the_workers_files():
+    recorder = Recorder()
+    recorder.grpc_call("echo", 0)
+    recorder.grpc_call("echo", 0)
+    recorder.grpc_call("echo", 14)
+    totals = recorder.snapshot()
+    assert totals.grpc_calls == {("echo", "0"): 2, ("echo", "14"): 1}
+    combined = Totals()
+    combined.add(Totals.from_json(totals.as_json()))
+    combined.add(totals)
+    assert combined.grpc_calls == {("echo", "0"): 4, ("echo", "14"): 2}

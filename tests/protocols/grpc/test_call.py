@@ -38,15 +38,29 @@ def grpc_route(name: str, ports: list[int], **extra: Any) -> RouteSpec:
     return pool_route(name, "/test.Echo/{method}", ports, methods=("POST",), protocol="grpc", **extra)
 
 
+class Spans:
+    """A SpanSink that keeps what it is given (every trace sampled)."""
+
+    def __init__(self) -> None:
+        self.finished: list[tuple[Any, ...]] = []
+
+    def decide(self, trace_id: bytes, parent_sampled: bool | None) -> bool:
+        return True
+
+    def finish(self, *span: Any) -> None:
+        self.finished.append(span)
+
+
 class Gateway:
-    """A ProxyApp over `routes` with its own recorder and access log (built on the test's loop)."""
+    """A ProxyApp over `routes` with its own recorder, access log and span sink (built on the test's loop)."""
 
     def __init__(self, routes: list[RouteSpec], settings: dict[str, Any] | None = None) -> None:
         state = LiveTable()
         state.install(RouteTable(routes, version=1, settings=settings or {}))
         self.recorder = Recorder()
         self.log = io.StringIO()
-        self.app = ProxyApp(dataplane=DataPlane(ProxyOptions(state=state, recorder=self.recorder),
+        self.spans = Spans()
+        self.app = ProxyApp(dataplane=DataPlane(ProxyOptions(state=state, recorder=self.recorder, spans=self.spans),
                                                 AccessLog(self.log)))
 
     def lines(self) -> list[dict[str, Any]]:
@@ -297,6 +311,18 @@ def test_calls_are_counted_by_grpc_status_and_logged_with_it(backend):
         ("counted", 200, 0), ("counted", 200, 5)]
     assert lines[0]["path"] == "/test.Echo/Unary"
     assert lines[0]["backend"] == f"127.0.0.1:{backend.port}"
+
+
+def test_each_call_is_a_span_whose_traceparent_the_backend_got(backend):
+    async def scenario(gw: Gateway) -> tuple[AsgiCall, Gateway]:
+        return await unary(gw.app, "/test.Echo/Metadata", b""), gw
+
+    call, gw = through([grpc_route("traced", [backend.port])], scenario)
+    seen = dict(line.split("=", 1) for line in call.messages[0].decode().splitlines())
+    ((method, path, route, status, *_, sent, _client, span_backend, error, _id),) = gw.spans.finished
+    assert (method, path, route, status, error) == ("POST", "/test.Echo/Metadata", "traced", 200, None)
+    assert sent.decode() == seen["traceparent"]
+    assert span_backend == f"127.0.0.1:{backend.port}"
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -40,6 +40,17 @@ def test_it_names_the_gateway_error_when_there_was_one():
     assert json.loads(stream.getvalue())["error"] == "upstream_reset"
 
 
+def test_a_grpc_calls_line_has_the_status_its_client_got():
+    stream = io.StringIO()
+    log = AccessLog(stream)
+    record(log, status=200, grpc_status=14, error="no_backend")
+    record(log, status=200)
+    log.flush()
+    first, second = (json.loads(line) for line in stream.getvalue().splitlines())
+    assert (first["status"], first["grpc_status"], first["error"]) == (200, 14, "no_backend")
+    assert "grpc_status" not in second
+
+
 def test_it_holds_lines_until_the_batch_is_written():
     class Stream(io.StringIO):
         def flush(self) -> None:
