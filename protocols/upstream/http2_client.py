@@ -72,10 +72,14 @@ class Http2Client:
         shown = authority(backend.server_name or backend.host, backend.port, "https" if tls else "http")
         loop = asyncio.get_running_loop()
         try:
+            context = self._tls(backend) if tls else None
+        except (ssl.SSLError, ValueError) as exc:  # the control plane's validation normally keeps these out
+            raise UpstreamRefused(label, f"its CA bundle does not load ({exc})") from None
+        try:
             async with asyncio.timeout(timeout):
                 _, conn = await loop.create_connection(
                     lambda: Http2Connection(label, shown.encode(), b"https" if tls else b"http"),
-                    backend.host, backend.port, ssl=self._tls(backend) if tls else None,
+                    backend.host, backend.port, ssl=context,
                     server_hostname=server_name if tls else None,
                 )
                 if tls:

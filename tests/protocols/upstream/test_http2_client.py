@@ -189,3 +189,11 @@ def test_a_tls_backend_whose_certificate_is_not_trusted_is_refused():
 
         with pytest.raises(UpstreamRefused, match="TLS handshake failed"):
             asyncio.run(scenario())
+
+
+def test_a_backend_whose_ca_bundle_does_not_load_is_refused():
+    async def scenario() -> None:
+        await call(Http2Client(), refused_port(), "Unary", b"hi", scheme="https", tls_ca="not a certificate")
+
+    with pytest.raises(UpstreamRefused, match="CA bundle does not load"):
+        asyncio.run(scenario())
