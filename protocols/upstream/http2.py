@@ -26,6 +26,8 @@ STREAM_WINDOW = 256 * 1024
 # The connection's receive window; re-opened on receipt, so it only paces the peer, never our memory.
 CONNECTION_WINDOW = 4 * 1024 * 1024
 _MAX_FRAME = 64 * 1024
+# A connection without streams for this long is closed (backends that are gone from the table included).
+IDLE_TIMEOUT = 60.0
 
 
 class _ClientConnection(h2.connection.H2Connection):
@@ -221,7 +223,7 @@ class Http2Connection(asyncio.Protocol):
     and below the server's max_concurrent_streams (`has_room`).
     """
 
-    def __init__(self, label: str, authority: bytes, scheme: bytes) -> None:
+    def __init__(self, label: str, authority: bytes, scheme: bytes, idle_timeout: float = IDLE_TIMEOUT) -> None:
         self.label = label  # host:port, for errors and metrics
         self.authority = authority
         self.scheme = scheme
@@ -236,6 +238,8 @@ class Http2Connection(asyncio.Protocol):
         self.going_away = False
         self.writing_paused = False
         self._conn_unacked = 0
+        self.idle_timeout = idle_timeout
+        self._idle_timer: asyncio.TimerHandle | None = None
 
     @property
     def usable(self) -> bool:
@@ -253,12 +257,24 @@ class Http2Connection(asyncio.Protocol):
         head = [(b":method", method), (b":scheme", self.scheme), (b":authority", authority or self.authority),
                 (b":path", path), *headers]
         stream = self.streams[stream_id] = Http2Stream(self, stream_id)
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         self.h2.send_headers(stream_id, head, end_stream=end)
         self.flush()
         return stream
 
     def stream_done(self) -> None:
-        if self.going_away and not self.streams:
+        if self.streams or self.closed:
+            return
+        if self.going_away:
+            self.close()
+        elif self._idle_timer is None:
+            self._idle_timer = self.loop.call_later(self.idle_timeout, self._idle)
+
+    def _idle(self) -> None:
+        self._idle_timer = None
+        if not self.streams:
             self.close()
 
     def flush(self) -> None:
@@ -385,6 +401,9 @@ class Http2Connection(asyncio.Protocol):
 
     def _lost(self, exc: UpstreamError) -> None:
         self.closed = True
+        if self._idle_timer is not None:
+            self._idle_timer.cancel()
+            self._idle_timer = None
         if not self.ready.done():
             self.ready.set_exception(exc)
             self.ready.exception()  # retrieved: whoever connects reads it, nobody else need

@@ -9,7 +9,7 @@ import ssl
 
 from protocols.errors import UpstreamConnectTimeout, UpstreamNameNotResolved, UpstreamRefused
 from protocols.table import BackendSpec
-from protocols.upstream.http2 import Headers, Http2Connection, Http2Stream
+from protocols.upstream.http2 import IDLE_TIMEOUT, Headers, Http2Connection, Http2Stream
 from protocols.upstream.pool import authority
 
 Key = tuple[str, str, int, str, str, bool]
@@ -19,10 +19,12 @@ class Http2Client:
     """Every HTTP/2 backend connection of this process; one per process, bound to the loop on first use.
 
     TLS contexts are its own (ALPN h2 is set on them), one per set of backend TLS options: the system's trust
-    unless the backend has a CA bundle (`tls_ca`, PEM text), verification unless it turns it off.
+    unless the backend has a CA bundle (`tls_ca`, PEM text), verification unless it turns it off. A connection
+    without streams for `idle_timeout` seconds is closed.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, idle_timeout: float = IDLE_TIMEOUT) -> None:
+        self.idle_timeout = idle_timeout
         self._contexts: dict[tuple[str, bool], ssl.SSLContext] = {}
         self._connections: dict[Key, list[Http2Connection]] = {}
         self._connecting: dict[Key, asyncio.Future[Http2Connection]] = {}
@@ -78,7 +80,7 @@ class Http2Client:
         try:
             async with asyncio.timeout(timeout):
                 _, conn = await loop.create_connection(
-                    lambda: Http2Connection(label, shown.encode(), b"https" if tls else b"http"),
+                    lambda: Http2Connection(label, shown.encode(), b"https" if tls else b"http", self.idle_timeout),
                     backend.host, backend.port, ssl=context,
                     server_hostname=server_name if tls else None,
                 )

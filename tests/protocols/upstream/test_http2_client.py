@@ -159,6 +159,25 @@ def test_a_connection_the_server_sends_away_is_replaced_by_a_new_one():
         assert asyncio.run(scenario()) == ([b"aging:1", b"aging:2"], 1)
 
 
+def test_a_connection_idle_past_the_idle_timeout_is_closed(backend):
+    async def scenario() -> tuple[bool, bool]:
+        client = Http2Client(idle_timeout=0.05)
+        stream = await client.open(spec(backend.port), b"POST", b"/test.Echo/Slow", GRPC_HEADERS, connect_timeout=5.0)
+        conn = stream.conn
+        await asyncio.sleep(0.1)
+        busy_survived = not conn.closed  # a call in progress keeps it
+        await stream.send(frame(b"x"), end=True)
+        await stream.response()
+        while await stream.read():
+            pass
+        stream.finish()
+        while not conn.closed:
+            await asyncio.sleep(0.01)
+        return busy_survived, conn.closed
+
+    assert asyncio.run(scenario()) == (True, True)
+
+
 def test_a_connection_lost_mid_call_fails_the_call_with_a_reset(backend):
     async def scenario() -> None:
         client = Http2Client()
