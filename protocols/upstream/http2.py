@@ -117,12 +117,10 @@ class Http2Stream:
                 continue
             piece = view[:window]
             view = view[window:]
-            conn.h2.send_data(self.id, piece.tobytes(), end_stream=end and not view)
-            conn.flush()
+            self._write(piece.tobytes(), end and not view)
         if end and not data:
             self._check()
-            conn.h2.end_stream(self.id)
-            conn.flush()
+            self._write(None, True)
         if conn.writing_paused:
             await self._wait_send()
 
@@ -192,6 +190,17 @@ class Http2Stream:
                 conn.senders.discard(self)
         self._check()
 
+    def _write(self, data: bytes | None, end: bool) -> None:
+        """Send DATA (None: only END_STREAM); a stream the backend ended or reset meanwhile fails the call."""
+        try:
+            if data is None:
+                self.conn.h2.end_stream(self.id)
+            else:
+                self.conn.h2.send_data(self.id, data, end_stream=end)
+        except h2.exceptions.ProtocolError:  # StreamClosedError included: the backend's answer says why
+            raise self.error or UpstreamReset(self.conn.label, "while the request was being sent") from None
+        self.conn.flush()
+
     def _check(self) -> None:
         if self.error is not None:
             raise self.error
@@ -203,7 +212,7 @@ class Http2Stream:
         return stream is None or stream.closed or stream.state_machine.state.name in ("HALF_CLOSED_LOCAL", "CLOSED")
 
     def _consumed(self, length: int) -> None:
-        if not length or self.ended:
+        if not length or self.ended or self.conn.closed:
             return  # an ended stream takes no WINDOW_UPDATE
         self._unacked += length
         if self._unacked >= STREAM_WINDOW // 2:
@@ -279,7 +288,7 @@ class Http2Connection(asyncio.Protocol):
 
     def flush(self) -> None:
         data = self.h2.data_to_send()
-        if data and self.transport is not None and not self.closed:
+        if data and self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
 
     def close(self) -> None:

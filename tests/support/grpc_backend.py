@@ -7,6 +7,7 @@ Methods of the service `test.Echo` (every answer is prefixed with the server's `
   ClientStream    every request message joined with "+"
   Bidi            each request message back as it arrives
   NotFound        fails with NOT_FOUND "no such thing: <request>" (and trailing metadata `x-why: missing`)
+  Refuse          (client streaming) fails with INVALID_ARGUMENT "refused: <first message>" on the first message
   Slow            the request after `slow_s` seconds (0.5 by default)
   Whoami          NAME (no prefix)
   Metadata        the invocation metadata it got, "key=value" lines (no prefix)
@@ -75,6 +76,7 @@ class GrpcBackend:
             "ClientStream": grpc.stream_unary_rpc_method_handler(self._client_stream),
             "Bidi": grpc.stream_stream_rpc_method_handler(self._bidi),
             "NotFound": grpc.unary_unary_rpc_method_handler(self._not_found),
+            "Refuse": grpc.stream_unary_rpc_method_handler(self._refuse),
             "Slow": grpc.unary_unary_rpc_method_handler(self._slow),
             "Whoami": grpc.unary_unary_rpc_method_handler(self._whoami),
             "Metadata": grpc.unary_unary_rpc_method_handler(self._metadata),
@@ -107,6 +109,12 @@ class GrpcBackend:
         self.calls += 1
         context.set_trailing_metadata((("x-why", "missing"),))
         context.abort(grpc.StatusCode.NOT_FOUND, f"no such thing: {request.decode()}")
+        raise AssertionError("abort raises")
+
+    def _refuse(self, requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+        self.calls += 1
+        first = next(requests)
+        context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"refused: {first.decode()}")
         raise AssertionError("abort raises")
 
     def _slow(self, request: bytes, context: grpc.ServicerContext) -> bytes:

@@ -24,7 +24,7 @@ from tests.support.proxy import pool_route
 from tests.support.upstream import refused_port
 
 T = TypeVar("T")
-OK, DEADLINE_EXCEEDED, NOT_FOUND, PERMISSION_DENIED, INTERNAL = 0, 4, 5, 7, 13
+OK, INVALID_ARGUMENT, DEADLINE_EXCEEDED, NOT_FOUND, PERMISSION_DENIED, INTERNAL = 0, 3, 4, 5, 7, 13
 RESOURCE_EXHAUSTED, UNIMPLEMENTED, UNAVAILABLE, UNAUTHENTICATED = 8, 12, 14, 16
 
 
@@ -359,6 +359,20 @@ def test_a_backend_shut_down_mid_call_ends_it_in_the_trailers_with_the_status_of
     else:
         assert b"RST_STREAM NO_ERROR" in message
         assert call.status == INTERNAL
+
+
+def test_a_backend_that_answers_before_the_client_has_finished_sending_ends_the_call(backend):
+    async def scenario(gw: Gateway) -> AsgiCall:
+        call = AsgiCall(gw.app, grpc_scope("/test.Echo/Refuse"))
+        await call.put(b"first")
+        while not any(m["type"] == "http.response.trailers" for m in call.sent) and not call.run.done():
+            await asyncio.sleep(0.01)
+        await call.put(b"second")  # nobody reads it any more
+        return await call.finished()
+
+    call = through([grpc_route("echo", [backend.port])], scenario)
+    assert call.status == INVALID_ARGUMENT
+    assert call.trailers[b"grpc-message"] == b"refused: first"
 
 
 def test_a_backend_slower_than_the_routes_read_timeout_to_answer_is_deadline_exceeded():
