@@ -18,7 +18,6 @@ from tests.support.gateway import Gateway, http, serving_gateway
 from tests.support.grpc_backend import GrpcBackend
 from tests.support.upstream import refused_port
 
-pytest.importorskip("protocols.http.h2", reason="the proxy listener's HTTP/2 (branch h2) is not here yet")
 if "grpc" not in dict(PROTOCOL_CHOICES):
     pytest.skip("routes cannot be gRPC routes yet (branch certs)", allow_module_level=True)
 

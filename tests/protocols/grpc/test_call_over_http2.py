@@ -21,8 +21,6 @@ from tests.support.grpc_backend import GrpcBackend
 from tests.support.proxy import ProxyServer, pool_route
 from tests.support.upstream import refused_port
 
-pytest.importorskip("protocols.http.h2", reason="the proxy listener's HTTP/2 (branch h2) is not here yet")
-
 
 @pytest.fixture(scope="module")
 def backend() -> Iterator[GrpcBackend]:
