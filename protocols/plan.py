@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 
 # The protocols whose routes pick backends through Balancing (dns routes name resolvers, not backends).
 _BALANCED = frozenset({"http", "websocket", "ftp", "grpc"})
+# The protocols whose requests the HTTP proxy checks client certificates for (in _prepare).
+_CLIENT_CERTIFIED = frozenset({"http", "grpc"})
 # What TablePlan.paths maps a path answered before route matching to.
 HEALTH = "health"
 DOH = "dns"
@@ -202,9 +204,10 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
         # First: a route whose client certificates cannot be checked is refused with no guards (WebSocket
         # handshakes too), never served to anyone.
         tls = compile_tls_policy(policies.get("tls"))
-        if tls.wants_client_certificate and route.protocol != "http":
+        if tls.wants_client_certificate and route.protocol not in _CLIENT_CERTIFIED:
             # Checked by the HTTP proxy only: served elsewhere, the route would let anyone in.
-            raise BlockError.at("tls.client_certificate", "Client certificates are checked on http routes only.")
+            raise BlockError.at("tls.client_certificate",
+                                "Client certificates are checked on http and grpc routes only.")
         guards = Guards.from_config(policies, settings)
         # Every protocol's: a websocket or dns route asked over plain HTTP is refused as misconfigured (503)
         # before it is refused for its protocol, as it always was.

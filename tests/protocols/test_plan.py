@@ -109,3 +109,12 @@ def test_a_websocket_route_that_wants_client_certificates_is_refused_rather_than
     ws = route("ws", "/ws", 9000, protocol="websocket", policies=block)
     planned = plan_of(ws).routes[ws.id]
     assert planned.broken and planned.guards is None  # what refuses a WebSocket handshake
+
+
+def test_a_grpc_route_may_want_client_certificates_the_proxy_checks_them_per_call():
+    import trustme
+
+    block = {"tls": {"client_certificate": "required", "client_ca": trustme.CA().cert_pem.bytes().decode()}}
+    call = route("call", "/pkg.Svc/{method}", 9000, protocol="grpc", policies=block)
+    planned = plan_of(call).routes[call.id]
+    assert not planned.broken and planned.tls.client_certificate == "required"
