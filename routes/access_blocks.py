@@ -1,11 +1,12 @@
-"""The control plane's checks of the access blocks (`jwt`, `rate_limit`, `ftp`, `websocket`) of routes and settings.
+"""The control plane's checks of the access blocks (`jwt`, `rate_limit`, `ftp`, `websocket`, `tls`) of routes and
+settings.
 
-`jwt` and `rate_limit` are compiled with the data plane's own compilers (JwtPolicy, RateLimitPolicy), so what is
-saved is exactly what the proxy accepts; their BlockError carries each problem's path inside the block, filed
-here under the block's name (`rate_limit.window_type`, `jwt.algorithms`). The `ftp` and `websocket` parsers
-never raise (a bad value falls back to its default at run time), so their rules are checked here, with the data
-plane's limits, before the parser compiles the block. Nothing here touches the network: a `jwks_url` is checked
-for shape and address only.
+`jwt`, `rate_limit` and `tls` are compiled with the data plane's own compilers (JwtPolicy, RateLimitPolicy,
+protocols.tls.policy), so what is saved is exactly what the proxy accepts; their BlockError carries each problem's
+path inside the block, filed here under the block's name (`rate_limit.window_type`, `jwt.algorithms`). The `ftp`
+and `websocket` parsers never raise (a bad value falls back to its default at run time), so their rules are checked
+here, with the data plane's limits, before the parser compiles the block. Nothing here touches the network: a
+`jwks_url` is checked for shape and address only.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from protocols.block_errors import BlockError
 from protocols.ftp.config import ftp_settings
 from protocols.ftp.paths import PathRejected, check_text, route_root
 from protocols.limits import RateLimitPolicy
+from protocols.tls.policy import compile_tls_policy
 from protocols.websocket.config import MAX_IDLE_TIMEOUT_S, MAX_MESSAGE_BYTES_LIMIT
 from routes import network_safety
 from routes.block_keys import refuse_unknown
@@ -126,6 +128,24 @@ def validate_websocket(value: Any, errors: Errors) -> None:
                              or not 0 <= idle <= MAX_IDLE_TIMEOUT_S):
         _add(errors, "websocket.idle_timeout_s",
              f"Must be a number of seconds from 0 (never) to {MAX_IDLE_TIMEOUT_S} (a week).")
+
+
+# Client certificates are checked by the HTTP proxy alone; the data plane refuses (503) any other route that asks
+# for them rather than let anyone in, so saving one is refused here.
+CLIENT_CERTIFICATE_PROTOCOLS = ("http",)
+
+
+def validate_tls(value: Any, errors: Errors, protocol: Any = "http") -> None:
+    """A route's `tls` block, by the data plane's own compiler (the listener's redirect and client certificates),
+    client certificates on http routes only."""
+    try:
+        policy = compile_tls_policy(value)
+    except BlockError as exc:
+        _merge(errors, exc.prefixed("tls"))
+        return
+    if policy.wants_client_certificate and isinstance(protocol, str) and protocol not in CLIENT_CERTIFICATE_PROTOCOLS:
+        _add(errors, "tls.client_certificate", f"Client certificates are checked on http routes only and this "
+                                               f"route's protocol is {protocol}: use \"off\".")
 
 
 def validate_settings_access(blocks: dict[str, Any], errors: Errors) -> None:

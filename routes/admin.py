@@ -20,6 +20,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from routes import admin_extras, name_check, services
+from routes.certificates import admin as certificate_admin  # noqa: F401  (registers the certificates' admin)
 from routes.consumers import admin as consumer_admin  # noqa: F401  (registers the consumers' admin)
 from routes.forms import BackendInlineForm, BackendInlineFormSet, RouteAdminForm
 from routes.health.admin import health_link
@@ -44,7 +45,8 @@ class BackendInline(admin.TabularInline):
     model = Backend
     form = BackendInlineForm
     formset = BackendInlineFormSet
-    fields = ("host", "port", "weight", "health_check_path", "enabled", "description", "discovery", "health_state")
+    fields = ("host", "port", "weight", "health_check_path", "enabled", "description", "discovery", "tls",
+              "health_state")
     readonly_fields = ("health_state",)
     extra = 1
     min_num = 0
@@ -111,6 +113,10 @@ class RouteAdmin(admin.ModelAdmin):
         ("Request guards (JSON; empty: the gateway-wide settings)", {
             "classes": ("collapse",),
             "fields": ("cors", "limits", "ip_rules", "security_headers"),
+        }),
+        ("TLS (JSON; http, grpc and llm routes: redirect to HTTPS, client certificates)", {
+            "classes": ("collapse",),
+            "fields": ("tls",),
         }),
         ("LLM (JSON; llm routes only: their models, guard, token limits and budgets)", {
             "classes": ("collapse",),

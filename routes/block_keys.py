@@ -28,6 +28,7 @@ from protocols.llm import config as llm_config
 from protocols.llm.targets import TARGET_KEYS
 from protocols.plugins import config as plugin_config
 from protocols.resilience import DEFAULT_BREAKER, DEFAULT_RETRY
+from protocols.tls import policy as tls_policy
 from protocols.transform.body import DEFAULT_MAX_BODY as TRANSFORM_MAX_BODY
 from protocols.websocket.config import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_MESSAGE_BYTES
 
@@ -169,6 +170,9 @@ BLOCKS: dict[str, BlockKeys] = {
                      import_drops=False),
     "websocket": BlockKeys({"max_message_bytes": DEFAULT_MAX_MESSAGE_BYTES,
                             "idle_timeout_s": _number(DEFAULT_IDLE_TIMEOUT)}, import_drops=False),
+    # TLS on the proxy listener (protocols.tls.policy): the compiler's own keys and defaults; `client_ca` is public
+    # material (the CAs a client certificate must chain to), never redacted.
+    "tls": BlockKeys(dict(tls_policy.KEYS), notes=False, import_drops=False),
     # Gateway settings only: the LLM that routes with an `ai_policy` ask unless they name their own.
     "ai": BlockKeys({**_none("provider", "model", "api_key", "base_url"),
                      "timeout_ms": ai_config.DEFAULT_PROVIDER_TIMEOUT_MS,

@@ -11,8 +11,10 @@ import ipaddress
 import re
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
+
 from protocols.ai.config import ai_policy
-from protocols.block_errors import BlockError
+from protocols.block_errors import BlockError, unknown_key_message
 from protocols.discovery import discovery_spec
 from protocols.llm.config import llm_policy
 from protocols.patterns import MAX_PATH_LENGTH, PatternError, parse_pattern, parse_template
@@ -32,9 +34,15 @@ SCHEMES_BY_PROTOCOL = {
     "websocket": ("ws", "wss", "http", "https"),
     "ftp": ("ftp", "ftps"),
     "dns": ("dns",),
+    # gRPC is HTTP/2: cleartext (prior knowledge) to http backends, over TLS (ALPN h2) to https ones.
+    "grpc": ("http", "https"),
 }
 DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443, "ftp": 21, "ftps": 21, "dns": 53}
 TLS_SCHEMES = frozenset({"https", "wss", "ftps"})
+# A backend's `tls` options (BackendSpec.tls_ca, tls_server_name, tls_verify) and their defaults: the system's CAs,
+# the backend's host as the name, verification on. Only the HTTP and WebSocket clients read them.
+BACKEND_TLS_KEYS = {"ca": "", "server_name": "", "verify": True}
+BACKEND_TLS_SCHEMES = ("https", "wss")
 _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*\.?$")
 MATCH_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
@@ -171,6 +179,41 @@ def check_backends(field: Field, value: Any, doc: dict[str, Any], errors: Errors
             _add(errors, f"{prefix}.description", f"Must be text of at most {MAX_DESCRIPTION_LENGTH} characters.")
         if backend.get("discovery") is not None:
             _check_discovery(prefix, backend, protocol, doc, errors)
+        if backend.get("tls") is not None:
+            _check_backend_tls(prefix, backend, protocol, errors)
+
+
+def _check_backend_tls(prefix: str, backend: dict[str, Any], protocol: str, errors: Errors) -> None:
+    """A backend's `tls` options: known keys only, a CA bundle that parses, a DNS name, on an https/wss backend."""
+    where = f"{prefix}.tls"
+    options = backend["tls"]
+    if not isinstance(options, dict):
+        _add(errors, where, 'Must be an object like {"ca": "-----BEGIN CERTIFICATE-----...", "server_name": '
+                            '"api.internal", "verify": true}, or null.')
+        return
+    for key in options:
+        if key not in BACKEND_TLS_KEYS:
+            _add(errors, f"{where}.{key}", unknown_key_message("backends[].tls", key, BACKEND_TLS_KEYS))
+    host = backend.get("host")
+    if isinstance(host, str) and host.strip():
+        scheme, _ = split_backend_host(host.strip(), protocol)
+        if scheme not in BACKEND_TLS_SCHEMES:
+            _add(errors, where, f"TLS options apply to {' and '.join(BACKEND_TLS_SCHEMES)} backends; this one is "
+                                f"{scheme}: remove tls (null), or use an https backend.")
+    bundle = options.get("ca", "")
+    if not isinstance(bundle, str):
+        _add(errors, f"{where}.ca", "Must be a PEM bundle of CA certificates (text).")
+    elif bundle.strip():
+        try:
+            x509.load_pem_x509_certificates(bundle.encode())
+        except ValueError:
+            _add(errors, f"{where}.ca", "Is not a PEM bundle of certificates (-----BEGIN CERTIFICATE-----...).")
+    name = options.get("server_name", "")
+    if not isinstance(name, str) or (name and (_is_address(name) or not HOSTNAME.match(name))):
+        _add(errors, f"{where}.server_name", "Must be a DNS name (sent as SNI and verified), or \"\" for the "
+                                             "backend's host.")
+    if not isinstance(options.get("verify", True), bool):
+        _add(errors, f"{where}.verify", "Must be true or false.")
 
 
 def _check_discovery(prefix: str, backend: dict[str, Any], protocol: str, doc: dict[str, Any],

@@ -26,7 +26,8 @@ from routes.widgets import TransformationEditorWidget
 # Attribute of the route instance that links the backend formset back to the route form.
 FORM_LINK = "_rusta_route_form"
 TRANSFORMATION_BLOCKS = ("request_transformation", "response_transformation")
-# `backends[0]`, `backends[0].port`, `backends[0].discovery.interval_s` (a key inside the row's JSON field).
+# `backends[0]`, `backends[0].port`, `backends[0].discovery.interval_s` or `backends[0].tls.verify` (a key inside
+# the row's JSON field).
 BACKEND_ERROR = re.compile(r"^backends\[(\d+)\](?:\.(\w+)(?:\.(.+))?)?$")
 
 
@@ -123,10 +124,15 @@ class BackendInlineForm(forms.ModelForm):
                   'port; {"type": "srv"}: the host is an SRV name (_http._tcp.api.internal) whose targets and '
                   'ports are the backends. Also "interval_s" (5) and "resolver" ("127.0.0.1:8600"; default the '
                   "system's). Not with wss/ftps or a health check path.")
+    tls = PrettyJSONField(
+        required=False, widget=forms.Textarea(attrs={"rows": 2, "cols": 30}),
+        help_text='https and wss backends. Empty: the system\'s CAs, the host\'s name, verified. {"ca": "-----BEGIN '
+                  'CERTIFICATE-----..."}: the CAs that sign its certificate; "server_name": the name sent (SNI) and '
+                  'verified; "verify": false accepts any certificate.')
 
     class Meta:
         model = Backend
-        fields = ("host", "port", "weight", "health_check_path", "enabled", "description", "discovery")
+        fields = ("host", "port", "weight", "health_check_path", "enabled", "description", "discovery", "tls")
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -149,6 +155,7 @@ class BackendInlineForm(forms.ModelForm):
             "enabled": bool(data.get("enabled")),
             "description": data.get("description") or "",
             "discovery": data.get("discovery"),
+            "tls": data.get("tls"),
         }
 
 
@@ -188,7 +195,7 @@ class BackendInlineFormSet(BaseInlineFormSet):
             if match and int(match.group(1)) < len(rows):
                 row = rows[int(match.group(1))]
                 field = match.group(2) if match.group(2) in row.fields else None
-                # A key inside a JSON field (discovery.interval_s) is named before its message.
+                # A key inside a JSON field (discovery.interval_s, tls.verify) is named before its message.
                 inner = f"{match.group(3)}: " if match.group(3) and field else ""
                 for message in messages:
                     row.add_error(field, inner + message)

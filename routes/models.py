@@ -6,8 +6,9 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-# Consumers live in routes.consumers, backend health in routes.health, applied references in
-# routes.config_references; importing their models here files them under this app.
+# Consumers live in routes.consumers, certificates in routes.certificates, backend health in routes.health, applied
+# references in routes.config_references; importing their models here files them under this app.
+from routes.certificates.models import Certificate  # noqa: F401
 from routes.config_references import ConfigReference  # noqa: F401
 from routes.consumers.models import ApiKey, Consumer, ConsumerSubject  # noqa: F401
 from routes.health.models import (  # noqa: F401
@@ -81,6 +82,7 @@ class Route(models.Model):
     jwt = _block_field("jwt")
     ftp = _block_field("ftp")
     websocket = _block_field("websocket")
+    tls = _block_field("tls")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -94,7 +96,8 @@ class Route(models.Model):
 
 class Backend(models.Model):
     """One upstream server of a route: where requests go, how much of them, and how to check it; with
-    `discovery`, a DNS name the data plane resolves to the servers (protocols.discovery)."""
+    `discovery`, a DNS name the data plane resolves to the servers (protocols.discovery); with `tls`, how its
+    certificate is verified."""
 
     route = models.ForeignKey(Route, on_delete=models.CASCADE, related_name="backends")
     scheme = models.CharField(max_length=8, default="http")
@@ -111,6 +114,11 @@ class Backend(models.Model):
         help_text='Find the addresses by DNS, like {"type": "a"} (every A/AAAA address of the host, at the port) '
                   'or {"type": "srv", "interval_s": 5, "resolver": "127.0.0.1:8600"} (the host is an SRV name); '
                   "null: the host as it is.")
+    tls = models.JSONField(
+        null=True, blank=True,
+        help_text='TLS options of an https or wss backend, like {"ca": "-----BEGIN CERTIFICATE-----...", '
+                  '"server_name": "api.internal", "verify": true}; null: the system\'s CAs, the host as the name, '
+                  "verified.")
     position = models.PositiveIntegerField(default=0)
 
     class Meta:

@@ -37,7 +37,8 @@ class _Required:
 REQUIRED: Any = _Required()  # no default: the document must give it (or, for `name`, one is made up)
 
 HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
-PROTOCOL_CHOICES = (("http", "HTTP"), ("websocket", "WebSocket"), ("dns", "DNS"), ("ftp", "FTP"), ("llm", "LLM"))
+PROTOCOL_CHOICES = (("http", "HTTP"), ("websocket", "WebSocket"), ("dns", "DNS"), ("ftp", "FTP"), ("llm", "LLM"),
+                    ("grpc", "gRPC"))
 STRATEGY_CHOICES = (
     ("round_robin", "Round robin"),
     ("weighted", "Weighted round robin"),
@@ -123,6 +124,10 @@ def _compiled(check: Callable[[Any, Errors], None]) -> Check:
     return lambda field, value, doc, errors: check(value, errors)
 
 
+def _tls(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
+    access_blocks.validate_tls(value, errors, doc.get("protocol"))
+
+
 def _guard(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
     guard_blocks.validate_guard(field.name, value, errors)
 
@@ -135,8 +140,8 @@ FIELDS: tuple[Field, ...] = (
     Field("priority", "int", default=_SPEC_DEFAULTS["priority"], low=-1_000_000, high=1_000_000, spec="priority",
           help="Breaks ties between equally specific patterns; higher wins."),
     Field("protocol", "choice", default=_SPEC_DEFAULTS["protocol"], choices=PROTOCOLS, spec="protocol",
-          help="Which listener serves the route: http, websocket, dns, ftp or llm (OpenAI's and Anthropic's APIs "
-               "in front of the route's llm.targets)."),
+          help="Which listener serves the route: http, websocket, dns, ftp, llm (OpenAI's and Anthropic's APIs "
+               "in front of the route's llm.targets) or grpc (gRPC calls to HTTP/2 backends; methods POST)."),
     Field("external_path", "text", max_length=2048, check=field_checks.check_external_path, spec="external_path",
           help="Public path; `{name}` captures one whole segment, like `/users/{id}`. Required except on dns "
                "routes, which default to `/dns-query` (DNS over HTTPS, answered before route matching)."),
@@ -252,17 +257,18 @@ FIELDS: tuple[Field, ...] = (
           help="Security response headers; null: the gateway-wide ones (on by default).",
           admin_help="On by default; hsts_max_age applies on https only. A backend's own value wins unless "
                      '"override" is true; false switches a header off.'),
-    Block("jwt", check=_compiled(access_blocks.validate_jwt), protocols=("http", "websocket", "llm"),
+    Block("jwt", check=_compiled(access_blocks.validate_jwt), protocols=("http", "websocket", "llm", "grpc"),
           secrets=("secret",),
           help="This route's own JWT settings (keys as in the gateway-wide `jwt` block: `secret`, `public_key(s)`, "
                "`jwks_url`, `issuer`, `audience`, `required_scopes`...); a route with one always requires a token. "
                "The secret reads back as `<redacted>`. Null: the gateway-wide block, used when `auth_required` is "
-               "set. HTTP, WebSocket and LLM routes only.",
+               "set. HTTP, WebSocket, LLM and gRPC routes only.",
           admin_help='This route\'s own JWT settings, like {"secret": "at least 32 bytes for HS256", "issuer": '
                      '"https://idp.example.com", "required_scopes": ["orders:read"]} or {"jwks_url": '
                      '"https://idp.example.com/.well-known/jwks.json", "algorithms": ["RS256"]}; a route with one '
                      "always requires a token. Empty: the gateway-wide settings, when auth_required is set. HTTP, "
-                     "WebSocket and LLM routes only. Secrets shown as <redacted> are kept when saved unchanged."),
+                     "WebSocket, LLM and gRPC routes only. Secrets shown as <redacted> are kept when saved "
+                     "unchanged."),
     Block("ftp", check=_compiled(access_blocks.validate_ftp), protocols=("ftp",), secrets=("password",),
           help="FTP login and root of an ftp route (password write-only); null: anonymous login.",
           admin_help='ftp routes only: {"username": "reports", "password": "...", "root": "/srv/reports"}, or '
@@ -271,6 +277,16 @@ FIELDS: tuple[Field, ...] = (
     Block("websocket", check=_compiled(access_blocks.validate_websocket), protocols=("websocket",),
           help="Message size and idle limits of a websocket route; null: the defaults.",
           admin_help="websocket routes only; an idle timeout of 0: never."),
+    Block("tls", check=_tls, protocols=("http", "grpc", "llm"),
+          help="TLS on the proxy listener for this route: `redirect_http` (plain HTTP answered with a redirect to "
+               "HTTPS, `redirect_status`), client certificates (`client_certificate` off, optional or required, "
+               "`client_ca` the accepted CAs in PEM, the verified subject sent upstream in `subject_header`); null: "
+               "no redirect, no client certificate. HTTP, gRPC and LLM routes only; client certificates on HTTP "
+               "routes only.",
+          admin_help='Like {"redirect_http": true} or {"client_certificate": "required", "client_ca": "-----BEGIN '
+                     'CERTIFICATE-----...", "subject_header": "X-Client-Cert-Subject"}; a request without a '
+                     "verified certificate is refused (401) when required. The CA bundle is public material, shown "
+                     "as stored. HTTP, gRPC and LLM routes only; client certificates on HTTP routes only."),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

@@ -69,6 +69,7 @@ def _backend_document(backend: Backend) -> dict[str, Any]:
         "description": backend.description,
         # Shown only when set, as sent: the documents of backends reached by their host alone stay as they were.
         **({"discovery": backend.discovery} if backend.discovery is not None else {}),
+        **({"tls": backend.tls} if backend.tls is not None else {}),
     }
 
 
@@ -203,7 +204,7 @@ def prepare_route(data: Any, *, route: Route | None = None, partial: bool = Fals
 
 
 BACKEND_ATTRS = ("scheme", "host", "port", "weight", "health_check_path", "enabled", "description", "discovery",
-                 "position")
+                 "tls", "position")
 
 
 def write_route(route: Route, doc: dict[str, Any]) -> None:
@@ -227,7 +228,8 @@ def _write_backends(route: Route, doc: dict[str, Any]) -> None:
         scheme, host = split_backend_host(entry["host"].strip(), doc["protocol"])
         values = {"scheme": scheme, "host": host.strip("[]"), "port": entry["port"], "weight": entry["weight"],
                   "health_check_path": entry["health_check_path"], "enabled": entry["enabled"],
-                  "description": entry["description"], "discovery": entry.get("discovery"), "position": index}
+                  "description": entry["description"], "discovery": entry.get("discovery"), "tls": entry.get("tls"),
+                  "position": index}
         same = stored.get((scheme, values["host"].lower(), entry["port"]))
         backend = same.pop(0) if same else Backend(route=route)
         if backend.pk is None or any(getattr(backend, attr) != values[attr] for attr in BACKEND_ATTRS):

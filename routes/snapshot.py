@@ -13,8 +13,18 @@ from protocols.block_errors import BlockError
 from protocols.discovery import discovery_spec
 from protocols.patterns import PatternError
 from protocols.table import BackendSpec, RouteSpec, RouteTable
+from protocols.tls import CertificateSpec
 from routes.consumers.directory import consumer_directory
-from routes.models import Backend, BackendHealth, ConfigState, GatewaySettings, HealthState, Override, Route
+from routes.models import (
+    Backend,
+    BackendHealth,
+    Certificate,
+    ConfigState,
+    GatewaySettings,
+    HealthState,
+    Override,
+    Route,
+)
 from routes.schema import BLOCK_NAMES, FIELDS
 
 log = logging.getLogger(__name__)
@@ -78,9 +88,11 @@ def _backend_specs(route: Route) -> tuple[BackendSpec, ...]:
             log.error("backend %s of route %s (%s) left out of the table: its discovery does not compile: %s",
                       b.pk, route.pk, route.name, exc)
             continue
+        tls = b.tls or {}
         specs.append(BackendSpec(id=b.pk, scheme=b.scheme, host=b.host, port=b.port, weight=b.weight,
                                  health_check_path=b.health_check_path, description=b.description,
-                                 discovery=discovery))
+                                 discovery=discovery, tls_ca=tls.get("ca", ""),
+                                 tls_server_name=tls.get("server_name", ""), tls_verify=tls.get("verify", True)))
     return tuple(specs)
 
 
@@ -95,9 +107,20 @@ def gateway_blocks() -> dict[str, Any]:
     return {name: value for name, value in blocks.items() if value is not None}
 
 
+def certificate_specs() -> tuple[CertificateSpec, ...]:
+    """Every stored TLS certificate with its key, as plain data for the proxy listener, in one query."""
+    return tuple(
+        CertificateSpec(id=row.pk, name=row.name, hosts=tuple(row.hosts), chain_pem=row.certificate,
+                        key_pem=row.key, default=row.default,
+                        not_after=row.not_after.timestamp() if row.not_after else 0.0,
+                        fingerprint=row.fingerprint_sha256)
+        for row in Certificate.objects.order_by("id")
+    )
+
+
 def build_table(version: int | None = None) -> RouteTable:
-    """Compile every enabled route, with the gateway-wide blocks and the consumer directory (in `settings`). A
-    row that cannot compile is left out and logged, never fatal."""
+    """Compile every enabled route, with the gateway-wide blocks and the consumer directory (in `settings`) and
+    the TLS certificates. A row that cannot compile is left out and logged, never fatal."""
     if version is None:
         version = current_version()
     enabled_backends = Prefetch("backends", queryset=Backend.objects.filter(enabled=True).order_by("position", "id"))
@@ -111,4 +134,4 @@ def build_table(version: int | None = None) -> RouteTable:
             continue
         specs.append(spec)
     settings = {**gateway_blocks(), DIRECTORY_SETTING: consumer_directory(timezone.now())}
-    return RouteTable(specs, version=version, settings=settings)
+    return RouteTable(specs, version=version, settings=settings, certificates=certificate_specs())

@@ -23,8 +23,11 @@ from routes.schema import defaults as field_defaults
 DNS_DEFAULTS: dict[str, Any] = {"external_path": "/dns-query", "methods": ["GET", "POST"]}
 # An llm route's front doors take POST (chat) and GET (model lists); its models are its llm.targets.
 LLM_DEFAULTS: dict[str, Any] = {"methods": ["GET", "POST"], "backends": []}
+# Every gRPC call is an HTTP/2 POST (the path names the service and method).
+GRPC_DEFAULTS: dict[str, Any] = {"methods": ["POST"]}
+PROTOCOL_DEFAULTS = {"dns": DNS_DEFAULTS, "llm": LLM_DEFAULTS, "grpc": GRPC_DEFAULTS}
 LEGACY_FIELDS = ("host", "port", "_comment")
-BACKEND_FIELDS = ("host", "port", "weight", "health_check_path", "enabled", "description", "discovery")
+BACKEND_FIELDS = ("host", "port", "weight", "health_check_path", "enabled", "description", "discovery", "tls")
 BACKEND_READ_ONLY = ("id",)  # shown by the API; a document sent back with it is not refused, and it is ignored
 _DEFAULTS = field_defaults()
 Errors = dict[str, list[str]]
@@ -41,11 +44,10 @@ def normalize_route(data: dict[str, Any]) -> dict[str, Any]:
         # The earlier gateway's single-backend form: {"host": "http://x", "port": 3000}.
         doc["backends"] = [{"host": data["host"], "port": data.get("port"), "weight": 1}]
     doc.setdefault("protocol", _DEFAULTS["protocol"])
-    defaults = DNS_DEFAULTS if doc["protocol"] == "dns" else LLM_DEFAULTS if doc["protocol"] == "llm" else {}
-    if defaults:
-        for key, value in defaults.items():
-            if doc.get(key) in (None, "", []):
-                doc[key] = list(value) if isinstance(value, list) else value
+    defaults = PROTOCOL_DEFAULTS.get(doc["protocol"], {}) if isinstance(doc["protocol"], str) else {}
+    for key, value in defaults.items():
+        if doc.get(key) in (None, "", []):
+            doc[key] = list(value) if isinstance(value, list) else value
     for key, value in _DEFAULTS.items():
         doc.setdefault(key, value)
     if isinstance(doc.get("methods"), list):
@@ -74,8 +76,9 @@ def _normalize_backend(backend: dict[str, Any], protocol: Any) -> dict[str, Any]
         out["description"] = ""
     if out.get("health_check_path") == "":
         out["health_check_path"] = None
-    if out.get("discovery") is None:
-        out.pop("discovery", None)  # a backend without discovery: its document has no such key
+    for optional in ("discovery", "tls"):
+        if out.get(optional) is None:
+            out.pop(optional, None)  # a backend without it: its document has no such key
     if out.get("port") is None and isinstance(out.get("host"), str):
         scheme, _ = split_backend_host(out["host"].strip(), protocol if isinstance(protocol, str) else "http")
         if scheme in DEFAULT_PORTS:
@@ -136,6 +139,8 @@ def validate_route(doc: dict[str, Any], others: Iterable[dict[str, Any]] = ()) -
                                      f"this route's protocol is {protocol}: remove the block (null).")
     if protocol == "llm":
         _check_llm_blocks(doc, errors)
+    if protocol == "grpc":
+        _check_grpc(doc, errors)
     if doc.get("enabled") and not errors.get("methods") and not errors.get("external_path"):
         _validate_unique(doc, canonical_pattern(parse_pattern(doc["external_path"])), others, errors)
     return errors
@@ -159,6 +164,25 @@ def _check_llm_blocks(doc: dict[str, Any], errors: Errors) -> None:
                 _add(errors, f"retry.{key}", "On an llm route only the fallback budget applies (budget_ratio, "
                                              "budget_window_s, budget_min_per_s): a failing target is not asked "
                                              "again, the next one is.")
+
+
+# The blocks a gRPC call goes through; the others rewrite or describe HTTP bodies and headers that a gRPC
+# client reads as framed protobuf and trailers (transformations, cache, compression, cors, security_headers), or
+# belong to another listener.
+GRPC_BLOCKS = ("retry", "circuit_breaker", "health_check", "rate_limit", "jwt", "tls", "ip_rules", "limits")
+
+
+def _check_grpc(doc: dict[str, Any], errors: Errors) -> None:
+    for block in BLOCKS_BY_NAME.values():
+        if block.name in GRPC_BLOCKS or doc.get(block.name) is None:
+            continue
+        if block.protocols and "grpc" not in block.protocols:
+            continue  # refused above, in the words every protocol's routes get
+        _add(errors, block.name, f"A grpc route does not use {block.name}; it takes {', '.join(GRPC_BLOCKS)}: "
+                                 "remove it (null).")
+    methods = doc.get("methods")
+    if isinstance(methods, list) and methods and methods != GRPC_DEFAULTS["methods"]:
+        _add(errors, "methods", 'Every gRPC call is a POST: leave methods out or send ["POST"].')
 
 
 def _validate_unique(doc: dict[str, Any], pattern: str, others: Iterable[dict[str, Any]], errors: Errors) -> None:

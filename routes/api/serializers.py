@@ -13,7 +13,7 @@ from protocols.ai import config as ai_config
 from protocols.discovery import config as discovery_config
 from protocols.resilience import Rule
 from routes import schema, services
-from routes.api.access_serializers import FtpPolicySerializer, WebSocketPolicySerializer
+from routes.api.access_serializers import FtpPolicySerializer, TlsPolicySerializer, WebSocketPolicySerializer
 from routes.api.guard_serializers import CorsSerializer, IpRulesSerializer, LimitsSerializer, SecurityHeadersSerializer
 from routes.block_keys import BLOCKS, NO_DEFAULT, defaults
 from routes.models import Route
@@ -44,6 +44,22 @@ class BackendDiscoverySerializer(serializers.Serializer):
                   "null: the system's (getaddrinfo for `a`, /etc/resolv.conf for `srv`).")
 
 
+class BackendTlsSerializer(serializers.Serializer):
+    """How the gateway's TLS client checks an https or wss backend; null: the system's CAs and the host's name."""
+
+    ca = serializers.CharField(
+        required=False, allow_blank=True, default="",
+        help_text="PEM bundle of the CAs that sign this backend's certificate, used instead of the system's "
+                  "(public material, shown as stored).")
+    server_name = serializers.CharField(
+        required=False, allow_blank=True, default="",
+        help_text="The DNS name sent as SNI and verified in the backend's certificate; empty: the backend's host.")
+    verify = serializers.BooleanField(
+        required=False, default=True,
+        help_text="false accepts any certificate (a test backend's self-signed one): the connection is encrypted "
+                  "but not authenticated.")
+
+
 class BackendSerializer(serializers.Serializer):
     """One upstream server of a route."""
 
@@ -70,6 +86,10 @@ class BackendSerializer(serializers.Serializer):
         required=False, allow_null=True,
         help_text="Find the backend's addresses by DNS, each balanced (and given a circuit breaker) as a backend "
                   "of its own; shown only when set. Not with wss/ftps, a health_check_path or an ai_policy.")
+    tls = BackendTlsSerializer(
+        required=False, allow_null=True,
+        help_text="TLS options of an https or wss backend (its CA bundle, the name to verify, verification); "
+                  "shown only when set.")
 
 
 def _rule_field(rule: Rule, default: Any) -> serializers.Field:
@@ -213,6 +233,7 @@ BLOCK_SERIALIZERS: dict[str, type[serializers.Serializer]] = {
     "ai_policy": AiPolicySerializer, "cache": CachePolicySerializer, "compression": CompressionPolicySerializer,
     "cors": CorsSerializer, "limits": LimitsSerializer, "ip_rules": IpRulesSerializer,
     "security_headers": SecurityHeadersSerializer, "ftp": FtpPolicySerializer, "websocket": WebSocketPolicySerializer,
+    "tls": TlsPolicySerializer,
 }
 
 

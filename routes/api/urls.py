@@ -12,6 +12,7 @@ from rest_framework.routers import SimpleRouter
 
 from routes.api.audit import AuditEntryViewSet
 from routes.api.cache import CacheViewSet
+from routes.api.certificates import CertificateViewSet
 from routes.api.consumers import ConsumerViewSet
 from routes.api.health import BackendHealthViewSet
 from routes.api.permissions import RolePermission
@@ -47,6 +48,7 @@ router.register("cache", CacheViewSet, basename="cache")
 router.register("backends", BackendHealthViewSet, basename="backend")
 router.register("consumers", ConsumerViewSet, basename="consumer")
 router.register("plugins", PluginViewSet, basename="plugin")
+router.register("certificates", CertificateViewSet, basename="certificate")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # drf-spectacular serves the schema to anyone by default; the API's shape is staff-only like the API.

@@ -8,21 +8,21 @@ if TYPE_CHECKING:
 
 Errors = dict[str, list[str]]
 
-# The HTTP proxy, the WebSocket handshake and the LLM front doors read credentials (the first two send the consumer
-# upstream, the client's copy stripped); DNS and FTP routes have neither, so any auth but none there would be
-# stored and do nothing.
-_AUTH_PROTOCOLS = ("http", "websocket", "llm")
+# The HTTP proxy, the WebSocket handshake, the LLM front doors and gRPC calls read credentials (all but the LLM
+# doors send the consumer upstream, the client's copy stripped); DNS and FTP routes have neither, so any auth but
+# none there would be stored and do nothing.
+_AUTH_PROTOCOLS = ("http", "websocket", "llm", "grpc")
 
 
 def check_auth(field: Field, value: Any, doc: dict[str, Any], errors: Errors) -> None:
-    """`auth` is one of its choices; key, jwt and either only on http, websocket and llm routes; and
+    """`auth` is one of its choices; key, jwt and either only on http, websocket, llm and grpc routes; and
     `auth_required: true` (which means jwt) or a route `jwt` block never contradicts it."""
     messages: list[str] = []
     if value not in field.choices:
         messages.append(f"Must be one of: {', '.join(field.choices)}.")
     protocol = doc.get("protocol")
     if value in ("key", "jwt", "either") and isinstance(protocol, str) and protocol not in _AUTH_PROTOCOLS:
-        messages.append(f"auth \"{value}\" is for http, websocket and llm routes; this route's protocol is "
+        messages.append(f"auth \"{value}\" is for http, websocket, llm and grpc routes; this route's protocol is "
                         f"{protocol}.")
     if doc.get("auth_required") is True and value in ("key", "either"):
         messages.append(f"auth_required means a JWT is required, which contradicts auth \"{value}\": set "

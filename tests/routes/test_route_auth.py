@@ -64,9 +64,10 @@ def test_a_key_mode_on_a_websocket_route_is_saved(route_doc, mode):
 
 def test_a_key_mode_on_an_ftp_route_is_refused(route_doc):
     doc = route_doc(protocol="ftp", auth="key", backends=[{"host": "ftp://10.0.0.5", "port": 21}])
-    assert auth_errors(doc) == ['auth "key" is for http, websocket and llm routes; this route\'s protocol is ftp.']
+    assert auth_errors(doc) == [
+        'auth "key" is for http, websocket, llm and grpc routes; this route\'s protocol is ftp.']
 
 
 def test_jwt_on_an_ftp_route_is_refused(route_doc):
     doc = route_doc(protocol="ftp", auth="jwt", backends=[{"host": "ftp://10.0.0.5", "port": 21}])
-    assert "http, websocket and llm" in auth_errors(doc)[0]
+    assert "http, websocket, llm and grpc" in auth_errors(doc)[0]

@@ -47,6 +47,7 @@ BLOCK_SAMPLES: dict[str, tuple[str, Any]] = {
     "jwt": ("http", {"secret": "a-shared-secret-of-at-least-32-bytes!", "issuer": "https://idp.example.com"}),
     "ftp": ("ftp", {"username": "reports", "password": "a-password", "root": "/srv/reports"}),
     "websocket": ("websocket", {"max_message_bytes": 4096, "idle_timeout_s": 60}),
+    "tls": ("http", {"redirect_http": True, "redirect_status": 301, "subject_header": "X-Client-Subject"}),
     # The example plugin package (examples/rusta-example-plugin) is installed with the test requirements.
     "plugins": ("http", [{"name": "example", "config": {"header_value": "sampled"}, "timeout_ms": 20}]),
     # The key is nested in a target: redacted at any depth, restored by position when sent back.
@@ -88,6 +89,7 @@ PLANNED: dict[str, Callable[[RoutePlan], Any]] = {
     "plugins": lambda plan: [(p.name, p.budget_s) for p in plan.plugins.plugins] == [("example", 0.02)],
     "llm": lambda plan: [(t.model, t.api_key) for t in plan.llm.targets] == [("gpt-4o-mini", "sk-sampled-key-1234")]
     and plan.llm.max_body_bytes == 65536,
+    "tls": lambda plan: plan.tls.redirect_http and plan.tls.redirect_status == 301,
     "ai_policy": lambda plan: plan.ai.strategy.name == "content_analysis" and plan.ai.policy.providers[0].provider
     == "openai",
 }

@@ -126,9 +126,9 @@ def test_the_ai_fallback_must_point_at_a_backend(route_doc):
 
 def test_unknown_keys_are_reported_by_path_inside_policies_and_backends(route_doc):
     data = route_doc(timeout=3, ai_policy={"enabled": True, "foo": 1, "_note": "x"},
-                     backends=[{"host": "http://a", "port": 80, "tls": True}])
+                     backends=[{"host": "http://a", "port": 80, "tsl": True}])
     assert sorted(unknown_keys(data, "routers[2]")) == [
-        "routers[2].ai_policy.foo", "routers[2].backends[0].tls", "routers[2].timeout",
+        "routers[2].ai_policy.foo", "routers[2].backends[0].tsl", "routers[2].timeout",
     ]
 
 

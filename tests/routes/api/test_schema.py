@@ -32,6 +32,7 @@ def test_the_schema_lists_every_management_endpoint(schema):
         "/api/cache/purge/", "/api/audit/",
         "/api/audit/{id}/", "/api/consumers/", "/api/consumers/{id}/", "/api/consumers/{id}/keys/",
         "/api/consumers/{id}/keys/{key_id}/", "/api/consumers/{id}/keys/{key_id}/rotate/", "/api/plugins/",
+        "/api/certificates/", "/api/certificates/{id}/",
             "/api/metrics/llm/spend/", "/api/metrics/llm/spend/summary/",
     }
 
