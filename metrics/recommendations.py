@@ -10,6 +10,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from metrics import certificates
 from metrics.aggregates import Agg
 from metrics.models import RawPoint, RollupPoint
 from metrics.procfiles import Combined
@@ -109,7 +110,25 @@ def recommend(now: datetime, live: Combined | None = None) -> list[Recommendatio
             found.append(Recommendation("warning", backend, (
                 f"backend {backend} of route {route}: circuit breaker open (opened "
                 f"{breaker_opens.get((route, backend), 1)} time(s) since the gateway started).")))
+    found += _certificate_expiry(now)
     found.sort(key=lambda item: item.severity != "critical")
+    return found
+
+
+def _certificate_expiry(now: datetime) -> list[Recommendation]:
+    """A certificate expired (critical) or expiring within three weeks (warning), naming it and its expiry."""
+    found = []
+    for name, not_after in certificates.expiring(certificates.expiries(), now):
+        when = not_after.strftime("%Y-%m-%d %H:%M UTC")
+        if not_after <= now:
+            found.append(Recommendation("critical", name, (
+                f"certificate {name} expired on {when}: clients refuse it; renew it (PUT /api/certificates/{name}/ "
+                "with the new chain and key).")))
+        else:
+            days = (not_after - now).days
+            found.append(Recommendation("warning", name, (
+                f"certificate {name} expires on {when} (in {days} day(s)): renew it before then (PUT "
+                f"/api/certificates/{name}/ with the new chain and key).")))
     return found
 
 

@@ -1,5 +1,6 @@
 """`/metrics` on the admin listener: django-prometheus's registry (the admin and API side), then the gateway's
-figures from every worker process combined (metrics.exposition).
+figures from every worker process combined (metrics.exposition), then the gateway-wide gauges read from the
+configuration (the TLS certificates' expiry, metrics.certificates).
 
 Open by default, like Kong's Status API: the admin listener is on 127.0.0.1 unless moved, and Prometheus should
 scrape without setup. With RUSTA_METRICS_TOKEN set it needs that token, as `Authorization: Bearer <token>`
@@ -18,7 +19,7 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.http import require_GET
 
 import rusta
-from metrics import exposition, procfiles
+from metrics import certificates, exposition, procfiles
 from protocols.recorder import recorder
 
 
@@ -59,4 +60,5 @@ def prometheus_metrics(request: HttpRequest) -> HttpResponse:
                             content_type="text/plain", headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     django_side = prometheus_client.generate_latest(prometheus_client.REGISTRY).decode()
     gateway = exposition.render(combined_figures(), rusta.__version__)
-    return HttpResponse(django_side + gateway, content_type=exposition.CONTENT_TYPE)
+    stored = certificates.expiry_lines(certificates.expiries())
+    return HttpResponse(django_side + gateway + stored, content_type=exposition.CONTENT_TYPE)

@@ -66,3 +66,33 @@ def test_quiet_healthy_traffic_gives_no_recommendation():
     traffic("10.0.0.5:8080", 100, 1)
     traffic("10.0.0.5:8080", 5, 5, start=NOW - timedelta(minutes=2), route="rare")
     assert recommend(NOW) == []
+
+
+def save_certificate_expiring(name: str, host: str, not_after: datetime) -> None:
+    import trustme
+
+    from routes.certificates.services import save_certificate
+    from tests.support.certificates import issued
+
+    pair = issued(trustme.CA(), host, not_after=not_after)
+    save_certificate({"name": name, "certificate": pair.chain, "key": pair.key}, actor=None, source="test")
+
+
+def test_a_certificate_expiring_within_three_weeks_is_a_warning_naming_it_and_its_expiry():
+    save_certificate_expiring("api", "api.example.com", NOW + timedelta(days=10))
+    found = [r for r in recommend(NOW) if r.subject == "api"]
+    assert [(r.severity, r.text) for r in found] == [("warning", (
+        "certificate api expires on 2026-12-06 15:00 UTC (in 10 day(s)): renew it before then (PUT "
+        "/api/certificates/api/ with the new chain and key)."))]
+
+
+def test_an_expired_certificate_is_critical():
+    save_certificate_expiring("old", "old.example.com", NOW - timedelta(hours=1))
+    found = [r for r in recommend(NOW) if r.subject == "old"]
+    assert [r.severity for r in found] == ["critical"] and found[0].text.startswith(
+        "certificate old expired on 2026-11-26 14:00 UTC")
+
+
+def test_a_certificate_far_from_expiry_says_nothing():
+    save_certificate_expiring("far", "far.example.com", NOW + timedelta(days=60))
+    assert [r for r in recommend(NOW) if r.subject == "far"] == []
