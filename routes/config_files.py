@@ -1,5 +1,6 @@
-"""Configuration as code: the whole configuration as one document (routes and consumers by name, settings blocks),
-its dump, and the diff and apply of such a document, with `${env:NAME}` and `${file:PATH}` references resolved.
+"""Configuration as code: the whole configuration as one document (routes, consumers and certificates by name,
+settings blocks), its dump, and the diff and apply of such a document, with `${env:NAME}` and `${file:PATH}`
+references resolved.
 
 The document (`manage.py config`, `/api/config/diff/` and `/api/config/apply/`):
 
@@ -7,13 +8,15 @@ The document (`manage.py config`, `/api/config/diff/` and `/api/config/apply/`):
     settings: {rate_limit: {...}, jwt: {...}}      # the gateway-wide blocks by name
     routes: {users: {external_path: ..., ...}}     # every route by name, the whole route
     consumers: {billing: {tags: [...], ...}}       # every consumer by name (routes.consumers.config_section)
+    certificates: {api: {hosts: [...], ...}}       # every TLS certificate by name, its key <redacted> in a dump
+                                                   # (routes.certificates.config_section)
 
 A section left out is not managed: apply leaves it as it is, unless `prune` (then it is emptied; never so for
-`consumers`, whose API keys no dump holds, so a prune cannot take them back). Inside a section
-the same holds for each entry: a route or settings block the document lacks is kept, or with `prune` deleted.
-A document is checked by the import's rules (routes.import_export.plan_import, as `importconfig --strict`), and
-applied in one transaction audited as one change; a diff is that apply rolled back, so it is exactly what an apply
-would do.
+`consumers` and `certificates`, whose API keys and private keys no dump holds, so a prune cannot take them back).
+Inside a section the same holds for each entry: a route or settings block the document lacks is kept, or with
+`prune` deleted. A document is checked by the import's rules (routes.import_export.plan_import, as `importconfig
+--strict`), and applied in one transaction audited as one change; a diff is that apply rolled back, so it is
+exactly what an apply would do.
 
 `manage.py config apply` remembers the references it resolved (routes.config_references), so `config dump` writes
 them back where the stored value is still what they resolved to; the HTTP API neither resolves nor remembers any.
@@ -28,6 +31,13 @@ from typing import Any
 
 from django.db import transaction
 
+from routes.certificates.config_section import SECTION as CERTIFICATES
+from routes.certificates.config_section import (
+    CertificatesPlan,
+    dump_certificates,
+    plan_certificates,
+    write_certificates,
+)
 from routes.config_changes import MISSING, FieldChange, below, field_changes, join_path
 from routes.config_references import remember, rewrite, stored_references, written_values
 from routes.consumers.config_section import SECTION as CONSUMERS
@@ -51,8 +61,8 @@ from routes.settings_blocks import SETTINGS_BLOCKS, block_changes, unknown_block
 from routes.validation import Errors
 
 FORMAT_VERSION = 1
-# Sections a document may manage (each absent one: not managed); certificates are to join them.
-SECTIONS = ("settings", "routes", CONSUMERS)
+# Sections a document may manage (each absent one: not managed).
+SECTIONS = ("settings", "routes", CONSUMERS, CERTIFICATES)
 # The one audit row of an apply.
 APPLY_ACTION = AuditEntry.Action.APPLY
 MAX_FILE_REFERENCE_BYTES = 1 << 20
@@ -161,6 +171,7 @@ def _stored_document() -> dict[str, Any]:
         "settings": {block: getattr(row, block) for block in SETTINGS_BLOCKS if getattr(row, block) is not None},
         "routes": routes,
         CONSUMERS: dump_consumers(),
+        CERTIFICATES: dump_certificates(include_secrets=True),
     }
 
 
@@ -175,6 +186,7 @@ def dump_config(*, include_secrets: bool = False, references: bool = False) -> d
         # Each block and route on its own: a route named like a secret (`token`) must not be redacted whole.
         "settings": {block: redact(value) for block, value in stored["settings"].items()},
         "routes": {name: redact(body) for name, body in stored["routes"].items()},
+        CERTIFICATES: dump_certificates(),
     }
     written = stored_references() if references and not include_secrets else _no_reference
     document: dict[str, Any] = rewrite(stored, shown, written=written)
@@ -257,10 +269,12 @@ def _routes_path(path: str, names: list[str]) -> str:
 
 @dataclass(frozen=True)
 class _Plan:
-    """A checked document: the import's plan of routes and settings, and the consumers' (None: not managed)."""
+    """A checked document: the import's plan of routes and settings, and the consumers' and certificates' (None:
+    not managed)."""
 
     routes: ImportPlan
     consumers: ConsumersPlan | None
+    certificates: CertificatesPlan | None
     resolved: Any  # the document with its references resolved
 
 
@@ -273,6 +287,8 @@ def _plan(data: Any, refs: References, *, prune: bool) -> _Plan:
     found: Errors = {}
     plan: ImportPlan | None = None
     consumers = plan_consumers(resolved[CONSUMERS], prune=prune, errors=found) if CONSUMERS in resolved else None
+    certificates = (plan_certificates(resolved[CERTIFICATES], prune=prune, errors=found)
+                    if CERTIFICATES in resolved else None)
     try:
         plan = plan_import(imported, replace=prune, strict=True)
     except ConfigError as exc:
@@ -284,7 +300,7 @@ def _plan(data: Any, refs: References, *, prune: bool) -> _Plan:
             errors.setdefault(where, []).extend(messages)
     if errors or plan is None:
         raise ConfigError(errors)
-    return _Plan(plan, consumers, resolved)
+    return _Plan(plan, consumers, certificates, resolved)
 
 
 # --- Diff and apply ------------------------------------------------------------------------------------------
@@ -297,6 +313,10 @@ class ConfigDiff(ChangedNames):
     consumers_updated: list[str] = field(default_factory=list)
     consumers_unchanged: list[str] = field(default_factory=list)
     consumers_deleted: list[str] = field(default_factory=list)
+    certificates_created: list[str] = field(default_factory=list)
+    certificates_updated: list[str] = field(default_factory=list)
+    certificates_unchanged: list[str] = field(default_factory=list)
+    certificates_deleted: list[str] = field(default_factory=list)
     changes: list[FieldChange] = field(default_factory=list)
     applied: bool = False
 
@@ -314,6 +334,8 @@ class ConfigDiff(ChangedNames):
                          "removed": self.settings_removed},
             CONSUMERS: {"created": self.consumers_created, "updated": self.consumers_updated,
                         "deleted": self.consumers_deleted, "unchanged": self.consumers_unchanged},
+            CERTIFICATES: {"created": self.certificates_created, "updated": self.certificates_updated,
+                           "deleted": self.certificates_deleted, "unchanged": self.certificates_unchanged},
             "changes": [change.as_dict() for change in self.changes],
         }
 
@@ -368,6 +390,11 @@ def _write(checked: _Plan) -> ConfigDiff:
         result.consumers_created, result.consumers_updated = written.created, written.updated
         result.consumers_unchanged, result.consumers_deleted = written.unchanged, written.deleted
         result.changes += written.changes
+    if checked.certificates is not None:
+        done = write_certificates(checked.certificates)
+        result.certificates_created, result.certificates_updated = done.created, done.updated
+        result.certificates_unchanged, result.certificates_deleted = done.unchanged, done.deleted
+        result.changes += done.changes
     return result
 
 

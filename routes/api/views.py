@@ -52,9 +52,9 @@ DRY_RUN = OpenApiParameter("dry_run", OpenApiTypes.BOOL, OpenApiParameter.QUERY,
                            description="Answer what the change would do, and change nothing.")
 PRUNE = OpenApiParameter(
     "prune", OpenApiTypes.BOOL, OpenApiParameter.QUERY, default=False,
-    description="Also delete the routes, settings blocks and consumers the document lacks, and empty the routes "
-                "or settings section it leaves out (a left-out consumers section is kept), so the configuration "
-                "equals the document.")
+    description="Also delete the routes, settings blocks, consumers and certificates the document lacks, and empty "
+                "the routes or settings section it leaves out (a left-out consumers or certificates section is "
+                "kept), so the configuration equals the document.")
 CONFIG_DIFF = inline_serializer("ConfigDiff", {
     "changed": serializers.BooleanField(help_text="Whether applying the document changes anything."),
     "applied": serializers.BooleanField(help_text="True when this call wrote the changes."),
@@ -64,6 +64,8 @@ CONFIG_DIFF = inline_serializer("ConfigDiff", {
                                       help_text="Settings blocks by name: added, changed, removed."),
     "consumers": serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
                                        help_text="Consumer names: created, updated, deleted, unchanged."),
+    "certificates": serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
+                                          help_text="Certificate names: created, updated, deleted, unchanged."),
     "changes": serializers.ListField(
         child=serializers.DictField(),
         help_text="Each value that changes: path (`routes.users.retry.max_retries`), op (add, remove, change), "
@@ -270,8 +272,8 @@ class ConfigViewSet(viewsets.ViewSet):
         parameters=[PRUNE], request=OpenApiTypes.OBJECT, responses={200: CONFIG_DIFF, 400: INVALID})
     @action(detail=False, methods=["post"])
     def diff(self, request: Request) -> Response:
-        """The document of `manage.py config` as JSON: `routes` and `consumers` by name, `settings` blocks. Nothing
-        is changed.
+        """The document of `manage.py config` as JSON: `routes`, `consumers` and `certificates` by name, `settings`
+        blocks. Nothing is changed.
         Operators only, like apply: whether a secret changes tells whether a guess of it was right."""
         return self._apply(request, dry_run=True)
 

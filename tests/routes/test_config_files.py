@@ -52,7 +52,7 @@ def stored():
 
 def test_a_dump_names_routes_by_key_without_ids_or_null_blocks(stored):
     dumped = dump_config()
-    assert list(dumped) == ["format_version", "settings", "routes", "consumers"]
+    assert list(dumped) == ["format_version", "settings", "routes", "consumers", "certificates"]
     body = dumped["routes"]["users"]
     assert "id" not in body and "name" not in body and "id" not in body["backends"][0]
     assert body["retry"] == {"max_retries": 1}
@@ -131,11 +131,11 @@ def test_an_invalid_document_changes_nothing_and_names_every_error_by_its_path(s
         "settings": {"rate_limit": {"limit": 100, "window_s": 0}, "rate_limt": {}},
         "routes": {"users": route(backends=[{"host": "http://10.0.0.5", "port": 0}], retry={"max_retires": 2}),
                    "api.v1": route(external_path="nope"), "orders": route(id=4, name="other")},
-        "certificates": {},
+        "upstreams": {},
     }, prune=True)
     for path in ("settings.rate_limit.window_s", "settings.rate_limt", "routes.users.backends[0].port",
                  "routes.users.retry.max_retires", 'routes["api.v1"].external_path', "routes.orders.id",
-                 "routes.orders.name", "certificates"):
+                 "routes.orders.name", "upstreams"):
         assert path in errors, path
     assert state() == before
 

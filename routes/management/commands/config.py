@@ -12,6 +12,7 @@ import yaml
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from routes import config_files, services
+from routes.certificates.config_section import certificate_path
 from routes.consumers.config_section import consumer_path
 
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -144,18 +145,22 @@ def diff_lines(diff: config_files.ConfigDiff) -> list[str]:
         routes = [f"{len(diff.created)} created", f"{len(diff.updated)} updated", f"{len(diff.deleted)} deleted",
                   f"{len(diff.unchanged)} unchanged"]
         counts = f"routes: {', '.join(routes)}; settings blocks: {', '.join(blocks)}"
-        consumers = (diff.consumers_created, diff.consumers_updated, diff.consumers_deleted, diff.consumers_unchanged)
-        if any(consumers):
-            counts += "; consumers: " + ", ".join(
-                f"{len(names)} {word}" for names, word in zip(consumers, ("created", "updated", "deleted", "unchanged"),
-                                                              strict=True))
+        for section, names_of in (("consumers", (diff.consumers_created, diff.consumers_updated,
+                                                 diff.consumers_deleted, diff.consumers_unchanged)),
+                                  ("certificates", (diff.certificates_created, diff.certificates_updated,
+                                                    diff.certificates_deleted, diff.certificates_unchanged))):
+            if any(names_of):
+                counts += f"; {section}: " + ", ".join(
+                    f"{len(names)} {word}" for names, word in zip(names_of, ("created", "updated", "deleted",
+                                                                             "unchanged"), strict=True))
         lines.append(counts)
     return lines
 
 
 def _deleted_paths(diff: config_files.ConfigDiff) -> set[str]:
     return ({config_files.route_path(name) for name in diff.deleted}
-            | {consumer_path(name) for name in diff.consumers_deleted})
+            | {consumer_path(name) for name in diff.consumers_deleted}
+            | {certificate_path(name) for name in diff.certificates_deleted})
 
 
 class Command(BaseCommand):
@@ -177,8 +182,9 @@ class Command(BaseCommand):
             sub = commands.add_parser(verb, help=about)
             sub.add_argument("file", help="A .yaml, .yml or .json file, or - for JSON on standard input.")
             sub.add_argument("--prune", action="store_true",
-                             help="Also delete the routes, settings blocks and consumers FILE lacks (and empty the "
-                                  "routes or settings section it leaves out), so the configuration equals FILE.")
+                             help="Also delete the routes, settings blocks, consumers and certificates FILE lacks "
+                                  "(and empty the routes or settings section it leaves out), so the configuration "
+                                  "equals FILE.")
             if verb == "apply":
                 sub.add_argument("--dry-run", action="store_true", help="Print the diff and change nothing.")
 
@@ -218,8 +224,9 @@ class Command(BaseCommand):
                 path.chmod(0o600)  # the file now holds secrets
         except OSError as exc:
             raise CommandError(f"Cannot write {target}: {exc.strerror or exc}.") from None
-        self.stderr.write(f"Wrote {len(data['routes'])} route(s), {len(data['settings'])} settings block(s) and "
-                          f"{len(data['consumers'])} consumer(s) to {target}.")
+        self.stderr.write(f"Wrote {len(data['routes'])} route(s), {len(data['settings'])} settings block(s), "
+                          f"{len(data['consumers'])} consumer(s) and {len(data['certificates'])} certificate(s) to "
+                          f"{target}.")
 
     def diff(self, diff: config_files.ConfigDiff) -> None:
         for line in diff_lines(diff):

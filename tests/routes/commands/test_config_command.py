@@ -116,7 +116,7 @@ def test_dump_writes_yaml_with_secrets_redacted(users_file, tmp_path):
     run("apply", str(users_file))
     target = tmp_path / "dump.yml"
     _, _, err = run("dump", str(target))
-    assert "Wrote 1 route(s), 1 settings block(s) and 0 consumer(s)" in err
+    assert "Wrote 1 route(s), 1 settings block(s), 0 consumer(s) and 0 certificate(s)" in err
     dumped = yaml.safe_load(target.read_text())
     assert dumped["settings"]["jwt"] == {"secret": "<redacted>", "issuer": "me"}
     assert dumped["routes"]["users"]["retry"] == {"max_retries": 1}
