@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 # The protocols whose routes pick backends through Balancing (dns routes name resolvers, not backends).
 _BALANCED = frozenset({"http", "websocket", "ftp", "grpc"})
 # The protocols whose requests the HTTP proxy checks client certificates for (in _prepare).
-_CLIENT_CERTIFIED = frozenset({"http", "grpc"})
+CLIENT_CERTIFICATE_PROTOCOLS = frozenset({"http", "grpc"})
 # What TablePlan.paths maps a path answered before route matching to.
 HEALTH = "health"
 DOH = "dns"
@@ -204,7 +204,7 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
         # First: a route whose client certificates cannot be checked is refused with no guards (WebSocket
         # handshakes too), never served to anyone.
         tls = compile_tls_policy(policies.get("tls"))
-        if tls.wants_client_certificate and route.protocol not in _CLIENT_CERTIFIED:
+        if tls.wants_client_certificate and route.protocol not in CLIENT_CERTIFICATE_PROTOCOLS:
             # Checked by the HTTP proxy only: served elsewhere, the route would let anyone in.
             raise BlockError.at("tls.client_certificate",
                                 "Client certificates are checked on http and grpc routes only.")

@@ -17,6 +17,7 @@ from protocols.block_errors import BlockError
 from protocols.ftp.config import ftp_settings
 from protocols.ftp.paths import PathRejected, check_text, route_root
 from protocols.limits import RateLimitPolicy
+from protocols.plan import CLIENT_CERTIFICATE_PROTOCOLS
 from protocols.tls.policy import compile_tls_policy
 from protocols.websocket.config import MAX_IDLE_TIMEOUT_S, MAX_MESSAGE_BYTES_LIMIT
 from routes import network_safety
@@ -130,21 +131,18 @@ def validate_websocket(value: Any, errors: Errors) -> None:
              f"Must be a number of seconds from 0 (never) to {MAX_IDLE_TIMEOUT_S} (a week).")
 
 
-# Client certificates are checked by the HTTP proxy alone; the data plane refuses (503) any other route that asks
-# for them rather than let anyone in, so saving one is refused here.
-CLIENT_CERTIFICATE_PROTOCOLS = ("http",)
-
-
 def validate_tls(value: Any, errors: Errors, protocol: Any = "http") -> None:
     """A route's `tls` block, by the data plane's own compiler (the listener's redirect and client certificates),
-    client certificates on http routes only."""
+    client certificates only on the routes whose proxy checks them: the data plane refuses (503) any other route
+    that asks for them rather than let anyone in."""
     try:
         policy = compile_tls_policy(value)
     except BlockError as exc:
         _merge(errors, exc.prefixed("tls"))
         return
     if policy.wants_client_certificate and isinstance(protocol, str) and protocol not in CLIENT_CERTIFICATE_PROTOCOLS:
-        _add(errors, "tls.client_certificate", f"Client certificates are checked on http routes only and this "
+        checked = " and ".join(sorted(CLIENT_CERTIFICATE_PROTOCOLS))
+        _add(errors, "tls.client_certificate", f"Client certificates are checked on {checked} routes only and this "
                                                f"route's protocol is {protocol}: use \"off\".")
 
 

@@ -282,11 +282,12 @@ FIELDS: tuple[Field, ...] = (
                "HTTPS, `redirect_status`), client certificates (`client_certificate` off, optional or required, "
                "`client_ca` the accepted CAs in PEM, the verified subject sent upstream in `subject_header`); null: "
                "no redirect, no client certificate. HTTP, gRPC and LLM routes only; client certificates on HTTP "
-               "routes only.",
+               "and gRPC routes only.",
           admin_help='Like {"redirect_http": true} or {"client_certificate": "required", "client_ca": "-----BEGIN '
                      'CERTIFICATE-----...", "subject_header": "X-Client-Cert-Subject"}; a request without a '
                      "verified certificate is refused (401) when required. The CA bundle is public material, shown "
-                     "as stored. HTTP, gRPC and LLM routes only; client certificates on HTTP routes only."),
+                     "as stored. HTTP, gRPC and LLM routes only; client certificates on HTTP and gRPC routes "
+                     "only."),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

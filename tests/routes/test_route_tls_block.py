@@ -47,13 +47,16 @@ def test_a_tls_block_on_a_websocket_route_is_refused(api, route_doc):
     assert "Only http and grpc and llm routes use the tls block" in response.json()["errors"]["tls"][0]
 
 
-@pytest.mark.parametrize("protocol", ["grpc", "llm"])
-def test_client_certificates_are_refused_on_routes_the_http_proxy_does_not_serve(api, route_doc, protocol):
-    fields = {"protocol": protocol, "tls": MTLS}
-    if protocol == "llm":
-        fields.update(backends=[], llm={"targets": [{"provider": "openai", "model": "gpt-4o-mini"}]})
-    response = api.post("/api/routes/", route_doc(**fields), format="json")
+def test_client_certificates_are_refused_on_llm_routes_whose_front_doors_do_not_check_them(api, route_doc):
+    llm = {"targets": [{"provider": "openai", "model": "gpt-4o-mini"}]}
+    response = api.post("/api/routes/", route_doc(protocol="llm", backends=[], llm=llm, tls=MTLS), format="json")
     assert response.status_code == 400
-    errors = response.json()["errors"]
-    assert errors["tls.client_certificate"] == [
-        f'Client certificates are checked on http routes only and this route\'s protocol is {protocol}: use "off".']
+    assert response.json()["errors"]["tls.client_certificate"] == [
+        'Client certificates are checked on grpc and http routes only and this route\'s protocol is llm: use "off".']
+
+
+def test_client_certificates_are_taken_on_grpc_routes(api):
+    response = api.post("/api/routes/", {"name": "g", "protocol": "grpc", "external_path": "/pkg.Svc/{method}",
+                                         "backends": [{"host": "http://10.0.0.5", "port": 50051}], "tls": MTLS},
+                        format="json")
+    assert response.status_code == 201, response.json()
