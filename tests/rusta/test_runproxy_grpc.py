@@ -12,14 +12,10 @@ import pytest
 import trustme
 
 from routes.import_export import import_config
-from routes.schema import PROTOCOL_CHOICES
 from tests.protocols.auth.tokens import ISSUER, SECRET, claims, with_pyjwt
 from tests.support.gateway import Gateway, http, serving_gateway
 from tests.support.grpc_backend import GrpcBackend
 from tests.support.upstream import refused_port
-
-if "grpc" not in dict(PROTOCOL_CHOICES):
-    pytest.skip("routes cannot be gRPC routes yet (branch certs)", allow_module_level=True)
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
