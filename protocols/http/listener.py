@@ -41,11 +41,13 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+from urllib.parse import unquote
 
 import httptools
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from protocols.http.accesslog import AccessLog
+from protocols.http.cycle import ProxyCycle
 from protocols.http.headers import Network, RequestIds, TrustedPeers
 from protocols.tls.clients import TlsExtension, connection_extension
 
@@ -62,6 +64,7 @@ _OTHER_PROTOCOLS = re.compile(rb"RTSP/|ICE/")
 _KEPT_LIMIT = 1 << 16
 H2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # RFC 9113 3.4: what a client with prior knowledge sends first
 _CACHE_LIMIT = 1024
+_METHOD_NAMES = {m.encode(): m for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,6 +186,7 @@ class StrictHttpProtocol(HttpToolsProtocol):
         self.listener = listener
         self._address = ""  # the client address counted against the cap ("" when not counted)
         self._last_read = 0.0
+        self._idle_since: float | None = None  # kept alive between requests since (as first seen by the sweep)
         self._head_since: float | None = None  # while a head is awaited: when its wait began (or was first seen)
         self._hosts = 0
         self._host = b""
@@ -264,13 +268,13 @@ class StrictHttpProtocol(HttpToolsProtocol):
 
     def data_received(self, data: bytes) -> None:
         self._last_read = self.listener.now
+        self._idle_since = None
         if self._refusal is not None or self.parser is None:
             return  # nothing after a refused request is read
         if not self._previous_read:  # the connection's first read (or the preface's pieces so far)
             data = self._sniff(data)
             if not data:
                 return
-        self._unset_keepalive_if_required()
         if self._kept is not None:
             if len(self._kept) < _KEPT_LIMIT:  # a request line is at its start
                 self._kept += data
@@ -348,8 +352,45 @@ class StrictHttpProtocol(HttpToolsProtocol):
         if _BAD_TARGET.search(self.url) is not None:
             raise Refusal(400, "invalid_target", "The request target has a backslash, a fragment, an invalid "
                           "percent-encoding or an encoded NUL.")
-        HttpToolsProtocol.on_headers_complete(self)  # (a direct call: cheaper than super() on the hot path)
+        self._start_cycle(version)
         self._complete_scope = self.scope  # header fields of this message from now on are trailers
+
+    def _start_cycle(self, version: str) -> None:
+        """uvicorn's on_headers_complete, with the gateway's ProxyCycle (protocols.http.cycle) and without its
+        concurrency limit (never configured here)."""
+        parser = self.parser
+        scope = self.scope
+        method = parser.get_method()
+        scope["method"] = _METHOD_NAMES.get(method) or method.decode("ascii")
+        if version != "1.1":
+            scope["http_version"] = version
+        if parser.should_upgrade() and self._should_upgrade():
+            return
+        url = httptools.parse_url(self.url)
+        raw_path = url.path
+        path = raw_path.decode("ascii")
+        if "%" in path:
+            path = unquote(path)
+        root = self.root_path
+        scope["path"] = root + path if root else path
+        scope["raw_path"] = root.encode("ascii") + raw_path if root else raw_path
+        scope["query_string"] = url.query or b""
+        existing = self.cycle
+        cycle = self.cycle = ProxyCycle(scope, self.transport, self.flow, self.loop,
+                                        self.server_state.default_headers,
+                                        version != "1.0" and parser.should_keep_alive(), self.expect_100_continue,
+                                        self.on_response_complete)
+        if existing is None or existing.response_complete:
+            self._start_asgi_task(cycle, self.app)
+        else:
+            # Pipelined requests wait for the answers before theirs.
+            self.flow.pause_reading()
+            self.pipeline.appendleft((cycle, self.app))
+
+    def _start_asgi_task(self, cycle: Any, app: Any) -> None:
+        task = self.loop.create_task(cycle.run_asgi(app))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
 
     def _check_head(self, version: str, hosts: int, codings: bytes | None, url: bytes) -> None:
         major = version.partition(".")[0]
@@ -409,7 +450,14 @@ class StrictHttpProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         last = not self.pipeline  # the answer just completed was the last one owed before a refusal
-        HttpToolsProtocol.on_response_complete(self)
+        # uvicorn's, but the keep-alive timeout is the listener's sweep's to enforce (no timer per request).
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        if self.pipeline:
+            cycle, app = self.pipeline.pop()
+            self._start_asgi_task(cycle, app)
         if self._refusal is not None and last:
             refusal, self._refusal = self._refusal, None
             self._refuse_now(refusal)
@@ -450,7 +498,6 @@ class StrictHttpProtocol(HttpToolsProtocol):
         cycle.message_event.set()
 
     def _refuse_now(self, refusal: Refusal) -> None:
-        self._unset_keepalive_if_required()
         self._head_since = None
         request_id = self.listener.request_ids.take(b"").decode()
         method = self._method()
@@ -484,6 +531,17 @@ class StrictHttpProtocol(HttpToolsProtocol):
 
     # Timeouts, checked by the listener's sweep
     def check_timeouts(self, now: float) -> None:
+        cycle = self.cycle
+        if (cycle is not None and cycle.response_complete and not cycle.more_body and not self.pipeline
+                and not self._head_in_progress()):
+            # Kept alive between requests: from the first sweep that sees it so (data_received forgets it), so a
+            # connection is closed after at least the keep-alive timeout without a byte, at most one sweep more.
+            idle = self._idle_since
+            if idle is None:
+                self._idle_since = now
+            elif now - idle > self.timeout_keep_alive:
+                self.transport.close()
+            return
         limits = self.listener.limits
         since = self._head_since
         if since is None and self._head_in_progress():

@@ -78,7 +78,8 @@ def call(port: int, method: str, target: str, headers: Iterable[tuple[str, str]]
         conn.close()
 
 
-def _uvicorn(app: ProxyApp, listener: ListenerState | None = None, tls: bool = False) -> uvicorn.Server:
+def _uvicorn(app: ProxyApp, listener: ListenerState | None = None, tls: bool = False,
+             keep_alive: float = 5.0) -> uvicorn.Server:
     """uvicorn as runproxy configures the proxy listener: its protocol is protocols.http.listener's; with `tls`,
     its TLS listener's front context (the certificates of the app's current table, by SNI)."""
     listener = listener or ListenerState(access_log=app.access_log)
@@ -87,8 +88,10 @@ def _uvicorn(app: ProxyApp, listener: ListenerState | None = None, tls: bool = F
         dataplane = app.dataplane
         front = front_context(lambda: dataplane.current().tls, dataplane.recorder.tls_handshake_failed)
         factory = lambda _config, _default: front  # noqa: E731
+    # (uvicorn declares timeout_keep_alive an int; the listener compares it with seconds, so a fraction works.)
     config = uvicorn.Config(app, loop="uvloop", http=protocol_factory(listener), lifespan="off", access_log=False,
-                            proxy_headers=False, log_level="warning", ssl_context_factory=factory)
+                            proxy_headers=False, log_level="warning", ssl_context_factory=factory,
+                            timeout_keep_alive=keep_alive)  # type: ignore[arg-type]
     return uvicorn.Server(config)
 
 
@@ -96,13 +99,14 @@ class ProxyServer:
     """`with ProxyServer(routes) as proxy:` serves those routes on `proxy.port` from a background thread.
 
     `settings` are the table's gateway-wide blocks (GatewaySettings); `cache` replaces the proxy's own response
-    cache (a fresh in-memory one) when a test needs to see or drive it; `listener` sets the listener's limits.
-    With `tls`, the port is the proxy's TLS listener, serving the table's `certificates` by SNI."""
+    cache (a fresh in-memory one) when a test needs to see or drive it; `listener` sets the listener's limits and
+    `keep_alive` the server's keep-alive timeout (seconds). With `tls`, the port is the proxy's TLS listener,
+    serving the table's `certificates` by SNI."""
 
     def __init__(self, routes: list[RouteSpec], access_log: AccessLog | None = None, *,
                  settings: dict[str, Any] | None = None, cache: ResponseCache | None = None,
                  listener: ListenerLimits | None = None, certificates: tuple[CertificateSpec, ...] = (),
-                 **options: Any) -> None:
+                 keep_alive: float = 5.0, **options: Any) -> None:
         state = self.state = LiveTable()  # tests publish health verdicts through state.install_health
         state.install(RouteTable(routes, version=1, settings=settings or {}, certificates=certificates))
         tls = bool(options.get("tls"))
@@ -110,7 +114,8 @@ class ProxyServer:
         app = self.app = ProxyApp(dataplane=DataPlane(ProxyOptions(state=state, **options), access_log, cache=cache))
         self.cache = app.cache
         self.listener = ListenerState(listener or ListenerLimits(), access_log=access_log)
-        self._runner = UvicornThread(lambda: app, lambda app: _uvicorn(app, self.listener, tls), "test-proxy")
+        self._runner = UvicornThread(lambda: app, lambda app: _uvicorn(app, self.listener, tls, keep_alive),
+                                     "test-proxy")
         self.port: int = self._runner.port
 
     def __enter__(self) -> ProxyServer:

@@ -94,6 +94,34 @@ def test_a_connection_that_never_sends_a_byte_is_closed_without_an_answer(proxy)
     assert result.elapsed < BOUND
 
 
+# Keep-alive
+
+def test_a_kept_alive_connection_left_idle_past_the_keep_alive_timeout_is_closed(upstream):
+    with ProxyServer([route("any", "/any/{rest}", upstream.port)], keep_alive=LIMIT) as proxy:
+        with RawConnection(proxy.port) as conn:
+            conn.send(GET)
+            assert conn.read(responses=1, timeout=BOUND).response.status == 200
+            conn.received = b""
+            started = time.monotonic()
+            result = conn.read(timeout=BOUND)
+    assert result.closed
+    assert result.data == b""
+    assert time.monotonic() - started < BOUND
+
+
+def test_a_connection_asked_again_within_the_keep_alive_timeout_stays_open(upstream):
+    # Requests every 0.1 s for three times the keep-alive timeout, all on one connection.
+    with ProxyServer([route("any", "/any/{rest}", upstream.port)], keep_alive=1.0) as proxy:
+        with RawConnection(proxy.port) as conn:
+            for _ in range(30):
+                time.sleep(0.1)
+                assert conn.send(GET)
+                result = conn.read(responses=1, timeout=BOUND)
+                assert result.response.status == 200
+                assert not result.closed
+                conn.received = b""
+
+
 # The body
 
 @pytest.mark.parametrize("head, sent", [
