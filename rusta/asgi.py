@@ -75,15 +75,34 @@ def proxy_options(https_port: int | None = None) -> ProxyOptions:
     )
 
 
+class ProxyListenerApp:
+    """The proxy listener's ASGI app: "http" scopes to ProxyApp, "websocket" scopes to WebSocketProxy.
+
+    Channels' ProtocolTypeRouter does the same with more work on every request (its mapping, and a check that
+    the app is a single callable)."""
+
+    def __init__(self, http: ProxyApp, websocket: WebSocketProxy) -> None:
+        self.http = http
+        self.websocket = websocket
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "websocket":
+            await self.websocket(scope, receive, send)
+        else:
+            raise ValueError(f"the proxy listener serves 'http' and 'websocket' scopes, not {kind!r}")
+
+
 def build_proxy_application(dataplane: DataPlane | None = None, *, proxy: ProxyApp | None = None,
-                            websocket: WebSocketProxy | None = None) -> ProtocolTypeRouter:
+                            websocket: WebSocketProxy | None = None) -> ProxyListenerApp:
     """The proxy listener: "http" scopes to ProxyApp, "websocket" scopes to WebSocketProxy, both on one
     DataPlane (built from settings when not given), so they share the table's plan, breakers, in-flight counts,
     JWT policies and rate-limit counters. Call the WebSocket app's aclose() at shutdown, before the server's
     own, so tunnels close with 1001."""
     dataplane = dataplane or DataPlane(proxy_options())
-    return ProtocolTypeRouter({"http": proxy or ProxyApp(dataplane=dataplane),
-                               "websocket": websocket or WebSocketProxy(dataplane)})
+    return ProxyListenerApp(proxy or ProxyApp(dataplane=dataplane), websocket or WebSocketProxy(dataplane))
 
 
 def build_admin_application() -> ProtocolTypeRouter:
