@@ -209,8 +209,11 @@ class RouteCredentials:
         stripped = self.stripped
         if not stripped:
             return headers
-        drop_bearer = self.strip_key_bearer
-        kept = [item for item in headers if item[0].lower() not in stripped
-                and not (drop_bearer and item[0].lower() == b"authorization" and is_key_bearer(item[1]))]
-        return kept + list(principal.headers)
+        if not self.strip_key_bearer:
+            kept = [item for item in headers if item[0].lower() not in stripped]
+        else:
+            kept = [item for item in headers if (name := item[0].lower()) not in stripped
+                    and not (name == b"authorization" and is_key_bearer(item[1]))]
+        kept += principal.headers
+        return kept
 

@@ -14,6 +14,8 @@ HOP_BY_HOP = frozenset({
 })
 # Connection options that name no header field, so they never trigger the second filtering pass.
 _PLAIN_CONNECTION_OPTIONS = frozenset({b"keep-alive", b"close"})
+# The Connection fields almost every backend sends, as on_header collects them: nothing to filter, no set built.
+_PLAIN_CONNECTION_VALUES = frozenset({b",keep-alive", b",close"})
 
 # Response body held per connection before the socket stops being read: the consumer sets the pace, so a
 # 1 GiB body costs at most this plus one socket read of memory.
@@ -255,8 +257,9 @@ class UpstreamConnection(asyncio.Protocol):
             self._framed = False
             return
         self.status = status
-        if self._connection_options:
-            named = {option.strip() for option in self._connection_options.split(b",")}
+        options = self._connection_options
+        if options and options not in _PLAIN_CONNECTION_VALUES:
+            named = {option.strip() for option in options.split(b",")}
             named -= _PLAIN_CONNECTION_OPTIONS
             named.discard(b"")
             if named:
