@@ -8,7 +8,8 @@ T = TypeVar("T")
 
 
 class TokenCache(Generic[T]):
-    """Verified token bytes -> what verifying them produced, each entry good until its own deadline.
+    """Verified token bytes (JwtPolicy: the whole Authorization value) -> what verifying them produced, each
+    entry good until its own deadline.
 
     Only tokens that passed every check are stored, so garbage cannot fill it; at most `size` entries of at
     most `max_token_bytes` each are kept, least recently used first out. Keyed by the exact token bytes:

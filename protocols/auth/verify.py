@@ -103,19 +103,25 @@ class JwtPolicy:
         return True if self.jwks is None else await self.jwks.refresh()
 
     async def authenticate(self, authorization: bytes | None) -> Principal:
-        """The principal of a request's Authorization field value, or AuthFailure (401/403) / KeysUnavailable."""
-        token = self._bearer(authorization)
+        """The principal of a request's Authorization field value, or AuthFailure (401/403) / KeysUnavailable.
+
+        The cache is keyed by the whole field value, so a token seen before costs one look-up: the value was
+        parsed and its token verified when it was cached."""
         now = self.clock()
         if self.jwks is not None and self.jwks.version != self._jwks_version:
             self.cache.clear()  # the key set changed: tokens of a withdrawn key must be checked again
             self._jwks_version = self.jwks.version
-        principal = self.cache.get(token, now)
-        if principal is None:
-            principal = await self._verify(token, now)
-            until = now + self.cache_ttl_s
-            if principal.expires_at is not None:
-                until = min(until, principal.expires_at)
-            self.cache.put(token, principal, until)
+        if authorization:
+            principal = self.cache.get(authorization, now)
+            if principal is not None:
+                return principal
+        token = self._bearer(authorization)
+        assert authorization is not None  # _bearer refuses a missing field
+        principal = await self._verify(token, now)
+        until = now + self.cache_ttl_s
+        if principal.expires_at is not None:
+            until = min(until, principal.expires_at)
+        self.cache.put(authorization, principal, until)
         return principal
 
     def _bearer(self, authorization: bytes | None) -> bytes:
