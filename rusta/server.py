@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import signal
@@ -182,6 +183,8 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     loop.add_signal_handler(signal.SIGINT, stop)
 
     async def serve() -> None:
+        # On the running loop: uvloop only hears a signal (the supervisor's SIGTERM) once its loop runs.
+        settle_heap()
         await worker_metrics.seed_budgets()  # LLM spend kept across restarts, before the first request
         if dns_socks is not None:
             await dataplane.dns.start_sockets(*dns_socks)
@@ -198,6 +201,20 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
         watcher.stop()
         sys.stdout.flush()
     os._exit(0)
+
+
+# Young objects the collector lets pile up before a collection: requests leave few cycles behind, so a larger
+# first generation means fewer collections, each no longer (it walks only what is still alive).
+GC_YOUNG_THRESHOLD = 7000
+
+
+def settle_heap() -> None:
+    """Before a worker serves: what start-up loaded (Django, the route table, every module) lives as long as the
+    worker, so move it out of the cyclic collector's reach. A full collection walked all ~115,000 of those
+    objects, pausing the event loop for tens of milliseconds; young collections become rarer too."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def background_command(options: ServerOptions) -> list[str]:
