@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
+import trustme
 from django.contrib.auth.models import Group
 from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
@@ -17,10 +19,12 @@ from rest_framework.authtoken.models import Token
 
 from metrics.models import RetentionPolicy
 from routes import import_export, services
+from routes.certificates.services import save_certificate
 from routes.consumers.models import Consumer
 from routes.consumers.services import issue_key, save_consumer
 from routes.health.models import BackendHealth
 from routes.models import AuditEntry, GatewaySettings, Route
+from tests.support.certificates import issued
 from tests.support.users import PASSWORD, role_user
 
 pytestmark = pytest.mark.django_db
@@ -58,6 +62,7 @@ class World:
     viewer: object
     other_user: object
     consumer: Consumer
+    certificate: Any
 
     def value(self, pattern: str, name: str) -> str:
         route = self.route
@@ -67,7 +72,7 @@ class World:
             "routes/gatewaysettings": GatewaySettings.objects.get().pk, "routes/backendhealth": backend.pk,
             "metrics/retentionpolicy": RetentionPolicy.objects.first().pk, "auth/user": self.other_user.pk,
             "auth/group": Group.objects.first().pk, "authtoken/tokenproxy": Token.objects.get().user_id,
-            "routes/consumer": self.consumer.pk,
+            "routes/consumer": self.consumer.pk, "routes/certificate": self.certificate.pk,
         }
         if name == "object_id":
             if pattern.startswith("admin/r/"):
@@ -97,7 +102,11 @@ def world(route_doc) -> World:
     Token.objects.create(user=other)
     consumer = save_consumer({"name": "billing"}, actor=None, source="api")
     issue_key(consumer, actor=None, source="api")
-    return World(route=Route.objects.get(), viewer=role_user("vera", "viewer"), other_user=other, consumer=consumer)
+    pair = issued(trustme.CA(), "api.example")
+    certificate = save_certificate({"name": "api", "certificate": pair.chain, "key": pair.key}, actor=None,
+                                   source="api")
+    return World(route=Route.objects.get(), viewer=role_user("vera", "viewer"), other_user=other, consumer=consumer,
+                 certificate=certificate)
 
 
 @pytest.fixture
