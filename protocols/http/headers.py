@@ -17,6 +17,7 @@ Headers = list[tuple[bytes, bytes]]
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 VIA = b"1.1 rusta"
+VIA_HTTP2 = b"2 rusta"  # a request received over HTTP/2 (RFC 9110 7.6.3: the protocol as received)
 # Fields the proxy reads or replaces itself; everything else is forwarded untouched, in order. Expect is ours
 # to answer (uvicorn sends 100 Continue when the body is first read), never the backend's. Traceparent is
 # replaced by the gateway's own span (protocols.tracing). X-Consumer-Name is the gateway's to say (the consumer a

@@ -27,6 +27,7 @@ from protocols.http.accesslog import AccessLog
 from protocols.http.forwarding import Attempt, Exchange, buffered_body, forward, streamed_body
 from protocols.http.headers import (
     VIA,
+    VIA_HTTP2,
     RequestHead,
     answer_head,
     client_address,
@@ -341,7 +342,8 @@ class ProxyApp:
         headers.append((b"x-forwarded-proto", proto))
         if forwarded_host:
             headers.append((b"x-forwarded-host", forwarded_host))
-        headers.append((b"via", head.via + b", " + VIA if head.via else VIA))
+        via = VIA_HTTP2 if scope["http_version"] == "2" else VIA
+        headers.append((b"via", head.via + b", " + via if head.via else via))
         headers.append((b"x-request-id", exchange.request_id))
         # The gateway is one span of the trace: the client's trace id (or a new one) with our own parent id.
         traceparent, exchange.trace_id = traceparent_from(head.traceparent, self.decide)

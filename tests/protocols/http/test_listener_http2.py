@@ -52,6 +52,7 @@ def test_curl_with_prior_knowledge_reaches_the_upstream_through_a_route(proxy, u
     assert echoed["query"] == "x=1"
     assert ["host", f"127.0.0.1:{proxy.port}"] not in echoed["headers"]  # the route's backend's, as over 1.1
     assert ["x-forwarded-host", f"127.0.0.1:{proxy.port}"] in echoed["headers"]
+    assert ["via", "2 rusta"] in echoed["headers"]  # the protocol the gateway received it over
     assert echoed["body_length"] == 5
 
 
