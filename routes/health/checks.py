@@ -20,8 +20,9 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from routes.health import grpc_health
 from routes.health.models import BackendHealth, HealthEvent, HealthProbe, HealthState
-from routes.health.probes import ProbeOutcome, ProbeTarget, run_probes
+from routes.health.probes import ProbeOutcome, ProbeTarget, TlsOptions, run_probes
 from routes.models import Backend
 from routes.resilience_blocks import health_check_settings
 from routes.services import bump_health_version
@@ -69,8 +70,19 @@ class _Due:
 
 
 def probe_url(backend: Backend) -> str:
+    """The URL a backend's probe asks: its health path, or gRPC's health method on a grpc route."""
     host = f"[{backend.host}]" if ":" in backend.host else backend.host
-    return f"{PROBE_SCHEMES[backend.scheme]}://{host}:{backend.port}{backend.health_check_path}"
+    path = grpc_health.CHECK_PATH if backend.route.protocol == "grpc" else backend.health_check_path
+    return f"{PROBE_SCHEMES[backend.scheme]}://{host}:{backend.port}{path}"
+
+
+def probe_target(backend: Backend, timeout: float, healthy_statuses: frozenset[int] | None) -> ProbeTarget:
+    """How a backend is probed: the one place that picks HTTP or gRPC (by its route's protocol) and TLS options."""
+    grpc_service = grpc_health.service_name(backend.health_check_path or "/") if backend.route.protocol == "grpc" \
+        else None
+    tls = backend.tls or {}
+    return ProbeTarget(backend.pk, probe_url(backend), timeout, healthy_statuses, grpc_service,
+                       TlsOptions(tls.get("ca", ""), tls.get("server_name", ""), tls.get("verify", True)))
 
 
 def _checked_backends() -> Q:
@@ -102,8 +114,7 @@ def _claim_due(now: datetime) -> list[_Due]:
             continue  # another run claimed it first
         statuses = config["healthy_statuses"]
         due.append(_Due(
-            ProbeTarget(backend.pk, probe_url(backend), config["timeout_ms"] / 1000,
-                        frozenset(statuses) if statuses else None),
+            probe_target(backend, config["timeout_ms"] / 1000, frozenset(statuses) if statuses else None),
             config["healthy_threshold"], config["unhealthy_threshold"], backend.url, backend.route.name,
         ))
     return due

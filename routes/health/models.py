@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from django.db import models
 
+from routes.health.probes import reason_text
+
 
 class HealthState(models.TextChoices):
     """What a backend's probes concluded; `unknown` before the first verdict (it counts as healthy)."""
@@ -33,6 +35,10 @@ class ProbeReason(models.TextChoices):
     RESET = "reset", "Connection reset"
     INVALID = "invalid", "Invalid response"
     ERROR = "error", "Error"
+    GRPC_SERVING = "grpc_serving", "gRPC: serving"
+    GRPC_NOT_SERVING = "grpc_not_serving", "gRPC: not serving"
+    GRPC_STATUS = "grpc_status", "gRPC: error status"
+    GRPC_NO_MESSAGE = "grpc_no_message", "gRPC: no answer message"
 
 
 class BackendHealth(models.Model):
@@ -82,7 +88,9 @@ class HealthProbe(models.Model):
     backend = models.ForeignKey("routes.Backend", on_delete=models.CASCADE, related_name="health_probes")
     at = models.DateTimeField(help_text="When the probe started.")
     ok = models.BooleanField()
-    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    status_code = models.PositiveSmallIntegerField(
+        null=True, blank=True, help_text="The HTTP status; for a gRPC probe that got an answer, the gRPC status "
+                                         "(grpc_status) or the serving status (grpc_serving, grpc_not_serving).")
     latency_ms = models.FloatField(null=True, blank=True)
     reason = models.CharField(max_length=16, choices=ProbeReason.choices)
     detail = models.CharField(max_length=200, blank=True, default="")
@@ -96,8 +104,8 @@ class HealthProbe(models.Model):
 
     @property
     def text(self) -> str:
-        """`status 503`, `timeout`, `refused`...: the words used in state changes and the admin."""
-        return f"status {self.status_code}" if self.reason == ProbeReason.STATUS else self.reason
+        """`status 503`, `grpc_status_12`, `timeout`...: the words used in state changes and the admin."""
+        return reason_text(self.reason, self.status_code)
 
 
 class HealthEvent(models.Model):

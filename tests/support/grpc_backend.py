@@ -11,6 +11,11 @@ Methods of the service `test.Echo` (every answer is prefixed with the server's `
   Slow            the request after `slow_s` seconds (0.5 by default)
   Whoami          NAME (no prefix)
   Metadata        the invocation metadata it got, "key=value" lines (no prefix)
+
+With `health={service: status}` it also serves grpc.health.v1.Health/Check (a HealthCheckRequest in, a
+HealthCheckResponse out: 1 SERVING, 2 NOT_SERVING; "" is the whole server), NOT_FOUND for a service not listed,
+as grpcio-health-checking does. `backend.health` may be changed while it serves; `backend.health_requests`
+keeps the services asked about.
 """
 from __future__ import annotations
 
@@ -23,6 +28,7 @@ import grpc
 import trustme
 
 SERVICE = "test.Echo"
+HEALTH_SERVICE = "grpc.health.v1.Health"
 
 
 def frame(message: bytes) -> bytes:
@@ -45,8 +51,11 @@ class GrpcBackend:
     `max_concurrent_streams` is the HTTP/2 setting it announces, `options` grpcio's own server options)."""
 
     def __init__(self, name: str = "backend", *, tls: trustme.CA | None = None, slow_s: float = 0.5,
-                 max_concurrent_streams: int | None = None, options: tuple[tuple[str, Any], ...] = ()) -> None:
+                 max_concurrent_streams: int | None = None, options: tuple[tuple[str, Any], ...] = (),
+                 health: dict[str, int] | None = None) -> None:
         self.name = name
+        self.health = health
+        self.health_requests: list[str] = []
         self.slow_s = slow_s
         self.calls = 0
         self.cancelled = 0
@@ -54,6 +63,9 @@ class GrpcBackend:
             options = (*options, ("grpc.max_concurrent_streams", max_concurrent_streams))
         self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=16), options=options)
         self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, self._handlers()),))
+        if health is not None:
+            self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(
+                HEALTH_SERVICE, {"Check": grpc.unary_unary_rpc_method_handler(self._health_check)}),))
         if tls is None:
             self.port = self.server.add_insecure_port("127.0.0.1:0")
         else:
@@ -135,3 +147,13 @@ class GrpcBackend:
         self.calls += 1
         pairs: Any = context.invocation_metadata()
         return "\n".join(f"{item.key}={item.value}" for item in pairs).encode()
+
+    def _health_check(self, request: bytes, context: grpc.ServicerContext) -> bytes:
+        # HealthCheckRequest: field 1 (string, tag 0x0a) with a one-byte length, enough for test names.
+        service = request[2:2 + request[1]].decode() if request[:1] == b"\x0a" else ""
+        self.health_requests.append(service)
+        status = (self.health or {}).get(service)
+        if status is None:
+            context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {service}")
+            raise AssertionError("abort raises")
+        return b"\x08" + bytes([status])  # HealthCheckResponse: field 1 (varint)

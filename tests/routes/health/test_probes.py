@@ -1,12 +1,15 @@
-"""routes.health.probes: one HTTP probe per backend, judged by its status line, failures named by their cause."""
+"""routes.health.probes: one HTTP probe per backend, judged by its status line, or gRPC's health check; failures
+named by their cause."""
 from __future__ import annotations
 
 import time
 
 import httpx
 import pytest
+import trustme
 
-from routes.health.probes import ProbeTarget, classify_error, run_probes
+from routes.health.probes import ProbeOutcome, ProbeTarget, TlsOptions, classify_error, run_probes
+from tests.support.grpc_backend import GrpcBackend
 from tests.support.upstream import UpstreamServer, refused_port
 
 
@@ -78,3 +81,59 @@ def test_an_injected_transport_replaces_the_network():
 
 def test_an_unexpected_error_keeps_its_message():
     assert classify_error(httpx.UnsupportedProtocol("no ftp here")) == ("error", "no ftp here")
+
+
+# gRPC's health check (grpc.health.v1.Health/Check) against real grpcio servers.
+
+@pytest.fixture(scope="module")
+def ca() -> trustme.CA:
+    return trustme.CA()
+
+
+def grpc_probe(port: int, service: str = "", scheme: str = "http", tls: TlsOptions | None = None) -> ProbeOutcome:
+    url = f"{scheme}://127.0.0.1:{port}/grpc.health.v1.Health/Check"
+    return run_probes([ProbeTarget(1, url, 5.0, grpc_service=service, tls=tls or TlsOptions())])[0]
+
+
+def test_a_grpc_backend_serving_is_healthy():
+    with GrpcBackend(health={"": 1}) as backend:
+        outcome = grpc_probe(backend.port)
+    assert (outcome.ok, outcome.text) == (True, "grpc_serving")
+    assert backend.health_requests == [""]
+
+
+def test_a_grpc_backend_not_serving_is_unhealthy():
+    with GrpcBackend(health={"": 2}) as backend:
+        outcome = grpc_probe(backend.port)
+    assert (outcome.ok, outcome.text, outcome.detail) == (False, "grpc_not_serving", "NOT_SERVING")
+
+
+def test_the_probe_asks_about_the_named_service():
+    with GrpcBackend(health={"": 2, "test.Echo": 1}) as backend:
+        outcome = grpc_probe(backend.port, service="test.Echo")
+    assert (outcome.ok, backend.health_requests) == (True, ["test.Echo"])
+
+
+def test_a_grpc_backend_without_the_health_service_is_unhealthy_with_the_status_named():
+    with GrpcBackend() as backend:
+        outcome = grpc_probe(backend.port)
+    assert (outcome.ok, outcome.text, outcome.status_code) == (False, "grpc_status_12", 12)
+
+
+def test_a_grpc_probe_of_nothing_listening_is_refused():
+    outcome = grpc_probe(refused_port())
+    assert (outcome.ok, outcome.reason) == (False, "refused")
+
+
+def test_a_tls_grpc_backend_with_its_own_ca_is_healthy(ca):
+    with GrpcBackend(tls=ca, health={"": 1}) as backend:
+        outcome = grpc_probe(backend.port, scheme="https",
+                             tls=TlsOptions(ca=ca.cert_pem.bytes().decode(), server_name="localhost"))
+    assert (outcome.ok, outcome.text) == (True, "grpc_serving")
+
+
+def test_a_tls_grpc_backend_whose_ca_is_not_trusted_is_unhealthy(ca):
+    with GrpcBackend(tls=ca, health={"": 1}) as backend:
+        outcome = grpc_probe(backend.port, scheme="https")
+    assert (outcome.ok, outcome.reason) == (False, "error")
+    assert "certificate" in outcome.detail.lower()
