@@ -47,6 +47,8 @@ _LABEL = r"[A-Za-z0-9_]([A-Za-z0-9_-]{0,61}[A-Za-z0-9])?"
 HOSTNAME = re.compile(rf"^(?=.{{1,253}}$)({_LABEL})(\.{_LABEL})*\.?$")
 MATCH_HOST = re.compile(r"^(\*\.)?[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:\- ]{0,99}$")
+# A gRPC backend's health_check_path: "/" (the whole server) or "/" and a service name (grpc.health.v1).
+GRPC_HEALTH_SERVICE = re.compile(r"^/([A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*)?$")
 
 
 def _add(errors: Errors, field: str, message: str) -> None:
@@ -172,6 +174,10 @@ def check_backends(field: Field, value: Any, doc: dict[str, Any], errors: Errors
                                   or len(check) > MAX_PATH_LENGTH):
             _add(errors, f"{prefix}.health_check_path",
                  f"Must be null or a path starting with '/' (at most {MAX_PATH_LENGTH} characters).")
+        elif check is not None and protocol == "grpc" and not GRPC_HEALTH_SERVICE.match(check):
+            _add(errors, f"{prefix}.health_check_path",
+                 "On a grpc route this names the service gRPC's health check asks about: '/' for the whole server, "
+                 "or '/' and a service name like '/my.pkg.Service'.")
         if not isinstance(backend.get("enabled"), bool):
             _add(errors, f"{prefix}.enabled", "Must be true or false.")
         description = backend.get("description", "")

@@ -64,3 +64,17 @@ def test_every_block_a_grpc_call_goes_through_is_accepted(api):
     assert set(samples) == set(GRPC_BLOCKS)
     response = api.post("/api/routes/", grpc_doc(**samples), format="json")
     assert response.status_code == 201, response.json()
+
+
+@pytest.mark.parametrize("path", ["/", "/my.pkg.Service", "/Health_1"])
+def test_a_grpc_backends_health_check_path_names_a_service(api, path):
+    doc = grpc_doc(backends=[{"host": "http://10.0.0.5", "port": 50051, "health_check_path": path}])
+    assert api.post("/api/routes/", doc, format="json").status_code == 201
+
+
+@pytest.mark.parametrize("path", ["/my.pkg.Service/Check", "/svc?x=1", "/-bad"])
+def test_a_grpc_backends_health_check_path_that_is_not_a_service_name_is_refused(api, path):
+    doc = grpc_doc(backends=[{"host": "http://10.0.0.5", "port": 50051, "health_check_path": path}])
+    response = api.post("/api/routes/", doc, format="json")
+    assert response.status_code == 400
+    assert "backends[0].health_check_path" in str(response.json())

@@ -11,6 +11,7 @@ import grpc
 import pytest
 import trustme
 
+from routes.health.checks import probe_due_backends
 from routes.import_export import import_config
 from tests.protocols.auth.tokens import ISSUER, SECRET, claims, with_pyjwt
 from tests.support.gateway import Gateway, http, serving_gateway
@@ -106,3 +107,17 @@ def test_calls_are_in_metrics_and_the_access_log(gateway):
     assert [(line["path"], line["grpc_status"]) for line in logged] == [("/test.Echo/Unary", 0)] * 3 + [
         ("/down.Echo/Unary", 14)]
     assert logged[-1]["error"] == "upstream_connect_refused"
+
+
+def test_a_grpc_backend_its_health_check_found_not_serving_gets_no_calls(tmp_path):
+    with GrpcBackend("up", health={"": 1}) as up, GrpcBackend("down", health={"": 2}) as down:
+        import_config({"version": 1, "routers": [grpc_route(
+            "checked", "/test.Echo/{method}",
+            [{"host": "http://127.0.0.1", "port": b.port, "health_check_path": "/"} for b in (up, down)],
+            health_check={"interval_s": 60, "unhealthy_threshold": 1})]}, actor=None, source="test")
+        run = probe_due_backends()
+        assert [(c.to_state, c.reason) for c in run.changes] == [("healthy", "grpc_serving"),
+                                                                 ("unhealthy", "grpc_not_serving")]
+        with serving_gateway(tmp_path) as running, grpc.insecure_channel(f"127.0.0.1:{running.port}") as ch:
+            names = {ch.unary_unary("/test.Echo/Whoami")(b"", timeout=10) for _ in range(10)}
+    assert (names, down.calls) == ({b"up"}, 0)
