@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 from protocols.limits.config import SLIDING_WINDOW, RateLimitPolicy
 from protocols.limits.decision import Decision
@@ -14,6 +15,9 @@ from protocols.redis_outage import RedisOutage
 log = logging.getLogger(__name__)
 _SUFFIX = {"fixed_window": "fw", "sliding_window": "sw", "token_bucket": "tb"}
 _SCRIPTS = {name: Script(source) for name, source in SCRIPTS.items()}
+# Limit keys whose encoded command is kept (a few hundred bytes each); all are dropped when there are more.
+_MAX_KEPT_CALLS = 4096
+_Call = tuple[RateLimitPolicy, Script, tuple[str, ...], tuple[Any, ...], bytes]
 
 
 class StoreUnavailable(Exception):
@@ -49,6 +53,9 @@ class RedisStore:
         self.outage = RedisOutage("Redis rate-limit store", url, "using the fallback",
                                   retry_interval_s=retry_interval_s, clock=clock, logger=log)
         self.skipped = 0  # decisions sent to the fallback without asking Redis (it was just down)
+        # Encoded commands by limit key; the policy in each is checked by identity (a new table's policy with
+        # the same name gets its own).
+        self._calls: dict[str, _Call] = {}
 
     @property
     def healthy(self) -> bool:
@@ -65,6 +72,24 @@ class RedisStore:
         if not outage.healthy and outage.skipping():
             self.skipped += 1
             raise StoreUnavailable("Redis is unavailable; retrying shortly")
+        if now is None:
+            # The proxy's call: the same command every time for this policy and key, encoded once.
+            call = self._calls.get(key)
+            if call is None or call[0] is not policy:
+                call = self._call(policy, key, None)
+        else:
+            call = self._call(policy, key, now)
+        try:
+            allowed, remaining, reset_us, retry_us = await self.client.evalsha(call[1], call[2], call[3], call[4])
+        except (RedisUnavailable, ReplyError) as exc:
+            outage.failed(exc)
+            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
+        if not outage.healthy:
+            outage.succeeded()
+        return Decision(bool(allowed), policy.capacity, remaining, reset_us / 1e6, retry_us / 1e6)
+
+    def _call(self, policy: RateLimitPolicy, key: str, now: float | None) -> _Call:
+        """The script, keys, arguments and encoded EVALSHA of one decision; kept for the proxy's (`now` None)."""
         name = policy.algorithm
         # The algorithm is part of the key: each keeps a different Redis type, and two policies that somehow
         # share a key must not meet a WRONGTYPE error.
@@ -72,14 +97,14 @@ class RedisStore:
         keys = (base, base + ":seq") if name == SLIDING_WINDOW else (base,)
         args = (b"" if now is None else int(now * 1_000_000), policy.limit, int(policy.window_s * 1_000_000),
                 policy.capacity)
-        try:
-            allowed, remaining, reset_us, retry_us = await self.client.evalsha(_SCRIPTS[name], keys, args)
-        except (RedisUnavailable, ReplyError) as exc:
-            outage.failed(exc)
-            raise StoreUnavailable(str(exc) or type(exc).__name__) from exc
-        if not outage.healthy:
-            outage.succeeded()
-        return Decision(bool(allowed), policy.capacity, remaining, reset_us / 1e6, retry_us / 1e6)
+        script = _SCRIPTS[name]
+        call = (policy, script, keys, args, script.evalsha_command(keys, args))
+        if now is None:
+            calls = self._calls
+            if len(calls) >= _MAX_KEPT_CALLS:
+                calls.clear()
+            calls[key] = call
+        return call
 
     async def aclose(self) -> None:
         await self.client.aclose()

@@ -59,6 +59,13 @@ class Script:
         # The constant start of `EVALSHA sha numkeys`, encoded once for 0 to 3 keys (a script has few).
         self.evalsha_prefixes = [_bulks((b"EVALSHA", self.sha, n)) for n in range(4)]
 
+    def evalsha_command(self, keys: tuple[Any, ...], args: tuple[Any, ...]) -> bytes:
+        """`EVALSHA sha numkeys keys... args...`, encoded."""
+        prefixes = self.evalsha_prefixes
+        if len(keys) < len(prefixes):
+            return b"*%d\r\n%s%s" % (len(keys) + len(args) + 3, prefixes[len(keys)], _bulks((*keys, *args)))
+        return encode((b"EVALSHA", self.sha, len(keys), *keys, *args))
+
 
 @dataclass(frozen=True)
 class Endpoint:
@@ -125,17 +132,16 @@ class RespClient:
             conn = await self._connection()
         return await conn.send(encode(args))
 
-    async def evalsha(self, script: Script, keys: tuple[Any, ...], args: tuple[Any, ...]) -> Reply:
+    async def evalsha(self, script: Script, keys: tuple[Any, ...], args: tuple[Any, ...],
+                      command: bytes = b"") -> Reply:
         """Run `script` by its SHA; a server without it (restarted, flushed) gets the source once (EVAL,
-        which also caches it there)."""
+        which also caches it there). `command`, when given, is `script.evalsha_command(keys, args)` encoded
+        earlier by a caller that sends the same one often."""
         conn = self._conn
         if conn is None or conn.closed or conn.loop is not asyncio.get_running_loop():
             conn = await self._connection()
-        prefixes = script.evalsha_prefixes
-        if len(keys) < len(prefixes):
-            command = b"*%d\r\n%s%s" % (len(keys) + len(args) + 3, prefixes[len(keys)], _bulks((*keys, *args)))
-        else:
-            command = encode((b"EVALSHA", script.sha, len(keys), *keys, *args))
+        if not command:
+            command = script.evalsha_command(keys, args)
         try:
             return await conn.send(command)
         except ReplyError as exc:

@@ -113,3 +113,20 @@ def test_an_error_reply_from_redis_sends_the_decision_to_the_fallback(prefix):
     decisions, healthy = asyncio.run(scenario())
     assert decisions == [(True, True), (True, True), (False, True)]  # the local fallback's count of 2
     assert not healthy
+
+
+def test_a_new_policy_on_the_same_key_is_decided_by_its_own_limit(prefix):
+    # The store keeps each key's encoded command: a changed limit (a new table's policy) must not reuse it.
+    before = RateLimitPolicy.from_config({"algorithm": "fixed_window", "limit": 5, "window_s": 60})
+    after = RateLimitPolicy.from_config({"algorithm": "fixed_window", "limit": 1, "window_s": 60})
+
+    async def scenario() -> list[tuple[bool, int]]:
+        store = RedisStore(REDIS_URL, prefix)
+        try:
+            first = await Limiter(before, store).hit("k")
+            second = await Limiter(after, store).hit("k")
+        finally:
+            await store.aclose()
+        return [(first.allowed, first.remaining), (second.allowed, second.remaining)]
+
+    assert asyncio.run(scenario()) == [(True, 4), (False, 0)]
