@@ -38,6 +38,7 @@ KNOWN_KEYS = frozenset({
 # Identities longer than this are hashed in keys: a header value is client-chosen and could be huge, and an
 # API key should not sit in Redis in the clear.
 _MAX_PLAIN = 64
+_BY_IP = ("ip",)
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +251,8 @@ def limit_key(policy: RateLimitPolicy, route_name: str, client_ip: str, user: st
     """
     if not policy.enabled:
         return None
+    if policy.scope == _BY_IP:  # the default scope, on every request of most limited routes
+        return policy.namespace + "|ip=" + client_ip
     parts = [policy.namespace]
     for part in policy.scope:
         if part == "ip":
