@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import ssl
 from collections import deque
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -127,26 +128,32 @@ class RespClient:
 
     async def call(self, *args: Any) -> Reply:
         """One command, e.g. `await client.call("SET", "k", 1)`."""
-        conn = self._conn
-        if conn is None or conn.closed or conn.loop is not asyncio.get_running_loop():
-            conn = await self._connection()
-        return await conn.send(encode(args))
+        return await self.send(encode(args))
 
-    async def evalsha(self, script: Script, keys: tuple[Any, ...], args: tuple[Any, ...],
-                      command: bytes = b"") -> Reply:
-        """Run `script` by its SHA; a server without it (restarted, flushed) gets the source once (EVAL,
-        which also caches it there). `command`, when given, is `script.evalsha_command(keys, args)` encoded
-        earlier by a caller that sends the same one often."""
+    def send(self, command: bytes) -> Awaitable[Reply]:
+        """One encoded command's reply. A plain function: on the open connection it is that connection's
+        future, so a caller awaiting it resumes with one coroutine frame fewer."""
         conn = self._conn
         if conn is None or conn.closed or conn.loop is not asyncio.get_running_loop():
-            conn = await self._connection()
-        if not command:
-            command = script.evalsha_command(keys, args)
+            return self._send_connecting(command)
+        return conn.send(command)
+
+    async def _send_connecting(self, command: bytes) -> Reply:
+        conn = await self._connection()
+        return await conn.send(command)
+
+    async def evalsha(self, script: Script, keys: tuple[Any, ...], args: tuple[Any, ...]) -> Reply:
+        """Run `script` by its SHA; a server without it (restarted, flushed) gets the source once (EVAL,
+        which also caches it there)."""
         try:
-            return await conn.send(command)
+            return await self.send(script.evalsha_command(keys, args))
         except ReplyError as exc:
             if exc.code != "NOSCRIPT":
                 raise
+        return await self.eval(script, keys, args)
+
+    async def eval(self, script: Script, keys: tuple[Any, ...], args: tuple[Any, ...]) -> Reply:
+        """Run `script` from its source (EVAL): what `evalsha` falls back to when the server answers NOSCRIPT."""
         return await self.call(b"EVAL", script.source, len(keys), *keys, *args)
 
     async def aclose(self) -> None:

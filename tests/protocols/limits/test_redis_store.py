@@ -130,3 +130,20 @@ def test_a_new_policy_on_the_same_key_is_decided_by_its_own_limit(prefix):
         return [(first.allowed, first.remaining), (second.allowed, second.remaining)]
 
     assert asyncio.run(scenario()) == [(True, 4), (False, 0)]
+
+
+def test_a_flushed_script_is_loaded_again_without_falling_back(prefix):
+    policy = RateLimitPolicy.from_config({"algorithm": "fixed_window", "limit": 5, "window_s": 60})
+
+    async def scenario() -> list[tuple[int, bool]]:
+        store = RedisStore(REDIS_URL, prefix)
+        try:
+            limiter = Limiter(policy, store)
+            first = await limiter.hit("k")
+            redis.Redis.from_url(REDIS_URL).script_flush()  # the server forgets the script: NOSCRIPT
+            second = await limiter.hit("k")
+        finally:
+            await store.aclose()
+        return [(first.remaining, first.degraded), (second.remaining, second.degraded)]
+
+    assert asyncio.run(scenario()) == [(4, False), (3, False)]
