@@ -186,8 +186,11 @@ class RouteCredentials:
                 raise MissingCredentials(mode, self.jwt.realm if self.jwt is not None else "")
         else:
             authorization = authorization_value(headers)
-        assert self.jwt is not None  # "jwt" and "either" routes are compiled with their policy
-        principal = await self.jwt.authenticate(authorization)
+        jwt = self.jwt
+        assert jwt is not None  # "jwt" and "either" routes are compiled with their policy
+        principal = jwt.known(authorization)
+        if principal is None:
+            principal = await jwt.authenticate(authorization)
         consumer = self.directory.subjects.get(principal.subject) if principal.subject is not None else None
         if consumer is None:
             return principal, None

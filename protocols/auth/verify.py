@@ -124,6 +124,13 @@ class JwtPolicy:
         self.cache.put(authorization, principal, until)
         return principal
 
+    def known(self, authorization: bytes | None) -> Principal | None:
+        """The principal of an Authorization value verified before and still cached, else None (then call
+        `authenticate`): the common case without a coroutine of its own."""
+        if not authorization or (self.jwks is not None and self.jwks.version != self._jwks_version):
+            return None
+        return self.cache.get(authorization, self.clock())
+
     def _bearer(self, authorization: bytes | None) -> bytes:
         if authorization is None:
             raise AuthFailure.missing(self.realm)

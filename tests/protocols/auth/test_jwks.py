@@ -99,6 +99,23 @@ def test_a_withdrawn_keys_cached_tokens_stop_working_after_the_refresh(server):
     assert asyncio.run(scenario()) == ["ok", "ok", "ok", "invalid_token"]
 
 
+def test_a_changed_key_set_makes_every_cached_token_unknown(server):
+    clock = Clock()
+    policy = jwks_policy(server, clock)
+    value = bearer(MAKERS["pyjwt"](claims(), rsa_key(0), "RS256", kid="k1"))
+
+    async def scenario() -> tuple[bool, bool]:
+        await policy.authenticate(value)
+        await policy.authenticate(value)  # the first fetch changed the key set: the token is checked again
+        known_before = policy.known(value) is not None
+        server.publish(rsa_key(1).jwk("k2", "RS256"))
+        clock.now += 10
+        await outcome(policy, MAKERS["pyjwt"](claims(), rsa_key(1), "RS256", kid="k2"))  # the refresh
+        return known_before, policy.known(value) is not None
+
+    assert asyncio.run(scenario()) == (True, False)
+
+
 def test_unknown_kids_refresh_at_most_once_per_min_refresh_period(server):
     clock = Clock()
     policy = jwks_policy(server, clock, jwks_min_refresh_s=10)

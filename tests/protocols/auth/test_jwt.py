@@ -408,6 +408,24 @@ def test_a_cached_token_still_expires():
     assert refuse_token(p, token).description == "The token has expired."
 
 
+def test_a_token_is_known_without_verifying_only_after_it_was_verified():
+    p = secret_policy()
+    value = bearer(with_pyjwt(claims(), SECRET, "HS256"))
+    assert p.known(value) is None
+    first = asyncio.run(p.authenticate(value))
+    assert p.known(value) is first
+
+
+def test_a_known_token_is_forgotten_when_it_expires():
+    clock = Clock()
+    p = JwtPolicy.from_config({"secret": SECRET, "issuer": ISSUER, "audience": AUDIENCE, "leeway_s": 0},
+                              clock=clock)
+    value = bearer(with_pyjwt(claims(exp=int(clock.now) + 10), SECRET, "HS256"))
+    asyncio.run(p.authenticate(value))
+    clock.now += 11
+    assert p.known(value) is None
+
+
 def test_failures_are_not_cached():
     p = secret_policy()
     for _ in range(3):
