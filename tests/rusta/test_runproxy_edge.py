@@ -9,7 +9,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -22,6 +22,7 @@ from tests.rusta.test_runproxy_tls import tls_port
 from tests.support.certificates import issued
 from tests.support.gateway import Gateway, start_gateway
 from tests.support.grpc_backend import GrpcBackend
+from tests.support.proxy import Reply
 from tests.support.tls import client_context, https_call, served_serial
 from tests.support.upstream import UpstreamServer
 
@@ -53,6 +54,27 @@ def until_served(port: int, server_name: str, context: Any, wanted: int, timeout
             return time.monotonic() - started
         time.sleep(0.02)
     raise AssertionError(f"certificate {wanted} not served within {timeout} s")
+
+
+def settle(gateway: Gateway) -> None:
+    """Until ten answers in a row, on new connections (so from both workers), serve the stored configuration."""
+    stored = api(gateway, "GET", "config/status/").json()["database"]["version"]
+    deadline, in_a_row = time.monotonic() + 10, 0
+    while in_a_row < 10:
+        assert time.monotonic() < deadline, f"version {stored} not served by every worker"
+        version = httpx.get(f"{gateway.url}/health", headers={"Connection": "close"}, timeout=5).json()
+        in_a_row = in_a_row + 1 if version["config_version"] >= stored else 0
+
+
+def routed(call: Callable[[], Reply], timeout: float = 10.0) -> Reply:
+    """The first answer from a worker that serves the new route (each call is a new connection, which either of
+    the two workers may take: one of them can still be on the table before the route)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        reply = call()
+        if reply.status != 404 or time.monotonic() > deadline:
+            return reply
+        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -130,14 +152,11 @@ def test_a_route_accepts_its_clients_certificates_and_refuses_a_missing_one(edge
         "backends": [{"host": "http://127.0.0.1", "port": upstream.port}],
         "tls": {"client_certificate": "required", "client_ca": client_ca.cert_pem.bytes().decode()}})
     assert saved.status_code == 201, saved.text
+    settle(gateway)  # a connection made before a worker's table asked for client certificates carries none
     person = client_ca.issue_cert("alice@example.com", common_name="alice")
-    deadline = time.monotonic() + 10
-    in_a_row = 0
-    while in_a_row < 6 and time.monotonic() < deadline:  # until both workers serve the route (and ask for certs)
-        accepted = https_call(port, HOST, client_context(server_ca, person), "GET", "/private",
-                              headers=[("X-Client-Cert-Subject", "CN=mallory")])
-        in_a_row = in_a_row + 1 if accepted.status == 200 else 0
-    missing = https_call(port, HOST, client_context(server_ca), "GET", "/private")
+    accepted = routed(lambda: https_call(port, HOST, client_context(server_ca, person), "GET", "/private",
+                                         headers=[("X-Client-Cert-Subject", "CN=mallory")]))
+    missing = routed(lambda: https_call(port, HOST, client_context(server_ca), "GET", "/private"))
     assert accepted.status == 200
     [subject] = upstream.requests[-1].header("x-client-cert-subject")  # the client's own copy is gone
     assert "CN=alice" in subject.split(",") and "mallory" not in subject
@@ -155,13 +174,7 @@ def test_http2_over_tls_and_grpc_over_tls_reach_their_backends(edge, tmp_path):
                   {"name": "hello", "external_path": "/hello", "methods": ["GET"],
                    "backends": [{"host": "http://127.0.0.1", "port": upstream.port}]}):
         assert api(gateway, "POST", "routes/", route).status_code == 201
-    deadline, in_a_row = time.monotonic() + 10, 0
-    while in_a_row < 6 and time.monotonic() < deadline:  # both workers serve the certificate and both routes
-        try:
-            ok = https_call(port, HOST, client_context(ca), "GET", "/hello").status == 200
-        except OSError:
-            ok = False
-        in_a_row = in_a_row + 1 if ok else 0
+    settle(gateway)
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
 
