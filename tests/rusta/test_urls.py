@@ -85,6 +85,7 @@ class World:
             "view": "overview", "app_label": "routes", "url": "no-such-page/", "pk": AuditEntry.objects.first().pk,
             "id": backend.pk if "backends" in pattern else (self.other_user.pk if "auth/user" in pattern
                                                            else self.consumer.pk if "consumers" in pattern
+                                                           else self.certificate.pk if "certificates" in pattern
                                                            else route.pk),
         }[name])
 
