@@ -6,6 +6,7 @@ import http.client
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Sequence
@@ -96,10 +97,17 @@ def free_port(preferred: int, taken: set[int]) -> int:
 
 
 def http_status(port: int, path: str, timeout: float = 1.0, headers: Sequence[str] = (), method: str = "GET",
-                body: str | None = None) -> int | None:
-    """The status of `method` http://127.0.0.1:port/path (GET unless told), or None when nothing answers;
-    `headers` as wrk's -H takes them ("Name: value")."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+                body: str | None = None, tls: bool = False) -> int | None:
+    """The status of `method` http://127.0.0.1:port/path (GET unless told; https with `tls`, the certificate not
+    verified), or None when nothing answers; `headers` as wrk's -H takes them ("Name: value")."""
+    if tls:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        conn: http.client.HTTPConnection = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout,
+                                                                       context=context)
+    else:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         conn.request(method, path, body=body, headers=dict(header.split(": ", 1) for header in headers))
         response = conn.getresponse()

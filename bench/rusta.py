@@ -163,10 +163,8 @@ class RustaRunner:
             if scenario.tool == "wrk":
                 # The first request of a route may import its code (an llm route's providers): on a busy machine
                 # that took more than a second, so the probe waits up to PROBE_TIMEOUT_S.
-                status = (tls.https_status(load_port, scenario.path, headers=scenario.headers,
-                                           timeout=PROBE_TIMEOUT_S) if scenario.tls else
-                          http_status(load_port, scenario.path, timeout=PROBE_TIMEOUT_S, headers=scenario.headers,
-                                      method=scenario.method, body=scenario.body))
+                status = http_status(load_port, scenario.path, timeout=PROBE_TIMEOUT_S, headers=scenario.headers,
+                                     method=scenario.method, body=scenario.body, tls=scenario.tls)
                 if status != 200:
                     raise BenchError(f"{scenario.method} {scenario.path} through Rusta answered {status}, not 200; "
                                      f"see {log_path}")

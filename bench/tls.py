@@ -3,7 +3,6 @@ Caddy, stored in Rusta through its certificates API, and probed with a handshake
 from __future__ import annotations
 
 import base64
-import http.client
 import json
 import socket
 import ssl
@@ -87,20 +86,3 @@ def store_in_rusta(admin_port: int, user: str, password: str, certificate: Bench
         raise BenchError(f"POST /api/certificates/ failed: {exc}") from None
     if status != 201:
         raise BenchError(f"POST /api/certificates/ answered {status}, not 201")
-
-
-def https_status(port: int, path: str, headers: tuple[str, ...] = (), timeout: float = 2.0) -> int | None:
-    """The status of GET https://127.0.0.1:port/path (certificate not verified), or None when nothing answers."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=timeout, context=context)
-    try:
-        conn.request("GET", path, headers=dict(header.split(": ", 1) for header in headers))
-        response = conn.getresponse()
-        response.read()
-        return response.status
-    except (OSError, http.client.HTTPException):
-        return None
-    finally:
-        conn.close()

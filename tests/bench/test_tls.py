@@ -13,7 +13,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from bench import tls
-from bench.procs import BenchError
+from bench.procs import BenchError, http_status
 from tests.support.upstream import refused_port
 
 
@@ -76,9 +76,9 @@ def test_no_listener_is_no_handshake() -> None:
 
 
 def test_https_status_reads_the_answer_over_tls(https_port: int) -> None:
-    assert tls.https_status(https_port, "/bench") == 200
-    assert tls.https_status(https_port, "/other") == 404
+    assert http_status(https_port, "/bench", tls=True) == 200
+    assert http_status(https_port, "/other", tls=True) == 404
 
 
 def test_https_status_is_none_when_nothing_answers() -> None:
-    assert tls.https_status(refused_port(), "/bench") is None
+    assert http_status(refused_port(), "/bench", tls=True) is None
