@@ -27,6 +27,9 @@ from typing import Any
 import grpc
 import trustme
 
+from protocols.table import BackendSpec, RouteSpec
+from tests.support.proxy import pool_route
+
 SERVICE = "test.Echo"
 HEALTH_SERVICE = "grpc.health.v1.Health"
 
@@ -157,3 +160,16 @@ class GrpcBackend:
             context.abort(grpc.StatusCode.NOT_FOUND, f"unknown service {service}")
             raise AssertionError("abort raises")
         return b"\x08" + bytes([status])  # HealthCheckResponse: field 1 (varint)
+
+
+def grpc_route(name: str, ports: list[int], **extra: Any) -> RouteSpec:
+    """A grpc route of the data plane for test.Echo over cleartext backends on these ports."""
+    return pool_route(name, "/test.Echo/{method}", ports, methods=("POST",), protocol="grpc", **extra)
+
+
+def tls_grpc_route(route_id: int, server: GrpcBackend, ca: trustme.CA) -> RouteSpec:
+    """A grpc route to one TLS backend reached with the route's own CA (`ca`, which issued its certificate)."""
+    backend = BackendSpec(id=route_id, scheme="https", host="127.0.0.1", port=server.port,
+                          tls_ca=ca.cert_pem.bytes().decode(), tls_server_name="localhost")
+    return RouteSpec(id=route_id, name="secure", external_path="/test.Echo/{method}", methods=("POST",),
+                     backends=(backend,), protocol="grpc")

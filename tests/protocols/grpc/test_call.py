@@ -16,11 +16,10 @@ from protocols.dataplane import DataPlane, ProxyOptions
 from protocols.http.accesslog import AccessLog
 from protocols.http.proxy import ProxyApp
 from protocols.recorder import Recorder
-from protocols.table import BackendSpec, LiveTable, RouteSpec, RouteTable
+from protocols.table import LiveTable, RouteSpec, RouteTable
 from tests.protocols.auth.tokens import SECRET, bearer, claims, with_pyjwt
 from tests.support.grpc_asgi import AsgiCall, grpc_scope, unary
-from tests.support.grpc_backend import GrpcBackend
-from tests.support.proxy import pool_route
+from tests.support.grpc_backend import GrpcBackend, grpc_route, tls_grpc_route
 from tests.support.upstream import refused_port
 
 T = TypeVar("T")
@@ -32,10 +31,6 @@ RESOURCE_EXHAUSTED, UNIMPLEMENTED, UNAVAILABLE, UNAUTHENTICATED = 8, 12, 14, 16
 def backend() -> Iterator[GrpcBackend]:
     with GrpcBackend("one", slow_s=1.0) as server:
         yield server
-
-
-def grpc_route(name: str, ports: list[int], **extra: Any) -> RouteSpec:
-    return pool_route(name, "/test.Echo/{method}", ports, methods=("POST",), protocol="grpc", **extra)
 
 
 class Spans:
@@ -271,11 +266,7 @@ def test_a_connect_failure_moves_the_call_to_another_backend(backend):
 def test_a_tls_backend_is_reached_with_the_routes_own_ca():
     ca = trustme.CA()
     with GrpcBackend("secure", tls=ca) as server:
-        backend = BackendSpec(id=901, scheme="https", host="127.0.0.1", port=server.port,
-                              tls_ca=ca.cert_pem.bytes().decode(), tls_server_name="localhost")
-        route = RouteSpec(id=901, name="secure", external_path="/test.Echo/{method}", methods=("POST",),
-                          backends=(backend,), protocol="grpc")
-        call = through([route], lambda gw: unary(gw.app, "/test.Echo/Unary", b"tls"))
+        call = through([tls_grpc_route(901, server, ca)], lambda gw: unary(gw.app, "/test.Echo/Unary", b"tls"))
     assert call.status == OK
     assert call.messages == [b"secure:tls"]
 

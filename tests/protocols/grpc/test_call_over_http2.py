@@ -15,10 +15,9 @@ import trustme
 
 from protocols.http.accesslog import AccessLog
 from protocols.recorder import Recorder
-from protocols.table import BackendSpec, RouteSpec
 from tests.protocols.auth.tokens import SECRET, claims, with_pyjwt
-from tests.support.grpc_backend import GrpcBackend
-from tests.support.proxy import ProxyServer, pool_route
+from tests.support.grpc_backend import GrpcBackend, grpc_route, tls_grpc_route
+from tests.support.proxy import ProxyServer
 from tests.support.upstream import refused_port
 
 
@@ -26,10 +25,6 @@ from tests.support.upstream import refused_port
 def backend() -> Iterator[GrpcBackend]:
     with GrpcBackend("one") as server:
         yield server
-
-
-def grpc_route(name: str, ports: list[int], **extra: Any) -> RouteSpec:
-    return pool_route(name, "/test.Echo/{method}", ports, methods=("POST",), protocol="grpc", **extra)
 
 
 def channel(proxy: ProxyServer) -> grpc.Channel:
@@ -127,11 +122,7 @@ def test_calls_are_balanced_over_two_backends():
 def test_a_tls_backend_is_reached_with_the_routes_own_ca():
     ca = trustme.CA()
     with GrpcBackend("secure", tls=ca) as server:
-        backend = BackendSpec(id=902, scheme="https", host="127.0.0.1", port=server.port,
-                              tls_ca=ca.cert_pem.bytes().decode(), tls_server_name="localhost")
-        route = RouteSpec(id=902, name="secure", external_path="/test.Echo/{method}", methods=("POST",),
-                          backends=(backend,), protocol="grpc")
-        with ProxyServer([route]) as proxy:
+        with ProxyServer([tls_grpc_route(902, server, ca)]) as proxy:
             answer, _ = unary(proxy, "Unary", b"tls")
     assert answer == b"secure:tls"
 
