@@ -20,3 +20,12 @@ def role_user(username: str, role: str | None, **fields: Any) -> Any:
     if group:
         user.groups.add(Group.objects.get(name=group))
     return user
+
+
+def api_client_of(role: str) -> Any:
+    """A DRF APIClient signed in as a new user of `role` (named after it)."""
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(role_user(role, role))
+    return client

@@ -12,7 +12,7 @@ from routes.secrets import REDACTED
 from routes.services import config_version
 from routes.snapshot import build_table
 from tests.support.certificates import ec_key_pem, encrypted, expired, issued
-from tests.support.users import role_user
+from tests.support.users import api_client_of
 
 pytestmark = pytest.mark.django_db
 CA = trustme.CA()
@@ -20,15 +20,9 @@ API = issued(CA, "api.example.com", "*.api.example.com", rsa=True)
 WWW = issued(CA, "www.example.com")
 
 
-def client_of(role: str) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(role_user(role, role))
-    return client
-
-
 @pytest.fixture
 def operator() -> APIClient:
-    return client_of("operator")
+    return api_client_of("operator")
 
 
 @pytest.fixture
@@ -152,7 +146,7 @@ def test_each_change_moves_the_version_and_reaches_the_table(operator, created):
 
 
 def test_a_viewer_reads_but_cannot_write(created):
-    viewer = client_of("viewer")
+    viewer = api_client_of("viewer")
     assert viewer.get("/api/certificates/").status_code == 200
     assert viewer.delete("/api/certificates/api/").status_code == 403
     assert viewer.post("/api/certificates/", {"name": "x"}, format="json").status_code == 403

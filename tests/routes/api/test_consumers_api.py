@@ -7,20 +7,14 @@ import pytest
 from rest_framework.test import APIClient
 
 from routes.models import AuditEntry
-from tests.support.users import role_user
+from tests.support.users import api_client_of
 
 pytestmark = pytest.mark.django_db
 
 
-def client_of(role: str) -> APIClient:
-    client = APIClient()
-    client.force_authenticate(role_user(role, role))
-    return client
-
-
 @pytest.fixture
 def operator() -> APIClient:
-    return client_of("operator")
+    return api_client_of("operator")
 
 
 @pytest.fixture
@@ -101,6 +95,6 @@ def test_every_change_is_in_the_audit_trail(operator, consumer, issued):
 
 
 def test_a_viewer_reads_consumers_but_issues_no_key(consumer):
-    viewer = client_of("viewer")
+    viewer = api_client_of("viewer")
     assert viewer.get(f"/api/consumers/{consumer['id']}/").status_code == 200
     assert viewer.post(f"/api/consumers/{consumer['id']}/keys/", format="json").status_code == 403
