@@ -9,6 +9,7 @@ from protocols.errors import UpstreamReset
 from protocols.table import BackendSpec
 from protocols.upstream.connection import HOP_BY_HOP, UpstreamConnection
 from protocols.upstream.pool import Pool
+from protocols.upstream.tls import backend_context
 
 Headers = list[tuple[bytes, bytes]]
 Body = bytes | AsyncIterator[bytes]
@@ -197,10 +198,7 @@ class UpstreamClient:
             if not backend.tls_ca and backend.tls_verify and self._ssl_context is not None:
                 context = self._ssl_context
             else:
-                context = ssl.create_default_context(cadata=backend.tls_ca or None)
-                if not backend.tls_verify:
-                    context.check_hostname = False
-                    context.verify_mode = ssl.CERT_NONE
+                context = backend_context(backend.tls_ca, backend.tls_verify)
             self._contexts[key] = context
         return context
 

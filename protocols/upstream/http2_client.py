@@ -11,6 +11,7 @@ from protocols.errors import UpstreamConnectTimeout, UpstreamNameNotResolved, Up
 from protocols.table import BackendSpec
 from protocols.upstream.http2 import IDLE_TIMEOUT, Headers, Http2Connection, Http2Stream
 from protocols.upstream.pool import authority
+from protocols.upstream.tls import backend_context
 
 Key = tuple[str, str, int, str, str, bool]
 
@@ -107,10 +108,6 @@ class Http2Client:
         key = (backend.tls_ca, backend.tls_verify)
         context = self._contexts.get(key)
         if context is None:
-            context = ssl.create_default_context(cadata=backend.tls_ca or None)
-            if not backend.tls_verify:
-                context.check_hostname = False
-                context.verify_mode = ssl.CERT_NONE
-            context.set_alpn_protocols(["h2"])
+            context = backend_context(backend.tls_ca, backend.tls_verify, alpn=("h2",))
             self._contexts[key] = context
         return context

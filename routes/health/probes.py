@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from protocols.upstream.tls import backend_context
 from routes.health import grpc_health
 
 USER_AGENT = "rusta-health-check/1"
@@ -145,7 +146,7 @@ def _client(key: tuple[bool, str, bool], transport: httpx.AsyncBaseTransport | N
     grpc, ca, verify = key
     context: ssl.SSLContext | bool = False
     if verify:
-        context = ssl.create_default_context(cadata=ca or None)
+        context = backend_context(ca, verify=True)
     if grpc:
         # HTTP/2 only: prior knowledge over cleartext, ALPN h2 over TLS.
         return httpx.AsyncClient(transport=transport, http1=False, http2=True, verify=context,
