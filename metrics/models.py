@@ -259,3 +259,109 @@ class LlmSpend(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} from {self.window_start:%Y-%m-%d}: {self.used}"
+
+
+class ClientWindow(models.Model):
+    """What one client did on one route during one window, as one gateway process counted it (the abuse block).
+
+    `client` names the caller: `consumer:<name>`, `sub:<JWT subject>`, `key:<hash of the API key>` or
+    `ip:<address>`. Several processes' rows of one (start, route, client) add up, except the distinct paths and
+    addresses, which are merged from their hashes (`path_hashes`, `address_hashes`, each capped; `distinct_paths`
+    and `distinct_addresses` are each process's exact count, so a merge takes the larger of the union and the max).
+    Written by the workers' flushers (protocols.abuse counts, metrics.abuse stores), read by the detection task.
+    """
+
+    start = models.DateTimeField()
+    window_s = models.FloatField(default=10.0)
+    route = models.CharField(max_length=200)
+    client = models.CharField(max_length=200)
+    source = models.CharField(max_length=100, help_text="The gateway process that counted these requests.")
+    requests = models.BigIntegerField(default=0)
+    errors_4xx = models.BigIntegerField(default=0)
+    auth_failures = models.BigIntegerField(default=0, help_text="401 and 403 answers.")
+    not_found = models.BigIntegerField(default=0, help_text="404 answers.")
+    rate_limited = models.BigIntegerField(default=0, help_text="429 answers.")
+    bytes_in = models.BigIntegerField(default=0)
+    bytes_out = models.BigIntegerField(default=0)
+    distinct_paths = models.IntegerField(default=0)
+    path_hashes = models.JSONField(default=list)
+    distinct_addresses = models.IntegerField(default=0)
+    address_hashes = models.JSONField(default=list)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["start", "route", "client", "source"],
+                                               name="clientwindow_one_row_per_writer",
+                                               violation_error_message="One row per window, route, client and "
+                                                                       "writer.")]
+        indexes = [models.Index(fields=["start"], name="clientwindow_start"),
+                   models.Index(fields=["route", "start"], name="clientwindow_route")]
+
+    def __str__(self) -> str:
+        return f"{self.start:%Y-%m-%d %H:%M:%S} {self.client} on {self.route} ({self.source})"
+
+
+class VerdictKind(models.TextChoices):
+    BURST = "burst", "Burst"
+    CREDENTIAL_STUFFING = "credential_stuffing", "Credential stuffing"
+    ENUMERATION = "enumeration", "Enumeration"
+    SCRAPING = "scraping", "Scraping"
+    TOKEN_SHARING = "token_sharing", "Token sharing"
+    ANOMALY = "anomaly", "Anomaly"
+
+
+class VerdictAction(models.TextChoices):
+    SHADOW = "shadow", "Recorded only"
+    LOWER = "lower", "Limit lowered"
+    BLOCK = "block", "Blocked"
+
+
+class Verdict(models.Model):
+    """The detection task's judgement of one client on one route: which features deviated, by how much against
+    which baseline, the score and the model that gave it, and what the gateway does about it until `expires_at`.
+
+    `features` is a list of {"name", "value", "baseline", "population", "score"}. A verdict is in force while
+    `expires_at` is in the future and `lifted_at` is null; the gateway processes read those (never per request).
+    """
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    route = models.CharField(max_length=200)
+    client = models.CharField(max_length=200)
+    kind = models.CharField(max_length=32, choices=VerdictKind.choices)
+    features = models.JSONField(default=list)
+    score = models.FloatField()
+    model_version = models.CharField(max_length=100)
+    action = models.CharField(max_length=16, choices=VerdictAction.choices)
+    factor = models.FloatField(null=True, blank=True, help_text="The lowered limit's share of the normal one.")
+    window_start = models.DateTimeField()
+    window_end = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    lifted_at = models.DateTimeField(null=True, blank=True)
+    lifted_by = models.CharField(max_length=150, blank=True, default="")
+    lift_reason = models.CharField(max_length=500, blank=True, default="")
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["expires_at"], name="verdict_expires"),
+                   models.Index(fields=["route", "client"], name="verdict_client")]
+
+    def __str__(self) -> str:
+        return f"verdict {self.pk}: {self.client} on {self.route}, {self.kind}, {self.action}"
+
+
+class ClientLimit(models.Model):
+    """A personalized limit: what one client may send on one route, learned from its own normal use (a route's
+    abuse block with `personalized_limits`), applied by the gateway in place of the route's limit for it."""
+
+    route = models.CharField(max_length=200)
+    client = models.CharField(max_length=200)
+    limit = models.PositiveIntegerField(help_text="Requests per window_s.")
+    window_s = models.FloatField()
+    learned_from = models.PositiveIntegerField(help_text="How many of the client's windows it was learned from.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["route", "client"], name="clientlimit_one_per_client",
+                                               violation_error_message="One limit per route and client.")]
+
+    def __str__(self) -> str:
+        return f"{self.client} on {self.route}: {self.limit} per {self.window_s:g} s"

@@ -16,10 +16,12 @@ why, once per table.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from protocols.abuse.config import AbusePolicy
 from protocols.ai.plugin import ai_plugin
+from protocols.apidocs.config import DocsPolicy
 from protocols.balancing import Balancing, RouteRuntime
 from protocols.block_errors import BlockError
 from protocols.discovery import NOTHING_DISCOVERED, Discovered
@@ -66,11 +68,12 @@ class RoutePlan:
     protocols only; `ai` for http routes with an enabled `ai_policy` (protocols.ai.routing); `plugins` for http
     routes that run plugins (the gateway-wide `plugins` list with the route's own, protocols.plugins); `llm` for
     llm routes (their compiled `llm` block: targets, guard, budgets); `tls` is its `tls` block (HTTPS redirect,
-    client certificates; protocols.tls.policy).
+    client certificates; protocols.tls.policy); `abuse` and `api_docs` are its traffic intelligence blocks on http
+    routes (protocols.abuse, protocols.apidocs), None when absent or disabled.
     """
 
     __slots__ = ("route", "guards", "shaping", "broken", "touches_answers", "access", "runtime", "websocket",
-                 "ftp", "ai", "plugins", "llm", "llm_resilience", "tls")
+                 "ftp", "ai", "plugins", "llm", "llm_resilience", "tls", "abuse", "api_docs")
 
     def __init__(self, route: CompiledRoute, guards: Guards | None, shaping: RouteShaping | None, broken: bool,
                  access: RouteAccess | None, runtime: RouteRuntime | None) -> None:
@@ -90,6 +93,8 @@ class RoutePlan:
         self.llm: LlmPolicy | None = None
         self.llm_resilience: Resilience = DEFAULT_RESILIENCE
         self.tls: TlsPolicy = DEFAULT_TLS_POLICY
+        self.abuse: AbusePolicy | None = None
+        self.api_docs: DocsPolicy | None = None
 
 
 class TablePlan:
@@ -188,6 +193,14 @@ def _gateway_plugins(settings: Mapping[str, Any]) -> tuple[PluginEntry, ...] | B
         return BlockError(exc.prefixed("plugins"))
 
 
+def _prefixed(block: str, compile_block: Callable[[Any], Any], value: Any) -> Any:
+    """A block compiled by `compile_block`, its errors raised at paths that start with the block's name."""
+    try:
+        return compile_block(value)
+    except BlockError as exc:
+        raise BlockError(exc.prefixed(block)) from None
+
+
 def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: AccessControl,
                 runtime: RouteRuntime | None, ai: AiRouting | None,
                 plugins: tuple[PluginEntry, ...] | BlockError = (),
@@ -200,6 +213,8 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
     chain: PluginChain | None = None
     llm: LlmPolicy | None = None
     llm_resilience = DEFAULT_RESILIENCE
+    abuse: AbusePolicy | None = None
+    api_docs: DocsPolicy | None = None
     try:
         # First: a route whose client certificates cannot be checked is refused with no guards (WebSocket
         # handshakes too), never served to anyone.
@@ -225,6 +240,8 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
             # AI routing is the route's built-in plugin, run in the chain's balance phase (protocols.ai.plugin).
             builtins = (ai_plugin(route_ai),) if route_ai is not None else ()
             chain = compile_chain(route.name, plugins, policies, {} if made is None else made, builtins=builtins)
+            abuse = _prefixed("abuse", AbusePolicy.from_config, policies.get("abuse"))
+            api_docs = _prefixed("api_docs", DocsPolicy.from_config, policies.get("api_docs"))
         elif route.protocol == "llm":
             llm = llm_policy(policies.get("llm"), route_name=route.name)
             llm_resilience = Resilience(breaker_policy(route.name, policies), retry_policy(route.name, policies),
@@ -240,6 +257,8 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
     plan.llm = llm
     plan.llm_resilience = llm_resilience
     plan.tls = tls
+    plan.abuse = abuse
+    plan.api_docs = api_docs
     if route.protocol == "websocket":
         plan.websocket = websocket_policy(route.name, policies)
     elif route.protocol == "ftp":

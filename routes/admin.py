@@ -122,6 +122,10 @@ class RouteAdmin(admin.ModelAdmin):
             "classes": ("collapse",),
             "fields": ("llm",),
         }),
+        ("Traffic intelligence (JSON; http routes: adaptive limits, API docs learned from traffic)", {
+            "classes": ("collapse",),
+            "fields": ("abuse", "api_docs"),
+        }),
         ("Plugins (JSON list; runs after the gateway-wide plugins)", {
             "classes": ("collapse",),
             "fields": ("plugins",),

@@ -13,7 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from protocols.abuse import config as abuse_config
 from protocols.ai import config as ai_config
+from protocols.apidocs import config as apidocs_config
 from protocols.auth.config import DEFAULTS as JWT_DEFAULTS
 from protocols.auth.config import KNOWN_KEYS as JWT_KEYS
 from protocols.block_errors import unknown_key_message
@@ -173,6 +175,10 @@ BLOCKS: dict[str, BlockKeys] = {
     # TLS on the proxy listener (protocols.tls.policy): the compiler's own keys and defaults; `client_ca` is public
     # material (the CAs a client certificate must chain to), never redacted.
     "tls": BlockKeys(dict(tls_policy.KEYS), notes=False, import_drops=False),
+    # Traffic intelligence (protocols.abuse, protocols.apidocs): the compilers' own keys and defaults; `openapi` is
+    # the declared document the learned one is compared with.
+    "abuse": BlockKeys(dict(abuse_config.KEYS), import_drops=False),
+    "api_docs": BlockKeys(dict(apidocs_config.KEYS)),
     # Gateway settings only: the LLM that routes with an `ai_policy` ask unless they name their own.
     "ai": BlockKeys({**_none("provider", "model", "api_key", "base_url"),
                      "timeout_ms": ai_config.DEFAULT_PROVIDER_TIMEOUT_MS,

@@ -83,6 +83,8 @@ class Route(models.Model):
     ftp = _block_field("ftp")
     websocket = _block_field("websocket")
     tls = _block_field("tls")
+    abuse = _block_field("abuse")
+    api_docs = _block_field("api_docs")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -21,7 +21,7 @@ from typing import Any
 from protocols.auth.consumers import AUTH_MODES
 from protocols.balancing import STRATEGIES as BALANCERS
 from protocols.table import RouteSpec
-from routes import access_blocks, field_checks, guard_blocks, transformations
+from routes import access_blocks, field_checks, guard_blocks, traffic_blocks, transformations
 from routes.consumers.route_auth import check_auth
 
 Errors = dict[str, list[str]]
@@ -288,6 +288,20 @@ FIELDS: tuple[Field, ...] = (
                      "verified certificate is refused (401) when required. The CA bundle is public material, shown "
                      "as stored. HTTP, gRPC and LLM routes only; client certificates on HTTP and gRPC routes "
                      "only."),
+    Block("abuse", check=traffic_blocks.check_abuse, protocols=("http",),
+          help="Limits that adapt to abuse: each client's traffic on this route is counted and judged by the "
+               "detection task (`mode` shadow records verdicts only; enforce applies `action` lower or block for "
+               "`duration_s`), and with `personalized_limits` each client gets a limit learned from its own normal "
+               "use; null: not counted. HTTP routes only.",
+          admin_help='Like {"mode": "shadow"} to see verdicts first, then {"mode": "enforce", "action": "block", '
+                     '"duration_s": 600} or {"mode": "enforce", "action": "lower", "factor": 0.25} (lower needs a '
+                     "rate_limit or personalized_limits). HTTP routes only."),
+    Block("api_docs", check=traffic_blocks.check_api_docs, protocols=("http",),
+          help="API docs learned from traffic: `sample_rate` of requests whose shapes (never values) are recorded, "
+               "bodies read up to `max_body_bytes`, and `openapi`, the declared document the learned one is "
+               "compared with; null: nothing sampled. HTTP routes only.",
+          admin_help='Like {"sample_rate": 0.05} or {"sample_rate": 0.01, "openapi": {"openapi": "3.0.3", '
+                     '"paths": {...}}}. HTTP routes only.'),
 )
 
 BY_NAME: dict[str, Field] = {f.name: f for f in FIELDS}

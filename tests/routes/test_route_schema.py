@@ -53,6 +53,8 @@ BLOCK_SAMPLES: dict[str, tuple[str, Any]] = {
     # The key is nested in a target: redacted at any depth, restored by position when sent back.
     "llm": ("llm", {"targets": [{"provider": "openai", "model": "gpt-4o-mini", "api_key": "sk-sampled-key-1234"}],
                     "max_body_bytes": 65536}),
+    "abuse": ("http", {"mode": "enforce", "action": "block", "duration_s": 300}),
+    "api_docs": ("http", {"sample_rate": 0.05, "max_body_bytes": 4096}),
 }
 # A value of each top-level field the data plane reads that differs from its default.
 FIELD_SAMPLES: dict[str, Any] = {
@@ -90,6 +92,8 @@ PLANNED: dict[str, Callable[[RoutePlan], Any]] = {
     "llm": lambda plan: [(t.model, t.api_key) for t in plan.llm.targets] == [("gpt-4o-mini", "sk-sampled-key-1234")]
     and plan.llm.max_body_bytes == 65536,
     "tls": lambda plan: plan.tls.redirect_http and plan.tls.redirect_status == 301,
+    "abuse": lambda plan: plan.abuse.enforcing and plan.abuse.duration_s == 300,
+    "api_docs": lambda plan: plan.api_docs.sample_rate == 0.05 and plan.api_docs.max_body_bytes == 4096,
     "ai_policy": lambda plan: plan.ai.strategy.name == "content_analysis" and plan.ai.policy.providers[0].provider
     == "openai",
 }
