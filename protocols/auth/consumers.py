@@ -177,6 +177,17 @@ class RouteCredentials:
     async def authenticate(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[Principal, str | None]:
         """The request's principal and its consumer's name (None: a token whose subject is no consumer's);
         raises the GatewayError that answers instead."""
+        known = self.known(headers)
+        if known is not None:
+            return known
+        jwt = self.jwt
+        assert jwt is not None  # only a token not verified before is left for here
+        return self._token_principal(await jwt.authenticate(authorization_value(headers)))
+
+    def known(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[Principal, str | None] | None:
+        """`authenticate` without waiting, whenever nothing needs waiting for: an API key, or a token verified
+        before and still cached (nearly every request); None when the token must be verified (call
+        `authenticate`). Raises the same GatewayErrors."""
         mode = self.mode
         if mode in KEY_MODES:
             key, authorization = presented_key(headers)
@@ -189,8 +200,9 @@ class RouteCredentials:
         jwt = self.jwt
         assert jwt is not None  # "jwt" and "either" routes are compiled with their policy
         principal = jwt.known(authorization)
-        if principal is None:
-            principal = await jwt.authenticate(authorization)
+        return None if principal is None else self._token_principal(principal)
+
+    def _token_principal(self, principal: Principal) -> tuple[Principal, str | None]:
         consumer = self.directory.subjects.get(principal.subject) if principal.subject is not None else None
         if consumer is None:
             return principal, None
@@ -212,10 +224,11 @@ class RouteCredentials:
         stripped = self.stripped
         if not stripped:
             return headers
+        # ASGI field names are lower-case (the listeners make them so), and so are the stripped names.
         if not self.strip_key_bearer:
-            kept = [item for item in headers if item[0].lower() not in stripped]
+            kept = [item for item in headers if item[0] not in stripped]
         else:
-            kept = [item for item in headers if (name := item[0].lower()) not in stripped
+            kept = [item for item in headers if (name := item[0]) not in stripped
                     and not (name == b"authorization" and is_key_bearer(item[1]))]
         kept += principal.headers
         return kept

@@ -40,6 +40,14 @@ Headers = list[tuple[bytes, bytes]]
 _MAX_KEPT_POLICIES = 256
 
 
+class Pending:
+    """The marker of a step that must be awaited (RouteAccess.spend_now: the counter is in Redis)."""
+
+
+PENDING = Pending()
+_NOBODY: tuple[None, None] = (None, None)
+
+
 class AccessMisconfigured(GatewayError):
     """503: the route requires a token, but no usable JWT settings exist for it; the log says why."""
 
@@ -104,6 +112,35 @@ class RouteAccess:
         if key is None:
             return None
         decision = await limiter.hit(key)
+        if not decision.allowed:
+            self.recorder.rate_limited(self.route_name)
+            raise decision.error(self.route_name)
+        return decision
+
+    def identify_now(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[Principal | None, str | None] | None:
+        """`identify` without a coroutine when nothing needs waiting for (no credential, an API key, a token
+        verified before and still cached: nearly every request); None: await `identify`."""
+        if self.broken:
+            raise AccessMisconfigured(self.route_name)
+        credentials = self.credentials
+        if credentials is None:
+            return _NOBODY
+        return credentials.known(headers)
+
+    def spend_now(self, headers: Iterable[tuple[bytes, bytes]], client_ip: str, principal: Principal | None,
+                  consumer: str | None) -> Decision | None | Pending:
+        """`spend` without a coroutine when its counter is in this process; PENDING when it is shared (Redis):
+        await `spend`."""
+        limiter = self.limiter
+        if limiter is None:
+            return None
+        if not limiter.local:
+            return PENDING
+        key = limit_key(limiter.policy, self.route_name, client_ip,
+                        principal.subject if principal is not None else None, headers, consumer)
+        if key is None:
+            return None
+        decision = limiter.decide_now(key)
         if not decision.allowed:
             self.recorder.rate_limited(self.route_name)
             raise decision.error(self.route_name)

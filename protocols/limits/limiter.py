@@ -36,6 +36,17 @@ class Limiter:
             capacity = max(policy.fallback_limit, policy.capacity * policy.fallback_limit // policy.limit)
         self.fallback_policy = dataclasses.replace(policy, limit=policy.fallback_limit, capacity=capacity)
 
+    @property
+    def local(self) -> bool:
+        """Whether the counters are in this process (a LocalStore): `decide_now` then answers without waiting."""
+        return isinstance(self.store, LocalStore)
+
+    def decide_now(self, key: str) -> Decision:
+        """`hit` on a LocalStore, synchronously; only when `local`."""
+        store = self.store
+        assert isinstance(store, LocalStore)
+        return store.decide(self.policy, key, store.clock())
+
     async def hit(self, key: str, now: float | None = None) -> Decision:
         """Spend one request on `key` (from `limit_key`). `now` is for tests; the proxy passes nothing."""
         try:

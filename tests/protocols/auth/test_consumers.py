@@ -203,3 +203,31 @@ def test_per_user_counts_the_consumer_when_the_subject_has_one():
     assert refused(jwt_route, [(b"authorization", bearer(token("alice")))]).status == 429
     admit(jwt_route, [(b"authorization", bearer(token("stranger")))])  # no consumer: its own subject's counter
 
+
+
+# --- Without waiting ---------------------------------------------------------------------------------------------
+
+def test_a_token_is_verified_once_then_known_without_waiting_as_the_same_consumer():
+    route_access = access("jwt")
+    headers = [(b"authorization", bearer(token()))]
+    assert route_access.identify_now(headers) is None  # never verified: it must be awaited
+    verified = asyncio.run(route_access.identify(headers))
+    known = route_access.identify_now(headers)
+    assert known is not None and known[1] == verified[1] == "billing"
+    assert known[0].subject == "alice"
+
+
+def test_a_key_is_known_without_waiting_and_a_refusal_is_the_same():
+    assert access("key").identify_now([(b"x-api-key", KEY)])[1] == "billing"
+    with pytest.raises(GatewayError) as caught:
+        access("key").identify_now([])
+    assert (caught.value.status, caught.value.type) == (401, "unauthorized")
+
+
+def test_a_local_limit_is_spent_without_waiting_and_refuses_past_its_limit():
+    route_access = access("none", policies={"rate_limit": {"limit": 2, "window_s": 60, "store": "local"}})
+    spent = [route_access.spend_now([], "10.0.0.1", None, None) for _ in range(2)]
+    assert [decision.remaining for decision in spent] == [1, 0]
+    with pytest.raises(GatewayError) as caught:
+        route_access.spend_now([], "10.0.0.1", None, None)
+    assert caught.value.status == 429
