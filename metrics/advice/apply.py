@@ -45,8 +45,8 @@ class Applied:
 def apply_advice(advice_id: str, *, actor: Actor, now: datetime, live: Combined | None = None,
                  source: str = "advice") -> Applied:
     rule, _, rest = advice_id.partition(":")
-    route_name, _, _digest = rest.rpartition(":")
-    if rule not in engine.RULES or not route_name or not _digest:
+    route_name, _, made_of = rest.rpartition(":")
+    if rule not in engine.RULES or not route_name or not made_of:
         raise AdviceNotFound(f"no advice has the id {advice_id!r}")
     run = engine.advise(now, live, llm="cached")
     item = run.find(advice_id)

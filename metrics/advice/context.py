@@ -19,8 +19,8 @@ from routes.services import route_document
 
 LOOKBACK = timedelta(days=7)  # the window most rules judge
 BURST_LOOKBACK = timedelta(days=1)  # the five-minute series the breaker rule reads
-CLIENT_LOOKBACK = timedelta(days=1)  # per-client rates
-FORECAST_LOOKBACK = timedelta(days=28)  # the hourly history a forecast is fitted on
+CLIENT_LOOKBACK = timedelta(hours=3)  # per-client rates (a busy route has a row per client and 10 s)
+FORECAST_LOOKBACK = timedelta(days=14)  # the hourly history a forecast is fitted on: two weeks of daily seasons
 
 
 @dataclass

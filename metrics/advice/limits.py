@@ -70,7 +70,7 @@ def _judge(ctx: Context, route: str, block: Any, clients: dict[str, list[float]]
     if configured is None:
         if isinstance(block, dict) and block.get("enabled") is False:
             return None  # switched off on purpose
-        text = (f"route {route}: no rate limit of its own; its {len(clients)} clients' p99 rate over the last 24 h is "
+        text = (f"route {route}: no rate limit of its own; its {len(clients)} clients' p99 rate over the last 3 h is "
                 f"{p99:.2f} req/s: a limit of {advised} per {WINDOW_S} s per {scope} ({HEADROOM:g}x that) stops a "
                 "runaway client without touching normal use.")
         return Finding(RULE, route, "info", text, proof, patch={"rate_limit": advised_block}, fields=("rate_limit",))
@@ -79,7 +79,7 @@ def _judge(ctx: Context, route: str, block: Any, clients: dict[str, list[float]]
                            "requests_per_minute", "requests_per_hour")}
     if configured < p99:
         text = (f"route {route}: its rate limit ({configured:.2f} req/s per key) is below its clients' p99 rate of "
-                f"{p99:.2f} req/s over the last 24 h: normal use is refused; raise it to {advised} per {WINDOW_S} s.")
+                f"{p99:.2f} req/s over the last 3 h: normal use is refused; raise it to {advised} per {WINDOW_S} s.")
         return Finding(RULE, route, "warning", text, proof,
                        patch={"rate_limit": {**kept, "limit": advised, "window_s": WINDOW_S}}, fields=("rate_limit",))
     if configured >= FAR_ABOVE * advised / WINDOW_S:

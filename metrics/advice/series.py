@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
+from django.db.models import Sum
+
 from metrics.aggregates import Agg, SeriesKey
 from metrics.models import ClientWindow, FillState
 from metrics.queries import floor
@@ -43,17 +45,13 @@ def _read(out: Buckets, resolution: str, start: datetime, end: datetime, step: i
 
 def client_rates(start: datetime, end: datetime) -> dict[str, dict[str, list[float]]]:
     """route -> client -> its request rates (per second), one per window it sent requests in, from the abuse
-    block's client windows (several processes' rows of one window add up)."""
-    windows: dict[tuple[str, str, datetime], list[float]] = {}
-    rows = ClientWindow.objects.filter(start__gte=start, start__lt=end).values_list(
-        "route", "client", "start", "window_s", "requests")
-    for route, client, at, window_s, requests in rows.iterator(chunk_size=5000):
-        entry = windows.setdefault((route, client, at), [0.0, float(window_s or 10.0)])
-        entry[0] += requests
+    block's client windows (the processes' rows of one window summed by the database)."""
+    rows = (ClientWindow.objects.filter(start__gte=start, start__lt=end)
+            .values_list("route", "client", "start", "window_s").annotate(sent=Sum("requests")))
     out: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
-    for (route, client, _at), (sent, length) in windows.items():
+    for route, client, _at, window_s, sent in rows.iterator(chunk_size=5000):
         if sent:
-            out[route][client].append(sent / length)
+            out[route][client].append(sent / (window_s or 10.0))
     return {route: dict(clients) for route, clients in out.items()}
 
 

@@ -12,14 +12,14 @@ from metrics.procfiles import Combined
 from tests.support.advice_series import NOW, hourly, route
 
 pytestmark = pytest.mark.django_db
-HOURS = np.arange(21 * 24 + 24)
+HOURS = np.arange(14 * 24 + 24)
 # Requests per hour: 1.8M at the mean (500 req/s), growing, with a daily peak near 810 req/s.
 TRUE = 1_800_000 + 1000 * HOURS + 600_000 * np.sin(2 * np.pi * HOURS / 24)
 
 
 def stored_history() -> None:
     route("api")
-    hourly("api", "10.0.0.5:8080", 21 * 24, [int(v) for v in TRUE[:-24]])
+    hourly("api", "10.0.0.5:8080", 14 * 24, [int(v) for v in TRUE[:-24]])
 
 
 def workers(running: int, requests: int = 0, cpu_s: float = 0.0) -> Combined:
@@ -38,7 +38,7 @@ def test_the_worker_count_follows_from_the_forecast_peak_and_the_measured_rate(s
     assert abs(figures["forecast_peak_rps"] - true_peak) / true_peak < 0.05
     assert figures["worker_capacity_rps"] == 300.0
     assert figures["workers_needed"] == math.ceil(figures["forecast_peak_rps"] / (300 * UTILISATION)) == 4
-    assert figures["routes"][0]["model"] == "holt_winters" and figures["routes"][0]["history_hours"] == 504
+    assert figures["routes"][0]["model"] == "holt_winters" and figures["routes"][0]["history_hours"] == 336
     assert finding.severity == "warning" and "start 2 more" in finding.text
 
 

@@ -12,6 +12,7 @@ from metrics.advice import phrasing
 from metrics.advice.engine import advise
 from routes.services import save_settings
 from tests.support.advice_series import NOW, hourly, route
+from tests.metrics.advice.conftest import forget_advice
 from tests.support.llm_stubs import LlmStub
 
 pytestmark = pytest.mark.django_db
@@ -82,7 +83,7 @@ def test_every_invalid_draft_is_refused_and_the_rules_own_draft_and_text_kept(sl
     refused = []
     for kind, answer, reason in INVALID:
         answering(stub, answer)
-        phrasing.cache.clear()  # a new answer for the same finding
+        forget_advice()  # a new answer for the same finding
         [item] = advise(NOW).items
         refused.append(kind)
         assert item.llm_refusal is not None and item.llm_refusal.startswith(reason), (kind, item.llm_refusal)
