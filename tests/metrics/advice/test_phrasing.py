@@ -11,8 +11,8 @@ import pytest
 from metrics.advice import phrasing
 from metrics.advice.engine import advise
 from routes.services import save_settings
-from tests.support.advice_series import NOW, hourly, route
 from tests.metrics.advice.conftest import forget_advice
+from tests.support.advice_series import NOW, hourly, route
 from tests.support.llm_stubs import LlmStub
 
 pytestmark = pytest.mark.django_db
