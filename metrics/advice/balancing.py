@@ -71,5 +71,4 @@ def _judge(ctx: Context, route: str, labels: list[str]) -> Finding | None:
     return Finding(RULE, route, "warning", text,
                    evidence(figures, ctx.start, ctx.until, [f"latency route={route} backend={label}"
                                                              for label in labels], ctx.dashboard(route)),
-                   patch={"load_balancing_strategy": "latency_aware"}, fields=("load_balancing_strategy",),
-                   facts={"slowest": slowest, "fastest": fastest})
+                   patch={"load_balancing_strategy": "latency_aware"}, fields=("load_balancing_strategy",))

@@ -128,36 +128,32 @@ def _question(item: Advice) -> str:
 
 
 def _phrase(ctx: Context, run: AdviceRun, llm: phrasing.ProviderSettings, *, ask: bool) -> None:
-    answers: dict[str, phrasing.Phrasing] = {}
-    questions: dict[str, str] = {}
-    for item in run.items:
+    """Word every offered finding: cached answers first, then one round of questions for the rest (`ask`)."""
+    asked: dict[str, Advice] = {}
+    for item in list(run.items):
         known = phrasing.cached(item.id, llm)
         if known is not None:
-            answers[item.id] = known
+            _settle(ctx, item, known, count=False, llm=llm)
         elif ask:
-            questions[item.id] = _question(item)
-    for key, answer in (phrasing.ask_all(llm, questions) if questions else {}).items():
+            asked[item.id] = item
+    if not asked:
+        return
+    answers = phrasing.ask_all(llm, {key: _question(item) for key, item in asked.items()})
+    for key, answer in answers.items():
         if answer is None:
             phrasing.count("timeout")
-            continue
-        if isinstance(answer, phrasing.ProviderError):
+        elif isinstance(answer, phrasing.ProviderError):
             phrasing.count("timeout" if answer.kind == "timeout" else "error")
-            continue
-        read = phrasing.read_answer(answer, next(i.finding.route for i in run.items if i.id == key))
-        answers[key] = read
-        _settle(ctx, run, key, read, count=True, llm=llm)
-    for key, known in answers.items():
-        if key not in questions:
-            _settle(ctx, run, key, known, count=False, llm=llm)
+        else:
+            _settle(ctx, asked[key], phrasing.read_answer(answer, asked[key].finding.route), count=True, llm=llm)
 
 
-def _settle(ctx: Context, run: AdviceRun, key: str, answer: phrasing.Phrasing, *, count: bool,
+def _settle(ctx: Context, item: Advice, answer: phrasing.Phrasing, *, count: bool,
             llm: phrasing.ProviderSettings) -> None:
     """Apply one answer to its advice: the LLM's text, and its draft when it passes the checks; otherwise the
-    template text and the rule's draft, with the refusal recorded. A fresh answer is cached and counted."""
-    item = run.find(key)
-    if item is None:
-        return
+    template text and the rule's draft, with the refusal recorded. A fresh answer is cached (under the id of the
+    rule's own draft, so the same advice finds it again) and counted."""
+    key = item.id
     finding = item.finding
     refusal = answer.refusal
     draft = item.draft

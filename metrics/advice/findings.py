@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,7 +25,6 @@ class Finding:
     evidence: dict[str, Any]
     patch: dict[str, Any] | None = None
     fields: tuple[str, ...] = ()
-    facts: dict[str, Any] = field(default_factory=dict)  # what the template text was made from, for the LLM
 
 
 def iso(moment: datetime) -> str:
