@@ -155,7 +155,7 @@ class WorkerFlusher:
             totals, breakers, ai, window, started, consumers, discovery, plugins, llm, spend = item
             try:
                 procfiles.write(self.folder, totals, breakers, self.clock(), ai=ai, discovery=discovery,
-                                plugins=plugins, llm=llm)
+                                plugins=plugins, llm=llm, cpu_s=time.process_time())
             except OSError as exc:
                 log.warning("could not write this worker's metrics file: %s", exc)
             if window or spend:

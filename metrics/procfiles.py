@@ -147,6 +147,10 @@ class Combined:
     discovery: dict[str, Any] = field(default_factory=discovery_figures.empty)  # figures.snapshot()'s shape
     plugins: dict[str, Any] = field(default_factory=empty_plugins)  # protocols.plugins.snapshot()'s shape
     llm: dict[str, Any] = field(default_factory=llm_metrics.empty)  # protocols.llm.metrics.snapshot()'s shape
+    # What the live workers that report their CPU time handled, and in how many CPU seconds: their measured
+    # requests per second of busy time (metrics.advice.capacity).
+    busy_requests: int = 0
+    busy_seconds: float = 0.0
 
 
 def folder_for(instance_dir: Path | str) -> Path:
@@ -165,19 +169,22 @@ def reset(folder: Path) -> None:
 
 def write(folder: Path, totals: Totals, breakers: list[dict[str, Any]], now: float,
           pid: int | None = None, ai: dict[str, Any] | None = None, discovery: dict[str, Any] | None = None,
-          plugins: dict[str, Any] | None = None, llm: dict[str, Any] | None = None) -> None:
+          plugins: dict[str, Any] | None = None, llm: dict[str, Any] | None = None,
+          cpu_s: float | None = None) -> None:
     """Replace this worker's file atomically (readers see the old figures or the new, never half a file).
 
     `ai` is the worker's AI routing snapshot (protocols.ai.records.snapshot()), `discovery` its backend
     discovery's (protocols.discovery.figures.snapshot()), `plugins` its plugins' counters
     (protocols.plugins.snapshot()), `llm` its LLM routes' (protocols.llm.metrics.snapshot()); None writes an
-    empty one."""
+    empty one. `cpu_s` is the CPU time the worker has used (time.process_time()), its busy time."""
     folder.mkdir(parents=True, exist_ok=True)
     document = {"pid": pid or os.getpid(), "at": now, "totals": totals.as_json(), "breakers": breakers,
                 "ai": ai if ai is not None else empty_ai(),
                 "discovery": discovery if discovery is not None else discovery_figures.empty(),
                 "plugins": plugins if plugins is not None else empty_plugins(),
                 "llm": llm if llm is not None else llm_metrics.empty()}
+    if cpu_s is not None:
+        document["cpu_s"] = cpu_s
     handle, temporary = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".part")
     try:
         with os.fdopen(handle, "w") as stream:
@@ -227,7 +234,11 @@ def combined(folder: Path, *, extra: Totals | None = None) -> Combined:
             continue
         result.workers += 1
         result.written_at = max(result.written_at, float(document.get("at", 0.0)))
-        result.totals.add(Totals.from_json(document["totals"]))
+        totals = Totals.from_json(document["totals"])
+        result.totals.add(totals)
+        if float(document.get("cpu_s") or 0.0) > 0:
+            result.busy_requests += sum(totals.requests.values())
+            result.busy_seconds += float(document["cpu_s"])
         ai.add(document.get("ai") or {})
         discovery.add(document.get("discovery") or {})
         plugins.add(document.get("plugins") or {})

@@ -3,6 +3,9 @@
 Each rule returns `Recommendation`s whose text says what was seen, over which window, and what is the likely
 cause, e.g. "route users: 5xx at 12% over the last 15 min; backend 10.0.0.5:8080's circuit breaker is open and
 its health checks fail (status 503): 10.0.0.5:8080 is the likely cause". The dashboard shows them.
+
+The advice rules (metrics.advice: balancing, timeouts, breakers, rate limits, caching, capacity) add theirs, in
+their template words; the advice page shows them with their evidence and a draft to apply.
 """
 from __future__ import annotations
 
@@ -11,6 +14,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from metrics import certificates
+from metrics.advice.engine import advise
+from metrics.advice.findings import SEVERITIES
 from metrics.aggregates import Agg
 from metrics.models import RawPoint, RollupPoint
 from metrics.procfiles import Combined
@@ -26,7 +31,7 @@ P99_FLOOR = 0.05  # seconds: a p99 under this is never worth a warning
 
 @dataclass(frozen=True)
 class Recommendation:
-    severity: str  # "critical" or "warning"
+    severity: str  # "critical", "warning" or "info" (metrics.advice.findings.SEVERITIES)
     subject: str  # the route or backend it is about
     text: str
 
@@ -111,7 +116,9 @@ def recommend(now: datetime, live: Combined | None = None) -> list[Recommendatio
                 f"backend {backend} of route {route}: circuit breaker open (opened "
                 f"{breaker_opens.get((route, backend), 1)} time(s) since the gateway started).")))
     found += _certificate_expiry(now)
-    found.sort(key=lambda item: item.severity != "critical")
+    found += [Recommendation(item.finding.severity, item.finding.route or "gateway", item.text)
+              for item in advise(now, live, llm="off").items]
+    found.sort(key=lambda item: SEVERITIES.index(item.severity))
     return found
 
 

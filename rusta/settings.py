@@ -255,6 +255,17 @@ RUSTA_METRICS_FLUSH_INTERVAL = envfloat("RUSTA_METRICS_FLUSH_INTERVAL", 2.0)
 # /metrics on the admin listener is open, as Kong's Status API is, so Prometheus scrapes it without setup; with a
 # token set (or RUSTA_METRICS_TOKEN_FILE), it needs `Authorization: Bearer <token>` (or Basic, token as password).
 RUSTA_METRICS_TOKEN = envstr("RUSTA_METRICS_TOKEN")
+# Advice (metrics.advice): the requests per second one gateway worker serves, for the capacity forecast's worker
+# count; 0 measures it from the workers' own figures (requests over CPU seconds).
+RUSTA_WORKER_CAPACITY_RPS = envfloat("RUSTA_WORKER_CAPACITY_RPS", 0.0)
+if RUSTA_WORKER_CAPACITY_RPS < 0:
+    raise EnvError(f"RUSTA_WORKER_CAPACITY_RPS must be 0 (measure it) or above, not {RUSTA_WORKER_CAPACITY_RPS}")
+# How long the advice waits for the gateway-wide `ai` LLM to phrase its findings (all of them, at once) before
+# using its own templates; and how long a phrasing is kept per finding.
+RUSTA_ADVICE_LLM_BUDGET_MS = envint("RUSTA_ADVICE_LLM_BUDGET_MS", 5000)
+if not 1 <= RUSTA_ADVICE_LLM_BUDGET_MS <= 60_000:
+    raise EnvError(f"RUSTA_ADVICE_LLM_BUDGET_MS must be from 1 to 60000, not {RUSTA_ADVICE_LLM_BUDGET_MS}")
+RUSTA_ADVICE_LLM_CACHE_S = envint("RUSTA_ADVICE_LLM_CACHE_S", 3600)
 # The dashboard's chart library, installed from the npm registry by `make vendor` (never committed).
 RUSTA_STATIC_VENDOR_DIR = Path(envstr("RUSTA_STATIC_VENDOR_DIR", str(BASE_DIR / "var" / "static-vendor")))
 UPLOT_DIST = RUSTA_STATIC_VENDOR_DIR / "node_modules" / "uplot" / "dist"

@@ -1,13 +1,13 @@
 """URLs of the dashboard, mounted at /admin/metrics/dashboard/ (staff only, through the admin's login): its views,
-a page per route, the Consumers view and a page per consumer, the LLM Spend view, and each route's AI routing page
-(metrics.ai_routing)."""
+a page per route, the Consumers view and a page per consumer, the LLM Spend view, the Advice view (and its Apply),
+and each route's AI routing page (metrics.ai_routing)."""
 from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import path
 
 from metrics import ai_routing
-from metrics.dashboard import consumers, spend, views
+from metrics.dashboard import advice, consumers, spend, views
 
 app_name = "metrics-dashboard"
 
@@ -19,5 +19,7 @@ urlpatterns = [
     path("consumers/", admin.site.admin_view(consumers.consumers_page), name="consumers"),
     path("consumer/<str:consumer>/", admin.site.admin_view(views.consumer_page), name="consumer"),
     path("spend/", admin.site.admin_view(spend.spend_page), name="spend"),
+    path("advice/", admin.site.admin_view(advice.advice_page), name="advice"),
+    path("advice/<str:advice_id>/apply/", admin.site.admin_view(advice.advice_apply), name="advice-apply"),
     path("<slug:view>/", admin.site.admin_view(views.dashboard), name="view"),
 ]

@@ -129,6 +129,7 @@ class ProviderSettings:
     base_url: str = ""  # "": the provider's default
     timeout_s: float = 10.0
     max_concurrency: int = 8
+    max_tokens: int = ANSWER_MAX_TOKENS  # the answer's cap where the wire has one (Anthropic's)
     wire: str = field(init=False)
     backend: BackendSpec = field(init=False, repr=False)
     target: bytes = field(init=False, repr=False)
@@ -203,7 +204,7 @@ class ChatResult:
 def _request_body(settings: ProviderSettings, system: str, user: str) -> bytes:
     if settings.wire == "anthropic":
         body: dict[str, Any] = {
-            "model": settings.model, "max_tokens": ANSWER_MAX_TOKENS, "temperature": 0, "system": system,
+            "model": settings.model, "max_tokens": settings.max_tokens, "temperature": 0, "system": system,
             "messages": [{"role": "user", "content": user}],
         }
     else:

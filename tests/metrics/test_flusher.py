@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -83,3 +84,19 @@ def test_stopping_keeps_the_ai_counters_of_the_last_tick(tmp_path):
     ai = procfiles.combined(tmp_path).ai
     assert ai["fallbacks"] == [["shop", "content_analysis", "budget exceeded", 1]]
     assert ai["recent"] == []
+
+
+def test_each_tick_writes_the_workers_cpu_time_beside_the_requests_it_served(tmp_path):
+    """The capacity advice measures requests per second of busy time from these."""
+    recorder = Recorder()
+    flusher = WorkerFlusher(recorder, tmp_path, None, breakers=list)
+    flusher._thread.start()
+    for _ in range(3):
+        recorder.record_request("users", "GET", 200, 0.01, 0.005, 0, 10, "10.0.0.5:8080", None)
+    flusher.tick()
+    flusher._queue.put(None)
+    flusher._thread.join(5)
+
+    combined = procfiles.combined(tmp_path)
+    assert combined.busy_requests == 3
+    assert 0 < combined.busy_seconds <= time.process_time()

@@ -39,6 +39,21 @@ def test_the_files_of_live_workers_add_up(tmp_path):
     assert combined.totals.connections_active == 3
 
 
+def test_the_live_workers_busy_time_adds_up_with_the_requests_they_served(tmp_path):
+    """What the capacity advice divides: requests over CPU seconds, of the workers that report their CPU time."""
+    procfiles.write(tmp_path, totals(30), [], 1.0, pid=os.getpid(), cpu_s=2.0)
+    procfiles.write(tmp_path, totals(60), [], 1.0, pid=os.getppid(), cpu_s=4.0)
+    combined = procfiles.combined(tmp_path)
+    assert (combined.busy_requests, combined.busy_seconds) == (90, 6.0)
+
+
+def test_a_worker_without_its_cpu_time_is_left_out_of_the_busy_figures(tmp_path):
+    procfiles.write(tmp_path, totals(30), [], 1.0, pid=os.getpid(), cpu_s=2.0)
+    procfiles.write(tmp_path, totals(60), [], 1.0, pid=os.getppid())
+    combined = procfiles.combined(tmp_path)
+    assert (combined.busy_requests, combined.busy_seconds) == (30, 2.0)
+
+
 def test_a_dead_workers_counters_are_kept_but_not_its_gauges(tmp_path):
     pid = dead_pid()
     procfiles.write(tmp_path, totals(5, active=4), [], 1.0, pid=pid)

@@ -34,6 +34,7 @@ def test_the_schema_lists_every_management_endpoint(schema):
         "/api/consumers/{id}/keys/{key_id}/", "/api/consumers/{id}/keys/{key_id}/rotate/", "/api/plugins/",
         "/api/certificates/", "/api/certificates/{id}/",
             "/api/metrics/llm/spend/", "/api/metrics/llm/spend/summary/",
+        "/api/advice/", "/api/advice/{id}/apply/", "/api/advice/forecast/",
     }
 
 
