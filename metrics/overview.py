@@ -200,7 +200,8 @@ def build(now: datetime, *, window: timedelta = WINDOW, shown: int = SHOWN_ROUTE
     overview.p99 = duration(everything.quantile(0.99))
     overview.backends = [(word, all_counts[word]) for word in VERDICTS if all_counts[word]]
     if routes:
-        found = recommend(now, board.combined)
+        # Information (a timeout that could be lower...) stays on the Advice page: the home shows what needs acting on.
+        found = [item for item in recommend(now, board.combined) if item.severity != "info"]
         overview.recommendations = found[:SHOWN_RECOMMENDATIONS]
         overview.more_recommendations = max(0, len(found) - SHOWN_RECOMMENDATIONS)
     return overview

@@ -8,6 +8,7 @@ from django.test import Client
 from metrics.api.advice import advice_document
 from routes.models import Route
 from routes.services import save_route
+from tests.routes.conftest import PASSWORD
 from tests.support.advice_series import hourly, route
 from tests.support.users import role_user
 
@@ -60,3 +61,13 @@ def test_an_operator_is_told_why_stale_advice_was_not_applied(slow_backend):
 def test_the_apply_needs_a_post(slow_backend):
     client = signed_in("operator")
     assert client.get(f"{PAGE}{advice_id()}/apply/").status_code == 405
+
+
+def test_information_stays_on_the_advice_page_and_off_the_admin_home(client, staff_user):
+    route("fast", read_timeout_ms=60000)
+    hourly("fast", "10.0.0.5:8080", 24, 1000, latency=0.04, tail=(0.1, 2))
+    assert client.login(username="alice", password=PASSWORD)
+    advice = client.get("/admin/metrics/dashboard/advice/").content.decode()
+    home = client.get("/admin/").content.decode()
+    assert "read_timeout_ms" in advice
+    assert "read_timeout_ms" not in home
