@@ -25,6 +25,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from protocols.abuse.sanctions import LimitChange
 from protocols.auth import JwtPolicy, Principal
 from protocols.auth.consumers import AUTH_MODES, RouteCredentials, directory_of
 from protocols.block_errors import BlockError
@@ -102,8 +103,10 @@ class RouteAccess:
         return await credentials.authenticate(headers)
 
     async def spend(self, headers: Iterable[tuple[bytes, bytes]], client_ip: str, principal: Principal | None,
-                    consumer: str | None) -> Decision | None:
-        """`admit`'s second step: the rate-limit decision (None when not limited), or RateLimited."""
+                    consumer: str | None, change: LimitChange | None = None) -> Decision | None:
+        """`admit`'s second step: the rate-limit decision (None when not limited), or RateLimited. `change` is
+        what an abuse sanction does to this client's limit (protocols.abuse.sanctions): the same counter, another
+        limit, and a 429 that says why."""
         limiter = self.limiter
         if limiter is None:
             return None
@@ -111,11 +114,10 @@ class RouteAccess:
                         principal.subject if principal is not None else None, headers, consumer)
         if key is None:
             return None
-        decision = await limiter.hit(key)
-        if not decision.allowed:
-            self.recorder.rate_limited(self.route_name)
-            raise decision.error(self.route_name)
-        return decision
+        if change is None:
+            return self._checked(await limiter.hit(key), None)
+        limit, window_s = change.applied(limiter.policy.limit, limiter.policy.window_s)
+        return self._checked(await limiter.hit(key, limit=limit, window_s=window_s), change, limit, window_s)
 
     def identify_now(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[Principal | None, str | None] | None:
         """`identify` without a coroutine when nothing needs waiting for (no credential, an API key, a token
@@ -128,7 +130,7 @@ class RouteAccess:
         return credentials.known(headers)
 
     def spend_now(self, headers: Iterable[tuple[bytes, bytes]], client_ip: str, principal: Principal | None,
-                  consumer: str | None) -> Decision | None | Pending:
+                  consumer: str | None, change: LimitChange | None = None) -> Decision | None | Pending:
         """`spend` without a coroutine when its counter is in this process; PENDING when it is shared (Redis):
         await `spend`."""
         limiter = self.limiter
@@ -140,11 +142,22 @@ class RouteAccess:
                         principal.subject if principal is not None else None, headers, consumer)
         if key is None:
             return None
-        decision = limiter.decide_now(key)
-        if not decision.allowed:
-            self.recorder.rate_limited(self.route_name)
+        if change is None:
+            return self._checked(limiter.decide_now(key), None)
+        limit, window_s = change.applied(limiter.policy.limit, limiter.policy.window_s)
+        return self._checked(limiter.decide_now(key, limit=limit, window_s=window_s), change, limit, window_s)
+
+    def _checked(self, decision: Decision, change: LimitChange | None, limit: int = 0,
+                 window_s: float = 0.0) -> Decision:
+        """The decision when it allows the request; else it is counted and its 429 raised (saying why, under a
+        limit a sanction changed to `limit` per `window_s`)."""
+        if decision.allowed:
+            return decision
+        self.recorder.rate_limited(self.route_name)
+        if change is None:
             raise decision.error(self.route_name)
-        return decision
+        self.recorder.abuse_action(self.route_name, change.action)
+        raise decision.error(self.route_name, change.reason(limit, window_s), change.verdict_id)
 
     def upstream_headers(self, headers: Headers, principal: Principal | None) -> Headers:
         """`headers` without the client's copies of what the gateway sets (claim headers, X-Consumer-Name) and
