@@ -10,7 +10,7 @@ from django.db.utils import OperationalError
 from metrics.abuse.flush import AbuseFlush
 from protocols.abuse.config import AbusePolicy
 from protocols.abuse.counters import AbuseCounters, ClosedWindow
-from protocols.abuse.sanctions import LimitRow, SanctionTable, Sanctions, table_of
+from protocols.abuse.sanctions import LimitRow, Sanctions, SanctionTable, table_of
 from protocols.recorder import Recorder
 
 TABLE = table_of([], [LimitRow("orders", "ip:1", 3, 60.0)])

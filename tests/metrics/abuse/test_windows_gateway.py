@@ -79,7 +79,8 @@ def test_each_clients_refusals_scans_and_addresses_land_in_its_rows(tmp_path):
         gateway = start_gateway(tmp_path, extra_env=ENV)
         try:
             gateway.wait_version(ConfigState.objects.get(pk=1).version)
-            assert [get(gateway, "/guarded", STUFFER, Authorization="Bearer not.a.token") for _ in range(5)] == [401] * 5
+            guesses = [get(gateway, "/guarded", STUFFER, Authorization="Bearer not.a.token") for _ in range(5)]
+            assert guesses == [401] * 5
             alice = token("alice")
             assert [get(gateway, "/guarded", address, Authorization=f"Bearer {alice}")
                     for address in ALICE_ADDRESSES] == [200] * 4
