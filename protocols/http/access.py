@@ -72,16 +72,19 @@ class RouteAccess:
     limit (when `limiter` is set). Shared by the HTTP proxy and the WebSocket handshake. `jwt` is the
     credentials' JWT policy (None on "key" routes and routes without auth)."""
 
-    __slots__ = ("route_name", "jwt", "credentials", "limiter", "broken", "recorder")
+    __slots__ = ("route_name", "jwt", "credentials", "limiter", "broken", "recorder", "personal_only")
 
     def __init__(self, route_name: str, credentials: RouteCredentials | None, limiter: Limiter | None,
-                 broken: bool, metrics: Recorder) -> None:
+                 broken: bool, metrics: Recorder, personal_only: bool = False) -> None:
         self.route_name = route_name
         self.credentials = credentials
         self.jwt = credentials.jwt if credentials is not None else None
         self.limiter = limiter
         self.broken = broken  # requires a credential, cannot check one: every request is refused
         self.recorder = metrics
+        # The limiter only holds clients with a personalized limit (a route with `personalized_limits` and no
+        # rate limit of its own): everyone else is not limited.
+        self.personal_only = personal_only
 
     async def admit(self, headers: Iterable[tuple[bytes, bytes]], client_ip: str) -> tuple[Principal | None,
                                                                                            Decision | None]:
@@ -113,6 +116,8 @@ class RouteAccess:
         key = limit_key(limiter.policy, self.route_name, client_ip,
                         principal.subject if principal is not None else None, headers, consumer)
         if key is None:
+            return None
+        if self.personal_only and (change is None or not change.limit):
             return None
         if change is None:
             return self._checked(await limiter.hit(key), None)
@@ -188,9 +193,12 @@ class AccessControl:
         if len(self._policies) > _MAX_KEPT_POLICIES:
             self._policies.clear()
 
-    def compile(self, route: CompiledRoute, settings: Mapping[str, Any]) -> RouteAccess | None:
+    def compile(self, route: CompiledRoute, settings: Mapping[str, Any], *,
+                personalized: bool = False) -> RouteAccess | None:
         """The route's admission under the table's gateway-wide `settings` (its consumer directory included),
-        None when it takes no credential and has no rate limit."""
+        None when it takes no credential and has no rate limit. `personalized`: the route's `abuse` block has
+        `personalized_limits`; without a rate limit of its own, the route gets a limiter for the clients that
+        have one (`_personal_limiter`)."""
         spec = route.spec
         policies = spec.policies or {}
         jwt: JwtPolicy | None = None
@@ -217,9 +225,20 @@ class AccessControl:
             credentials = RouteCredentials(mode, jwt, directory_of(settings), self.clock,
                                            forward_consumer=route.protocol in ("http", "websocket"))
         limiter = self._limiter(route.name, policies.get("rate_limit"), settings.get("rate_limit"))
+        personal_only = personalized and limiter is None
+        if personal_only:
+            limiter = self._personal_limiter(route.name)
         if credentials is None and limiter is None and not broken:
             return None
-        return RouteAccess(route.name, credentials, limiter, broken, self.recorder)
+        return RouteAccess(route.name, credentials, limiter, broken, self.recorder, personal_only)
+
+    def _personal_limiter(self, route_name: str) -> Limiter:
+        """The limiter of a route with personalized limits and no rate limit: a sliding window per client (its
+        consumer or JWT subject, else its address), shared through Redis when it is configured, whose limit is
+        always the client's own (protocols.abuse.sanctions.LimitChange)."""
+        policy = RateLimitPolicy.from_config({"limit": 1, "window_s": 60, "scope": ["user"]},
+                                             name="personal:" + route_name)
+        return Limiter(policy, self.shared if self.shared is not None else self.local, fallback=self.local)
 
     def _jwt_policy(self, block: Any) -> JwtPolicy:
         """One JwtPolicy per distinct block: routes sharing the gateway-wide block share its cache and JWKS."""

@@ -127,3 +127,14 @@ def test_the_counters_see_refused_requests_and_only_routes_with_the_block(upstre
     keyed = [cell for (_, client), cell in cells.items() if client.startswith("key:")]
     assert len(keyed) == 3 and all(cell[AUTH_FAILURES] == 1 for cell in keyed)
     assert all(cell[PATHS] == {"/orders"} for cell in keyed)
+
+
+def test_without_a_rate_limit_only_clients_with_a_personalized_limit_are_limited(upstream):
+    limits = [LimitRow("orders", f"ip:{MALLORY}", 2, 60.0)]
+    with serve(upstream, abuse={"personalized_limits": True}) as proxy:
+        proxy.app.sanctions.replace(table_of([], limits), time.time())
+        mallory = statuses(proxy, MALLORY, 3)
+        alice = [get(proxy, ALICE) for _ in range(15)]
+    assert mallory == [200, 200, 429]
+    assert [reply.status for reply in alice] == [200] * 15
+    assert alice[0].header("RateLimit-Limit") == []
