@@ -23,7 +23,7 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
 from protocols.abuse.sanctions import LimitChange
 from protocols.auth import JwtPolicy, Principal
@@ -115,14 +115,14 @@ class RouteAccess:
             return None
         key = limit_key(limiter.policy, self.route_name, client_ip,
                         principal.subject if principal is not None else None, headers, consumer)
-        if key is None:
-            return None
-        if self.personal_only and (change is None or not change.limit):
+        if key is None or (self.personal_only and (change is None or not change.limit)):
             return None
         if change is None:
-            return self._checked(await limiter.hit(key), None)
+            decision = await limiter.hit(key)
+            return decision if decision.allowed else self._refused(decision, None)
         limit, window_s = change.applied(limiter.policy.limit, limiter.policy.window_s)
-        return self._checked(await limiter.hit(key, limit=limit, window_s=window_s), change, limit, window_s)
+        decision = await limiter.hit(key, limit=limit, window_s=window_s)
+        return decision if decision.allowed else self._refused(decision, change, limit, window_s)
 
     def identify_now(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[Principal | None, str | None] | None:
         """`identify` without a coroutine when nothing needs waiting for (no credential, an API key, a token
@@ -145,19 +145,19 @@ class RouteAccess:
             return PENDING
         key = limit_key(limiter.policy, self.route_name, client_ip,
                         principal.subject if principal is not None else None, headers, consumer)
-        if key is None:
+        if key is None or (self.personal_only and (change is None or not change.limit)):
             return None
         if change is None:
-            return self._checked(limiter.decide_now(key), None)
+            decision = limiter.decide_now(key)
+            return decision if decision.allowed else self._refused(decision, None)
         limit, window_s = change.applied(limiter.policy.limit, limiter.policy.window_s)
-        return self._checked(limiter.decide_now(key, limit=limit, window_s=window_s), change, limit, window_s)
+        decision = limiter.decide_now(key, limit=limit, window_s=window_s)
+        return decision if decision.allowed else self._refused(decision, change, limit, window_s)
 
-    def _checked(self, decision: Decision, change: LimitChange | None, limit: int = 0,
-                 window_s: float = 0.0) -> Decision:
-        """The decision when it allows the request; else it is counted and its 429 raised (saying why, under a
-        limit a sanction changed to `limit` per `window_s`)."""
-        if decision.allowed:
-            return decision
+    def _refused(self, decision: Decision, change: LimitChange | None, limit: int = 0,
+                 window_s: float = 0.0) -> NoReturn:
+        """Count a refusal and raise its 429 (saying why, under a limit a sanction changed to `limit` per
+        `window_s`)."""
         self.recorder.rate_limited(self.route_name)
         if change is None:
             raise decision.error(self.route_name)
