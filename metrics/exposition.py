@@ -21,6 +21,9 @@ Metric families (all workers of the gateway combined, see metrics.procfiles):
     rusta_websocket_messages_total{route,direction}      counter: in (from clients), out (to clients)
     rusta_websocket_bytes_total{route,direction}         counter: message payload bytes, in and out
     rusta_grpc_calls_total{route,grpc_status}            counter: gRPC calls by the status their client got
+    rusta_abuse_actions_total{route,action}              counter: 429s of abuse sanctions: block, lower,
+                                                         personalized
+    rusta_abuse_overflow_total{route}                    counter: requests counted under client `overflow`
     rusta_ai_decisions_total{route,strategy,source}      counter: source model, llm, cache, fallback
     rusta_ai_decision_duration_seconds{route,strategy}   histogram over protocols.ai.records.DECISION_BOUNDS
     rusta_ai_fallbacks_total{route,strategy,reason}      counter
@@ -149,6 +152,16 @@ def render(combined: Combined, version: str) -> str:
     lines += _family("rusta_grpc_calls_total", "counter", "gRPC calls, by the grpc-status their client got.")
     for (route, code), value in sorted(totals.grpc_calls.items()):
         lines.append(f"rusta_grpc_calls_total{_labels(route=route, grpc_status=code)} {value}")
+    lines += _family("rusta_abuse_actions_total", "counter",
+                     "Requests refused by an abuse sanction: block (a verdict's 429 client_blocked), lower (a 429 "
+                     "under a limit a verdict lowered), personalized (a 429 under the client's own limit).")
+    for (route, action), value in sorted(totals.abuse_actions.items()):
+        lines.append(f"rusta_abuse_actions_total{_labels(route=route, action=action)} {value}")
+    lines += _family("rusta_abuse_overflow_total", "counter",
+                     "Requests of routes with an abuse block counted under the client `overflow`: the per-window "
+                     "client counters were full (RUSTA_ABUSE_MAX_CLIENTS).")
+    for route, value in sorted(totals.abuse_overflow.items()):
+        lines.append(f"rusta_abuse_overflow_total{_labels(route=route)} {value}")
     lines += _ai(combined.ai)
     lines += _discovery(combined.discovery)
     lines += _plugins(combined.plugins)

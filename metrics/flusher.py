@@ -10,6 +10,9 @@ process's totals file (metrics.procfiles) and writing the history buffer to its 
 `history_every` seconds. A store that fails (database locked, Redis away) is logged and written again on the
 next round; the request path never waits for it.
 
+With routes that count clients (an `abuse` block), the tick also hands over the abuse counters' window once it
+ended, and the thread writes it and reads back the sanctions in force (metrics.abuse.flush).
+
 On the embedded default the flusher also keeps the LLM token limits and budgets (metrics.llm_spend): every
 `spend_every` seconds and at stop its thread has the counters' snapshot taken on the loop (`spend`, which the
 loop's requests change), then writes it to the database itself.
@@ -32,7 +35,9 @@ from django.db.utils import DatabaseError
 from redis.exceptions import RedisError
 
 from metrics import llm_spend, procfiles
+from metrics.abuse.flush import AbuseFlush
 from metrics.history import HistoryBuffer, Store
+from protocols.abuse.counters import ClosedWindow
 from protocols.ai import records
 from protocols.discovery import figures as discovery_figures
 from protocols.llm import metrics as llm_metrics
@@ -48,10 +53,10 @@ SPEND_SNAPSHOT_TIMEOUT_S = 2.0
 SpendSnapshot = Callable[[], Coroutine[Any, Any, Sequence[SpendEntry]]]
 # What one tick hands the flusher's thread: totals, breaker rows, the AI snapshot, the closed window, its start,
 # and the consumer window closed with it; last, backend discovery's snapshot, the plugins' and the LLM routes'
-# counters, then the LLM spend window.
+# counters, then the LLM spend window and the abuse counters' window (when one ended).
 _Tick = tuple[Totals, list[dict[str, Any]], dict[str, Any], dict[WindowKey, list[Any]], float,
               dict[ConsumerKey, list[Any]], dict[str, Any], dict[str, Any], dict[str, Any],
-              dict[SpendKey, list[int]]]
+              dict[SpendKey, list[int]], ClosedWindow | None]
 
 
 def breaker_rows() -> list[dict[str, Any]]:
@@ -78,7 +83,8 @@ class WorkerFlusher:
                  llm_window: Callable[[], dict[SpendKey, list[int]]] = llm_metrics.take_window,
                  on_tick: Callable[[], None] | None = None,
                  spend: SpendSnapshot | None = None, spend_every: float = 10.0,
-                 spend_writer: Callable[[Sequence[SpendEntry], float], object] = llm_spend.write_snapshot) -> None:
+                 spend_writer: Callable[[Sequence[SpendEntry], float], object] = llm_spend.write_snapshot,
+                 abuse: AbuseFlush | None = None) -> None:
         self.recorder = recorder
         self.folder = folder
         self.store = store
@@ -95,6 +101,7 @@ class WorkerFlusher:
         self.spend = spend
         self.spend_every = spend_every
         self.spend_writer = spend_writer
+        self.abuse = abuse
         self._last_spend = 0.0
         self.history = HistoryBuffer()
         self._queue: queue.Queue[_Tick | None] = queue.Queue()
@@ -116,16 +123,18 @@ class WorkerFlusher:
         delay = self.interval - (now % self.interval) + 0.001
         self._timer = self._loop.call_later(delay, self.tick)
 
-    def tick(self) -> None:
-        """Close the window and hand it, with a copy of the totals, to the flusher's thread (on the loop)."""
+    def tick(self, *, final: bool = False) -> None:
+        """Close the window and hand it, with a copy of the totals, to the flusher's thread (on the loop); the
+        `final` tick (at stop) hands over the abuse counters' window before its end."""
         now = self.clock()
         started, self._window_started = self._window_started, now
         window = self.recorder.take_window()
         consumers = self.recorder.take_consumer_window()
         breakers = self.breakers()
         self.recorder.breakers_seen(breakers)
+        abuse = self.abuse.take(final=final) if self.abuse is not None else None
         self._queue.put((self.recorder.snapshot(), breakers, self.ai(), window, started, consumers,
-                         self.discovery(), self.plugins(), self.llm(), self.llm_window()))
+                         self.discovery(), self.plugins(), self.llm(), self.llm_window(), abuse))
         if self.on_tick is not None:
             self.on_tick()
         if self._loop is not None and self._timer is not None:
@@ -136,7 +145,7 @@ class WorkerFlusher:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        self.tick()
+        self.tick(final=True)
         self._queue.put(None)
         if self._thread.is_alive():
             self._thread.join(timeout)
@@ -152,7 +161,7 @@ class WorkerFlusher:
                 self._write_history(force=True)
                 self._write_spend(force=True)
                 return
-            totals, breakers, ai, window, started, consumers, discovery, plugins, llm, spend = item
+            totals, breakers, ai, window, started, consumers, discovery, plugins, llm, spend, abuse = item
             try:
                 procfiles.write(self.folder, totals, breakers, self.clock(), ai=ai, discovery=discovery,
                                 plugins=plugins, llm=llm, cpu_s=time.process_time())
@@ -162,6 +171,12 @@ class WorkerFlusher:
                 self.history.add(window, started, consumers, spend)
             self._write_history(force=False)
             self._write_spend(force=False)
+            if self.abuse is not None:
+                close_old_connections()
+                try:
+                    self.abuse.work(abuse, self.history.source)
+                finally:
+                    close_old_connections()
 
     def _write_history(self, *, force: bool) -> None:
         now = self.clock()

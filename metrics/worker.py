@@ -11,6 +11,7 @@ from pathlib import Path
 from django.conf import settings
 
 from metrics import llm_spend, procfiles
+from metrics.abuse.flush import AbuseFlush
 from metrics.flusher import WorkerFlusher
 from metrics.history import store_for
 from metrics.live import LivePublisher
@@ -29,9 +30,11 @@ def reset_shared_folder() -> None:
 
 class WorkerMetrics:
     """`budgets`: the data plane's LLM token limits and budgets, seeded from the database before serving
-    (`seed_budgets`) and, when this process counts them on its own (no Redis), written by the flusher."""
+    (`seed_budgets`) and, when this process counts them on its own (no Redis), written by the flusher.
+    `abuse`: the data plane's abuse counters and sanctions, flushed and refreshed by the flusher's thread."""
 
-    def __init__(self, source: Recorder = recorder, budgets: Budgets | None = None) -> None:
+    def __init__(self, source: Recorder = recorder, budgets: Budgets | None = None,
+                 abuse: AbuseFlush | None = None) -> None:
         folder = shared_folder()
         store = store_for(settings.REDIS_URL) if settings.RUSTA_METRICS_HISTORY else None
         self.budgets = budgets
@@ -39,7 +42,7 @@ class WorkerMetrics:
         own = budgets.export if budgets is not None and isinstance(budgets.store, LocalBudgetStore) else None
         self.flusher = WorkerFlusher(source, folder, store, interval=1.0,
                                      history_every=settings.RUSTA_METRICS_FLUSH_INTERVAL,
-                                     spend=own, spend_every=llm_spend.SPEND_EVERY_S)
+                                     spend=own, spend_every=llm_spend.SPEND_EVERY_S, abuse=abuse)
         self.publisher = LivePublisher(folder, interval=1.0, redis_url=settings.REDIS_URL)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:

@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from protocols.abuse.counters import AbuseCounters
+from protocols.abuse.sanctions import Sanctions
 from protocols.ai.routing import AiRouting
 from protocols.balancing import Balancing
 from protocols.cache import MemoryStore, RedisCacheStore, ResponseCache
@@ -58,6 +60,10 @@ class ProxyOptions:
     # the port that routes redirecting plain HTTP send clients to (443 is left out of the URL).
     tls: bool = False
     https_port: int = 443
+    # Routes with an `abuse` block: the length of the per-client counting windows (RUSTA_ABUSE_WINDOW_S) and how
+    # many (route, client) pairs one window keeps in this process (RUSTA_ABUSE_MAX_CLIENTS).
+    abuse_window_s: float = 10.0
+    abuse_max_clients: int = 50_000
 
 
 class DataPlane:
@@ -90,6 +96,11 @@ class DataPlane:
         self.access_log = (access_log or AccessLog()) if options.access_log else None
         self.recorder = options.recorder
         self.spans = options.spans
+        # Routes with an `abuse` block: what each client does (drained by the worker's flusher) and the verdicts
+        # and personalized limits in force (installed by it); protocols.abuse.
+        self.abuse = AbuseCounters(options.recorder, window_s=options.abuse_window_s,
+                                   max_clients=options.abuse_max_clients)
+        self.sanctions = Sanctions()
         # Routes with a `cache` block answer from here: shared by every gateway process through Redis when it
         # is configured, else this process's own memory.
         if cache is None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -12,8 +13,11 @@ class GatewayError(Exception):
     """An answer the gateway gives in place of the backend's: an HTTP status, a stable `type`, a human message.
 
     `type` is part of the public contract (clients switch on it); `message` names the cause and, for upstream
-    failures, the backend as host:port, never credentials.
+    failures, the backend as host:port, never credentials. `details`, when an error has them, are more fields of
+    the JSON body (an abuse verdict's reason and id).
     """
+
+    details: dict[str, Any] | None = None
 
     def __init__(self, status: int, type: str, message: str, headers: Headers | None = None) -> None:
         super().__init__(message)
@@ -23,7 +27,10 @@ class GatewayError(Exception):
         self.headers: Headers = headers or []
 
     def body(self, request_id: str) -> bytes:
-        return json.dumps({"error": self.message, "type": self.type, "request_id": request_id}).encode()
+        fields: dict[str, Any] = {"error": self.message, "type": self.type, "request_id": request_id}
+        if self.details:
+            fields.update(self.details)
+        return json.dumps(fields).encode()
 
     def response(self, request_id: str) -> tuple[int, Headers, bytes]:
         """Status, headers and body of the JSON answer; the caller adds X-Request-ID."""
@@ -210,6 +217,28 @@ class HttpsRedirect(GatewayError):
         super().__init__(status, "https_redirect", f"This resource is served over HTTPS: {location}",
                          [(b"location", location.encode("latin-1"))])
         self.location = location
+
+
+def verdict_url(verdict_id: int) -> str:
+    """Where the admin API explains a verdict (the admin listener's path)."""
+    return f"/api/verdicts/{verdict_id}/"
+
+
+class ClientBlocked(GatewayError):
+    """429: an abuse verdict blocks this client on this route until it expires or is lifted (a route's `abuse`
+    block in `enforce` mode; protocols.abuse.sanctions). The body names the reason (the verdict's kind and its
+    main deviating feature), the verdict's id and where the API explains it; `Retry-After` is the time left,
+    `X-Rusta-Verdict` the id."""
+
+    def __init__(self, route_name: str, verdict_id: int, retry_after_s: int, reason: dict[str, Any]) -> None:
+        feature = reason.get("feature")
+        why = f"{reason['kind']}, {feature}" if feature else reason["kind"]
+        super().__init__(
+            429, "client_blocked",
+            f"This client is blocked on route '{route_name}' by verdict {verdict_id} ({why}); retry in "
+            f"{retry_after_s} s.",
+            [(b"retry-after", b"%d" % retry_after_s), (b"x-rusta-verdict", b"%d" % verdict_id)])
+        self.details = {"reason": reason, "verdict_id": verdict_id, "verdict": verdict_url(verdict_id)}
 
 
 class InternalGatewayError(GatewayError):

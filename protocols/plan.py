@@ -251,7 +251,8 @@ def _route_plan(route: CompiledRoute, settings: Mapping[str, Any], access: Acces
         broken = True
     else:
         broken = False
-    plan = RoutePlan(route, guards, shaping, broken, access.compile(route, settings), runtime)
+    plan = RoutePlan(route, guards, shaping, broken, access.compile(
+        route, settings, personalized=abuse is not None and abuse.personalized_limits), runtime)
     plan.ai = route_ai
     plan.plugins = chain
     plan.llm = llm

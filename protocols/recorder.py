@@ -51,6 +51,8 @@ UPSTREAM_ERROR_KINDS = {
     "upstream_invalid_response": "invalid",
 }
 KINDS = frozenset({"refused", "dns", "reset", "timeout", "invalid"})
+# What an abuse sanction did to a refused request (rusta_abuse_actions_total's action label).
+ABUSE_ACTIONS = ("block", "lower", "personalized")
 STATUS_CLASSES = ("0xx", "1xx", "2xx", "3xx", "4xx", "5xx")
 # The WebSocket proxy's counters (protocols.websocket.metrics) that /metrics shows; "open" is a gauge.
 WEBSOCKET_COUNTERS = ("open", "opened", "messages_from_client", "messages_to_client", "bytes_from_client",
@@ -92,6 +94,8 @@ class Totals:
     websocket: dict[tuple[str, str], int] = field(default_factory=dict)  # route, one of WEBSOCKET_COUNTERS
     tls_handshake_errors: dict[str, int] = field(default_factory=dict)  # reason (TLS_HANDSHAKE_REASONS)
     grpc_calls: dict[tuple[str, str], int] = field(default_factory=dict)  # route, grpc-status ("0", "14"...)
+    abuse_actions: dict[tuple[str, str], int] = field(default_factory=dict)  # route, ABUSE_ACTIONS
+    abuse_overflow: dict[str, int] = field(default_factory=dict)  # route: requests counted under `overflow`
     connections_active: int = 0
     connections_peak: int = 0
 
@@ -105,6 +109,7 @@ class Totals:
             "breaker_opens": _join(self.breaker_opens),
             "websocket": _join(self.websocket), "grpc_calls": _join(self.grpc_calls),
             "tls_handshake_errors": dict(self.tls_handshake_errors),
+            "abuse_actions": _join(self.abuse_actions), "abuse_overflow": dict(self.abuse_overflow),
             "connections_active": self.connections_active,
             "connections_peak": self.connections_peak,
         }
@@ -119,6 +124,7 @@ class Totals:
             breaker_opens=_split(data.get("breaker_opens", {})),
             websocket=_split(data.get("websocket", {})), grpc_calls=_split(data.get("grpc_calls", {})),
             tls_handshake_errors=dict(data.get("tls_handshake_errors", {})),
+            abuse_actions=_split(data.get("abuse_actions", {})), abuse_overflow=dict(data.get("abuse_overflow", {})),
             connections_active=int(data.get("connections_active", 0)),
             connections_peak=int(data.get("connections_peak", 0)),
         )
@@ -130,7 +136,8 @@ class Totals:
             (self.rate_limited, other.rate_limited), (self.cache, other.cache),
             (self.cache_stored, other.cache_stored),
             (self.breaker_opens, other.breaker_opens), (self.tls_handshake_errors, other.tls_handshake_errors),
-            (self.grpc_calls, other.grpc_calls))
+            (self.grpc_calls, other.grpc_calls), (self.abuse_actions, other.abuse_actions),
+            (self.abuse_overflow, other.abuse_overflow))
         for mine, theirs in pairs:
             for key, value in theirs.items():
                 mine[key] = mine.get(key, 0) + value
@@ -251,6 +258,18 @@ class Recorder:
         counts = self.totals.tls_handshake_errors
         counts[reason] = counts.get(reason, 0) + 1
 
+    def abuse_action(self, route: str, action: str) -> None:
+        """A request refused by an abuse sanction: `action` is block, lower or personalized (ABUSE_ACTIONS)."""
+        key = (route, action)
+        counts = self.totals.abuse_actions
+        counts[key] = counts.get(key, 0) + 1
+
+    def abuse_overflow(self, route: str) -> None:
+        """A request counted under the client `overflow`: the abuse counters' window was full
+        (protocols.abuse.counters)."""
+        counts = self.totals.abuse_overflow
+        counts[route] = counts.get(route, 0) + 1
+
     def cache_stored(self, route: str, size: int) -> None:
         """An answer of `size` body bytes was stored in the response cache for `route`."""
         counts = self.totals.cache_stored
@@ -300,6 +319,7 @@ class Recorder:
             rate_limited=dict(totals.rate_limited), cache=dict(totals.cache), cache_stored=dict(totals.cache_stored),
             breaker_opens=dict(totals.breaker_opens), websocket=self.websocket_counters(),
             tls_handshake_errors=dict(totals.tls_handshake_errors), grpc_calls=dict(totals.grpc_calls),
+            abuse_actions=dict(totals.abuse_actions), abuse_overflow=dict(totals.abuse_overflow),
             connections_active=self.active, connections_peak=self.peak,
         )
 
@@ -366,6 +386,12 @@ class NullRecorder(Recorder):
         return None
 
     def tls_handshake_failed(self, reason: str) -> None:
+        return None
+
+    def abuse_action(self, route: str, action: str) -> None:
+        return None
+
+    def abuse_overflow(self, route: str) -> None:
         return None
 
 

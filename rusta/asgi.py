@@ -72,6 +72,8 @@ def proxy_options(https_port: int | None = None) -> ProxyOptions:
         allow_link_local_backends=settings.RUSTA_ALLOW_LINK_LOCAL_BACKENDS,
         tls=https_port is not None,
         https_port=redirect,
+        abuse_window_s=settings.RUSTA_ABUSE_WINDOW_S,
+        abuse_max_clients=settings.RUSTA_ABUSE_MAX_CLIENTS,
     )
 
 

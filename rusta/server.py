@@ -133,6 +133,7 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
 
     from django.conf import settings
 
+    from metrics.abuse.flush import AbuseFlush, plan_routes
     from metrics.worker import WorkerMetrics
     from protocols.http.listener import ListenerLimits, ListenerState, protocol_factory
     from protocols.recorder import recorder
@@ -145,7 +146,8 @@ def run_worker(options: ServerOptions, proxy_sock: socket.socket, admin_sock: so
     # Admin and API cache purges reach this worker's cache; the follower's first poll marks where it starts.
     watcher = TableWatcher(live, interval=options.reload_interval, purges=PurgeFollower(dataplane.cache))
     watcher.start()
-    worker_metrics = WorkerMetrics(budgets=dataplane.llm.budgets)
+    worker_metrics = WorkerMetrics(budgets=dataplane.llm.budgets, abuse=AbuseFlush(
+        dataplane.abuse, dataplane.sanctions, plan_routes(lambda: dataplane.plan)))
     worker_metrics.start(loop)
     ws_app = asgi.WebSocketProxy(dataplane)
     recorder.websocket_source = ws_app.metrics.snapshot  # its counters go out with this worker's figures

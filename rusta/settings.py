@@ -252,6 +252,15 @@ RUSTA_METRICS_RECORD = envbool("RUSTA_METRICS_RECORD", True)
 RUSTA_METRICS_HISTORY = envbool("RUSTA_METRICS_HISTORY", True)
 # Seconds between those writes (off the request path).
 RUSTA_METRICS_FLUSH_INTERVAL = envfloat("RUSTA_METRICS_FLUSH_INTERVAL", 2.0)
+# Routes with an `abuse` block: each gateway process counts what every client does per window of this many
+# seconds (aligned on the clock) and writes the windows as ClientWindow rows; at most RUSTA_ABUSE_MAX_CLIENTS
+# (route, client) pairs per process and window, the rest counted under the client `overflow`.
+RUSTA_ABUSE_WINDOW_S = envint("RUSTA_ABUSE_WINDOW_S", 10)
+if not 1 <= RUSTA_ABUSE_WINDOW_S <= 3600:
+    raise EnvError(f"RUSTA_ABUSE_WINDOW_S must be a number of seconds from 1 to 3600, not {RUSTA_ABUSE_WINDOW_S}")
+RUSTA_ABUSE_MAX_CLIENTS = envint("RUSTA_ABUSE_MAX_CLIENTS", 50000)
+if RUSTA_ABUSE_MAX_CLIENTS < 1:
+    raise EnvError(f"RUSTA_ABUSE_MAX_CLIENTS must be at least 1, not {RUSTA_ABUSE_MAX_CLIENTS}")
 # /metrics on the admin listener is open, as Kong's Status API is, so Prometheus scrapes it without setup; with a
 # token set (or RUSTA_METRICS_TOKEN_FILE), it needs `Authorization: Bearer <token>` (or Basic, token as password).
 RUSTA_METRICS_TOKEN = envstr("RUSTA_METRICS_TOKEN")

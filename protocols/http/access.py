@@ -23,8 +23,9 @@ import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, NoReturn
 
+from protocols.abuse.sanctions import LimitChange
 from protocols.auth import JwtPolicy, Principal
 from protocols.auth.consumers import AUTH_MODES, RouteCredentials, directory_of
 from protocols.block_errors import BlockError
@@ -71,16 +72,19 @@ class RouteAccess:
     limit (when `limiter` is set). Shared by the HTTP proxy and the WebSocket handshake. `jwt` is the
     credentials' JWT policy (None on "key" routes and routes without auth)."""
 
-    __slots__ = ("route_name", "jwt", "credentials", "limiter", "broken", "recorder")
+    __slots__ = ("route_name", "jwt", "credentials", "limiter", "broken", "recorder", "personal_only")
 
     def __init__(self, route_name: str, credentials: RouteCredentials | None, limiter: Limiter | None,
-                 broken: bool, metrics: Recorder) -> None:
+                 broken: bool, metrics: Recorder, personal_only: bool = False) -> None:
         self.route_name = route_name
         self.credentials = credentials
         self.jwt = credentials.jwt if credentials is not None else None
         self.limiter = limiter
         self.broken = broken  # requires a credential, cannot check one: every request is refused
         self.recorder = metrics
+        # The limiter only holds clients with a personalized limit (a route with `personalized_limits` and no
+        # rate limit of its own): everyone else is not limited.
+        self.personal_only = personal_only
 
     async def admit(self, headers: Iterable[tuple[bytes, bytes]], client_ip: str) -> tuple[Principal | None,
                                                                                            Decision | None]:
@@ -102,20 +106,23 @@ class RouteAccess:
         return await credentials.authenticate(headers)
 
     async def spend(self, headers: Iterable[tuple[bytes, bytes]], client_ip: str, principal: Principal | None,
-                    consumer: str | None) -> Decision | None:
-        """`admit`'s second step: the rate-limit decision (None when not limited), or RateLimited."""
+                    consumer: str | None, change: LimitChange | None = None) -> Decision | None:
+        """`admit`'s second step: the rate-limit decision (None when not limited), or RateLimited. `change` is
+        what an abuse sanction does to this client's limit (protocols.abuse.sanctions): the same counter, another
+        limit, and a 429 that says why."""
         limiter = self.limiter
         if limiter is None:
             return None
         key = limit_key(limiter.policy, self.route_name, client_ip,
                         principal.subject if principal is not None else None, headers, consumer)
-        if key is None:
+        if key is None or (self.personal_only and (change is None or not change.limit)):
             return None
-        decision = await limiter.hit(key)
-        if not decision.allowed:
-            self.recorder.rate_limited(self.route_name)
-            raise decision.error(self.route_name)
-        return decision
+        if change is None:
+            decision = await limiter.hit(key)
+            return decision if decision.allowed else self._refused(decision, None)
+        limit, window_s = change.applied(limiter.policy.limit, limiter.policy.window_s)
+        decision = await limiter.hit(key, limit=limit, window_s=window_s)
+        return decision if decision.allowed else self._refused(decision, change, limit, window_s)
 
     def identify_now(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[Principal | None, str | None] | None:
         """`identify` without a coroutine when nothing needs waiting for (no credential, an API key, a token
@@ -128,7 +135,7 @@ class RouteAccess:
         return credentials.known(headers)
 
     def spend_now(self, headers: Iterable[tuple[bytes, bytes]], client_ip: str, principal: Principal | None,
-                  consumer: str | None) -> Decision | None | Pending:
+                  consumer: str | None, change: LimitChange | None = None) -> Decision | None | Pending:
         """`spend` without a coroutine when its counter is in this process; PENDING when it is shared (Redis):
         await `spend`."""
         limiter = self.limiter
@@ -138,13 +145,24 @@ class RouteAccess:
             return PENDING
         key = limit_key(limiter.policy, self.route_name, client_ip,
                         principal.subject if principal is not None else None, headers, consumer)
-        if key is None:
+        if key is None or (self.personal_only and (change is None or not change.limit)):
             return None
-        decision = limiter.decide_now(key)
-        if not decision.allowed:
-            self.recorder.rate_limited(self.route_name)
+        if change is None:
+            decision = limiter.decide_now(key)
+            return decision if decision.allowed else self._refused(decision, None)
+        limit, window_s = change.applied(limiter.policy.limit, limiter.policy.window_s)
+        decision = limiter.decide_now(key, limit=limit, window_s=window_s)
+        return decision if decision.allowed else self._refused(decision, change, limit, window_s)
+
+    def _refused(self, decision: Decision, change: LimitChange | None, limit: int = 0,
+                 window_s: float = 0.0) -> NoReturn:
+        """Count a refusal and raise its 429 (saying why, under a limit a sanction changed to `limit` per
+        `window_s`)."""
+        self.recorder.rate_limited(self.route_name)
+        if change is None:
             raise decision.error(self.route_name)
-        return decision
+        self.recorder.abuse_action(self.route_name, change.action)
+        raise decision.error(self.route_name, change.reason(limit, window_s), change.verdict_id)
 
     def upstream_headers(self, headers: Headers, principal: Principal | None) -> Headers:
         """`headers` without the client's copies of what the gateway sets (claim headers, X-Consumer-Name) and
@@ -175,9 +193,12 @@ class AccessControl:
         if len(self._policies) > _MAX_KEPT_POLICIES:
             self._policies.clear()
 
-    def compile(self, route: CompiledRoute, settings: Mapping[str, Any]) -> RouteAccess | None:
+    def compile(self, route: CompiledRoute, settings: Mapping[str, Any], *,
+                personalized: bool = False) -> RouteAccess | None:
         """The route's admission under the table's gateway-wide `settings` (its consumer directory included),
-        None when it takes no credential and has no rate limit."""
+        None when it takes no credential and has no rate limit. `personalized`: the route's `abuse` block has
+        `personalized_limits`; without a rate limit of its own, the route gets a limiter for the clients that
+        have one (`_personal_limiter`)."""
         spec = route.spec
         policies = spec.policies or {}
         jwt: JwtPolicy | None = None
@@ -204,9 +225,20 @@ class AccessControl:
             credentials = RouteCredentials(mode, jwt, directory_of(settings), self.clock,
                                            forward_consumer=route.protocol in ("http", "websocket"))
         limiter = self._limiter(route.name, policies.get("rate_limit"), settings.get("rate_limit"))
+        personal_only = personalized and limiter is None
+        if personal_only:
+            limiter = self._personal_limiter(route.name)
         if credentials is None and limiter is None and not broken:
             return None
-        return RouteAccess(route.name, credentials, limiter, broken, self.recorder)
+        return RouteAccess(route.name, credentials, limiter, broken, self.recorder, personal_only)
+
+    def _personal_limiter(self, route_name: str) -> Limiter:
+        """The limiter of a route with personalized limits and no rate limit: a sliding window per client (its
+        consumer or JWT subject, else its address), shared through Redis when it is configured, whose limit is
+        always the client's own (protocols.abuse.sanctions.LimitChange)."""
+        policy = RateLimitPolicy.from_config({"limit": 1, "window_s": 60, "scope": ["user"]},
+                                             name="personal:" + route_name)
+        return Limiter(policy, self.shared if self.shared is not None else self.local, fallback=self.local)
 
     def _jwt_policy(self, block: Any) -> JwtPolicy:
         """One JwtPolicy per distinct block: routes sharing the gateway-wide block share its cache and JWKS."""

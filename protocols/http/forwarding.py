@@ -7,7 +7,7 @@ before the first byte goes to the client.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from protocols.balancing import BackendState, RouteRuntime
@@ -19,6 +19,8 @@ from protocols.table import LiveTable, RouteSpec
 from protocols.upstream import UpstreamClient, UpstreamResponse
 
 if TYPE_CHECKING:
+    from protocols.abuse.config import AbusePolicy
+    from protocols.abuse.sanctions import Sanction
     from protocols.guards import Guards
     from protocols.http.access import RouteAccess
     from protocols.http.plugins import GuardedSend
@@ -38,7 +40,8 @@ class Exchange:
 
     __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
                  "body_read", "upstream_s", "trace_id", "traceparent", "response_headers", "guard", "preflight",
-                 "clean_path", "host", "client_ip", "https", "peer", "ai", "consumer", "grpc_status")
+                 "clean_path", "host", "client_ip", "https", "peer", "ai", "consumer", "grpc_status", "subject",
+                 "abuse")
 
     # Set together, before any of them is read (not in __init__: a request refused earlier never needs them).
     clean_path: str
@@ -70,6 +73,9 @@ class Exchange:
         # per-consumer figures and the access log; set before the rate limit, so a 429 is the consumer's too.
         self.consumer: str | None = None
         self.grpc_status: int | None = None  # a gRPC call's status, as its client got it (protocols.grpc)
+        self.subject: str | None = None  # the JWT's subject, once verified (the abuse counters' client)
+        # The route's `abuse` block, when it has one: the request is counted per client (protocols.abuse).
+        self.abuse: AbusePolicy | None = None
 
 
 class Attempt:
@@ -77,7 +83,7 @@ class Attempt:
 
     __slots__ = ("runtime", "spec", "method", "target", "headers", "set_host", "body", "content_length", "client",
                  "retries", "deadline", "access", "guards", "shaping", "answer_guard", "body_head", "preferred",
-                 "served", "plugins")
+                 "served", "plugins", "judged")
 
     def __init__(self, runtime: RouteRuntime, spec: RouteSpec, method: bytes, target: bytes, headers: Headers,
                  set_host: bool, body: bytes | AsyncIterator[bytes], content_length: int | None, client: str,
@@ -102,6 +108,8 @@ class Attempt:
         self.preferred: int | None = None  # the balance phase's choice for the first attempt (a backend position)
         self.served: BackendState | None = None  # the backend whose response head came last
         self.plugins: PluginChain | None = None  # the route's plugins, when it runs any
+        # The route's sanctions in force, when it applies them and has some (protocols.abuse.sanctions).
+        self.judged: Mapping[str, Sanction] | None = None
 
 
 async def forward(client: UpstreamClient, state: LiveTable, attempt: Attempt, receive: Receive, send: Send,

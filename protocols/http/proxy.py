@@ -4,12 +4,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
+from protocols.abuse.counters import anonymous_identity, client_identity
+from protocols.abuse.sanctions import LimitChange, Sanction, judge
 from protocols.dataplane import DataPlane, ProxyOptions
 from protocols.dns import doh_app
 from protocols.errors import (
+    ClientBlocked,
     ClientDisconnected,
     GatewayError,
     HttpsRedirect,
@@ -89,6 +92,8 @@ class ProxyApp:
         self.ftp = dataplane.ftp
         self.llm = dataplane.llm
         self.dns = dataplane.dns
+        self.abuse = dataplane.abuse  # counters of the routes with an `abuse` block
+        self.sanctions = dataplane.sanctions  # the verdicts and personalized limits in force
         self.health = HealthApp(options.health, dataplane.state)  # /health, /ready and /live, for this table
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,7 +139,7 @@ class ProxyApp:
                                                exchange.request_id.decode("latin-1"))
                         await self._plugged(scope, receive, run, head, attempt, exchange)
                     else:
-                        if attempt.access is not None:
+                        if attempt.access is not None or attempt.judged is not None:
                             await self._admit(attempt, attempt.access, scope, exchange)
                         if head.has_body:
                             if attempt.guards is not None:
@@ -174,6 +179,8 @@ class ProxyApp:
             metrics.record_request(exchange.route, scope["method"], exchange.status, duration, exchange.upstream_s,
                                    exchange.bytes_in, exchange.bytes_out, exchange.backend, exchange.error,
                                    exchange.consumer)
+            if exchange.abuse is not None:  # the route counts what each client does (protocols.abuse)
+                self._count_client(scope, exchange)
             if exchange.grpc_status is not None:
                 metrics.grpc_call(exchange.route, exchange.grpc_status)
             if self.access_log is not None:
@@ -225,23 +232,62 @@ class ProxyApp:
             attempt.preferred = choice.index
             exchange.ai = (plugin.label, choice.source or plugin.name)
 
-    async def _admit(self, attempt: Attempt, access: RouteAccess, scope: Scope, exchange: Exchange) -> str | None:
+    async def _admit(self, attempt: Attempt, access: RouteAccess | None, scope: Scope,
+                     exchange: Exchange) -> str | None:
         """The route's JWT and rate limit, before the body is read and a backend picked: the principal's claim
         headers replace any the client sent, and a limited route's answer gets its RateLimit-* fields. Returns
-        the authenticated subject, when there is one (for the plugins' `access` phase)."""
+        the authenticated subject, when there is one (for the plugins' `access` phase).
+
+        On a route with sanctions in force (`attempt.judged`, protocols.abuse.sanctions), a blocked address, or a
+        blocked API key, is refused before any credential is checked; then the client the request counts for is
+        judged (protocols.abuse.counters' identity), and its lowered or personalized limit goes to the rate
+        limit."""
         headers = scope["headers"]
+        judged = attempt.judged
+        change: LimitChange | None = None
+        if judged is not None:
+            address = "ip:" + exchange.client_ip
+            change = self._judge(judged, address, exchange)
+            anonymous = anonymous_identity(headers, exchange.client_ip)  # an API key's, when one is presented
+            if anonymous != address:
+                change = self._judge(judged, anonymous, exchange)
+        if access is None:
+            return None
         # The steps without a coroutine of their own when they need not wait (a cached token, a local counter):
         # most requests of a limited route with JWT.
         known = access.identify_now(headers)
         principal, exchange.consumer = known if known is not None else await access.identify(headers)
-        now = access.spend_now(headers, attempt.client, principal, exchange.consumer)
-        decision = await access.spend(headers, attempt.client, principal, exchange.consumer) if isinstance(
+        subject = principal.subject if principal is not None else None
+        exchange.subject = subject
+        if judged is not None and (exchange.consumer or subject):
+            change = self._judge(judged, client_identity(exchange.consumer, subject, headers, exchange.client_ip),
+                                 exchange)
+        now = access.spend_now(headers, attempt.client, principal, exchange.consumer, change)
+        decision = await access.spend(headers, attempt.client, principal, exchange.consumer, change) if isinstance(
             now, Pending) else now
         if principal is not None:
             attempt.headers = access.upstream_headers(attempt.headers, principal)
         if decision is not None:
             exchange.response_headers = decision.headers()
-        return principal.subject if principal is not None else None
+        return subject
+
+    def _judge(self, judged: Mapping[str, Sanction], client: str, exchange: Exchange) -> LimitChange | None:
+        """What the route's sanction of `client` does (raises ClientBlocked, counted here)."""
+        sanction = judged.get(client)
+        if sanction is None:
+            return None
+        assert exchange.abuse is not None and exchange.route is not None
+        try:
+            return judge(sanction, exchange.abuse, exchange.route)
+        except ClientBlocked:
+            self.recorder.abuse_action(exchange.route, "block")
+            raise
+
+    def _count_client(self, scope: Scope, exchange: Exchange) -> None:
+        """The finished request in the abuse counters, as its client's (protocols.abuse.counters)."""
+        client = client_identity(exchange.consumer, exchange.subject, scope["headers"], exchange.client_ip)
+        self.abuse.record(exchange.route or "", client, exchange.status, exchange.bytes_in, exchange.bytes_out,
+                          exchange.clean_path, None if client.startswith("ip:") else exchange.client_ip)
 
     async def _plugged(self, scope: Scope, receive: Receive, run: PluginRun, head: RequestHead, attempt: Attempt,
                        exchange: Exchange) -> None:
@@ -249,7 +295,8 @@ class ProxyApp:
         request, the JWT and rate limit, access, the body, balance (AI routing's choice of backend), upstream,
         then the exchange, whose response goes through `run` (the response and body phases)."""
         await run.request()
-        subject = await self._admit(attempt, attempt.access, scope, exchange) if attempt.access is not None else None
+        subject = (await self._admit(attempt, attempt.access, scope, exchange)
+                   if attempt.access is not None or attempt.judged is not None else None)
         await run.access(subject)
         if head.has_body:
             if attempt.guards is not None:
@@ -296,6 +343,12 @@ class ProxyApp:
             raise NoRoute(method, clean_path)
         exchange.route = route.name
         route_plan: RoutePlan = plan.routes[route.id]
+        abuse = route_plan.abuse
+        judged: Mapping[str, Sanction] | None = None
+        if abuse is not None:
+            exchange.abuse = abuse  # counted from here on, refusals included
+            if abuse.enforcing or abuse.personalized_limits:
+                judged = self.sanctions.table.get(route.name)
         guards = route_plan.guards
         if route_plan.broken or guards is None:
             raise RouteMisconfigured(route.name)
@@ -371,6 +424,7 @@ class ProxyApp:
                           route_plan.access)
         attempt.plugins = route_plan.plugins
         attempt.guards = guards
+        attempt.judged = judged
         if shaping is None:
             attempt.answer_guard = exchange.guard
         else:
@@ -473,7 +527,7 @@ class ProxyApp:
         """A gRPC route's call (protocols.grpc): the route's JWT and rate limit, then the call, its messages
         streamed both ways within the route's body limit."""
         timeout_field = check_call(scope, exchange.route or "")
-        if attempt.access is not None:
+        if attempt.access is not None or attempt.judged is not None:
             await self._admit(attempt, attempt.access, scope, exchange)
         if attempt.guards is not None:
             receive = attempt.guards.limit_receive(receive)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from protocols.errors import GatewayError
+from protocols.errors import GatewayError, verdict_url
 from protocols.limits.config import ceil_seconds
 
 Headers = list[tuple[bytes, bytes]]
@@ -40,21 +40,31 @@ class Decision:
             headers.append((b"retry-after", b"%d" % max(1, ceil_seconds(self.retry_after_s))))
         return headers
 
-    def error(self, route_name: str) -> RateLimited:
+    def error(self, route_name: str, reason: str = "", verdict_id: int = 0) -> RateLimited:
         """The 429 to answer with (ProxyApp's `except GatewayError` sends it)."""
-        return RateLimited(route_name, self)
+        return RateLimited(route_name, self, reason, verdict_id)
 
 
 class RateLimited(GatewayError):
-    """429: the client spent its quota on this route; Retry-After says when to come back."""
+    """429: the client spent its quota on this route; Retry-After says when to come back.
 
-    def __init__(self, route_name: str, decision: Decision) -> None:
+    Under a limit an abuse sanction changed (protocols.abuse.sanctions), `reason` says so in the body, and a
+    verdict's id goes in the body and in `X-Rusta-Verdict`."""
+
+    def __init__(self, route_name: str, decision: Decision, reason: str = "", verdict_id: int = 0) -> None:
+        headers = decision.headers()
+        if verdict_id:
+            headers.append((b"x-rusta-verdict", b"%d" % verdict_id))
         super().__init__(
             429, "rate_limited",
             f"Too many requests to route '{route_name}'; retry in {max(1, ceil_seconds(decision.retry_after_s))} s.",
-            decision.headers(),
+            headers,
         )
         self.decision = decision
+        if reason:
+            self.details = {"reason": reason}
+            if verdict_id:
+                self.details.update(verdict_id=verdict_id, verdict=verdict_url(verdict_id))
 
 
 def strictest(decisions: Iterable[Decision]) -> Decision | None:
