@@ -6,8 +6,10 @@ without the block pay nothing: the proxy only calls it when the route's plan has
 
 A client is one string (`client_identity`): `consumer:<name>` when the request's API key or JWT subject
 resolved to a consumer, else `sub:<JWT subject>`, else `key:<short SHA-256 of the API key>` when a key was
-presented (an unknown key: the consumers' keys all resolve), else `ip:<client address>` (behind trusted proxies,
-the address the proxy resolved from X-Forwarded-For).
+presented (a key the gateway does not check, passed to a backend that does), else `ip:<client address>` (behind
+trusted proxies, the address the proxy resolved from X-Forwarded-For). A request answered 401 or 403 without a
+consumer or subject counts for its address: a refused credential names nobody, and a client trying many keys is
+one client with many failures.
 
 Windows are aligned on `window_s` wall-clock seconds; the worker's flusher (metrics.flusher, on the event loop)
 calls `take` once a second, which hands over the window once its end has passed, and its thread turns the

@@ -285,7 +285,13 @@ class ProxyApp:
 
     def _count_client(self, scope: Scope, exchange: Exchange) -> None:
         """The finished request in the abuse counters, as its client's (protocols.abuse.counters)."""
-        client = client_identity(exchange.consumer, exchange.subject, scope["headers"], exchange.client_ip)
+        status = exchange.status
+        if status == 401 or status == 403:
+            # A refused credential names nobody: guessed keys or tokens count for the address they came from, so
+            # that a credential-stuffing client is one client with many failures, not many with one each.
+            client = client_identity(exchange.consumer, exchange.subject, (), exchange.client_ip)
+        else:
+            client = client_identity(exchange.consumer, exchange.subject, scope["headers"], exchange.client_ip)
         self.abuse.record(exchange.route or "", client, exchange.status, exchange.bytes_in, exchange.bytes_out,
                           exchange.clean_path, None if client.startswith("ip:") else exchange.client_ip)
 
