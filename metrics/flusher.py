@@ -10,6 +10,10 @@ process's totals file (metrics.procfiles) and writing the history buffer to its 
 `history_every` seconds. A store that fails (database locked, Redis away) is logged and written again on the
 next round; the request path never waits for it.
 
+Routes with an `api_docs` block leave samples in the process's buffer (protocols.apidocs.sampler): the tick takes
+them on the loop, and the flusher's thread learns their shapes (protocols.apidocs.learn) and writes them to the
+database every `history_every` seconds (metrics.apidocs.store), giving back what it could not write.
+
 On the embedded default the flusher also keeps the LLM token limits and budgets (metrics.llm_spend): every
 `spend_every` seconds and at stop its thread has the counters' snapshot taken on the loop (`spend`, which the
 loop's requests change), then writes it to the database itself.
@@ -34,6 +38,8 @@ from redis.exceptions import RedisError
 from metrics import llm_spend, procfiles
 from metrics.history import HistoryBuffer, Store
 from protocols.ai import records
+from protocols.apidocs.learn import Learner, Operation, OperationKey
+from protocols.apidocs.sampler import RawSample, SampleBuffer
 from protocols.discovery import figures as discovery_figures
 from protocols.llm import metrics as llm_metrics
 from protocols.llm.budgets import SpendEntry
@@ -78,7 +84,9 @@ class WorkerFlusher:
                  llm_window: Callable[[], dict[SpendKey, list[int]]] = llm_metrics.take_window,
                  on_tick: Callable[[], None] | None = None,
                  spend: SpendSnapshot | None = None, spend_every: float = 10.0,
-                 spend_writer: Callable[[Sequence[SpendEntry], float], object] = llm_spend.write_snapshot) -> None:
+                 spend_writer: Callable[[Sequence[SpendEntry], float], object] = llm_spend.write_snapshot,
+                 api_docs: SampleBuffer | None = None,
+                 docs_writer: Callable[[dict[OperationKey, Operation]], object] | None = None) -> None:
         self.recorder = recorder
         self.folder = folder
         self.store = store
@@ -96,6 +104,11 @@ class WorkerFlusher:
         self.spend_every = spend_every
         self.spend_writer = spend_writer
         self._last_spend = 0.0
+        self.api_docs = api_docs
+        self.docs_writer = docs_writer
+        self.learner = Learner()
+        self._samples: queue.Queue[list[RawSample]] = queue.Queue()
+        self._last_docs = 0.0
         self.history = HistoryBuffer()
         self._queue: queue.Queue[_Tick | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="rusta-metrics-flusher", daemon=True)
@@ -124,6 +137,8 @@ class WorkerFlusher:
         consumers = self.recorder.take_consumer_window()
         breakers = self.breakers()
         self.recorder.breakers_seen(breakers)
+        if self.api_docs is not None and self.api_docs.samples:
+            self._samples.put(self.api_docs.take())  # before the tick's item: its round learns them
         self._queue.put((self.recorder.snapshot(), breakers, self.ai(), window, started, consumers,
                          self.discovery(), self.plugins(), self.llm(), self.llm_window()))
         if self.on_tick is not None:
@@ -151,6 +166,7 @@ class WorkerFlusher:
             if item is None:
                 self._write_history(force=True)
                 self._write_spend(force=True)
+                self._write_docs(force=True)
                 return
             totals, breakers, ai, window, started, consumers, discovery, plugins, llm, spend = item
             try:
@@ -162,6 +178,7 @@ class WorkerFlusher:
                 self.history.add(window, started, consumers, spend)
             self._write_history(force=False)
             self._write_spend(force=False)
+            self._write_docs(force=False)
 
     def _write_history(self, *, force: bool) -> None:
         now = self.clock()
@@ -199,5 +216,26 @@ class WorkerFlusher:
             self.spend_writer(entries, now)
         except DatabaseError as exc:
             log.warning("could not write the LLM spend counters (will retry): %s", exc)
+        finally:
+            close_old_connections()
+
+    def _write_docs(self, *, force: bool) -> None:
+        """The api_docs samples taken so far, learned here and written every `history_every` seconds."""
+        while not self._samples.empty():
+            for sample in self._samples.get_nowait():
+                self.learner.add(sample)
+        now = self.clock()
+        if self.docs_writer is None or (not force and now - self._last_docs < self.history_every):
+            return
+        self._last_docs = now
+        operations = self.learner.take()
+        if not operations:
+            return
+        close_old_connections()
+        try:
+            self.docs_writer(operations)
+        except DatabaseError as exc:
+            self.learner.give_back(operations)
+            log.warning("could not write the learned API docs (will retry): %s", exc)
         finally:
             close_old_connections()

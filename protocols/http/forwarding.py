@@ -19,6 +19,7 @@ from protocols.table import LiveTable, RouteSpec
 from protocols.upstream import UpstreamClient, UpstreamResponse
 
 if TYPE_CHECKING:
+    from protocols.apidocs.sampler import DocsSample
     from protocols.guards import Guards
     from protocols.http.access import RouteAccess
     from protocols.http.plugins import GuardedSend
@@ -38,7 +39,7 @@ class Exchange:
 
     __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
                  "body_read", "upstream_s", "trace_id", "traceparent", "response_headers", "guard", "preflight",
-                 "clean_path", "host", "client_ip", "https", "peer", "ai", "consumer", "grpc_status")
+                 "clean_path", "host", "client_ip", "https", "peer", "ai", "consumer", "grpc_status", "sample")
 
     # Set together, before any of them is read (not in __init__: a request refused earlier never needs them).
     clean_path: str
@@ -70,6 +71,8 @@ class Exchange:
         # per-consumer figures and the access log; set before the rate limit, so a 429 is the consumer's too.
         self.consumer: str | None = None
         self.grpc_status: int | None = None  # a gRPC call's status, as its client got it (protocols.grpc)
+        # The route's api_docs sample of this exchange, when it was drawn (protocols.apidocs.sampler).
+        self.sample: DocsSample | None = None
 
 
 class Attempt:
