@@ -62,9 +62,17 @@ def _fields(document: dict[str, Any]) -> dict[tuple[str, str, str], dict[str, Fi
     found: dict[tuple[str, str, str], dict[str, Field]] = {}
     for key, method, _, operation, _ in operations(document):
         for location, fields in body_fields(operation, document).items():
-            mine = found.setdefault((key, method, location), {})
-            mine.update({name: f for name, f in fields.items() if name not in ("", "[]")})
+            found.setdefault((key, method, location), {}).update(fields)
+        responses = operation.get("responses")
+        for status in responses if isinstance(responses, dict) else ():
+            # A response documented without a body schema says nothing of its body: like a free-form object.
+            found.setdefault((key, method, f"response {status}"), {"": Field(free=True)})
     return found
+
+
+def _counted(name: str) -> bool:
+    """Whether a field path counts: the body itself and a top-level array's items are not fields."""
+    return name not in ("", "[]")
 
 
 def compare(learned: dict[str, Any], reference: dict[str, Any]) -> Comparison:
@@ -79,12 +87,12 @@ def compare(learned: dict[str, Any], reference: dict[str, Any]) -> Comparison:
     false_negatives: list[FieldKey] = []
     for where in sorted(set(seen) | set(wanted)):
         mine, theirs = seen.get(where, {}), wanted.get(where, {})
-        for name in sorted(mine):
+        for name in sorted(filter(_counted, mine)):
             if name in theirs:
                 true_positives += 1
             elif not under_free(name, theirs):
                 false_positives.append((*where, name))
-        false_negatives.extend((*where, name) for name in sorted(theirs) if name not in mine)
+        false_negatives.extend((*where, name) for name in sorted(filter(_counted, theirs)) if name not in mine)
     return Comparison(len(reference_paths), len(reference_paths) - len(missing), missing, true_positives,
                       false_positives, false_negatives)
 

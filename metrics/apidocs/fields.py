@@ -96,8 +96,8 @@ def _walk(schema: Any, document: dict[str, Any], path: str, found: dict[str, Fie
         needed = set(schema.get("required") or [])
         for name, child in properties.items():
             _walk(child, document, _join(path, name), found, name in needed, depth + 1)
-    elif "object" in types and not alternatives:
-        entry.free = True
+    elif not alternatives and ("object" in types or not (types or "items" in schema)):
+        entry.free = True  # an object without properties, or a schema that says nothing: anything goes
     if "items" in schema:
         _walk(schema["items"], document, path + "[]", found, False, depth + 1)
 
