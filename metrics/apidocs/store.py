@@ -15,6 +15,7 @@ from protocols.apidocs.learn import Operation, OperationKey, merge_operation
 
 log = logging.getLogger(__name__)
 MAX_ROWS_PER_ROUTE = 1000
+CREATED, MERGED = "created", "merged"
 
 
 def write_operations(operations: dict[OperationKey, Operation], now: datetime | None = None) -> int:
@@ -26,15 +27,18 @@ def write_operations(operations: dict[OperationKey, Operation], now: datetime | 
         route = key[0]
         if route not in counts:
             counts[route] = LearnedOperation.objects.filter(route=route).count()
-        if _write_one(key, operation, now, counts[route] >= MAX_ROWS_PER_ROUTE):
+        outcome = _write_one(key, operation, now, counts[route] >= MAX_ROWS_PER_ROUTE)
+        if outcome is not None:
             written += 1
+            counts[route] += outcome == CREATED
         else:
             log.info("api_docs: route %s has %d learned operations already; %s %s dropped", route,
                      MAX_ROWS_PER_ROUTE, key[1], key[2])
     return written
 
 
-def _write_one(key: OperationKey, operation: Operation, now: datetime, full: bool) -> bool:
+def _write_one(key: OperationKey, operation: Operation, now: datetime, full: bool) -> str | None:
+    """CREATED or MERGED, or None when the route is `full` and the row would be new."""
     route, method, path, status = key
     for _ in range(2):  # a row another process created meanwhile is merged on the second pass
         with transaction.atomic():
@@ -45,16 +49,16 @@ def _write_one(key: OperationKey, operation: Operation, now: datetime, full: boo
                 row.samples += operation["samples"]
                 row.last_seen = now
                 row.save(update_fields=["shape", "samples", "last_seen"])
-                return True
+                return MERGED
             if full:
-                return False
+                return None
             try:
                 with transaction.atomic():
                     LearnedOperation.objects.create(route=route, method=method, path=path, status=status,
                                                     samples=operation["samples"], shape=operation,
                                                     first_seen=now, last_seen=now)
-                return True
+                return CREATED
             except IntegrityError:
                 continue
-    return False
+    return None
 
