@@ -27,6 +27,10 @@ ENUM_MAX_LENGTH = 32
 # Property names whose values are never kept, even as enum candidates.
 SECRET_WORDS = ("password", "secret", "token", "key", "authorization", "credential", "cookie", "session")
 
+# Field names seen before (never a value-like key): whether each is secret-looking. Reading a key costs a lookup.
+MAX_FIELD_NAMES = 10_000
+_FIELD_NAMES: dict[str, bool] = {}
+
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATE_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?$")
@@ -111,10 +115,18 @@ def _detail(value: Any, depth: int, secret: bool) -> dict[str, Any]:
         open_ = False
         if depth < MAX_DEPTH:
             for key, item in value.items():
-                if len(properties) >= MAX_KEYS or _value_like(key):
+                known = _FIELD_NAMES.get(key)
+                if known is None:
+                    if _value_like(key):
+                        open_ = True
+                        continue
+                    known = is_secret_name(key)
+                    if len(_FIELD_NAMES) < MAX_FIELD_NAMES:
+                        _FIELD_NAMES[key] = known
+                if len(properties) >= MAX_KEYS:
                     open_ = True
                     continue
-                properties[key] = shape_of(item, depth + 1, secret or is_secret_name(key))
+                properties[key] = shape_of(item, depth + 1, secret or known)
         return {"n": 1, "properties": properties, "open": open_ or (depth >= MAX_DEPTH and bool(value))}
     items: Shape | None = None
     if depth < MAX_DEPTH:
