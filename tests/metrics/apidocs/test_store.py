@@ -6,7 +6,7 @@ import json
 import threading
 
 import pytest
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 
 from metrics.apidocs import store
 from metrics.apidocs.openapi import document_for
@@ -43,7 +43,14 @@ def test_two_processes_writes_merge_into_one_row():
 
 def test_writers_at_the_same_time_lose_no_sample():
     batches = [learned(raw(n, {"id": n})) for n in range(1, 9)]
-    threads = [threading.Thread(target=store.write_operations, args=(batch,)) for batch in batches]
+
+    def write(batch: dict) -> None:
+        try:
+            store.write_operations(batch)
+        finally:
+            connection.close()  # each thread's own
+
+    threads = [threading.Thread(target=write, args=(batch,)) for batch in batches]
     for thread in threads:
         thread.start()
     for thread in threads:
