@@ -1,4 +1,5 @@
-"""URLs of the metrics API (the traffic history, the advice, a route's learned API docs), mounted under /api/ beside routes.api.urls."""
+"""URLs of the metrics API (the traffic history, the advice, a route's learned API docs), mounted under /api/
+beside routes.api.urls."""
 from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path

@@ -1,7 +1,7 @@
 """Path templates learned from traffic: which segments of a route's paths are parameters.
 
 A route's static segments are literal. At a `{param}` segment of the route, a value that is an id (a number, a
-uuid, a hex or mixed-case token with digits) makes the position a parameter at once, named as in the route; word
+uuid, a token or slug holding one) makes the position a parameter at once, named as in the route; word
 values (`routes`, `validate`) stay literal until more than MANY distinct ones were seen at that position under the
 same prefix, when the position becomes a parameter for every value. So a catch-all route `/api/{a}/{b}` in front
 of a whole API learns `/api/routes/{b}` and `/api/routes/validate`, and `/users/{name}` learns `/users/{name}` once
@@ -15,7 +15,8 @@ from collections.abc import Iterable, Sequence
 MANY = 12
 MAX_PREFIXES = 1000
 
-_HEX_ID = re.compile(r"^[0-9a-fA-F]{8,}$")
+_HEX_RUN = re.compile(r"[0-9a-fA-F]{8,}")
+_DIGITS = re.compile(r"\d{4,}")
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$")
 _TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,}$")
 
@@ -25,12 +26,16 @@ Prefix = tuple[str, ...]
 
 
 def is_id(segment: str) -> bool:
-    """Whether a path segment's value is an id: digits, a uuid, a hex string of 8+ with a digit, or a token of
-    16+ letters, digits, `-` and `_` with a digit."""
+    """Whether a path segment's value is an id: digits, a uuid, a token of 16+ letters, digits, `-` and `_` with a
+    digit, or a slug holding an id (4+ digits in a row, or 8+ hex characters with a digit: `order-12345`,
+    `cache:users:3f9a2c41d0b7`)."""
     if segment.isdigit() or _UUID.match(segment):
         return True
-    has_digit = any(c.isdigit() for c in segment)
-    return has_digit and (_HEX_ID.match(segment) is not None or _TOKEN.match(segment) is not None)
+    if not any(c.isdigit() for c in segment):
+        return False
+    if _TOKEN.match(segment) or _DIGITS.search(segment):
+        return True
+    return any(any(c.isdigit() for c in run) for run in _HEX_RUN.findall(segment))
 
 
 class Templater:

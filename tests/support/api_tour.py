@@ -1,5 +1,5 @@
 """A scripted tour of Rusta's management API over real HTTP: every endpoint family (routes, consumers and their
-keys, certificates, settings, config, audit, backends' health, cache, metrics, plugins, learned docs) read,
+keys, certificates, settings, config, audit, backends' health, cache, metrics, plugins, advice, learned docs) read,
 created, changed and deleted with the calls the API tests make. Used to drive traffic through a gateway to the
 admin API (tests/metrics/test_apidocs_acceptance.py); anything else needing realistic API traffic can reuse it.
 
@@ -9,6 +9,7 @@ read.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import urllib.error
 import urllib.request
@@ -237,4 +238,9 @@ class ApiTour:
         self.call("GET", "/api/metrics/consumers/")
         self.call("GET", "/api/metrics/llm/spend/", query={"interval": "1h"})
         self.call("GET", "/api/metrics/llm/spend/summary/")
+        self.call("GET", "/api/advice/")
+        self.call("GET", "/api/advice/forecast/")
+        for index in range(3):  # ids shaped like the advice's own (rule:route:digest), of advice nobody offered
+            digest = hashlib.sha256(f"{self.prefix}{index}".encode()).hexdigest()[:12]
+            self.call("POST", f"/api/advice/timeout:{self.prefix}-one:{digest}/apply/", expect=(404, 409))
 

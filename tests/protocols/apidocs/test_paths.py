@@ -8,8 +8,9 @@ CATCH_ALL = (None, "a", "b")  # /api/{a}/{b}
 
 def test_ids_are_recognised():
     assert is_id("42") and is_id("3f2b8c1e-9a4d-4b7e-8f10-2c3d4e5f6a7b") and is_id("a3f9c2e1d0b4")
-    assert is_id("usr_8f3a9c2e77aa12bc")
+    assert is_id("usr_8f3a9c2e77aa12bc") and is_id("order-12345") and is_id("cache:users:3f9a2c41d0b7")
     assert not is_id("routes") and not is_id("learned-openapi") and not is_id("deadbeef")
+    assert not is_id("v1") and not is_id("oauth2") and not is_id("2xx")
 
 
 def test_an_id_makes_the_segment_a_parameter_at_once_named_as_in_the_route():
