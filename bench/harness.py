@@ -158,6 +158,19 @@ class Bench:
         except (ValueError, IndexError):
             return {"ok": False, "reason": f"match_bench.py failed: {err.decode(errors='replace')[-500:]}"}
 
+    def apidocs_bench(self) -> dict[str, Any]:
+        """What a route's api_docs sampler adds to a request (bench/apidocs_bench.py), on the proxy's CPU."""
+        argv = [sys.executable, "-m", "bench.apidocs_bench", "--json"]
+        proc = self.procs.start(argv, cpu=self.proxy_cpu, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            out, err = proc.communicate(timeout=120)
+        finally:
+            self.procs.stop(proc, grace=1.0)
+        try:
+            return dict(json.loads(out.decode().strip().splitlines()[-1]))
+        except (ValueError, IndexError):
+            return {"ok": False, "reason": f"apidocs_bench failed: {err.decode(errors='replace')[-500:]}"}
+
     def run(self, scenarios: list[Scenario]) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
         upstream = peers.start_nginx(self.procs, self.run_dir, "upstream.conf.template", self.load_cpu, "/",
                                      PORT=self.upstream_port)
@@ -313,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         results, matching = bench.run(scenarios)
+        print("api_docs sampler micro-benchmark...", flush=True)
+        sampler = bench.apidocs_bench()
     except BenchError as exc:
         print(f"bench could not run: {exc}", file=sys.stderr)
         return 1
@@ -320,12 +335,13 @@ def main(argv: list[str] | None = None) -> int:
         procs.stop_all()
 
     report.add_ratios(results)
-    checks = report.targets(results, matching)
+    checks = report.targets(results, matching) + [report.sampler_target(sampler)]
     comparisons = report.comparisons(results)
     settings = {"seconds": args.seconds, "warmup": args.warmup, "connections": args.connections, "wrk_threads": 1,
                 "rounds": args.rounds, "proxy_cpu": bench.proxy_cpu, "load_cpu": bench.load_cpu,
                 "upstream_port": bench.upstream_port, "loadavg_before": round(load_before, 2),
                 "loadavg_after": round(os.getloadavg()[0], 2)}
+    print(report.sampler_text(sampler))
     report.print_report(results, checks, matching, settings, comparisons)
     duration = time.monotonic() - started
     report.write_json(args.output, {
@@ -335,6 +351,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": machine_facts(),
         "scenarios": results,
         "route_matching": matching,
+        "api_docs_sampler": sampler,
         "targets": checks,
         "comparisons": comparisons,
     })

@@ -203,6 +203,24 @@ def _cell(value: Any, spec: str) -> str:
     return format(value, spec)
 
 
+def sampler_target(sampler: dict[str, Any]) -> dict[str, Any]:
+    """The api_docs sampler's target: a request that is not sampled costs at most its target in µs."""
+    value = sampler.get("not_sampled_us") if sampler.get("ok") else None
+    limit = sampler.get("target_us", 20.0)
+    return {"target": "api_docs not-sampled cost (µs/request)", "value": value,
+            "shown": "-" if value is None else f"{value:.3f}", "limit": f"<= {limit:g}",
+            "pass": None if value is None else value <= limit}
+
+
+def sampler_text(sampler: dict[str, Any]) -> str:
+    """The sampler's figures in one line (bench/apidocs_bench.py)."""
+    if not sampler.get("ok"):
+        return f"\napi_docs sampler: not measured: {sampler.get('reason')}"
+    return (f"\napi_docs sampler: not sampled {sampler['not_sampled_us']:.3f} µs per request; sampled "
+            f"+{sampler['sampled_us']:.2f} µs ({sampler['request_bytes']} B JSON request, {sampler['response_bytes']} "
+            f"B JSON answer); learning one sample on the flusher's thread {sampler['learned_us']:.1f} µs")
+
+
 def print_report(results: list[dict[str, Any]], checks: list[dict[str, Any]], matching: dict[str, Any] | None,
                  settings: dict[str, Any], compared: dict[str, Any] | None = None) -> None:
     print()

@@ -13,6 +13,10 @@ next round; the request path never waits for it.
 With routes that count clients (an `abuse` block), the tick also hands over the abuse counters' window once it
 ended, and the thread writes it and reads back the sanctions in force (metrics.abuse.flush).
 
+Routes with an `api_docs` block leave samples in the process's buffer (protocols.apidocs.sampler): the tick takes
+them on the loop, and the flusher's thread learns their shapes (protocols.apidocs.learn) and writes them to the
+database every `history_every` seconds (metrics.apidocs.store), giving back what it could not write.
+
 On the embedded default the flusher also keeps the LLM token limits and budgets (metrics.llm_spend): every
 `spend_every` seconds and at stop its thread has the counters' snapshot taken on the loop (`spend`, which the
 loop's requests change), then writes it to the database itself.
@@ -39,6 +43,8 @@ from metrics.abuse.flush import AbuseFlush
 from metrics.history import HistoryBuffer, Store
 from protocols.abuse.counters import ClosedWindow
 from protocols.ai import records
+from protocols.apidocs.learn import Learner, Operation, OperationKey
+from protocols.apidocs.sampler import RawSample, SampleBuffer
 from protocols.discovery import figures as discovery_figures
 from protocols.llm import metrics as llm_metrics
 from protocols.llm.budgets import SpendEntry
@@ -84,7 +90,8 @@ class WorkerFlusher:
                  on_tick: Callable[[], None] | None = None,
                  spend: SpendSnapshot | None = None, spend_every: float = 10.0,
                  spend_writer: Callable[[Sequence[SpendEntry], float], object] = llm_spend.write_snapshot,
-                 abuse: AbuseFlush | None = None) -> None:
+                 abuse: AbuseFlush | None = None, api_docs: SampleBuffer | None = None,
+                 docs_writer: Callable[[dict[OperationKey, Operation]], object] | None = None) -> None:
         self.recorder = recorder
         self.folder = folder
         self.store = store
@@ -103,6 +110,11 @@ class WorkerFlusher:
         self.spend_writer = spend_writer
         self.abuse = abuse
         self._last_spend = 0.0
+        self.api_docs = api_docs
+        self.docs_writer = docs_writer
+        self.learner = Learner()
+        self._samples: queue.Queue[list[RawSample]] = queue.Queue()
+        self._last_docs = 0.0
         self.history = HistoryBuffer()
         self._queue: queue.Queue[_Tick | None] = queue.Queue()
         self._thread = threading.Thread(target=self._work, name="rusta-metrics-flusher", daemon=True)
@@ -133,6 +145,8 @@ class WorkerFlusher:
         breakers = self.breakers()
         self.recorder.breakers_seen(breakers)
         abuse = self.abuse.take(final=final) if self.abuse is not None else None
+        if self.api_docs is not None and self.api_docs.samples:
+            self._samples.put(self.api_docs.take())  # before the tick's item: its round learns them
         self._queue.put((self.recorder.snapshot(), breakers, self.ai(), window, started, consumers,
                          self.discovery(), self.plugins(), self.llm(), self.llm_window(), abuse))
         if self.on_tick is not None:
@@ -160,6 +174,7 @@ class WorkerFlusher:
             if item is None:
                 self._write_history(force=True)
                 self._write_spend(force=True)
+                self._write_docs(force=True)
                 return
             totals, breakers, ai, window, started, consumers, discovery, plugins, llm, spend, abuse = item
             try:
@@ -177,6 +192,7 @@ class WorkerFlusher:
                     self.abuse.work(abuse, self.history.source)
                 finally:
                     close_old_connections()
+            self._write_docs(force=False)
 
     def _write_history(self, *, force: bool) -> None:
         now = self.clock()
@@ -214,5 +230,26 @@ class WorkerFlusher:
             self.spend_writer(entries, now)
         except DatabaseError as exc:
             log.warning("could not write the LLM spend counters (will retry): %s", exc)
+        finally:
+            close_old_connections()
+
+    def _write_docs(self, *, force: bool) -> None:
+        """The api_docs samples taken so far, learned here and written every `history_every` seconds."""
+        while not self._samples.empty():
+            for sample in self._samples.get_nowait():
+                self.learner.add(sample)
+        now = self.clock()
+        if self.docs_writer is None or (not force and now - self._last_docs < self.history_every):
+            return
+        self._last_docs = now
+        operations = self.learner.take()
+        if not operations:
+            return
+        close_old_connections()
+        try:
+            self.docs_writer(operations)
+        except DatabaseError as exc:
+            self.learner.give_back(operations)
+            log.warning("could not write the learned API docs (will retry): %s", exc)
         finally:
             close_old_connections()

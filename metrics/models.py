@@ -365,3 +365,31 @@ class ClientLimit(models.Model):
 
     def __str__(self) -> str:
         return f"{self.client} on {self.route}: {self.limit} per {self.window_s:g} s"
+
+
+class LearnedOperation(models.Model):
+    """The shapes one route's sampled traffic showed for one method, path template and status (the route's
+    `api_docs` block): query parameters, path parameters, request and response bodies, merged across samples and
+    across the gateway processes that wrote them. Shapes only, never values (protocols.apidocs.shapes).
+
+    `shape` is protocols.apidocs.learn's operation record; metrics.apidocs.openapi builds the OpenAPI document.
+    """
+
+    route = models.CharField(max_length=200)
+    method = models.CharField(max_length=16)
+    path = models.CharField(max_length=1000, help_text="The path template, like /users/{id}.")
+    status = models.PositiveSmallIntegerField()
+    samples = models.BigIntegerField(default=0)
+    shape = models.JSONField(default=dict)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["route", "method", "path", "status"],
+                                               name="learnedoperation_one_per_status",
+                                               violation_error_message="One row per route, method, path template "
+                                                                       "and status.")]
+        indexes = [models.Index(fields=["route"], name="learnedoperation_route")]
+
+    def __str__(self) -> str:
+        return f"{self.method} {self.path} -> {self.status} on {self.route} ({self.samples} samples)"

@@ -12,9 +12,11 @@ from django.conf import settings
 
 from metrics import llm_spend, procfiles
 from metrics.abuse.flush import AbuseFlush
+from metrics.apidocs.store import write_operations
 from metrics.flusher import WorkerFlusher
 from metrics.history import store_for
 from metrics.live import LivePublisher
+from protocols.apidocs.sampler import samples
 from protocols.llm.budgets import Budgets, LocalBudgetStore
 from protocols.recorder import Recorder, recorder
 
@@ -42,7 +44,8 @@ class WorkerMetrics:
         own = budgets.export if budgets is not None and isinstance(budgets.store, LocalBudgetStore) else None
         self.flusher = WorkerFlusher(source, folder, store, interval=1.0,
                                      history_every=settings.RUSTA_METRICS_FLUSH_INTERVAL,
-                                     spend=own, spend_every=llm_spend.SPEND_EVERY_S, abuse=abuse)
+                                     spend=own, spend_every=llm_spend.SPEND_EVERY_S, abuse=abuse,
+                                     api_docs=samples, docs_writer=write_operations)
         self.publisher = LivePublisher(folder, interval=1.0, redis_url=settings.REDIS_URL)
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:

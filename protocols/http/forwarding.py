@@ -21,6 +21,7 @@ from protocols.upstream import UpstreamClient, UpstreamResponse
 if TYPE_CHECKING:
     from protocols.abuse.config import AbusePolicy
     from protocols.abuse.sanctions import Sanction
+    from protocols.apidocs.sampler import DocsSample
     from protocols.guards import Guards
     from protocols.http.access import RouteAccess
     from protocols.http.plugins import GuardedSend
@@ -41,7 +42,7 @@ class Exchange:
     __slots__ = ("request_id", "route", "backend", "status", "answered", "bytes_in", "bytes_out", "error",
                  "body_read", "upstream_s", "trace_id", "traceparent", "response_headers", "guard", "preflight",
                  "clean_path", "host", "client_ip", "https", "peer", "ai", "consumer", "grpc_status", "subject",
-                 "abuse")
+                 "abuse", "sample")
 
     # Set together, before any of them is read (not in __init__: a request refused earlier never needs them).
     clean_path: str
@@ -76,6 +77,8 @@ class Exchange:
         self.subject: str | None = None  # the JWT's subject, once verified (the abuse counters' client)
         # The route's `abuse` block, when it has one: the request is counted per client (protocols.abuse).
         self.abuse: AbusePolicy | None = None
+        # The route's api_docs sample of this exchange, when it was drawn (protocols.apidocs.sampler).
+        self.sample: DocsSample | None = None
 
 
 class Attempt:

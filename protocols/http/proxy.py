@@ -9,6 +9,7 @@ from typing import Any
 
 from protocols.abuse.counters import anonymous_identity, client_identity
 from protocols.abuse.sanctions import LimitChange, Sanction, judge
+from protocols.apidocs.sampler import DocsSample, sampled
 from protocols.dataplane import DataPlane, ProxyOptions
 from protocols.dns import doh_app
 from protocols.errors import (
@@ -128,6 +129,8 @@ class ProxyApp:
                     pass
                 else:
                     attempt = self._prepare(scope, send, head, exchange, plan)
+                    if exchange.sample is not None:  # the answer goes through the route's api_docs sample
+                        send = exchange.sample
                     if attempt is None:  # a CORS preflight the gateway answers itself
                         await self._preflight(send, exchange)
                     elif attempt.spec.protocol == "grpc":
@@ -183,6 +186,8 @@ class ProxyApp:
                 self._count_client(scope, exchange)
             if exchange.grpc_status is not None:
                 metrics.grpc_call(exchange.route, exchange.grpc_status)
+            if exchange.sample is not None and exchange.error is None:
+                exchange.sample.finish()
             if self.access_log is not None:
                 client = scope.get("client")
                 self.access_log.record(
@@ -358,6 +363,11 @@ class ProxyApp:
         guards = route_plan.guards
         if route_plan.broken or guards is None:
             raise RouteMisconfigured(route.name)
+        docs = route_plan.api_docs
+        if docs is not None and sampled(docs):
+            # Before the guard is built around `send`: the sample sees the answer as the client gets it.
+            send = exchange.sample = DocsSample(send, docs, route, method, clean_path,
+                                                scope.get("query_string", b""), scope["headers"])
         if route_plan.touches_answers:
             exchange.guard = GuardedSend.for_request(send, guards, scope["headers"], https)
         guards.check_request(scope, client_ip)
@@ -599,6 +609,8 @@ async def _read_body(attempt: Attempt, receive: Receive, head: RequestHead, exch
             exchange.body_read = False
             attempt.body = streamed_body(receive, data, exchange)
             attempt.retries = 0
+        if exchange.sample is not None:
+            attempt.body = exchange.sample.take_request_body(attempt.body)
         return
     if not message.get("more_body", False):
         body: bytes | AsyncIterator[bytes] = first
@@ -610,3 +622,5 @@ async def _read_body(attempt: Attempt, receive: Receive, head: RequestHead, exch
     attempt.body = body
     if not isinstance(body, bytes) or len(body) > MAX_REPLAY_BODY:
         attempt.retries = 0
+    if exchange.sample is not None:
+        attempt.body = exchange.sample.take_request_body(body)

@@ -151,7 +151,8 @@ class ConsumerViewSet(viewsets.ModelViewSet):
     @extend_schema(methods=["POST"], summary="Issue an API key: the answer is the only time it is shown",
                    parameters=[CONSUMER_KEY], request=IssueKeySerializer,
                    responses={201: IssuedKeySerializer, 400: INVALID})
-    @action(detail=True, methods=["get", "post"], url_path="keys", url_name="keys")
+    # Not paginated: the answer is every key of the consumer (pagination_class=None makes the schema say so).
+    @action(detail=True, methods=["get", "post"], url_path="keys", url_name="keys", pagination_class=None)
     def keys(self, request: Request, id: str) -> Response:
         consumer = self.get_object()
         if request.method == "GET":

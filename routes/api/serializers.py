@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from protocols.ai import config as ai_config
@@ -314,6 +315,16 @@ class ErrorsSerializer(serializers.Serializer):
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))  # type: ignore[assignment]
 
 
+class RouteRefusalSerializer(serializers.Serializer):
+    """The dry run's answer to a document that would be refused: its errors by path."""
+
+    valid = serializers.BooleanField(help_text="Always false.")
+    errors = serializers.DictField(  # type: ignore[assignment]  # the answer's key, as in ErrorsSerializer
+        child=serializers.ListField(child=serializers.CharField()))
+    unknown_keys = serializers.ListField(child=serializers.CharField(),
+                                         help_text="Keys that would be ignored or are not used by Rusta.")
+
+
 class RouteValidationSerializer(serializers.Serializer):
     """The dry run's answer: the normalized document, or the errors that would refuse it."""
 
@@ -396,6 +407,8 @@ class ConfigStatusSerializer(serializers.Serializer):
     health_in_sync = serializers.BooleanField(help_text="True when this process uses the stored health version.")
 
 
+# One document, though the `list` action answers it: without many=False the schema would say an array.
+@extend_schema_serializer(many=False)
 class ConfigSerializer(ConfigFileSerializer):
     """The whole configuration (secrets redacted) with its status."""
 

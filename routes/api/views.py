@@ -34,6 +34,7 @@ from routes.api.serializers import (
     GatewaySettingsSerializer,
     ImportReportSerializer,
     ReloadSerializer,
+    RouteRefusalSerializer,
     RouteSerializer,
     RouteValidationSerializer,
     SettingsChangeSerializer,
@@ -124,7 +125,7 @@ class RouteViewSet(viewsets.ModelViewSet):
     @extend_schema(
         summary="Check a route without saving it",
         request=RouteSerializer,
-        responses={200: RouteValidationSerializer, 400: RouteValidationSerializer},
+        responses={200: RouteValidationSerializer, 400: RouteRefusalSerializer},
     )
     @action(detail=False, methods=["post"])
     def validate(self, request: Request) -> Response:

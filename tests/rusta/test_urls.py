@@ -83,6 +83,7 @@ class World:
             "content_type_id": ContentType.objects.get_for_model(Route).pk, "route": route.name,
             "consumer_id": self.consumer.pk, "consumer": self.consumer.name, "key_id": self.consumer.api_keys.get().pk,
             "view": "overview", "app_label": "routes", "url": "no-such-page/", "pk": AuditEntry.objects.first().pk,
+            "advice_id": f"timeout:{route.name}:000000000000",
             "id": backend.pk if "backends" in pattern else (self.other_user.pk if "auth/user" in pattern
                                                            else self.consumer.pk if "consumers" in pattern
                                                            else self.certificate.pk if "certificates" in pattern
@@ -131,6 +132,7 @@ VIEWER_READS: list[tuple[str, int | str]] = [
     (r"/add/$", 403),
     (r"/delete/$", 403),
     (r"/purge-cache/$", 405),  # POST only
+    (r"/advice/<str:advice_id>/apply/$", 405),  # POST only (and operators only)
     (r"/try/$", 403),  # the try-it panel shows transformed header values: operators only
     (r"/keys/(issue|<int:key_id>/(rotate|revoke))/$", 403),  # issuing, rotating, revoking API keys: operators only
     (r"^admin/login/$", 302),  # already logged in: on to the index

@@ -35,6 +35,7 @@ def test_the_schema_lists_every_management_endpoint(schema):
         "/api/certificates/", "/api/certificates/{id}/",
             "/api/metrics/llm/spend/", "/api/metrics/llm/spend/summary/",
         "/api/advice/", "/api/advice/{id}/apply/", "/api/advice/forecast/",
+        "/api/routes/{id}/learned-openapi/", "/api/routes/{id}/learned-openapi/drift/",
     }
 
 
