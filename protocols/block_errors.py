@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 class BlockError(ValueError):
@@ -64,3 +67,30 @@ def unknown_key_message(block: str, key: object, known: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(key), names, n=2)
     hint = f" Did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
     return f"Unknown key; {block} knows {', '.join(names)}.{hint}"
+
+
+def compiled(compile_block: Callable[[Any, Issues], T | None], value: Any) -> T | None:
+    """A block compiled by `compile_block(value, issues)`: None for a null block (or what the compiler answers for
+    a disabled one); raises BlockError with every problem it found."""
+    if value is None:
+        return None
+    issues = Issues()
+    policy = compile_block(value, issues)
+    issues.raise_if_any()
+    return policy
+
+
+def opened(value: Any, issues: Issues, block: str, keys: Mapping[str, Any], example: str) -> bool:
+    """The first checks of a block that is an object with an `enabled` switch: an object (`example` shows one),
+    no key outside `keys` (notes starting with `_` aside), `enabled` true or false. Whether the block is an
+    enabled object; each problem goes to `issues`."""
+    if not isinstance(value, dict):
+        issues.add("", f"Must be an object (or null for none), like {example}.")
+        return False
+    for key in value:
+        if key not in keys and not str(key).startswith("_"):
+            issues.add(str(key), unknown_key_message(block, key, keys))
+    enabled = value.get("enabled", True)
+    if not isinstance(enabled, bool):
+        issues.add("enabled", "Must be true or false.")
+    return enabled is not False

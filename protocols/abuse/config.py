@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.block_errors import Issues, join, unknown_key_message
+from protocols.block_errors import Issues, compiled, join, opened
 
 SHADOW, ENFORCE = "shadow", "enforce"
 LOWER, BLOCK = "lower", "block"
@@ -44,13 +44,7 @@ class AbusePolicy:
     @classmethod
     def from_config(cls, value: Any) -> AbusePolicy | None:
         """The policy of a block; None when the block is null or `enabled` is false (nothing counted)."""
-        if value is None:
-            return None
-        issues = Issues()
-        policy = compile_policy(value, issues)
-        issues.raise_if_any()
-        return policy
-
+        return compiled(compile_policy, value)
 
 def _number(value: Any, path: str, low: float, high: float, issues: Issues) -> float | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not low <= value <= high:
@@ -68,15 +62,9 @@ def _choice(value: Any, path: str, choices: tuple[str, ...], issues: Issues) -> 
 
 def compile_policy(value: Any, issues: Issues) -> AbusePolicy | None:
     """The policy of a block with every problem reported to `issues`; None when disabled or unusable."""
+    enabled = opened(value, issues, "abuse", KEYS, '{"mode": "shadow"}')
     if not isinstance(value, dict):
-        issues.add("", 'Must be an object (or null for none), like {"mode": "shadow"}.')
         return None
-    for key in value:
-        if key not in KEYS and not str(key).startswith("_"):
-            issues.add(str(key), unknown_key_message("abuse", key, KEYS))
-    enabled = value.get("enabled", True)
-    if not isinstance(enabled, bool):
-        issues.add("enabled", "Must be true or false.")
     mode = _choice(value.get("mode", SHADOW), "mode", (SHADOW, ENFORCE), issues)
     action = _choice(value.get("action", BLOCK), "action", (LOWER, BLOCK), issues)
     factor = _number(value.get("factor", KEYS["factor"]), "factor", 0.01, 0.99, issues)
@@ -94,7 +82,7 @@ def compile_policy(value: Any, issues: Issues) -> AbusePolicy | None:
     for index, name in enumerate(signatures):
         if name not in SIGNATURES:
             issues.add(join("signatures", index), f"Unknown signature; known: {', '.join(SIGNATURES)}.")
-    if issues or enabled is False:
+    if issues or not enabled:
         return None
     assert mode and action and factor and duration and threshold and headroom
     return AbusePolicy(mode=mode, action=action, factor=factor, duration_s=duration, threshold=threshold,

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.block_errors import Issues, unknown_key_message
+from protocols.block_errors import Issues, compiled, opened
 
 DEFAULT_SAMPLE_RATE = 0.01
 DEFAULT_MAX_BODY = 64 << 10
@@ -25,25 +25,14 @@ class DocsPolicy:
     @classmethod
     def from_config(cls, value: Any) -> DocsPolicy | None:
         """The policy of a block; None when the block is null or `enabled` is false (nothing sampled)."""
-        if value is None:
-            return None
-        issues = Issues()
-        policy = compile_policy(value, issues)
-        issues.raise_if_any()
-        return policy
+        return compiled(compile_policy, value)
 
 
 def compile_policy(value: Any, issues: Issues) -> DocsPolicy | None:
     """The policy of a block with every problem reported to `issues`; None when disabled or unusable."""
+    enabled = opened(value, issues, "api_docs", KEYS, '{"sample_rate": 0.05}')
     if not isinstance(value, dict):
-        issues.add("", 'Must be an object (or null for none), like {"sample_rate": 0.05}.')
         return None
-    for key in value:
-        if key not in KEYS and not str(key).startswith("_"):
-            issues.add(str(key), unknown_key_message("api_docs", key, KEYS))
-    enabled = value.get("enabled", True)
-    if not isinstance(enabled, bool):
-        issues.add("enabled", "Must be true or false.")
     rate = value.get("sample_rate", DEFAULT_SAMPLE_RATE)
     if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not 0 <= rate <= 1:
         issues.add("sample_rate", "Must be a number from 0 to 1 (the share of requests sampled).")
@@ -55,6 +44,6 @@ def compile_policy(value: Any, issues: Issues) -> DocsPolicy | None:
         issues.add("openapi", 'Must be an OpenAPI 3 document (an object with "openapi" and "paths") or null.')
     elif declared is not None and not str(declared.get("openapi", "")).startswith("3."):
         issues.add("openapi.openapi", 'Must say the OpenAPI version, "3.0.x" or "3.1.x".')
-    if issues or enabled is False:
+    if issues or not enabled:
         return None
     return DocsPolicy(sample_rate=float(rate), max_body_bytes=body)

@@ -6,7 +6,7 @@ import email.utils
 from dataclasses import dataclass
 from typing import Any
 
-from protocols.block_errors import Issues
+from protocols.block_errors import Issues, compiled
 from protocols.transform.headers import TOKEN
 
 Headers = list[tuple[bytes, bytes]]
@@ -46,12 +46,7 @@ class CachePolicy:
     @classmethod
     def from_config(cls, value: Any) -> CachePolicy | None:
         """The policy of a block; None when the block is null or `enabled` is false (no caching)."""
-        if value is None:
-            return None
-        issues = Issues()
-        policy = compile_policy(value, issues)
-        issues.raise_if_any()
-        return policy
+        return compiled(compile_policy, value)
 
     def freshness(self, status: int, headers: Headers, now: float, authorized: bool) -> Freshness | None:
         """Whether (and for how long) a response may be stored, by RFC 9111 for a shared cache; None: not stored.

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from protocols.block_errors import Issues
+from protocols.block_errors import Issues, compiled
 from protocols.compression.encoders import AVAILABLE, BrotliEncoder, Encoder, GzipEncoder, ZstdEncoder
 from protocols.compression.negotiate import choose
 
@@ -41,11 +41,7 @@ class CompressionPolicy:
     @classmethod
     def from_config(cls, value: Any) -> CompressionPolicy | None:
         """The policy of a block; None when the block is null or disabled (the route never compresses)."""
-        if value is None:
-            return None
-        issues = Issues()
-        policy = compile_policy(value, issues)
-        issues.raise_if_any()
+        policy = compiled(compile_policy, value)
         return policy if policy is not None and policy.enabled else None
 
     def compressible_type(self, content_type: bytes) -> bool:

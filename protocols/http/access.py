@@ -111,18 +111,12 @@ class RouteAccess:
         what an abuse sanction does to this client's limit (protocols.abuse.sanctions): the same counter, another
         limit, and a 429 that says why."""
         limiter = self.limiter
-        if limiter is None:
+        key = self._counter(headers, client_ip, principal, consumer, change)
+        if limiter is None or key is None:
             return None
-        key = limit_key(limiter.policy, self.route_name, client_ip,
-                        principal.subject if principal is not None else None, headers, consumer)
-        if key is None or (self.personal_only and (change is None or not change.limit)):
-            return None
-        if change is None:
-            decision = await limiter.hit(key)
-            return decision if decision.allowed else self._refused(decision, None)
-        limit, window_s = change.applied(limiter.policy.limit, limiter.policy.window_s)
-        decision = await limiter.hit(key, limit=limit, window_s=window_s)
-        return decision if decision.allowed else self._refused(decision, change, limit, window_s)
+        limit, window_s = (None, None) if change is None else change.applied(limiter.policy.limit,
+                                                                             limiter.policy.window_s)
+        return self._checked(await limiter.hit(key, limit=limit, window_s=window_s), change, limit, window_s)
 
     def identify_now(self, headers: Iterable[tuple[bytes, bytes]]) -> tuple[Principal | None, str | None] | None:
         """`identify` without a coroutine when nothing needs waiting for (no credential, an API key, a token
@@ -139,20 +133,31 @@ class RouteAccess:
         """`spend` without a coroutine when its counter is in this process; PENDING when it is shared (Redis):
         await `spend`."""
         limiter = self.limiter
+        if limiter is not None and not limiter.local:
+            return PENDING
+        key = self._counter(headers, client_ip, principal, consumer, change)
+        if limiter is None or key is None:
+            return None
+        limit, window_s = (None, None) if change is None else change.applied(limiter.policy.limit,
+                                                                             limiter.policy.window_s)
+        return self._checked(limiter.decide_now(key, limit=limit, window_s=window_s), change, limit, window_s)
+
+    def _counter(self, headers: Iterable[tuple[bytes, bytes]], client_ip: str, principal: Principal | None,
+                 consumer: str | None, change: LimitChange | None) -> str | None:
+        """The counter this request spends from; None when it is not limited (no limit; the policy skips it; a
+        limiter kept for personalized limits and the client has none)."""
+        limiter = self.limiter
         if limiter is None:
             return None
-        if not limiter.local:
-            return PENDING
         key = limit_key(limiter.policy, self.route_name, client_ip,
                         principal.subject if principal is not None else None, headers, consumer)
         if key is None or (self.personal_only and (change is None or not change.limit)):
             return None
-        if change is None:
-            decision = limiter.decide_now(key)
-            return decision if decision.allowed else self._refused(decision, None)
-        limit, window_s = change.applied(limiter.policy.limit, limiter.policy.window_s)
-        decision = limiter.decide_now(key, limit=limit, window_s=window_s)
-        return decision if decision.allowed else self._refused(decision, change, limit, window_s)
+        return key
+
+    def _checked(self, decision: Decision, change: LimitChange | None, limit: int | None,
+                 window_s: float | None) -> Decision:
+        return decision if decision.allowed else self._refused(decision, change, limit or 0, window_s or 0.0)
 
     def _refused(self, decision: Decision, change: LimitChange | None, limit: int = 0,
                  window_s: float = 0.0) -> NoReturn:
