@@ -32,16 +32,7 @@ from routes.resilience_blocks import health_check_settings
 from routes.schema import BLOCK_NAMES
 from tests.routes.conftest import PASSWORD
 from tests.routes.test_admin import ADD_URL, TWO_BACKENDS, route_form
-
-JWT_SECRET = "a-route-jwt-secret-of-at-least-32-bytes"
-# A block each route block is valid as, and the protocol and backend its route needs.
-VALID: dict[str, dict[str, Any]] = {
-    "rate_limit": {"limit": 5, "window_s": 60}, "cors": {"origins": ["https://app.example.com"]},
-    "jwt": {"secret": JWT_SECRET}, "ai_policy": {"strategy": "content_analysis"}, "plugins": {"name": "example"},
-    "llm": {"targets": [{"provider": "openai", "model": "gpt-4o-mini"}]},
-}
-PROTOCOL = {"ftp": ("ftp", "ftp://files.internal"), "websocket": ("websocket", "ws://chat.internal"),
-            "llm": ("llm", None)}
+from tests.support.block_samples import JWT_SECRET, PROTOCOL, VALID
 
 
 def typo(key: str) -> str:

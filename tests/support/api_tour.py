@@ -22,18 +22,10 @@ import trustme
 from routes.block_keys import BLOCKS, defaults
 from routes.schema import BLOCK_NAMES
 from routes.settings_blocks import SETTINGS_BLOCKS
+from tests.support.block_samples import PROTOCOL, VALID
 from tests.support.certificates import issued
 
 Json = Any
-JWT_SECRET = "an-api-tour-jwt-secret-of-at-least-32-bytes"
-# What a block needs besides its defaults to be valid, and the protocol and backend its route needs.
-VALID: dict[str, dict[str, Any]] = {
-    "rate_limit": {"limit": 5, "window_s": 60}, "cors": {"origins": ["https://app.example.com"]},
-    "jwt": {"secret": JWT_SECRET}, "ai_policy": {"strategy": "content_analysis"}, "plugins": {"name": "example"},
-    "llm": {"targets": [{"provider": "openai", "model": "gpt-4o-mini"}]},
-}
-PROTOCOL = {"ftp": ("ftp", "ftp://files.internal"), "websocket": ("websocket", "ws://chat.internal"),
-            "llm": ("llm", None)}
 
 
 def full_block(block: str) -> Any:
