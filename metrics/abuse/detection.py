@@ -29,7 +29,8 @@ from routes.models import Route
 
 log = logging.getLogger(__name__)
 
-DEFAULT_WINDOW_S = 10.0  # when a route has no windows yet to tell
+# The gateway counts the clients past its per-window cap under this name: many clients, not one, never judged.
+OVERFLOW_CLIENT = "overflow"
 
 
 @dataclass(slots=True)
@@ -97,6 +98,7 @@ def judge_route(route: Route, policy: AbusePolicy, now: datetime, interval_s: fl
     horizon = now - timedelta(seconds=baseline_s)
     rows = ClientWindow.objects.filter(route=route.name, start__gte=horizon, start__lte=now).values_list(*COLUMNS)
     by_client = merge_rows(rows)
+    by_client.pop(OVERFLOW_CLIENT, None)
     run.clients = len(by_client)
     if not by_client:
         return run

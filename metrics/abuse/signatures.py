@@ -85,7 +85,8 @@ def match(window: ClientWindowFeatures, previous: Sequence[ClientWindowFeatures]
     if is_credential(window.client) and window.distinct_addresses >= SHARING_MIN_ADDRESSES:
         addresses = scores["distinct_addresses"].score("median")
         add("token_sharing", addresses, [("distinct_addresses", addresses)])
-    if not found and isolation is not None and isolation >= ISOLATION_CUTOFF and window.requests >= ANOMALY_MIN_REQUESTS:
+    isolated = isolation is not None and isolation >= ISOLATION_CUTOFF
+    if not found and isolated and window.requests >= ANOMALY_MIN_REQUESTS:
         name, worst = max(((name, s.score()) for name, s in scores.items()), key=lambda p: p[1])
         add("anomaly", worst, [(name, worst)])
     return found

@@ -22,7 +22,8 @@ SCAN_PATHS = tuple(f"/api/{folder}{name}" for folder in ("", "admin/", "backup/"
                                                            ".git/", "uploads/", "private/", "db/")
                    for name in (".env", "wp-login.php", "backup.sql", "config.php", "id_rsa", "web.config",
                                 "phpinfo.php", "server-status", ".htpasswd", "dump.tar.gz", "settings.py"))
-HASHES_PER_ROW = 64  # distinct paths / addresses a writer keeps hashes of per row; beyond, it only counts
+# Distinct paths / addresses a writer keeps hashes of per row (the smallest ones); beyond, it only counts them.
+PATH_HASHES, ADDRESS_HASHES = 64, 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,7 +88,8 @@ class _Maker:
             return self.rng.choice((400, 409, 422))
         return 200
 
-    def visits(self, start: float, end: float, rate: float, swing: float, phase: float, period: float) -> Iterator[float]:
+    def visits(self, start: float, end: float, rate: float, swing: float, phase: float,
+               period: float) -> Iterator[float]:
         """Page views (Poisson, rate swinging by `swing` over `period`), each a cluster of 1-6 requests."""
         t = start
         while True:
@@ -185,8 +187,8 @@ def _attack(make: _Maker, requests: list[Request], kind: str, number: int, start
     return Attack(kind, credential, start, end)
 
 
-def _hash(value: str) -> int:
-    return int.from_bytes(hashlib.blake2b(value.encode(), digest_size=6).digest(), "big")
+def _hash(value: str) -> str:
+    return hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
 
 
 @dataclass(slots=True)
@@ -207,7 +209,8 @@ def client_windows(requests: Iterable[Request], route: str, epoch: datetime, *, 
     """The ClientWindow rows (as field dicts) the gateway's writers would flush for `requests`: per window
     (aligned to `window_s` after `epoch`), route, client and writer (each request taken by one of `sources`
     processes at random, as a shared listening socket hands them out), counters added, distinct paths and
-    addresses counted exactly and kept as at most HASHES_PER_ROW hashes."""
+    addresses (of credential clients) counted exactly and kept as their smallest hashes (a bottom-k sketch,
+    mergeable across writers)."""
     rng = Random(seed)
     counts: dict[tuple[int, str, int], _Counts] = {}
     for request in requests:
@@ -223,12 +226,13 @@ def client_windows(requests: Iterable[Request], route: str, epoch: datetime, *, 
         row.bytes_in += request.bytes if request.method == "POST" else 0
         row.bytes_out += request.bytes if request.method != "POST" else 200
         row.paths.add(request.path)
-        row.addresses.add(request.address)
+        if request.credential:  # an address client's address is its name: the gateway keeps none for it
+            row.addresses.add(request.address)
     return [{"start": epoch + timedelta(seconds=index * window_s), "window_s": window_s, "route": route,
              "client": client, "source": f"gateway-{source}", "requests": c.requests, "errors_4xx": c.errors_4xx,
              "auth_failures": c.auth_failures, "not_found": c.not_found, "rate_limited": c.rate_limited,
              "bytes_in": c.bytes_in, "bytes_out": c.bytes_out, "distinct_paths": len(c.paths),
-             "path_hashes": sorted(_hash(p) for p in c.paths)[:HASHES_PER_ROW],
+             "path_hashes": sorted(_hash(p) for p in c.paths)[:PATH_HASHES],
              "distinct_addresses": len(c.addresses),
-             "address_hashes": sorted(_hash(a) for a in c.addresses)[:HASHES_PER_ROW]}
+             "address_hashes": sorted(_hash(a) for a in c.addresses)[:ADDRESS_HASHES]}
             for (index, client, source), c in sorted(counts.items(), key=lambda item: item[0][:2])]
