@@ -6,6 +6,7 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -84,8 +85,7 @@ class VerdictAdmin(admin.ModelAdmin):
         """GET: the verdict's reasons and a reason field; POST: lift it and go back to its page."""
         verdict = get_object_or_404(Verdict, pk=pk)
         if not self.has_change_permission(request, verdict):
-            messages.error(request, "Lifting a verdict needs the operator role.")
-            return HttpResponseRedirect(reverse("admin:metrics_verdict_change", args=[pk]))
+            raise PermissionDenied("Lifting a verdict needs the operator role.")
         form = LiftForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
