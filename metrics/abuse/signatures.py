@@ -25,7 +25,7 @@ SCRAPING_MIN_NOVELTY = 0.6  # distinct paths per request: a scraper rarely asks 
 SCRAPING_MIN_OK = 0.9  # mostly answered (not 4xx)
 SHARING_MIN_ADDRESSES = 8  # distinct client addresses of one credential per window
 ANOMALY_MIN_REQUESTS = 20
-ISOLATION_CUTOFF = 0.7  # the isolation forest's anomaly score (0.5 is ordinary, near 1 isolated at once)
+ISOLATION_CUTOFF = 0.62  # the isolation forest's anomaly score (about 0.5 ordinary; the oddest 1-2% pass this)
 MAX_RECORDED = 6  # features recorded per verdict beyond the signature's own
 
 

@@ -184,3 +184,15 @@ def test_beat_runs_the_detection_every_interval():
     entry = settings.CELERY_BEAT_SCHEDULE["detect-abuse"]
     assert entry["task"] == "metrics.detect_abuse"
     assert entry["schedule"] == settings.RUSTA_ABUSE_INTERVAL_S
+
+
+def test_the_task_runs_the_detection_as_of_the_time_it_is_given():
+    from metrics.tasks import detect_abuse
+    from routes.models import ConfigState
+
+    shop()
+    normal_crowd()
+    stuffer()
+    assert detect_abuse(NOW.isoformat()) == 1
+    assert Verdict.objects.get().expires_at == NOW + timedelta(seconds=600)
+    assert ConfigState.objects.get(pk=1).background_ran_at is not None  # the heartbeat, as every task
