@@ -96,7 +96,8 @@ def judge_route(route: Route, policy: AbusePolicy, now: datetime, interval_s: fl
     interval plus two windows (the gateways flush every few seconds) judged against the older ones."""
     run = RouteRun(route.name)
     horizon = now - timedelta(seconds=baseline_s)
-    rows = ClientWindow.objects.filter(route=route.name, start__gte=horizon, start__lte=now).values_list(*COLUMNS)
+    rows = (ClientWindow.objects.filter(route=route.name, start__gte=horizon, start__lte=now)
+            .values_list(*COLUMNS, named=True))
     by_client = merge_rows(rows)
     by_client.pop(OVERFLOW_CLIENT, None)
     run.clients = len(by_client)

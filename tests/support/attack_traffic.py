@@ -1,15 +1,20 @@
 """Synthetic traffic for the abuse detection, from a seeded RNG: a route's normal clients (light and heavy,
 diurnal swings, newcomers, page loads in clusters) and labelled attackers of each kind (burst, credential stuffing,
 path scans, scraping, token sharing) as request events; and `client_windows`, which counts events into ClientWindow
-rows as the gateway's writers do. It knows nothing of the detection, so the same events can go through a gateway."""
+rows with the gateway's own counters and row writer. It knows nothing of the detection, so the same events can go
+through a gateway."""
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from math import floor, pi, sin
+from datetime import datetime
+from math import pi, sin
 from random import Random
+
+from metrics.abuse.windows import rows_of
+from metrics.models import ClientWindow
+from protocols.abuse.counters import AbuseCounters
+from protocols.recorder import Recorder
 
 ATTACK_KINDS = ("burst", "credential_stuffing", "enumeration", "scraping", "token_sharing")
 # The route's resources, most requested first; `{id}` is a product number (Zipf-like: some are popular).
@@ -22,8 +27,6 @@ SCAN_PATHS = tuple(f"/api/{folder}{name}" for folder in ("", "admin/", "backup/"
                                                            ".git/", "uploads/", "private/", "db/")
                    for name in (".env", "wp-login.php", "backup.sql", "config.php", "id_rsa", "web.config",
                                 "phpinfo.php", "server-status", ".htpasswd", "dump.tar.gz", "settings.py"))
-# Distinct paths / addresses a writer keeps hashes of per row (the smallest ones); beyond, it only counts them.
-PATH_HASHES, ADDRESS_HASHES = 64, 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,52 +190,46 @@ def _attack(make: _Maker, requests: list[Request], kind: str, number: int, start
     return Attack(kind, credential, start, end)
 
 
-def _hash(value: str) -> str:
-    return hashlib.blake2b(value.encode(), digest_size=8).hexdigest()
-
-
-@dataclass(slots=True)
-class _Counts:
-    requests: int = 0
-    errors_4xx: int = 0
-    auth_failures: int = 0
-    not_found: int = 0
-    rate_limited: int = 0
-    bytes_in: int = 0
-    bytes_out: int = 0
-    paths: set[str] = field(default_factory=set)
-    addresses: set[str] = field(default_factory=set)
-
-
 def client_windows(requests: Iterable[Request], route: str, epoch: datetime, *, window_s: float = 10.0,
                    sources: int = 2, seed: int = 0) -> list[dict[str, object]]:
-    """The ClientWindow rows (as field dicts) the gateway's writers would flush for `requests`: per window
-    (aligned to `window_s` after `epoch`), route, client and writer (each request taken by one of `sources`
-    processes at random, as a shared listening socket hands them out), counters added, distinct paths and
-    addresses (of credential clients) counted exactly and kept as their smallest hashes (a bottom-k sketch,
-    mergeable across writers)."""
+    """The ClientWindow rows (as field dicts) the gateway's writers would flush for `requests`, counted by the
+    gateway's own code: each request taken by one of `sources` processes at random (as a shared listening socket
+    hands them out), recorded in that process's AbuseCounters (protocols.abuse.counters) at `epoch` + its time,
+    each closed window turned into rows by metrics.abuse.windows.rows_of. `epoch` must be aligned on `window_s`."""
     rng = Random(seed)
-    counts: dict[tuple[int, str, int], _Counts] = {}
+    base = epoch.timestamp()
+    clock = _Clock(base)
+    counters = [AbuseCounters(Recorder(), window_s=window_s, clock=clock) for _ in range(sources)]
+    rows: list[dict[str, object]] = []
+
+    def flush(source: int, now: float, final: bool = False) -> None:
+        closed = counters[source].take(now, final=final)
+        if closed is not None:
+            rows.extend(_fields(row) for row in rows_of(closed, f"gateway-{source}"))
+
     for request in requests:
-        key = (floor(request.t / window_s), request.client, rng.randrange(sources))
-        row = counts.get(key)
-        if row is None:
-            row = counts[key] = _Counts()
-        row.requests += 1
-        row.errors_4xx += 400 <= request.status < 500
-        row.auth_failures += request.status in (401, 403)
-        row.not_found += request.status == 404
-        row.rate_limited += request.status == 429
-        row.bytes_in += request.bytes if request.method == "POST" else 0
-        row.bytes_out += request.bytes if request.method != "POST" else 200
-        row.paths.add(request.path)
-        if request.credential:  # an address client's address is its name: the gateway keeps none for it
-            row.addresses.add(request.address)
-    return [{"start": epoch + timedelta(seconds=index * window_s), "window_s": window_s, "route": route,
-             "client": client, "source": f"gateway-{source}", "requests": c.requests, "errors_4xx": c.errors_4xx,
-             "auth_failures": c.auth_failures, "not_found": c.not_found, "rate_limited": c.rate_limited,
-             "bytes_in": c.bytes_in, "bytes_out": c.bytes_out, "distinct_paths": len(c.paths),
-             "path_hashes": sorted(_hash(p) for p in c.paths)[:PATH_HASHES],
-             "distinct_addresses": len(c.addresses),
-             "address_hashes": sorted(_hash(a) for a in c.addresses)[:ADDRESS_HASHES]}
-            for (index, client, source), c in sorted(counts.items(), key=lambda item: item[0][:2])]
+        now = base + request.t
+        clock.now = now
+        for source, mine in enumerate(counters):
+            if now >= mine.start + window_s:
+                flush(source, now)
+        source = rng.randrange(sources)
+        bytes_in, bytes_out = (request.bytes, 200) if request.method == "POST" else (0, request.bytes)
+        # An address client's address is its name: the gateway keeps addresses only for credential clients.
+        counters[source].record(route, request.client, request.status, bytes_in, bytes_out, request.path,
+                                request.address if request.credential else None)
+    for source in range(sources):
+        flush(source, clock.now, final=True)
+    return rows
+
+
+class _Clock:
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _fields(row: ClientWindow) -> dict[str, object]:
+    return {f.name: getattr(row, f.name) for f in ClientWindow._meta.fields if f.name != "id"}

@@ -46,14 +46,16 @@ def stuffer(at: int = WINDOWS, client: str = "ip:203.0.113.5") -> None:
 
 
 def test_one_windows_rows_from_two_writers_merge_into_one_client_window():
-    rows = [(START, 10.0, "sub:ann", 3, 1, 1, 0, 100, 900, 2, ["a1", "b2"], 1, ["x"]),
-            (START, 10.0, "sub:ann", 5, 0, 0, 0, 0, 1500, 2, ["b2", "c3"], 2, ["x", "y"])]
-    (merged,) = merge_rows(rows)["sub:ann"]
+    rows = [window(0, "sub:ann", "gateway-0", requests=3, errors_4xx=1, auth_failures=1, bytes_in=100, bytes_out=900,
+                   distinct_paths=2, path_hashes=["a1", "b2"], distinct_addresses=1, address_hashes=["x"]),
+            window(0, "sub:ann", "gateway-1", requests=5, bytes_out=1500, distinct_paths=2,
+                   path_hashes=["b2", "c3"], distinct_addresses=2, address_hashes=["x", "y"])]
+    ClientWindow.objects.bulk_create(rows)
+    (merged,) = merge_rows(ClientWindow.objects.values_list(*COLUMNS, named=True))["sub:ann"]
     assert (merged.requests, merged.errors_4xx, merged.auth_failures, merged.bytes) == (8, 1, 1, 2500)
     assert merged.distinct_paths == 3  # a1, b2, c3: the union, not 2 + 2
     assert merged.distinct_addresses == 2
     assert merged.sources == 2
-    assert len(COLUMNS) == len(rows[0])
 
 
 def test_the_same_rows_from_two_writers_are_judged_as_one_client():
