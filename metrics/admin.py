@@ -141,3 +141,6 @@ class RetentionPolicyAdmin(admin.ModelAdmin):
         context = {**(extra_context or {}), "subtitle": format_html(
             "Open the <a href='{}'>metrics dashboard</a>.", reverse("metrics-dashboard:overview"))}
         return super().changelist_view(request, context)
+
+# The adaptive limits' verdicts (registered on import: the admin autodiscovers this module only).
+from metrics.abuse import admin as abuse_admin  # noqa: E402,F401

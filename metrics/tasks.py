@@ -59,3 +59,14 @@ def persist_llm_spend(now: str | None = None) -> int:
             log.warning("could not read the LLM spend counters from Redis (the next run will): %s", exc)
     heartbeat.beat()
     return read
+
+
+@shared_task(name="metrics.detect_abuse", ignore_result=True)
+def detect_abuse(now: str | None = None) -> int:
+    """Judge the clients of the routes with an `abuse` block (metrics.abuse.detection; beat sends this every
+    RUSTA_ABUSE_INTERVAL_S); returns how many verdicts were created."""
+    from metrics.abuse.detection import detect  # scikit-learn, loaded by the worker only when it detects
+
+    created = detect(parse_datetime(now) if now else None).created
+    heartbeat.beat()
+    return created

@@ -143,6 +143,22 @@ CELERY_BEAT_SCHEDULE = {
     "rollup-metrics": {"task": "metrics.rollup", "schedule": 10.0, "options": {"expires": 10}},
     "apply-metrics-retention": {"task": "metrics.apply_retention", "schedule": 600.0, "options": {"expires": 300}},
 }
+# --- Adaptive limits (metrics.abuse): the detection task's schedule and limits ------------------------------
+# Seconds between two runs of the detection (metrics.detect_abuse): a verdict is recorded within about two of them.
+RUSTA_ABUSE_INTERVAL_S = envfloat("RUSTA_ABUSE_INTERVAL_S", 10.0)
+# How much history the baselines use (seconds); client windows older than this are deleted by each run.
+RUSTA_ABUSE_BASELINE_S = envfloat("RUSTA_ABUSE_BASELINE_S", 3600.0)
+# A run stops (and logs the routes it left) once it has worked this long (seconds).
+RUSTA_ABUSE_BUDGET_S = envfloat("RUSTA_ABUSE_BUDGET_S", 8.0)
+# Each route's isolation forest is retrained once it is this old (seconds).
+RUSTA_ABUSE_RETRAIN_S = envfloat("RUSTA_ABUSE_RETRAIN_S", 600.0)
+for _name, _value in (("RUSTA_ABUSE_INTERVAL_S", RUSTA_ABUSE_INTERVAL_S),
+                      ("RUSTA_ABUSE_BASELINE_S", RUSTA_ABUSE_BASELINE_S),
+                      ("RUSTA_ABUSE_BUDGET_S", RUSTA_ABUSE_BUDGET_S), ("RUSTA_ABUSE_RETRAIN_S", RUSTA_ABUSE_RETRAIN_S)):
+    if _value <= 0:
+        raise EnvError(f"{_name} must be a positive number of seconds, not {_value}")
+CELERY_BEAT_SCHEDULE["detect-abuse"] = {"task": "metrics.detect_abuse", "schedule": RUSTA_ABUSE_INTERVAL_S,
+                                        "options": {"expires": RUSTA_ABUSE_INTERVAL_S}}
 if REDIS_URL:
     # LLM token limits and budgets of a day or longer, copied from Redis to the database (metrics.llm_spend); on
     # the embedded default each gateway process writes its own counters.

@@ -1,5 +1,5 @@
-"""URLs of the metrics API (the traffic history, the advice, a route's learned API docs), mounted under /api/
-beside routes.api.urls."""
+"""URLs of the metrics API (the traffic history, the advice, a route's learned API docs, the abuse verdicts),
+mounted under /api/ beside routes.api.urls."""
 from __future__ import annotations
 
 from django.urls import URLPattern, URLResolver, path
@@ -9,6 +9,7 @@ from metrics.api.advice import AdviceViewSet
 from metrics.api.apidocs import LearnedDriftView, LearnedOpenApiView
 from metrics.api.llm_spend import LlmSpendViewSet
 from metrics.api.series import MetricsViewSet
+from metrics.api.verdicts import VerdictViewSet
 
 app_name = "metrics-api"
 
@@ -16,6 +17,7 @@ router = SimpleRouter()
 router.register("metrics", MetricsViewSet, basename="metrics")
 router.register("metrics/llm/spend", LlmSpendViewSet, basename="metrics-llm-spend")
 router.register("advice", AdviceViewSet, basename="advice")
+router.register("verdicts", VerdictViewSet, basename="verdict")
 
 urlpatterns: list[URLPattern | URLResolver] = [
     # Under the routes API's paths (route id or name, like them); routes.api cannot import metrics.

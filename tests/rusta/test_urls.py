@@ -17,13 +17,14 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from rest_framework.authtoken.models import Token
 
-from metrics.models import RetentionPolicy
+from metrics.models import RetentionPolicy, Verdict
 from routes import import_export, services
 from routes.certificates.services import save_certificate
 from routes.consumers.models import Consumer
 from routes.consumers.services import issue_key, save_consumer
 from routes.health.models import BackendHealth
 from routes.models import AuditEntry, GatewaySettings, Route
+from tests.metrics.abuse.factories import make_verdict
 from tests.support.certificates import issued
 from tests.support.users import PASSWORD, role_user
 
@@ -63,6 +64,7 @@ class World:
     other_user: object
     consumer: Consumer
     certificate: Any
+    verdict: Verdict
 
     def value(self, pattern: str, name: str) -> str:
         route = self.route
@@ -73,6 +75,7 @@ class World:
             "metrics/retentionpolicy": RetentionPolicy.objects.first().pk, "auth/user": self.other_user.pk,
             "auth/group": Group.objects.first().pk, "authtoken/tokenproxy": Token.objects.get().user_id,
             "routes/consumer": self.consumer.pk, "routes/certificate": self.certificate.pk,
+            "metrics/verdict": self.verdict.pk,
         }
         if name == "object_id":
             if pattern.startswith("admin/r/"):
@@ -82,11 +85,13 @@ class World:
         return str({
             "content_type_id": ContentType.objects.get_for_model(Route).pk, "route": route.name,
             "consumer_id": self.consumer.pk, "consumer": self.consumer.name, "key_id": self.consumer.api_keys.get().pk,
-            "view": "overview", "app_label": "routes", "url": "no-such-page/", "pk": AuditEntry.objects.first().pk,
+            "view": "overview", "app_label": "routes", "url": "no-such-page/",
+            "pk": self.verdict.pk if "verdict" in pattern else AuditEntry.objects.first().pk,
             "advice_id": f"timeout:{route.name}:000000000000",
             "id": backend.pk if "backends" in pattern else (self.other_user.pk if "auth/user" in pattern
                                                            else self.consumer.pk if "consumers" in pattern
                                                            else self.certificate.pk if "certificates" in pattern
+                                                           else self.verdict.pk if "verdicts" in pattern
                                                            else route.pk),
         }[name])
 
@@ -108,7 +113,7 @@ def world(route_doc) -> World:
     certificate = save_certificate({"name": "api", "certificate": pair.chain, "key": pair.key}, actor=None,
                                    source="api")
     return World(route=Route.objects.get(), viewer=role_user("vera", "viewer"), other_user=other, consumer=consumer,
-                 certificate=certificate)
+                 certificate=certificate, verdict=make_verdict())
 
 
 @pytest.fixture
@@ -134,6 +139,7 @@ VIEWER_READS: list[tuple[str, int | str]] = [
     (r"/purge-cache/$", 405),  # POST only
     (r"/advice/<str:advice_id>/apply/$", 405),  # POST only (and operators only)
     (r"/try/$", 403),  # the try-it panel shows transformed header values: operators only
+    (r"/lift/$", 403),  # lifting a verdict: operators only
     (r"/keys/(issue|<int:key_id>/(rotate|revoke))/$", 403),  # issuing, rotating, revoking API keys: operators only
     (r"^admin/login/$", 302),  # already logged in: on to the index
     (r"^admin/logout/$", 405),  # POST only
@@ -146,7 +152,7 @@ VIEWER_READS: list[tuple[str, int | str]] = [
     (r"^metrics$", 200),
 ]
 # Admin pages whose POST would write: a viewer's is refused outright.
-VIEWER_WRITES = re.compile(r"^admin/.*/(add|change|delete|purge-cache)/$")
+VIEWER_WRITES = re.compile(r"^admin/.*/(add|change|delete|purge-cache|lift)/$")
 # Parameters a read needs to be a valid request.
 READ_QUERIES = {"/api/metrics/history/": "?name=requests"}
 

@@ -144,10 +144,11 @@ READ_QUERIES = {"/api/metrics/history/": "?name=requests"}
 
 
 def with_real_ids(url: str, route_id: int, backend_id: int, audit_id: int, consumer_id: int = 0,
-                  certificate_id: int = 0) -> str:
+                  certificate_id: int = 0, verdict_id: int = 0) -> str:
     """The sample URL with the ids of objects that exist (ids are not reused on PostgreSQL)."""
     for prefix, real in (("/api/routes/", route_id), ("/api/backends/", backend_id), ("/api/audit/", audit_id),
-                         ("/api/consumers/", consumer_id), ("/api/certificates/", certificate_id)):
+                         ("/api/consumers/", consumer_id), ("/api/certificates/", certificate_id),
+                         ("/api/verdicts/", verdict_id)):
         if url.startswith(prefix + "1/"):
             return f"{prefix}{real}/{url[len(prefix) + 2:]}"
     return url
@@ -161,6 +162,7 @@ def test_a_viewer_may_read_every_endpoint_that_answers_get(viewer_api, route_doc
     from routes.certificates.services import save_certificate
     from routes.consumers.services import save_consumer
     from routes.models import AuditEntry
+    from tests.metrics.abuse.factories import make_verdict
     from tests.support.certificates import issued
 
     route = services.save_route(route_doc(), actor=None, source="api")
@@ -169,7 +171,8 @@ def test_a_viewer_may_read_every_endpoint_that_answers_get(viewer_api, route_doc
     pair = issued(trustme.CA(), "api.example.com")
     certificate = save_certificate({"name": "api", "certificate": pair.chain, "key": pair.key}, actor=None,
                                    source="api")
-    real = with_real_ids(url, route.pk, route.backends.first().pk, audit_id, consumer.pk, certificate.pk)
+    real = with_real_ids(url, route.pk, route.backends.first().pk, audit_id, consumer.pk, certificate.pk,
+                         make_verdict().pk)
     response = viewer_api.get(real + READ_QUERIES.get(url, ""))
     assert response.status_code == 200, response.content[:300]
 

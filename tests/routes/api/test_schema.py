@@ -36,6 +36,7 @@ def test_the_schema_lists_every_management_endpoint(schema):
             "/api/metrics/llm/spend/", "/api/metrics/llm/spend/summary/",
         "/api/advice/", "/api/advice/{id}/apply/", "/api/advice/forecast/",
         "/api/routes/{id}/learned-openapi/", "/api/routes/{id}/learned-openapi/drift/",
+        "/api/verdicts/", "/api/verdicts/{id}/", "/api/verdicts/{id}/lift/",
     }
 
 
