@@ -80,6 +80,7 @@ class ApiTour:
         self.consumers()
         self.certificates()
         self.reads()
+        self.verdicts()
         return self.calls
 
     # --- the families -----------------------------------------------------------------------------------------
@@ -217,6 +218,17 @@ class ApiTour:
         self.call("PUT", "/api/config/settings/", settings)
         self.call("PATCH", "/api/config/settings/", {key: value for key, value in settings.items()
                                                      if key in ("ip_rules", "security_headers")})
+
+    def verdicts(self) -> None:
+        """The abuse verdicts the detection recorded (the caller stores some first: no API makes them): read, then
+        lifted, twice."""
+        listed = self.call("GET", "/api/verdicts/")
+        self.call("GET", "/api/verdicts/", query={"active": "true", "kind": "burst"})
+        for verdict in listed["results"][:3]:
+            url = f"/api/verdicts/{verdict['id']}/"
+            self.call("GET", url)
+            self.call("POST", f"{url}lift/", {"reason": "a known load test"})
+            self.call("POST", f"{url}lift/", {}, expect=409)
 
     def reads(self) -> None:
         self.call("GET", "/api/plugins/")

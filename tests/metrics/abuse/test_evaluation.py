@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from metrics.models import ClientLimit, ClientWindow, Verdict
-from routes.models import AuditEntry, Route
+from routes.models import AuditEntry, ConfigState, Route
 from tests.metrics.abuse.replay import Evaluation, replay
 from tests.support.attack_traffic import ATTACK_KINDS, Traffic, generate
 
@@ -32,7 +32,7 @@ def evaluation(traffic: Traffic, django_db_setup, django_db_blocker) -> Iterator
             print(f"\n{result.summary()}")
             yield result, list(Verdict.objects.all())
         finally:
-            for model in (Verdict, ClientWindow, ClientLimit, Route, AuditEntry):
+            for model in (Verdict, ClientWindow, ClientLimit, Route, AuditEntry, ConfigState):
                 model.objects.all().delete()
 
 
