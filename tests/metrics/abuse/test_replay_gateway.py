@@ -32,6 +32,9 @@ FLUSH_S = 1.0  # each worker hands over a closed window within about a second
 # worker reads the verdict back. Scraping shows only over three consecutive windows: two more.
 DEADLINE_S = 2 * WINDOW_S + FLUSH_S + 2 * INTERVAL_S + REFRESH_S
 EXTRA_WINDOWS = {"scraping": 2 * WINDOW_S}
+# The traffic's first seconds replayed (of its 480): the attacks start between 100 and 120 and every one is judged
+# well within this (the slowest, scraping, after three windows); the rest would only repeat what the start shows.
+REPLAYED_S = 260.0
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +58,8 @@ def run(tmp_path, upstream: StatusUpstream, traffic: Traffic, mode: str) -> list
     try:
         wall_clock_aligned(WINDOW_S)
         with ThreadPoolExecutor(1) as thread:  # asyncio.run in a thread of its own: pytest-django's loop rules
-            return thread.submit(replay, gateway.port, traffic.requests, speed=SPEED).result()
+            replayed = [request for request in traffic.requests if request.t <= REPLAYED_S]
+            return thread.submit(replay, gateway.port, replayed, speed=SPEED).result()
     finally:
         assert gateway.stop() == 0, gateway.log()[-3000:]
 
@@ -83,7 +87,7 @@ def test_enforcing_blocks_each_attacker_soon_after_its_attack_starts_and_serves_
 def test_in_shadow_mode_no_answer_changes_and_the_verdicts_are_recorded(tmp_path, upstream, traffic):
     answers = run(tmp_path, upstream, traffic, "shadow")
     changed = [a for a in answers if a.status != a.request.status or a.verdict]
-    assert len(answers) == len(traffic.requests)
+    assert len(answers) == len([request for request in traffic.requests if request.t <= REPLAYED_S])
     assert not changed, changed[:5]
     with ThreadPoolExecutor(1) as thread:
         recorded = thread.submit(lambda: set(Verdict.objects.values_list("client", "kind", "action"))).result()
