@@ -255,7 +255,7 @@ class ProxyApp:
             change = self._judge(judged, address, exchange)
             anonymous = anonymous_identity(headers, exchange.client_ip)  # an API key's, when one is presented
             if anonymous != address:
-                change = self._judge(judged, anonymous, exchange)
+                change = self._judge(judged, anonymous, exchange) or change
         if access is None:
             return None
         # The steps without a coroutine of their own when they need not wait (a cached token, a local counter):
@@ -265,8 +265,9 @@ class ProxyApp:
         subject = principal.subject if principal is not None else None
         exchange.subject = subject
         if judged is not None and (exchange.consumer or subject):
+            # The credential's own sanction, if it has one, else what its address already got.
             change = self._judge(judged, client_identity(exchange.consumer, subject, headers, exchange.client_ip),
-                                 exchange)
+                                 exchange) or change
         now = access.spend_now(headers, attempt.client, principal, exchange.consumer, change)
         decision = await access.spend(headers, attempt.client, principal, exchange.consumer, change) if isinstance(
             now, Pending) else now

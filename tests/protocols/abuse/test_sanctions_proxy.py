@@ -92,6 +92,16 @@ def test_a_lowered_limit_lets_factor_times_the_limit_through_and_says_why(upstre
     assert proxy.app.recorder.snapshot().abuse_actions == {("orders", "lower"): 2}
 
 
+def test_an_address_under_a_lowered_limit_keeps_it_when_it_sends_a_key_nobody_sanctioned(upstream):
+    with serve(upstream, abuse={"mode": "enforce", "action": "lower"},
+               rate_limit={"limit": 10, "window_s": 60}) as proxy:
+        proxy.app.sanctions.replace(table_of([verdict("lower", 0.2)], []), time.time())
+        replies = [proxy.call("GET", "/orders", [("X-Forwarded-For", MALLORY), ("X-API-Key", "rk_passed-through")])
+                   for _ in range(3)]
+    assert [reply.status for reply in replies] == [200, 200, 429]
+    assert replies[0].header("RateLimit-Limit") == ["2"]
+
+
 def test_a_personalized_limit_holds_its_client_to_it_and_leaves_others_the_routes(upstream):
     limits = [LimitRow("orders", f"ip:{MALLORY}", 3, 60.0)]
     with serve(upstream, abuse={"personalized_limits": True}, rate_limit={"limit": 10, "window_s": 60}) as proxy:
