@@ -84,6 +84,7 @@ def test_enforcing_blocks_each_attacker_soon_after_its_attack_starts_and_serves_
     assert not wrong, wrong[:5]
 
 
+@pytest.mark.one_suite  # the gateway, database and Redis steps are the enforcing test's, which runs in both
 def test_in_shadow_mode_no_answer_changes_and_the_verdicts_are_recorded(tmp_path, upstream, traffic):
     answers = run(tmp_path, upstream, traffic, "shadow")
     changed = [a for a in answers if a.status != a.request.status or a.verdict]
