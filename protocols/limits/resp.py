@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import re
 import ssl
 from collections import deque
 from collections.abc import Awaitable
@@ -35,6 +36,8 @@ Reply = Any
 
 # Timers may fire this much before their deadline (uvloop rounds to milliseconds).
 _TIMER_SLACK_S = 0.002
+# The reply of every rate-limit script: an array of four integers, read by one match instead of five parses.
+_FOUR_INTEGERS = re.compile(rb"\*4\r\n:(-?\d+)\r\n:(-?\d+)\r\n:(-?\d+)\r\n:(-?\d+)\r\n")
 
 
 class ReplyError(Exception):
@@ -338,6 +341,10 @@ def _bulks(args: tuple[Any, ...]) -> bytes:
 def parse(buffer: bytearray, position: int) -> tuple[Reply, int]:
     """One reply from `buffer` at `position`: (reply, the position after it), or (None, position) when it is
     not all there yet. Integer, bulk, array, simple string and error replies (RESP2); ValueError otherwise."""
+    whole = _FOUR_INTEGERS.match(buffer, position)
+    if whole is not None:
+        first, second, third, fourth = whole.groups()
+        return [int(first), int(second), int(third), int(fourth)], whole.end()
     end = buffer.find(b"\r\n", position)
     if end < 0:
         return None, position

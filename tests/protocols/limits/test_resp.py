@@ -285,6 +285,17 @@ def test_replies_are_read_only_once_complete():
         assert parse(bytearray(whole[:cut]), 0) == (None, 0), cut
 
 
+def test_a_limiter_scripts_reply_of_four_integers_is_read_whole_or_not_at_all():
+    whole = b"*4\r\n:1\r\n:-2\r\n:1000000\r\n:0\r\n"
+    buffer = bytearray(b"+OK\r\n" + whole + whole)
+    assert parse(buffer, 5) == ([1, -2, 1000000, 0], 5 + len(whole))
+    assert parse(buffer, 5 + len(whole)) == ([1, -2, 1000000, 0], len(buffer))
+    for cut in range(1, len(whole)):
+        assert parse(bytearray(whole[:cut]), 0) == (None, 0), cut
+    # Four items that are not all integers are read as any array.
+    assert parse(bytearray(b"*4\r\n:1\r\n$1\r\nx\r\n:3\r\n:4\r\n"), 0)[0] == [1, b"x", 3, 4]
+
+
 def _refused_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
