@@ -3,7 +3,9 @@ record or extend verdicts, learn personalized limits; then delete windows older 
 
 Run by the Celery task `metrics.detect_abuse` every RUSTA_ABUSE_INTERVAL_S and by `manage.py detect_abuse`.
 Idempotent: a window judged twice extends the same verdict. Within RUSTA_ABUSE_BUDGET_S: past it, the run logs
-the routes it left for the next one and stops.
+the routes it left for the next one and stops. Each run starts one route further on in name order than the run
+before it (the turn follows the run's time, so it needs no state and agrees across workers): a run that stops
+early never leaves the same routes unjudged every time.
 """
 from __future__ import annotations
 
@@ -161,6 +163,9 @@ def detect(now: datetime | None = None, *, interval_s: float | None = None, budg
     began = clock()
     result = DetectionRun()
     routes = guarded_routes()
+    if routes:
+        turn = int(now.timestamp() // max(interval, 1.0)) % len(routes)
+        routes = routes[turn:] + routes[:turn]
     for index, (route, policy) in enumerate(routes):
         if clock() - began > budget:
             result.skipped = [r.name for r, _ in routes[index:]]

@@ -156,13 +156,21 @@ def test_windows_older_than_the_baseline_horizon_are_deleted():
     assert not ClientWindow.objects.filter(start__lt=START + timedelta(seconds=100)).exists()
 
 
-def test_a_run_over_its_budget_leaves_the_remaining_routes_for_the_next():
+def test_a_run_over_its_budget_leaves_the_remaining_routes_and_the_next_runs_start_further_on():
     shop()
-    save_route({"name": "zoo", "external_path": "/zoo", "methods": ["GET"], "abuse": {},
-                "backends": [{"host": "http://127.0.0.1", "port": 9}]}, actor=None, source="test")
-    ticks = iter([0.0, 0.0, 100.0, 100.0])
-    run = detect(NOW, budget_s=5.0, clock=lambda: next(ticks))
-    assert [r.route for r in run.routes] == ["shop"] and run.skipped == ["zoo"]
+    for name in ("yak", "zoo"):
+        save_route({"name": name, "external_path": f"/{name}", "methods": ["GET"], "abuse": {},
+                    "backends": [{"host": "http://127.0.0.1", "port": 9}]}, actor=None, source="test")
+    judged = []
+    for run_number in range(3):
+        ticks = iter([0.0, 0.0, 100.0, 100.0])  # time for one route only
+        run = detect(NOW + timedelta(seconds=run_number * settings.RUSTA_ABUSE_INTERVAL_S), budget_s=5.0,
+                     clock=ticks.__next__)
+        assert len(run.routes) == 1 and len(run.skipped) == 2
+        assert {run.routes[0].route, *run.skipped} == {"shop", "yak", "zoo"}
+        judged.append(run.routes[0].route)
+    # Three runs that each had time for one route judged each route once, not the first one three times.
+    assert sorted(judged) == ["shop", "yak", "zoo"]
 
 
 def test_the_command_runs_the_detection_and_says_what_it_did():
