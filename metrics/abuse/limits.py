@@ -1,5 +1,6 @@
 """Personalized limits: each client's ClientLimit on a route with `personalized_limits`, learned from its normal
-windows (those under no verdict), upserted on every detection run."""
+windows (those under no verdict), upserted on every detection run; a client with no window left in the history
+(none for RUSTA_ABUSE_BASELINE_S) loses its limit, and learns a new one if it comes back."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -17,6 +18,7 @@ from protocols.limits.config import RateLimitPolicy
 MIN_LEARNING_WINDOWS = 30  # a client's windows before it gets a limit of its own (5 minutes of 10 s windows)
 LEARNING_QUANTILE = 0.99  # of its requests per window, times the route's personalized_headroom
 FLOOR_PER_SECOND = 1.0  # no personalized limit below one request per second
+_DELETE_BATCH = 500  # clients per DELETE (SQLite's bound on a statement's parameters)
 
 
 def learned_limit(windows: Sequence[ClientWindowFeatures], policy: AbusePolicy,
@@ -45,7 +47,8 @@ def rate_limit_window(block: Any) -> float | None:
 
 def learn_limits(route: str, policy: AbusePolicy, rate_limit: Any,
                  normal: Mapping[str, Sequence[ClientWindowFeatures]]) -> int:
-    """Upsert the ClientLimit of every client with enough normal windows; returns how many changed."""
+    """Upsert the ClientLimit of every client with enough normal windows, and delete those of clients with no
+    window in `normal` (gone for the whole history); returns how many changed."""
     limit_window = rate_limit_window(rate_limit)
     existing = {row.client: row for row in ClientLimit.objects.filter(route=route)}
     changed = 0
@@ -60,4 +63,8 @@ def learn_limits(route: str, policy: AbusePolicy, rate_limit: Any,
         ClientLimit.objects.update_or_create(route=route, client=client, defaults={
             "limit": limit, "window_s": window_s, "learned_from": len(windows)})
         changed += 1
+    gone = [client for client in existing if client not in normal]
+    for start in range(0, len(gone), _DELETE_BATCH):
+        deleted, _ = ClientLimit.objects.filter(route=route, client__in=gone[start:start + _DELETE_BATCH]).delete()
+        changed += deleted
     return changed

@@ -63,3 +63,12 @@ def test_a_route_that_stops_learning_loses_its_limits():
                route=Route.objects.get(name="shop"))
     detect(NOW)
     assert not ClientLimit.objects.exists()
+
+
+def test_a_client_gone_for_the_whole_history_loses_its_limit_and_the_others_keep_theirs():
+    shop()
+    normal_crowd()
+    ClientLimit.objects.create(route="shop", client="key:left-long-ago", limit=999, window_s=10.0, learned_from=40)
+    detect(NOW)
+    assert not ClientLimit.objects.filter(client="key:left-long-ago").exists()
+    assert ClientLimit.objects.filter(route="shop", client="ip:10.0.0.1").exists()
