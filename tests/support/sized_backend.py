@@ -40,6 +40,12 @@ class SizedBackend:
         self._ready.set()
         loop.run_forever()
         self._server.close()
+        # Connections still open end here, while the loop can close them (not when their coroutines are collected).
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        if pending:
+            loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
         loop.close()
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
