@@ -197,10 +197,14 @@ class WebSocketProxy:
         if admission is not None:
             request.headers = admission.upstream_fields(request.headers)
         options = self.options
-        ssl_context = self.dataplane.options.ssl_context
         extra: dict[str, Any] = dict(request.connect_kwargs)
-        if request.uri.startswith("wss:") and ssl_context is not None:
-            extra["ssl"] = ssl_context
+        backend = lease.backend
+        if request.uri.startswith("wss:"):
+            # The backend's own `tls` options (CA bundle, verification, the name sent and checked), as an https
+            # backend's; without them, the gateway's client context (the system's CAs).
+            extra["ssl"] = self.dataplane.client.tls_context(backend)
+            if backend.tls_server_name:
+                extra["server_hostname"] = backend.tls_server_name
         try:
             upstream = await UpstreamConnect(
                 request.uri, additional_headers=request.headers,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
+import ssl as ssl_module
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -76,6 +77,7 @@ class WebSocketBackend:
     endings: list[Ending] = field(default_factory=list)
     flood_sent: int = 0
     ended: threading.Event = field(default_factory=threading.Event)
+    ssl: ssl_module.SSLContext | None = None  # serves wss:// with this context when set
 
     def __post_init__(self) -> None:
         self._ready = threading.Event()
@@ -110,7 +112,8 @@ class WebSocketBackend:
         self._stop = self._loop.create_future()
         async with serve(self._handle, "127.0.0.1", 0, process_request=self._process_request,
                          process_response=_set_cookie,
-                         select_subprotocol=_select_subprotocol, compression=None, max_size=None) as server:
+                         select_subprotocol=_select_subprotocol, compression=None, max_size=None,
+                         ssl=self.ssl) as server:
             self.port = next(iter(server.sockets)).getsockname()[1]
             self._ready.set()
             await self._stop
