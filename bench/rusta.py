@@ -111,6 +111,8 @@ class RustaRunner:
             return {"status": "skipped", "reason": reason}
         template = self.migrated_db()
         db = self.run_dir / f"{scenario.name}.sqlite3"
+        for stale in db.parent.glob(db.name + "*"):  # an earlier round's -wal would be replayed into the copy
+            stale.unlink()
         for source in template.parent.glob(template.name + "*"):  # the -wal and -shm files too
             shutil.copyfile(source, db.parent / source.name.replace(template.name, db.name))
         env = self.env(db, self.run_dir / f"{scenario.name}-var", scenario.access_log)

@@ -8,7 +8,9 @@ What differs from uvicorn's cycle (everything else, the attributes the listener 
 - the default fields (Date) are joined once per second, not per answer, and the answer's field names and
   values are checked for forbidden bytes (uvicorn's rules) in one search each rather than two per field;
 - its message event is a light asyncio.Event (MessageEvent), and it does no uvicorn access logging (the
-  gateway writes its own access log).
+  gateway writes its own access log);
+- the last write of a complete answer on a kept-alive connection goes out with the loop turn's other answers
+  (protocols.write_batch), when the listener gave it a BatchedTransport (`write_soon`).
 """
 from __future__ import annotations
 
@@ -122,6 +124,8 @@ class ProxyCycle(RequestResponseCycle):
         self.expected_content_length = 0
         self.head: bytes | None = None  # a head not written yet (it goes with the first body message)
         self._flush: asyncio.Handle | None = None
+        # A complete answer on a kept-alive connection is written with the loop turn's others (protocols.write_batch).
+        self._write_last: Callable[[bytes], None] = getattr(transport, "write_soon", transport.write)
 
     async def run_asgi(self, app: Any) -> None:
         """uvicorn's, but a held head goes out before the connection is closed on a failed answer."""
@@ -235,7 +239,10 @@ class ProxyCycle(RequestResponseCycle):
                 self._flush = None
             data = head + data
         if data:
-            self.transport.write(data)
+            if more_body or not self.keep_alive:
+                self.transport.write(data)
+            else:
+                self._write_last(data)
         if not more_body:
             if self.expected_content_length != 0:
                 raise RuntimeError("Response content shorter than Content-Length")

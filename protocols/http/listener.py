@@ -50,6 +50,7 @@ from protocols.http.accesslog import AccessLog
 from protocols.http.cycle import ProxyCycle
 from protocols.http.headers import Network, RequestIds, TrustedPeers
 from protocols.tls.clients import TlsExtension, connection_extension
+from protocols.write_batch import BatchedTransport, batch_of
 
 UNDERSCORE_ACTIONS = ("drop", "reject", "allow")
 
@@ -207,6 +208,8 @@ class StrictHttpProtocol(HttpToolsProtocol):
     # Connection life
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        # Complete answers are written at the end of the loop turn, together (protocols.write_batch).
+        self.transport = BatchedTransport(transport, batch_of(self.loop))  # type: ignore[assignment]
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:  # the handshake is complete: the client certificate is known
             self._tls = connection_extension(ssl_object)
@@ -242,6 +245,7 @@ class StrictHttpProtocol(HttpToolsProtocol):
 
         if self.transport.is_closing():
             return
+        self._unwrap_transport()
         self._unset_keepalive_if_required()
         self.connections.discard(self)  # uvicorn's set: the HTTP/2 protocol enters it itself
         self.listener.connections.discard(self)
@@ -261,7 +265,16 @@ class StrictHttpProtocol(HttpToolsProtocol):
             self.listener.release(self._address)
             self._address = ""
 
+    def _unwrap_transport(self) -> None:
+        """Before another protocol takes the connection over: what the batch holds is written, and the transport
+        it gets is the connection's own."""
+        transport = self.transport
+        if isinstance(transport, BatchedTransport):
+            transport.flush()
+            self.transport = transport.transport
+
     def handle_websocket_upgrade(self) -> None:
+        self._unwrap_transport()
         self._forget()  # the WebSocket protocol takes the transport over; its own limits apply from here
         self._head_since = None
         super().handle_websocket_upgrade()

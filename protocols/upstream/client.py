@@ -155,7 +155,7 @@ class UpstreamClient:
             conn.begin(head_only)
             pump: asyncio.Task[None] | None = None
             if isinstance(body, bytes):
-                conn.write(head + body if body else head)
+                conn.write_soon(head + body if body else head)
                 conn.request_sent(read_timeout)
             else:
                 conn.write(head)

@@ -6,6 +6,7 @@ import asyncio
 import httptools
 
 from protocols.errors import UpstreamInvalidResponse, UpstreamReset, UpstreamTimeout
+from protocols.write_batch import BatchedTransport, batch_of
 
 # RFC 9110 7.6.1: fields that describe one connection, never forwarded by an intermediary.
 HOP_BY_HOP = frozenset({
@@ -84,6 +85,11 @@ class UpstreamConnection(asyncio.Protocol):
     def write(self, data: bytes) -> None:
         assert self.transport is not None
         self.transport.write(data)
+
+    def write_soon(self, data: bytes) -> None:
+        """A whole request, written with the loop turn's others (protocols.write_batch)."""
+        assert self.transport is not None
+        self.transport.write_soon(data)  # type: ignore[attr-defined]  # a BatchedTransport (connection_made)
 
     @property
     def writing_paused(self) -> bool:
@@ -184,7 +190,8 @@ class UpstreamConnection(asyncio.Protocol):
     # --- asyncio.Protocol --------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
+        # Requests that go out whole are written together at the end of the loop turn, like the listener's answers.
+        self.transport = BatchedTransport(transport, batch_of(self.loop))  # type: ignore[arg-type,assignment]
 
     def data_received(self, data: bytes) -> None:
         if not self.active:
