@@ -4,9 +4,9 @@ ready.
 
 Why: on loopback and in virtual machines, a write to a peer that has gone idle pays for waking it (an
 inter-processor interrupt, a VM exit), and the writer is charged for it. Writes in a cluster find the peer already
-awake for all but the first. On the bench machine (2 vCPUs; wrk, the upstream and Redis on the other core) the
-plain route's kernel time per request fell from about 18 to 11 µs and its requests/s rose by about a quarter
-(`make bench`, same run). Nothing waits longer than the loop turn it was ready in.
+awake for all but the first. On the bench machine (2 vCPUs; the gateway pinned to one, wrk and the upstream on the
+other), alternating runs before and after: the plain route's kernel time per request fell from about 18 to 11-14
+µs and its requests/s rose by 15-30%. Nothing waits longer than the loop turn it was ready in.
 
 `BatchedTransport` wraps one connection's transport (the listener's, and the upstream client's connections):
 `write_soon` holds one whole message for the loop's `WriteBatch`; every other use of the transport (a write,
